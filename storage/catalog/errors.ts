@@ -1,0 +1,99 @@
+// Errors of the catalog layer: faults of an object (field errors, returned together) and faults met while
+// running SQL (typed by SQLSTATE, carrying what was being done).
+
+export type FieldErrorType =
+  | 'FieldValueInvalid'
+  | 'FieldValueRequired'
+  | 'FieldValueNotSupported'
+  | 'FieldValueForbidden'
+  | 'FieldValueDuplicate'
+  | 'FieldValueTooLong';
+
+export interface FieldError {
+  type: FieldErrorType;
+  /** e.g. spec.permissions[0].schemas[1].privileges[2] */
+  field: string;
+  message: string;
+}
+
+/** Every fault of an object, found before any SQL runs. */
+export class InvalidError extends Error {
+  constructor(readonly causes: FieldError[]) {
+    super(causes.map((c) => `${c.field}: ${c.message}`).join(', '));
+    this.name = 'InvalidError';
+  }
+}
+
+export function throwIfInvalid(causes: FieldError[]): void {
+  if (causes.length > 0) throw new InvalidError(causes);
+}
+
+export type CatalogErrorReason =
+  | 'InsufficientPrivilege'
+  | 'DatabaseNotFound'
+  | 'ObjectNotFound'
+  | 'ObjectInUse'
+  | 'DependentObjects'
+  | 'AlreadyExists'
+  | 'ConcurrentUpdate'
+  | 'AuthenticationFailed'
+  | 'Unavailable'
+  | 'SQLError';
+
+const reasonsBySqlstate: Record<string, CatalogErrorReason> = {
+  '42501': 'InsufficientPrivilege',
+  '01007': 'InsufficientPrivilege', // warning: no privileges were granted
+  '01006': 'InsufficientPrivilege', // warning: not all privileges were revoked
+  '3D000': 'DatabaseNotFound',
+  '3F000': 'ObjectNotFound',
+  '42P01': 'ObjectNotFound',
+  '42704': 'ObjectNotFound',
+  '42883': 'ObjectNotFound',
+  '55006': 'ObjectInUse',
+  '2BP01': 'DependentObjects',
+  '42710': 'AlreadyExists',
+  '42P04': 'AlreadyExists',
+  '42P06': 'AlreadyExists',
+  '23505': 'AlreadyExists',
+  '40001': 'ConcurrentUpdate',
+  '40P01': 'ConcurrentUpdate',
+};
+
+const reasonsBySqlstateClass: Record<string, CatalogErrorReason> = {
+  '08': 'Unavailable', // connection exception
+  '28': 'AuthenticationFailed', // invalid authorization specification
+  '53': 'Unavailable', // insufficient resources, e.g. too many connections
+  '57': 'Unavailable', // operator intervention, e.g. the server is shutting down
+};
+
+function reasonOf(sqlstate: string | undefined, message: string): CatalogErrorReason {
+  if (!sqlstate) return 'Unavailable'; // no SQLSTATE: the server was not reached
+  if (sqlstate === 'XX000' && message.includes('tuple concurrently')) return 'ConcurrentUpdate';
+  return reasonsBySqlstate[sqlstate] ?? reasonsBySqlstateClass[sqlstate.slice(0, 2)] ?? 'SQLError';
+}
+
+/** A fault met while talking to a PostgreSQL server. */
+export class CatalogError extends Error {
+  readonly reason: CatalogErrorReason;
+
+  constructor(
+    /** What was being done, e.g. `granting SELECT on ALL TABLES IN SCHEMA "public" to "app"`. */
+    readonly doing: string,
+    readonly sqlstate: string | undefined,
+    serverMessage: string,
+  ) {
+    super(`while ${doing}: ${serverMessage}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ''}`);
+    this.name = 'CatalogError';
+    this.reason = reasonOf(sqlstate, serverMessage);
+  }
+
+  /** Wraps an error from pg (or the network); `secrets` are removed from the server's message. */
+  static from(error: unknown, doing: string, secrets: string[] = []): CatalogError {
+    if (error instanceof CatalogError) return error;
+    const { code, message } = error as { code?: string; message?: string };
+    const sqlstate = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+    let text = message ?? String(error);
+    for (const secret of secrets) text = text.split(secret).join('<redacted>');
+    return new CatalogError(doing, sqlstate, text);
+  }
+}

@@ -1,0 +1,358 @@
+// DatabaseRole in the catalog: validation of the spec, the plan that makes a role and its privileges match the
+// spec, and the plan that drops it. All pure: the snapshot comes in, frozen statements go out.
+import type { DatabasePermission, DatabaseRoleSpec, ObjectPermission, SchemaPermission } from '../../openapi/databaserole.ts';
+import type { FieldError } from './errors.ts';
+import { identifierError, qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
+import { freezePlan, type Drift, type Plan } from './plan.ts';
+import { expandPrivileges, objectKinds, ordered, privilegeErrors, privilegesOf, type ObjectKind, type PrivilegeTarget } from './privileges.ts';
+import { verifyScram } from './scram.ts';
+import type { LiveDatabase, LiveRole, LiveSchema, Snapshot } from './snapshot.ts';
+import { grantStatement, statement, type Statement } from './statements.ts';
+
+const forbiddenAttributes = ['superuser', 'replication', 'bypassrls'] as const;
+const objectLists = { table: 'tables', sequence: 'sequences', function: 'functions' } as const;
+
+function duplicateErrors(names: unknown[], field: (i: number) => string): FieldError[] {
+  const seen = new Set<unknown>();
+  return names.flatMap((name, i) => {
+    const duplicate = seen.has(name);
+    seen.add(name);
+    return duplicate ? [{ type: 'FieldValueDuplicate' as const, field: field(i), message: `Duplicate value: ${JSON.stringify(name)}` }] : [];
+  });
+}
+
+function identifierErrors(value: unknown, field: string): FieldError[] {
+  const error = identifierError(value, field);
+  return error ? [error] : [];
+}
+
+function objectErrors(entries: ObjectPermission[], kind: ObjectKind, field: string, major: number | undefined): FieldError[] {
+  return [
+    ...entries.flatMap((o, i) => [
+      ...(o.name === '*' ? [] : identifierErrors(o.name, `${field}[${i}].name`)),
+      ...privilegeErrors(o.privileges, kind, `${field}[${i}].privileges`, major),
+    ]),
+    ...duplicateErrors(entries.map((o) => o.name), (i) => `${field}[${i}].name`),
+  ];
+}
+
+function schemaErrors(schema: SchemaPermission, field: string, major: number | undefined): FieldError[] {
+  return [
+    ...identifierErrors(schema.name, `${field}.name`),
+    ...(schema.privileges === undefined ? [] : privilegeErrors(schema.privileges, 'schema', `${field}.privileges`, major)),
+    ...objectKinds.flatMap((kind) => objectErrors(schema[objectLists[kind]] ?? [], kind, `${field}.${objectLists[kind]}`, major)),
+  ];
+}
+
+function permissionErrors(p: DatabasePermission, field: string, major: number | undefined): FieldError[] {
+  const schemas = p.schemas ?? [];
+  return [
+    ...identifierErrors(p.database, `${field}.database`),
+    ...(p.privileges === undefined ? [] : privilegeErrors(p.privileges, 'database', `${field}.privileges`, major)),
+    ...schemas.flatMap((s, i) => schemaErrors(s, `${field}.schemas[${i}]`, major)),
+    ...duplicateErrors(schemas.map((s) => s.name), (i) => `${field}.schemas[${i}].name`),
+  ];
+}
+
+function roleNameErrors(name: unknown, field: string): FieldError[] {
+  const errors = identifierErrors(name, field);
+  if (errors.length > 0) return errors;
+  const lower = String(name);
+  if (lower.startsWith('pg_') || lower === 'public' || lower === 'none') {
+    return [{ type: 'FieldValueInvalid', field, message: `Invalid value: ${JSON.stringify(name)}: PostgreSQL reserves "public", "none" and names starting with "pg_"` }];
+  }
+  return [];
+}
+
+/** Every fault of a DatabaseRole spec; `major` also checks privileges against the server's version. */
+export function validateRoleSpec(spec: DatabaseRoleSpec, major?: number): FieldError[] {
+  const permissions = spec.permissions ?? [];
+  const memberOf = spec.memberOf ?? [];
+  const errors = [
+    ...roleNameErrors(spec.roleName, 'spec.roleName'),
+    ...permissions.flatMap((p, i) => permissionErrors(p, `spec.permissions[${i}]`, major)),
+    ...duplicateErrors(permissions.map((p) => p.database), (i) => `spec.permissions[${i}].database`),
+    ...memberOf.flatMap((m, i) => roleNameErrors(m, `spec.memberOf[${i}]`)),
+    ...duplicateErrors(memberOf, (i) => `spec.memberOf[${i}]`),
+  ];
+  memberOf.forEach((m, i) => {
+    if (m === spec.roleName) errors.push({ type: 'FieldValueInvalid', field: `spec.memberOf[${i}]`, message: 'Invalid value: a role cannot be a member of itself' });
+  });
+  for (const attribute of forbiddenAttributes) {
+    if ((spec as unknown as Record<string, unknown>)[attribute] !== undefined) {
+      errors.push({ type: 'FieldValueForbidden', field: `spec.${attribute}`, message: `Forbidden: ${attribute} roles are not managed` });
+    }
+  }
+  if (spec.connectionLimit !== undefined && !(Number.isInteger(spec.connectionLimit) && spec.connectionLimit >= -1)) {
+    errors.push({ type: 'FieldValueInvalid', field: 'spec.connectionLimit', message: 'Invalid value: must be an integer, -1 for no limit' });
+  }
+  if (spec.validUntil !== undefined && Number.isNaN(Date.parse(spec.validUntil))) {
+    errors.push({ type: 'FieldValueInvalid', field: 'spec.validUntil', message: `Invalid value: ${JSON.stringify(spec.validUntil)}: must be an RFC 3339 timestamp` });
+  }
+  return errors;
+}
+
+export interface DesiredRole {
+  spec: DatabaseRoleSpec;
+  /** The password from the Secret; null when the role should have none. */
+  password: string | null;
+  /**
+   * Whether this password is known to be applied already (the Secret's version was applied before). Used only
+   * when the connecting user cannot read stored passwords; otherwise the stored verifier is checked.
+   */
+  passwordApplied: boolean;
+  /** Databases managed by Database objects on this cluster: the spec is authoritative over them. */
+  managedDatabases: readonly string[];
+}
+
+interface Attributes {
+  login: boolean;
+  inherit: boolean;
+  createdb: boolean;
+  connectionLimit: number;
+  validUntil: number | null;
+}
+
+function desiredAttributes(spec: DatabaseRoleSpec): Attributes {
+  return {
+    login: spec.login ?? true,
+    inherit: spec.inherit ?? true,
+    createdb: spec.createdb ?? false,
+    connectionLimit: spec.connectionLimit ?? -1,
+    validUntil: spec.validUntil === undefined ? null : Date.parse(spec.validUntil) / 1000,
+  };
+}
+
+function attributeClause(name: keyof Attributes, want: Attributes): string {
+  switch (name) {
+    case 'login':
+      return want.login ? 'LOGIN' : 'NOLOGIN';
+    case 'inherit':
+      return want.inherit ? 'INHERIT' : 'NOINHERIT';
+    case 'createdb':
+      return want.createdb ? 'CREATEDB' : 'NOCREATEDB';
+    case 'connectionLimit':
+      return `CONNECTION LIMIT ${want.connectionLimit}`;
+    case 'validUntil':
+      return `VALID UNTIL ${quoteLiteral(want.validUntil === null ? 'infinity' : new Date(want.validUntil * 1000).toISOString())}`;
+  }
+}
+
+function sameAttribute(name: keyof Attributes, want: Attributes, live: LiveRole): boolean {
+  if (name === 'validUntil') return want.validUntil === null ? live.validUntil === null : live.validUntil !== null && Math.abs(live.validUntil - want.validUntil) < 1;
+  return want[name] === live[name];
+}
+
+function passwordNeedsSetting(desired: DesiredRole, live: LiveRole): boolean {
+  if (live.password === undefined) return !desired.passwordApplied;
+  if (desired.password === null) return live.password !== null;
+  return live.password === null || !verifyScram(desired.password, live.password);
+}
+
+/** CREATE ROLE, or ALTER ROLE for the attributes and password that differ. */
+function planRoleItself(desired: DesiredRole, live: LiveRole | undefined, drift: Drift[]): Statement[] {
+  const name = desired.spec.roleName;
+  const role = quoteIdent(name);
+  const want = desiredAttributes(desired.spec);
+  const attributes = Object.keys(want) as (keyof Attributes)[];
+  if (!live) {
+    drift.push({ kind: 'role', object: name, expected: 'present', actual: 'absent' });
+    const clauses = attributes.filter((a) => a !== 'validUntil' || want.validUntil !== null).map((a) => attributeClause(a, want));
+    const withPassword = desired.password === null ? {} : { passwordOf: name };
+    return [statement(null, `CREATE ROLE ${role} WITH ${clauses.join(' ')}`, `creating role ${role}`, withPassword)];
+  }
+  const clauses: string[] = [];
+  for (const a of attributes) {
+    if (sameAttribute(a, want, live)) continue;
+    clauses.push(attributeClause(a, want));
+    drift.push({ kind: 'role', object: name, attribute: a, expected: String(want[a]), actual: String(live[a]) });
+  }
+  for (const a of forbiddenAttributes) {
+    if (!live[a]) continue;
+    clauses.push(`NO${a.toUpperCase()}`);
+    drift.push({ kind: 'role', object: name, attribute: a, expected: 'false', actual: 'true' });
+  }
+  const setPassword = passwordNeedsSetting(desired, live);
+  if (setPassword) drift.push({ kind: 'role', object: name, attribute: 'password', expected: desired.password === null ? 'none' : 'from the Secret', actual: 'different' });
+  if (clauses.length === 0 && !setPassword) return [];
+  const sql = clauses.length > 0 ? `ALTER ROLE ${role} WITH ${clauses.join(' ')}` : `ALTER ROLE ${role}`;
+  return [statement(null, sql, `altering role ${role}`, setPassword ? { passwordOf: name } : {})];
+}
+
+function planMemberships(desired: DesiredRole, live: LiveRole | undefined, drift: Drift[]): Statement[] {
+  const name = desired.spec.roleName;
+  const want = new Set(desired.spec.memberOf ?? []);
+  const have = new Set(live?.memberOf ?? []);
+  const statements: Statement[] = [];
+  for (const group of want) {
+    if (have.has(group)) continue;
+    drift.push({ kind: 'membership', object: group, expected: 'member', actual: 'not a member' });
+    statements.push(statement(null, `GRANT ${quoteIdent(group)} TO ${quoteIdent(name)}`, `adding ${quoteIdent(name)} to role ${quoteIdent(group)}`));
+  }
+  for (const group of have) {
+    if (want.has(group)) continue;
+    drift.push({ kind: 'membership', object: group, expected: 'not a member', actual: 'member' });
+    statements.push(statement(null, `REVOKE ${quoteIdent(group)} FROM ${quoteIdent(name)}`, `removing ${quoteIdent(name)} from role ${quoteIdent(group)}`));
+  }
+  return statements;
+}
+
+type DriftPlace = Omit<Drift, 'expected' | 'actual' | 'privilege'>;
+
+/** The GRANT and REVOKE of one target that make the role's privileges on it exactly `want`. */
+class GrantBuilder {
+  readonly statements: Statement[] = [];
+
+  constructor(
+    private readonly database: string,
+    private readonly role: string,
+    private readonly drift: Drift[],
+  ) {}
+
+  /** Records the difference as drift; returns the privileges to grant and to revoke. */
+  report(want: ReadonlySet<string>, have: ReadonlySet<string>, where: DriftPlace): { missing: string[]; extra: string[] } {
+    const missing = [...want].filter((p) => !have.has(p));
+    const extra = [...have].filter((p) => !want.has(p));
+    for (const p of missing) this.drift.push({ ...where, privilege: p, expected: 'granted', actual: 'revoked' });
+    for (const p of extra) this.drift.push({ ...where, privilege: p, expected: 'revoked', actual: 'granted' });
+    return { missing, extra };
+  }
+
+  reconcile(target: string, kind: PrivilegeTarget, want: ReadonlySet<string>, have: ReadonlySet<string>, where: DriftPlace, defaults?: string): void {
+    const { missing, extra } = this.report(want, have, where);
+    const shape = { target, grantees: [this.role], ...(defaults ? { defaults } : {}) };
+    if (extra.length > 0) this.statements.push(grantStatement(this.database, { action: 'REVOKE', privileges: ordered(extra, kind), ...shape }));
+    if (missing.length > 0) this.statements.push(grantStatement(this.database, { action: 'GRANT', privileges: ordered(missing, kind), ...shape }));
+  }
+}
+
+const allTargets: Record<ObjectKind, string> = { table: 'ALL TABLES', sequence: 'ALL SEQUENCES', function: 'ALL ROUTINES' };
+const singleTargets: Record<ObjectKind, string> = { table: 'TABLE', sequence: 'SEQUENCE', function: 'ROUTINE' };
+const defaultTargets: Record<ObjectKind, string> = { table: 'TABLES', sequence: 'SEQUENCES', function: 'FUNCTIONS' };
+
+interface SchemaContext {
+  builder: GrantBuilder;
+  role: string;
+  database: LiveDatabase;
+  schema: LiveSchema;
+  major: number;
+  pending: string[];
+}
+
+/** Objects of one kind in one schema: "*" privileges, the rest per object, and default privileges. */
+function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly ObjectPermission[]): void {
+  const { builder, role, schema, major } = ctx;
+  const where = { kind, database: ctx.database.name, schema: schema.name };
+  const star = expandPrivileges(entries.filter((e) => e.name === '*').flatMap((e) => e.privileges), kind, major);
+  const named = entries.filter((e) => e.name !== '*');
+  const objects = schema.objects[kind];
+  const held = schema.grants.get(role)?.[kind] ?? new Map<string, string[] | 'all'>();
+  const notOwned = [...objects].filter(([, o]) => o.owner !== role).map(([key]) => key);
+  const heldKeys = new Map(privilegesOf(kind, major).map((p) => {
+    const h = held.get(p);
+    return [p, new Set(h === 'all' ? notOwned : (h ?? []))];
+  }));
+  for (const e of named) {
+    if (![...objects.values()].some((o) => o.name === e.name)) ctx.pending.push(`${kind} ${qualified(schema.name, e.name)} does not exist in database ${quoteIdent(ctx.database.name)}`);
+  }
+  // "*": every current object, by one statement for the whole schema.
+  const missingOnAll = [...star].filter((p) => notOwned.some((key) => !heldKeys.get(p)!.has(key)));
+  builder.reconcile(`${allTargets[kind]} IN SCHEMA ${quoteIdent(schema.name)}`, kind, new Set(missingOnAll), new Set(), { ...where, object: '*' });
+  // Everything not covered by "*": exactly the named objects' privileges.
+  for (const key of notOwned) {
+    const object = objects.get(key)!;
+    const want = expandPrivileges(named.filter((e) => e.name === object.name).flatMap((e) => e.privileges), kind, major);
+    const have = new Set(privilegesOf(kind, major).filter((p) => !star.has(p) && heldKeys.get(p)!.has(key)));
+    for (const p of star) want.delete(p);
+    const target = `${singleTargets[kind]} ${qualified(schema.name, object.name)}${object.args === null ? '' : `(${object.args})`}`;
+    builder.reconcile(target, kind, want, have, { ...where, object: key });
+  }
+  // Objects the database owner creates later.
+  const creator = ctx.database.owner;
+  if (creator === role) return;
+  const haveDefaults = new Set(schema.defaults.get(creator)?.get(role)?.[kind] ?? []);
+  const defaults = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(creator)} IN SCHEMA ${quoteIdent(schema.name)}`;
+  builder.reconcile(defaultTargets[kind], kind, star, haveDefaults, { ...where, kind: 'default', object: defaultTargets[kind] }, defaults);
+}
+
+function planDatabasePrivileges(desired: DesiredRole, database: LiveDatabase, entry: DatabasePermission | undefined, snapshot: Snapshot, drift: Drift[], pending: string[]): Statement[] {
+  const role = desired.spec.roleName;
+  const builder = new GrantBuilder(database.name, role, drift);
+  const isOwner = (owner: string) => owner === role;
+  if (!isOwner(database.owner)) {
+    const want = expandPrivileges(entry ? (entry.privileges ?? ['CONNECT']) : [], 'database', snapshot.major);
+    builder.reconcile(`DATABASE ${quoteIdent(database.name)}`, 'database', want, new Set(database.acl[role] ?? []), { kind: 'database', database: database.name, object: database.name });
+  }
+  if ('error' in database.contents) {
+    if (entry?.schemas?.length) pending.push(`cannot read database ${quoteIdent(database.name)}: ${database.contents.error}`);
+    return builder.statements;
+  }
+  const schemas = database.contents.schemas;
+  for (const s of entry?.schemas ?? []) {
+    if (!schemas.has(s.name)) pending.push(`schema ${quoteIdent(s.name)} does not exist in database ${quoteIdent(database.name)}`);
+  }
+  for (const schema of [...schemas.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const spec = entry?.schemas?.find((s) => s.name === schema.name);
+    if (!isOwner(schema.owner)) {
+      const want = expandPrivileges(spec ? (spec.privileges ?? ['USAGE']) : [], 'schema', snapshot.major);
+      const have = new Set(schema.acl[role] ?? []);
+      const where = { kind: 'schema' as const, database: database.name, object: schema.name };
+      if (schema.manageable) {
+        builder.reconcile(`SCHEMA ${quoteIdent(schema.name)}`, 'schema', want, have, where);
+      } else {
+        // Privileges PUBLIC holds are satisfied; anything else is reported, never attempted.
+        const { missing, extra } = builder.report(new Set([...want].filter((p) => !schema.publicPrivileges.includes(p))), have, where);
+        if (missing.length + extra.length > 0) pending.push(`cannot change privileges on schema ${quoteIdent(schema.name)} in database ${quoteIdent(database.name)}: it belongs to ${quoteIdent(schema.owner)}`);
+      }
+    }
+    const ctx: SchemaContext = { builder, role, database, schema, major: snapshot.major, pending };
+    for (const kind of objectKinds) planObjects(ctx, kind, spec?.[objectLists[kind]] ?? []);
+  }
+  return builder.statements;
+}
+
+/**
+ * The statements that make the role match its spec, in order: the role, its memberships, then per database
+ * its privileges (the spec is authoritative on every managed database and every database it names).
+ */
+export function planRole(desired: DesiredRole, snapshot: Snapshot): Plan {
+  const drift: Drift[] = [];
+  const pending: string[] = [];
+  const live = snapshot.roles.get(desired.spec.roleName);
+  const statements = [...planRoleItself(desired, live, drift), ...planMemberships(desired, live, drift)];
+  const permissions = desired.spec.permissions ?? [];
+  const databases = new Set([...desired.managedDatabases, ...permissions.map((p) => p.database)]);
+  for (const name of [...databases].sort()) {
+    const entry = permissions.find((p) => p.database === name);
+    const database = snapshot.databases.get(name);
+    if (!database) {
+      if (entry) pending.push(`database ${quoteIdent(name)} does not exist yet`);
+      continue;
+    }
+    statements.push(...planDatabasePrivileges(desired, database, entry, snapshot, drift, pending));
+  }
+  return freezePlan(statements, drift, pending);
+}
+
+/**
+ * reclaimPolicy Delete: objects the role owns go to the connecting user, its privileges go, then the role.
+ * REASSIGN/DROP OWNED act on one database at a time, so they run in every database the role touched.
+ */
+export function planRoleDeletion(roleName: string, snapshot: Snapshot): Plan {
+  const live = snapshot.roles.get(roleName);
+  if (!live) return freezePlan([], [], []);
+  const role = quoteIdent(roleName);
+  const statements: Statement[] = [];
+  // A non-superuser needs the privileges of the role to reassign and drop what it owns.
+  if (!snapshot.superuser) statements.push(statement(null, `GRANT ${role} TO CURRENT_USER`, `taking membership of role ${role} to drop what it owns`));
+  const databases = new Set([snapshot.maintenanceDatabase, ...live.touchedDatabases]);
+  for (const name of databases) {
+    const database = name === snapshot.maintenanceDatabase ? null : name;
+    statements.push(
+      statement(database, `REASSIGN OWNED BY ${role} TO CURRENT_USER`, `reassigning objects owned by ${role} in database ${quoteIdent(name)}`),
+      statement(database, `DROP OWNED BY ${role}`, `dropping privileges of ${role} in database ${quoteIdent(name)}`),
+    );
+  }
+  statements.push(statement(null, `DROP ROLE ${role}`, `dropping role ${role}`));
+  return freezePlan(statements, [{ kind: 'role', object: roleName, expected: 'absent', actual: 'present' }], []);
+}

@@ -1,0 +1,97 @@
+// SCRAM-SHA-256 password verifiers in the exact form PostgreSQL stores in
+// pg_authid.rolpassword (RFC 5802 / RFC 7677), so a role's password can be
+// set or checked without sending the plaintext to the server.
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const DEFAULT_ITERATIONS = 4096; // PostgreSQL's default scram_iterations
+const DEFAULT_SALT_BYTES = 16; // PostgreSQL's SCRAM_DEFAULT_SALT_LEN
+const KEY_BYTES = 32; // SHA-256 output size
+const MAX_ITERATIONS = 2 ** 31 - 1; // scram_iterations is a C int
+
+const BASE64 = '[A-Za-z0-9+/]+={0,2}';
+const VERIFIER = new RegExp(`^SCRAM-SHA-256\\$([1-9][0-9]{0,9}):(${BASE64})\\$(${BASE64}):(${BASE64})$`);
+
+// SASLprep tables (RFC 3454), as used by PostgreSQL's src/common/saslprep.c.
+const NON_ASCII_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/gu; // C.1.2
+// B.1; the combining marks are a class of their own so none reads as attached to its neighbour.
+const MAPPED_TO_NOTHING = /[\u00AD\u1806\u200B-\u200D\u2060\uFEFF]|[\u034F\u180B-\u180D\uFE00-\uFE0F]/gu;
+// C.2-C.9 and unassigned code points (A.1), approximated with Unicode properties:
+// A.1 lists Unicode 3.2 gaps, so characters assigned since (emoji, say) are
+// prohibited by PostgreSQL but not here.
+const PROHIBITED = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Cn}\p{Zl}\p{Zp}\u0340\u0341\u2FF0-\u2FFB\uFFFC\uFFFD]/u;
+// D.1: characters with bidirectional category R or AL.
+const RAND_AL =
+  /[\u05BE\u05C0\u05C3\u05D0-\u05EA\u05F0-\u05F4\u061B\u061F\u0621-\u063A\u0640-\u064A\u066D-\u066F\u0671-\u06D5\u06DD\u06E5\u06E6\u06FA-\u06FE\u0700-\u070D\u0710\u0712-\u072C\u0780-\u07A5\u07B1\u200F\uFB1D\uFB1F-\uFB28\uFB2A-\uFB36\uFB38-\uFB3C\uFB3E\uFB40\uFB41\uFB43\uFB44\uFB46-\uFBB1\uFBD3-\uFD3D\uFD50-\uFD8F\uFD92-\uFDC7\uFDF0-\uFDFC\uFE70-\uFE74\uFE76-\uFEFC]/u;
+// D.2 (bidirectional category L), approximated: alphabetic, not a combining mark.
+const ALPHABETIC = /^(?=\p{Alphabetic})\P{Mn}$/u;
+
+export interface ScramOptions {
+  salt?: Buffer;
+  iterations?: number;
+}
+
+/** Builds `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` for a password. */
+export function scramVerifier(password: string, options: ScramOptions = {}): string {
+  const salt = options.salt ?? randomBytes(DEFAULT_SALT_BYTES);
+  const iterations = options.iterations ?? DEFAULT_ITERATIONS;
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
+    throw new RangeError(`SCRAM iteration count must be an integer from 1 to ${MAX_ITERATIONS}`);
+  }
+  if (salt.length === 0) throw new RangeError('SCRAM salt must not be empty');
+  const { storedKey, serverKey } = deriveKeys(password, salt, iterations);
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/** True when the password matches a SCRAM-SHA-256 verifier; false for anything else. */
+export function verifyScram(password: string, verifier: string): boolean {
+  const match = VERIFIER.exec(verifier);
+  if (!match) return false;
+  const [, iterationsText = '', saltText = '', storedText = '', serverText = ''] = match;
+  const iterations = Number(iterationsText);
+  const storedKey = Buffer.from(storedText, 'base64');
+  const serverKey = Buffer.from(serverText, 'base64');
+  if (iterations > MAX_ITERATIONS || storedKey.length !== KEY_BYTES || serverKey.length !== KEY_BYTES) {
+    return false;
+  }
+  const actual = deriveKeys(password, Buffer.from(saltText, 'base64'), iterations);
+  // Compare both keys, without short-circuiting, in constant time.
+  const storedOk = timingSafeEqual(actual.storedKey, storedKey);
+  const serverOk = timingSafeEqual(actual.serverKey, serverKey);
+  return storedOk && serverOk;
+}
+
+function deriveKeys(password: string, salt: Buffer, iterations: number): { storedKey: Buffer; serverKey: Buffer } {
+  const saltedPassword = pbkdf2Sync(saslprep(password), salt, iterations, KEY_BYTES, 'sha256');
+  const clientKey = hmac(saltedPassword, 'Client Key');
+  return {
+    storedKey: createHash('sha256').update(clientKey).digest(),
+    serverKey: hmac(saltedPassword, 'Server Key'),
+  };
+}
+
+function hmac(key: Buffer, message: string): Buffer {
+  return createHmac('sha256', key).update(message).digest();
+}
+
+/**
+ * The password bytes PostgreSQL hashes (pg_saslprep): ASCII is used as is;
+ * otherwise SASLprep (RFC 4013), falling back to the raw UTF-8 bytes when the
+ * password is not valid SASLprep input, as PostgreSQL does.
+ */
+function saslprep(password: string): Buffer {
+  const raw = Buffer.from(password, 'utf8');
+  if (/^\p{ASCII}*$/u.test(password)) return raw;
+  const mapped = password.replace(NON_ASCII_SPACE, ' ').replace(MAPPED_TO_NOTHING, '');
+  // PostgreSQL runs the prohibition and bidi checks on the mapped, not yet
+  // normalized, characters; do the same so both choose the same bytes.
+  if (mapped === '' || PROHIBITED.test(mapped) || violatesBidiRule(mapped)) return raw;
+  return Buffer.from(mapped.normalize('NFKC'), 'utf8');
+}
+
+/** RFC 3454 section 6: right-to-left text must not mix in left-to-right characters and must start and end right-to-left. */
+function violatesBidiRule(text: string): boolean {
+  if (!RAND_AL.test(text)) return false;
+  const chars = [...text];
+  const isLeftToRight = (c: string) => ALPHABETIC.test(c) && !RAND_AL.test(c);
+  return chars.some(isLeftToRight) || !RAND_AL.test(chars[0] ?? '') || !RAND_AL.test(chars[chars.length - 1] ?? '');
+}

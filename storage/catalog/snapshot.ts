@@ -1,0 +1,268 @@
+// A snapshot: everything the kinds need to know about one server, read in a fixed number of queries per
+// database whatever the number of roles and objects, with ACLs aggregated in SQL.
+import type { ObjectKind } from './privileges.ts';
+
+/** The small part of pg that reading needs. */
+export interface Queryable {
+  query<R extends object>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+export interface LiveRole {
+  name: string;
+  login: boolean;
+  inherit: boolean;
+  createdb: boolean;
+  superuser: boolean;
+  replication: boolean;
+  bypassrls: boolean;
+  connectionLimit: number;
+  /** Seconds since the epoch; null for no expiry. */
+  validUntil: number | null;
+  memberOf: string[];
+  /** Databases holding objects or privileges of the role (pg_shdepend), for DROP OWNED. */
+  touchedDatabases: string[];
+  /** The stored verifier: a string, null for no password, undefined when the connecting user cannot read it. */
+  password?: string | null;
+}
+
+/** Privileges per role name, from an ACL, leaving out the owner (who holds everything anyway). */
+export type Acl = Record<string, string[]>;
+
+export interface LiveObject {
+  name: string;
+  /** A function's identity arguments, as SQL (`a integer, b text`); null for tables and sequences. */
+  args: string | null;
+  owner: string;
+}
+
+export interface LiveSchema {
+  name: string;
+  owner: string;
+  acl: Acl;
+  /** What PUBLIC holds: every role has it. */
+  publicPrivileges: string[];
+  /**
+   * Whether the connecting user can change the schema's ACL (it has the owner's privileges). Before
+   * PostgreSQL 15 a new database's public schema belongs to the bootstrap superuser, out of an admin's reach.
+   */
+  manageable: boolean;
+  /** Objects per kind, by key: the name, or for functions the name with identity arguments (`f(a integer)`). */
+  objects: Record<ObjectKind, Map<string, LiveObject>>;
+  /** role → kind → privilege → keys of the objects granting it, or "all" for every object the role does not own. */
+  grants: Map<string, Record<ObjectKind, Map<string, string[] | 'all'>>>;
+  /** creator role → grantee role → kind → privileges on objects the creator makes later in this schema. */
+  defaults: Map<string, Map<string, Record<ObjectKind, string[]>>>;
+}
+
+export interface DatabaseContents {
+  schemas: Map<string, LiveSchema>;
+  /** extension → its schema */
+  extensions: Map<string, string>;
+}
+
+export interface LiveDatabase {
+  name: string;
+  owner: string;
+  encoding: string;
+  collate: string | null;
+  ctype: string | null;
+  connectionLimit: number;
+  allowConnections: boolean;
+  sizeBytes: number | null;
+  connections: number;
+  acl: Acl;
+  /** What is inside, or why it could not be read (no CONNECT privilege, connections not allowed, …). */
+  contents: DatabaseContents | { error: string };
+}
+
+export interface Snapshot {
+  /** server_version_num, e.g. 170006 */
+  version: number;
+  major: number;
+  currentUser: string;
+  /** The database the cluster's DSN connects to; role-level statements run there. */
+  maintenanceDatabase: string;
+  superuser: boolean;
+  roles: Map<string, LiveRole>;
+  databases: Map<string, LiveDatabase>;
+}
+
+/** Which roles and databases a snapshot covers: the ones managed on this cluster. */
+export interface SnapshotScope {
+  roles: readonly string[];
+  databases: readonly string[];
+}
+
+const serverQuery = `
+SELECT current_setting('server_version_num')::int AS version, current_user AS "currentUser",
+       current_database() AS "maintenanceDatabase",
+       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+       has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS "canReadPasswords"`;
+
+const rolesQuery = `
+SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolinherit AS inherit, r.rolcreatedb AS createdb,
+       r.rolsuper AS superuser, r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
+       r.rolconnlimit AS "connectionLimit",
+       CASE WHEN r.rolvaliduntil IS NULL OR r.rolvaliduntil = 'infinity' THEN NULL
+            ELSE extract(epoch FROM r.rolvaliduntil)::float8 END AS "validUntil",
+       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+             WHERE m.member = r.oid ORDER BY 1) AS "memberOf",
+       ARRAY(SELECT DISTINCT d.datname::text FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+             WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid ORDER BY 1) AS "touchedDatabases"
+FROM pg_roles r WHERE r.rolname = ANY($1)`;
+
+const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`;
+
+// acl(x, owner) → {role: [privileges]} for the managed roles ($1), owner left out.
+const aclJson = (acl: string, owner: string) => `
+  COALESCE((SELECT json_object_agg(grantee, privileges) FROM (
+    SELECT pg_get_userbyid(a.grantee) AS grantee, array_agg(a.privilege_type ORDER BY a.privilege_type) AS privileges
+    FROM aclexplode(${acl}) a
+    WHERE a.grantee <> ${owner} AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))
+    GROUP BY a.grantee) x), '{}')`;
+
+const databasesQuery = `
+SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
+       d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS "connectionLimit",
+       d.datallowconn AS "allowConnections",
+       CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END::float8 AS "sizeBytes",
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int AS connections,
+       ${aclJson(`COALESCE(d.datacl, acldefault('d', d.datdba))`, 'd.datdba')} AS acl
+FROM pg_database d WHERE d.datname = ANY($2)`;
+
+const userSchemas = `n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'`;
+
+const schemasQuery = `
+SELECT n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner,
+       ${aclJson(`COALESCE(n.nspacl, acldefault('n', n.nspowner))`, 'n.nspowner')} AS acl,
+       ARRAY(SELECT a.privilege_type FROM aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a
+             WHERE a.grantee = 0 ORDER BY 1) AS "publicPrivileges",
+       pg_has_role(n.nspowner, 'USAGE') AS manageable
+FROM pg_namespace n WHERE ${userSchemas}`;
+
+// Tables are every relation GRANT ... ON ALL TABLES covers; functions are every routine.
+const objectsCte = `
+WITH objects AS (
+  SELECT c.relnamespace AS nsp, CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END AS kind,
+         c.relname::text AS key, c.relname::text AS name, NULL AS args, c.relowner AS owner,
+         COALESCE(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS acl
+  FROM pg_class c WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S')
+  UNION ALL
+  SELECT p.pronamespace, 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+         p.proname, pg_get_function_identity_arguments(p.oid), p.proowner, COALESCE(p.proacl, acldefault('f', p.proowner))
+  FROM pg_proc p
+), scoped AS (
+  SELECT n.nspname AS schema, o.* FROM objects o JOIN pg_namespace n ON n.oid = o.nsp WHERE ${userSchemas}
+)`;
+
+const objectsQuery = `${objectsCte}
+SELECT schema, kind, key, name, args, pg_get_userbyid(owner) AS owner FROM scoped`;
+
+// Per role, schema, kind and privilege: the objects granting it, or NULL when every object the role does
+// not own grants it (the common case with "*", which keeps the answer small).
+const grantsQuery = `${objectsCte},
+managed AS (SELECT oid, rolname FROM pg_roles WHERE rolname = ANY($1)),
+totals AS (SELECT schema, kind, count(*) AS total FROM scoped GROUP BY 1, 2),
+owned AS (SELECT schema, kind, owner, count(*) AS owned FROM scoped GROUP BY 1, 2, 3),
+grants AS (
+  SELECT s.schema, s.kind, m.oid AS role, m.rolname, a.privilege_type AS privilege, s.key
+  FROM scoped s CROSS JOIN LATERAL aclexplode(s.acl) a JOIN managed m ON m.oid = a.grantee
+  WHERE a.grantee <> s.owner)
+SELECT g.schema, g.kind, g.rolname AS role, g.privilege,
+       CASE WHEN count(*) = t.total - COALESCE(o.owned, 0) THEN NULL ELSE array_agg(g.key ORDER BY g.key) END AS keys
+FROM grants g JOIN totals t USING (schema, kind)
+LEFT JOIN owned o ON o.schema = g.schema AND o.kind = g.kind AND o.owner = g.role
+GROUP BY g.schema, g.kind, g.rolname, g.privilege, t.total, o.owned`;
+
+const defaultsQuery = `
+SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema,
+       CASE d.defaclobjtype WHEN 'r' THEN 'table' WHEN 'S' THEN 'sequence' ELSE 'function' END AS kind,
+       pg_get_userbyid(a.grantee) AS role, array_agg(a.privilege_type ORDER BY a.privilege_type) AS privileges
+FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
+CROSS JOIN LATERAL aclexplode(d.defaclacl) a
+WHERE d.defaclobjtype IN ('r', 'S', 'f') AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))
+GROUP BY 1, 2, 3, 4`;
+
+const extensionsQuery = `SELECT e.extname AS name, n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace`;
+
+const databaseReadConcurrency = 4;
+
+function byKind<T>(make: () => T): Record<ObjectKind, T> {
+  return { table: make(), sequence: make(), function: make() };
+}
+
+function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
+}
+
+type Row<T> = T & Record<string, unknown>;
+
+/** Reads one database's schemas, object grants and default privileges (4 queries, run together). */
+export async function readDatabaseContents(db: Queryable, roles: readonly string[]): Promise<DatabaseContents> {
+  const params = [roles];
+  const [schemaRows, objectRows, grantRows, defaultRows, extensionRows] = await Promise.all([
+    db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'acl' | 'publicPrivileges' | 'manageable'>>>(schemasQuery, params),
+    db.query<Row<{ schema: string; kind: ObjectKind; key: string } & LiveObject>>(objectsQuery),
+    db.query<Row<{ schema: string; kind: ObjectKind; role: string; privilege: string; keys: string[] | null }>>(grantsQuery, params),
+    db.query<Row<{ creator: string; schema: string; kind: ObjectKind; role: string; privileges: string[] }>>(defaultsQuery, params),
+    db.query<Row<{ name: string; schema: string }>>(extensionsQuery),
+  ]);
+  const schemas = new Map<string, LiveSchema>();
+  for (const r of schemaRows.rows) {
+    schemas.set(r.name, { ...r, objects: byKind(() => new Map()), grants: new Map(), defaults: new Map() });
+  }
+  for (const r of objectRows.rows) schemas.get(r.schema)?.objects[r.kind].set(r.key, { name: r.name, args: r.args, owner: r.owner });
+  for (const r of grantRows.rows) {
+    const schema = schemas.get(r.schema);
+    if (schema) getOrAdd(schema.grants, r.role, () => byKind(() => new Map()))[r.kind].set(r.privilege, r.keys ?? 'all');
+  }
+  for (const r of defaultRows.rows) {
+    const schema = schemas.get(r.schema);
+    if (!schema) continue;
+    const grantees = getOrAdd(schema.defaults, r.creator, () => new Map<string, Record<ObjectKind, string[]>>());
+    getOrAdd(grantees, r.role, () => byKind((): string[] => []))[r.kind] = r.privileges;
+  }
+  return { schemas, extensions: new Map(extensionRows.rows.map((r) => [r.name, r.schema])) };
+}
+
+/**
+ * Reads a snapshot through `cluster` (the maintenance database) and `database(name)` (a connection to one
+ * database; its failure is recorded on that database, not thrown).
+ */
+export async function readSnapshot(cluster: Queryable, database: (name: string) => Queryable, scope: SnapshotScope): Promise<Snapshot> {
+  const roles = [...scope.roles];
+  const [serverRows, roleRows, databaseRows] = await Promise.all([
+    cluster.query<{ version: number; currentUser: string; maintenanceDatabase: string; superuser: boolean; canReadPasswords: boolean }>(serverQuery),
+    cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]),
+    cluster.query<Row<Omit<LiveDatabase, 'contents'>>>(databasesQuery, [roles, [...scope.databases]]),
+  ]);
+  const server = serverRows.rows[0]!;
+  const liveRoles = new Map(roleRows.rows.map((r) => [r.name, r as LiveRole]));
+  if (server.canReadPasswords) {
+    const { rows } = await cluster.query<{ name: string; password: string | null }>(passwordsQuery, [roles]);
+    for (const r of rows) liveRoles.get(r.name)!.password = r.password;
+  }
+  const databases = new Map<string, LiveDatabase>();
+  const queue = [...databaseRows.rows];
+  const readNext = async (): Promise<void> => {
+    for (let d = queue.shift(); d; d = queue.shift()) {
+      const contents = d.allowConnections
+        ? await readDatabaseContents(database(d.name), roles).catch((error: Error) => ({ error: error.message }))
+        : { error: 'the database does not allow connections' };
+      databases.set(d.name, { ...d, contents });
+    }
+  };
+  // A few databases at a time: each read holds connections to its database.
+  await Promise.all(Array.from({ length: databaseReadConcurrency }, readNext));
+  return {
+    version: server.version,
+    major: Math.floor(server.version / 10000),
+    currentUser: server.currentUser,
+    maintenanceDatabase: server.maintenanceDatabase,
+    superuser: server.superuser,
+    roles: liveRoles,
+    databases,
+  };
+}

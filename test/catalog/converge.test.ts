@@ -1,0 +1,174 @@
+// The usage guide's Database and DatabaseRole against real servers, as a superuser and as an RDS-like admin:
+// they converge, drift made by hand shows, and later tables are covered.
+import test from 'ava';
+import { planRole } from '../../storage/catalog/roles.ts';
+import { converge, desired, guideDatabase, guideRole, perTarget, planAll } from '../support/catalog.ts';
+import { sql, unique } from '../support/postgres.ts';
+
+const each = perTarget(test);
+
+each('the guide converges from nothing in one plan each, and the next plan is empty', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const role = desired(guideRole(database.name), { password: 'strong-password-here' });
+  const first = await converge(catalog, database, [role]);
+  t.true(first.database.statements.length > 0);
+  t.deepEqual(first.roles[0]!.pending, []);
+  const next = await planAll(catalog, database, [role]);
+  t.deepEqual(next.database.statements, []);
+  t.deepEqual(next.roles[0]!.statements, [], 'the role plan after converging is empty');
+  t.deepEqual(next.roles[0]!.drift, []);
+
+  const [grants] = await sql<{ usage: boolean; create: boolean; select: boolean; del: boolean; truncate: boolean; connect: boolean }>(target.server.superuserDsn, `
+    SELECT has_schema_privilege($1, 'public', 'USAGE') AS usage, has_schema_privilege($1, 'public', 'CREATE') AS create,
+           has_database_privilege($1, current_database(), 'CONNECT') AS connect`, { database: database.name, params: [role.spec.roleName] });
+  t.like(grants, { usage: true, create: true, connect: true });
+  // The role can use what it was given: create a table, and read the database owner's later tables.
+  await sql(target.dsn, 'CREATE TABLE orders (id int)', { database: database.name });
+  const login = new URL(target.server.superuserDsn);
+  login.username = role.spec.roleName;
+  login.password = 'strong-password-here';
+  await sql(login.toString(), 'CREATE TABLE mine (id int)', { database: database.name });
+  t.deepEqual(await sql(login.toString(), 'SELECT count(*)::int AS n FROM orders', { database: database.name }), [{ n: 0 }]);
+});
+
+each('a REVOKE by hand shows as drift naming database, schema, object and privilege, and is corrected', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const role = desired(guideRole(database.name));
+  await converge(catalog, database, [role]);
+  await sql(target.dsn, 'CREATE TABLE invoices (id int)', { database: database.name });
+  await converge(catalog, database, [role]);
+  await sql(target.dsn, `REVOKE DELETE ON invoices FROM "${role.spec.roleName}"`, { database: database.name });
+
+  const { roles: [plan] } = await planAll(catalog, database, [role]);
+  t.deepEqual(plan!.drift, [{ kind: 'table', database: database.name, schema: 'public', object: '*', privilege: 'DELETE', expected: 'granted', actual: 'revoked' }]);
+  t.deepEqual(plan!.statements.map((s) => s.sql), [`GRANT DELETE ON ALL TABLES IN SCHEMA "public" TO "${role.spec.roleName}"`]);
+  await catalog.apply(plan!);
+  t.deepEqual((await planAll(catalog, database, [role])).roles[0]!.drift, []);
+});
+
+each('a GRANT by hand on a managed database shows as drift and is revoked', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const role = desired(guideRole(database.name));
+  await converge(catalog, database, [role]);
+  await sql(target.dsn, 'CREATE TABLE payroll (id int)', { database: database.name });
+  await converge(catalog, database, [role]);
+  await sql(target.dsn, `GRANT TRUNCATE ON payroll TO "${role.spec.roleName}"`, { database: database.name });
+  await sql(target.dsn, `GRANT TEMPORARY ON DATABASE "${database.name}" TO "${role.spec.roleName}"`);
+
+  const { roles: [plan] } = await planAll(catalog, database, [role]);
+  t.deepEqual(plan!.drift, [
+    { kind: 'database', database: database.name, object: database.name, privilege: 'TEMPORARY', expected: 'revoked', actual: 'granted' },
+    { kind: 'table', database: database.name, schema: 'public', object: 'payroll', privilege: 'TRUNCATE', expected: 'revoked', actual: 'granted' },
+  ]);
+  await catalog.apply(plan!);
+  const [after] = await sql<{ truncate: boolean }>(target.dsn, `SELECT has_table_privilege($1, 'payroll', 'TRUNCATE') AS truncate`, { database: database.name, params: [role.spec.roleName] });
+  t.false(after!.truncate);
+});
+
+each('a GRANT by hand on another managed database, not in the spec, is drift too', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const other = guideDatabase();
+  const role = desired(guideRole(database.name), { managedDatabases: [database.name, other.name] });
+  await converge(catalog, other, []);
+  await converge(catalog, database, [role]);
+  await sql(target.server.superuserDsn, `GRANT CREATE ON SCHEMA public TO "${role.spec.roleName}"`, { database: other.name });
+  const snapshot = await catalog.snapshot({ roles: [role.spec.roleName], databases: [database.name, other.name] });
+  t.deepEqual(planRole(role, snapshot).drift, [
+    { kind: 'schema', database: other.name, object: 'public', privilege: 'CREATE', expected: 'revoked', actual: 'granted' },
+  ]);
+});
+
+each('a table created after the grant is covered by "*"', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const role = desired(guideRole(database.name));
+  await converge(catalog, database, [role]);
+  await sql(target.dsn, 'CREATE TABLE later (id int)', { database: database.name });
+  const [privileges] = await sql<{ select: boolean; delete: boolean; truncate: boolean }>(target.dsn, `
+    SELECT has_table_privilege($1, 'later', 'SELECT') AS select, has_table_privilege($1, 'later', 'DELETE') AS delete,
+           has_table_privilege($1, 'later', 'TRUNCATE') AS truncate`, { database: database.name, params: [role.spec.roleName] });
+  t.deepEqual(privileges, { select: true, delete: true, truncate: false });
+  const { roles: [plan] } = await planAll(catalog, database, [role]);
+  t.deepEqual(plan!.statements, []);
+});
+
+each('ALL on every kind converges with no perpetual difference', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  await converge(catalog, database, []);
+  await sql(target.dsn, 'CREATE TABLE t (id serial); CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql AS $$ SELECT a $$', { database: database.name });
+  const spec = guideRole(database.name);
+  spec.permissions = [{
+    database: database.name,
+    privileges: ['ALL'],
+    schemas: [{ name: 'public', privileges: ['ALL'], tables: [{ name: '*', privileges: ['ALL'] }], sequences: [{ name: '*', privileges: ['ALL'] }], functions: [{ name: '*', privileges: ['ALL'] }] }],
+  }];
+  const role = desired(spec);
+  await converge(catalog, database, [role]);
+  const { roles: [plan] } = await planAll(catalog, database, [role]);
+  t.deepEqual(plan!.drift, []);
+  const [privileges] = await sql<{ maintain: boolean | null; execute: boolean; usage: boolean }>(target.dsn, `
+    SELECT CASE WHEN current_setting('server_version_num')::int >= 170000 THEN has_table_privilege($1, 't', 'MAINTAIN') END AS maintain,
+           has_function_privilege($1, 'f(int)', 'EXECUTE') AS execute, has_sequence_privilege($1, 't_id_seq', 'USAGE') AS usage`,
+  { database: database.name, params: [spec.roleName] });
+  t.deepEqual(privileges, { maintain: target.server.major >= 17 ? true : null, execute: true, usage: true });
+});
+
+each('named tables get exactly their privileges; a grant by hand on another table is revoked', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  await converge(catalog, database, []);
+  await sql(target.dsn, 'CREATE TABLE orders (id int); CREATE TABLE secrets (id int)', { database: database.name });
+  const spec = guideRole(database.name);
+  spec.permissions = [{ database: database.name, schemas: [{ name: 'public', tables: [{ name: 'orders', privileges: ['SELECT'] }] }] }];
+  const role = desired(spec);
+  await converge(catalog, database, [role]);
+  t.deepEqual((await planAll(catalog, database, [role])).roles[0]!.statements, []);
+  await sql(target.dsn, `GRANT SELECT ON secrets TO "${spec.roleName}"`, { database: database.name });
+  const { roles: [plan] } = await planAll(catalog, database, [role]);
+  t.deepEqual(plan!.statements.map((s) => s.sql), [`REVOKE SELECT ON TABLE "public"."secrets" FROM "${spec.roleName}"`]);
+});
+
+each('a named table that does not exist yet is pending, not an error', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  await converge(catalog, database, []);
+  const spec = guideRole(database.name);
+  spec.permissions = [{ database: database.name, schemas: [{ name: 'public', tables: [{ name: 'later', privileges: ['SELECT'] }] }, { name: 'missing' }] }];
+  const { roles: [plan] } = await planAll(catalog, database, [desired(spec)]);
+  t.deepEqual(plan!.pending, [
+    `schema "missing" does not exist in database "${database.name}"`,
+    `table "public"."later" does not exist in database "${database.name}"`,
+  ]);
+});
+
+each('memberships follow memberOf', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const readers = desired({ ...guideRole(database.name), roleName: unique('readers'), login: false });
+  const user = desired({ ...guideRole(database.name), memberOf: [readers.spec.roleName] });
+  await converge(catalog, database, [readers, user]);
+  t.deepEqual((await planAll(catalog, database, [readers, user])).roles.flatMap((p) => p.statements), []);
+  const [member] = await sql<{ member: boolean }>(target.dsn, 'SELECT pg_has_role($1, $2, \'MEMBER\') AS member', { params: [user.spec.roleName, readers.spec.roleName] });
+  t.true(member!.member);
+  const leave = { ...user, spec: { ...user.spec, memberOf: [] } };
+  const { roles: [plan] } = await planAll(catalog, database, [leave]);
+  t.deepEqual(plan!.statements.map((s) => s.sql), [`REVOKE "${readers.spec.roleName}" FROM "${user.spec.roleName}"`]);
+});
+
+each('role attributes changed by hand are drift and are corrected', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const role = desired({ ...guideRole(database.name), connectionLimit: 5, validUntil: '2031-01-01T00:00:00Z' });
+  await converge(catalog, database, [role]);
+  await sql(target.dsn, `ALTER ROLE "${role.spec.roleName}" NOLOGIN CONNECTION LIMIT 9 VALID UNTIL 'infinity'`);
+  const { roles: [plan] } = await planAll(catalog, database, [role]);
+  t.deepEqual(plan!.drift.map((d) => d.attribute), ['login', 'connectionLimit', 'validUntil']);
+  t.is(plan!.statements[0]!.sql, `ALTER ROLE "${role.spec.roleName}" WITH LOGIN CONNECTION LIMIT 5 VALID UNTIL '2031-01-01T00:00:00.000Z'`);
+  await catalog.apply(plan!);
+  t.deepEqual((await planAll(catalog, database, [role])).roles[0]!.drift, []);
+});
