@@ -1,6 +1,7 @@
 // One PostgreSQL server (a DatabaseCluster): a pool per database, coalesced snapshots, and plans applied one
 // transaction per database, serialized per database so concurrent GRANTs never collide.
 import pg from 'pg';
+import { connectionConfig, databaseOf } from './dsn.ts';
 import { CatalogError } from './errors.ts';
 import { quoteLiteral } from './identifiers.ts';
 import type { Plan } from './plan.ts';
@@ -50,17 +51,15 @@ export class ClusterCatalog {
     private readonly dsn: string,
     private readonly options: ClusterCatalogOptions = {},
   ) {
-    this.maintenanceDatabase = decodeURIComponent(new URL(dsn).pathname.slice(1)) || 'postgres';
+    this.maintenanceDatabase = databaseOf(dsn);
   }
 
   private pool(database: string | null): pg.Pool {
     const name = database ?? this.maintenanceDatabase;
     let pool = this.pools.get(name);
     if (!pool) {
-      const url = new URL(this.dsn);
-      url.pathname = `/${encodeURIComponent(name)}`;
       pool = new pg.Pool({
-        connectionString: url.toString(),
+        ...connectionConfig(this.dsn, name),
         max: this.options.maxConnections ?? 2,
         idleTimeoutMillis: 10_000,
         application_name: 'postgres-apiserver',

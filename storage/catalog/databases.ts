@@ -1,7 +1,7 @@
 // Database in the catalog: validation of the spec, the plan that creates the database and ensures its schemas
 // and extensions, and the plan that drops it. All pure.
 import type { DatabaseSpec } from '../../openapi/database.ts';
-import type { FieldError } from './errors.ts';
+import { throwIfInvalid, type FieldError } from './errors.ts';
 import { identifierError, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Drift, type Plan } from './plan.ts';
 import type { LiveDatabase, Snapshot } from './snapshot.ts';
@@ -101,6 +101,7 @@ function planContents(spec: DatabaseSpec, live: LiveDatabase | undefined, drift:
 }
 
 export function planDatabase(spec: DatabaseSpec, snapshot: Snapshot): Plan {
+  throwIfInvalid(validateDatabaseSpec(spec));
   const drift: Drift[] = [];
   const pending: string[] = [];
   const live = snapshot.databases.get(spec.name);

@@ -1,7 +1,7 @@
 // DatabaseRole in the catalog: validation of the spec, the plan that makes a role and its privileges match the
 // spec, and the plan that drops it. All pure: the snapshot comes in, frozen statements go out.
 import type { DatabasePermission, DatabaseRoleSpec, ObjectPermission, SchemaPermission } from '../../openapi/databaserole.ts';
-import type { FieldError } from './errors.ts';
+import { throwIfInvalid, type FieldError } from './errors.ts';
 import { identifierError, qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Drift, type Plan } from './plan.ts';
 import { expandPrivileges, objectKinds, ordered, privilegeErrors, privilegesOf, type ObjectKind, type PrivilegeTarget } from './privileges.ts';
@@ -316,6 +316,7 @@ function planDatabasePrivileges(desired: DesiredRole, database: LiveDatabase, en
  * its privileges (the spec is authoritative on every managed database and every database it names).
  */
 export function planRole(desired: DesiredRole, snapshot: Snapshot): Plan {
+  throwIfInvalid(validateRoleSpec(desired.spec, snapshot.major));
   const drift: Drift[] = [];
   const pending: string[] = [];
   const live = snapshot.roles.get(desired.spec.roleName);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
+import { connectionConfig } from '../../storage/catalog/dsn.ts';
 import { startEmbeddedPostgres, supportedMajors } from '../../storage/embedded-postgres.ts';
 
 export interface TestServer {
@@ -116,9 +117,7 @@ export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(
   text: string,
   options: { database?: string; params?: unknown[] } = {},
 ): Promise<T[]> {
-  const url = new URL(dsn);
-  if (options.database) url.pathname = `/${encodeURIComponent(options.database)}`;
-  const client = new pg.Client({ connectionString: url.toString() });
+  const client = new pg.Client(connectionConfig(dsn, options.database));
   await client.connect();
   try {
     return (await client.query<T>(text, options.params)).rows;
