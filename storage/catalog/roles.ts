@@ -179,15 +179,26 @@ function planRoleItself(desired: DesiredRole, live: LiveRole | undefined, drift:
   return [statement(null, sql, `altering role ${role}`, setPassword ? { passwordOf: name } : {})];
 }
 
-function planMemberships(desired: DesiredRole, live: LiveRole | undefined, drift: Drift[]): Statement[] {
+/**
+ * GRANT and REVOKE of group memberships. From PostgreSQL 16 each membership carries its own INHERIT option,
+ * which follows the role's `inherit`; before, the role attribute alone decides.
+ */
+function planMemberships(desired: DesiredRole, live: LiveRole | undefined, major: number, drift: Drift[]): Statement[] {
   const name = desired.spec.roleName;
   const want = new Set(desired.spec.memberOf ?? []);
   const have = new Set(live?.memberOf ?? []);
+  const inherit = desired.spec.inherit ?? true;
+  const options = major >= 16 ? ` WITH INHERIT ${inherit ? 'TRUE' : 'FALSE'}` : '';
   const statements: Statement[] = [];
+  const grant = (group: string) => statement(null, `GRANT ${quoteIdent(group)} TO ${quoteIdent(name)}${options}`, `adding ${quoteIdent(name)} to role ${quoteIdent(group)}`);
   for (const group of want) {
-    if (have.has(group)) continue;
-    drift.push({ kind: 'membership', object: group, expected: 'member', actual: 'not a member' });
-    statements.push(statement(null, `GRANT ${quoteIdent(group)} TO ${quoteIdent(name)}`, `adding ${quoteIdent(name)} to role ${quoteIdent(group)}`));
+    if (!have.has(group)) {
+      drift.push({ kind: 'membership', object: group, expected: 'member', actual: 'not a member' });
+      statements.push(grant(group));
+    } else if (major >= 16 && live!.notInheritedFrom.includes(group) === inherit) {
+      drift.push({ kind: 'membership', object: group, attribute: 'inherit', expected: String(inherit), actual: String(!inherit) });
+      statements.push(grant(group));
+    }
   }
   for (const group of have) {
     if (want.has(group)) continue;
@@ -320,7 +331,7 @@ export function planRole(desired: DesiredRole, snapshot: Snapshot): Plan {
   const drift: Drift[] = [];
   const pending: string[] = [];
   const live = snapshot.roles.get(desired.spec.roleName);
-  const statements = [...planRoleItself(desired, live, drift), ...planMemberships(desired, live, drift)];
+  const statements = [...planRoleItself(desired, live, drift), ...planMemberships(desired, live, snapshot.major, drift)];
   const permissions = desired.spec.permissions ?? [];
   const databases = new Set([...desired.managedDatabases, ...permissions.map((p) => p.database)]);
   for (const name of [...databases].sort()) {

@@ -19,6 +19,8 @@ export interface LiveRole {
   /** Seconds since the epoch; null for no expiry. */
   validUntil: number | null;
   memberOf: string[];
+  /** PostgreSQL 16+: the groups whose privileges the role does not inherit (membership INHERIT FALSE). */
+  notInheritedFrom: string[];
   /** Databases holding objects or privileges of the role (pg_shdepend), for DROP OWNED. */
   touchedDatabases: string[];
   /** The stored verifier: a string, null for no password, undefined when the connecting user cannot read it. */
@@ -107,6 +109,10 @@ SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolinherit AS inherit, r.rol
             ELSE extract(epoch FROM r.rolvaliduntil)::float8 END AS "validUntil",
        ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
              WHERE m.member = r.oid ORDER BY 1) AS "memberOf",
+       -- inherit_option exists from PostgreSQL 16; through to_jsonb the query runs on every version.
+       ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid
+             GROUP BY g.rolname HAVING NOT bool_or(COALESCE((to_jsonb(m) ->> 'inherit_option')::bool, true))
+             ORDER BY 1) AS "notInheritedFrom",
        ARRAY(SELECT DISTINCT d.datname::text FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
              WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid ORDER BY 1) AS "touchedDatabases"
 FROM pg_roles r WHERE r.rolname = ANY($1)`;

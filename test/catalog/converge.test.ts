@@ -172,3 +172,39 @@ each('role attributes changed by hand are drift and are corrected', async (t, ta
   await catalog.apply(plan!);
   t.deepEqual((await planAll(catalog, database, [role])).roles[0]!.drift, []);
 });
+
+each('inherit decides whether a member uses its groups\' privileges, on every version', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const group = desired({ ...guideRole(database.name), roleName: unique('group'), login: false });
+  const user = desired({ ...guideRole(database.name), memberOf: [group.spec.roleName], inherit: false });
+  await converge(catalog, database, [group, user]);
+  const privilegesOfGroup = async () => (await sql<{ usage: boolean; member: boolean }>(target.dsn,
+    "SELECT pg_has_role($1, $2, 'USAGE') AS usage, pg_has_role($1, $2, 'MEMBER') AS member", { params: [user.spec.roleName, group.spec.roleName] }))[0];
+  t.deepEqual(await privilegesOfGroup(), { usage: false, member: true });
+  t.deepEqual((await planAll(catalog, database, [group, user])).roles.flatMap((p) => p.statements), []);
+
+  const inheriting = { ...user, spec: { ...user.spec, inherit: true } };
+  const { roles: [plan] } = await planAll(catalog, database, [inheriting]);
+  const membershipDrift = plan!.drift.filter((d) => d.kind === 'membership');
+  // From PostgreSQL 16 the membership itself carries INHERIT; before, the role attribute alone decides.
+  t.deepEqual(membershipDrift, target.server.major >= 16 ? [{ kind: 'membership', object: group.spec.roleName, attribute: 'inherit', expected: 'true', actual: 'false' }] : []);
+  await catalog.apply(plan!);
+  t.deepEqual(await privilegesOfGroup(), { usage: true, member: true });
+  t.deepEqual((await planAll(catalog, database, [inheriting])).roles[0]!.statements, []);
+});
+
+each('an admin may grant membership in a group it did not create only before PostgreSQL 16', async (t, target) => {
+  const catalog = target.catalog();
+  const group = unique('dba_group');
+  await sql(target.server.superuserDsn, `CREATE ROLE "${group}" NOLOGIN`);
+  const user = desired({ ...guideRole('db'), permissions: [], memberOf: [group] }, { passwordApplied: true });
+  const plan = planRole(user, await catalog.snapshot({ roles: [user.spec.roleName], databases: [] }));
+  const applied = catalog.apply(plan);
+  if (target.kind === 'superuser' || target.server.major < 16) {
+    await t.notThrowsAsync(applied);
+    return;
+  }
+  const error = await t.throwsAsync(applied);
+  t.regex(error!.message, new RegExp(`^while adding "${user.spec.roleName}" to role "${group}": .*\\(SQLSTATE 42501\\)$`));
+});

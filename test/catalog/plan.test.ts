@@ -69,7 +69,7 @@ test('a dropped role is reassigned and dropped in every database it touched, the
   snapshot.superuser = false;
   snapshot.roles.set('app', {
     name: 'app', login: true, inherit: true, createdb: false, superuser: false, replication: false, bypassrls: false,
-    connectionLimit: -1, validUntil: null, memberOf: [], touchedDatabases: ['a', 'b'],
+    connectionLimit: -1, validUntil: null, memberOf: [], notInheritedFrom: [], touchedDatabases: ['a', 'b'],
   });
   t.deepEqual(planRoleDeletion('app', snapshot).statements.map((s) => [s.database, s.sql]), [
     [null, 'GRANT "app" TO CURRENT_USER'],
