@@ -5,7 +5,7 @@ import { CatalogError, InvalidError } from '../../storage/catalog/errors.ts';
 import { planDatabase, planDatabaseDeletion } from '../../storage/catalog/databases.ts';
 import { planRole, planRoleDeletion } from '../../storage/catalog/roles.ts';
 import { converge, desired, guideDatabase, guideRole, perTarget, planAll } from '../support/catalog.ts';
-import { sql, unique } from '../support/postgres.ts';
+import { asUser, sql, unique } from '../support/postgres.ts';
 
 const each = perTarget(test);
 
@@ -124,10 +124,7 @@ each('reclaim Delete of a role that owns tables in two databases leaves no trace
   const scope = { roles: [spec.roleName], databases: [a.name, b.name] };
   await catalog.apply(planRole(role, await catalog.snapshot(scope)), new Map([[spec.roleName, 'owner-password']]));
   for (const db of [a.name, b.name]) {
-    const url = new URL(target.server.superuserDsn);
-    url.username = spec.roleName;
-    url.password = 'owner-password';
-    await sql(url.toString(), 'CREATE TABLE owned (id int); INSERT INTO owned VALUES (1)', { database: db });
+    await sql(asUser(target.dsn, spec.roleName, 'owner-password'), 'CREATE TABLE owned (id int); INSERT INTO owned VALUES (1)', { database: db });
   }
   const snapshot = await catalog.snapshot(scope);
   t.deepEqual(snapshot.roles.get(spec.roleName)!.touchedDatabases.sort(), [a.name, b.name].sort());

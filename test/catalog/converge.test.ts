@@ -2,10 +2,21 @@
 // they converge, drift made by hand shows, and later tables are covered.
 import test from 'ava';
 import { planRole } from '../../storage/catalog/roles.ts';
-import { converge, desired, guideDatabase, guideRole, perTarget, planAll } from '../support/catalog.ts';
-import { sql, unique } from '../support/postgres.ts';
+import { converge, desired, guideDatabase, guideRole, perTarget, planAll, type Target } from '../support/catalog.ts';
+import { asUser, sql, unique } from '../support/postgres.ts';
 
 const each = perTarget(test);
+
+/** The guide's objects converged, with a table of the database owner's that the role has its grants on. */
+async function guideWithTable(target: Target, table: string) {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  const role = desired(guideRole(database.name));
+  await converge(catalog, database, [role]);
+  await sql(target.dsn, `CREATE TABLE ${table} (id int)`, { database: database.name });
+  await converge(catalog, database, [role]);
+  return { catalog, database, role };
+}
 
 each('the guide converges from nothing in one plan each, and the next plan is empty', async (t, target) => {
   const catalog = target.catalog();
@@ -25,20 +36,13 @@ each('the guide converges from nothing in one plan each, and the next plan is em
   t.like(grants, { usage: true, create: true, connect: true });
   // The role can use what it was given: create a table, and read the database owner's later tables.
   await sql(target.dsn, 'CREATE TABLE orders (id int)', { database: database.name });
-  const login = new URL(target.server.superuserDsn);
-  login.username = role.spec.roleName;
-  login.password = 'strong-password-here';
-  await sql(login.toString(), 'CREATE TABLE mine (id int)', { database: database.name });
-  t.deepEqual(await sql(login.toString(), 'SELECT count(*)::int AS n FROM orders', { database: database.name }), [{ n: 0 }]);
+  const login = asUser(target.dsn, role.spec.roleName, 'strong-password-here');
+  await sql(login, 'CREATE TABLE mine (id int)', { database: database.name });
+  t.deepEqual(await sql(login, 'SELECT count(*)::int AS n FROM orders', { database: database.name }), [{ n: 0 }]);
 });
 
 each('a REVOKE by hand shows as drift naming database, schema, object and privilege, and is corrected', async (t, target) => {
-  const catalog = target.catalog();
-  const database = guideDatabase();
-  const role = desired(guideRole(database.name));
-  await converge(catalog, database, [role]);
-  await sql(target.dsn, 'CREATE TABLE invoices (id int)', { database: database.name });
-  await converge(catalog, database, [role]);
+  const { catalog, database, role } = await guideWithTable(target, 'invoices');
   await sql(target.dsn, `REVOKE DELETE ON invoices FROM "${role.spec.roleName}"`, { database: database.name });
 
   const { roles: [plan] } = await planAll(catalog, database, [role]);
@@ -49,12 +53,7 @@ each('a REVOKE by hand shows as drift naming database, schema, object and privil
 });
 
 each('a GRANT by hand on a managed database shows as drift and is revoked', async (t, target) => {
-  const catalog = target.catalog();
-  const database = guideDatabase();
-  const role = desired(guideRole(database.name));
-  await converge(catalog, database, [role]);
-  await sql(target.dsn, 'CREATE TABLE payroll (id int)', { database: database.name });
-  await converge(catalog, database, [role]);
+  const { catalog, database, role } = await guideWithTable(target, 'payroll');
   await sql(target.dsn, `GRANT TRUNCATE ON payroll TO "${role.spec.roleName}"`, { database: database.name });
   await sql(target.dsn, `GRANT TEMPORARY ON DATABASE "${database.name}" TO "${role.spec.roleName}"`);
 

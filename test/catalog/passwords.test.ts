@@ -5,22 +5,14 @@ import test from 'ava';
 import type pg from 'pg';
 import type { StatementLog } from '../../storage/catalog/cluster.ts';
 import { converge, desired, guideDatabase, guideRole, perTarget, planAll, passwordsOf } from '../support/catalog.ts';
-import { sql } from '../support/postgres.ts';
+import { asUser, sql } from '../support/postgres.ts';
 import type { Target } from '../support/catalog.ts';
 
 const each = perTarget(test, { log_statement: 'all' });
 
-function loginDsn(target: Target, role: string, password: string, database: string): string {
-  const url = new URL(target.server.superuserDsn);
-  url.username = role;
-  url.password = password;
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 async function canLogIn(target: Target, role: string, password: string, database: string): Promise<boolean | string> {
   try {
-    await sql(loginDsn(target, role, password, database), 'SELECT 1');
+    await sql(asUser(target.dsn, role, password), 'SELECT 1', { database });
     return true;
   } catch (error) {
     return (error as pg.DatabaseError).code === '28P01' ? false : String(error);

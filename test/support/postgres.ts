@@ -67,10 +67,7 @@ async function createAdmin(superuserDsn: string): Promise<string> {
   } finally {
     await client.end();
   }
-  const url = new URL(superuserDsn);
-  url.username = name;
-  url.password = password;
-  return url.toString();
+  return asUser(superuserDsn, name, password);
 }
 
 async function serverVersion(dsn: string): Promise<number> {
@@ -104,6 +101,14 @@ export async function startTestServer(name: string, settings: Record<string, str
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The same server's DSN, logging in as another user. */
+export function asUser(dsn: string, user: string, password: string): string {
+  const url = new URL(dsn);
+  url.username = user;
+  url.password = password;
+  return url.toString();
 }
 
 /** A short random suffix, so tests sharing a server never collide on role or database names. */
