@@ -28,18 +28,54 @@ const aclLockKey = 0x70675f61636cn;
 interface Batch {
   database: string | null;
   transactional: boolean;
-  statements: Statement[];
+  statements: readonly Statement[];
 }
 
 /** Consecutive statements for one database form one transaction; others run alone. */
 function batches(statements: readonly Statement[]): Batch[] {
-  const result: Batch[] = [];
+  const result: (Batch & { statements: Statement[] })[] = [];
   for (const s of statements) {
     const last = result.at(-1);
     if (last && s.transactional && last.transactional && last.database === s.database) last.statements.push(s);
     else result.push({ database: s.database, transactional: s.transactional, statements: [s] });
   }
   return result;
+}
+
+interface Part {
+  plan: number;
+  statements: readonly Statement[];
+}
+
+/**
+ * A plan of the shape applyAll merges: role-level statements first, then transactional statements in
+ * databases (grouped by database). Anything else (a DROP ROLE after DROP OWNED, CREATE DATABASE) is undefined.
+ */
+function splitForMerging(plan: Plan): { head: Statement[]; byDatabase: Map<string, Statement[]> } | undefined {
+  const firstInDatabase = plan.statements.findIndex((s) => s.database !== null);
+  const head = firstInDatabase < 0 ? [...plan.statements] : plan.statements.slice(0, firstInDatabase);
+  const rest = firstInDatabase < 0 ? [] : plan.statements.slice(firstInDatabase);
+  if ([...head, ...rest].some((s) => !s.transactional) || rest.some((s) => s.database === null)) return undefined;
+  const byDatabase = new Map<string, Statement[]>();
+  for (const s of rest) byDatabase.set(s.database!, [...(byDatabase.get(s.database!) ?? []), s]);
+  return { head, byDatabase };
+}
+
+/** Runs SQL; GRANT and REVOKE without the right to do it only warn, and a plan that did nothing must not pass for done. */
+async function query(client: pg.PoolClient, sql: string, description: string, secrets: string[]): Promise<void> {
+  const refusals: { code?: string; message?: string }[] = [];
+  const onNotice = (notice: { code?: string; message?: string }) => {
+    if (notice.code === '01007' || notice.code === '01006') refusals.push(notice);
+  };
+  client.on('notice', onNotice);
+  try {
+    await client.query(sql);
+  } catch (error) {
+    throw CatalogError.from(error, description, secrets);
+  } finally {
+    client.off('notice', onNotice);
+  }
+  if (refusals.length > 0) throw new CatalogError(description, refusals[0]!.code, refusals.map((n) => n.message).join('; '));
 }
 
 export class ClusterCatalog {
@@ -93,53 +129,56 @@ export class ClusterCatalog {
   }
 
   /**
-   * Runs many plans, merging their per-database GRANTs and REVOKEs into one transaction per database (one
-   * statement per object naming every grantee). Returns one result per plan: undefined when it was applied.
-   * A failing merged batch is retried plan by plan, so one bad object never blocks the others.
+   * Runs many plans at once: every plan's role-level statements in one transaction, then per database one
+   * transaction with their GRANTs and REVOKEs merged (one statement per object naming every grantee), each
+   * sent as one query. A merged batch that fails is retried plan by plan, so one bad object never blocks the
+   * others. Returns one result per plan: undefined when it was applied.
    */
   async applyAll(plans: readonly Plan[], passwords: Passwords = new Map()): Promise<(CatalogError | undefined)[]> {
     const results: (CatalogError | undefined)[] = plans.map(() => undefined);
-    const record = (i: number) => (error: unknown) => {
-      results[i] = CatalogError.from(error, 'applying a plan');
+    const record = (plan: number) => (error: unknown) => {
+      results[plan] = CatalogError.from(error, 'applying a plan');
     };
-    const inDatabases = new Map<string, { plan: number; statements: Statement[] }[]>();
+    const heads: Part[] = [];
+    const inDatabases = new Map<string, Part[]>();
     for (const [i, plan] of plans.entries()) {
-      const firstInDatabase = plan.statements.findIndex((s) => s.database !== null);
-      const rest = firstInDatabase < 0 ? [] : plan.statements.slice(firstInDatabase);
-      if (rest.some((s) => s.database === null || !s.transactional)) {
+      const split = splitForMerging(plan);
+      if (!split) {
         await this.apply(plan, passwords).catch(record(i)); // not of the mergeable shape: runs alone
         continue;
       }
-      const head = firstInDatabase < 0 ? plan.statements : plan.statements.slice(0, firstInDatabase);
-      try {
-        for (const batch of batches(head)) await this.run(batch, passwords);
-      } catch (error) {
-        record(i)(error);
-        continue;
-      }
-      for (const s of rest) {
-        const list = inDatabases.get(s.database!) ?? [];
-        if (list.at(-1)?.plan !== i) list.push({ plan: i, statements: [] });
-        list.at(-1)!.statements.push(s);
-        inDatabases.set(s.database!, list);
-      }
+      if (split.head.length > 0) heads.push({ plan: i, statements: split.head });
+      for (const [database, statements] of split.byDatabase) inDatabases.set(database, [...(inDatabases.get(database) ?? []), { plan: i, statements }]);
     }
+    const failed = await this.runMerged(null, heads, passwords, record);
     await Promise.all(
-      [...inDatabases].map(async ([database, parts]) => {
-        const merged = mergeGrants(parts.flatMap((p) => p.statements));
-        try {
-          await this.run({ database, transactional: true, statements: merged }, passwords);
-        } catch {
-          for (const part of parts) await this.run({ database, transactional: true, statements: part.statements }, passwords).catch(record(part.plan));
-        }
-      }),
+      [...inDatabases].map(([database, parts]) => this.runMerged(database, parts.filter((p) => !failed.has(p.plan)), passwords, record)),
     );
     return results;
   }
 
-  private async run(batch: Batch, passwords: Passwords): Promise<void> {
+  /** Runs the parts as one transaction and one query; on failure, part by part. Returns the parts that failed. */
+  private async runMerged(database: string | null, parts: Part[], passwords: Passwords, record: (plan: number) => (error: unknown) => void): Promise<Set<number>> {
+    const failed = new Set<number>();
+    if (parts.length === 0) return failed;
+    try {
+      await this.run({ database, transactional: true, statements: mergeGrants(parts.flatMap((p) => p.statements)) }, passwords, true);
+    } catch {
+      for (const part of parts) {
+        await this.run({ database, transactional: true, statements: part.statements }, passwords).catch((error: unknown) => {
+          failed.add(part.plan);
+          record(part.plan)(error);
+        });
+      }
+    }
+    return failed;
+  }
+
+  /** One transaction; statements one by one (errors name the statement) or, `asOneQuery`, in one round trip. */
+  private async run(batch: Batch, passwords: Passwords, asOneQuery = false): Promise<void> {
+    const database = batch.database ?? this.maintenanceDatabase;
     const client = await this.pool(batch.database).connect().catch((error: unknown) => {
-      throw CatalogError.from(error, `connecting to database ${batch.database ?? this.maintenanceDatabase}`);
+      throw CatalogError.from(error, `connecting to database ${database}`);
     });
     let broken: Error | undefined;
     try {
@@ -147,7 +186,12 @@ export class ClusterCatalog {
         await client.query('BEGIN');
         if (batch.statements.some((s) => s.grant)) await client.query('SELECT pg_advisory_xact_lock($1)', [aclLockKey.toString()]);
       }
-      for (const s of batch.statements) await this.execute(client, batch.database, s, passwords);
+      const prepared = batch.statements.map((s) => this.prepare(database, s, passwords));
+      if (asOneQuery) {
+        await query(client, prepared.map((p) => p.sql).join(';\n'), `applying ${prepared.length} statements in database ${database}`, prepared.flatMap((p) => p.secrets));
+      } else {
+        for (const [i, p] of prepared.entries()) await query(client, p.sql, batch.statements[i]!.description, p.secrets);
+      }
       if (batch.transactional) await client.query('COMMIT');
     } catch (error) {
       if (batch.transactional) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
@@ -157,35 +201,15 @@ export class ClusterCatalog {
     }
   }
 
-  private async execute(client: pg.PoolClient, database: string | null, s: Statement, passwords: Passwords): Promise<void> {
-    this.options.log?.({ database: database ?? this.maintenanceDatabase, sql: s.passwordOf ? `${s.sql} PASSWORD <redacted>` : s.sql, description: s.description });
-    const secrets: string[] = [];
-    let sql = s.sql;
-    if (s.passwordOf) {
-      const password = passwords.get(s.passwordOf);
-      if (password === undefined) throw new CatalogError(s.description, undefined, 'no password was given for the role');
-      if (password === null) {
-        sql += ' PASSWORD NULL';
-      } else {
-        const verifier = scramVerifier(password);
-        secrets.push(password, verifier);
-        sql += ` PASSWORD ${quoteLiteral(verifier)}`;
-      }
-    }
-    // GRANT and REVOKE without the right to do it only warn; a plan that did nothing must not pass for done.
-    const refusals: { code?: string; message?: string }[] = [];
-    const onNotice = (notice: { code?: string; message?: string }) => {
-      if (notice.code === '01007' || notice.code === '01006') refusals.push(notice);
-    };
-    client.on('notice', onNotice);
-    try {
-      await client.query(sql);
-    } catch (error) {
-      throw CatalogError.from(error, s.description, secrets);
-    } finally {
-      client.off('notice', onNotice);
-    }
-    if (refusals.length > 0) throw new CatalogError(s.description, refusals[0]!.code, refusals.map((n) => n.message).join('; '));
+  /** Logs the statement, then attaches its password clause: the log never sees a secret. */
+  private prepare(database: string, s: Statement, passwords: Passwords): { sql: string; secrets: string[] } {
+    this.options.log?.({ database, sql: s.passwordOf ? `${s.sql} PASSWORD <redacted>` : s.sql, description: s.description });
+    if (!s.passwordOf) return { sql: s.sql, secrets: [] };
+    const password = passwords.get(s.passwordOf);
+    if (password === undefined) throw new CatalogError(s.description, undefined, 'no password was given for the role');
+    if (password === null) return { sql: `${s.sql} PASSWORD NULL`, secrets: [] };
+    const verifier = scramVerifier(password);
+    return { sql: `${s.sql} PASSWORD ${quoteLiteral(verifier)}`, secrets: [password, verifier] };
   }
 
   async close(): Promise<void> {

@@ -119,11 +119,13 @@ FROM pg_roles r WHERE r.rolname = ANY($1)`;
 
 const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`;
 
+// An ACL with many grantees is stored compressed, and aclexplode() decompresses it again for every row it
+// returns: exploding item by item keeps reading a table granted to 500 roles linear, not quadratic.
 // acl(x, owner) → {role: [privileges]} for the managed roles ($1), owner left out.
 const aclJson = (acl: string, owner: string) => `
   COALESCE((SELECT json_object_agg(grantee, privileges) FROM (
     SELECT pg_get_userbyid(a.grantee) AS grantee, array_agg(a.privilege_type ORDER BY a.privilege_type) AS privileges
-    FROM aclexplode(${acl}) a
+    FROM unnest(${acl}) item CROSS JOIN LATERAL aclexplode(ARRAY[item]) a
     WHERE a.grantee <> ${owner} AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))
     GROUP BY a.grantee) x), '{}')`;
 
@@ -172,10 +174,11 @@ totals AS (SELECT schema, kind, count(*) AS total FROM scoped GROUP BY 1, 2),
 owned AS (SELECT schema, kind, owner, count(*) AS owned FROM scoped GROUP BY 1, 2, 3),
 grants AS (
   SELECT s.schema, s.kind, m.oid AS role, m.rolname, a.privilege_type AS privilege, s.key
-  FROM scoped s CROSS JOIN LATERAL aclexplode(s.acl) a JOIN managed m ON m.oid = a.grantee
+  FROM scoped s CROSS JOIN LATERAL unnest(s.acl) item CROSS JOIN LATERAL aclexplode(ARRAY[item]) a
+  JOIN managed m ON m.oid = a.grantee
   WHERE a.grantee <> s.owner)
 SELECT g.schema, g.kind, g.rolname AS role, g.privilege,
-       CASE WHEN count(*) = t.total - COALESCE(o.owned, 0) THEN NULL ELSE array_agg(g.key ORDER BY g.key) END AS keys
+       CASE WHEN count(*) = t.total - COALESCE(o.owned, 0) THEN NULL ELSE array_agg(g.key) END AS keys
 FROM grants g JOIN totals t USING (schema, kind)
 LEFT JOIN owned o ON o.schema = g.schema AND o.kind = g.kind AND o.owner = g.role
 GROUP BY g.schema, g.kind, g.rolname, g.privilege, t.total, o.owned`;
@@ -185,7 +188,7 @@ SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema,
        CASE d.defaclobjtype WHEN 'r' THEN 'table' WHEN 'S' THEN 'sequence' ELSE 'function' END AS kind,
        pg_get_userbyid(a.grantee) AS role, array_agg(a.privilege_type ORDER BY a.privilege_type) AS privileges
 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
-CROSS JOIN LATERAL aclexplode(d.defaclacl) a
+CROSS JOIN LATERAL unnest(d.defaclacl) item CROSS JOIN LATERAL aclexplode(ARRAY[item]) a
 WHERE d.defaclobjtype IN ('r', 'S', 'f') AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))
 GROUP BY 1, 2, 3, 4`;
 

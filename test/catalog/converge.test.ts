@@ -207,3 +207,27 @@ each('an admin may grant membership in a group it did not create only before Pos
   const error = await t.throwsAsync(applied);
   t.regex(error!.message, new RegExp(`^while adding "${user.spec.roleName}" to role "${group}": .*\\(SQLSTATE 42501\\)$`));
 });
+
+each('applyAll converges many roles at once; one failing plan does not block the others', async (t, target) => {
+  const catalog = target.catalog();
+  const database = guideDatabase();
+  await converge(catalog, database, []);
+  await sql(target.dsn, 'CREATE TABLE shared (id int)', { database: database.name });
+  const roles = [1, 2, 3].map(() => desired(guideRole(database.name), { password: 'many-roles' }));
+  roles[1]!.spec.memberOf = [unique('no_such_group')];
+  const names = roles.map((r) => r.spec.roleName);
+  const snapshot = await catalog.snapshot({ roles: names, databases: [database.name] });
+  const results = await catalog.applyAll(roles.map((r) => planRole(r, snapshot)), new Map(names.map((n) => [n, 'many-roles'])));
+  t.is(results[0], undefined);
+  t.is(results[2], undefined);
+  t.is(results[1]?.reason, 'ObjectNotFound');
+  t.regex(results[1]!.message, /^while adding ".*" to role "no_such_group_.*": .*\(SQLSTATE 42704\)$/);
+
+  const after = await catalog.snapshot({ roles: names, databases: [database.name] });
+  const plans = roles.map((r) => planRole({ ...r, passwordApplied: true }, after));
+  t.deepEqual([plans[0]!.statements, plans[2]!.statements], [[], []]);
+  t.false(after.roles.has(names[1]!), 'the failed plan left nothing behind');
+  const [privileges] = await sql<{ a: boolean; c: boolean }>(target.dsn, "SELECT has_table_privilege($1, 'shared', 'DELETE') AS a, has_table_privilege($2, 'shared', 'DELETE') AS c",
+    { database: database.name, params: [names[0], names[2]] });
+  t.deepEqual(privileges, { a: true, c: true });
+});
