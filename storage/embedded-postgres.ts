@@ -117,7 +117,7 @@ async function waitUntilReady(dsn: string, child: ChildProcess, logFile: string)
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`PostgreSQL exited with code ${child.exitCode}; see ${logFile}`);
-    const client = new pg.Client({ connectionString: dsn });
+    const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 2_000 });
     try {
       await client.connect();
       await client.query('SELECT 1');
@@ -137,7 +137,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   giveToServerUser(options.dir);
   const dataDir = join(options.dir, 'data');
   const password = existsSync(join(dataDir, 'PG_VERSION')) ? readPassword(options.dir) : prepareDataDir(options, dataDir);
-  const port = options.port ?? (await freePort());
+  // A free port can be taken by another process before the server binds it: then try another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServer(options, dataDir, password, options.port ?? (await freePort()));
+    } catch (error) {
+      if (options.port !== undefined || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startServer(options: EmbeddedPostgresOptions, dataDir: string, password: string, port: number): Promise<EmbeddedPostgres> {
   const logFile = join(options.dir, 'postgres.log');
   const log = openSync(logFile, 'a');
   const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: options.dir, ...options.settings };
