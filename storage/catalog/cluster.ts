@@ -186,7 +186,8 @@ export class ClusterCatalog {
         await client.query('BEGIN');
         if (batch.statements.some((s) => s.grant)) await client.query('SELECT pg_advisory_xact_lock($1)', [aclLockKey.toString()]);
       }
-      const prepared = batch.statements.map((s) => this.prepare(database, s, passwords));
+      // Passwords are hashed in parallel, off the main thread.
+      const prepared = await Promise.all(batch.statements.map((s) => this.prepare(database, s, passwords)));
       if (asOneQuery) {
         await query(client, prepared.map((p) => p.sql).join(';\n'), `applying ${prepared.length} statements in database ${database}`, prepared.flatMap((p) => p.secrets));
       } else {
@@ -202,13 +203,13 @@ export class ClusterCatalog {
   }
 
   /** Logs the statement, then attaches its password clause: the log never sees a secret. */
-  private prepare(database: string, s: Statement, passwords: Passwords): { sql: string; secrets: string[] } {
+  private async prepare(database: string, s: Statement, passwords: Passwords): Promise<{ sql: string; secrets: string[] }> {
     this.options.log?.({ database, sql: s.passwordOf ? `${s.sql} PASSWORD <redacted>` : s.sql, description: s.description });
     if (!s.passwordOf) return { sql: s.sql, secrets: [] };
     const password = passwords.get(s.passwordOf);
     if (password === undefined) throw new CatalogError(s.description, undefined, 'no password was given for the role');
     if (password === null) return { sql: `${s.sql} PASSWORD NULL`, secrets: [] };
-    const verifier = scramVerifier(password);
+    const verifier = await scramVerifier(password);
     return { sql: `${s.sql} PASSWORD ${quoteLiteral(verifier)}`, secrets: [password, verifier] };
   }
 

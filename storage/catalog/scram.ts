@@ -1,7 +1,10 @@
 // SCRAM-SHA-256 password verifiers in the exact form PostgreSQL stores in
 // pg_authid.rolpassword (RFC 5802 / RFC 7677), so a role's password can be
 // set or checked without sending the plaintext to the server.
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const pbkdf2Async = promisify(pbkdf2);
 
 const DEFAULT_ITERATIONS = 4096; // PostgreSQL's default scram_iterations
 const DEFAULT_SALT_BYTES = 16; // PostgreSQL's SCRAM_DEFAULT_SALT_LEN
@@ -30,20 +33,28 @@ export interface ScramOptions {
   iterations?: number;
 }
 
-/** Builds `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` for a password. */
-export function scramVerifier(password: string, options: ScramOptions = {}): string {
+/** Builds `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` for a password, hashing off the main thread. */
+export async function scramVerifier(password: string, options: ScramOptions = {}): Promise<string> {
   const salt = options.salt ?? randomBytes(DEFAULT_SALT_BYTES);
   const iterations = options.iterations ?? DEFAULT_ITERATIONS;
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
     throw new RangeError(`SCRAM iteration count must be an integer from 1 to ${MAX_ITERATIONS}`);
   }
   if (salt.length === 0) throw new RangeError('SCRAM salt must not be empty');
-  const { storedKey, serverKey } = deriveKeys(password, salt, iterations);
-  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+  const { storedKey, serverKey } = keysOf(await pbkdf2Async(saslprep(password), salt, iterations, KEY_BYTES, 'sha256'));
+  const verifier = `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+  remember(verifier, password);
+  return verifier;
 }
+
+// Verifiers known to match a password (made or checked here): a resync checks every role's password, and
+// each check costs a full PBKDF2. Bounded; the oldest entry goes first.
+const verified = new Map<string, string>();
+const maxVerified = 10_000;
 
 /** True when the password matches a SCRAM-SHA-256 verifier; false for anything else. */
 export function verifyScram(password: string, verifier: string): boolean {
+  if (verified.get(verifier) === password) return true;
   const match = VERIFIER.exec(verifier);
   if (!match) return false;
   const [, iterationsText = '', saltText = '', storedText = '', serverText = ''] = match;
@@ -53,15 +64,20 @@ export function verifyScram(password: string, verifier: string): boolean {
   if (iterations > MAX_ITERATIONS || storedKey.length !== KEY_BYTES || serverKey.length !== KEY_BYTES) {
     return false;
   }
-  const actual = deriveKeys(password, Buffer.from(saltText, 'base64'), iterations);
+  const actual = keysOf(pbkdf2Sync(saslprep(password), Buffer.from(saltText, 'base64'), iterations, KEY_BYTES, 'sha256'));
   // Compare both keys, without short-circuiting, in constant time.
   const storedOk = timingSafeEqual(actual.storedKey, storedKey);
   const serverOk = timingSafeEqual(actual.serverKey, serverKey);
+  if (storedOk && serverOk) remember(verifier, password);
   return storedOk && serverOk;
 }
 
-function deriveKeys(password: string, salt: Buffer, iterations: number): { storedKey: Buffer; serverKey: Buffer } {
-  const saltedPassword = pbkdf2Sync(saslprep(password), salt, iterations, KEY_BYTES, 'sha256');
+function remember(verifier: string, password: string): void {
+  if (verified.size >= maxVerified) verified.delete(verified.keys().next().value!);
+  verified.set(verifier, password);
+}
+
+function keysOf(saltedPassword: Buffer): { storedKey: Buffer; serverKey: Buffer } {
   const clientKey = hmac(saltedPassword, 'Client Key');
   return {
     storedKey: createHash('sha256').update(clientKey).digest(),
