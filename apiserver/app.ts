@@ -1,0 +1,75 @@
+// The HTTP core: errors become metav1.Status, health paths answer before authentication, then the routers.
+import { createServer, type Server } from 'node:https';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from './log.ts';
+import { StatusError } from './status.ts';
+import type { ServingCertificate } from './tls.ts';
+
+export interface AppOptions {
+  log: Logger;
+  /** Runs after the health paths and before the routers; throws a StatusError to refuse. */
+  authenticate?: Koa.Middleware;
+  routers: Router[];
+  /** Whether the server can serve (its store answers); /readyz reports it. */
+  ready?: () => Promise<boolean>;
+}
+
+function errors(log: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const status = toStatusError(error, log);
+      ctx.status = status.code;
+      ctx.type = 'application/json';
+      ctx.body = status.toStatus();
+    }
+  };
+}
+
+/** Client faults keep their message; anything else is logged once and answered without details. */
+function toStatusError(error: unknown, log: Logger): StatusError {
+  if (error instanceof StatusError) return error;
+  const { status, expose, message } = error as { status?: number; expose?: boolean; message?: string };
+  if (status === 413) return new StatusError('RequestEntityTooLarge', message ?? 'request entity too large');
+  if (expose && status !== undefined && status < 500) return new StatusError('BadRequest', message ?? 'bad request');
+  log.error({ err: error }, 'request failed');
+  return new StatusError('InternalError', 'Internal error occurred: the request could not be completed; see the server log');
+}
+
+function health(ready: () => Promise<boolean>): Router {
+  const router = new Router();
+  const ok = (ctx: Koa.Context) => {
+    ctx.type = 'text/plain';
+    ctx.body = 'ok';
+  };
+  router.get(['/healthz', '/livez'], ok);
+  router.get('/readyz', async (ctx) => {
+    if (await ready().catch(() => false)) return ok(ctx);
+    throw new StatusError('ServiceUnavailable', 'not ready: the object store does not answer');
+  });
+  return router;
+}
+
+export function createApp(options: AppOptions): Koa {
+  const app = new Koa();
+  app.use(errors(options.log));
+  app.use(health(options.ready ?? (async () => true)).routes());
+  if (options.authenticate) app.use(options.authenticate);
+  for (const router of options.routers) app.use(router.routes());
+  app.use(() => {
+    throw new StatusError('NotFound', 'the server could not find the requested resource');
+  });
+  return app;
+}
+
+/** Serves the app over TLS; resolves once it listens. */
+export async function listen(app: Koa, tls: ServingCertificate, port: number, host = '127.0.0.1'): Promise<Server> {
+  const server = createServer({ cert: tls.cert, key: tls.key }, app.callback());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,86 @@
+// The HTTP core over real TLS: the generated certificate chains to its CA for every name it was made for,
+// health answers, and unknown paths and failures come back as metav1.Status.
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Router from '@koa/router';
+import test from 'ava';
+import { pino } from 'pino';
+import { createApp, listen } from '../../apiserver/app.ts';
+import { StatusError } from '../../apiserver/status.ts';
+import { createServingCertificate, servingCertificateIn } from '../../apiserver/tls.ts';
+import { httpsRequest } from '../support/http.ts';
+
+const names = ['localhost', '127.0.0.1', 'postgres-apiserver.postgres-apiserver.svc'];
+
+async function serve(routers: Router[] = [], ready?: () => Promise<boolean>) {
+  const tls = await createServingCertificate(names);
+  const server = await listen(createApp({ log: pino({ level: 'silent' }), routers, ...(ready ? { ready } : {}) }), tls, 0);
+  const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { tls, base, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('health paths answer ok over TLS trusted through the generated CA, for every name of the certificate', async (t) => {
+  const { tls, base, close } = await serve();
+  for (const path of ['/healthz', '/livez', '/readyz']) {
+    const res = await httpsRequest(`${base}${path}`, tls.ca);
+    t.is(res.status, 200);
+    t.is(res.text, 'ok');
+  }
+  for (const servername of ['localhost', 'postgres-apiserver.postgres-apiserver.svc']) {
+    t.is((await httpsRequest(`${base}/healthz`, tls.ca, { servername })).status, 200, servername);
+  }
+  await t.throwsAsync(httpsRequest(`${base}/healthz`, tls.ca, { servername: 'other.example' }), { message: /altnames/ });
+  await close();
+});
+
+test('a CA of another server is not trusted', async (t) => {
+  const { base, close } = await serve();
+  const other = await createServingCertificate(names);
+  await t.throwsAsync(httpsRequest(`${base}/healthz`, other.ca), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+  await close();
+});
+
+test('an unknown path is a NotFound Status', async (t) => {
+  const { tls, base, close } = await serve();
+  const res = await httpsRequest(`${base}/apis/nothing/here`, tls.ca);
+  t.is(res.status, 404);
+  t.deepEqual(res.json(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', code: 404 });
+  await close();
+});
+
+test('a StatusError keeps its message; an unexpected error is a 500 that reveals nothing', async (t) => {
+  const router = new Router();
+  router.get('/conflict', () => {
+    throw new StatusError('Conflict', 'in the way');
+  });
+  router.get('/crash', () => {
+    throw new Error('password=hunter2 leaked');
+  });
+  const { tls, base, close } = await serve([router]);
+  t.like((await httpsRequest(`${base}/conflict`, tls.ca)).json(), { reason: 'Conflict', code: 409, message: 'in the way' });
+  const crash = await httpsRequest(`${base}/crash`, tls.ca);
+  t.is(crash.status, 500);
+  t.like(crash.json(), { reason: 'InternalError' });
+  t.false(crash.text.includes('hunter2'));
+  await close();
+});
+
+test('/readyz is 503 while the store does not answer', async (t) => {
+  const { tls, base, close } = await serve([], async () => false);
+  const res = await httpsRequest(`${base}/readyz`, tls.ca);
+  t.is(res.status, 503);
+  t.like(res.json(), { reason: 'ServiceUnavailable' });
+  await close();
+});
+
+test('the certificate kept in a folder is reused on the next start', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tls-'));
+  const first = await servingCertificateIn(dir, names);
+  const second = await servingCertificateIn(dir, names);
+  t.true(first.created);
+  t.false(second.created);
+  t.is(second.ca, first.ca);
+  rmSync(dir, { recursive: true });
+});
