@@ -1,24 +1,16 @@
 // The HTTP core over real TLS: the generated certificate chains to its CA for every name it was made for,
 // health answers, and unknown paths and failures come back as metav1.Status.
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Router from '@koa/router';
 import test from 'ava';
-import { pino } from 'pino';
-import { createApp, listen } from '../../apiserver/app.ts';
 import { StatusError } from '../../apiserver/status.ts';
 import { createServingCertificate, servingCertificateIn } from '../../apiserver/tls.ts';
-import { httpsRequest } from '../support/http.ts';
-
-const names = ['localhost', '127.0.0.1', 'postgres-apiserver.postgres-apiserver.svc'];
+import { certificateNames as names, httpsRequest, serveApp } from '../support/http.ts';
 
 async function serve(routers: Router[] = [], ready?: () => Promise<boolean>) {
-  const tls = await createServingCertificate(names);
-  const server = await listen(createApp({ log: pino({ level: 'silent' }), routers, ...(ready ? { ready } : {}) }), tls, 0);
-  const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { tls, base, close: () => new Promise((r) => server.close(r)) };
+  return serveApp({ routers, ...(ready ? { ready } : {}) });
 }
 
 test('health paths answer ok over TLS trusted through the generated CA, for every name of the certificate', async (t) => {
