@@ -1,0 +1,96 @@
+// `kubectl get` output: meta.k8s.io/v1 Table with the kind's columns (K8S-WIRE §3).
+import { StatusError } from './status.ts';
+
+export interface TableColumn {
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  format?: string;
+  description: string;
+  /** 0 for the default view; more only with -o wide. */
+  priority: number;
+  cell(object: KubeObject, now: number): unknown;
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; creationTimestamp?: string; resourceVersion?: string; [field: string]: unknown };
+  [field: string]: unknown;
+}
+
+export type IncludeObject = 'None' | 'Metadata' | 'Object';
+
+/** Which representation the client asked for in Accept: a Table, or the object itself. */
+export function wantsTable(accept: string | undefined): boolean {
+  return (accept ?? '').split(',').some((type) => {
+    const params = new Map(type.split(';').slice(1).map((p) => p.trim().split('=') as [string, string]));
+    return params.get('as') === 'Table' && params.get('g') === 'meta.k8s.io' && (params.get('v') === 'v1' || params.get('v') === 'v1beta1');
+  });
+}
+
+export function includeObjectOf(value: string | undefined): IncludeObject {
+  if (value === undefined || value === '') return 'Metadata';
+  if (value === 'None' || value === 'Metadata' || value === 'Object') return value;
+  throw new StatusError('BadRequest', `includeObject: Unsupported value: "${value}": supported values: "None", "Metadata", "Object"`);
+}
+
+/** A duration as kubectl shows ages (k8s.io/apimachinery/pkg/util/duration.HumanDuration). */
+export function humanDuration(milliseconds: number): string {
+  const seconds = Math.floor(milliseconds / 1000);
+  if (seconds < -1) return '<invalid>';
+  if (seconds < 0) return '0s';
+  if (seconds < 120) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  const both = (big: number, unit: string, small: number, smallUnit: string) => (small === 0 ? `${big}${unit}` : `${big}${unit}${small}${smallUnit}`);
+  if (minutes < 10) return both(minutes, 'm', seconds % 60, 's');
+  if (minutes < 180) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) return both(hours, 'h', minutes % 60, 'm');
+  if (hours < 48) return `${hours}h`;
+  const days = Math.floor(hours / 24);
+  if (hours < 24 * 8) return both(days, 'd', hours % 24, 'h');
+  if (hours < 24 * 365 * 2) return `${days}d`;
+  const years = Math.floor(days / 365);
+  if (hours < 24 * 365 * 8) return both(years, 'y', days % 365, 'd');
+  return `${years}y`;
+}
+
+function rowObject(object: KubeObject, include: IncludeObject): unknown {
+  if (include === 'Object') return object;
+  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: object.metadata };
+}
+
+export interface TableOptions {
+  include: IncludeObject;
+  /** Watch events after the first omit the column definitions. */
+  withColumns: boolean;
+  metadata?: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
+  now?: number;
+}
+
+export function toTable(columns: readonly TableColumn[], objects: readonly KubeObject[], options: TableOptions) {
+  const now = options.now ?? Date.now();
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: options.metadata ?? {},
+    ...(options.withColumns ? { columnDefinitions: columns.map(({ cell: _, ...definition }) => ({ format: '', ...definition })) } : {}),
+    rows: objects.map((object) => ({
+      cells: columns.map((c) => c.cell(object, now) ?? ''),
+      ...(options.include === 'None' ? {} : { object: rowObject(object, options.include) }),
+    })),
+  };
+}
+
+/** The two columns every kind starts with and ends with. */
+export const nameColumn: TableColumn = {
+  name: 'Name', type: 'string', format: 'name', priority: 0,
+  description: 'Name must be unique within a namespace.',
+  cell: (o) => o.metadata.name,
+};
+
+export const ageColumn: TableColumn = {
+  name: 'Age', type: 'string', priority: 0,
+  description: 'The time since the object was created.',
+  cell: (o, now) => (o.metadata.creationTimestamp ? humanDuration(now - Date.parse(o.metadata.creationTimestamp)) : '<unknown>'),
+};
