@@ -54,6 +54,11 @@ function health(ready: () => Promise<boolean>): Router {
 
 export function createApp(options: AppOptions): Koa {
   const app = new Koa();
+  // Errors after the response started (a watch whose client went away) reach here, not the middleware.
+  app.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE' || error.code === 'ECONNRESET' || error.code === 'EPIPE') return;
+    options.log.error({ err: error }, 'response failed');
+  });
   app.use(errors(options.log));
   app.use(health(options.ready ?? (async () => true)).routes());
   if (options.authenticate) app.use(options.authenticate);

@@ -55,6 +55,13 @@ export function humanDuration(milliseconds: number): string {
   return `${years}y`;
 }
 
+/** A date cell shows as an age, as kube-apiserver renders a CRD's date columns. */
+function cellOf(column: TableColumn, object: KubeObject, now: number): unknown {
+  const value = column.cell(object, now);
+  if (column.type === 'date') return typeof value === 'string' ? humanDuration(now - Date.parse(value)) : '<unknown>';
+  return value ?? '';
+}
+
 function rowObject(object: KubeObject, include: IncludeObject): unknown {
   if (include === 'Object') return object;
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: object.metadata };
@@ -76,7 +83,7 @@ export function toTable(columns: readonly TableColumn[], objects: readonly KubeO
     metadata: options.metadata ?? {},
     ...(options.withColumns ? { columnDefinitions: columns.map(({ cell: _, ...definition }) => ({ format: '', ...definition })) } : {}),
     rows: objects.map((object) => ({
-      cells: columns.map((c) => c.cell(object, now) ?? ''),
+      cells: columns.map((c) => cellOf(c, object, now)),
       ...(options.include === 'None' ? {} : { object: rowObject(object, options.include) }),
     })),
   };
@@ -90,7 +97,7 @@ export const nameColumn: TableColumn = {
 };
 
 export const ageColumn: TableColumn = {
-  name: 'Age', type: 'string', priority: 0,
+  name: 'Age', type: 'date', priority: 0,
   description: 'The time since the object was created.',
-  cell: (o, now) => (o.metadata.creationTimestamp ? humanDuration(now - Date.parse(o.metadata.creationTimestamp)) : '<unknown>'),
+  cell: (o) => o.metadata.creationTimestamp,
 };

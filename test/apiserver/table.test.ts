@@ -39,7 +39,7 @@ test('a table has one cell per column, and the object as PartialObjectMetadata b
     kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: '7' },
     columnDefinitions: [
       { name: 'Name', type: 'string', format: 'name', priority: 0, description: nameColumn.description },
-      { name: 'Age', type: 'string', format: '', priority: 0, description: ageColumn.description },
+      { name: 'Age', type: 'date', format: '', priority: 0, description: ageColumn.description },
     ],
     rows: [{ cells: ['a', '5m'], object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: object.metadata } }],
   });

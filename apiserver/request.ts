@@ -1,0 +1,84 @@
+// Reading a request: the body (JSON or YAML, size-limited), the query parameters every verb shares, and the
+// store's errors turned into Status.
+import type Koa from 'koa';
+import { parse as parseYaml } from 'yaml';
+import type { User } from './authentication.ts';
+import type { KubeObject, RequestContext, ResourceKind } from './resource.ts';
+import { badRequest, StatusError, type StatusReason } from './status.ts';
+
+/** kube-apiserver's limit for a request body. */
+export const maxBodyBytes = 3 * 1024 * 1024;
+
+export async function readBody(ctx: Koa.Context): Promise<Buffer> {
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > maxBodyBytes) throw new StatusError('RequestEntityTooLarge', `the request body is larger than ${maxBodyBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBodyBytes) throw new StatusError('RequestEntityTooLarge', `the request body is larger than ${maxBodyBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The body as a value: JSON, or YAML when the client says so. */
+export function decode(body: Buffer, contentType: string): unknown {
+  const text = body.toString('utf8');
+  if (text.trim() === '') throw badRequest('the request body is empty');
+  try {
+    return /yaml/.test(contentType) ? parseYaml(text) : JSON.parse(text);
+  } catch (error) {
+    throw badRequest(`the request body could not be decoded: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The body of a create or update: an object of this kind, as kube-apiserver checks it before anything else. */
+export function decodeObject(body: Buffer, contentType: string, kind: ResourceKind): KubeObject {
+  const value = decode(body, contentType);
+  if (!isObject(value)) throw badRequest(`${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: the body is not an object`);
+  const apiVersion = kind.group ? `${kind.group}/${kind.version}` : kind.version;
+  if (value.apiVersion !== apiVersion || value.kind !== kind.kind) {
+    throw badRequest(`the API version in the data (${String(value.apiVersion)}) and kind (${String(value.kind)}) do not match the expected ${apiVersion}, Kind=${kind.kind}`);
+  }
+  if (value.metadata !== undefined && !isObject(value.metadata)) throw badRequest('metadata must be an object');
+  return { ...value, metadata: { ...((value.metadata as object | undefined) ?? {}) } } as KubeObject;
+}
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
+function oneOf<T extends string>(ctx: Koa.Context, name: string, values: readonly T[], fallback: T | undefined): T | undefined {
+  const given = ctx.query[name];
+  if (given === undefined || given === '') return fallback;
+  if (typeof given === 'string' && (values as readonly string[]).includes(given)) return given as T;
+  throw new StatusError('Invalid', `${name}: Unsupported value: ${JSON.stringify(given)}: supported values: ${values.map((v) => `"${v}"`).join(', ')}`);
+}
+
+export function fieldValidationOf(ctx: Koa.Context): FieldValidation {
+  return oneOf(ctx, 'fieldValidation', ['Strict', 'Warn', 'Ignore'] as const, 'Warn')!;
+}
+
+export function requestContext(ctx: Koa.Context): RequestContext {
+  const dryRun = oneOf(ctx, 'dryRun', ['All'] as const, undefined) === 'All';
+  const warnings: string[] = (ctx.state.warnings ??= []);
+  return { user: ctx.state.user as User | undefined, dryRun, warn: (text) => warnings.push(text) };
+}
+
+/** `Warning: 299 - "<text>"` per warning (K8S-WIRE §5). */
+export function sendWarnings(ctx: Koa.Context): void {
+  const warnings = (ctx.state.warnings ?? []) as string[];
+  const printable = (text: string) => [...text].map((c) => (c < ' ' || c === '\u007f' ? ' ' : c)).join('');
+  const escape = (text: string) => printable(text).replace(/["\\]/g, (c) => `\\${c}`);
+  if (warnings.length > 0) ctx.set('Warning', warnings.map((w) => `299 - "${escape(w)}"`));
+}
+
+/** Store errors carry a reason and a message kube-apiserver would send; anything else passes through. */
+export function fromStoreError(error: unknown): unknown {
+  const { reason, message } = error as { reason?: StatusReason; message?: string };
+  const known: StatusReason[] = ['NotFound', 'AlreadyExists', 'Conflict', 'Expired', 'BadRequest'];
+  return reason && known.includes(reason) ? new StatusError(reason, message ?? reason) : error;
+}

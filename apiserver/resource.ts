@@ -1,0 +1,82 @@
+// What the REST layer needs of a kind and of the store: the HTTP handlers depend on these shapes only.
+import type { FieldError } from '../storage/catalog/errors.ts';
+import type { User } from './authentication.ts';
+import type { KubeObject, TableColumn } from './table.ts';
+
+export type { KubeObject };
+
+/** The object store, as the handlers use it (storage/objects implements it). Errors carry a `reason`. */
+export interface ResourceStore {
+  get(resource: string, namespace: string, name: string): Promise<KubeObject>;
+  list(resource: string, options: { namespace?: string; limit?: number; continue?: string }): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string }>;
+  create(resource: string, object: KubeObject): Promise<KubeObject>;
+  update(resource: string, object: KubeObject, precondition?: { expectedResourceVersion?: string }): Promise<KubeObject>;
+  delete(resource: string, namespace: string, name: string, precondition?: { expectedResourceVersion?: string }): Promise<KubeObject>;
+  watch(
+    listener: (change: { type: 'ADDED' | 'MODIFIED' | 'DELETED'; resourceVersion: string; object: KubeObject }) => void,
+    options: { resourceVersion?: string; resource?: string; onError?: (error: Error) => void },
+  ): Promise<() => void>;
+  currentResourceVersion(): Promise<string>;
+}
+
+export interface RequestContext {
+  user: User | undefined;
+  dryRun: boolean;
+  /** Collects `Warning:` headers for the response. */
+  warn(text: string): void;
+}
+
+/** The kind-specific rules, as small hooks (STYLE: the sample-apiserver strategy). */
+export interface Strategy {
+  /** Paths of fields the schema does not know, for fieldValidation. */
+  unknownFields(object: KubeObject): string[];
+  /** A copy without the unknown fields (fieldValidation=Ignore). */
+  prune(object: KubeObject): KubeObject;
+  /** A copy with the schema's defaults filled in. */
+  withDefaults(object: KubeObject): KubeObject;
+  /** Every fault of the object; with `old`, of the change too (immutable fields). */
+  validate(object: KubeObject, old: KubeObject | undefined): FieldError[];
+  /** Runs before the object is stored (tenancy, SQL); may throw a StatusError; returns the object to store. */
+  beforeWrite?(object: KubeObject, old: KubeObject | undefined, request: RequestContext): Promise<KubeObject>;
+  /** Runs before a delete is stored (reclaim policy). */
+  beforeDelete?(object: KubeObject, request: RequestContext): Promise<void>;
+  /** The object as it is read: live status merged in. */
+  decorate?(objects: KubeObject[]): Promise<KubeObject[]>;
+  /** Written only through create/update, never returned (Secret stringData). */
+  writeOnly?(object: KubeObject): KubeObject;
+}
+
+export interface ResourceKind {
+  group: string;
+  version: string;
+  kind: string;
+  plural: string;
+  singular: string;
+  namespaced: boolean;
+  /** Whether status is a subresource: writes of the main resource keep the stored status. */
+  statusSubresource: boolean;
+  columns: readonly TableColumn[];
+  strategy: Strategy;
+  /** Fields fieldSelector supports besides metadata.name and metadata.namespace (Events: involvedObject.*). */
+  fields?: { names: readonly string[]; of(object: KubeObject): Record<string, string> };
+  /** Core kinds take kubectl's strategic merge patch (read as a merge patch); ours answer it with 415. */
+  strategicMergePatch?: boolean;
+}
+
+/** The fields a fieldSelector can match on an object of this kind. */
+export function selectableFields(kind: ResourceKind, object: KubeObject): Record<string, string> {
+  return { 'metadata.name': object.metadata.name, 'metadata.namespace': object.metadata.namespace ?? '', ...kind.fields?.of(object) };
+}
+
+export function selectableFieldNames(kind: ResourceKind): string[] {
+  return ['metadata.name', 'metadata.namespace', ...(kind.fields?.names ?? [])];
+}
+
+export function apiVersionOf(kind: Pick<ResourceKind, 'group' | 'version'>): string {
+  return kind.group ? `${kind.group}/${kind.version}` : kind.version;
+}
+
+/** The key the store files a kind under. */
+export function storeResource(kind: Pick<ResourceKind, 'group' | 'plural'>): string {
+  return `${kind.group}/${kind.plural}`;
+}

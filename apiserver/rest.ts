@@ -1,0 +1,301 @@
+// The REST verbs of one kind (K8S-WIRE §4, §6): get, list, watch, create, update, patch, delete,
+// deletecollection and the status subresource, over the object store and the kind's strategy.
+import Router from '@koa/router';
+import fastJsonPatch, { type Operation } from 'fast-json-patch';
+import jsonMergePatch from 'json-merge-patch';
+import type Koa from 'koa';
+import { decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
+import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type KubeObject, type ResourceKind, type ResourceStore } from './resource.ts';
+import { fieldSelector, labelSelector } from './selectors.ts';
+import { badRequest, conflict, invalid, StatusError, type Subject } from './status.ts';
+import { includeObjectOf, toTable, wantsTable } from './table.ts';
+import { serveWatch } from './watch.ts';
+
+const patchTypes: readonly string[] = ['application/json-patch+json', 'application/merge-patch+json'];
+const strategicMergePatchType = 'application/strategic-merge-patch+json';
+
+export interface Scope {
+  namespace: string;
+  name: string;
+}
+
+function subjectOf(kind: ResourceKind, name?: string): Subject {
+  return { group: kind.group, resource: kind.plural, kind: kind.kind, ...(name ? { name } : {}) };
+}
+
+/** Everything outside metadata and status: what bumps metadata.generation. */
+function specOf(object: KubeObject): string {
+  const { metadata: _m, status: _s, ...rest } = object;
+  return JSON.stringify(rest);
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+/** metadata.generateName → a name with a random suffix, as kube-apiserver does. */
+function withName(object: KubeObject): KubeObject {
+  const generateName = object.metadata.generateName;
+  if (object.metadata.name || typeof generateName !== 'string') return object;
+  const suffix = Math.random().toString(36).slice(2, 7);
+  return { ...object, metadata: { ...object.metadata, name: `${generateName}${suffix}` } };
+}
+
+export class ResourceHandlers {
+  private readonly resource: string;
+
+  constructor(
+    private readonly kind: ResourceKind,
+    private readonly store: ResourceStore,
+  ) {
+    this.resource = storeResource(kind);
+  }
+
+  private async decorate(objects: KubeObject[]): Promise<KubeObject[]> {
+    const visible = this.kind.strategy.writeOnly ? objects.map((o) => this.kind.strategy.writeOnly!(o)) : objects;
+    return this.kind.strategy.decorate ? this.kind.strategy.decorate(visible) : visible;
+  }
+
+  private async load(scope: Scope): Promise<KubeObject> {
+    return this.store.get(this.resource, scope.namespace, scope.name).catch((error: unknown) => {
+      throw fromStoreError(error);
+    });
+  }
+
+  private send(ctx: Koa.Context, object: KubeObject, status = 200): void {
+    sendWarnings(ctx);
+    ctx.status = status;
+    if (wantsTable(ctx.get('accept'))) {
+      ctx.body = toTable(this.kind.columns, [object], { include: includeObjectOf(ctx.query.includeObject as string | undefined), withColumns: true, metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') } });
+    } else {
+      ctx.body = object;
+    }
+  }
+
+  async get(ctx: Koa.Context, scope: Scope): Promise<void> {
+    const [object] = await this.decorate([await this.load(scope)]);
+    this.send(ctx, object!);
+  }
+
+  async list(ctx: Koa.Context, namespace: string): Promise<void> {
+    const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
+    const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(this.kind));
+    const limit = Number(ctx.query.limit ?? 0) || undefined;
+    const page = await this.store
+      .list(this.resource, { namespace, ...(limit ? { limit } : {}), ...(ctx.query.continue ? { continue: String(ctx.query.continue) } : {}) })
+      .catch((error: unknown) => {
+        throw fromStoreError(error);
+      });
+    const selected = page.items.filter((o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)));
+    const items = await this.decorate(selected);
+    const metadata = { resourceVersion: page.resourceVersion, ...(page.continue ? { continue: page.continue } : {}) };
+    if (wantsTable(ctx.get('accept'))) {
+      ctx.body = toTable(this.kind.columns, items, { include: includeObjectOf(ctx.query.includeObject as string | undefined), withColumns: true, metadata });
+    } else {
+      ctx.body = { apiVersion: apiVersionOf(this.kind), kind: `${this.kind.kind}List`, metadata, items };
+    }
+  }
+
+  async watch(ctx: Koa.Context, namespace: string): Promise<void> {
+    await serveWatch(ctx, this.kind, this.store, namespace, (objects) => this.decorate(objects));
+  }
+
+  /** Schema, defaults and validation, as every write does them. */
+  private admit(ctx: Koa.Context, object: KubeObject, old: KubeObject | undefined): KubeObject {
+    const { strategy } = this.kind;
+    const validation = fieldValidationOf(ctx);
+    const unknown = strategy.unknownFields(object);
+    if (unknown.length > 0 && validation === 'Strict') {
+      const fields = unknown.map((f) => `unknown field "${f}"`).join(', ');
+      throw badRequest(`${this.kind.kind} in version "${this.kind.version}" cannot be handled as a ${this.kind.kind}: strict decoding error: ${fields}`);
+    }
+    if (validation === 'Warn') for (const f of unknown) requestContext(ctx).warn(`unknown field "${f}"`);
+    const admitted = strategy.withDefaults(unknown.length > 0 ? strategy.prune(object) : object);
+    const errors = strategy.validate(admitted, old);
+    if (errors.length > 0) throw invalid(subjectOf(this.kind, admitted.metadata.name), errors);
+    return admitted;
+  }
+
+  private inScope(object: KubeObject, namespace: string): KubeObject {
+    if (!this.kind.namespaced) {
+      const { namespace: _ignored, ...metadata } = object.metadata;
+      return { ...object, metadata: metadata as KubeObject['metadata'] };
+    }
+    if (object.metadata.namespace && object.metadata.namespace !== namespace) {
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    }
+    return { ...object, metadata: { ...object.metadata, namespace } };
+  }
+
+  async create(ctx: Koa.Context, namespace: string): Promise<void> {
+    const decoded = withName(this.inScope(decodeObject(await readBody(ctx), ctx.get('content-type'), this.kind), namespace));
+    if (!decoded.metadata.name) throw invalid(subjectOf(this.kind), [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
+    const { status: _status, ...withoutStatus } = decoded;
+    const object = this.admit(ctx, this.kind.statusSubresource ? (withoutStatus as KubeObject) : decoded, undefined);
+    const request = requestContext(ctx);
+    const prepared = this.kind.strategy.beforeWrite ? await this.kind.strategy.beforeWrite(object, undefined, request) : object;
+    const fresh = { ...prepared, metadata: { ...prepared.metadata, generation: 1 } };
+    const stored = request.dryRun ? fresh : await this.store.create(this.resource, fresh).catch((e: unknown) => { throw fromStoreError(e); });
+    const [shown] = await this.decorate([stored]);
+    this.send(ctx, shown!, 201);
+  }
+
+  /** Stores `next` in place of `old`: immutable metadata kept, generation bumped when the spec changed. */
+  private async replace(ctx: Koa.Context, next: KubeObject, old: KubeObject, subresource: 'status' | undefined): Promise<void> {
+    const keepStatus = this.kind.statusSubresource && subresource === undefined;
+    const merged: KubeObject = subresource === 'status' ? { ...old, status: next.status } : { ...next, ...(keepStatus ? { status: old.status } : {}) };
+    if (merged.status === undefined) delete merged.status;
+    const metadata: KubeObject['metadata'] = {
+      ...(subresource === 'status' ? old.metadata : next.metadata),
+      name: old.metadata.name,
+      ...(this.kind.namespaced ? { namespace: old.metadata.namespace } : {}),
+      uid: old.metadata.uid,
+      creationTimestamp: old.metadata.creationTimestamp,
+      resourceVersion: next.metadata.resourceVersion ?? old.metadata.resourceVersion,
+      generation: Number(old.metadata.generation ?? 1) + (specOf(merged) === specOf(old) ? 0 : 1),
+      ...(old.metadata.deletionTimestamp ? { deletionTimestamp: old.metadata.deletionTimestamp } : {}),
+    };
+    const object = subresource === 'status' ? { ...merged, metadata } : this.admit(ctx, { ...merged, metadata }, old);
+    const request = requestContext(ctx);
+    const prepared = this.kind.strategy.beforeWrite && subresource === undefined ? await this.kind.strategy.beforeWrite(object, old, request) : object;
+    const finalizers = (prepared.metadata.finalizers as string[] | undefined) ?? [];
+    if (old.metadata.deletionTimestamp && finalizers.length === 0) {
+      await this.remove(ctx, prepared, request.dryRun);
+      return;
+    }
+    const stored = request.dryRun
+      ? prepared
+      : await this.store.update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
+    const [shown] = await this.decorate([stored]);
+    this.send(ctx, shown!);
+  }
+
+  async update(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {
+    const next = this.inScope(decodeObject(await readBody(ctx), ctx.get('content-type'), this.kind), scope.namespace);
+    if (next.metadata.name !== scope.name) throw badRequest('the name of the object does not match the name on the URL');
+    if (!next.metadata.resourceVersion) {
+      throw invalid(subjectOf(this.kind, scope.name), [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }]);
+    }
+    const old = await this.load(scope);
+    if (String(next.metadata.resourceVersion) !== String(old.metadata.resourceVersion)) throw conflict(subjectOf(this.kind, scope.name));
+    await this.replace(ctx, next, old, subresource);
+  }
+
+  async patch(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {
+    const type = ctx.get('content-type').split(';')[0]!.trim();
+    const accepted = this.kind.strategicMergePatch ? [...patchTypes, strategicMergePatchType] : patchTypes;
+    if (!accepted.includes(type)) {
+      throw new StatusError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
+    }
+    const body = decode(await readBody(ctx), 'application/json');
+    const old = await this.load(scope);
+    const next = type === 'application/json-patch+json' ? jsonPatch(old, body) : mergePatch(old, type === strategicMergePatchType ? withoutDirectives(body) : body);
+    if (!isObject(next) || !isObject(next.metadata)) throw badRequest('the patch leaves no object');
+    if (next.apiVersion !== old.apiVersion || next.kind !== old.kind || next.metadata.name !== old.metadata.name) {
+      throw badRequest('a patch may not change apiVersion, kind or metadata.name');
+    }
+    // A patch applies to what it read: a concurrent write in between is a Conflict, as for an update.
+    await this.replace(ctx, { ...(next as KubeObject), metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } as KubeObject['metadata'] }, old, subresource);
+  }
+
+  private async remove(ctx: Koa.Context, object: KubeObject, dryRun: boolean): Promise<void> {
+    const deleted = dryRun
+      ? object
+      : await this.store.delete(this.resource, object.metadata.namespace ?? '', object.metadata.name, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
+    const [shown] = await this.decorate([deleted]);
+    this.send(ctx, shown!);
+  }
+
+  async delete(ctx: Koa.Context, scope: Scope): Promise<void> {
+    const options = await deleteOptions(ctx);
+    const object = await this.load(scope);
+    const precondition = (options.preconditions as { resourceVersion?: string } | undefined)?.resourceVersion;
+    if (precondition && precondition !== object.metadata.resourceVersion) throw conflict(subjectOf(this.kind, scope.name));
+    const request = requestContext(ctx);
+    if (this.kind.strategy.beforeDelete) await this.kind.strategy.beforeDelete(object, request);
+    const finalizers = (object.metadata.finalizers as string[] | undefined) ?? [];
+    if (finalizers.length === 0) return this.remove(ctx, object, request.dryRun);
+    // Finalizers pending: only mark it; the update that removes the last finalizer deletes it.
+    const marked = { ...object, metadata: { ...object.metadata, deletionTimestamp: object.metadata.deletionTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: 0 } };
+    const stored = request.dryRun ? marked : await this.store.update(this.resource, marked, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
+    this.send(ctx, (await this.decorate([stored]))[0]!);
+  }
+
+  async deleteCollection(ctx: Koa.Context, namespace: string): Promise<void> {
+    const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
+    const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(this.kind));
+    const request = requestContext(ctx);
+    const { items, resourceVersion } = await this.store.list(this.resource, { namespace });
+    const deleted: KubeObject[] = [];
+    for (const object of items.filter((o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)))) {
+      if (this.kind.strategy.beforeDelete) await this.kind.strategy.beforeDelete(object, request);
+      deleted.push(request.dryRun ? object : await this.store.delete(this.resource, object.metadata.namespace ?? '', object.metadata.name).catch((e: unknown) => { throw fromStoreError(e); }));
+    }
+    sendWarnings(ctx);
+    ctx.body = { apiVersion: apiVersionOf(this.kind), kind: `${this.kind.kind}List`, metadata: { resourceVersion }, items: await this.decorate(deleted) };
+  }
+}
+
+function mergePatch(old: KubeObject, patch: unknown): unknown {
+  if (!isObject(patch)) throw badRequest('a merge patch must be a JSON object');
+  return jsonMergePatch.apply(clone(old), patch);
+}
+
+/**
+ * A strategic merge patch of a core kind read as a merge patch: its directives (`$patch`, `$retainKeys`,
+ * `$setElementOrder/...`, `$deleteFromPrimitiveList/...`) go. Lists are replaced whole, not merged by key.
+ */
+function withoutDirectives(patch: unknown): unknown {
+  if (Array.isArray(patch)) return patch.map(withoutDirectives);
+  if (!isObject(patch)) return patch;
+  return Object.fromEntries(Object.entries(patch).filter(([key]) => !key.startsWith('$')).map(([key, value]) => [key, withoutDirectives(value)]));
+}
+
+function jsonPatch(old: KubeObject, patch: unknown): unknown {
+  if (!Array.isArray(patch)) throw badRequest('a JSON patch must be a list of operations');
+  try {
+    return fastJsonPatch.applyPatch(clone(old), patch as Operation[], true, false).newDocument;
+  } catch (error) {
+    throw new StatusError('Invalid', `the server rejected our request due to an error in our request: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** DeleteOptions from the body, when there is one, else from the query (K8S-WIRE §6). */
+async function deleteOptions(ctx: Koa.Context): Promise<Record<string, unknown>> {
+  const body = await readBody(ctx);
+  if (body.length === 0) return {};
+  const value = decode(body, ctx.get('content-type'));
+  if (!isObject(value)) throw badRequest('DeleteOptions must be an object');
+  const dryRun = value.dryRun as string[] | undefined;
+  if (dryRun?.length) ctx.query.dryRun = dryRun;
+  return value;
+}
+
+/** Mounts the kind's paths: namespaced kinds also list and watch across namespaces. */
+export function resourceRouter(kind: ResourceKind, store: ResourceStore): Router {
+  const handlers = new ResourceHandlers(kind, store);
+  const router = new Router();
+  const prefix = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
+  const collection = kind.namespaced ? `${prefix}/namespaces/:namespace/${kind.plural}` : `${prefix}/${kind.plural}`;
+  const item = `${collection}/:name`;
+  const namespaceOf = (ctx: Koa.Context) => (ctx.params.namespace as string | undefined) ?? '';
+  const scopeOf = (ctx: Koa.Context): Scope => ({ namespace: namespaceOf(ctx), name: ctx.params.name! });
+  const listOrWatch = (ctx: Koa.Context) => {
+    const watch = ctx.query.watch;
+    return watch !== undefined && watch !== 'false' && watch !== '0' ? handlers.watch(ctx, namespaceOf(ctx)) : handlers.list(ctx, namespaceOf(ctx));
+  };
+  router.get(collection, listOrWatch);
+  if (kind.namespaced) router.get(`${prefix}/${kind.plural}`, listOrWatch);
+  router.post(collection, (ctx) => handlers.create(ctx, namespaceOf(ctx)));
+  router.delete(collection, (ctx) => handlers.deleteCollection(ctx, namespaceOf(ctx)));
+  router.get(item, (ctx) => handlers.get(ctx, scopeOf(ctx)));
+  router.put(item, (ctx) => handlers.update(ctx, scopeOf(ctx)));
+  router.patch(item, (ctx) => handlers.patch(ctx, scopeOf(ctx)));
+  router.delete(item, (ctx) => handlers.delete(ctx, scopeOf(ctx)));
+  if (kind.statusSubresource) {
+    router.get(`${item}/status`, (ctx) => handlers.get(ctx, scopeOf(ctx)));
+    router.put(`${item}/status`, (ctx) => handlers.update(ctx, scopeOf(ctx), 'status'));
+    router.patch(`${item}/status`, (ctx) => handlers.patch(ctx, scopeOf(ctx), 'status'));
+  }
+  return router;
+}

@@ -1,0 +1,103 @@
+// Watch (K8S-WIRE §4): newline-delimited events over a chunked 200, initial events and bookmarks, resume from
+// a resourceVersion, 410 Expired as an ERROR event, Table-encoded events for kubectl get -w.
+import { PassThrough } from 'node:stream';
+import type Koa from 'koa';
+import { fromStoreError } from './request.ts';
+import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type KubeObject, type ResourceKind, type ResourceStore } from './resource.ts';
+import { fieldSelector, labelSelector } from './selectors.ts';
+import { StatusError } from './status.ts';
+import { includeObjectOf, toTable, wantsTable } from './table.ts';
+
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+const bookmarkInterval = 60_000;
+const defaultTimeoutSeconds = 1800;
+
+function invalidParameter(field: string, why: string): StatusError {
+  return new StatusError('Invalid', `${field}: Forbidden: ${why}`, { causes: [{ reason: 'FieldValueForbidden', message: `Forbidden: ${why}`, field }] });
+}
+
+/** The parameter rules kube-apiserver checks for a watch (apimachinery internalversion validation). */
+function checkParameters(query: Koa.Context['query']): { sendInitialEvents: boolean } {
+  const sendInitialEvents = query.sendInitialEvents === 'true';
+  const match = query.resourceVersionMatch;
+  if (sendInitialEvents && match !== 'NotOlderThan') {
+    throw invalidParameter('sendInitialEvents', 'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan');
+  }
+  if (match !== undefined && !sendInitialEvents) {
+    throw invalidParameter('resourceVersionMatch', 'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided');
+  }
+  return { sendInitialEvents };
+}
+
+export async function serveWatch(ctx: Koa.Context, kind: ResourceKind, store: ResourceStore, namespace: string, present: (objects: KubeObject[]) => Promise<KubeObject[]>): Promise<void> {
+  const { sendInitialEvents } = checkParameters(ctx.query);
+  const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
+  const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(kind));
+  const selected = (o: KubeObject) =>
+    (!namespace || o.metadata.namespace === namespace) &&
+    matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) &&
+    matchesFields(selectableFields(kind, o));
+  const asTable = wantsTable(ctx.get('accept'));
+  const include = includeObjectOf(ctx.query.includeObject as string | undefined);
+  const resource = storeResource(kind);
+  const requested = ctx.query.resourceVersion as string | undefined;
+
+  // Initial state first when asked for (no resourceVersion, "0", or sendInitialEvents).
+  const initial = !requested || requested === '0' || sendInitialEvents
+    ? await store.list(resource, { namespace }).catch((e: unknown) => { throw fromStoreError(e); })
+    : undefined;
+
+  const stream = new PassThrough();
+  let columnsSent = false;
+  let lastResourceVersion = initial?.resourceVersion ?? requested ?? '';
+  const write = (type: EventType, object: unknown) => {
+    if (!stream.writable) return;
+    stream.write(`${JSON.stringify({ type, object })}\n`);
+  };
+  const writeObject = (type: EventType, object: KubeObject) => {
+    if (!asTable) return write(type, object);
+    write(type, toTable(kind.columns, [object], { include, withColumns: !columnsSent, metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') } }));
+    columnsSent = true;
+  };
+  const bookmark = (annotations?: Record<string, string>) =>
+    write('BOOKMARK', { kind: asTable ? 'Table' : kind.kind, apiVersion: asTable ? 'meta.k8s.io/v1' : apiVersionOf(kind), metadata: { resourceVersion: lastResourceVersion, ...(annotations ? { annotations } : {}) } });
+
+  ctx.req.socket.setTimeout(0);
+  ctx.status = 200;
+  ctx.set('Content-Type', 'application/json');
+  ctx.set('Transfer-Encoding', 'chunked');
+  ctx.body = stream;
+
+  for (const object of await present((initial?.items ?? []).filter(selected))) writeObject('ADDED', object);
+  if (sendInitialEvents) bookmark({ 'k8s.io/initial-events-end': 'true' });
+
+  const timers: NodeJS.Timeout[] = [];
+  let unsubscribe: (() => void) | undefined;
+  const end = () => {
+    unsubscribe?.();
+    for (const timer of timers) clearTimeout(timer);
+    stream.end();
+  };
+  const fail = (error: unknown) => {
+    const status = fromStoreError(error);
+    if (status instanceof StatusError) write('ERROR', status.toStatus());
+    end();
+  };
+  ctx.req.on('close', end);
+  timers.push(setTimeout(end, (Number(ctx.query.timeoutSeconds) || defaultTimeoutSeconds) * 1000));
+  if (ctx.query.allowWatchBookmarks === 'true') timers.push(setInterval(() => bookmark(), bookmarkInterval));
+  try {
+    unsubscribe = await store.watch(
+      (change) => {
+        lastResourceVersion = change.resourceVersion;
+        if (!selected(change.object)) return;
+        void present([change.object]).then(([object]) => writeObject(change.type, object!), fail);
+      },
+      { resourceVersion: lastResourceVersion, resource, onError: fail },
+    );
+    if (stream.writableEnded) unsubscribe();
+  } catch (error) {
+    fail(error);
+  }
+}

@@ -1,0 +1,223 @@
+// Live changes for watchers, from one LISTEN connection per store. A notification only wakes the feed up:
+// what it delivers is read from the change log after the last resourceVersion it read, so every replica
+// sees the writes of all the others in order, and after a broken connection it reconnects and reads what
+// it missed.
+import pg from 'pg';
+import { quoteIdent } from '../catalog/identifiers.ts';
+import { Expired } from './errors.ts';
+import type { Change } from './types.ts';
+
+/** Changes read in one snapshot of the log. */
+export interface ChangeWindow {
+  /** Changes after the requested resourceVersion, in order; empty when `expired`. */
+  changes: Change[];
+  /** The store's resourceVersion in that snapshot: the changes are complete up to it. */
+  resourceVersion: bigint;
+  /** The oldest resourceVersion the log can replay from. */
+  oldest: bigint;
+  /** The log no longer holds every change after the requested resourceVersion. */
+  expired: boolean;
+}
+
+/** Reads the changes after `after` (none when undefined: then it reports the current resourceVersion only). */
+export type ReadChanges = (after: bigint | undefined, resource?: string) => Promise<ChangeWindow>;
+
+export interface WatchOptions {
+  /** Deliver the changes after this resourceVersion; by default, those after the watch starts. */
+  resourceVersion?: string;
+  /** Only the changes of this resource. */
+  resource?: string;
+  /**
+   * Called once when the watch ends on its own: Expired when the store cannot deliver every change (it was
+   * disconnected from PostgreSQL for longer than the log keeps), or the error the listener threw.
+   */
+  onError?: (error: Error) => void;
+}
+
+interface Subscriber {
+  listener: (change: Change) => void;
+  resource: string | undefined;
+  onError: ((error: Error) => void) | undefined;
+  /** Changes up to this resourceVersion are behind the subscriber. */
+  after: bigint;
+  /** Live changes held while the subscriber's replay is read; undefined once it is live. */
+  buffer: Change[] | undefined;
+}
+
+const firstRetryDelay = 100;
+const maxRetryDelay = 2000;
+
+export class ChangeFeed {
+  private readonly subscribers = new Set<Subscriber>();
+  private client: pg.Client | undefined;
+  private started: Promise<void> | undefined;
+  /** The feed has read every change up to here. */
+  private cursor: bigint | undefined;
+  private reading = false;
+  private readAgain = false;
+  private retryDelay = firstRetryDelay;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly channel: string,
+    private readonly read: ReadChanges,
+  ) {}
+
+  /**
+   * Delivers the changes after `after` (replayed from the log), then live ones, each once and in order.
+   * Resolves once the replay has been delivered; rejects with Expired when the log no longer holds it.
+   */
+  async subscribe(listener: (change: Change) => void, after: bigint | undefined, options: WatchOptions = {}): Promise<() => void> {
+    await this.start();
+    const subscriber: Subscriber = { listener, resource: options.resource, onError: options.onError, after: 0n, buffer: [] };
+    const stop = () => void this.subscribers.delete(subscriber);
+    // Registered before the replay is read: whatever commits later reaches the buffer (the feed's cursor is
+    // at most the replay's resourceVersion), and the buffer drops what the replay already holds.
+    this.subscribers.add(subscriber);
+    let replay: ChangeWindow;
+    try {
+      replay = await this.read(after, options.resource);
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    if (replay.expired) {
+      stop();
+      throw Expired.tooOld(after!, replay.oldest);
+    }
+    if (!this.subscribers.has(subscriber)) return stop; // ended while replaying; onError has been called
+    const buffered = subscriber.buffer!;
+    subscriber.buffer = undefined;
+    subscriber.after = after ?? replay.resourceVersion;
+    for (const change of replay.changes) this.deliver(subscriber, change);
+    if (subscriber.after < replay.resourceVersion) subscriber.after = replay.resourceVersion;
+    for (const change of buffered) this.deliver(subscriber, change);
+    return stop;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.subscribers.clear();
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private start(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('object store: closed'));
+    this.started ??= this.connect().catch((error: unknown) => {
+      this.started = undefined;
+      throw error;
+    });
+    return this.started;
+  }
+
+  /** LISTEN first, then read: a change that commits in between is both notified and read, never missed. */
+  private async connect(): Promise<void> {
+    const client = new pg.Client(this.config);
+    client.on('error', () => this.broken(client));
+    client.on('end', () => this.broken(client));
+    client.on('notification', () => this.readChanges());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${quoteIdent(this.channel)}`);
+      if (this.cursor === undefined) this.cursor = (await this.read(undefined)).resourceVersion;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.retryDelay = firstRetryDelay;
+    this.readChanges(); // what was committed while no connection was listening
+  }
+
+  private broken(client: pg.Client): void {
+    if (client !== this.client) return; // not (or no longer) the listening connection
+    this.client = undefined;
+    client.end().catch(() => undefined);
+    this.later(() => this.reconnect());
+  }
+
+  private reconnect(): void {
+    this.connect().catch(() => this.later(() => this.reconnect()));
+  }
+
+  /** Runs `action` after the current retry delay, which doubles up to a maximum until a connection succeeds. */
+  private later(action: () => void): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.closed) action();
+    }, this.retryDelay);
+    timer.unref();
+    this.timers.add(timer);
+    this.retryDelay = Math.min(this.retryDelay * 2, maxRetryDelay);
+  }
+
+  /** Reads and delivers everything after the cursor; wake-ups that come in meanwhile are coalesced into one more read. */
+  private readChanges(): void {
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    if (this.closed || this.cursor === undefined) return;
+    this.reading = true;
+    this.readAndDeliver().finally(() => {
+      this.reading = false;
+    });
+  }
+
+  private async readAndDeliver(): Promise<void> {
+    do {
+      this.readAgain = false;
+      let window: ChangeWindow;
+      try {
+        window = await this.read(this.cursor);
+      } catch {
+        // PostgreSQL unreachable for now: try again; a reconnection reads too.
+        this.later(() => this.readChanges());
+        return;
+      }
+      if (this.closed) return;
+      this.retryDelay = firstRetryDelay;
+      if (window.expired) {
+        // Changes were compacted before this replica read them: no watcher can be complete any more.
+        const error = Expired.tooOld(this.cursor!, window.oldest);
+        for (const subscriber of [...this.subscribers]) this.end(subscriber, error);
+      }
+      for (const change of window.changes) this.publish(change);
+      this.cursor = window.resourceVersion;
+    } while (this.readAgain && !this.closed);
+  }
+
+  private publish(change: Change): void {
+    for (const subscriber of [...this.subscribers]) {
+      if (subscriber.buffer) subscriber.buffer.push(change);
+      else this.deliver(subscriber, change);
+    }
+  }
+
+  private deliver(subscriber: Subscriber, change: Change): void {
+    const resourceVersion = BigInt(change.resourceVersion);
+    if (resourceVersion <= subscriber.after || !this.subscribers.has(subscriber)) return;
+    subscriber.after = resourceVersion;
+    if (subscriber.resource !== undefined && subscriber.resource !== change.resource) return;
+    try {
+      subscriber.listener(change);
+    } catch (error) {
+      this.end(subscriber, error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private end(subscriber: Subscriber, error: Error): void {
+    this.subscribers.delete(subscriber);
+    subscriber.onError?.(error);
+  }
+}

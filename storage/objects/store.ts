@@ -1,0 +1,320 @@
+// The object store (DESIGN.md, "Where state lives"): metadata, spec and stored status of every object, one
+// resourceVersion counter and a change log that watches replay from a resourceVersion. It all lives in
+// PostgreSQL (the local mode's embedded server, or --store-dsn), so replicas sharing the database see one
+// state, fan changes out to each other with LISTEN/NOTIFY, and nothing is lost across a restart.
+//
+// Every write is one transaction that takes the next resourceVersion by locking the counter row: writes
+// commit one at a time in resourceVersion order, which is the order watchers must see.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { connectionConfig } from '../catalog/dsn.ts';
+import { identifierError } from '../catalog/identifiers.ts';
+import { AlreadyExists, Conflict, Expired, NotFound, StoreError, qualifiedResource, type ObjectKey } from './errors.ts';
+import { ChangeFeed, type ChangeWindow, type WatchOptions } from './feed.ts';
+import { migrate, statements, type Statements } from './sql.ts';
+import type { Change, ChangeType, ObjectList, StoredObject } from './types.ts';
+import { decodeContinue, encodeContinue, parseResourceVersion } from './versions.ts';
+
+export { AlreadyExists, BadRequest, Conflict, Expired, NotFound, StoreError, qualifiedResource } from './errors.ts';
+export type { ObjectKey, StoreErrorReason } from './errors.ts';
+export type { WatchOptions } from './feed.ts';
+export type { Change, ChangeType, ObjectList, ObjectMeta, StoredObject } from './types.ts';
+
+export interface ObjectStoreOptions {
+  /** The schema that holds the store's tables; created when missing. */
+  schema?: string;
+  /** Pooled connections, besides the one that listens for changes. */
+  maxConnections?: number;
+}
+
+export interface Precondition {
+  /** Refuse with Conflict unless the stored object still has this resourceVersion. */
+  expectedResourceVersion?: string;
+}
+
+export interface ListOptions {
+  /** Only this namespace; undefined or '' for all. */
+  namespace?: string;
+  /** At most this many items (none or 0: all), with a continue token when more follow. */
+  limit?: number;
+  /** From a previous page: the next page, as of that list's resourceVersion. */
+  continue?: string;
+}
+
+const continueExpired =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.';
+
+interface Written<T extends StoredObject> {
+  type: ChangeType;
+  object: T;
+  /** The object before the write, for lists read as of an older resourceVersion. */
+  previous: StoredObject | undefined;
+}
+
+interface ChangeRow {
+  resource_version: string;
+  resource: string;
+  namespace: string;
+  name: string;
+  type: ChangeType;
+  object: StoredObject;
+}
+
+/** RFC 3339 to the second, as Kubernetes writes timestamps. */
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+function keyOf(resource: string, object: StoredObject): ObjectKey {
+  const { name, namespace } = object.metadata ?? {};
+  if (typeof name !== 'string' || name === '') throw new TypeError('object store: metadata.name is required');
+  return { resource, namespace: namespace ?? '', name };
+}
+
+function describe(key: ObjectKey): string {
+  return `${qualifiedResource(key.resource)} "${key.namespace ? `${key.namespace}/` : ''}${key.name}"`;
+}
+
+/** Store errors pass through; anything else (PostgreSQL, the network) says what was being done. */
+function storeError(error: unknown, doing: string): Error {
+  if (error instanceof StoreError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(`object store: while ${doing}: ${message}`, { cause: error });
+}
+
+export class ObjectStore {
+  private readonly sql: Statements;
+  private readonly feed: ChangeFeed;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    config: pg.ClientConfig,
+    private readonly schema: string,
+  ) {
+    this.sql = statements(schema);
+    // The notification channel is named after the schema: one change log per schema.
+    const listenConfig = { ...config, application_name: 'postgres-apiserver watch', keepAlive: true };
+    this.feed = new ChangeFeed(listenConfig, schema, (after, resource) => this.readChanges(after, resource));
+  }
+
+  /** Connects to the database `dsn` names and creates the schema and tables if they are missing. */
+  static async open(dsn: string, options: ObjectStoreOptions = {}): Promise<ObjectStore> {
+    const schema = options.schema ?? 'apiserver';
+    const invalid = identifierError(schema, 'schema');
+    if (invalid) throw new Error(`object store: schema: ${invalid.message}`);
+    const config = connectionConfig(dsn);
+    const pool = new pg.Pool({
+      ...config,
+      max: options.maxConnections ?? 10,
+      idleTimeoutMillis: 30_000,
+      application_name: 'postgres-apiserver store',
+      // A writer holds the write lock until it commits: one that hangs must not stop every other writer for long.
+      lock_timeout: 10_000,
+      idle_in_transaction_session_timeout: 30_000,
+    });
+    // An idle connection that breaks is replaced on next use; the error must not crash the process.
+    pool.on('error', () => undefined);
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, schema);
+      } finally {
+        client.release();
+      }
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw storeError(error, 'opening the store');
+    }
+    return new ObjectStore(pool, config, schema);
+  }
+
+  /** Ends every watch and connection; calling it again waits for the first call. */
+  close(): Promise<void> {
+    this.closing ??= this.feed.close().then(() => this.pool.end());
+    return this.closing;
+  }
+
+  /**
+   * Stores a new object with a new uid, resourceVersion and creationTimestamp, and generation 1 unless it
+   * has one. AlreadyExists when the key is taken.
+   */
+  async create<T extends StoredObject>(resource: string, object: T): Promise<T> {
+    const key = keyOf(resource, object);
+    return this.write(key, `creating ${describe(key)}`, async (tx, resourceVersion) => {
+      if (await this.stored(tx, key)) throw new AlreadyExists(key);
+      const metadata = { ...object.metadata, uid: randomUUID(), resourceVersion, creationTimestamp: now(), generation: object.metadata.generation ?? 1 };
+      const created: T = { ...object, metadata };
+      await tx.query(this.sql.insert, [key.resource, key.namespace, key.name, metadata.uid, resourceVersion, JSON.stringify(created)]);
+      return { type: 'ADDED', object: created, previous: undefined };
+    });
+  }
+
+  /**
+   * Replaces an object; the caller computes generation, the store keeps uid and creationTimestamp and gives
+   * a new resourceVersion. NotFound when missing; Conflict on a stale expectedResourceVersion or another uid.
+   */
+  async update<T extends StoredObject>(resource: string, object: T, precondition: Precondition = {}): Promise<T> {
+    const key = keyOf(resource, object);
+    return this.write(key, `updating ${describe(key)}`, async (tx, resourceVersion) => {
+      const previous = await this.expect(tx, key, precondition);
+      const { uid, creationTimestamp } = previous.metadata;
+      if (object.metadata.uid !== undefined && object.metadata.uid !== uid) {
+        throw new Conflict(key, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${object.metadata.uid}`);
+      }
+      const updated: T = { ...object, metadata: { ...object.metadata, uid, creationTimestamp, resourceVersion } };
+      await tx.query(this.sql.update, [key.resource, key.namespace, key.name, resourceVersion, JSON.stringify(updated)]);
+      return { type: 'MODIFIED', object: updated, previous };
+    });
+  }
+
+  /** Removes an object and returns its last state, with the deletion's resourceVersion. NotFound, Conflict as update. */
+  async delete<T extends StoredObject = StoredObject>(resource: string, namespace: string, name: string, precondition: Precondition = {}): Promise<T> {
+    const key = { resource, namespace, name };
+    return this.write(key, `deleting ${describe(key)}`, async (tx, resourceVersion) => {
+      const previous = await this.expect(tx, key, precondition);
+      await tx.query(this.sql.delete, [key.resource, key.namespace, key.name]);
+      const deleted = { ...previous, metadata: { ...previous.metadata, resourceVersion } } as T;
+      return { type: 'DELETED', object: deleted, previous };
+    });
+  }
+
+  async get<T extends StoredObject = StoredObject>(resource: string, namespace: string, name: string): Promise<T> {
+    const key = { resource, namespace, name };
+    const object = await this.stored(this.pool, key).catch((error: unknown) => {
+      throw storeError(error, `reading ${describe(key)}`);
+    });
+    if (!object) throw new NotFound(key);
+    return object as T;
+  }
+
+  /**
+   * Objects sorted by namespace then name, with the resourceVersion they are consistent with. A continued
+   * list is read as of its first page's resourceVersion; Expired once the change log no longer covers it.
+   */
+  async list<T extends StoredObject = StoredObject>(resource: string, options: ListOptions = {}): Promise<ObjectList<T>> {
+    const from = options.continue ? decodeContinue(options.continue) : undefined;
+    const limit = options.limit !== undefined && options.limit > 0 ? Math.floor(options.limit) : undefined;
+    return this.snapshot(`listing ${qualifiedResource(resource)}`, async (tx) => {
+      const state = await this.state(tx);
+      const at = from?.resourceVersion ?? state.resourceVersion;
+      if (at < state.oldest) throw new Expired(continueExpired);
+      const parameters = [resource, String(at), options.namespace || null, from?.namespace ?? null, from?.name ?? null, limit === undefined ? null : limit + 1];
+      const { rows } = await tx.query<{ namespace: string; name: string; object: T }>(this.sql.listAt, parameters);
+      const page = rows.slice(0, limit);
+      const list: ObjectList<T> = { items: page.map((row) => row.object), resourceVersion: String(at) };
+      const last = page.at(-1);
+      if (last && rows.length > page.length) list.continue = encodeContinue({ resourceVersion: at, namespace: last.namespace, name: last.name });
+      return list;
+    });
+  }
+
+  /** Every change after `resourceVersion`, in order (of `resource` only, if given). Expired when the log no longer holds them. */
+  async changesSince(resourceVersion: string, resource?: string): Promise<Change[]> {
+    const after = parseResourceVersion(resourceVersion);
+    const window = await this.readChanges(after, resource);
+    if (window.expired) throw Expired.tooOld(after, window.oldest);
+    return window.changes;
+  }
+
+  /**
+   * Calls `listener` with every change after `options.resourceVersion` (default: after the watch starts), each
+   * once and in resourceVersion order, the writes of every replica included. Resolves, once the changes
+   * already in the log have been delivered, to a function that stops the watch. Rejects with Expired when the
+   * log no longer holds them. Changes are shared between watchers: treat them as read-only.
+   */
+  async watch(listener: (change: Change) => void, options: WatchOptions = {}): Promise<() => void> {
+    const after = options.resourceVersion === undefined ? undefined : parseResourceVersion(options.resourceVersion);
+    return this.feed.subscribe(listener, after, options);
+  }
+
+  async currentResourceVersion(): Promise<string> {
+    const state = await this.state(this.pool).catch((error: unknown) => {
+      throw storeError(error, 'reading the resourceVersion');
+    });
+    return String(state.resourceVersion);
+  }
+
+  /**
+   * Removes all but the newest `keep` changes; watches and continued lists from before them get Expired.
+   * Returns how many were removed. Called periodically by the owner of the store.
+   */
+  async compact(keep: number): Promise<number> {
+    if (!Number.isSafeInteger(keep) || keep < 0) throw new RangeError(`object store: cannot keep ${keep} changes`);
+    return this.transaction('compacting the change log', 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
+      const { rows } = await tx.query<{ resource_version: string }>(this.sql.compactionHorizon, [keep]);
+      const horizon = rows[0]?.resource_version;
+      if (horizon === undefined) return 0;
+      await tx.query(this.sql.compact, [horizon]);
+      return (await tx.query(this.sql.dropChanges, [horizon])).rowCount ?? 0;
+    });
+  }
+
+  /** One write: the next resourceVersion (which serializes writers), the object row, the change, the notification. */
+  private write<T extends StoredObject>(key: ObjectKey, doing: string, body: (tx: pg.PoolClient, resourceVersion: string) => Promise<Written<T>>): Promise<T> {
+    return this.transaction(doing, 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
+      const { rows } = await tx.query<{ resource_version: string }>(this.sql.nextResourceVersion);
+      const resourceVersion = rows[0]!.resource_version;
+      const { type, object, previous } = await body(tx, resourceVersion);
+      const logged = [resourceVersion, key.resource, key.namespace, key.name, type, JSON.stringify(object), previous ? JSON.stringify(previous) : null];
+      await tx.query(this.sql.logChange, [...logged, this.schema]);
+      return object;
+    });
+  }
+
+  /** The stored object, checked against the precondition. */
+  private async expect(tx: pg.PoolClient, key: ObjectKey, precondition: Precondition): Promise<StoredObject> {
+    const stored = await this.stored(tx, key);
+    if (!stored) throw new NotFound(key);
+    const expected = precondition.expectedResourceVersion;
+    if (expected !== undefined && expected !== stored.metadata.resourceVersion) throw new Conflict(key);
+    return stored;
+  }
+
+  private async stored(query: pg.Pool | pg.PoolClient, key: ObjectKey): Promise<StoredObject | undefined> {
+    const { rows } = await query.query<{ object: StoredObject }>(this.sql.get, [key.resource, key.namespace, key.name]);
+    return rows[0]?.object;
+  }
+
+  private async state(query: pg.Pool | pg.PoolClient): Promise<{ resourceVersion: bigint; oldest: bigint }> {
+    const { rows } = await query.query<{ resource_version: string; compacted_through: string }>(this.sql.state);
+    return { resourceVersion: BigInt(rows[0]!.resource_version), oldest: BigInt(rows[0]!.compacted_through) };
+  }
+
+  /** The changes after `after` and the resourceVersion they are complete up to, read in one snapshot. */
+  private readChanges(after: bigint | undefined, resource?: string): Promise<ChangeWindow> {
+    return this.snapshot('reading the change log', async (tx) => {
+      const { resourceVersion, oldest } = await this.state(tx);
+      const window: ChangeWindow = { changes: [], resourceVersion, oldest, expired: false };
+      if (after === undefined) return window;
+      if (after < oldest) return { ...window, expired: true };
+      const { rows } = await tx.query<ChangeRow>(this.sql.changesAfter, [String(after), resource ?? null]);
+      const changes = rows.map((row) => ({ type: row.type, resource: row.resource, namespace: row.namespace, name: row.name, resourceVersion: row.resource_version, object: row.object }));
+      return { ...window, changes };
+    });
+  }
+
+  private snapshot<T>(doing: string, body: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.transaction(doing, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', body);
+  }
+
+  private async transaction<T>(doing: string, begin: string, body: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect().catch((error: unknown) => {
+      throw storeError(error, doing);
+    });
+    let failed = false;
+    try {
+      await client.query(begin);
+      const result = await body(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      failed = true;
+      throw storeError(error, doing);
+    } finally {
+      // A connection that cannot even roll back is broken: it is closed rather than returned to the pool.
+      const healthy = !failed || (await client.query('ROLLBACK').then(() => true, () => false));
+      client.release(!healthy);
+    }
+  }
+}

@@ -1,0 +1,271 @@
+// The REST verbs over the real object store (PostgreSQL), for a small kind made for the test: every verb,
+// every reject path with its code, and watch.
+import { request } from 'node:https';
+import test from 'ava';
+import { resourceRouter } from '../../apiserver/rest.ts';
+import type { KubeObject, ResourceKind } from '../../apiserver/resource.ts';
+import { ageColumn, nameColumn } from '../../apiserver/table.ts';
+import type { FieldError } from '../../storage/catalog/errors.ts';
+import { ObjectStore } from '../../storage/objects/store.ts';
+import { httpsRequest, serveApp, type RequestOptions } from '../support/http.ts';
+import { startTestServer, unique, type TestServer } from '../support/postgres.ts';
+
+const colors = ['red', 'blue'];
+
+const widgets: ResourceKind = {
+  group: 'example.dev', version: 'v1', kind: 'Widget', plural: 'widgets', singular: 'widget', namespaced: true, statusSubresource: true,
+  columns: [nameColumn, { name: 'Size', type: 'integer', priority: 0, description: 'How big.', cell: (o) => (o.spec as { size?: number }).size }, ageColumn],
+  strategy: {
+    unknownFields: (o) => Object.keys((o.spec ?? {}) as object).filter((k) => k !== 'size' && k !== 'color').map((k) => `spec.${k}`),
+    prune: (o) => ({ ...o, spec: Object.fromEntries(Object.entries(o.spec as object).filter(([k]) => k === 'size' || k === 'color')) }),
+    withDefaults: (o) => ({ ...o, spec: { color: 'red', ...(o.spec as object) } }),
+    validate: (o, old) => {
+      const spec = (o.spec ?? {}) as { size?: unknown; color?: unknown };
+      const errors: FieldError[] = [];
+      if (!Number.isInteger(spec.size)) errors.push({ type: 'FieldValueRequired', field: 'spec.size', message: 'Required value' });
+      if (!colors.includes(spec.color as string)) errors.push({ type: 'FieldValueNotSupported', field: 'spec.color', message: `Unsupported value: ${JSON.stringify(spec.color)}` });
+      if (old && (old.spec as { color?: string }).color !== spec.color) errors.push({ type: 'FieldValueInvalid', field: 'spec.color', message: 'Invalid value: field is immutable' });
+      return errors;
+    },
+  },
+};
+
+let server: TestServer;
+test.before(async () => {
+  server = await startTestServer('pg17');
+});
+test.after.always(async () => server?.stop());
+
+async function serve(t: { teardown(fn: () => unknown): void }) {
+  const store = await ObjectStore.open(server.superuserDsn, { schema: unique('rest') });
+  const app = await serveApp({ routers: [resourceRouter(widgets, store)] });
+  t.teardown(async () => {
+    await app.close();
+    await store.close();
+  });
+  const call = (method: string, path: string, body?: unknown, options: RequestOptions = {}) =>
+    httpsRequest(`${app.base}${path}`, app.tls.ca, {
+      method,
+      ...options,
+      headers: { 'content-type': 'application/json', ...options.headers },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+  return { store, app, call };
+}
+
+const collection = '/apis/example.dev/v1/namespaces/default/widgets';
+const widget = (name: string, spec: Record<string, unknown> = { size: 1 }, extra: Record<string, unknown> = {}): KubeObject =>
+  ({ apiVersion: 'example.dev/v1', kind: 'Widget', metadata: { name, labels: { app: name } }, spec, ...extra });
+
+test('create answers 201 with generation 1, defaults, and no status; get reads it back', async (t) => {
+  const { call } = await serve(t);
+  const created = await call('POST', collection, widget('a', { size: 2 }, { status: { phase: 'ignored' } }));
+  t.is(created.status, 201);
+  const body = created.json();
+  t.like(body, { metadata: { name: 'a', namespace: 'default', generation: 1 }, spec: { size: 2, color: 'red' } });
+  t.false('status' in body);
+  t.truthy(body.metadata.uid);
+  t.deepEqual((await call('GET', `${collection}/a`)).json(), body);
+});
+
+const rejects: [string, () => [string, string, unknown, RequestOptions?], number, RegExp][] = [
+  ['malformed JSON', () => ['POST', collection, '{"apiVersion": '], 400, /could not be decoded/],
+  ['a wrong apiVersion', () => ['POST', collection, { ...widget('x'), apiVersion: 'example.dev/v2' }], 400, /do not match the expected example.dev\/v1, Kind=Widget/],
+  ['a wrong kind', () => ['POST', collection, { ...widget('x'), kind: 'Gadget' }], 400, /do not match/],
+  ['a missing required field', () => ['POST', collection, widget('x', {})], 422, /Widget.example.dev "x" is invalid: spec.size: Required value/],
+  ['an unknown field under Strict', () => ['POST', `${collection}?fieldValidation=Strict`, widget('x', { size: 1, shape: 'round' })], 400, /strict decoding error: unknown field "spec.shape"/],
+  ['a namespace that differs from the path', () => ['POST', collection, { ...widget('x'), metadata: { name: 'x', namespace: 'other' } }], 400, /does not match the namespace/],
+  ['an unknown dryRun value', () => ['POST', `${collection}?dryRun=Some`, widget('x')], 422, /dryRun: Unsupported value/],
+  ['an oversized body', () => ['POST', collection, JSON.stringify({ ...widget('x'), pad: 'x'.repeat(3 * 1024 * 1024) })], 413, /larger than/],
+  ['a strategic merge patch', () => ['PATCH', `${collection}/x`, {}, { headers: { 'content-type': 'application/strategic-merge-patch+json' } }], 415, /accepted media types include: application\/json-patch\+json, application\/merge-patch\+json/],
+  ['a get of a missing object', () => ['GET', `${collection}/missing`, undefined], 404, /widgets.example.dev "default\/missing" not found|widgets.example.dev "missing" not found/],
+];
+
+for (const [title, make, code, message] of rejects) {
+  test(`${title} is refused with ${code} and nothing is stored`, async (t) => {
+    const { call } = await serve(t);
+    const [method, path, body, options] = make();
+    const res = await call(method, path, body, options);
+    t.is(res.status, code, res.text.slice(0, 300));
+    t.like(res.json(), { kind: 'Status', status: 'Failure', code });
+    t.regex(res.json().message, message);
+    t.deepEqual((await call('GET', collection)).json().items, []);
+  });
+}
+
+test('an invalid object names every field in the causes', async (t) => {
+  const { call } = await serve(t);
+  const res = await call('POST', collection, widget('x', { color: 'green' }));
+  t.deepEqual(res.json().details.causes, [
+    { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.size' },
+    { reason: 'FieldValueNotSupported', message: 'Unsupported value: "green"', field: 'spec.color' },
+  ]);
+});
+
+test('a duplicate name is 409 AlreadyExists', async (t) => {
+  const { call } = await serve(t);
+  await call('POST', collection, widget('a'));
+  const res = await call('POST', collection, widget('a'));
+  t.is(res.status, 409);
+  t.is(res.json().reason, 'AlreadyExists');
+});
+
+test('an unknown field under Warn (the default) is stored without it, with a Warning header', async (t) => {
+  const { call } = await serve(t);
+  const res = await call('POST', collection, widget('a', { size: 1, shape: 'round' }));
+  t.is(res.status, 201);
+  t.is(res.headers.warning, '299 - "unknown field \\"spec.shape\\""');
+  t.false('shape' in res.json().spec);
+});
+
+test('dryRun=All validates and answers, and stores nothing', async (t) => {
+  const { call } = await serve(t);
+  t.is((await call('POST', `${collection}?dryRun=All`, widget('a'))).status, 201);
+  t.is((await call('GET', `${collection}/a`)).status, 404);
+});
+
+test('update needs the current resourceVersion; generation moves with the spec only; status is kept', async (t) => {
+  const { call } = await serve(t);
+  const created = (await call('POST', collection, widget('a'))).json();
+  const missing = await call('PUT', `${collection}/a`, { ...created, metadata: { ...created.metadata, resourceVersion: undefined } });
+  t.is(missing.status, 422);
+  t.regex(missing.json().message, /metadata.resourceVersion: Invalid value: 0x0: must be specified for an update/);
+
+  const withStatus = (await call('PUT', `${collection}/a/status`, { ...created, status: { phase: 'Ready' } })).json();
+  t.deepEqual(withStatus.status, { phase: 'Ready' });
+  t.is(withStatus.metadata.generation, 1, 'a status write leaves generation alone');
+
+  const relabelled = (await call('PUT', `${collection}/a`, { ...withStatus, metadata: { ...withStatus.metadata, labels: { app: 'b' } }, status: { phase: 'overwritten?' } })).json();
+  t.is(relabelled.metadata.generation, 1);
+  t.deepEqual(relabelled.status, { phase: 'Ready' }, 'an update of the main resource keeps the status');
+  const resized = (await call('PUT', `${collection}/a`, { ...relabelled, spec: { ...relabelled.spec, size: 5 } })).json();
+  t.is(resized.metadata.generation, 2);
+
+  const stale = await call('PUT', `${collection}/a`, { ...relabelled, spec: { ...relabelled.spec, size: 6 } });
+  t.is(stale.status, 409);
+  t.regex(stale.json().message, /Operation cannot be fulfilled on widgets.example.dev "a": the object has been modified/);
+  const immutable = await call('PUT', `${collection}/a`, { ...resized, spec: { ...resized.spec, color: 'blue' } });
+  t.is(immutable.status, 422);
+});
+
+test('merge patch and JSON patch apply to the stored object', async (t) => {
+  const { call } = await serve(t);
+  await call('POST', collection, widget('a'));
+  const merged = await call('PATCH', `${collection}/a`, { metadata: { labels: { tier: 'x' } }, spec: { size: 3 } }, { headers: { 'content-type': 'application/merge-patch+json' } });
+  t.is(merged.status, 200);
+  t.like(merged.json(), { metadata: { labels: { app: 'a', tier: 'x' }, generation: 2 }, spec: { size: 3, color: 'red' } });
+  const patched = await call('PATCH', `${collection}/a`, [{ op: 'replace', path: '/spec/size', value: 4 }], { headers: { 'content-type': 'application/json-patch+json' } });
+  t.like(patched.json(), { spec: { size: 4 } });
+  const failing = await call('PATCH', `${collection}/a`, [{ op: 'test', path: '/spec/size', value: 99 }], { headers: { 'content-type': 'application/json-patch+json' } });
+  t.is(failing.status, 422);
+});
+
+test('list filters by label and field selectors, pages with limit and continue, and renders a Table', async (t) => {
+  const { call } = await serve(t);
+  for (const name of ['c', 'a', 'b']) await call('POST', collection, widget(name));
+  const list = (await call('GET', `${collection}?labelSelector=app%20in%20(a,c)`)).json();
+  t.is(list.kind, 'WidgetList');
+  t.deepEqual(list.items.map((o: KubeObject) => o.metadata.name), ['a', 'c']);
+  t.deepEqual((await call('GET', `/apis/example.dev/v1/widgets?fieldSelector=metadata.name%3Db`)).json().items.map((o: KubeObject) => o.metadata.name), ['b']);
+  const first = (await call('GET', `${collection}?limit=2`)).json();
+  const second = (await call('GET', `${collection}?limit=2&continue=${encodeURIComponent(first.metadata.continue)}`)).json();
+  t.deepEqual([...first.items, ...second.items].map((o: KubeObject) => o.metadata.name), ['a', 'b', 'c']);
+  const table = (await call('GET', collection, undefined, { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' } })).json();
+  t.is(table.kind, 'Table');
+  t.deepEqual(table.columnDefinitions.map((c: { name: string }) => c.name), ['Name', 'Size', 'Age']);
+  t.deepEqual(table.rows.map((r: { cells: unknown[] }) => r.cells.slice(0, 2)), [['a', 1], ['b', 1], ['c', 1]]);
+  t.is(table.rows[0].object.kind, 'PartialObjectMetadata');
+});
+
+test('delete answers with the object and it is gone; with a finalizer it is only marked until the finalizer goes', async (t) => {
+  const { call } = await serve(t);
+  await call('POST', collection, widget('a'));
+  const deleted = await call('DELETE', `${collection}/a`);
+  t.is(deleted.status, 200);
+  t.is(deleted.json().metadata.name, 'a');
+  t.is((await call('GET', `${collection}/a`)).status, 404);
+
+  await call('POST', collection, { ...widget('f'), metadata: { name: 'f', finalizers: ['example.dev/hold'] } });
+  const marked = (await call('DELETE', `${collection}/f`)).json();
+  t.truthy(marked.metadata.deletionTimestamp);
+  t.is((await call('GET', `${collection}/f`)).status, 200);
+  const released = await call('PATCH', `${collection}/f`, { metadata: { finalizers: null } }, { headers: { 'content-type': 'application/merge-patch+json' } });
+  t.is(released.status, 200);
+  t.is((await call('GET', `${collection}/f`)).status, 404);
+});
+
+test('deletecollection removes what the selector matches', async (t) => {
+  const { call } = await serve(t);
+  for (const name of ['a', 'b']) await call('POST', collection, widget(name));
+  const res = (await call('DELETE', `${collection}?labelSelector=app%3Da`)).json();
+  t.deepEqual(res.items.map((o: KubeObject) => o.metadata.name), ['a']);
+  t.deepEqual((await call('GET', collection)).json().items.map((o: KubeObject) => o.metadata.name), ['b']);
+});
+
+/** Reads watch events until `count` arrived (or the deadline), then closes the stream. */
+function watchEvents(base: string, ca: string, path: string, count: number, accept = 'application/json'): Promise<{ type: string; object: Record<string, any> }[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return new Promise((resolve, reject) => {
+    const events: { type: string; object: Record<string, any> }[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const req = request(`${base}${path}`, { ca, headers: { accept } }, (res) => {
+      let buffer = '';
+      const done = () => {
+        clearTimeout(deadline);
+        req.destroy();
+        resolve(events);
+      };
+      const deadline = setTimeout(done, 10_000);
+      res.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        let newline;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          events.push(JSON.parse(buffer.slice(0, newline)));
+          buffer = buffer.slice(newline + 1);
+          if (events.length >= count) done();
+        }
+      });
+      res.on('end', done);
+    });
+    req.on('error', (error) => (events.length >= count ? undefined : reject(error)));
+    req.end();
+  });
+}
+
+test('watch from a list resourceVersion delivers ADDED, MODIFIED and DELETED in order', async (t) => {
+  const { call, app } = await serve(t);
+  const { resourceVersion } = (await call('GET', collection)).json().metadata;
+  const events = watchEvents(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${resourceVersion}`, 3);
+  await new Promise((r) => setTimeout(r, 300));
+  await call('POST', collection, widget('a'));
+  await call('PATCH', `${collection}/a`, { spec: { size: 9 } }, { headers: { 'content-type': 'application/merge-patch+json' } });
+  await call('DELETE', `${collection}/a`);
+  t.deepEqual((await events).map((e) => [e.type, e.object.metadata.name, e.object.spec.size]), [['ADDED', 'a', 1], ['MODIFIED', 'a', 9], ['DELETED', 'a', 9]]);
+});
+
+test('watch with sendInitialEvents sends the current objects, then the initial-events-end bookmark', async (t) => {
+  const { call, app } = await serve(t);
+  await call('POST', collection, widget('a'));
+  const events = await watchEvents(app.base, app.tls.ca, `${collection}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`, 2);
+  t.deepEqual(events.map((e) => e.type), ['ADDED', 'BOOKMARK']);
+  t.deepEqual(events[1]!.object.metadata.annotations, { 'k8s.io/initial-events-end': 'true' });
+  const refused = await call('GET', `${collection}?watch=1&sendInitialEvents=true`);
+  t.is(refused.status, 422);
+});
+
+test('watch rendered as Table sends the column definitions with the first event only', async (t) => {
+  const { call, app } = await serve(t);
+  for (const name of ['a', 'b']) await call('POST', collection, widget(name));
+  const events = await watchEvents(app.base, app.tls.ca, `${collection}?watch=1`, 2, 'application/json;as=Table;v=v1;g=meta.k8s.io');
+  t.deepEqual(events.map((e) => [e.type, e.object.kind, 'columnDefinitions' in e.object]), [['ADDED', 'Table', true], ['ADDED', 'Table', false]]);
+});
+
+test('watch from a compacted resourceVersion ends with a 410 Expired ERROR event', async (t) => {
+  const { call, app, store } = await serve(t);
+  await call('POST', collection, widget('first'));
+  const { resourceVersion } = (await call('GET', collection)).json().metadata;
+  for (const name of ['a', 'b', 'c']) await call('POST', collection, widget(name));
+  await store.compact(1);
+  const [event] = await watchEvents(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${resourceVersion}`, 1);
+  t.is(event!.type, 'ERROR');
+  t.like(event!.object, { kind: 'Status', code: 410, reason: 'Expired' });
+  t.regex(event!.object.message, /too old resource version/);
+});

@@ -1,0 +1,62 @@
+// Helpers for object store tests: one real PostgreSQL server per test file, one schema per test (so tests
+// run concurrently), stores closed after each test, and the usage guide's kinds as plain objects.
+import type { ExecutionContext, TestFn } from 'ava';
+import { ObjectStore, type StoredObject } from '../../storage/objects/store.ts';
+import { startTestServer, unique, type TestServer } from '../support/postgres.ts';
+
+export const roles = 'postgres.databases.dinhloc.dev/databaseroles';
+export const clusters = 'postgres.databases.dinhloc.dev/databaseclusters';
+export const secrets = '/secrets';
+
+export function role(name: string, namespace = 'team-a', roleName = name.replaceAll('-', '_')): StoredObject {
+  return {
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    kind: 'DatabaseRole',
+    metadata: { name, namespace },
+    spec: { roleName, databaseClusterRef: { name: 'main-cluster' } },
+  };
+}
+
+export interface StoreSuite {
+  server(): Promise<TestServer>;
+  /** Opens a store on a new schema, or on `schema` (a second replica, a restart); closed after the test. */
+  open(t: ExecutionContext, schema?: string, dsn?: string): Promise<{ store: ObjectStore; schema: string }>;
+}
+
+export function storeSuite(test: TestFn): StoreSuite {
+  let started: Promise<TestServer> | undefined;
+  test.before(() => {
+    started = startTestServer(process.env.PG_TEST_DSN ? 'external' : 'pg17', { max_connections: '300' });
+    started.catch(() => undefined); // reported by the tests that await it
+  });
+  test.after.always(async () => {
+    await (await started?.catch(() => undefined))?.stop();
+  });
+  const server = () => started!;
+  return {
+    server,
+    async open(t, schema = unique('store'), dsn) {
+      const store = await ObjectStore.open(dsn ?? (await server()).superuserDsn, { schema });
+      t.teardown(() => store.close());
+      return { store, schema };
+    },
+  };
+}
+
+/** Waits for `condition`, polling; fails with `what` after the deadline. */
+export async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** `namespace/name` of each object, as lists are compared. */
+export function keys(objects: StoredObject[]): string[] {
+  return objects.map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`);
+}
+
+export function increasing(resourceVersions: string[]): boolean {
+  return resourceVersions.every((rv, i) => i === 0 || BigInt(rv) > BigInt(resourceVersions[i - 1]!));
+}
