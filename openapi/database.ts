@@ -1,4 +1,7 @@
-// The Database kind (API.md). For now the TypeScript shape of its spec; the schema joins it here.
+// The Database kind (API.md): a database on a DatabaseCluster, the schemas in it and, optionally, a Service.
+import { conditions, databaseClusterRef, drift, identifier, identifiers, observedGeneration, reclaimPolicy, type Condition, type DriftEntry, type ReclaimPolicy } from './common.ts';
+import { ageColumn, conditionCell, defineKind, nameColumn, type Cell, type KubeObject } from './kind.ts';
+import { array, boolean, integer, object, text } from './schema.ts';
 
 export interface DatabaseSpec {
   /** The database's name in PostgreSQL; immutable. */
@@ -15,5 +18,82 @@ export interface DatabaseSpec {
   lcCtype?: string;
   template?: string;
   connectionLimit?: number;
-  reclaimPolicy?: 'Retain' | 'Delete';
+  reclaimPolicy?: ReclaimPolicy;
 }
+
+export interface DatabaseStatus {
+  conditions?: Condition[];
+  exists?: boolean;
+  owner?: string;
+  sizeBytes?: number;
+  connections?: number;
+  schemas?: string[];
+  extensions?: string[];
+  serviceName?: string;
+  drift?: DriftEntry[];
+  observedGeneration?: number;
+}
+
+export type Database = KubeObject<DatabaseSpec, DatabaseStatus>;
+
+const setting = (description: string) => text(description, { minLength: 1, maxLength: 63 });
+
+const spec = object('The database, its schemas and extensions, and how to reach it.', {
+  name: identifier('The name of the database in PostgreSQL. Immutable.'),
+  schema: { ...identifier('The schema to ensure exists; extensions are created in it.'), default: 'public' },
+  databaseClusterRef,
+  databaseServiceName: text('A Service of this name in this namespace is made to resolve to the server: ExternalName for a host name, a selector-less Service with an EndpointSlice for an IP.', {
+    maxLength: 63,
+    pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
+  }),
+  owner: identifier("The role owning the database and its schemas; default: the cluster's connecting user."),
+  schemas: identifiers('More schemas to ensure exist.'),
+  extensions: identifiers('Extensions to create (CREATE EXTENSION IF NOT EXISTS) in `schema`.'),
+  encoding: setting('The character set encoding, e.g. UTF8. Immutable.'),
+  lcCollate: setting('The collation (LC_COLLATE). Immutable.'),
+  lcCtype: setting('The character classification (LC_CTYPE). Immutable.'),
+  template: identifier('The template database to copy. Immutable.'),
+  connectionLimit: integer('How many concurrent connections the database allows; -1: no limit.', { minimum: -1 }),
+  reclaimPolicy,
+}, ['name', 'databaseClusterRef']);
+
+const status = object('What the live catalog holds for this database.', {
+  conditions: conditions('Ready: the database exists and holds every schema and extension of the spec.'),
+  exists: boolean('Whether the database exists.'),
+  owner: text('The role owning the database.'),
+  sizeBytes: integer('The size of the database on disk.', { format: 'int64', minimum: 0 }),
+  connections: integer('Open connections to the database.', { minimum: 0 }),
+  schemas: array('The schemas the database holds.', text('A schema name.')),
+  extensions: array('The extensions installed in the database.', text('An extension name.')),
+  serviceName: text('The Service made for this database.'),
+  drift,
+  observedGeneration,
+});
+
+const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** 8012345 -> "7.6MiB". */
+function sizeCell(bytes: number | undefined): Cell {
+  if (bytes === undefined) return null;
+  const power = Math.min(units.length - 1, bytes < 1 ? 0 : Math.floor(Math.log(bytes) / Math.log(1024)));
+  const value = bytes / 1024 ** power;
+  return `${power === 0 ? value : value.toFixed(1)}${units[power]}`;
+}
+
+export const database = defineKind<DatabaseSpec, DatabaseStatus>({
+  kind: 'Database',
+  plural: 'databases',
+  singular: 'database',
+  shortNames: ['pgdb'],
+  namespaced: true,
+  description: 'Database is a PostgreSQL database on a DatabaseCluster, with the schemas and extensions it must hold and, optionally, a Service that resolves to its server.',
+  schema: { spec, status },
+  columns: [
+    nameColumn,
+    { name: 'Database', type: 'string', priority: 0, description: 'The database name in PostgreSQL.', cell: (o) => o.spec.name },
+    { name: 'Cluster', type: 'string', priority: 0, description: 'The DatabaseCluster.', cell: (o) => o.spec.databaseClusterRef.name },
+    { name: 'Size', type: 'string', priority: 0, description: 'The size of the database on disk.', cell: (o) => sizeCell(o.status?.sizeBytes) },
+    { name: 'Ready', type: 'string', priority: 0, description: 'Whether the database holds everything the spec asks for.', cell: (o) => conditionCell(o.status?.conditions, 'Ready') },
+    ageColumn,
+  ],
+});

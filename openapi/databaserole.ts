@@ -1,4 +1,9 @@
-// The DatabaseRole kind (API.md). For now the TypeScript shape of its spec; the schema joins it here.
+// The DatabaseRole kind (API.md): a role on a DatabaseCluster, its password from a Secret, and its privileges per
+// database, schema and object.
+import { conditions, databaseClusterRef, drift, identifier, identifiers, objectName, observedGeneration, reclaimPolicy, type Condition, type DriftEntry, type ReclaimPolicy } from './common.ts';
+import { timestamp } from './meta.ts';
+import { ageColumn, conditionCell, defineKind, nameColumn, type KubeObject } from './kind.ts';
+import { array, boolean, integer, object, text, type Schema } from './schema.ts';
 
 export interface ObjectPermission {
   /** An object's name, or "*" for every object of the schema, now and later. */
@@ -34,5 +39,97 @@ export interface DatabaseRoleSpec {
   inherit?: boolean;
   createdb?: boolean;
   memberOf?: string[];
-  reclaimPolicy?: 'Retain' | 'Delete';
+  reclaimPolicy?: ReclaimPolicy;
 }
+
+export interface DatabaseRoleStatus {
+  conditions?: Condition[];
+  exists?: boolean;
+  /** The grants that really exist, in the shape of spec.permissions. */
+  permissions?: DatabasePermission[];
+  drift?: DriftEntry[];
+  /** resourceVersion of the password Secret last applied. */
+  passwordSecretVersion?: string;
+  lastReconcileTime?: string;
+  observedGeneration?: number;
+}
+
+export type DatabaseRole = KubeObject<DatabaseRoleSpec, DatabaseRoleStatus>;
+
+/** Privilege names are checked by the catalog (per object kind and server version), case-insensitively. */
+function privileges(description: string): Schema {
+  return array(description, text('A privilege name, or ALL for every privilege of the object.', { minLength: 1 }));
+}
+
+function objects(kind: string, names: string, allowed: string): Schema {
+  return array(`Privileges on ${names} of the schema.`, object(`Privileges on one ${kind}, or on every ${kind} of the schema.`, {
+    name: text(`The ${kind}'s name, or "*" for every ${kind} of the schema, including those created later.`, { minLength: 1, maxLength: 63 }),
+    privileges: privileges(`${allowed} or ALL.`),
+  }, ['name', 'privileges']));
+}
+
+const permissions = (description: string) => array(description, object('Privileges in one database.', {
+  database: identifier('The database; it must be managed by a Database in this namespace.'),
+  privileges: privileges('Database privileges: CONNECT, CREATE, TEMPORARY or ALL. Default: CONNECT.'),
+  schemas: array('Privileges per schema.', object('Privileges in one schema.', {
+    name: identifier('The schema.'),
+    privileges: privileges('Schema privileges: USAGE, CREATE or ALL. Default: USAGE.'),
+    tables: objects('table', 'tables (and views)', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN (PostgreSQL 17+)'),
+    sequences: objects('sequence', 'sequences', 'USAGE, SELECT, UPDATE'),
+    functions: objects('function', 'functions and procedures', 'EXECUTE'),
+  }, ['name'])),
+}, ['database']));
+
+const spec = object('The role, its password, and every privilege it holds on the databases it names.', {
+  roleName: identifier('The name of the role in PostgreSQL. Immutable.'),
+  password: object('The Secret in this namespace holding the password; absent: the role has no password and cannot log in with one.', {
+    name: objectName('The name of the Secret.'),
+    key: text('The key of the password in the Secret.', { minLength: 1, maxLength: 253, default: 'password' }),
+    generate: boolean('true: when the Secret or the key is missing, create it with a random password. Default: false.'),
+  }, ['name']),
+  connectionSecret: object('A Secret in this namespace this server writes for the application, with keys host, port, dbname, username, password, uri, jdbc-uri and pgpass.', {
+    name: objectName('The name of the Secret to write.'),
+    database: identifier('The database the connection details point to.'),
+  }, ['name', 'database']),
+  databaseClusterRef,
+  permissions: permissions('Privileges per database; on databases this namespace manages, privileges not listed are revoked.'),
+  login: boolean('Whether the role may log in. Default: true.'),
+  connectionLimit: integer('How many concurrent connections the role may open; -1: no limit.', { minimum: -1 }),
+  validUntil: text('When the password stops being valid, as an RFC 3339 timestamp; absent: never.', { format: 'date-time' }),
+  inherit: boolean('Whether the role uses the privileges of the roles it is a member of. Default: true.'),
+  createdb: boolean('Whether the role may create databases. Default: false. (superuser, replication and bypassrls are refused.)'),
+  memberOf: identifiers('Roles this role is a member of: roleNames of DatabaseRoles in this namespace.'),
+  reclaimPolicy,
+}, ['roleName', 'databaseClusterRef']);
+
+const status = object('What the live catalog holds for this role.', {
+  conditions: conditions('Ready: the role exists with its password set; InSync: its live grants equal the spec.'),
+  exists: boolean('Whether the role exists.'),
+  permissions: permissions('The grants that really exist, in the shape of spec.permissions.'),
+  drift,
+  passwordSecretVersion: text('The resourceVersion of the password Secret last applied.'),
+  lastReconcileTime: timestamp('When the reconciler last compared the role with the live catalog.'),
+  observedGeneration,
+});
+
+export const databaseRole = defineKind<DatabaseRoleSpec, DatabaseRoleStatus>({
+  kind: 'DatabaseRole',
+  plural: 'databaseroles',
+  singular: 'databaserole',
+  shortNames: ['pgrole'],
+  namespaced: true,
+  description: 'DatabaseRole is a PostgreSQL role on a DatabaseCluster: its password from a Secret and its privileges per database, schema, table, sequence and function.',
+  schema: { spec, status },
+  columns: [
+    nameColumn,
+    { name: 'Role', type: 'string', priority: 0, description: 'The role name in PostgreSQL.', cell: (o) => o.spec.roleName },
+    { name: 'Cluster', type: 'string', priority: 0, description: 'The DatabaseCluster.', cell: (o) => o.spec.databaseClusterRef.name },
+    { name: 'Ready', type: 'string', priority: 0, description: 'Whether the role exists with its password set.', cell: (o) => conditionCell(o.status?.conditions, 'Ready') },
+    { name: 'In-Sync', type: 'string', priority: 0, description: 'Whether the live grants equal the spec.', cell: (o) => conditionCell(o.status?.conditions, 'InSync') },
+    { name: 'Drift', type: 'integer', priority: 0, description: 'How many differences the live catalog has from the spec.', cell: (o) => o.status?.drift?.length ?? null },
+    ageColumn,
+    { name: 'Databases', type: 'string', priority: 1, description: 'The databases the role has privileges in.', cell: (o) => (o.spec.permissions ?? []).map((p) => p.database).join(',') || null },
+    { name: 'Login', type: 'boolean', priority: 1, description: 'Whether the role may log in.', cell: (o) => o.spec.login ?? true },
+    { name: 'Valid-Until', type: 'string', priority: 1, description: 'When the password stops being valid.', cell: (o) => o.spec.validUntil ?? null },
+  ],
+});

@@ -2,13 +2,12 @@
 // every reject path with its code, and watch.
 import { request } from 'node:https';
 import test from 'ava';
-import { resourceRouter } from '../../apiserver/rest.ts';
 import type { KubeObject, ResourceKind } from '../../apiserver/resource.ts';
 import { ageColumn, nameColumn } from '../../apiserver/table.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
-import { ObjectStore } from '../../storage/objects/store.ts';
-import { httpsRequest, serveApp, type RequestOptions } from '../support/http.ts';
-import { startTestServer, unique, type TestServer } from '../support/postgres.ts';
+import { serveKinds } from '../support/apiserver.ts';
+import type { RequestOptions } from '../support/http.ts';
+import { startTestServer, type TestServer } from '../support/postgres.ts';
 
 const colors = ['red', 'blue'];
 
@@ -36,21 +35,8 @@ test.before(async () => {
 });
 test.after.always(async () => server?.stop());
 
-async function serve(t: { teardown(fn: () => unknown): void }) {
-  const store = await ObjectStore.open(server.superuserDsn, { schema: unique('rest') });
-  const app = await serveApp({ routers: [resourceRouter(widgets, store)] });
-  t.teardown(async () => {
-    await app.close();
-    await store.close();
-  });
-  const call = (method: string, path: string, body?: unknown, options: RequestOptions = {}) =>
-    httpsRequest(`${app.base}${path}`, app.tls.ca, {
-      method,
-      ...options,
-      headers: { 'content-type': 'application/json', ...options.headers },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
-  return { store, app, call };
+function serve(t: { teardown(fn: () => unknown): void }) {
+  return serveKinds(t, server.superuserDsn, [widgets]);
 }
 
 const collection = '/apis/example.dev/v1/namespaces/default/widgets';

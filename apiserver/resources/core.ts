@@ -1,0 +1,134 @@
+// The few core v1 kinds local mode serves itself, so the usage guide runs without a cluster (DESIGN.md,
+// Modes): Namespaces, Secrets, Services and Events. In a cluster these are the cluster's.
+import type { FieldError } from '../../storage/catalog/errors.ts';
+import type { DiscoveryGroup } from '../discovery.ts';
+import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
+import { StatusError } from '../status.ts';
+import { ageColumn, nameColumn, type TableColumn } from '../table.ts';
+
+const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const secretKey = /^[-._a-zA-Z0-9]+$/;
+const maxSecretBytes = 1024 * 1024;
+
+function nameErrors(name: string, label: boolean): FieldError[] {
+  const pattern = label ? dns1123Label : dns1123Subdomain;
+  const max = label ? 63 : 253;
+  if (name.length <= max && pattern.test(name)) return [];
+  const what = label ? 'a lowercase RFC 1123 label' : 'a lowercase RFC 1123 subdomain';
+  return [{ type: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: must be ${what} (at most ${max} characters)` }];
+}
+
+/** No schema: core objects are stored as kubectl sends them, with their names checked. */
+function schemaless(labelName: boolean, rules: Partial<Strategy> = {}): Strategy {
+  return {
+    unknownFields: () => [],
+    prune: (o) => o,
+    withDefaults: (o) => o,
+    ...rules,
+    validate: (o, old) => [...nameErrors(o.metadata.name, labelName), ...(rules.validate?.(o, old) ?? [])],
+  };
+}
+
+function secretDefaults(secret: KubeObject): KubeObject {
+  const { stringData, ...rest } = secret as KubeObject & { stringData?: Record<string, string>; data?: Record<string, string> };
+  const data = { ...rest.data };
+  // stringData is write-only: merged into data, never stored or returned.
+  for (const [key, value] of Object.entries(stringData ?? {})) data[key] = Buffer.from(String(value), 'utf8').toString('base64');
+  return { ...rest, type: rest.type ?? 'Opaque', data };
+}
+
+function secretErrors(secret: KubeObject, old: KubeObject | undefined): FieldError[] {
+  const data = (secret.data ?? {}) as Record<string, unknown>;
+  const errors: FieldError[] = [];
+  let size = 0;
+  for (const [key, value] of Object.entries(data)) {
+    if (!secretKey.test(key)) errors.push({ type: 'FieldValueInvalid', field: `data[${key}]`, message: 'Invalid value: a valid config key must consist of alphanumeric characters, \'-\', \'_\' or \'.\'' });
+    if (typeof value !== 'string' || Buffer.from(value, 'base64').toString('base64') !== value.replace(/\s/g, '')) {
+      errors.push({ type: 'FieldValueInvalid', field: `data[${key}]`, message: 'Invalid value: must be base64 encoded' });
+    } else {
+      size += Buffer.from(value, 'base64').length;
+    }
+  }
+  if (size > maxSecretBytes) errors.push({ type: 'FieldValueTooLong', field: 'data', message: `Too long: may not be more than ${maxSecretBytes} bytes` });
+  if (old && old.type !== secret.type) errors.push({ type: 'FieldValueInvalid', field: 'type', message: 'Invalid value: field is immutable' });
+  return errors;
+}
+
+function column(name: string, description: string, cell: TableColumn['cell'], priority = 0): TableColumn {
+  return { name, type: 'string', description, priority, cell };
+}
+
+const core = { group: '', version: 'v1', statusSubresource: false, strategicMergePatch: true } as const;
+
+export const namespaces: ResourceKind = {
+  ...core, kind: 'Namespace', plural: 'namespaces', singular: 'namespace', namespaced: false, statusSubresource: true,
+  columns: [nameColumn, column('Status', 'The phase of the namespace.', (o) => (o.status as { phase?: string } | undefined)?.phase), ageColumn],
+  strategy: schemaless(true, { withDefaults: (o) => ({ ...o, status: { phase: 'Active' } }) }),
+};
+
+export const secrets: ResourceKind = {
+  ...core, kind: 'Secret', plural: 'secrets', singular: 'secret', namespaced: true,
+  columns: [nameColumn, column('Type', 'The type of the secret.', (o) => o.type), {
+    name: 'Data', type: 'integer', priority: 0, description: 'The number of keys in data.', cell: (o) => Object.keys((o.data ?? {}) as object).length,
+  }, ageColumn],
+  strategy: schemaless(false, { withDefaults: secretDefaults, validate: secretErrors }),
+};
+
+export const services: ResourceKind = {
+  ...core, kind: 'Service', plural: 'services', singular: 'service', namespaced: true,
+  columns: [
+    nameColumn,
+    column('Type', 'The type of the service.', (o) => (o.spec as { type?: string } | undefined)?.type ?? 'ClusterIP'),
+    column('External-IP', 'The external name or addresses.', (o) => (o.spec as { externalName?: string } | undefined)?.externalName ?? '<none>'),
+    ageColumn,
+  ],
+  strategy: schemaless(true),
+};
+
+const involvedObjectFields = ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'reason', 'type'];
+
+export const events: ResourceKind = {
+  ...core, kind: 'Event', plural: 'events', singular: 'event', namespaced: true,
+  columns: [
+    column('Last Seen', 'When the event last happened.', (o) => String(o.lastTimestamp ?? o.eventTime ?? '')),
+    column('Type', 'Normal or Warning.', (o) => o.type),
+    column('Reason', 'Why it happened.', (o) => o.reason),
+    column('Object', 'What it is about.', (o) => `${(o.involvedObject as { kind?: string }).kind?.toLowerCase()}/${(o.involvedObject as { name?: string }).name}`),
+    column('Message', 'What happened.', (o) => o.message),
+  ],
+  strategy: schemaless(false),
+  fields: {
+    names: involvedObjectFields,
+    of: (o) => {
+      const involved = (o.involvedObject ?? {}) as Record<string, string>;
+      return {
+        'involvedObject.kind': involved.kind ?? '', 'involvedObject.namespace': involved.namespace ?? '', 'involvedObject.name': involved.name ?? '',
+        'involvedObject.uid': involved.uid ?? '', 'involvedObject.apiVersion': involved.apiVersion ?? '', reason: String(o.reason ?? ''), type: String(o.type ?? ''),
+      };
+    },
+  },
+};
+
+export const coreKinds: readonly ResourceKind[] = [namespaces, secrets, services, events];
+
+const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+export const coreDiscovery: DiscoveryGroup = {
+  group: '',
+  version: 'v1',
+  resources: coreKinds.map((k) => ({
+    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs,
+    ...(k.plural === 'namespaces' ? { shortNames: ['ns'] } : k.plural === 'services' ? { shortNames: ['svc'] } : k.plural === 'events' ? { shortNames: ['ev'] } : {}),
+  })),
+};
+
+/** Namespaced objects go only into namespaces that exist, as kube-apiserver's NamespaceLifecycle admission wants. */
+export function requireNamespace(exists: (namespace: string) => Promise<boolean>) {
+  return async (object: KubeObject): Promise<void> => {
+    const namespace = object.metadata.namespace;
+    if (namespace && !(await exists(namespace))) {
+      throw new StatusError('NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' });
+    }
+  };
+}

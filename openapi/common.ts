@@ -1,0 +1,91 @@
+// Fields more than one kind has: references, PostgreSQL identifiers, conditions, drift, reclaimPolicy.
+import { condition, labelSelector } from './meta.ts';
+import { array, integer, object, refersTo, text, type Schema } from './schema.ts';
+
+/** metav1.Condition */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+/** metav1.LabelSelector */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+/** One difference between the spec and the live catalog (`status.drift`). */
+export interface DriftEntry {
+  kind: (typeof driftKinds)[number];
+  database?: string;
+  schema?: string;
+  object: string;
+  privilege?: string;
+  attribute?: string;
+  expected: string;
+  actual: string;
+}
+
+export type ReclaimPolicy = 'Retain' | 'Delete';
+
+const driftKinds = ['role', 'membership', 'database', 'schema', 'extension', 'table', 'sequence', 'function', 'default'] as const;
+
+/** PostgreSQL identifiers have at most 63 bytes, so at most 63 characters; the catalog checks the bytes. */
+export function identifier(description: string): Schema {
+  return text(description, { minLength: 1, maxLength: 63 });
+}
+
+export function identifiers(description: string): Schema {
+  return array(description, identifier('A PostgreSQL identifier.'));
+}
+
+/** The name of a Kubernetes object (a DNS subdomain: Secrets, DatabaseClusters). */
+export function objectName(description: string): Schema {
+  return text(description, { minLength: 1, maxLength: 253 });
+}
+
+export const databaseClusterRef = object('The DatabaseCluster (the PostgreSQL server) this object lives on.', {
+  name: objectName('The name of the DatabaseCluster.'),
+}, ['name']);
+
+export function selector(description: string): Schema {
+  return { ...refersTo(labelSelector), description };
+}
+
+export function conditions(description: string): Schema {
+  return array(description, refersTo(condition));
+}
+
+export const observedGeneration = integer('The metadata.generation the status was computed for.', { format: 'int64', minimum: 0 });
+
+export const reclaimPolicy = text('What deleting this object does in PostgreSQL: Retain stops managing and drops nothing; Delete drops it.', {
+  enum: ['Retain', 'Delete'],
+  default: 'Retain',
+});
+
+export const drift = array('What the live catalog has that the spec does not, and the reverse; one entry per difference.', object('One difference between the spec and the live catalog.', {
+  kind: text('What differs.', { enum: driftKinds }),
+  database: text('The database, for anything inside one.'),
+  schema: text('The schema, for anything inside one.'),
+  object: text('The name of the object; "*" for every object of the kind in the schema.'),
+  privilege: text('The privilege that differs, for grants.'),
+  attribute: text('The attribute that differs, for roles and databases (e.g. connectionLimit).'),
+  expected: text('What the spec asks for.'),
+  actual: text('What the live catalog has.'),
+}, ['kind', 'object', 'expected', 'actual']));
+
+/** Go durations as Kubernetes writes them: 30s, 5m, 1h30m, 1.5h. */
+export const durationPattern = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
+
+const unitMilliseconds: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds of a duration that matched `durationPattern`. */
+export function durationMilliseconds(duration: string): number {
+  let total = 0;
+  for (const [, amount, , unit] of duration.matchAll(/([0-9]+(\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(amount) * unitMilliseconds[unit!]!;
+  return total;
+}

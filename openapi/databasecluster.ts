@@ -1,0 +1,71 @@
+// The DatabaseCluster kind (API.md): a PostgreSQL server, reached through a DSN kept in a Secret. Cluster-scoped.
+import { conditions, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
+import { ageColumn, conditionCell, defineKind, nameColumn, type KubeObject } from './kind.ts';
+import { integer, object, text } from './schema.ts';
+
+export interface DatabaseClusterSpec {
+  connection: { name: string; namespace: string; key?: string };
+  allowedNamespaces?: { from?: 'All' | 'Selector'; selector?: LabelSelector };
+  driftPolicy?: 'Correct' | 'Report';
+  /** A Go duration, e.g. "30s". */
+  resyncInterval?: string;
+}
+
+export interface DatabaseClusterStatus {
+  conditions?: Condition[];
+  serverVersion?: string;
+  host?: string;
+  databases?: number;
+  roles?: number;
+  observedGeneration?: number;
+}
+
+export type DatabaseCluster = KubeObject<DatabaseClusterSpec, DatabaseClusterStatus>;
+
+const spec = object('How to reach the PostgreSQL server, who may use it, and how the reconciler treats drift.', {
+  connection: object('The Secret holding the DSN (postgres://user:password@host:port/dbname?sslmode=...).', {
+    name: objectName('The name of the Secret.'),
+    namespace: text('The namespace of the Secret.', { minLength: 1, maxLength: 63 }),
+    key: text('The key of the DSN in the Secret.', { minLength: 1, maxLength: 253, default: 'connection' }),
+  }, ['name', 'namespace']),
+  allowedNamespaces: object('The namespaces whose Databases and DatabaseRoles may use this cluster; absent: all namespaces.', {
+    from: text('All: every namespace; Selector: the namespaces matching selector.', { enum: ['All', 'Selector'], default: 'All' }),
+    selector: selector('The labels of the allowed namespaces, with from: Selector.'),
+  }),
+  driftPolicy: text('What the reconciler does with drift: Correct changes the catalog back to the spec; Report only shows it in status.', {
+    enum: ['Correct', 'Report'],
+    default: 'Correct',
+  }),
+  resyncInterval: text('How often the reconciler compares the spec with the live catalog, as a duration (30s, 5m, 1h).', {
+    format: 'duration',
+    default: '30s',
+  }),
+}, ['connection']);
+
+const status = object('What the server observed on its last visit to the PostgreSQL server.', {
+  conditions: conditions('Ready: the server is reachable and the connecting user is authorized.'),
+  serverVersion: text('The PostgreSQL server version, e.g. "16.4".'),
+  host: text('host:port from the DSN (never the password).'),
+  databases: integer('How many Database objects are managed on this cluster.', { minimum: 0 }),
+  roles: integer('How many DatabaseRole objects are managed on this cluster.', { minimum: 0 }),
+  observedGeneration,
+});
+
+export const databaseCluster = defineKind<DatabaseClusterSpec, DatabaseClusterStatus>({
+  kind: 'DatabaseCluster',
+  plural: 'databaseclusters',
+  singular: 'databasecluster',
+  shortNames: ['pgcluster'],
+  namespaced: false,
+  description: 'DatabaseCluster registers a PostgreSQL server, reached through a DSN kept in a Kubernetes Secret, so that Databases and DatabaseRoles can be managed on it.',
+  schema: { spec, status },
+  columns: [
+    nameColumn,
+    { name: 'Host', type: 'string', priority: 0, description: 'host:port of the server.', cell: (o) => o.status?.host ?? null },
+    { name: 'Version', type: 'string', priority: 0, description: 'The PostgreSQL server version.', cell: (o) => o.status?.serverVersion ?? null },
+    { name: 'Ready', type: 'string', priority: 0, description: 'Whether the server is reachable and the user authorized.', cell: (o) => conditionCell(o.status?.conditions, 'Ready') },
+    { name: 'Databases', type: 'integer', priority: 0, description: 'Managed Database objects.', cell: (o) => o.status?.databases ?? null },
+    { name: 'Roles', type: 'integer', priority: 0, description: 'Managed DatabaseRole objects.', cell: (o) => o.status?.roles ?? null },
+    ageColumn,
+  ],
+});

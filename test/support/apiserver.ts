@@ -1,0 +1,23 @@
+// Kinds served over TLS from a real object store in its own schema, with a small JSON client.
+import { resourceRouter } from '../../apiserver/rest.ts';
+import type { ResourceKind } from '../../apiserver/resource.ts';
+import { ObjectStore } from '../../storage/objects/store.ts';
+import { httpsRequest, serveApp, type RequestOptions } from './http.ts';
+import { unique } from './postgres.ts';
+
+export async function serveKinds(t: { teardown(fn: () => unknown): void }, dsn: string, kinds: readonly ResourceKind[]) {
+  const store = await ObjectStore.open(dsn, { schema: unique('api') });
+  const app = await serveApp({ routers: kinds.map((kind) => resourceRouter(kind, store)) });
+  t.teardown(async () => {
+    await app.close();
+    await store.close();
+  });
+  const call = (method: string, path: string, body?: unknown, options: RequestOptions = {}) =>
+    httpsRequest(`${app.base}${path}`, app.tls.ca, {
+      method,
+      ...options,
+      headers: { 'content-type': 'application/json', ...options.headers },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+  return { store, app, call };
+}
