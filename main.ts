@@ -1,20 +1,28 @@
-// Local mode entry point. Today it starts the embedded PostgreSQL server that local mode manages and
-// prints its DSN; the Kubernetes API surface is not served yet.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// Local mode: `npm start` serves the API on loopback with an embedded PostgreSQL server, and writes a
+// kubeconfig for kubectl. `npm start -- --help` lists the options.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startEmbeddedPostgres } from './storage/embedded-postgres.ts';
+import { startLocalMode } from './apiserver/local.ts';
+import { createLogger } from './apiserver/log.ts';
 
-const usage = `Usage: npm start -- [--data-dir DIR] [--postgres-port PORT]
+const usage = `Usage: npm start -- [options]
 
-  --data-dir DIR        keep all state under DIR (default: ./.data); the embedded server's DSN is written to DIR/postgres.dsn
-  --postgres-port PORT  port of the embedded PostgreSQL server (default: a free port)
+  --data-dir DIR        keep all state under DIR (default: ./.data): the kubeconfig at DIR/kubeconfig, the
+                        embedded PostgreSQL server's superuser DSN at DIR/postgres.dsn   [env DATA_DIR]
+  --port PORT           HTTPS port on 127.0.0.1 (default: 8443; 0 for any free port)     [env PORT]
+  --store-dsn DSN       keep the object store in this PostgreSQL database instead of the embedded server
+                                                                                         [env STORE_DSN]
+  --postgres-port PORT  port of the embedded PostgreSQL server (default: a free port)    [env POSTGRES_PORT]
+  --log-level LEVEL     trace, debug, info, warn, error (default: info)                  [env LOG_LEVEL]
   --help                show this text`;
 
 const { values } = parseArgs({
   options: {
-    'data-dir': { type: 'string', default: '.data' },
-    'postgres-port': { type: 'string' },
+    'data-dir': { type: 'string', default: process.env.DATA_DIR ?? '.data' },
+    port: { type: 'string', default: process.env.PORT ?? '8443' },
+    'store-dsn': { type: 'string', default: process.env.STORE_DSN },
+    'postgres-port': { type: 'string', default: process.env.POSTGRES_PORT },
+    'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -24,20 +32,28 @@ if (values.help) {
   process.exit(0);
 }
 
+const log = createLogger(values['log-level']);
 const dataDir = resolve(values['data-dir']);
-mkdirSync(dataDir, { recursive: true });
-const postgres = await startEmbeddedPostgres({
-  major: 17,
-  dir: join(dataDir, 'postgres'),
-  ...(values['postgres-port'] ? { port: Number(values['postgres-port']) } : {}),
+const local = await startLocalMode({
+  dataDir,
+  port: Number(values.port),
+  log,
+  ...(values['store-dsn'] ? { storeDsn: values['store-dsn'] } : {}),
+  ...(values['postgres-port'] ? { postgresPort: Number(values['postgres-port']) } : {}),
 });
-const dsnFile = join(dataDir, 'postgres.dsn');
-writeFileSync(dsnFile, `${postgres.dsn}\n`, { mode: 0o600 });
-console.log(`PostgreSQL ${postgres.major} is running on 127.0.0.1:${postgres.port}; its superuser DSN is in ${dsnFile}`);
-console.log('The Kubernetes API (kubectl access) is not served yet. Press Ctrl-C to stop.');
+
+console.log(`postgres-apiserver is serving on https://127.0.0.1:${local.port}
+
+Try it:
+  export KUBECONFIG=${local.kubeconfig}
+  kubectl api-resources --api-group=postgres.databases.dinhloc.dev
+  kubectl get postgres -A
+
+The embedded PostgreSQL server to manage: its superuser DSN is in ${dataDir}/postgres.dsn
+Press Ctrl-C to stop.`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void postgres.stop().then(() => process.exit(0));
+    void local.stop().then(() => process.exit(0));
   });
 }

@@ -28,6 +28,8 @@ export interface RequestContext {
 
 /** The kind-specific rules, as small hooks (STYLE: the sample-apiserver strategy). */
 export interface Strategy {
+  /** Faults found before unknown fields are pruned: fields that are refused, not merely unknown. */
+  forbidden?(object: KubeObject): FieldError[];
   /** Paths of fields the schema does not know, for fieldValidation. */
   unknownFields(object: KubeObject): string[];
   /** A copy without the unknown fields (fieldValidation=Ignore). */

@@ -103,6 +103,8 @@ export class ResourceHandlers {
   /** Schema, defaults and validation, as every write does them. */
   private admit(ctx: Koa.Context, object: KubeObject, old: KubeObject | undefined): KubeObject {
     const { strategy } = this.kind;
+    const refused = strategy.forbidden?.(object) ?? [];
+    if (refused.length > 0) throw invalid(subjectOf(this.kind, object.metadata.name), refused);
     const validation = fieldValidationOf(ctx);
     const unknown = strategy.unknownFields(object);
     if (unknown.length > 0 && validation === 'Strict') {

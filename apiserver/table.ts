@@ -8,7 +8,8 @@ export interface TableColumn {
   description: string;
   /** 0 for the default view; more only with -o wide. */
   priority: number;
-  cell(object: KubeObject, now: number): unknown;
+  /** The cell's value; a `date` cell is an RFC 3339 timestamp, shown as an age. */
+  cell(object: KubeObject): unknown;
 }
 
 export interface KubeObject {
@@ -57,7 +58,7 @@ export function humanDuration(milliseconds: number): string {
 
 /** A date cell shows as an age, as kube-apiserver renders a CRD's date columns. */
 function cellOf(column: TableColumn, object: KubeObject, now: number): unknown {
-  const value = column.cell(object, now);
+  const value = column.cell(object);
   if (column.type === 'date') return typeof value === 'string' ? humanDuration(now - Date.parse(value)) : '<unknown>';
   return value ?? '';
 }
@@ -88,16 +89,3 @@ export function toTable(columns: readonly TableColumn[], objects: readonly KubeO
     })),
   };
 }
-
-/** The two columns every kind starts with and ends with. */
-export const nameColumn: TableColumn = {
-  name: 'Name', type: 'string', format: 'name', priority: 0,
-  description: 'Name must be unique within a namespace.',
-  cell: (o) => o.metadata.name,
-};
-
-export const ageColumn: TableColumn = {
-  name: 'Age', type: 'date', priority: 0,
-  description: 'The time since the object was created.',
-  cell: (o) => o.metadata.creationTimestamp,
-};

@@ -85,13 +85,13 @@ export function objectSchema(kind: KindDescriptor, status: Schema = kind.schema.
   }, ['spec']);
 }
 
-export const nameColumn: PrinterColumn<KubeObject<unknown, unknown>> = {
+export const nameColumn: PrinterColumn<{ metadata: ObjectMeta }> = {
   name: 'Name', type: 'string', format: 'name', priority: 0,
   description: 'The name of the object, unique within its namespace (or the cluster for cluster-scoped kinds).',
   cell: (o) => o.metadata.name ?? null,
 };
 
-export const ageColumn: PrinterColumn<KubeObject<unknown, unknown>> = {
+export const ageColumn: PrinterColumn<{ metadata: ObjectMeta }> = {
   name: 'Age', type: 'date', priority: 0,
   description: 'The time since the object was created.',
   cell: (o) => o.metadata.creationTimestamp ?? null,

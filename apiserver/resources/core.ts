@@ -4,7 +4,8 @@ import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
 import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
 import { StatusError } from '../status.ts';
-import { ageColumn, nameColumn, type TableColumn } from '../table.ts';
+import { ageColumn, nameColumn } from '../../openapi/kind.ts';
+import type { TableColumn } from '../table.ts';
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -131,4 +132,26 @@ export function requireNamespace(exists: (namespace: string) => Promise<boolean>
       throw new StatusError('NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' });
     }
   };
+}
+
+/**
+ * A minimal OpenAPI v3 document for the core kinds: what kubectl reads to know that PATCH takes
+ * fieldValidation, so it validates on the server instead of asking for protobuf OpenAPI v2.
+ */
+export function coreOpenAPIDocument(): object {
+  const fieldValidation = { name: 'fieldValidation', in: 'query', description: 'Strict, Warn or Ignore: what to do with unknown fields.', schema: { type: 'string', uniqueItems: true } };
+  const paths = Object.fromEntries(coreKinds.map((k) => {
+    const item = k.namespaced ? `/api/v1/namespaces/{namespace}/${k.plural}/{name}` : `/api/v1/${k.plural}/{name}`;
+    const patch = {
+      description: `partially update the specified ${k.kind}`,
+      operationId: `patchCoreV1${k.kind}`,
+      parameters: [fieldValidation],
+      requestBody: { content: Object.fromEntries(['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'].map((t) => [t, { schema: { type: 'object' } }])) },
+      responses: { '200': { description: 'OK' } },
+      'x-kubernetes-action': 'patch',
+      'x-kubernetes-group-version-kind': { group: '', version: 'v1', kind: k.kind },
+    };
+    return [item, { patch }];
+  }));
+  return { openapi: '3.0.0', info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' }, paths, components: { schemas: {} } };
 }

@@ -64,6 +64,13 @@ function roleNameErrors(name: unknown, field: string): FieldError[] {
   return [];
 }
 
+/** SUPERUSER, REPLICATION and BYPASSRLS are never granted: asking for them is refused, not ignored. */
+export function forbiddenAttributeErrors(spec: object): FieldError[] {
+  return forbiddenAttributes
+    .filter((attribute) => (spec as Record<string, unknown>)[attribute] !== undefined)
+    .map((attribute) => ({ type: 'FieldValueForbidden', field: `spec.${attribute}`, message: `Forbidden: ${attribute} roles are not managed` }));
+}
+
 /** Every fault of a DatabaseRole spec; `major` also checks privileges against the server's version. */
 export function validateRoleSpec(spec: DatabaseRoleSpec, major?: number): FieldError[] {
   const permissions = spec.permissions ?? [];
@@ -78,11 +85,7 @@ export function validateRoleSpec(spec: DatabaseRoleSpec, major?: number): FieldE
   memberOf.forEach((m, i) => {
     if (m === spec.roleName) errors.push({ type: 'FieldValueInvalid', field: `spec.memberOf[${i}]`, message: 'Invalid value: a role cannot be a member of itself' });
   });
-  for (const attribute of forbiddenAttributes) {
-    if ((spec as unknown as Record<string, unknown>)[attribute] !== undefined) {
-      errors.push({ type: 'FieldValueForbidden', field: `spec.${attribute}`, message: `Forbidden: ${attribute} roles are not managed` });
-    }
-  }
+  errors.push(...forbiddenAttributeErrors(spec));
   if (spec.connectionLimit !== undefined && !(Number.isInteger(spec.connectionLimit) && spec.connectionLimit >= -1)) {
     errors.push({ type: 'FieldValueInvalid', field: 'spec.connectionLimit', message: 'Invalid value: must be an integer, -1 for no limit' });
   }

@@ -3,7 +3,7 @@
 import { request } from 'node:https';
 import test from 'ava';
 import type { KubeObject, ResourceKind } from '../../apiserver/resource.ts';
-import { ageColumn, nameColumn } from '../../apiserver/table.ts';
+import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import { serveKinds } from '../support/apiserver.ts';
 import type { RequestOptions } from '../support/http.ts';

@@ -1,6 +1,7 @@
 // Table output as kubectl asks for it and prints it.
 import test from 'ava';
-import { ageColumn, humanDuration, includeObjectOf, nameColumn, toTable, wantsTable, type KubeObject } from '../../apiserver/table.ts';
+import { humanDuration, includeObjectOf, toTable, wantsTable, type KubeObject } from '../../apiserver/table.ts';
+import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import { StatusError } from '../../apiserver/status.ts';
 
 const s = 1000;

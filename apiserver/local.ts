@@ -1,0 +1,124 @@
+// Local mode (DESIGN.md, Modes): no cluster needed. An embedded PostgreSQL server is both the ready target and
+// the home of the object store; the server listens on loopback over TLS, serves the few core kinds the usage
+// guide needs itself, and writes a kubeconfig for kubectl.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import { serve } from '../openapi/document.ts';
+import { kinds } from '../openapi/index.ts';
+import { connectionConfig } from '../storage/catalog/dsn.ts';
+import { quoteIdent } from '../storage/catalog/identifiers.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../storage/embedded-postgres.ts';
+import { ObjectStore } from '../storage/objects/store.ts';
+import { createApp, listen } from './app.ts';
+import { bearerTokenAuthentication } from './authentication.ts';
+import { discoveryRouter, type DiscoveryGroup } from './discovery.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import type { Logger } from './log.ts';
+import { openapiRouter } from './openapi.ts';
+import { storeResource, type ResourceKind } from './resource.ts';
+import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces } from './resources/core.ts';
+import { ourKinds } from './resources/index.ts';
+import { resourceRouter } from './rest.ts';
+import { servingCertificateIn } from './tls.ts';
+
+export interface LocalModeOptions {
+  dataDir: string;
+  /** 0 for any free port. */
+  port: number;
+  /** The object store's database; default: a database `apiserver` in the embedded server. */
+  storeDsn?: string;
+  postgresPort?: number;
+  log: Logger;
+}
+
+export interface LocalMode {
+  port: number;
+  kubeconfig: string;
+  /** The embedded server's superuser DSN (also in DATA/postgres.dsn). */
+  postgresDsn: string;
+  stop(): Promise<void>;
+}
+
+const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+export const ourDiscovery: DiscoveryGroup = {
+  group: kinds.databases.group,
+  version: kinds.databases.version,
+  resources: Object.values(kinds).map((k) => ({
+    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs, shortNames: k.shortNames, categories: k.categories, subresources: ['status'],
+  })),
+};
+
+/** A secret kept in the data folder across restarts, made on first use. */
+function persistentSecret(path: string): string {
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  return readFileSync(path, 'utf8').trim();
+}
+
+async function ensureDatabase(dsn: string, name: string): Promise<string> {
+  const client = new pg.Client(connectionConfig(dsn));
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(dsn);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** The namespaces every cluster starts with. */
+async function seedNamespaces(store: ObjectStore): Promise<void> {
+  for (const name of ['default', 'kube-system', 'kube-public']) {
+    await store.create(storeResource(namespaces), { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } }).catch((error: { reason?: string }) => {
+      if (error.reason !== 'AlreadyExists') throw error;
+    });
+  }
+}
+
+export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const postgres: EmbeddedPostgres = await startEmbeddedPostgres({
+    major: 17,
+    dir: join(options.dataDir, 'postgres'),
+    ...(options.postgresPort ? { port: options.postgresPort } : {}),
+  });
+  const stops: (() => Promise<unknown>)[] = [() => postgres.stop()];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((error: unknown) => options.log.error({ err: error }, 'while stopping'));
+  };
+  try {
+    writeFileSync(join(options.dataDir, 'postgres.dsn'), `${postgres.dsn}\n`, { mode: 0o600 });
+    const store = await ObjectStore.open(options.storeDsn ?? (await ensureDatabase(postgres.dsn, 'apiserver')));
+    stops.push(() => store.close());
+    await seedNamespaces(store);
+    const tls = await servingCertificateIn(join(options.dataDir, 'tls'), ['localhost', '127.0.0.1']);
+    if (tls.created) options.log.info({ dir: join(options.dataDir, 'tls') }, 'no serving certificate given: generated a self-signed CA and certificate');
+    const token = persistentSecret(join(options.dataDir, 'token'));
+    const served: ResourceKind[] = [...coreKinds, ...ourKinds({ store })];
+    const app = createApp({
+      log: options.log,
+      authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),
+      routers: [discoveryRouter([coreDiscovery, ourDiscovery]), openapiRouter({ 'api/v1': serve(coreOpenAPIDocument()) }), ...served.map((kind) => resourceRouter(kind, store))],
+      ready: async () => {
+        await store.currentResourceVersion();
+        return true;
+      },
+    });
+    const server: Server = await listen(app, tls, options.port);
+    stops.push(() => new Promise((resolve) => server.close(resolve)));
+    const port = (server.address() as AddressInfo).port;
+    const kubeconfig = join(options.dataDir, 'kubeconfig');
+    writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, ca: tls.ca, token });
+    return { port, kubeconfig, postgresDsn: postgres.dsn, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,54 @@
+// A kind of our group as the REST layer serves it: the openapi/ descriptor (schema, defaults, columns) plus the
+// kind's own rules (catalog validation, immutable fields) and hooks.
+import type { KindDescriptor } from '../../openapi/kind.ts';
+import { pruneUnknownFields, unknownFields, validate, withDefaults } from '../../openapi/validate.ts';
+import type { FieldError } from '../../storage/catalog/errors.ts';
+import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
+import type { TableColumn } from '../table.ts';
+
+export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'beforeWrite' | 'beforeDelete' | 'decorate'>> {
+  /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
+  validateSpec?(object: KubeObject): FieldError[];
+  /** spec fields that may not change after creation. */
+  immutable?: readonly string[];
+}
+
+function immutableErrors(object: KubeObject, old: KubeObject | undefined, fields: readonly string[]): FieldError[] {
+  if (!old) return [];
+  const spec = (object.spec ?? {}) as Record<string, unknown>;
+  const before = (old.spec ?? {}) as Record<string, unknown>;
+  return fields
+    .filter((f) => JSON.stringify(spec[f]) !== JSON.stringify(before[f]))
+    .map((f) => ({ type: 'FieldValueInvalid', field: `spec.${f}`, message: `Invalid value: ${JSON.stringify(spec[f] ?? null)}: field is immutable` }));
+}
+
+export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): ResourceKind {
+  const strategy: Strategy = {
+    ...(rules.forbidden ? { forbidden: rules.forbidden } : {}),
+    unknownFields: (o) => unknownFields(o, descriptor),
+    prune: (o) => pruneUnknownFields(o, descriptor),
+    withDefaults: (o) => withDefaults(o, descriptor),
+    validate: (o, old) => {
+      const schemaErrors = validate(o, descriptor);
+      // The kind's own checks need a spec of the right shape; a field reported twice is reported once.
+      const reported = new Set(schemaErrors.map((e) => e.field));
+      const specErrors = schemaErrors.length === 0 ? (rules.validateSpec?.(o) ?? []) : [];
+      return [...schemaErrors, ...specErrors.filter((e) => !reported.has(e.field)), ...immutableErrors(o, old, rules.immutable ?? [])];
+    },
+    ...(rules.beforeWrite ? { beforeWrite: rules.beforeWrite } : {}),
+    ...(rules.beforeDelete ? { beforeDelete: rules.beforeDelete } : {}),
+    ...(rules.decorate ? { decorate: rules.decorate } : {}),
+  };
+  return {
+    group: descriptor.group,
+    version: descriptor.version,
+    kind: descriptor.kind,
+    plural: descriptor.plural,
+    singular: descriptor.singular,
+    namespaced: descriptor.namespaced,
+    statusSubresource: true,
+    // Stored objects of the kind always have the spec the descriptor's cells read.
+    columns: descriptor.columns as unknown as readonly TableColumn[],
+    strategy,
+  };
+}

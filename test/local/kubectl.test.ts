@@ -1,0 +1,103 @@
+// Local mode driven by the real kubectl: the usage guide's manifests, get in its output formats, explain,
+// apply twice, patch, label, delete, and the bad inputs kubectl users meet.
+import test from 'ava';
+import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+
+let local: LocalServer;
+test.before(async () => {
+  local = await startLocal();
+  const applied = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
+  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+});
+test.after.always(async () => local?.stop());
+
+test.serial('the guide applies, and applying it again leaves our objects unchanged', async (t) => {
+  const again = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
+  t.is(again.code, 0, again.stderr);
+  for (const line of ['databasecluster.postgres.databases.dinhloc.dev/main-cluster unchanged', 'database.postgres.databases.dinhloc.dev/my-app-db unchanged', 'databaserole.postgres.databases.dinhloc.dev/app-user unchanged']) {
+    t.true(again.stdout.includes(line), again.stdout);
+  }
+});
+
+test.serial('kubectl get postgres -A lists the three kinds with their columns', async (t) => {
+  const { stdout, code, stderr } = await local.kubectl(['get', 'postgres', '-A']);
+  t.is(code, 0, stderr);
+  t.regex(stdout, /NAME\s+HOST\s+VERSION\s+READY\s+DATABASES\s+ROLES\s+AGE/);
+  t.regex(stdout, /default\s+database\.postgres\.databases\.dinhloc\.dev\/my-app-db\s+my_app_db_production\s+main-cluster/);
+  t.regex(stdout, /default\s+databaserole\.postgres\.databases\.dinhloc\.dev\/app-user\s+my_app_user\s+main-cluster/);
+});
+
+test.serial('get -o json, -o yaml, -o jsonpath and -o wide', async (t) => {
+  const json = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
+  t.like(json, { kind: 'DatabaseRole', metadata: { name: 'app-user', namespace: 'default', generation: 1 }, spec: { roleName: 'my_app_user', reclaimPolicy: 'Retain' } });
+  t.regex((await local.kubectl(['get', 'pgdb', 'my-app-db', '-o', 'yaml'])).stdout, /name: my_app_db_production/);
+  t.is((await local.kubectl(['get', 'databaserole', 'app-user', '-o', 'jsonpath={.spec.permissions[0].schemas[0].privileges}'])).stdout, '["USAGE","CREATE"]');
+  t.regex((await local.kubectl(['get', 'databaseroles', '-o', 'wide'])).stdout, /DATABASES\s+LOGIN\s+VALID-UNTIL/);
+});
+
+test.serial('kubectl explain walks the schema through the group\'s OpenAPI v3', async (t) => {
+  const { stdout, code, stderr } = await local.kubectl(['explain', 'databaserole.spec.permissions.schemas.tables']);
+  t.is(code, 0, stderr);
+  t.regex(stdout, /KIND:\s+DatabaseRole/);
+  t.regex(stdout, /privileges\s+<\[\]string> -required-/);
+});
+
+test.serial('patch --type merge and --type json change the object; a strategic patch gets the 415 hint', async (t) => {
+  t.is((await local.kubectl(['patch', 'pgrole', 'app-user', '--type', 'merge', '-p', '{"spec":{"connectionLimit":5}}'])).code, 0);
+  t.is((await local.kubectl(['patch', 'pgrole', 'app-user', '--type', 'json', '-p', '[{"op":"replace","path":"/spec/connectionLimit","value":6}]'])).code, 0);
+  const json = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
+  t.is(json.spec.connectionLimit, 6);
+  t.is(json.metadata.generation, 3);
+  const strategic = await local.kubectl(['patch', 'pgrole', 'app-user', '-p', '{"spec":{"connectionLimit":7}}']);
+  t.not(strategic.code, 0);
+  t.regex(strategic.stderr, /UnsupportedMediaType|the body of the request was in an unknown format - accepted media types include/);
+});
+
+test.serial('label and annotate work, and -l selects', async (t) => {
+  t.is((await local.kubectl(['label', 'pgrole', 'app-user', 'team=payments'])).code, 0);
+  t.is((await local.kubectl(['annotate', 'pgdb', 'my-app-db', 'owner=alice'])).code, 0);
+  t.regex((await local.kubectl(['get', 'pgrole', '-l', 'team=payments', '-o', 'name'])).stdout, /databaserole.postgres.databases.dinhloc.dev\/app-user/);
+  t.is((await local.kubectl(['get', 'pgrole', '-l', 'team=other', '-o', 'name'])).stdout, '');
+});
+
+const badInputs: [string, string[], string | undefined, RegExp][] = [
+  ['an unknown field (kubectl validates strictly)', ['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: typo, namespace: default}
+spec: {name: typo_db, databaseClusterRef: {name: main-cluster}, shcema: public}
+`, /unknown field "spec.shcema"/],
+  ['a missing required field', ['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: nameless, namespace: default}
+spec: {databaseClusterRef: {name: main-cluster}}
+`, /The DatabaseRole "nameless" is invalid:[\s\S]*spec.roleName: Required value/],
+  ['an unknown privilege', ['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: greedy, namespace: default}
+spec: {roleName: greedy, databaseClusterRef: {name: main-cluster}, permissions: [{database: my_app_db_production, privileges: [CONNECT, OWN]}]}
+`, /spec.permissions\[0\].privileges\[1\]: Unsupported value: "OWN"/],
+  ['a change of an immutable field', ['patch', 'pgdb', 'my-app-db', '--type', 'merge', '-p', '{"spec":{"name":"renamed"}}'], undefined, /spec.name: Invalid value: "renamed": field is immutable/],
+  ['a superuser role', ['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: root, namespace: default}
+spec: {roleName: root, databaseClusterRef: {name: main-cluster}, superuser: true}
+`, /spec.superuser: Forbidden: superuser roles are not managed|unknown field "spec.superuser"/],
+];
+
+for (const [title, args, input, message] of badInputs) {
+  test.serial(`${title} is refused with a message naming the field, and nothing is stored`, async (t) => {
+    const before = (await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout;
+    const result = await local.kubectl(args, input);
+    t.not(result.code, 0);
+    t.regex(result.stderr, message);
+    t.is((await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout.replace(/"resourceVersion": "\d+"/, ''), before.replace(/"resourceVersion": "\d+"/, ''));
+  });
+}
+
+test.serial('delete removes the objects, and get then says NotFound', async (t) => {
+  const deleted = await local.kubectl(['delete', 'pgrole', 'app-user']);
+  t.is(deleted.code, 0, deleted.stderr);
+  t.regex(deleted.stdout, /databaserole.postgres.databases.dinhloc.dev "app-user" deleted/);
+  const get = await local.kubectl(['get', 'pgrole', 'app-user']);
+  t.regex(get.stderr, /Error from server \(NotFound\): databaseroles.postgres.databases.dinhloc.dev "app-user" not found/);
+});
