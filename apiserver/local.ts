@@ -11,6 +11,7 @@ import { serve } from '../openapi/document.ts';
 import { kinds } from '../openapi/index.ts';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
+import { CatalogRegistry } from '../storage/catalog/registry.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../storage/embedded-postgres.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
 import { createApp, listen } from './app.ts';
@@ -20,7 +21,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import type { Logger } from './log.ts';
 import { openapiRouter } from './openapi.ts';
 import { storeResource, type ResourceKind } from './resource.ts';
-import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces } from './resources/core.ts';
+import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeSecrets } from './resources/core.ts';
 import { ourKinds } from './resources/index.ts';
 import { resourceRouter } from './rest.ts';
 import { servingCertificateIn } from './tls.ts';
@@ -101,7 +102,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const tls = await servingCertificateIn(join(options.dataDir, 'tls'), ['localhost', '127.0.0.1']);
     if (tls.created) options.log.info({ dir: join(options.dataDir, 'tls') }, 'no serving certificate given: generated a self-signed CA and certificate');
     const token = persistentSecret(join(options.dataDir, 'token'));
-    const served: ResourceKind[] = [...coreKinds, ...ourKinds({ store })];
+    const catalogs = new CatalogRegistry();
+    stops.push(() => catalogs.close());
+    const served: ResourceKind[] = [...coreKinds, ...ourKinds({ store, secrets: storeSecrets(store), catalogs, log: options.log })];
     const app = createApp({
       log: options.log,
       authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),

@@ -3,6 +3,7 @@
 import type Koa from 'koa';
 import { parse as parseYaml } from 'yaml';
 import type { User } from './authentication.ts';
+import { decodeProtobuf, isProtobuf } from './protobuf.ts';
 import type { KubeObject, RequestContext, ResourceKind } from './resource.ts';
 import { badRequest, StatusError, type StatusReason } from './status.ts';
 
@@ -24,6 +25,10 @@ export async function readBody(ctx: Koa.Context): Promise<Buffer> {
 
 /** The body as a value: JSON, or YAML when the client says so. */
 export function decode(body: Buffer, contentType: string): unknown {
+  if (isProtobuf(contentType)) return decodeProtobuf(body);
+  if (!/json|yaml/.test(contentType) && contentType !== '') {
+    throw new StatusError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+  }
   const text = body.toString('utf8');
   if (text.trim() === '') throw badRequest('the request body is empty');
   try {

@@ -51,8 +51,14 @@ export class ResourceHandlers {
     this.resource = storeResource(kind);
   }
 
+  /** As clients see stored objects: write-only fields gone. */
+  private visible(objects: KubeObject[]): KubeObject[] {
+    return this.kind.strategy.writeOnly ? objects.map((o) => this.kind.strategy.writeOnly!(o)) : objects;
+  }
+
+  /** As reads answer: visible, with the live status merged in. */
   private async decorate(objects: KubeObject[]): Promise<KubeObject[]> {
-    const visible = this.kind.strategy.writeOnly ? objects.map((o) => this.kind.strategy.writeOnly!(o)) : objects;
+    const visible = this.visible(objects);
     return this.kind.strategy.decorate ? this.kind.strategy.decorate(visible) : visible;
   }
 
@@ -97,7 +103,8 @@ export class ResourceHandlers {
   }
 
   async watch(ctx: Koa.Context, namespace: string): Promise<void> {
-    await serveWatch(ctx, this.kind, this.store, namespace, (objects) => this.decorate(objects));
+    // Watchers see the stored objects: a live status is persisted by reads (and the reconciler) first.
+    await serveWatch(ctx, this.kind, this.store, namespace, async (objects) => this.visible(objects));
   }
 
   /** Schema, defaults and validation, as every write does them. */

@@ -2,7 +2,8 @@
 // Modes): Namespaces, Secrets, Services and Events. In a cluster these are the cluster's.
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
-import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
+import { storeResource, type KubeObject, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
+import type { SecretReader } from './services.ts';
 import { StatusError } from '../status.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { TableColumn } from '../table.ts';
@@ -154,4 +155,25 @@ export function coreOpenAPIDocument(): object {
     return [item, { patch }];
   }));
   return { openapi: '3.0.0', info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' }, paths, components: { schemas: {} } };
+}
+
+/** Secrets read from (and, for password.generate, written to) the store, as local mode keeps them. */
+export function storeSecrets(store: ResourceStore): SecretReader {
+  const resource = storeResource(secrets);
+  return {
+    async read(namespace, name) {
+      const secret = await store.get(resource, namespace, name).catch((error: { reason?: string }) => {
+        if (error.reason === 'NotFound') return undefined;
+        throw error;
+      });
+      if (!secret) return undefined;
+      const data = Object.fromEntries(Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+      return { data, resourceVersion: String(secret.metadata.resourceVersion) };
+    },
+    async create(namespace, name, data) {
+      const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+      const created = await store.create(resource, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', data: encoded });
+      return { resourceVersion: String(created.metadata.resourceVersion) };
+    },
+  };
 }

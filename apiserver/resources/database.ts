@@ -1,14 +1,99 @@
-// Database: a database on a DatabaseCluster, with its schemas and extensions.
+// Database: a database on a DatabaseCluster, with its schemas and extensions. A write runs its SQL before it
+// answers; a read shows what the catalog holds.
+import type { DatabaseSpec, DatabaseStatus } from '../../openapi/database.ts';
 import { database } from '../../openapi/database.ts';
-import type { DatabaseSpec } from '../../openapi/database.ts';
-import { validateDatabaseSpec } from '../../storage/catalog/databases.ts';
-import type { ResourceKind } from '../resource.ts';
+import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
+import type { Snapshot } from '../../storage/catalog/snapshot.ts';
+import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
+import { StatusError } from '../status.ts';
+import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
 import { servedKind } from './kind.ts';
-import type { Services } from './services.ts';
+import { condition, environmentFault, isProblem, persistStatus, resolveCluster, resources, type Services } from './services.ts';
 
-export function databases(_services: Services): ResourceKind {
+type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
+
+async function write(services: Services, object: DatabaseObject, request: RequestContext): Promise<KubeObject> {
+  const cluster = await admitToCluster(services, object);
+  await claimCheck(services, resources.databases, object, cluster.name, (o) => (o.spec as DatabaseSpec).name, 'database name');
+  if (isProblem(cluster.resolved)) {
+    request.warn(`${cluster.resolved.message}: the database is created once the cluster can be reached`);
+    return object;
+  }
+  try {
+    const snapshot = await cluster.resolved.catalog.snapshot({ roles: [], databases: [object.spec.name] });
+    const plan = planDatabase(object.spec, snapshot);
+    if (!request.dryRun) await cluster.resolved.catalog.apply(plan);
+  } catch (error) {
+    request.warn(`${environmentFault(error).message}; it is retried`);
+  }
+  return object;
+}
+
+function statusFrom(object: DatabaseObject, snapshot: Snapshot): DatabaseStatus {
+  const generation = Number(object.metadata.generation ?? 1);
+  const previous = object.status?.conditions;
+  const live = snapshot.databases.get(object.spec.name);
+  const plan = planDatabase(object.spec, snapshot);
+  const contents = live && !('error' in live.contents) ? live.contents : undefined;
+  const ready = live !== undefined && plan.statements.length === 0 && plan.pending.length === 0;
+  const [reason, message] = !live
+    ? ['NotCreated', `database "${object.spec.name}" does not exist`]
+    : plan.pending.length > 0 ? ['Pending', plan.pending.join('; ')]
+      : plan.statements.length > 0 ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`]
+        : ['Ready', `database "${object.spec.name}" exists as specified`];
+  return {
+    conditions: [condition('Ready', ready, reason!, message!, generation, previous)],
+    exists: live !== undefined,
+    ...(live ? { owner: live.owner, ...(live.sizeBytes !== null ? { sizeBytes: live.sizeBytes } : {}), connections: live.connections } : {}),
+    ...(contents ? { schemas: desiredSchemas(object.spec).filter((s) => contents.schemas.has(s)), extensions: [...contents.extensions.keys()].sort() } : {}),
+    drift: [...plan.drift],
+    observedGeneration: generation,
+  };
+}
+
+/** Reads share one snapshot per cluster for all the Databases on it. */
+async function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
+  const byCluster = groupBy(objects as DatabaseObject[], (o) => o.spec.databaseClusterRef.name);
+  const statuses = new Map<KubeObject, DatabaseStatus>();
+  for (const [name, list] of byCluster) {
+    const resolved = await resolveCluster(services, name);
+    const fail = (reason: string, message: string) => {
+      for (const o of list) statuses.set(o, { ...o.status, conditions: [condition('Ready', false, reason, message, Number(o.metadata.generation ?? 1), o.status?.conditions)], observedGeneration: Number(o.metadata.generation ?? 1) });
+    };
+    if (isProblem(resolved)) {
+      fail(resolved.reason, resolved.message);
+      continue;
+    }
+    try {
+      const snapshot = await resolved.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
+      for (const o of list) statuses.set(o, statusFrom(o, snapshot));
+    } catch (error) {
+      const fault = environmentFault(error);
+      fail(fault.reason, fault.message);
+    }
+  }
+  return Promise.all(objects.map((o) => persistStatus(services, resources.databases, o, statuses.get(o)!)));
+}
+
+/** reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it. */
+async function reclaim(services: Services, object: DatabaseObject, request: RequestContext): Promise<void> {
+  if (object.spec.reclaimPolicy !== 'Delete' || request.dryRun) return;
+  const resolved = await resolveCluster(services, object.spec.databaseClusterRef.name);
+  if (isProblem(resolved)) throw new StatusError('ServiceUnavailable', `cannot drop database "${object.spec.name}": ${resolved.message}`);
+  try {
+    const snapshot = await resolved.catalog.snapshot({ roles: [], databases: [object.spec.name] });
+    await resolved.catalog.apply(planDatabaseDeletion(object.spec.name, snapshot));
+  } catch (error) {
+    throw new StatusError('ServiceUnavailable', `cannot drop database "${object.spec.name}": ${environmentFault(error).message}`);
+  }
+}
+
+export function databases(services: Services): ResourceKind {
   return servedKind(database, {
     validateSpec: (o) => validateDatabaseSpec(o.spec as DatabaseSpec),
     immutable: ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'],
+    beforeWrite: (o, _old, request) => write(services, o as DatabaseObject, request),
+    beforeDelete: (o, request) => reclaim(services, o as DatabaseObject, request),
+    decorate: (objects) => decorate(services, objects),
   });
 }

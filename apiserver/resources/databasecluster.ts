@@ -1,9 +1,43 @@
-// DatabaseCluster: a PostgreSQL server, reached through a DSN kept in a Secret.
+// DatabaseCluster: a PostgreSQL server, reached through a DSN kept in a Secret. Its status is read live:
+// whether the server answers and the connecting user gets in, its version, and how many objects use it.
+import type { DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
 import { databaseCluster } from '../../openapi/databasecluster.ts';
-import type { ResourceKind } from '../resource.ts';
+import type { KubeObject, ResourceKind } from '../resource.ts';
 import { servedKind } from './kind.ts';
-import type { Services } from './services.ts';
+import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
 
-export function databaseClusters(_services: Services): ResourceKind {
-  return servedKind(databaseCluster);
+/** server_version_num 170006 → "17.6" (13+ numbering). */
+function serverVersion(versionNumber: number): string {
+  return `${Math.floor(versionNumber / 10000)}.${versionNumber % 10000}`;
+}
+
+async function liveStatus(services: Services, cluster: KubeObject): Promise<DatabaseClusterStatus> {
+  const generation = Number(cluster.metadata.generation ?? 1);
+  const previous = (cluster.status as DatabaseClusterStatus | undefined)?.conditions;
+  const [databases, roles] = await Promise.all([
+    objectsOnCluster(services, resources.databases, cluster.metadata.name),
+    objectsOnCluster(services, resources.roles, cluster.metadata.name),
+  ]);
+  const counts = { databases: databases.length, roles: roles.length, observedGeneration: generation };
+  const resolved = await resolveCluster(services, cluster.metadata.name);
+  if (isProblem(resolved)) return { conditions: [condition('Ready', false, resolved.reason, resolved.message, generation, previous)], ...counts };
+  try {
+    const snapshot = await resolved.catalog.snapshot({ roles: [], databases: [] });
+    const who = snapshot.superuser ? 'a superuser' : 'a non-superuser';
+    return {
+      conditions: [condition('Ready', true, 'Connected', `connected as ${who} to PostgreSQL ${serverVersion(snapshot.version)}`, generation, previous)],
+      serverVersion: serverVersion(snapshot.version),
+      host: resolved.host,
+      ...counts,
+    };
+  } catch (error) {
+    const fault = environmentFault(error);
+    return { conditions: [condition('Ready', false, fault.reason, fault.message, generation, previous)], host: resolved.host, ...counts };
+  }
+}
+
+export function databaseClusters(services: Services): ResourceKind {
+  return servedKind(databaseCluster, {
+    decorate: (objects) => Promise.all(objects.map(async (o) => persistStatus(services, resources.clusters, o, await liveStatus(services, o)))),
+  });
 }

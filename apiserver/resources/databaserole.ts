@@ -1,15 +1,182 @@
-// DatabaseRole: a role on a DatabaseCluster, its password from a Secret, its privileges per database.
+// DatabaseRole: a role on a DatabaseCluster, its password from a Secret, its privileges per database. A write
+// runs its SQL before it answers; a read shows the drift between the spec and the catalog.
+import { randomBytes } from 'node:crypto';
+import type { DatabaseRoleSpec, DatabaseRoleStatus } from '../../openapi/databaserole.ts';
 import { databaseRole } from '../../openapi/databaserole.ts';
-import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
-import { forbiddenAttributeErrors, validateRoleSpec } from '../../storage/catalog/roles.ts';
-import type { ResourceKind } from '../resource.ts';
+import type { FieldError } from '../../storage/catalog/errors.ts';
+import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, validateRoleSpec, type DesiredRole } from '../../storage/catalog/roles.ts';
+import type { Snapshot } from '../../storage/catalog/snapshot.ts';
+import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
+import { forbidden, StatusError } from '../status.ts';
 import { servedKind } from './kind.ts';
-import type { Services } from './services.ts';
+import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
+import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
 
-export function databaseRoles(_services: Services): ResourceKind {
+type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
+
+/** The status.passwordSecretVersion of a role that should have no password. */
+const noPassword = 'none';
+
+interface Desired {
+  desired: DesiredRole;
+  /** The Secret version the password comes from, to record once applied. */
+  passwordVersion: string | undefined;
+  /** Parts of the spec that cannot be applied now, and why. */
+  pending: string[];
+}
+
+/** Which namespace manages each database and role name on the cluster. */
+async function owners(services: Services, cluster: string) {
+  const [databases, roles] = await Promise.all([objectsOnCluster(services, resources.databases, cluster), objectsOnCluster(services, resources.roles, cluster)]);
+  return {
+    databases: new Map(databases.map((d) => [(d.spec as { name: string }).name, d.metadata.namespace ?? ''])),
+    roles: new Map(roles.map((r) => [(r.spec as DatabaseRoleSpec).roleName, r.metadata.namespace ?? ''])),
+  };
+}
+
+/** Tenancy: privileges only on this namespace's databases, membership only in this namespace's roles (403). */
+async function tenancyErrors(services: Services, object: RoleObject, cluster: string): Promise<FieldError[]> {
+  const { databases, roles } = await owners(services, cluster);
+  const namespace = object.metadata.namespace ?? '';
+  const foreign = (owner: string | undefined) => owner !== undefined && owner !== namespace;
+  return [
+    ...(object.spec.permissions ?? []).flatMap((p, i) => (foreign(databases.get(p.database))
+      ? [{ type: 'FieldValueForbidden' as const, field: `spec.permissions[${i}].database`, message: `Forbidden: database "${p.database}" is managed by a Database in namespace "${databases.get(p.database)}"` }]
+      : [])),
+    ...(object.spec.memberOf ?? []).flatMap((m, i) => (foreign(roles.get(m))
+      ? [{ type: 'FieldValueForbidden' as const, field: `spec.memberOf[${i}]`, message: `Forbidden: role "${m}" is managed by a DatabaseRole in namespace "${roles.get(m)}"` }]
+      : [])),
+  ];
+}
+
+async function passwordOf(services: Services, object: RoleObject, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; pending?: string }> {
+  const ref = object.spec.password;
+  if (!ref) return { password: null, version: noPassword };
+  const namespace = object.metadata.namespace ?? '';
+  const key = ref.key ?? 'password';
+  let secret = await services.secrets.read(namespace, ref.name);
+  if (!secret && ref.generate && create) {
+    const created = await services.secrets.create(namespace, ref.name, { [key]: randomBytes(24).toString('base64url') });
+    secret = await services.secrets.read(namespace, ref.name) ?? { data: {}, resourceVersion: created.resourceVersion };
+  }
+  if (!secret) return { password: undefined, version: undefined, pending: `Secret ${namespace}/${ref.name} does not exist: the role keeps its password` };
+  const password = secret.data[key];
+  if (password === undefined) return { password: undefined, version: undefined, pending: `Secret ${namespace}/${ref.name} has no key "${key}": the role keeps its password` };
+  return { password, version: secret.resourceVersion };
+}
+
+/** The role as the catalog should hold it: this namespace's databases only, the password from its Secret. */
+async function desiredOf(services: Services, object: RoleObject, cluster: string, create: boolean): Promise<Desired> {
+  const { databases } = await owners(services, cluster);
+  const namespace = object.metadata.namespace ?? '';
+  const pending: string[] = [];
+  const permissions = (object.spec.permissions ?? []).filter((p) => {
+    const ours = databases.get(p.database) === namespace;
+    if (!ours) pending.push(`database "${p.database}" is not managed by a Database in namespace "${namespace}" yet`);
+    return ours;
+  });
+  const password = await passwordOf(services, object, create);
+  if (password.pending) pending.push(password.pending);
+  const desired: DesiredRole = {
+    spec: { ...object.spec, permissions },
+    password: password.password,
+    passwordApplied: password.version !== undefined && object.status?.passwordSecretVersion === password.version,
+    managedDatabases: [...databases.keys()],
+  };
+  return { desired, passwordVersion: password.version, pending };
+}
+
+async function write(services: Services, object: RoleObject, request: RequestContext): Promise<KubeObject> {
+  const cluster = await admitToCluster(services, object);
+  await claimCheck(services, resources.roles, object, cluster.name, (o) => (o.spec as DatabaseRoleSpec).roleName, 'role name');
+  const refused = await tenancyErrors(services, object, cluster.name);
+  if (refused.length > 0) throw forbidden({ group: databaseRole.group, resource: databaseRole.plural, kind: databaseRole.kind, name: object.metadata.name }, refused.map((e) => `${e.field}: ${e.message}`).join(', '));
+  if (isProblem(cluster.resolved)) {
+    request.warn(`${cluster.resolved.message}: the role is created once the cluster can be reached`);
+    return object;
+  }
+  const { desired, passwordVersion, pending } = await desiredOf(services, object, cluster.name, !request.dryRun);
+  for (const p of pending) request.warn(p);
+  try {
+    const snapshot = await cluster.resolved.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
+    const plan = planRole(desired, snapshot);
+    if (request.dryRun) return object;
+    await cluster.resolved.catalog.apply(plan, passwordsOf(desired));
+    return passwordVersion === undefined ? object : { ...object, status: { ...object.status, passwordSecretVersion: passwordVersion } };
+  } catch (error) {
+    request.warn(`${environmentFault(error).message}; it is retried`);
+    return object;
+  }
+}
+
+function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot): DatabaseRoleStatus {
+  const generation = Number(object.metadata.generation ?? 1);
+  const previous = object.status?.conditions;
+  const exists = snapshot.roles.has(object.spec.roleName);
+  const plan = planRole(desired.desired, snapshot);
+  const pending = [...desired.pending, ...plan.pending];
+  const passwordSet = desired.desired.password === undefined ? false : exists && !plan.drift.some((d) => d.attribute === 'password');
+  const ready = exists && passwordSet;
+  const readyWhy = !exists ? ['NotCreated', `role "${object.spec.roleName}" does not exist`] : !passwordSet ? ['PasswordNotSet', desired.pending.find((p) => p.startsWith('Secret')) ?? 'the password is not applied yet'] : ['Ready', `role "${object.spec.roleName}" exists with its password`];
+  const inSync = plan.drift.length === 0 && pending.length === 0;
+  const syncWhy = plan.drift.length > 0 ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`] : pending.length > 0 ? ['Pending', pending.join('; ')] : ['InSync', 'the catalog matches the spec'];
+  return {
+    ...(object.status?.passwordSecretVersion ? { passwordSecretVersion: object.status.passwordSecretVersion } : {}),
+    conditions: [condition('Ready', ready, readyWhy[0]!, readyWhy[1]!, generation, previous), condition('InSync', inSync, syncWhy[0]!, syncWhy[1]!, generation, previous)],
+    exists,
+    drift: [...plan.drift],
+    observedGeneration: generation,
+  };
+}
+
+/** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
+async function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
+  const statuses = new Map<KubeObject, DatabaseRoleStatus>();
+  for (const [name, list] of groupBy(objects as RoleObject[], (o) => o.spec.databaseClusterRef.name)) {
+    const failAll = (reason: string, message: string) => {
+      for (const o of list) {
+        const generation = Number(o.metadata.generation ?? 1);
+        statuses.set(o, { ...o.status, conditions: [condition('Ready', false, reason, message, generation, o.status?.conditions), condition('InSync', false, reason, message, generation, o.status?.conditions)], observedGeneration: generation });
+      }
+    };
+    const resolved = await resolveCluster(services, name);
+    if (isProblem(resolved)) {
+      failAll(resolved.reason, resolved.message);
+      continue;
+    }
+    try {
+      const desired = await Promise.all(list.map((o) => desiredOf(services, o, name, false)));
+      const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
+      const snapshot = await resolved.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
+      list.forEach((o, i) => statuses.set(o, statusFrom(o, desired[i]!, snapshot)));
+    } catch (error) {
+      const fault = environmentFault(error);
+      failAll(fault.reason, fault.message);
+    }
+  }
+  return Promise.all(objects.map((o) => persistStatus(services, resources.roles, o, statuses.get(o)!)));
+}
+
+/** reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it. */
+async function reclaim(services: Services, object: RoleObject, request: RequestContext): Promise<void> {
+  if (object.spec.reclaimPolicy !== 'Delete' || request.dryRun) return;
+  const resolved = await resolveCluster(services, object.spec.databaseClusterRef.name);
+  if (isProblem(resolved)) throw new StatusError('ServiceUnavailable', `cannot drop role "${object.spec.roleName}": ${resolved.message}`);
+  try {
+    const snapshot = await resolved.catalog.snapshot({ roles: [object.spec.roleName], databases: [] });
+    await resolved.catalog.apply(planRoleDeletion(object.spec.roleName, snapshot));
+  } catch (error) {
+    throw new StatusError('ServiceUnavailable', `cannot drop role "${object.spec.roleName}": ${environmentFault(error).message}`);
+  }
+}
+
+export function databaseRoles(services: Services): ResourceKind {
   return servedKind(databaseRole, {
     forbidden: (o) => forbiddenAttributeErrors((o.spec ?? {}) as object),
     validateSpec: (o) => validateRoleSpec(o.spec as DatabaseRoleSpec),
     immutable: ['roleName', 'databaseClusterRef'],
+    beforeWrite: (o, _old, request) => write(services, o as RoleObject, request),
+    beforeDelete: (o, request) => reclaim(services, o as RoleObject, request),
+    decorate: (objects) => decorate(services, objects),
   });
 }

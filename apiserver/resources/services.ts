@@ -1,6 +1,135 @@
-// What the kinds' rules reach beyond the request: the object store (other objects, Secrets in local mode).
-import type { ResourceStore } from '../resource.ts';
+// What the kinds' rules reach beyond the request: other objects in the store, Secrets, and the PostgreSQL
+// servers (one catalog per DatabaseCluster). Also how a DatabaseCluster reference becomes a live catalog.
+import type { Condition, LabelSelector } from '../../openapi/common.ts';
+import type { DatabaseClusterSpec } from '../../openapi/databasecluster.ts';
+import { kinds } from '../../openapi/index.ts';
+import type { ClusterCatalog } from '../../storage/catalog/cluster.ts';
+import { CatalogError } from '../../storage/catalog/errors.ts';
+import type { CatalogRegistry } from '../../storage/catalog/registry.ts';
+import type { Logger } from '../log.ts';
+import { storeResource, type KubeObject, type ResourceStore } from '../resource.ts';
+
+/** Secrets as the server reads them: decoded values and the resourceVersion they were read at. */
+export interface SecretReader {
+  read(namespace: string, name: string): Promise<{ data: Record<string, string>; resourceVersion: string } | undefined>;
+  /** Creates a Secret holding `data` (password.generate). */
+  create(namespace: string, name: string, data: Record<string, string>): Promise<{ resourceVersion: string }>;
+}
 
 export interface Services {
   store: ResourceStore;
+  secrets: SecretReader;
+  catalogs: CatalogRegistry;
+  log: Logger;
+}
+
+export const resources = {
+  clusters: storeResource(kinds.databaseclusters),
+  databases: storeResource(kinds.databases),
+  roles: storeResource(kinds.databaseroles),
+  namespaces: '/namespaces',
+  secrets: '/secrets',
+};
+
+/** Why a cluster cannot be used right now: a fault of the environment, reported in status, never a value. */
+export interface ClusterProblem {
+  reason: 'ClusterNotFound' | 'SecretNotFound' | 'SecretKeyMissing' | 'MalformedDSN';
+  message: string;
+}
+
+export interface ResolvedCluster {
+  object: KubeObject & { spec: DatabaseClusterSpec };
+  catalog: ClusterCatalog;
+  /** host:port from the DSN; never the password. */
+  host: string;
+}
+
+export function isProblem(value: ResolvedCluster | ClusterProblem): value is ClusterProblem {
+  return 'reason' in value;
+}
+
+export async function readOrUndefined(store: ResourceStore, resource: string, namespace: string, name: string): Promise<KubeObject | undefined> {
+  return store.get(resource, namespace, name).catch((error: { reason?: string }) => {
+    if (error.reason === 'NotFound') return undefined;
+    throw error;
+  });
+}
+
+/** The DatabaseCluster, its DSN from the Secret, and the catalog for it. */
+export async function resolveCluster(services: Services, name: string): Promise<ResolvedCluster | ClusterProblem> {
+  const object = (await readOrUndefined(services.store, resources.clusters, '', name)) as ResolvedCluster['object'] | undefined;
+  if (!object) return { reason: 'ClusterNotFound', message: `DatabaseCluster "${name}" does not exist` };
+  const { namespace, name: secretName, key = 'connection' } = object.spec.connection;
+  const secret = await services.secrets.read(namespace, secretName);
+  if (!secret) return { reason: 'SecretNotFound', message: `Secret ${namespace}/${secretName} does not exist` };
+  const dsn = secret.data[key];
+  if (dsn === undefined) return { reason: 'SecretKeyMissing', message: `Secret ${namespace}/${secretName} has no key "${key}"` };
+  let url: URL;
+  try {
+    url = new URL(dsn.trim());
+  } catch {
+    return { reason: 'MalformedDSN', message: `the value of key "${key}" in Secret ${namespace}/${secretName} is not a postgres:// URL` };
+  }
+  if (!['postgres:', 'postgresql:'].includes(url.protocol) || !url.hostname) {
+    return { reason: 'MalformedDSN', message: `the value of key "${key}" in Secret ${namespace}/${secretName} is not a postgres:// URL` };
+  }
+  return { object, catalog: services.catalogs.catalogFor(name, dsn.trim()), host: `${url.hostname}:${url.port || '5432'}` };
+}
+
+function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
+  const equal = Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  return equal && (selector?.matchExpressions ?? []).every((e) => {
+    const has = Object.hasOwn(labels, e.key);
+    switch (e.operator) {
+      case 'In':
+        return has && (e.values ?? []).includes(labels[e.key]!);
+      case 'NotIn':
+        return !has || !(e.values ?? []).includes(labels[e.key]!);
+      case 'Exists':
+        return has;
+      case 'DoesNotExist':
+        return !has;
+    }
+  });
+}
+
+/** DatabaseCluster.spec.allowedNamespaces: whether objects of `namespace` may use the cluster. */
+export async function namespaceAllowed(services: Services, cluster: ResolvedCluster['object'], namespace: string): Promise<boolean> {
+  const allowed = cluster.spec.allowedNamespaces;
+  if (!allowed || (allowed.from ?? 'All') === 'All') return true;
+  const ns = await readOrUndefined(services.store, resources.namespaces, '', namespace);
+  return selectorMatches(allowed.selector, (ns?.metadata.labels ?? {}) as Record<string, string>);
+}
+
+/** Every object of a kind that refers to the cluster, in every namespace. */
+export async function objectsOnCluster(services: Services, resource: string, cluster: string): Promise<KubeObject[]> {
+  const { items } = await services.store.list(resource, {});
+  return items.filter((o) => (o.spec as { databaseClusterRef?: { name?: string } } | undefined)?.databaseClusterRef?.name === cluster);
+}
+
+/** A condition; its lastTransitionTime only moves when its status changes. */
+export function condition(type: string, ok: boolean, reason: string, message: string, generation: number, previous: Condition[] | undefined): Condition {
+  const status = ok ? 'True' : 'False';
+  const before = previous?.find((c) => c.type === type);
+  const lastTransitionTime = before?.status === status ? before.lastTransitionTime : new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  return { type, status, observedGeneration: generation, lastTransitionTime, reason, message };
+}
+
+/** A fault met talking to PostgreSQL, as status and Warning headers show it (never a secret: see CatalogError). */
+export function environmentFault(error: unknown): { reason: string; message: string } {
+  if (error instanceof CatalogError) return { reason: error.reason, message: error.message };
+  return { reason: 'Unavailable', message: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * Stores a status read from the catalog when it differs from the stored one, so watchers see MODIFIED; a
+ * concurrent write wins (the next read tries again).
+ */
+export async function persistStatus(services: Services, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
+  if (JSON.stringify(object.status ?? null) === JSON.stringify(status)) return object;
+  const next = { ...object, status };
+  return services.store.update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((error: { reason?: string }) => {
+    if (error.reason === 'Conflict' || error.reason === 'NotFound') return next;
+    throw error;
+  });
 }

@@ -7,7 +7,8 @@ export type FieldErrorType =
   | 'FieldValueNotSupported'
   | 'FieldValueForbidden'
   | 'FieldValueDuplicate'
-  | 'FieldValueTooLong';
+  | 'FieldValueTooLong'
+  | 'FieldValueNotFound';
 
 export interface FieldError {
   type: FieldErrorType;

@@ -97,8 +97,11 @@ export function validateRoleSpec(spec: DatabaseRoleSpec, major?: number): FieldE
 
 export interface DesiredRole {
   spec: DatabaseRoleSpec;
-  /** The password from the Secret; null when the role should have none. */
-  password: string | null;
+  /**
+   * The password from the Secret; null when the role should have none; undefined when it cannot be known now
+   * (the Secret is missing): the role keeps whatever password it has.
+   */
+  password: string | null | undefined;
   /**
    * Whether this password is known to be applied already (the Secret's version was applied before). Used only
    * when the connecting user cannot read stored passwords; otherwise the stored verifier is checked.
@@ -106,6 +109,11 @@ export interface DesiredRole {
   passwordApplied: boolean;
   /** Databases managed by Database objects on this cluster: the spec is authoritative over them. */
   managedDatabases: readonly string[];
+}
+
+/** The passwords plans of these roles may set, for ClusterCatalog.apply; unknown ones are left out. */
+export function passwordsOf(...roles: DesiredRole[]): Map<string, string | null> {
+  return new Map(roles.flatMap((r) => (r.password === undefined ? [] : [[r.spec.roleName, r.password] as const])));
 }
 
 interface Attributes {
@@ -147,6 +155,7 @@ function sameAttribute(name: keyof Attributes, want: Attributes, live: LiveRole)
 }
 
 function passwordNeedsSetting(desired: DesiredRole, live: LiveRole): boolean {
+  if (desired.password === undefined) return false;
   if (live.password === undefined) return !desired.passwordApplied;
   if (desired.password === null) return live.password !== null;
   return live.password === null || !verifyScram(desired.password, live.password);
@@ -161,7 +170,7 @@ function planRoleItself(desired: DesiredRole, live: LiveRole | undefined, drift:
   if (!live) {
     drift.push({ kind: 'role', object: name, expected: 'present', actual: 'absent' });
     const clauses = attributes.filter((a) => a !== 'validUntil' || want.validUntil !== null).map((a) => attributeClause(a, want));
-    const withPassword = desired.password === null ? {} : { passwordOf: name };
+    const withPassword = typeof desired.password === 'string' ? { passwordOf: name } : {};
     return [statement(null, `CREATE ROLE ${role} WITH ${clauses.join(' ')}`, `creating role ${role}`, withPassword)];
   }
   const clauses: string[] = [];

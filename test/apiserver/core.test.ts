@@ -1,9 +1,19 @@
 // The core kinds local mode serves: Secrets as kubectl creates and applies them, Namespaces, Events selected
 // the way kubectl describe selects them.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
-import { coreKinds } from '../../apiserver/resources/core.ts';
+import { bearerTokenAuthentication } from '../../apiserver/authentication.ts';
+import { discoveryRouter } from '../../apiserver/discovery.ts';
+import { writeKubeconfig } from '../../apiserver/kubeconfig.ts';
+import { coreDiscovery, coreKinds } from '../../apiserver/resources/core.ts';
+import { resourceRouter } from '../../apiserver/rest.ts';
+import { ObjectStore } from '../../storage/objects/store.ts';
 import { serveKinds } from '../support/apiserver.ts';
-import { startTestServer, type TestServer } from '../support/postgres.ts';
+import { serveApp } from '../support/http.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { startTestServer, unique, type TestServer } from '../support/postgres.ts';
 
 let server: TestServer;
 test.before(async () => {
@@ -63,4 +73,27 @@ test('Events are selected by involvedObject fields, as kubectl describe asks', a
   const res = await call('GET', `/api/v1/namespaces/default/events?fieldSelector=${selector}`);
   t.deepEqual(res.json().items.map((e: { metadata: { name: string } }) => e.metadata.name), ['e1']);
   t.is((await call('GET', '/api/v1/namespaces/default/events?fieldSelector=spec.x%3Dy')).status, 400);
+});
+
+test('kubectl create secret and create namespace work: their protobuf bodies are read', async (t) => {
+  const store = await ObjectStore.open(server.superuserDsn, { schema: unique('proto') });
+  const app = await serveApp({ routers: [discoveryRouter([coreDiscovery]), ...coreKinds.map((k) => resourceRouter(k, store))], authenticate: bearerTokenAuthentication('tok', { name: 'a', groups: [] }) });
+  const dir = mkdtempSync(join(tmpdir(), 'proto-'));
+  try {
+    const config = join(dir, 'kubeconfig');
+    writeKubeconfig(config, { server: app.base, ca: app.tls.ca, token: 'tok' });
+    const run = (args: string[]) => kubectl(config, args, undefined, { KUBECACHEDIR: join(dir, 'cache') });
+    const created = await run(['create', 'secret', 'generic', 'creds', '-n', 'default', '--from-literal=password=p4ss word', '--from-literal=user=app']);
+    t.is(created.code, 0, created.stderr);
+    const secret = JSON.parse((await run(['get', 'secret', 'creds', '-n', 'default', '-o', 'json'])).stdout);
+    t.deepEqual(secret.data, { password: Buffer.from('p4ss word').toString('base64'), user: 'YXBw' });
+    t.is(secret.type, 'Opaque');
+    t.false('generateName' in secret.metadata);
+    t.is((await run(['create', 'namespace', 'team-a'])).code, 0);
+    t.is(JSON.parse((await run(['get', 'namespace', 'team-a', '-o', 'json'])).stdout).status.phase, 'Active');
+  } finally {
+    rmSync(dir, { recursive: true });
+    await app.close();
+    await store.close();
+  }
 });

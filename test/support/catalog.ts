@@ -3,10 +3,12 @@
 import type { ExecutionContext, TestFn } from 'ava';
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
-import { ClusterCatalog, type Passwords, type StatementLog } from '../../storage/catalog/cluster.ts';
+import { ClusterCatalog, type StatementLog } from '../../storage/catalog/cluster.ts';
 import type { Plan } from '../../storage/catalog/plan.ts';
 import { planDatabase } from '../../storage/catalog/databases.ts';
-import { planRole, type DesiredRole } from '../../storage/catalog/roles.ts';
+import { passwordsOf, planRole, type DesiredRole } from '../../storage/catalog/roles.ts';
+
+export { passwordsOf };
 import { adminKinds, dsnFor, startTestServer, testServerNames, unique, type AdminKind, type TestServer } from './postgres.ts';
 
 export interface Target {
@@ -81,10 +83,6 @@ export function guideRole(database: string, roleName = unique('my_app_user')): D
 
 export function desired(spec: DatabaseRoleSpec, options: Partial<Omit<DesiredRole, 'spec'>> = {}): DesiredRole {
   return { spec, password: null, passwordApplied: false, managedDatabases: spec.permissions?.map((p) => p.database) ?? [], ...options };
-}
-
-export function passwordsOf(...roles: DesiredRole[]): Passwords {
-  return new Map(roles.map((r) => [r.spec.roleName, r.password]));
 }
 
 /** Snapshot and plan of one Database and some roles, as the reconciler sees them. */

@@ -1,0 +1,52 @@
+// Tenancy (DESIGN.md): which cluster an object may use, and who owns a database or role name on a cluster.
+// Each refusal is a fault of the object: nothing is changed.
+import type { KubeObject } from '../resource.ts';
+import { conflict, forbidden, invalid } from '../status.ts';
+import { kinds } from '../../openapi/index.ts';
+import { isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
+
+export interface Admitted {
+  name: string;
+  /** The cluster, or why it cannot be reached now (an environment fault: the write is accepted). */
+  resolved: ResolvedCluster | ClusterProblem;
+}
+
+function subject(object: KubeObject) {
+  const kind = Object.values(kinds).find((k) => k.kind === object.kind)!;
+  return { group: kind.group, resource: kind.plural, kind: kind.kind, name: object.metadata.name };
+}
+
+/** The referenced DatabaseCluster must exist (422) and admit the object's namespace (403). */
+export async function admitToCluster(services: Services, object: KubeObject): Promise<Admitted> {
+  const name = (object.spec as { databaseClusterRef: { name: string } }).databaseClusterRef.name;
+  const resolved = await resolveCluster(services, name);
+  if (isProblem(resolved) && resolved.reason === 'ClusterNotFound') {
+    throw invalid(subject(object), [{ type: 'FieldValueNotFound', field: 'spec.databaseClusterRef.name', message: `Not found: "${name}": no DatabaseCluster of that name` }]);
+  }
+  const cluster = isProblem(resolved) ? ((await services.store.get(resources.clusters, '', name)) as ResolvedCluster['object']) : resolved.object;
+  if (!(await namespaceAllowed(services, cluster, object.metadata.namespace ?? ''))) {
+    throw forbidden(subject(object), `namespace "${object.metadata.namespace}" may not use DatabaseCluster "${name}" (spec.allowedNamespaces)`);
+  }
+  return { name, resolved };
+}
+
+/** A database or role name belongs to the first object that claims it on a cluster (409 for the others). */
+export async function claimCheck(services: Services, resource: string, object: KubeObject, cluster: string, keyOf: (o: KubeObject) => string, what: string): Promise<void> {
+  const key = keyOf(object);
+  const owner = (await objectsOnCluster(services, resource, cluster)).find(
+    (o) => keyOf(o) === key && !(o.metadata.name === object.metadata.name && o.metadata.namespace === object.metadata.namespace),
+  );
+  if (owner) {
+    throw conflict(subject(object), `${what} "${key}" on DatabaseCluster "${cluster}" belongs to ${owner.metadata.namespace}/${owner.metadata.name}`);
+  }
+}
+
+/** Groups by key, keeping order (Map.groupBy needs Node 21). */
+export function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    groups.set(key, [...(groups.get(key) ?? []), item]);
+  }
+  return groups;
+}

@@ -1,0 +1,24 @@
+// One ClusterCatalog per DSN, shared by every request and loop that talks to that server, so pools and
+// coalesced snapshots are shared too. A changed DSN (rotated password) gets a new catalog; the old one closes.
+import { ClusterCatalog, type ClusterCatalogOptions } from './cluster.ts';
+
+export class CatalogRegistry {
+  private readonly byCluster = new Map<string, { dsn: string; catalog: ClusterCatalog }>();
+
+  constructor(private readonly options: ClusterCatalogOptions = {}) {}
+
+  /** The catalog for a DatabaseCluster's current DSN. */
+  catalogFor(cluster: string, dsn: string): ClusterCatalog {
+    const current = this.byCluster.get(cluster);
+    if (current?.dsn === dsn) return current.catalog;
+    if (current) void current.catalog.close();
+    const catalog = new ClusterCatalog(dsn, this.options);
+    this.byCluster.set(cluster, { dsn, catalog });
+    return catalog;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.byCluster.values()].map(({ catalog }) => catalog.close()));
+    this.byCluster.clear();
+  }
+}

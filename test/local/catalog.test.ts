@@ -1,0 +1,119 @@
+// Local mode end to end with kubectl and the embedded PostgreSQL: the guide's objects become a database, a
+// role that logs in and its grants; reads show the live catalog; tenancy and bad references are refused.
+import test from 'ava';
+import { asUser, sql } from '../support/postgres.ts';
+import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+
+let local: LocalServer;
+test.before(async () => {
+  local = await startLocal();
+  const applied = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
+  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+});
+test.after.always(async () => local?.stop());
+
+async function json(args: string[]) {
+  const result = await local.kubectl([...args, '-o', 'json']);
+  if (result.code !== 0) throw new Error(result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+function condition(object: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } }, type: string) {
+  return object.status?.conditions?.find((c) => c.type === type);
+}
+
+test.serial('the guide\'s objects exist in PostgreSQL: the database, the role with its password, and its grants', async (t) => {
+  const [database] = await sql(local.postgresDsn, 'SELECT datname FROM pg_database WHERE datname = $1', { params: ['my_app_db_production'] });
+  t.truthy(database);
+  const login = asUser(local.postgresDsn, 'my_app_user', 'strong-password-here');
+  t.deepEqual(await sql(login, 'SELECT current_user AS who', { database: 'my_app_db_production' }), [{ who: 'my_app_user' }]);
+  const [grants] = await sql(local.postgresDsn, "SELECT has_schema_privilege('my_app_user', 'public', 'CREATE') AS create, has_database_privilege('my_app_user', 'my_app_db_production', 'CONNECT') AS connect", { database: 'my_app_db_production' });
+  t.deepEqual(grants, { create: true, connect: true });
+  await t.throwsAsync(sql(asUser(local.postgresDsn, 'my_app_user', 'wrong'), 'SELECT 1', { database: 'my_app_db_production' }), { message: /password authentication failed/ });
+});
+
+test.serial('kubectl get databasecluster main-cluster -o yaml shows it connected', async (t) => {
+  const cluster = await json(['get', 'databasecluster', 'main-cluster']);
+  t.like(condition(cluster, 'Ready'), { status: 'True', reason: 'Connected' });
+  t.regex(cluster.status.serverVersion, /^17\.\d+$/);
+  t.like(cluster.status, { databases: 1, roles: 1, observedGeneration: 1 });
+  t.false(JSON.stringify(cluster).includes(new URL(local.postgresDsn).password), 'no password in the object');
+});
+
+test.serial('a REVOKE by hand shows as drift in kubectl get, naming the privilege', async (t) => {
+  await sql(local.postgresDsn, 'CREATE TABLE orders (id int); REVOKE DELETE ON orders FROM my_app_user', { database: 'my_app_db_production' });
+  const role = await json(['get', 'databaserole', 'app-user']);
+  t.like(condition(role, 'InSync'), { status: 'False', reason: 'Drift' });
+  t.deepEqual(role.status.drift, [{ kind: 'table', database: 'my_app_db_production', schema: 'public', object: '*', privilege: 'DELETE', expected: 'granted', actual: 'revoked' }]);
+  const { stdout } = await local.kubectl(['get', 'pgrole', 'app-user']);
+  t.regex(stdout, /app-user\s+my_app_user\s+main-cluster\s+True\s+False\s+1/);
+  // A write of the role applies its spec again.
+  await local.kubectl(['annotate', 'pgrole', 'app-user', 'resync=1']);
+  t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'True' });
+});
+
+test.serial('a DatabaseRole of namespace team-b cannot be granted team-a\'s database, and nothing changes', async (t) => {
+  await local.kubectl(['create', 'namespace', 'team-b']);
+  const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: intruder, namespace: team-b}
+spec:
+  roleName: intruder
+  databaseClusterRef: {name: main-cluster}
+  permissions: [{database: my_app_db_production, privileges: [CONNECT]}]
+`;
+  const result = await local.kubectl(['apply', '-f', '-'], manifest);
+  t.not(result.code, 0);
+  t.regex(result.stderr, /Forbidden.*spec.permissions\[0\].database: Forbidden: database "my_app_db_production" is managed by a Database in namespace "default"/);
+  t.deepEqual(await sql(local.postgresDsn, "SELECT 1 FROM pg_roles WHERE rolname = 'intruder'"), []);
+});
+
+test.serial('a role name owned by another namespace is a conflict', async (t) => {
+  const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: copycat, namespace: team-b}
+spec: {roleName: my_app_user, databaseClusterRef: {name: main-cluster}}
+`;
+  const result = await local.kubectl(['apply', '-f', '-'], manifest);
+  t.not(result.code, 0);
+  t.regex(result.stderr, /role name "my_app_user" on DatabaseCluster "main-cluster" belongs to default\/app-user/);
+});
+
+test.serial('an unknown cluster reference is 422 naming the field', async (t) => {
+  const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: orphan, namespace: default}
+spec: {name: orphan_db, databaseClusterRef: {name: no-such-cluster}}
+`;
+  const result = await local.kubectl(['apply', '-f', '-'], manifest);
+  t.not(result.code, 0);
+  t.regex(result.stderr, /spec.databaseClusterRef.name: Not found: "no-such-cluster"/);
+  t.deepEqual(await sql(local.postgresDsn, "SELECT 1 FROM pg_database WHERE datname = 'orphan_db'"), []);
+});
+
+test.serial('a cluster whose Secret holds a malformed DSN is accepted, not Ready, and its status never quotes the value', async (t) => {
+  const secret = 'not a dsn, with password hunter2';
+  await local.kubectl(['create', 'secret', 'generic', 'broken-connection', '-n', 'default', `--from-literal=connection=${secret}`]);
+  const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseCluster
+metadata: {name: broken}
+spec: {connection: {name: broken-connection, namespace: default}}
+`;
+  t.is((await local.kubectl(['apply', '-f', '-'], manifest)).code, 0);
+  const cluster = await json(['get', 'databasecluster', 'broken']);
+  t.like(condition(cluster, 'Ready'), { status: 'False', reason: 'MalformedDSN' });
+  t.false(JSON.stringify(cluster).includes('hunter2'));
+  const described = await local.kubectl(['describe', 'databasecluster', 'broken']);
+  t.false(described.stdout.includes('hunter2'));
+});
+
+test.serial('reclaimPolicy Delete drops the role when the DatabaseRole is deleted; Retain keeps it', async (t) => {
+  const manifest = (name: string, policy: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: ${name.replaceAll('_', '-')}, namespace: default}
+spec: {roleName: ${name}, databaseClusterRef: {name: main-cluster}, reclaimPolicy: ${policy}, permissions: [{database: my_app_db_production}]}
+`;
+  t.is((await local.kubectl(['apply', '-f', '-'], manifest('doomed_user', 'Delete') + '---\n' + manifest('kept_user', 'Retain'))).code, 0);
+  t.is((await local.kubectl(['delete', 'pgrole', 'doomed-user', 'kept-user'])).code, 0);
+  t.deepEqual(await sql(local.postgresDsn, "SELECT rolname FROM pg_roles WHERE rolname IN ('doomed_user', 'kept_user')"), [{ rolname: 'kept_user' }]);
+});
