@@ -25,6 +25,7 @@ import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeSecrets
 import { ourKinds } from './resources/index.ts';
 import { resourceRouter } from './rest.ts';
 import { servingCertificateIn } from './tls.ts';
+import { StatusRefresher } from '../reconcile/status.ts';
 
 export interface LocalModeOptions {
   dataDir: string;
@@ -33,6 +34,8 @@ export interface LocalModeOptions {
   /** The object store's database; default: a database `apiserver` in the embedded server. */
   storeDsn?: string;
   postgresPort?: number;
+  /** How often stored status is refreshed from the catalog (so watchers see drift); default 10 s. */
+  statusIntervalMs?: number;
   log: Logger;
 }
 
@@ -104,7 +107,11 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const token = persistentSecret(join(options.dataDir, 'token'));
     const catalogs = new CatalogRegistry();
     stops.push(() => catalogs.close());
-    const served: ResourceKind[] = [...coreKinds, ...ourKinds({ store, secrets: storeSecrets(store), catalogs, log: options.log })];
+    const ours = ourKinds({ store, secrets: storeSecrets(store), catalogs, log: options.log });
+    const served: ResourceKind[] = [...coreKinds, ...ours];
+    const refresher = new StatusRefresher(ours, store, options.log);
+    refresher.start(options.statusIntervalMs ?? 10_000);
+    stops.push(() => refresher.stop());
     const app = createApp({
       log: options.log,
       authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),

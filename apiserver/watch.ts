@@ -68,6 +68,9 @@ export async function serveWatch(ctx: Koa.Context, kind: ResourceKind, store: Re
   ctx.set('Content-Type', 'application/json');
   ctx.set('Transfer-Encoding', 'chunked');
   ctx.body = stream;
+  // Clients wait for the response headers before they count the watch as started: send them now, not with
+  // the first event, which may be minutes away.
+  ctx.flushHeaders();
 
   for (const object of await present((initial?.items ?? []).filter(selected))) writeObject('ADDED', object);
   if (sendInitialEvents) bookmark({ 'k8s.io/initial-events-end': 'true' });

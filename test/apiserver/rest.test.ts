@@ -255,3 +255,19 @@ test('watch from a compacted resourceVersion ends with a 410 Expired ERROR event
   t.like(event!.object, { kind: 'Status', code: 410, reason: 'Expired' });
   t.regex(event!.object.message, /too old resource version/);
 });
+
+test('a watch with nothing to send yet answers its headers at once (kubectl wait hung without them)', async (t) => {
+  const { call, app } = await serve(t);
+  await call('POST', collection, widget('a'));
+  const { resourceVersion } = (await call('GET', collection)).json().metadata;
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(`${app.base}${collection}?watch=1&resourceVersion=${resourceVersion}`, { ca: app.tls.ca }, (res) => {
+      resolve(res.statusCode!);
+      req.destroy();
+    });
+    req.on('error', reject);
+    setTimeout(() => reject(new Error('no response headers within 5 s')), 5000);
+    req.end();
+  });
+  t.is(status, 200);
+});

@@ -9,16 +9,22 @@ import { kubectl } from './kubectl.ts';
 export interface LocalServer extends LocalMode {
   dataDir: string;
   kubectl(args: string[], input?: string): ReturnType<typeof kubectl>;
+  /** Stops the server and starts it again on the same data folder. */
+  restart(): Promise<LocalServer>;
 }
 
 export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-'))): Promise<LocalServer> {
   chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as nobody, who must reach the folder inside
-  const local = await startLocalMode({ dataDir, port: 0, log: pino({ level: 'silent' }) });
+  const local = await startLocalMode({ dataDir, port: 0, statusIntervalMs: 500, log: pino({ level: 'silent' }) });
   const cache = join(dataDir, 'kube-cache');
   return {
     ...local,
     dataDir,
     kubectl: (args, input) => kubectl(local.kubeconfig, args, input, { KUBECACHEDIR: cache }),
+    restart: async () => {
+      await local.stop();
+      return startLocal(dataDir);
+    },
     stop: async () => {
       await local.stop();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,114 @@
+// Local mode with kubectl: get -w shows ADDED, MODIFIED when drift appears after a REVOKE by hand, and DELETED;
+// wait, describe and edit work; a restart loses nothing.
+import { spawn } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { kubectl } from '../support/kubectl.ts';
+import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { sql } from '../support/postgres.ts';
+
+let local: LocalServer;
+test.before(async () => {
+  local = await startLocal();
+  const applied = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
+  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+});
+test.after.always(async () => local?.stop());
+
+/** `kubectl get -w`, collecting lines until `until` matches one or the deadline passes. */
+function watch(args: string[], until: RegExp, deadlineMs = 30_000): { lines: Promise<string[]>; stop(): void } {
+  const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, ...args], { env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') } });
+  const lines: string[] = [];
+  const done = new Promise<string[]>((resolve) => {
+    const timer = setTimeout(() => child.kill(), deadlineMs);
+    let buffer = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const parts = buffer.split('\n');
+      buffer = parts.pop()!;
+      lines.push(...parts);
+      if (parts.some((l) => until.test(l))) child.kill();
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(lines);
+    });
+  });
+  return { lines: done, stop: () => child.kill() };
+}
+
+test.serial('kubectl get -w prints ADDED, then MODIFIED when a REVOKE by hand makes drift, then DELETED', async (t) => {
+  const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: watched, namespace: default}
+spec:
+  roleName: watched_user
+  databaseClusterRef: {name: main-cluster}
+  permissions: [{database: my_app_db_production, schemas: [{name: public, tables: [{name: "*", privileges: [SELECT]}]}]}]
+`;
+  t.is((await local.kubectl(['apply', '-f', '-'], manifest)).code, 0);
+  await sql(local.postgresDsn, 'CREATE TABLE IF NOT EXISTS watched_table (id int)', { database: 'my_app_db_production' });
+  await local.kubectl(['annotate', 'pgrole', 'watched', 'touch=1']); // grants the new table
+  const watcher = watch(['get', 'pgrole', 'watched', '-w', '--output-watch-events'], /^DELETED/);
+  await new Promise((r) => setTimeout(r, 1500));
+  await sql(local.postgresDsn, 'REVOKE SELECT ON watched_table FROM watched_user', { database: 'my_app_db_production' });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const role = JSON.parse((await local.kubectl(['get', 'pgrole', 'watched', '-o', 'json'])).stdout);
+    if (role.status?.conditions?.find((c: { type: string }) => c.type === 'InSync')?.status === 'False') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  t.is((await local.kubectl(['delete', 'pgrole', 'watched'])).code, 0);
+  const lines = await watcher.lines;
+  t.regex(lines[0] ?? '', /^EVENT\s+NAME\s+ROLE\s+CLUSTER\s+READY\s+IN-SYNC\s+DRIFT\s+AGE/);
+  t.regex(lines[1] ?? '', /^ADDED\s+watched\s+watched_user\s+main-cluster\s+True\s+True\s+0/);
+  t.true(lines.some((l) => /^MODIFIED\s+watched\s+watched_user\s+main-cluster\s+True\s+False\s+1/.test(l)), lines.join('\n'));
+  t.regex(lines.at(-1) ?? '', /^DELETED\s+watched/);
+});
+
+test.serial('kubectl wait --for=condition=Ready and --for=delete', async (t) => {
+  const ready = await local.kubectl(['wait', '--for=condition=Ready', 'pgrole/app-user', '--timeout=30s']);
+  t.is(ready.code, 0, ready.stderr);
+  t.regex(ready.stdout, /databaserole.postgres.databases.dinhloc.dev\/app-user condition met/);
+  const manifest = 'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseRole\nmetadata: {name: short-lived, namespace: default}\nspec: {roleName: short_lived, databaseClusterRef: {name: main-cluster}}\n';
+  t.is((await local.kubectl(['apply', '-f', '-'], manifest)).code, 0);
+  const waiting = local.kubectl(['wait', '--for=delete', 'pgrole/short-lived', '--timeout=30s']);
+  await new Promise((r) => setTimeout(r, 1000));
+  t.is((await local.kubectl(['delete', 'pgrole', 'short-lived', '--wait=false'])).code, 0);
+  const deleted = await waiting;
+  t.is(deleted.code, 0, deleted.stderr);
+  t.regex(deleted.stdout, /short-lived (condition met|deleted)/);
+});
+
+test.serial('kubectl describe shows the spec, the conditions and the events', async (t) => {
+  const { stdout, code, stderr } = await local.kubectl(['describe', 'pgrole', 'app-user']);
+  t.is(code, 0, stderr);
+  t.regex(stdout, /Name:\s+app-user/);
+  t.regex(stdout, /Role Name:\s+my_app_user/);
+  t.regex(stdout, /Type:\s+Ready/);
+  t.regex(stdout, /Events:/);
+});
+
+test.serial('kubectl edit changes the object through the editor', async (t) => {
+  const editor = join(local.dataDir, 'editor.sh');
+  writeFileSync(editor, '#!/bin/sh\nsed -i "s/reclaimPolicy: Retain/reclaimPolicy: Delete/" "$1"\n');
+  chmodSync(editor, 0o755);
+  const edited = await kubectl(local.kubeconfig, ['edit', 'pgdb', 'my-app-db'], undefined, { KUBE_EDITOR: editor, KUBECACHEDIR: join(local.dataDir, 'kube-cache') });
+  t.is(edited.code, 0, edited.stderr);
+  t.regex(edited.stdout, /database.postgres.databases.dinhloc.dev\/my-app-db edited/);
+  t.is((await local.kubectl(['get', 'pgdb', 'my-app-db', '-o', 'jsonpath={.spec.reclaimPolicy}'])).stdout, 'Delete');
+});
+
+test.serial('a restart loses no object and resourceVersions keep growing', async (t) => {
+  const before = JSON.parse((await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout);
+  const lastVersion = Math.max(...before.items.map((o: { metadata: { resourceVersion: string } }) => Number(o.metadata.resourceVersion)));
+  const names = before.items.map((o: { metadata: { name: string } }) => o.metadata.name).sort();
+  local = await local.restart();
+  const after = JSON.parse((await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout);
+  t.deepEqual(after.items.map((o: { metadata: { name: string } }) => o.metadata.name).sort(), names);
+  t.is((await local.kubectl(['label', 'pgrole', 'app-user', 'restarted=yes'])).code, 0);
+  const relabelled = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
+  t.true(Number(relabelled.metadata.resourceVersion) > lastVersion);
+});
