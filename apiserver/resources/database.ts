@@ -5,10 +5,9 @@ import { database } from '../../openapi/database.ts';
 import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
-import { StatusError } from '../status.ts';
 import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
 import { servedKind } from './kind.ts';
-import { condition, environmentFault, isProblem, persistStatus, resolveCluster, resources, type Services } from './services.ts';
+import { condition, environmentFault, isProblem, persistStatus, reclaim, resolveCluster, resources, type Services } from './services.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
 
@@ -75,25 +74,17 @@ async function decorate(services: Services, objects: KubeObject[]): Promise<Kube
   return Promise.all(objects.map((o) => persistStatus(services, resources.databases, o, statuses.get(o)!)));
 }
 
-/** reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it. */
-async function reclaim(services: Services, object: DatabaseObject, request: RequestContext): Promise<void> {
-  if (object.spec.reclaimPolicy !== 'Delete' || request.dryRun) return;
-  const resolved = await resolveCluster(services, object.spec.databaseClusterRef.name);
-  if (isProblem(resolved)) throw new StatusError('ServiceUnavailable', `cannot drop database "${object.spec.name}": ${resolved.message}`);
-  try {
-    const snapshot = await resolved.catalog.snapshot({ roles: [], databases: [object.spec.name] });
-    await resolved.catalog.apply(planDatabaseDeletion(object.spec.name, snapshot));
-  } catch (error) {
-    throw new StatusError('ServiceUnavailable', `cannot drop database "${object.spec.name}": ${environmentFault(error).message}`);
-  }
-}
-
 export function databases(services: Services): ResourceKind {
   return servedKind(database, {
     validateSpec: (o) => validateDatabaseSpec(o.spec as DatabaseSpec),
     immutable: ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'],
     beforeWrite: (o, _old, request) => write(services, o as DatabaseObject, request),
-    beforeDelete: (o, request) => reclaim(services, o as DatabaseObject, request),
+    // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.
+    beforeDelete: async (o, request) => {
+      const { spec } = o as DatabaseObject;
+      if (spec.reclaimPolicy !== 'Delete' || request.dryRun) return;
+      await reclaim(services, spec.databaseClusterRef.name, `database "${spec.name}"`, { roles: [], databases: [spec.name] }, (snapshot) => planDatabaseDeletion(spec.name, snapshot));
+    },
     decorate: (objects) => decorate(services, objects),
   });
 }

@@ -7,9 +7,9 @@ import type { FieldError } from '../../storage/catalog/errors.ts';
 import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, validateRoleSpec, type DesiredRole } from '../../storage/catalog/roles.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
-import { forbidden, StatusError } from '../status.ts';
+import { forbidden } from '../status.ts';
 import { servedKind } from './kind.ts';
-import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
+import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, reclaim, resolveCluster, resources, type Services } from './services.ts';
 import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
@@ -157,26 +157,18 @@ async function decorate(services: Services, objects: KubeObject[]): Promise<Kube
   return Promise.all(objects.map((o) => persistStatus(services, resources.roles, o, statuses.get(o)!)));
 }
 
-/** reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it. */
-async function reclaim(services: Services, object: RoleObject, request: RequestContext): Promise<void> {
-  if (object.spec.reclaimPolicy !== 'Delete' || request.dryRun) return;
-  const resolved = await resolveCluster(services, object.spec.databaseClusterRef.name);
-  if (isProblem(resolved)) throw new StatusError('ServiceUnavailable', `cannot drop role "${object.spec.roleName}": ${resolved.message}`);
-  try {
-    const snapshot = await resolved.catalog.snapshot({ roles: [object.spec.roleName], databases: [] });
-    await resolved.catalog.apply(planRoleDeletion(object.spec.roleName, snapshot));
-  } catch (error) {
-    throw new StatusError('ServiceUnavailable', `cannot drop role "${object.spec.roleName}": ${environmentFault(error).message}`);
-  }
-}
-
 export function databaseRoles(services: Services): ResourceKind {
   return servedKind(databaseRole, {
     forbidden: (o) => forbiddenAttributeErrors((o.spec ?? {}) as object),
     validateSpec: (o) => validateRoleSpec(o.spec as DatabaseRoleSpec),
     immutable: ['roleName', 'databaseClusterRef'],
     beforeWrite: (o, _old, request) => write(services, o as RoleObject, request),
-    beforeDelete: (o, request) => reclaim(services, o as RoleObject, request),
+    // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.
+    beforeDelete: async (o, request) => {
+      const { spec } = o as RoleObject;
+      if (spec.reclaimPolicy !== 'Delete' || request.dryRun) return;
+      await reclaim(services, spec.databaseClusterRef.name, `role "${spec.roleName}"`, { roles: [spec.roleName], databases: [] }, (snapshot) => planRoleDeletion(spec.roleName, snapshot));
+    },
     decorate: (objects) => decorate(services, objects),
   });
 }

@@ -6,7 +6,10 @@ import { kinds } from '../../openapi/index.ts';
 import type { ClusterCatalog } from '../../storage/catalog/cluster.ts';
 import { CatalogError } from '../../storage/catalog/errors.ts';
 import type { CatalogRegistry } from '../../storage/catalog/registry.ts';
+import type { Plan } from '../../storage/catalog/plan.ts';
+import type { Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
 import type { Logger } from '../log.ts';
+import { StatusError } from '../status.ts';
 import { storeResource, type KubeObject, type ResourceStore } from '../resource.ts';
 
 /** Secrets as the server reads them: decoded values and the resourceVersion they were read at. */
@@ -132,4 +135,18 @@ export async function persistStatus(services: Services, resource: string, object
     if (error.reason === 'Conflict' || error.reason === 'NotFound') return next;
     throw error;
   });
+}
+
+/**
+ * Runs a deletion plan for reclaimPolicy Delete. It must finish before the object goes: when it cannot, the
+ * delete is refused (503) and can be retried.
+ */
+export async function reclaim(services: Services, cluster: string, what: string, scope: SnapshotScope, planOf: (snapshot: Snapshot) => Plan): Promise<void> {
+  const resolved = await resolveCluster(services, cluster);
+  if (isProblem(resolved)) throw new StatusError('ServiceUnavailable', `cannot drop ${what}: ${resolved.message}`);
+  try {
+    await resolved.catalog.apply(planOf(await resolved.catalog.snapshot(scope)));
+  } catch (error) {
+    throw new StatusError('ServiceUnavailable', `cannot drop ${what}: ${environmentFault(error).message}`);
+  }
 }

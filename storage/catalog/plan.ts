@@ -1,18 +1,9 @@
 // What every plan shares: its result shape and the drift entries that status shows.
+import type { DriftEntry } from '../../openapi/common.ts';
 import type { Statement } from './statements.ts';
 
-/** One difference between the spec and the live catalog (API.md `status.drift`). */
-export interface Drift {
-  kind: 'role' | 'membership' | 'database' | 'schema' | 'extension' | 'table' | 'sequence' | 'function' | 'default';
-  database?: string;
-  schema?: string;
-  /** The object's name; "*" for every object of the kind in the schema; for `default`, TABLES/SEQUENCES/FUNCTIONS. */
-  object: string;
-  privilege?: string;
-  attribute?: string;
-  expected: string;
-  actual: string;
-}
+/** One difference between the spec and the live catalog: the shape `status.drift` shows (openapi/). */
+export type Drift = DriftEntry;
 
 export interface Plan {
   /** Ordered; consecutive statements for one database run in one transaction. */

@@ -2,13 +2,11 @@
 // role that logs in and its grants; reads show the live catalog; tenancy and bad references are refused.
 import test from 'ava';
 import { asUser, sql } from '../support/postgres.ts';
-import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { startLocalWithGuide, type LocalServer } from '../support/local.ts';
 
 let local: LocalServer;
 test.before(async () => {
-  local = await startLocal();
-  const applied = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
-  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+  local = await startLocalWithGuide();
 });
 test.after.always(async () => local?.stop());
 

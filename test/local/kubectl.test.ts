@@ -1,13 +1,11 @@
 // Local mode driven by the real kubectl: the usage guide's manifests, get in its output formats, explain,
 // apply twice, patch, label, delete, and the bad inputs kubectl users meet.
 import test from 'ava';
-import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { guideManifests, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 
 let local: LocalServer;
 test.before(async () => {
-  local = await startLocal();
-  const applied = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
-  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+  local = await startLocalWithGuide();
 });
 test.after.always(async () => local?.stop());
 

@@ -5,14 +5,12 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { kubectl } from '../support/kubectl.ts';
-import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { startLocalWithGuide, type LocalServer } from '../support/local.ts';
 import { sql } from '../support/postgres.ts';
 
 let local: LocalServer;
 test.before(async () => {
-  local = await startLocal();
-  const applied = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
-  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+  local = await startLocalWithGuide();
 });
 test.after.always(async () => local?.stop());
 

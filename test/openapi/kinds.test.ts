@@ -1,7 +1,7 @@
 // The kinds' names as discovery serves them (API.md "Resource names") and the columns kubectl get shows.
 import test from 'ava';
 import { kindOf, kinds, type KindDescriptor } from '../../openapi/index.ts';
-import { guideCluster, guideDatabase, guideRole } from './guide.ts';
+import { guideCluster, guideDatabase, guideRole } from '../support/guide.ts';
 
 const names = [
   { resource: 'databaseclusters', kind: 'DatabaseCluster', singular: 'databasecluster', shortNames: ['pgcluster'], namespaced: false },

@@ -5,7 +5,7 @@ import type { DriftEntry } from '../../openapi/common.ts';
 import { kinds, type Resource } from '../../openapi/index.ts';
 import { pruneUnknownFields, unknownFields, validate, withDefaults } from '../../openapi/validate.ts';
 import type { Drift } from '../../storage/catalog/plan.ts';
-import { guideCluster, guideDatabase, guideRole } from './guide.ts';
+import { guideCluster, guideDatabase, guideRole } from '../support/guide.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startLocalMode, type LocalMode } from '../../apiserver/local.ts';
+import { guideManifests } from './guide.ts';
 import { kubectl } from './kubectl.ts';
 
 export interface LocalServer extends LocalMode {
@@ -32,67 +33,15 @@ export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-'))
   };
 }
 
-/** The usage guide's Steps 1–4, verbatim but for the DSN. */
-export function guideManifests(dsn: string): string {
-  return `apiVersion: v1
-kind: Secret
-metadata:
-  name: postgres-connection
-  namespace: default
-type: Opaque
-stringData:
-  # Format: postgres://user:password@host:port/dbname?sslmode=disable
-  connection: "${dsn}"
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseCluster
-metadata:
-  name: main-cluster
-spec:
-  connection:
-    name: postgres-connection
-    namespace: default
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: Database
-metadata:
-  name: my-app-db
-  namespace: default
-spec:
-  name: my_app_db_production  # Actual DB name in Postgres
-  schema: public
-  databaseClusterRef:
-    name: main-cluster
-  databaseServiceName: my-app-db-svc # Optional: Creates a K8s service for this DB
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: app-user-password
-  namespace: default
-type: Opaque
-stringData:
-  password: "strong-password-here"
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseRole
-metadata:
-  name: app-user
-  namespace: default
-spec:
-  roleName: my_app_user
-  password:
-    name: app-user-password
-    key: password
-  databaseClusterRef:
-    name: main-cluster
-  permissions:
-    - database: my_app_db_production
-      schemas:
-        - name: public
-          privileges: ["USAGE", "CREATE"]
-          tables:
-            - name: "*" # All tables
-              privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"]
-`;
+/** Local mode with the usage guide's manifests applied by kubectl. */
+export async function startLocalWithGuide(): Promise<LocalServer> {
+  const local = await startLocal();
+  const applied = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
+  if (applied.code !== 0) {
+    await local.stop();
+    throw new Error(`kubectl apply of the guide failed: ${applied.stderr}`);
+  }
+  return local;
 }
+
+export { guideManifests };
