@@ -1,7 +1,8 @@
 // Local mode with kubectl: get -w shows ADDED, MODIFIED when drift appears after a REVOKE by hand, and DELETED;
 // wait, describe and edit work; a restart loses nothing.
 import { spawn } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import test from 'ava';
 import { kubectl } from '../support/kubectl.ts';
@@ -109,4 +110,38 @@ test.serial('a restart loses no object and resourceVersions keep growing', async
   t.is((await local.kubectl(['label', 'pgrole', 'app-user', 'restarted=yes'])).code, 0);
   const relabelled = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
   t.true(Number(relabelled.metadata.resourceVersion) > lastVersion);
+  // A watch resumed from before the restart continues where it left off.
+  const labelled = (e: WatchEvent) => e.type === 'MODIFIED' && (e.object as { metadata: { labels?: Record<string, string> } }).metadata.labels?.restarted === 'yes';
+  const event = await watchEvent(`/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles?watch=1&resourceVersion=${lastVersion}`, labelled);
+  t.like(event, { type: 'MODIFIED', object: { metadata: { name: 'app-user' } } });
 });
+
+interface WatchEvent {
+  type: string;
+  object: unknown;
+}
+
+/** The first event of a raw watch that `wanted` accepts, with the token and CA local mode keeps in its data folder. */
+function watchEvent(path: string, wanted: (event: WatchEvent) => boolean): Promise<WatchEvent> {
+  const kubeconfig = readFileSync(local.kubeconfig, 'utf8');
+  const server = /server: (\S+)/.exec(kubeconfig)![1]!;
+  const headers = { authorization: `Bearer ${readFileSync(join(local.dataDir, 'token'), 'utf8').trim()}` };
+  return new Promise((resolve, reject) => {
+    const req = request(`${server}${path}`, { ca: readFileSync(join(local.dataDir, 'tls', 'ca.crt')), headers }, (res) => {
+      let buffer = '';
+      res.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
+          const event = JSON.parse(buffer.slice(0, newline)) as WatchEvent;
+          buffer = buffer.slice(newline + 1);
+          if (!wanted(event)) continue;
+          resolve(event);
+          req.destroy();
+        }
+      });
+    });
+    req.on('error', reject);
+    setTimeout(() => reject(new Error('no such watch event within 10 s')), 10_000);
+    req.end();
+  });
+}
