@@ -13,7 +13,8 @@ const usage = `Usage: npm start -- [options]
   --store-dsn DSN       keep the object store in this PostgreSQL database instead of the embedded server
                                                                                          [env STORE_DSN]
   --postgres-port PORT  port of the embedded PostgreSQL server (default: a free port)    [env POSTGRES_PORT]
-  --status-interval SEC how often stored status is refreshed from the catalog (default: 10) [env STATUS_INTERVAL]
+  --resync-interval SEC how often the reconciler compares every object with the catalog (default: 10)
+                                                                                         [env RESYNC_INTERVAL]
   --log-level LEVEL     trace, debug, info, warn, error (default: info)                  [env LOG_LEVEL]
   --help                show this text`;
 
@@ -23,7 +24,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: process.env.PORT ?? '8443' },
     'store-dsn': { type: 'string', default: process.env.STORE_DSN },
     'postgres-port': { type: 'string', default: process.env.POSTGRES_PORT },
-    'status-interval': { type: 'string', default: process.env.STATUS_INTERVAL ?? '10' },
+    'resync-interval': { type: 'string', default: process.env.RESYNC_INTERVAL ?? '10' },
     'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
     help: { type: 'boolean', default: false },
   },
@@ -39,7 +40,7 @@ const dataDir = resolve(values['data-dir']);
 const local = await startLocalMode({
   dataDir,
   port: Number(values.port),
-  statusIntervalMs: Number(values['status-interval']) * 1000,
+  resyncIntervalMs: Number(values['resync-interval']) * 1000,
   log,
   ...(values['store-dsn'] ? { storeDsn: values['store-dsn'] } : {}),
   ...(values['postgres-port'] ? { postgresPort: Number(values['postgres-port']) } : {}),

@@ -25,7 +25,8 @@ import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeSecrets
 import { ourKinds } from './resources/index.ts';
 import { resourceRouter } from './rest.ts';
 import { servingCertificateIn } from './tls.ts';
-import { StatusRefresher } from '../reconcile/status.ts';
+import { Reconciler } from '../reconcile/reconciler.ts';
+import { ObjectLocks } from './locks.ts';
 
 export interface LocalModeOptions {
   dataDir: string;
@@ -34,8 +35,8 @@ export interface LocalModeOptions {
   /** The object store's database; default: a database `apiserver` in the embedded server. */
   storeDsn?: string;
   postgresPort?: number;
-  /** How often stored status is refreshed from the catalog (so watchers see drift); default 10 s. */
-  statusIntervalMs?: number;
+  /** How often the reconciler compares every object with the catalog; default 10 s. */
+  resyncIntervalMs?: number;
   log: Logger;
 }
 
@@ -107,15 +108,16 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const token = persistentSecret(join(options.dataDir, 'token'));
     const catalogs = new CatalogRegistry();
     stops.push(() => catalogs.close());
+    const locks = new ObjectLocks();
     const ours = ourKinds({ store, secrets: storeSecrets(store), catalogs, log: options.log });
     const served: ResourceKind[] = [...coreKinds, ...ours];
-    const refresher = new StatusRefresher(ours, store, options.log);
-    refresher.start(options.statusIntervalMs ?? 10_000);
-    stops.push(() => refresher.stop());
+    const reconciler = new Reconciler(ours, store, locks, options.log);
+    reconciler.start(options.resyncIntervalMs ?? 10_000);
+    stops.push(() => reconciler.stop());
     const app = createApp({
       log: options.log,
       authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),
-      routers: [discoveryRouter([coreDiscovery, ourDiscovery]), openapiRouter({ 'api/v1': serve(coreOpenAPIDocument()) }), ...served.map((kind) => resourceRouter(kind, store))],
+      routers: [discoveryRouter([coreDiscovery, ourDiscovery]), openapiRouter({ 'api/v1': serve(coreOpenAPIDocument()) }), ...served.map((kind) => resourceRouter(kind, store, locks))],
       ready: async () => {
         await store.currentResourceVersion();
         return true;

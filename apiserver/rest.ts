@@ -4,6 +4,8 @@ import Router from '@koa/router';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import jsonMergePatch from 'json-merge-patch';
 import type Koa from 'koa';
+import { appliedObject, applyConfiguration, applyConflict, compactMetadata, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
+import { objectKey, ObjectLocks } from './locks.ts';
 import { decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
 import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type KubeObject, type ResourceKind, type ResourceStore } from './resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
@@ -11,7 +13,8 @@ import { badRequest, conflict, invalid, StatusError, type Subject } from './stat
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
 import { serveWatch } from './watch.ts';
 
-const patchTypes: readonly string[] = ['application/json-patch+json', 'application/merge-patch+json'];
+const applyPatchType = 'application/apply-patch+yaml';
+const patchTypes: readonly string[] = ['application/json-patch+json', 'application/merge-patch+json', applyPatchType];
 const strategicMergePatchType = 'application/strategic-merge-patch+json';
 
 export interface Scope {
@@ -47,6 +50,7 @@ export class ResourceHandlers {
   constructor(
     private readonly kind: ResourceKind,
     private readonly store: ResourceStore,
+    private readonly locks: ObjectLocks,
   ) {
     this.resource = storeResource(kind);
   }
@@ -54,6 +58,11 @@ export class ResourceHandlers {
   /** As clients see stored objects: write-only fields gone. */
   private visible(objects: KubeObject[]): KubeObject[] {
     return this.kind.strategy.writeOnly ? objects.map((o) => this.kind.strategy.writeOnly!(o)) : objects;
+  }
+
+  /** What a write answers: the live object, or for a dry run the object as it would be (nothing is persisted). */
+  private async answer(object: KubeObject, dryRun: boolean): Promise<KubeObject> {
+    return dryRun ? this.visible([object])[0]! : (await this.decorate([object]))[0]!;
   }
 
   /** As reads answer: visible, with the live status merged in. */
@@ -145,8 +154,8 @@ export class ResourceHandlers {
     const prepared = this.kind.strategy.beforeWrite ? await this.kind.strategy.beforeWrite(object, undefined, request) : object;
     const fresh = { ...prepared, metadata: { ...prepared.metadata, generation: 1 } };
     const stored = request.dryRun ? fresh : await this.store.create(this.resource, fresh).catch((e: unknown) => { throw fromStoreError(e); });
-    const [shown] = await this.decorate([stored]);
-    this.send(ctx, shown!, 201);
+    const shown = await this.answer(stored, request.dryRun);
+    this.send(ctx, shown, 201);
   }
 
   /** Stores `next` in place of `old`: immutable metadata kept, generation bumped when the spec changed. */
@@ -175,8 +184,8 @@ export class ResourceHandlers {
     const stored = request.dryRun
       ? prepared
       : await this.store.update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
-    const [shown] = await this.decorate([stored]);
-    this.send(ctx, shown!);
+    const shown = await this.answer(stored, request.dryRun);
+    this.send(ctx, shown);
   }
 
   async update(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {
@@ -196,23 +205,43 @@ export class ResourceHandlers {
     if (!accepted.includes(type)) {
       throw new StatusError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
     }
-    const body = decode(await readBody(ctx), 'application/json');
-    const old = await this.load(scope);
-    const next = type === 'application/json-patch+json' ? jsonPatch(old, body) : mergePatch(old, type === strategicMergePatchType ? withoutDirectives(body) : body);
-    if (!isObject(next) || !isObject(next.metadata)) throw badRequest('the patch leaves no object');
+    const isApply = type === applyPatchType;
+    const { manager, force } = patchOptionsOf(ctx, isApply);
+    const body = decode(await readBody(ctx), isApply ? 'application/yaml' : 'application/json');
+    // Only an apply to the object itself may create it.
+    const old = await this.load(scope).catch((error: unknown) => {
+      if (isApply && subresource === undefined && (error as StatusError).reason === 'NotFound') return undefined;
+      throw error;
+    });
+    const management = managementOf(this.kind, subresource);
+    const apply = (live: KubeObject | undefined): KubeObject => {
+      const result = applyConfiguration(live, appliedObject(body, this.kind, scope, live !== undefined), manager, force, management);
+      if ('conflicts' in result) throw applyConflict(result.conflicts);
+      return compactMetadata(result.object);
+    };
+    if (!old) return this.create(withBody(ctx, apply(undefined)), scope.namespace);
+    let next: KubeObject;
+    if (isApply) {
+      next = apply(old);
+    } else {
+      const patched = type === 'application/json-patch+json' ? jsonPatch(old, body) : mergePatch(old, type === strategicMergePatchType ? withoutDirectives(body) : body);
+      if (!isObject(patched) || !isObject(patched.metadata)) throw badRequest('the patch leaves no object');
+      next = recordUpdate(old, compactMetadata({ ...(patched as KubeObject), metadata: { ...patched.metadata, resourceVersion: old.metadata.resourceVersion } as KubeObject['metadata'] }), manager, management);
+    }
     if (next.apiVersion !== old.apiVersion || next.kind !== old.kind || next.metadata.name !== old.metadata.name) {
       throw badRequest('a patch may not change apiVersion, kind or metadata.name');
     }
-    // A patch applies to what it read: a concurrent write in between is a Conflict, as for an update.
-    await this.replace(ctx, { ...(next as KubeObject), metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } as KubeObject['metadata'] }, old, subresource);
+    // A patch applies to what it read: a concurrent write in between is a Conflict, as for an update (an apply
+    // that names a resourceVersion makes that the precondition).
+    await this.replace(ctx, next, old, subresource);
   }
 
   private async remove(ctx: Koa.Context, object: KubeObject, dryRun: boolean): Promise<void> {
     const deleted = dryRun
       ? object
       : await this.store.delete(this.resource, object.metadata.namespace ?? '', object.metadata.name, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
-    const [shown] = await this.decorate([deleted]);
-    this.send(ctx, shown!);
+    const shown = await this.answer(deleted, dryRun);
+    this.send(ctx, shown);
   }
 
   async delete(ctx: Koa.Context, scope: Scope): Promise<void> {
@@ -227,7 +256,7 @@ export class ResourceHandlers {
     // Finalizers pending: only mark it; the update that removes the last finalizer deletes it.
     const marked = { ...object, metadata: { ...object.metadata, deletionTimestamp: object.metadata.deletionTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: 0 } };
     const stored = request.dryRun ? marked : await this.store.update(this.resource, marked, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
-    this.send(ctx, (await this.decorate([stored]))[0]!);
+    this.send(ctx, await this.answer(stored, request.dryRun));
   }
 
   async deleteCollection(ctx: Koa.Context, namespace: string): Promise<void> {
@@ -237,8 +266,10 @@ export class ResourceHandlers {
     const { items, resourceVersion } = await this.store.list(this.resource, { namespace });
     const deleted: KubeObject[] = [];
     for (const object of items.filter((o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)))) {
-      if (this.kind.strategy.beforeDelete) await this.kind.strategy.beforeDelete(object, request);
-      deleted.push(request.dryRun ? object : await this.store.delete(this.resource, object.metadata.namespace ?? '', object.metadata.name).catch((e: unknown) => { throw fromStoreError(e); }));
+      await this.locks.run(objectKey(this.resource, object.metadata.namespace, object.metadata.name), async () => {
+        if (this.kind.strategy.beforeDelete) await this.kind.strategy.beforeDelete(object, request);
+        deleted.push(request.dryRun ? object : await this.store.delete(this.resource, object.metadata.namespace ?? '', object.metadata.name).catch((e: unknown) => { throw fromStoreError(e); }));
+      });
     }
     sendWarnings(ctx);
     ctx.body = { apiVersion: apiVersionOf(this.kind), kind: `${this.kind.kind}List`, metadata: { resourceVersion }, items: await this.decorate(deleted) };
@@ -281,14 +312,16 @@ async function deleteOptions(ctx: Koa.Context): Promise<Record<string, unknown>>
 }
 
 /** Mounts the kind's paths: namespaced kinds also list and watch across namespaces. */
-export function resourceRouter(kind: ResourceKind, store: ResourceStore): Router {
-  const handlers = new ResourceHandlers(kind, store);
+/** `locks` serializes writes of one object with the reconciler's corrections of it. */
+export function resourceRouter(kind: ResourceKind, store: ResourceStore, locks = new ObjectLocks()): Router {
+  const handlers = new ResourceHandlers(kind, store, locks);
   const router = new Router();
   const prefix = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
   const collection = kind.namespaced ? `${prefix}/namespaces/:namespace/${kind.plural}` : `${prefix}/${kind.plural}`;
   const item = `${collection}/:name`;
   const namespaceOf = (ctx: Koa.Context) => (ctx.params.namespace as string | undefined) ?? '';
   const scopeOf = (ctx: Koa.Context): Scope => ({ namespace: namespaceOf(ctx), name: ctx.params.name! });
+  const locked = (ctx: Koa.Context, write: () => Promise<void>) => locks.run(objectKey(storeResource(kind), namespaceOf(ctx), ctx.params.name!), write);
   const listOrWatch = (ctx: Koa.Context) => {
     const watch = ctx.query.watch;
     return watch !== undefined && watch !== 'false' && watch !== '0' ? handlers.watch(ctx, namespaceOf(ctx)) : handlers.list(ctx, namespaceOf(ctx));
@@ -298,13 +331,13 @@ export function resourceRouter(kind: ResourceKind, store: ResourceStore): Router
   router.post(collection, (ctx) => handlers.create(ctx, namespaceOf(ctx)));
   router.delete(collection, (ctx) => handlers.deleteCollection(ctx, namespaceOf(ctx)));
   router.get(item, (ctx) => handlers.get(ctx, scopeOf(ctx)));
-  router.put(item, (ctx) => handlers.update(ctx, scopeOf(ctx)));
-  router.patch(item, (ctx) => handlers.patch(ctx, scopeOf(ctx)));
-  router.delete(item, (ctx) => handlers.delete(ctx, scopeOf(ctx)));
+  router.put(item, (ctx) => locked(ctx, () => handlers.update(ctx, scopeOf(ctx))));
+  router.patch(item, (ctx) => locked(ctx, () => handlers.patch(ctx, scopeOf(ctx))));
+  router.delete(item, (ctx) => locked(ctx, () => handlers.delete(ctx, scopeOf(ctx))));
   if (kind.statusSubresource) {
     router.get(`${item}/status`, (ctx) => handlers.get(ctx, scopeOf(ctx)));
-    router.put(`${item}/status`, (ctx) => handlers.update(ctx, scopeOf(ctx), 'status'));
-    router.patch(`${item}/status`, (ctx) => handlers.patch(ctx, scopeOf(ctx), 'status'));
+    router.put(`${item}/status`, (ctx) => locked(ctx, () => handlers.update(ctx, scopeOf(ctx), 'status')));
+    router.patch(`${item}/status`, (ctx) => locked(ctx, () => handlers.patch(ctx, scopeOf(ctx), 'status')));
   }
   return router;
 }

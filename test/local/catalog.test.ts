@@ -38,16 +38,45 @@ test.serial('kubectl get databasecluster main-cluster -o yaml shows it connected
   t.false(JSON.stringify(cluster).includes(new URL(local.postgresDsn).password), 'no password in the object');
 });
 
-test.serial('a REVOKE by hand shows as drift in kubectl get, naming the privilege', async (t) => {
+/** Polls until `check` holds (the reconciler runs every 500 ms in tests), failing after `ms`. */
+async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    if (await check()) return true;
+  }
+  return false;
+}
+
+test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubectl get, naming the privilege', async (t) => {
+  t.is((await local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"driftPolicy":"Report"}}'])).code, 0);
+  t.teardown(() => local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"driftPolicy":"Correct"}}']));
   await sql(local.postgresDsn, 'CREATE TABLE orders (id int); REVOKE DELETE ON orders FROM my_app_user', { database: 'my_app_db_production' });
   const role = await json(['get', 'databaserole', 'app-user']);
   t.like(condition(role, 'InSync'), { status: 'False', reason: 'Drift' });
   t.deepEqual(role.status.drift, [{ kind: 'table', database: 'my_app_db_production', schema: 'public', object: '*', privilege: 'DELETE', expected: 'granted', actual: 'revoked' }]);
   const { stdout } = await local.kubectl(['get', 'pgrole', 'app-user']);
   t.regex(stdout, /app-user\s+my_app_user\s+main-cluster\s+True\s+False\s+1/);
+  await new Promise((r) => setTimeout(r, 1500));
+  t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'False' }, 'Report leaves the drift alone');
   // A write of the role applies its spec again.
   await local.kubectl(['annotate', 'pgrole', 'app-user', 'resync=1']);
   t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'True' });
+});
+
+test.serial('under driftPolicy Correct (the default), a REVOKE by hand is corrected within seconds', async (t) => {
+  await sql(local.postgresDsn, 'CREATE TABLE IF NOT EXISTS invoices (id int); REVOKE SELECT ON invoices FROM my_app_user', { database: 'my_app_db_production' });
+  const regranted = () => sql<{ ok: boolean }>(local.postgresDsn, "SELECT has_table_privilege('my_app_user', 'invoices', 'SELECT') AS ok", { database: 'my_app_db_production' }).then(([r]) => r!.ok);
+  t.true(await eventually(regranted));
+  t.true(await eventually(async () => condition(await json(['get', 'databaserole', 'app-user']), 'InSync')?.status === 'True'));
+});
+
+test.serial('a changed password Secret is applied within seconds: the new password logs in, the old one fails', async (t) => {
+  const patched = await local.kubectl(['patch', 'secret', 'app-user-password', '--type', 'merge', '-p', '{"stringData":{"password":"rotated-password"}}']);
+  t.is(patched.code, 0, patched.stderr);
+  const logsIn = (password: string) => sql(asUser(local.postgresDsn, 'my_app_user', password), 'SELECT 1', { database: 'my_app_db_production' }).then(() => true, () => false);
+  t.true(await eventually(() => logsIn('rotated-password'), 5_000));
+  t.false(await logsIn('strong-password-here'));
+  const secret = JSON.parse((await local.kubectl(['get', 'secret', 'app-user-password', '-o', 'json'])).stdout);
+  t.is((await json(['get', 'databaserole', 'app-user'])).status.passwordSecretVersion, secret.metadata.resourceVersion);
 });
 
 test.serial('a DatabaseRole of namespace team-b cannot be granted team-a\'s database, and nothing changes', async (t) => {

@@ -16,7 +16,7 @@ export interface LocalServer extends LocalMode {
 
 export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-'))): Promise<LocalServer> {
   chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as nobody, who must reach the folder inside
-  const local = await startLocalMode({ dataDir, port: 0, statusIntervalMs: 500, log: pino({ level: 'silent' }) });
+  const local = await startLocalMode({ dataDir, port: 0, resyncIntervalMs: 500, log: pino({ level: 'silent' }) });
   const cache = join(dataDir, 'kube-cache');
   return {
     ...local,
