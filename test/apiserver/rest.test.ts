@@ -56,6 +56,8 @@ test('create answers 201 with generation 1, defaults, and no status; get reads i
 
 const rejects: [string, () => [string, string, unknown, RequestOptions?], number, RegExp][] = [
   ['malformed JSON', () => ['POST', collection, '{"apiVersion": '], 400, /could not be decoded/],
+  ['malformed YAML', () => ['POST', collection, 'apiVersion: example.dev/v1\nkind: [Widget\n', { headers: { 'content-type': 'application/yaml' } }], 400, /could not be decoded/],
+  ['a body in an unknown format', () => ['POST', collection, '<widget/>', { headers: { 'content-type': 'application/xml' } }], 415, /unknown format/],
   ['a wrong apiVersion', () => ['POST', collection, { ...widget('x'), apiVersion: 'example.dev/v2' }], 400, /do not match the expected example.dev\/v1, Kind=Widget/],
   ['a wrong kind', () => ['POST', collection, { ...widget('x'), kind: 'Gadget' }], 400, /do not match/],
   ['a missing required field', () => ['POST', collection, widget('x', {})], 422, /Widget.example.dev "x" is invalid: spec.size: Required value/],
