@@ -1,4 +1,4 @@
-// The HTTP core: errors become metav1.Status, health paths answer before authentication, then the routers.
+// The HTTP core: errors become metav1.Status, health paths answer before authentication, then /metrics and the routers.
 import { createServer, type Server } from 'node:https';
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -13,6 +13,8 @@ export interface AppOptions {
   routers: Router[];
   /** Whether the server can serve (its store answers); /readyz reports it. */
   ready?: () => Promise<boolean>;
+  /** Request metrics (metrics.ts): `measure` wraps every request; `router` serves /metrics after authentication. */
+  metrics?: { measure: Koa.Middleware; router: Router };
 }
 
 function errors(log: Logger): Koa.Middleware {
@@ -59,9 +61,11 @@ export function createApp(options: AppOptions): Koa {
     if (error.code === 'ERR_STREAM_PREMATURE_CLOSE' || error.code === 'ECONNRESET' || error.code === 'EPIPE') return;
     options.log.error({ err: error }, 'response failed');
   });
+  if (options.metrics) app.use(options.metrics.measure);
   app.use(errors(options.log));
   app.use(health(options.ready ?? (async () => true)).routes());
   if (options.authenticate) app.use(options.authenticate);
+  if (options.metrics) app.use(options.metrics.router.routes());
   for (const router of options.routers) app.use(router.routes());
   app.use(() => {
     throw new StatusError('NotFound', 'the server could not find the requested resource');

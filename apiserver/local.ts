@@ -27,6 +27,7 @@ import { resourceRouter } from './rest.ts';
 import { servingCertificateIn } from './tls.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
 import { ObjectLocks } from './locks.ts';
+import { Metrics } from './metrics.ts';
 
 export interface LocalModeOptions {
   dataDir: string;
@@ -106,7 +107,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const tls = await servingCertificateIn(join(options.dataDir, 'tls'), ['localhost', '127.0.0.1']);
     if (tls.created) options.log.info({ dir: join(options.dataDir, 'tls') }, 'no serving certificate given: generated a self-signed CA and certificate');
     const token = persistentSecret(join(options.dataDir, 'token'));
-    const catalogs = new CatalogRegistry();
+    const metrics = new Metrics();
+    const catalogs = new CatalogRegistry({ observe: metrics.observeCatalog });
+    metrics.collectPools(() => catalogs.poolStats());
     stops.push(() => catalogs.close());
     const locks = new ObjectLocks();
     const ours = ourKinds({ store, secrets: storeSecrets(store), catalogs, log: options.log });
@@ -116,6 +119,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     stops.push(() => reconciler.stop());
     const app = createApp({
       log: options.log,
+      metrics,
       authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),
       routers: [discoveryRouter([coreDiscovery, ourDiscovery]), openapiRouter({ 'api/v1': serve(coreOpenAPIDocument()) }), ...served.map((kind) => resourceRouter(kind, store, locks))],
       ready: async () => {

@@ -15,10 +15,30 @@ export type StatementLog = (entry: { database: string; sql: string; description:
 /** role → its password (null for none); consulted only by statements that set a password. */
 export type Passwords = ReadonlyMap<string, string | null>;
 
+/** One snapshot read or one applied batch (a transaction, or a statement run alone), with how long it took. */
+export interface CatalogEvent {
+  kind: 'snapshot' | 'batch';
+  /** The batch's database; for a snapshot, the maintenance database it starts from. */
+  database: string;
+  seconds: number;
+  ok: boolean;
+}
+
+/** Connections of one database's pool, as pg counts them. */
+export interface PoolStats {
+  database: string;
+  total: number;
+  idle: number;
+  /** Callers queued for a connection. */
+  waiting: number;
+}
+
 export interface ClusterCatalogOptions {
   /** Connections per database pool. */
   maxConnections?: number;
   log?: StatementLog;
+  /** Called after every snapshot read (once per coalesced read) and every batch. */
+  observe?: (event: CatalogEvent) => void;
 }
 
 // Held for the length of a transaction that changes ACLs in a database, by every replica of this server:
@@ -113,7 +133,7 @@ export class ClusterCatalog {
     const key = JSON.stringify([[...scope.roles].sort(), [...scope.databases].sort()]);
     let inflight = this.inflightSnapshots.get(key);
     if (!inflight) {
-      inflight = readSnapshot(this.pool(null), (name) => this.pool(name), scope)
+      inflight = this.observed('snapshot', this.maintenanceDatabase, () => readSnapshot(this.pool(null), (name) => this.pool(name), scope))
         .catch((error: unknown) => {
           throw CatalogError.from(error, 'reading the catalog');
         })
@@ -174,8 +194,27 @@ export class ClusterCatalog {
     return failed;
   }
 
+  /** Times `work` for the observer, when there is one. */
+  private async observed<T>(kind: CatalogEvent['kind'], database: string, work: () => Promise<T>): Promise<T> {
+    const observe = this.options.observe;
+    if (!observe) return work();
+    const started = performance.now();
+    let ok = false;
+    try {
+      const result = await work();
+      ok = true;
+      return result;
+    } finally {
+      observe({ kind, database, seconds: (performance.now() - started) / 1000, ok });
+    }
+  }
+
+  private run(batch: Batch, passwords: Passwords, asOneQuery = false): Promise<void> {
+    return this.observed('batch', batch.database ?? this.maintenanceDatabase, () => this.runBatch(batch, passwords, asOneQuery));
+  }
+
   /** One transaction; statements one by one (errors name the statement) or, `asOneQuery`, in one round trip. */
-  private async run(batch: Batch, passwords: Passwords, asOneQuery = false): Promise<void> {
+  private async runBatch(batch: Batch, passwords: Passwords, asOneQuery: boolean): Promise<void> {
     const database = batch.database ?? this.maintenanceDatabase;
     const client = await this.pool(batch.database).connect().catch((error: unknown) => {
       throw CatalogError.from(error, `connecting to database ${database}`);
@@ -211,6 +250,11 @@ export class ClusterCatalog {
     if (password === null) return { sql: `${s.sql} PASSWORD NULL`, secrets: [] };
     const verifier = await scramVerifier(password);
     return { sql: `${s.sql} PASSWORD ${quoteLiteral(verifier)}`, secrets: [password, verifier] };
+  }
+
+  /** Connection counts of every pool opened so far. */
+  poolStats(): PoolStats[] {
+    return [...this.pools].map(([database, pool]) => ({ database, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));
   }
 
   async close(): Promise<void> {

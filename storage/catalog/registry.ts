@@ -1,6 +1,6 @@
 // One ClusterCatalog per DSN, shared by every request and loop that talks to that server, so pools and
 // coalesced snapshots are shared too. A changed DSN (rotated password) gets a new catalog; the old one closes.
-import { ClusterCatalog, type ClusterCatalogOptions } from './cluster.ts';
+import { ClusterCatalog, type ClusterCatalogOptions, type PoolStats } from './cluster.ts';
 
 export class CatalogRegistry {
   private readonly byCluster = new Map<string, { dsn: string; catalog: ClusterCatalog }>();
@@ -15,6 +15,11 @@ export class CatalogRegistry {
     const catalog = new ClusterCatalog(dsn, this.options);
     this.byCluster.set(cluster, { dsn, catalog });
     return catalog;
+  }
+
+  /** Connection counts of every catalog's pools, by DatabaseCluster name. */
+  poolStats(): (PoolStats & { cluster: string })[] {
+    return [...this.byCluster].flatMap(([cluster, { catalog }]) => catalog.poolStats().map((stats) => ({ cluster, ...stats })));
   }
 
   async close(): Promise<void> {

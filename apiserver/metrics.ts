@@ -1,0 +1,160 @@
+// Prometheus metrics on a registry of their own (several apps may live in one process, as in tests): requests
+// by verb, resource and code, their duration, catalog reads and batches, connection pools, process metrics.
+import Router from '@koa/router';
+import type Koa from 'koa';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CatalogEvent, PoolStats } from '../storage/catalog/cluster.ts';
+
+/** What a request is, as kube-apiserver's RequestInfo reads it from method, path and query (K8S-WIRE §4). */
+export interface RequestInfo {
+  /** get, list, watch, create, update, patch, delete, deletecollection; the lowercase method for other paths. */
+  verb: string;
+  /** The resource's plural; "" for non-resource paths (health, discovery, OpenAPI, /metrics). */
+  resource: string;
+  subresource: string;
+}
+
+// kube-apiserver's buckets for apiserver_request_duration_seconds.
+const requestBuckets = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60];
+const catalogBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+function isWatch(query: Koa.Context['query']): boolean {
+  const watch = query.watch;
+  const value = Array.isArray(watch) ? watch[0] : watch;
+  return value !== undefined && value !== 'false' && value !== '0';
+}
+
+/**
+ * /api/v1/... and /apis/<group>/<version>/... are resource paths once a resource follows; `namespaces/<ns>/`
+ * scopes the rest, except a namespace's own status and finalize subresources; `watch/` is the legacy prefix.
+ */
+export function requestInfo(method: string, path: string, query: Koa.Context['query']): RequestInfo {
+  const nonResource = { verb: method.toLowerCase(), resource: '', subresource: '' };
+  let parts = path.split('/').filter((p) => p !== '');
+  if (parts[0] === 'api' && parts.length >= 3) parts = parts.slice(2);
+  else if (parts[0] === 'apis' && parts.length >= 4) parts = parts.slice(3);
+  else return nonResource;
+  const legacyWatch = parts[0] === 'watch';
+  if (legacyWatch) parts = parts.slice(1);
+  if (parts[0] === 'namespaces' && parts.length > 2 && !['status', 'finalize'].includes(parts[2]!)) parts = parts.slice(2);
+  const [resource, name, subresource = ''] = parts;
+  if (!resource) return nonResource;
+  const verb = (() => {
+    switch (method.toUpperCase()) {
+      case 'GET':
+      case 'HEAD':
+        if (legacyWatch || isWatch(query)) return 'watch';
+        return name ? 'get' : 'list';
+      case 'POST':
+        return 'create';
+      case 'PUT':
+        return 'update';
+      case 'PATCH':
+        return 'patch';
+      case 'DELETE':
+        return name ? 'delete' : 'deletecollection';
+      default:
+        return method.toLowerCase();
+    }
+  })();
+  return { verb, resource, subresource };
+}
+
+export class Metrics {
+  /** Scraped by GET /metrics; tests may read it directly. */
+  readonly registry = new Registry();
+  private readonly requests: Counter<'verb' | 'resource' | 'subresource' | 'code'>;
+  private readonly durations: Histogram<'verb' | 'resource' | 'subresource'>;
+  private readonly longRunning: Gauge<'verb' | 'resource' | 'subresource'>;
+  private readonly catalog: Histogram<'kind' | 'ok'>;
+  private readonly poolSources: (() => (PoolStats & { cluster: string })[])[] = [];
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({
+      name: 'apiserver_request_total',
+      help: 'Requests answered, by verb, resource, subresource and HTTP code.',
+      labelNames: ['verb', 'resource', 'subresource', 'code'],
+      registers,
+    });
+    this.durations = new Histogram({
+      name: 'apiserver_request_duration_seconds',
+      help: 'Time from the request to the end of its response, by verb, resource and subresource; watches are not included.',
+      labelNames: ['verb', 'resource', 'subresource'],
+      buckets: requestBuckets,
+      registers,
+    });
+    this.longRunning = new Gauge({
+      name: 'apiserver_longrunning_requests',
+      help: 'Watches being served now, by resource.',
+      labelNames: ['verb', 'resource', 'subresource'],
+      registers,
+    });
+    this.catalog = new Histogram({
+      name: 'catalog_operation_duration_seconds',
+      help: 'Live catalog snapshot reads and applied SQL batches against the DatabaseClusters, by kind and outcome.',
+      labelNames: ['kind', 'ok'],
+      buckets: catalogBuckets,
+      registers,
+    });
+    const poolSources = this.poolSources;
+    new Gauge({
+      name: 'catalog_pool_connections',
+      help: 'Connections of each pool to a DatabaseCluster database: total, idle, and callers waiting for one.',
+      labelNames: ['cluster', 'database', 'state'],
+      registers,
+      collect() {
+        this.reset(); // pools of catalogs closed since the last scrape go away
+        for (const read of poolSources) {
+          for (const { cluster, database, total, idle, waiting } of read()) {
+            this.set({ cluster, database, state: 'total' }, total);
+            this.set({ cluster, database, state: 'idle' }, idle);
+            this.set({ cluster, database, state: 'waiting' }, waiting);
+          }
+        }
+      },
+    });
+  }
+
+  /** For ClusterCatalogOptions.observe (or CatalogRegistry's options). */
+  readonly observeCatalog = (event: CatalogEvent): void => {
+    this.catalog.observe({ kind: event.kind, ok: String(event.ok) }, event.seconds);
+  };
+
+  /** Pool counts to read at every scrape, e.g. `() => catalogs.poolStats()`. */
+  collectPools(read: () => (PoolStats & { cluster: string })[]): void {
+    this.poolSources.push(read);
+  }
+
+  /**
+   * Wraps every request; it goes first, so the code is the one the error middleware chose. A request counts
+   * when its response ends (a watch, when it closes). Only a path some router matched keeps its resource name:
+   * unmatched and unauthenticated paths must not add label values at will.
+   */
+  readonly measure: Koa.Middleware = async (ctx, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const info = requestInfo(ctx.method, ctx.path, ctx.query);
+      const matched = (ctx as { routerPath?: string }).routerPath !== undefined;
+      const labels = matched ? { verb: info.verb, resource: info.resource, subresource: info.subresource } : { verb: info.verb, resource: '', subresource: '' };
+      const watch = info.verb === 'watch' && ctx.status < 300;
+      if (watch) this.longRunning.inc(labels);
+      const record = () => {
+        this.requests.inc({ ...labels, code: String(ctx.res.statusCode) });
+        if (watch) this.longRunning.dec(labels);
+        else this.durations.observe(labels, (performance.now() - started) / 1000);
+      };
+      if (ctx.res.closed) record(); // the client went away before the answer
+      else ctx.res.once('close', record);
+    }
+  };
+
+  /** GET /metrics in the Prometheus text format; mounted behind authentication (kube-apiserver authorizes it too). */
+  readonly router = new Router().get('/metrics', async (ctx) => {
+    ctx.type = this.registry.contentType;
+    ctx.body = await this.registry.metrics();
+  });
+}

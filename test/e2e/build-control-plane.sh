@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver and etcd from Go modules into .cache/control-plane/bin/.
+# Each binary comes from a small wrapper module generated under .cache/control-plane/.
+# Skips a binary that already exists and reports the wanted version.
+#   KUBE_VERSION  Kubernetes release (default v1.34.9)
+#   ETCD_VERSION  etcd release (default: the go.etcd.io/etcd/server/v3 version that release's go.mod requires)
+set -euo pipefail
+
+KUBE_VERSION="${KUBE_VERSION:-v1.34.9}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+OUT="$ROOT/.cache/control-plane"
+BIN="$OUT/bin"
+export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
+mkdir -p "$BIN"
+
+# Path of the go.mod of module@version $1 (downloads the module into the module cache).
+gomod() {
+  local f
+  f="$(cd "$OUT" && go mod download -json "$1" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')"
+  [ -f "$f" ] || { echo "cannot read the go.mod of $1" >&2; return 1; }
+  echo "$f"
+}
+# The 'go' line of go.mod $1, after checking that the installed Go is at least that.
+go_line() {
+  local want have
+  want="$(awk '$1 == "go" { print $2; exit }' "$1")" have="$(go env GOVERSION)"; have="${have#go}"
+  if [ "$(printf '%s\n' "$want" "$have" | sort -V | head -1)" != "$want" ]; then
+    echo "$1 needs Go >= $want; installed: go$have" >&2; return 1
+  fi
+  echo "$want"
+}
+
+# The release's own go.mod: its go version, its staging replace block, the etcd it requires.
+kube_gomod="$(gomod "k8s.io/kubernetes@$KUBE_VERSION")"
+go_version="$(go_line "$kube_gomod")"
+ETCD_VERSION="${ETCD_VERSION:-$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$kube_gomod")}"
+minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
+staging_version="v0.${KUBE_VERSION#v1.}"
+
+# True when binary $1, run with $2, prints something containing $3.
+has_version() { [ -x "$1" ] && "$1" "$2" 2>/dev/null | grep -F -- "$3" >/dev/null; }
+
+if has_version "$BIN/kube-apiserver" --version "Kubernetes $KUBE_VERSION"; then
+  echo "kube-apiserver $KUBE_VERSION: up to date"
+else
+  src="$OUT/src-kube"
+  mkdir -p "$src"
+  {
+    echo "module local/control-plane/kube"
+    echo
+    echo "go $go_version"
+    echo
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    echo
+    echo "replace ("
+    # Each './staging/src/k8s.io/X' replace of the release becomes 'k8s.io/X => k8s.io/X v0.<minor>.<patch>'.
+    awk -v v="$staging_version" '$2 == "=>" && $3 ~ /^\.\/staging\// { printf "\t%s => %s %s\n", $1, $1, v }' "$kube_gomod"
+    echo ")"
+  } >"$src/go.mod"
+  echo "kube-apiserver $KUBE_VERSION: building ($(grep -c '=> k8s.io/' "$src/go.mod") staging replaces, go $go_version)"
+  ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
+  ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+  (cd "$src" && go build -ldflags "$ldflags" -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
+  has_version "$BIN/kube-apiserver" --version "Kubernetes $KUBE_VERSION"
+fi
+
+if has_version "$BIN/etcd" --version "etcd Version: ${ETCD_VERSION#v}"; then
+  echo "etcd $ETCD_VERSION: up to date"
+else
+  src="$OUT/src-etcd"
+  mkdir -p "$src"
+  etcd_go="$(go_line "$(gomod "go.etcd.io/etcd/server/v3@$ETCD_VERSION")")"
+  printf 'module local/control-plane/etcd\n\ngo %s\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$etcd_go" "$ETCD_VERSION" >"$src/go.mod"
+  echo "etcd $ETCD_VERSION: building"
+  (cd "$src" && go build -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
+  has_version "$BIN/etcd" --version "etcd Version: ${ETCD_VERSION#v}"
+fi
+
+"$BIN/kube-apiserver" --version
+"$BIN/etcd" --version | head -1
