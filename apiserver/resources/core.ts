@@ -3,7 +3,7 @@
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
 import { storeResource, type KubeObject, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
-import type { SecretReader } from './services.ts';
+import type { SecretData, SecretReader } from './services.ts';
 import { StatusError } from '../status.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { TableColumn } from '../table.ts';
@@ -157,6 +157,11 @@ export function coreOpenAPIDocument(): object {
   return { openapi: '3.0.0', info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' }, paths, components: { schemas: {} } };
 }
 
+function decoded(secret: KubeObject): SecretData {
+  const data = Object.fromEntries(Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return { data, resourceVersion: String(secret.metadata.resourceVersion) };
+}
+
 /** Secrets read from (and, for password.generate, written to) the store, as local mode keeps them. */
 export function storeSecrets(store: ResourceStore): SecretReader {
   const resource = storeResource(secrets);
@@ -166,9 +171,11 @@ export function storeSecrets(store: ResourceStore): SecretReader {
         if (error.reason === 'NotFound') return undefined;
         throw error;
       });
-      if (!secret) return undefined;
-      const data = Object.fromEntries(Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-      return { data, resourceVersion: String(secret.metadata.resourceVersion) };
+      return secret && decoded(secret);
+    },
+    async readAll(namespace) {
+      const { items } = await store.list(resource, { namespace });
+      return new Map(items.map((secret) => [secret.metadata.name, decoded(secret)]));
     },
     async create(namespace, name, data) {
       const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));

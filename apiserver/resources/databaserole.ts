@@ -25,6 +25,9 @@ interface Desired {
   pending: string[];
 }
 
+type Owners = Awaited<ReturnType<typeof owners>>;
+type SecretLookup = (namespace: string, name: string) => ReturnType<Services['secrets']['read']>;
+
 /** Which namespace manages each database and role name on the cluster. */
 async function owners(services: Services, cluster: string) {
   const [databases, roles] = await Promise.all([objectsOnCluster(services, resources.databases, cluster), objectsOnCluster(services, resources.roles, cluster)]);
@@ -35,8 +38,7 @@ async function owners(services: Services, cluster: string) {
 }
 
 /** Tenancy: privileges only on this namespace's databases, membership only in this namespace's roles (403). */
-async function tenancyErrors(services: Services, object: RoleObject, cluster: string): Promise<FieldError[]> {
-  const { databases, roles } = await owners(services, cluster);
+function tenancyErrors(object: RoleObject, { databases, roles }: Owners): FieldError[] {
   const namespace = object.metadata.namespace ?? '';
   const foreign = (owner: string | undefined) => owner !== undefined && owner !== namespace;
   return [
@@ -49,12 +51,12 @@ async function tenancyErrors(services: Services, object: RoleObject, cluster: st
   ];
 }
 
-async function passwordOf(services: Services, object: RoleObject, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; pending?: string }> {
+async function passwordOf(services: Services, object: RoleObject, lookup: SecretLookup, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; pending?: string }> {
   const ref = object.spec.password;
   if (!ref) return { password: null, version: noPassword };
   const namespace = object.metadata.namespace ?? '';
   const key = ref.key ?? 'password';
-  let secret = await services.secrets.read(namespace, ref.name);
+  let secret = await lookup(namespace, ref.name);
   if (!secret && ref.generate && create) {
     const created = await services.secrets.create(namespace, ref.name, { [key]: randomBytes(24).toString('base64url') });
     secret = await services.secrets.read(namespace, ref.name) ?? { data: {}, resourceVersion: created.resourceVersion };
@@ -66,8 +68,7 @@ async function passwordOf(services: Services, object: RoleObject, create: boolea
 }
 
 /** The role as the catalog should hold it: this namespace's databases only, the password from its Secret. */
-async function desiredOf(services: Services, object: RoleObject, cluster: string, create: boolean): Promise<Desired> {
-  const { databases } = await owners(services, cluster);
+async function desiredOf(services: Services, object: RoleObject, { databases }: Owners, lookup: SecretLookup, create: boolean): Promise<Desired> {
   const namespace = object.metadata.namespace ?? '';
   const pending: string[] = [];
   const permissions = (object.spec.permissions ?? []).filter((p) => {
@@ -75,7 +76,7 @@ async function desiredOf(services: Services, object: RoleObject, cluster: string
     if (!ours) pending.push(`database "${p.database}" is not managed by a Database in namespace "${namespace}" yet`);
     return ours;
   });
-  const password = await passwordOf(services, object, create);
+  const password = await passwordOf(services, object, lookup, create);
   if (password.pending) pending.push(password.pending);
   const desired: DesiredRole = {
     spec: { ...object.spec, permissions },
@@ -89,13 +90,14 @@ async function desiredOf(services: Services, object: RoleObject, cluster: string
 async function write(services: Services, object: RoleObject, request: RequestContext): Promise<KubeObject> {
   const cluster = await admitToCluster(services, object);
   await claimCheck(services, resources.roles, object, cluster.name, (o) => (o.spec as DatabaseRoleSpec).roleName, 'role name');
-  const refused = await tenancyErrors(services, object, cluster.name);
+  const view = await owners(services, cluster.name);
+  const refused = tenancyErrors(object, view);
   if (refused.length > 0) throw forbidden({ group: databaseRole.group, resource: databaseRole.plural, kind: databaseRole.kind, name: object.metadata.name }, refused.map((e) => `${e.field}: ${e.message}`).join(', '));
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the role is created once the cluster can be reached`);
     return object;
   }
-  const { desired, passwordVersion, pending } = await desiredOf(services, object, cluster.name, !request.dryRun);
+  const { desired, passwordVersion, pending } = await desiredOf(services, object, view, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
   for (const p of pending) request.warn(p);
   try {
     const snapshot = await cluster.resolved.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
@@ -145,7 +147,11 @@ async function decorate(services: Services, objects: KubeObject[]): Promise<Kube
       continue;
     }
     try {
-      const desired = await Promise.all(list.map((o) => desiredOf(services, o, name, false)));
+      // One read of the cluster's objects and of each namespace's Secrets, whatever the number of roles.
+      const view = await owners(services, name);
+      const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => [ns, await services.secrets.readAll(ns)] as const)));
+      const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
+      const desired = await Promise.all(list.map((o) => desiredOf(services, o, view, lookup, false)));
       const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
       const snapshot = await resolved.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
       list.forEach((o, i) => statuses.set(o, statusFrom(o, desired[i]!, snapshot)));

@@ -13,8 +13,15 @@ import { StatusError } from '../status.ts';
 import { storeResource, type KubeObject, type ResourceStore } from '../resource.ts';
 
 /** Secrets as the server reads them: decoded values and the resourceVersion they were read at. */
+export interface SecretData {
+  data: Record<string, string>;
+  resourceVersion: string;
+}
+
 export interface SecretReader {
-  read(namespace: string, name: string): Promise<{ data: Record<string, string>; resourceVersion: string } | undefined>;
+  read(namespace: string, name: string): Promise<SecretData | undefined>;
+  /** Every Secret of a namespace, by name: one read for many objects. */
+  readAll(namespace: string): Promise<Map<string, SecretData>>;
   /** Creates a Secret holding `data` (password.generate). */
   create(namespace: string, name: string, data: Record<string, string>): Promise<{ resourceVersion: string }>;
 }
