@@ -40,12 +40,34 @@ export interface Strategy {
   validate(object: KubeObject, old: KubeObject | undefined): FieldError[];
   /** Runs before the object is stored (tenancy, SQL); may throw a StatusError; returns the object to store. */
   beforeWrite?(object: KubeObject, old: KubeObject | undefined, request: RequestContext): Promise<KubeObject>;
-  /** Runs before a delete is stored (reclaim policy). */
-  beforeDelete?(object: KubeObject, request: RequestContext): Promise<void>;
+  /**
+   * What deleting an object must do outside the store first (reclaimPolicy Delete drops it in PostgreSQL).
+   * Objects that need it carry `finalizer`: a delete that cannot finish leaves the object marked with a
+   * deletionTimestamp, and the reconciler finishes it.
+   */
+  reclaim?: Reclaim;
   /** The object as it is read: live status merged in. */
   decorate?(objects: KubeObject[]): Promise<KubeObject[]>;
   /** Written only through create/update, never returned (Secret stringData). */
   writeOnly?(object: KubeObject): KubeObject;
+}
+
+export interface Reclaim {
+  finalizer: string;
+  /** Whether this object needs the finalizer (its reclaimPolicy is Delete). */
+  needed(object: KubeObject): boolean;
+  /** Drops what the object manages; throws when it cannot now. */
+  run(object: KubeObject): Promise<void>;
+}
+
+/** metadata.finalizers with the kind's reclaim finalizer present exactly when the object needs it. */
+export function withReclaimFinalizer(strategy: Strategy, object: KubeObject): KubeObject {
+  const reclaim = strategy.reclaim;
+  if (!reclaim || object.metadata.deletionTimestamp) return object;
+  const others = ((object.metadata.finalizers as string[] | undefined) ?? []).filter((f) => f !== reclaim.finalizer);
+  const finalizers = reclaim.needed(object) ? [...others, reclaim.finalizer] : others;
+  const { finalizers: _old, ...metadata } = object.metadata;
+  return { ...object, metadata: finalizers.length > 0 ? { ...metadata, finalizers } : (metadata as KubeObject['metadata']) };
 }
 
 export interface ResourceKind {

@@ -7,7 +7,7 @@ import type Koa from 'koa';
 import { appliedObject, applyConfiguration, applyConflict, compactMetadata, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
 import { objectKey, ObjectLocks } from './locks.ts';
 import { decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
-import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type KubeObject, type ResourceKind, type ResourceStore } from './resource.ts';
+import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from './resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { badRequest, conflict, invalid, StatusError, type Subject } from './status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
@@ -151,7 +151,7 @@ export class ResourceHandlers {
     const { status: _status, ...withoutStatus } = decoded;
     const object = this.admit(ctx, this.kind.statusSubresource ? (withoutStatus as KubeObject) : decoded, undefined);
     const request = requestContext(ctx);
-    const prepared = this.kind.strategy.beforeWrite ? await this.kind.strategy.beforeWrite(object, undefined, request) : object;
+    const prepared = withReclaimFinalizer(this.kind.strategy, this.kind.strategy.beforeWrite ? await this.kind.strategy.beforeWrite(object, undefined, request) : object);
     const fresh = { ...prepared, metadata: { ...prepared.metadata, generation: 1 } };
     const stored = request.dryRun ? fresh : await this.store.create(this.resource, fresh).catch((e: unknown) => { throw fromStoreError(e); });
     const shown = await this.answer(stored, request.dryRun);
@@ -175,7 +175,7 @@ export class ResourceHandlers {
     };
     const object = subresource === 'status' ? { ...merged, metadata } : this.admit(ctx, { ...merged, metadata }, old);
     const request = requestContext(ctx);
-    const prepared = this.kind.strategy.beforeWrite && subresource === undefined ? await this.kind.strategy.beforeWrite(object, old, request) : object;
+    const prepared = subresource === undefined ? withReclaimFinalizer(this.kind.strategy, this.kind.strategy.beforeWrite ? await this.kind.strategy.beforeWrite(object, old, request) : object) : object;
     const finalizers = (prepared.metadata.finalizers as string[] | undefined) ?? [];
     if (old.metadata.deletionTimestamp && finalizers.length === 0) {
       await this.remove(ctx, prepared, request.dryRun);
@@ -250,13 +250,8 @@ export class ResourceHandlers {
     const precondition = (options.preconditions as { resourceVersion?: string } | undefined)?.resourceVersion;
     if (precondition && precondition !== object.metadata.resourceVersion) throw conflict(subjectOf(this.kind, scope.name));
     const request = requestContext(ctx);
-    if (this.kind.strategy.beforeDelete) await this.kind.strategy.beforeDelete(object, request);
-    const finalizers = (object.metadata.finalizers as string[] | undefined) ?? [];
-    if (finalizers.length === 0) return this.remove(ctx, object, request.dryRun);
-    // Finalizers pending: only mark it; the update that removes the last finalizer deletes it.
-    const marked = { ...object, metadata: { ...object.metadata, deletionTimestamp: object.metadata.deletionTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: 0 } };
-    const stored = request.dryRun ? marked : await this.store.update(this.resource, marked, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
-    this.send(ctx, await this.answer(stored, request.dryRun));
+    const result = await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => { throw fromStoreError(e); });
+    this.send(ctx, await this.answer(result, request.dryRun));
   }
 
   async deleteCollection(ctx: Koa.Context, namespace: string): Promise<void> {
@@ -267,8 +262,7 @@ export class ResourceHandlers {
     const deleted: KubeObject[] = [];
     for (const object of items.filter((o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)))) {
       await this.locks.run(objectKey(this.resource, object.metadata.namespace, object.metadata.name), async () => {
-        if (this.kind.strategy.beforeDelete) await this.kind.strategy.beforeDelete(object, request);
-        deleted.push(request.dryRun ? object : await this.store.delete(this.resource, object.metadata.namespace ?? '', object.metadata.name).catch((e: unknown) => { throw fromStoreError(e); }));
+        deleted.push(await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => { throw fromStoreError(e); }));
       });
     }
     sendWarnings(ctx);
@@ -309,6 +303,32 @@ async function deleteOptions(ctx: Koa.Context): Promise<Record<string, unknown>>
   const dryRun = value.dryRun as string[] | undefined;
   if (dryRun?.length) ctx.query.dryRun = dryRun;
   return value;
+}
+
+/**
+ * Deletes an object as kube-apiserver does with finalizers, running the kind's reclaim first when the object
+ * carries its finalizer: the object goes once no finalizer remains; otherwise it stays, marked with a
+ * deletionTimestamp (and a Warning says why), until the reconciler or the finalizers' owners finish.
+ */
+export async function deleteObject(kind: ResourceKind, store: ResourceStore, object: KubeObject, request: RequestContext): Promise<KubeObject> {
+  const reclaim = kind.strategy.reclaim;
+  let finalizers = (object.metadata.finalizers as string[] | undefined) ?? [];
+  if (reclaim && !request.dryRun && (finalizers.includes(reclaim.finalizer) || reclaim.needed(object))) {
+    const others = finalizers.filter((f) => f !== reclaim.finalizer);
+    try {
+      await reclaim.run(object);
+      finalizers = others;
+    } catch (error) {
+      request.warn(`${(error as Error).message}; the object stays, marked for deletion, until that succeeds`);
+      finalizers = [...others, reclaim.finalizer];
+    }
+  }
+  const resource = storeResource(kind);
+  const precondition = { expectedResourceVersion: String(object.metadata.resourceVersion) };
+  if (finalizers.length === 0) return request.dryRun ? object : store.delete(resource, object.metadata.namespace ?? '', object.metadata.name, precondition);
+  const deletionTimestamp = object.metadata.deletionTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const marked = { ...object, metadata: { ...object.metadata, finalizers, deletionTimestamp, deletionGracePeriodSeconds: 0 } };
+  return request.dryRun ? marked : store.update(resource, marked, precondition);
 }
 
 /** Mounts the kind's paths: namespaced kinds also list and watch across namespaces. */

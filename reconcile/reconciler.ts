@@ -5,6 +5,7 @@
 import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
 import type { Logger } from '../apiserver/log.ts';
 import { storeResource, type KubeObject, type ResourceKind, type ResourceStore } from '../apiserver/resource.ts';
+import { deleteObject } from '../apiserver/rest.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -40,7 +41,10 @@ export class Reconciler {
       try {
         const { items } = await this.store.list(storeResource(kind), {});
         const live = kind.strategy.decorate && items.length > 0 ? await kind.strategy.decorate(items) : items;
-        for (const object of live) if (differs(object)) await this.correct(kind, object);
+        for (const object of live) {
+          if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, object);
+          else if (differs(object)) await this.correct(kind, object);
+        }
       } catch (error) {
         this.log.warn({ err: error, kind: kind.kind }, 'reconcile pass failed');
       }
@@ -54,37 +58,61 @@ export class Reconciler {
     return (cluster?.spec as { driftPolicy?: string } | undefined)?.driftPolicy ?? 'Correct';
   }
 
-  /** Under the object's lock, on its latest stored state: requests' writes and deletes never interleave. */
-  private correct(kind: ResourceKind, seen: KubeObject): Promise<void> {
+  /** Runs `work` under the object's lock on its latest stored state: requests' writes never interleave. */
+  private latest(kind: ResourceKind, seen: KubeObject, work: (object: KubeObject) => Promise<void>): Promise<void> {
     const resource = storeResource(kind);
     return this.locks.run(objectKey(resource, seen.metadata.namespace, seen.metadata.name), async () => {
       const object = await this.store.get(resource, seen.metadata.namespace ?? '', seen.metadata.name).catch(() => undefined);
-      if (object && object.metadata.uid === seen.metadata.uid) await this.rewrite(kind, { ...object, status: seen.status });
+      if (object && object.metadata.uid === seen.metadata.uid) await work({ ...object, status: seen.status });
     });
+  }
+
+  private correct(kind: ResourceKind, seen: KubeObject): Promise<void> {
+    return this.latest(kind, seen, (object) => this.rewrite(kind, object));
+  }
+
+  /** A delete that could not finish (its drop failed): tried again, with the same backoff. */
+  private finishDeletion(kind: ResourceKind, seen: KubeObject): Promise<void> {
+    const reclaim = kind.strategy.reclaim;
+    if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
+    return this.latest(kind, seen, (object) => this.attempt(kind, object, async () => {
+      const warnings: string[] = [];
+      await deleteObject(kind, this.store, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
+      if (warnings.length > 0) throw new Error(warnings.join('; '));
+      this.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
+    }));
   }
 
   /** Runs the object's write again (its SQL), then stores what the write recorded and the new live status. */
   private async rewrite(kind: ResourceKind, object: KubeObject): Promise<void> {
     const { beforeWrite, decorate } = kind.strategy;
-    const uid = String(object.metadata.uid);
-    const wait = this.backoff.get(uid);
-    if (!beforeWrite || !decorate || (wait && wait.notBefore > Date.now()) || object.metadata.deletionTimestamp) return;
+    if (!beforeWrite || !decorate || object.metadata.deletionTimestamp) return;
     if ((await this.driftPolicy(object)) !== 'Correct') return;
-    const warnings: string[] = [];
-    try {
+    await this.attempt(kind, object, async () => {
+      const warnings: string[] = [];
       const written = await beforeWrite(object, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
       const stored = JSON.stringify(written.status) === JSON.stringify(object.status)
         ? object
         : await this.store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });
       const [after] = await decorate([stored]);
       if (warnings.length > 0 || differs(after!)) throw new Error(warnings.join('; ') || 'the catalog still differs from the spec');
-      this.backoff.delete(uid);
       this.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'drift corrected');
+    });
+  }
+
+  /** Runs `work` unless the object is backing off; a failure backs off exponentially, with jitter. */
+  private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<void> {
+    const uid = String(object.metadata.uid);
+    const wait = this.backoff.get(uid);
+    if (wait && wait.notBefore > Date.now()) return;
+    try {
+      await work();
+      this.backoff.delete(uid);
     } catch (error) {
       const failures = (wait?.failures ?? 0) + 1;
       const delay = Math.min(maxBackoffMs, firstBackoffMs * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
       this.backoff.set(uid, { failures, notBefore: Date.now() + delay });
-      this.log.warn({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error }, 'correcting drift failed; backing off');
+      this.log.warn({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error }, 'reconciling failed; backing off');
     }
   }
 

@@ -7,7 +7,7 @@ import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
 import { servedKind } from './kind.ts';
-import { condition, environmentFault, isProblem, persistStatus, reclaim, resolveCluster, resources, type Services } from './services.ts';
+import { condition, environmentFault, isProblem, persistStatus, reclaimHook, resolveCluster, resources, type Services } from './services.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
 
@@ -80,11 +80,10 @@ export function databases(services: Services): ResourceKind {
     immutable: ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'],
     beforeWrite: (o, _old, request) => write(services, o as DatabaseObject, request),
     // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.
-    beforeDelete: async (o, request) => {
+    reclaim: reclaimHook(services, (o) => {
       const { spec } = o as DatabaseObject;
-      if (spec.reclaimPolicy !== 'Delete' || request.dryRun) return;
-      await reclaim(services, spec.databaseClusterRef.name, `database "${spec.name}"`, { roles: [], databases: [spec.name] }, (snapshot) => planDatabaseDeletion(spec.name, snapshot));
-    },
+      return { cluster: spec.databaseClusterRef.name, what: `database "${spec.name}"`, scope: { roles: [], databases: [spec.name] }, plan: (snapshot) => planDatabaseDeletion(spec.name, snapshot) };
+    }),
     decorate: (objects) => decorate(services, objects),
   });
 }

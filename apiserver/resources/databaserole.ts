@@ -9,7 +9,7 @@ import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { forbidden } from '../status.ts';
 import { servedKind } from './kind.ts';
-import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, reclaim, resolveCluster, resources, type Services } from './services.ts';
+import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, reclaimHook, resolveCluster, resources, type Services } from './services.ts';
 import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
@@ -170,11 +170,10 @@ export function databaseRoles(services: Services): ResourceKind {
     immutable: ['roleName', 'databaseClusterRef'],
     beforeWrite: (o, _old, request) => write(services, o as RoleObject, request),
     // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.
-    beforeDelete: async (o, request) => {
+    reclaim: reclaimHook(services, (o) => {
       const { spec } = o as RoleObject;
-      if (spec.reclaimPolicy !== 'Delete' || request.dryRun) return;
-      await reclaim(services, spec.databaseClusterRef.name, `role "${spec.roleName}"`, { roles: [spec.roleName], databases: [] }, (snapshot) => planRoleDeletion(spec.roleName, snapshot));
-    },
+      return { cluster: spec.databaseClusterRef.name, what: `role "${spec.roleName}"`, scope: { roles: [spec.roleName], databases: [] }, plan: (snapshot) => planRoleDeletion(spec.roleName, snapshot) };
+    }),
     decorate: (objects) => decorate(services, objects),
   });
 }

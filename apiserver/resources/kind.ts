@@ -6,7 +6,7 @@ import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
 import type { TableColumn } from '../table.ts';
 
-export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'beforeWrite' | 'beforeDelete' | 'decorate'>> {
+export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'beforeWrite' | 'reclaim' | 'decorate'>> {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
   validateSpec?(object: KubeObject): FieldError[];
   /** spec fields that may not change after creation. */
@@ -36,7 +36,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
       return [...schemaErrors, ...specErrors.filter((e) => !reported.has(e.field)), ...immutableErrors(o, old, rules.immutable ?? [])];
     },
     ...(rules.beforeWrite ? { beforeWrite: rules.beforeWrite } : {}),
-    ...(rules.beforeDelete ? { beforeDelete: rules.beforeDelete } : {}),
+    ...(rules.reclaim ? { reclaim: rules.reclaim } : {}),
     ...(rules.decorate ? { decorate: rules.decorate } : {}),
   };
   return {

@@ -10,7 +10,7 @@ import type { Plan } from '../../storage/catalog/plan.ts';
 import type { Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
 import type { Logger } from '../log.ts';
 import { StatusError } from '../status.ts';
-import { storeResource, type KubeObject, type ResourceStore } from '../resource.ts';
+import { storeResource, type KubeObject, type Reclaim, type ResourceStore } from '../resource.ts';
 
 /** Secrets as the server reads them: decoded values and the resourceVersion they were read at. */
 export interface SecretData {
@@ -144,16 +144,23 @@ export async function persistStatus(services: Services, resource: string, object
   });
 }
 
-/**
- * Runs a deletion plan for reclaimPolicy Delete. It must finish before the object goes: when it cannot, the
- * delete is refused (503) and can be retried.
- */
-export async function reclaim(services: Services, cluster: string, what: string, scope: SnapshotScope, planOf: (snapshot: Snapshot) => Plan): Promise<void> {
-  const resolved = await resolveCluster(services, cluster);
-  if (isProblem(resolved)) throw new StatusError('ServiceUnavailable', `cannot drop ${what}: ${resolved.message}`);
-  try {
-    await resolved.catalog.apply(planOf(await resolved.catalog.snapshot(scope)));
-  } catch (error) {
-    throw new StatusError('ServiceUnavailable', `cannot drop ${what}: ${environmentFault(error).message}`);
-  }
+/** The finalizer of objects whose reclaimPolicy is Delete: the object stays until its drop has run. */
+export const reclaimFinalizer = 'postgres.databases.dinhloc.dev/reclaim';
+
+/** reclaimPolicy Delete: runs a deletion plan; throws (with the reason, never a secret) when it cannot now. */
+export function reclaimHook(services: Services, planFor: (object: KubeObject) => { cluster: string; what: string; scope: SnapshotScope; plan(snapshot: Snapshot): Plan }): Reclaim {
+  return {
+    finalizer: reclaimFinalizer,
+    needed: (object) => (object.spec as { reclaimPolicy?: string } | undefined)?.reclaimPolicy === 'Delete',
+    run: async (object) => {
+      const { cluster, what, scope, plan } = planFor(object);
+      const resolved = await resolveCluster(services, cluster);
+      if (isProblem(resolved)) throw new StatusError('ServiceUnavailable', `cannot drop ${what} yet: ${resolved.message}`);
+      try {
+        await resolved.catalog.apply(plan(await resolved.catalog.snapshot(scope)));
+      } catch (error) {
+        throw new StatusError('ServiceUnavailable', `cannot drop ${what} yet: ${environmentFault(error).message}`);
+      }
+    },
+  };
 }

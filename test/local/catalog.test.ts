@@ -144,3 +144,33 @@ spec: {roleName: ${name}, databaseClusterRef: {name: main-cluster}, reclaimPolic
   t.is((await local.kubectl(['delete', 'pgrole', 'doomed-user', 'kept-user'])).code, 0);
   t.deepEqual(await sql(local.postgresDsn, "SELECT rolname FROM pg_roles WHERE rolname IN ('doomed_user', 'kept_user')"), [{ rolname: 'kept_user' }]);
 });
+
+test.serial('a Delete that cannot drop yet keeps the object marked for deletion; the reconciler finishes it once it can', async (t) => {
+  const goodDsn = local.postgresDsn;
+  const badDsn = asUser(goodDsn, 'postgres', 'wrong-password');
+  const secret = (dsn: string) => `apiVersion: v1\nkind: Secret\nmetadata: {name: second-connection, namespace: default}\nstringData: {connection: "${dsn}"}\n`;
+  const objects = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseCluster
+metadata: {name: second}
+spec: {connection: {name: second-connection, namespace: default}}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: lingering, namespace: default}
+spec: {name: lingering_db, databaseClusterRef: {name: second}, reclaimPolicy: Delete}
+`;
+  t.is((await local.kubectl(['apply', '-f', '-'], `${secret(goodDsn)}---\n${objects}`)).code, 0);
+  t.deepEqual((await json(['get', 'pgdb', 'lingering'])).metadata.finalizers, ['postgres.databases.dinhloc.dev/reclaim']);
+  t.is((await local.kubectl(['apply', '-f', '-'], secret(badDsn))).code, 0);
+
+  const deleted = await local.kubectl(['delete', 'pgdb', 'lingering', '--wait=false']);
+  t.is(deleted.code, 0, deleted.stderr);
+  t.regex(deleted.stderr, /Warning: cannot drop database "lingering_db" yet: .*password authentication failed/);
+  t.false(deleted.stderr.includes('wrong-password'));
+  t.truthy((await json(['get', 'pgdb', 'lingering'])).metadata.deletionTimestamp);
+  t.deepEqual(await sql(goodDsn, "SELECT datname FROM pg_database WHERE datname = 'lingering_db'"), [{ datname: 'lingering_db' }]);
+
+  t.is((await local.kubectl(['apply', '-f', '-'], secret(goodDsn))).code, 0);
+  t.true(await eventually(async () => (await local.kubectl(['get', 'pgdb', 'lingering'])).code !== 0, 15_000));
+  t.deepEqual(await sql(goodDsn, "SELECT datname FROM pg_database WHERE datname = 'lingering_db'"), []);
+});
