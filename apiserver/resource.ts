@@ -46,6 +46,8 @@ export interface Strategy {
    * deletionTimestamp, and the reconciler finishes it.
    */
   reclaim?: Reclaim;
+  /** Runs once the object is gone from the store (objects made for it, such as a Database's Service). */
+  afterDelete?(object: KubeObject): Promise<void>;
   /** The object as it is read: live status merged in. */
   decorate?(objects: KubeObject[]): Promise<KubeObject[]>;
   /** Written only through create/update, never returned (Secret stringData). */

@@ -325,7 +325,12 @@ export async function deleteObject(kind: ResourceKind, store: ResourceStore, obj
   }
   const resource = storeResource(kind);
   const precondition = { expectedResourceVersion: String(object.metadata.resourceVersion) };
-  if (finalizers.length === 0) return request.dryRun ? object : store.delete(resource, object.metadata.namespace ?? '', object.metadata.name, precondition);
+  if (finalizers.length === 0) {
+    if (request.dryRun) return object;
+    const deleted = await store.delete(resource, object.metadata.namespace ?? '', object.metadata.name, precondition);
+    await kind.strategy.afterDelete?.(deleted);
+    return deleted;
+  }
   const deletionTimestamp = object.metadata.deletionTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const marked = { ...object, metadata: { ...object.metadata, finalizers, deletionTimestamp, deletionGracePeriodSeconds: 0 } };
   return request.dryRun ? marked : store.update(resource, marked, precondition);

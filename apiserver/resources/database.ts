@@ -6,12 +6,13 @@ import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpe
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
+import { ensureService, removeService, serviceNameOf } from './dbservice.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, persistStatus, reclaimHook, resolveCluster, resources, type Services } from './services.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
 
-async function write(services: Services, object: DatabaseObject, request: RequestContext): Promise<KubeObject> {
+async function write(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: RequestContext): Promise<KubeObject> {
   const cluster = await admitToCluster(services, object);
   await claimCheck(services, resources.databases, object, cluster.name, (o) => (o.spec as DatabaseSpec).name, 'database name');
   if (isProblem(cluster.resolved)) {
@@ -25,10 +26,14 @@ async function write(services: Services, object: DatabaseObject, request: Reques
   } catch (error) {
     request.warn(`${environmentFault(error).message}; it is retried`);
   }
+  if (request.dryRun) return object;
+  const service = await ensureService(services, object, cluster.resolved.host);
+  if (service && !service.ok) request.warn(service.message);
+  if (old?.spec.databaseServiceName !== object.spec.databaseServiceName) await removeService(services, object, old?.spec.databaseServiceName);
   return object;
 }
 
-function statusFrom(object: DatabaseObject, snapshot: Snapshot): DatabaseStatus {
+function statusFrom(object: DatabaseObject, snapshot: Snapshot, serviceName: string | undefined): DatabaseStatus {
   const generation = Number(object.metadata.generation ?? 1);
   const previous = object.status?.conditions;
   const live = snapshot.databases.get(object.spec.name);
@@ -45,6 +50,7 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot): DatabaseStatus 
     exists: live !== undefined,
     ...(live ? { owner: live.owner, ...(live.sizeBytes !== null ? { sizeBytes: live.sizeBytes } : {}), connections: live.connections } : {}),
     ...(contents ? { schemas: desiredSchemas(object.spec).filter((s) => contents.schemas.has(s)), extensions: [...contents.extensions.keys()].sort() } : {}),
+    ...(serviceName ? { serviceName } : {}),
     drift: [...plan.drift],
     observedGeneration: generation,
   };
@@ -65,7 +71,9 @@ async function decorate(services: Services, objects: KubeObject[]): Promise<Kube
     }
     try {
       const snapshot = await resolved.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
-      for (const o of list) statuses.set(o, statusFrom(o, snapshot));
+      const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
+      const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, (await services.store.list(resources.services, { namespace: ns })).items] as const)));
+      for (const o of list) statuses.set(o, statusFrom(o, snapshot, serviceNameOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? [])));
     } catch (error) {
       const fault = environmentFault(error);
       fail(fault.reason, fault.message);
@@ -78,7 +86,8 @@ export function databases(services: Services): ResourceKind {
   return servedKind(database, {
     validateSpec: (o) => validateDatabaseSpec(o.spec as DatabaseSpec),
     immutable: ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'],
-    beforeWrite: (o, _old, request) => write(services, o as DatabaseObject, request),
+    beforeWrite: (o, old, request) => write(services, o as DatabaseObject, old as DatabaseObject | undefined, request),
+    afterDelete: (o) => removeService(services, o as DatabaseObject, (o as DatabaseObject).spec.databaseServiceName),
     // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.
     reclaim: reclaimHook(services, (o) => {
       const { spec } = o as DatabaseObject;

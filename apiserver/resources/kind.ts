@@ -6,7 +6,7 @@ import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
 import type { TableColumn } from '../table.ts';
 
-export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'beforeWrite' | 'reclaim' | 'decorate'>> {
+export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'beforeWrite' | 'reclaim' | 'afterDelete' | 'decorate'>> {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
   validateSpec?(object: KubeObject): FieldError[];
   /** spec fields that may not change after creation. */
@@ -37,6 +37,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
     },
     ...(rules.beforeWrite ? { beforeWrite: rules.beforeWrite } : {}),
     ...(rules.reclaim ? { reclaim: rules.reclaim } : {}),
+    ...(rules.afterDelete ? { afterDelete: rules.afterDelete } : {}),
     ...(rules.decorate ? { decorate: rules.decorate } : {}),
   };
   return {

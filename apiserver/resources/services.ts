@@ -39,6 +39,7 @@ export const resources = {
   roles: storeResource(kinds.databaseroles),
   namespaces: '/namespaces',
   secrets: '/secrets',
+  services: '/services',
 };
 
 /** Why a cluster cannot be used right now: a fault of the environment, reported in status, never a value. */

@@ -174,3 +174,25 @@ spec: {name: lingering_db, databaseClusterRef: {name: second}, reclaimPolicy: De
   t.true(await eventually(async () => (await local.kubectl(['get', 'pgdb', 'lingering'])).code !== 0, 15_000));
   t.deepEqual(await sql(goodDsn, "SELECT datname FROM pg_database WHERE datname = 'lingering_db'"), []);
 });
+
+test.serial('databaseServiceName makes a Service that reaches the server, never takes over another, and goes with the Database', async (t) => {
+  const port = Number(new URL(local.postgresDsn).port);
+  const service = JSON.parse((await local.kubectl(['get', 'service', 'my-app-db-svc', '-o', 'json'])).stdout);
+  t.like(service, { spec: { type: 'ClusterIP', ports: [{ name: 'postgres', port, targetPort: port }] }, metadata: { labels: { 'app.kubernetes.io/managed-by': 'postgres-apiserver', 'postgres.databases.dinhloc.dev/database': 'my-app-db' } } });
+  t.is((await json(['get', 'pgdb', 'my-app-db'])).status.serviceName, 'my-app-db-svc');
+
+  const theirs = 'apiVersion: v1\nkind: Service\nmetadata: {name: taken-svc, namespace: default}\nspec: {type: ExternalName, externalName: elsewhere.example}\n';
+  t.is((await local.kubectl(['apply', '-f', '-'], theirs)).code, 0);
+  const database = (name: string, svc: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: Database\nmetadata: {name: ${name}, namespace: default}\nspec: {name: ${name.replace('-', '_')}, databaseClusterRef: {name: main-cluster}, databaseServiceName: ${svc}}\n`;
+  const refused = await local.kubectl(['apply', '-f', '-'], database('svc-taken', 'taken-svc'));
+  t.is(refused.code, 0);
+  t.regex(refused.stderr, /Warning: Service default\/taken-svc exists and was not created for this Database: it is left alone/);
+  t.is(JSON.parse((await local.kubectl(['get', 'service', 'taken-svc', '-o', 'json'])).stdout).spec.externalName, 'elsewhere.example');
+
+  t.is((await local.kubectl(['apply', '-f', '-'], database('svc-owned', 'owned-svc'))).code, 0);
+  t.is((await local.kubectl(['get', 'service', 'owned-svc'])).code, 0);
+  t.is((await local.kubectl(['delete', 'pgdb', 'svc-owned'])).code, 0);
+  t.not((await local.kubectl(['get', 'service', 'owned-svc'])).code, 0, 'the Service went with its Database');
+  t.is((await local.kubectl(['delete', 'pgdb', 'svc-taken'])).code, 0);
+  t.is((await local.kubectl(['get', 'service', 'taken-svc'])).code, 0, 'a Service it did not make stays');
+});

@@ -1,0 +1,68 @@
+// databaseServiceName: a Service in the Database's namespace that resolves to the PostgreSQL server, so
+// applications connect to `<service>.<namespace>.svc`. ExternalName when the DSN names a host; a selector-less
+// Service when it is an IP. A Service this server did not create is never taken over.
+import type { DatabaseSpec } from '../../openapi/database.ts';
+import type { KubeObject } from '../resource.ts';
+import { readOrUndefined, resources, type Services } from './services.ts';
+
+const managedBy = 'app.kubernetes.io/managed-by';
+const manager = 'postgres-apiserver';
+const databaseLabel = 'postgres.databases.dinhloc.dev/database';
+
+type DatabaseObject = KubeObject & { spec: DatabaseSpec };
+
+export type ServiceOutcome = { ok: true; name: string } | { ok: false; reason: 'ServiceConflict'; message: string };
+
+function isOurs(service: KubeObject, database: DatabaseObject): boolean {
+  const labels = (service.metadata.labels ?? {}) as Record<string, string>;
+  return labels[managedBy] === manager && labels[databaseLabel] === database.metadata.name;
+}
+
+function desiredService(database: DatabaseObject, name: string, host: string): KubeObject {
+  const [hostname, port] = [host.slice(0, host.lastIndexOf(':')), Number(host.slice(host.lastIndexOf(':') + 1))];
+  const isIp = /^[\d.]+$|:/.test(hostname);
+  const ports = [{ name: 'postgres', protocol: 'TCP', port, targetPort: port }];
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name,
+      namespace: database.metadata.namespace,
+      labels: { [managedBy]: manager, [databaseLabel]: database.metadata.name },
+      ownerReferences: [{ apiVersion: database.apiVersion, kind: database.kind, name: database.metadata.name, uid: database.metadata.uid, controller: true, blockOwnerDeletion: true }],
+    },
+    spec: isIp ? { type: 'ClusterIP', ports } : { type: 'ExternalName', externalName: hostname, ports },
+  };
+}
+
+/** Creates or updates the Database's Service; a Service of the same name not made for it is left alone. */
+export async function ensureService(services: Services, database: DatabaseObject, host: string): Promise<ServiceOutcome | undefined> {
+  const name = database.spec.databaseServiceName;
+  if (!name) return undefined;
+  const namespace = database.metadata.namespace ?? '';
+  const existing = await readOrUndefined(services.store, resources.services, namespace, name);
+  if (existing && !isOurs(existing, database)) {
+    return { ok: false, reason: 'ServiceConflict', message: `Service ${namespace}/${name} exists and was not created for this Database: it is left alone` };
+  }
+  const desired = desiredService(database, name, host);
+  if (!existing) await services.store.create(resources.services, desired);
+  else if (JSON.stringify(existing.spec) !== JSON.stringify(desired.spec)) {
+    await services.store.update(resources.services, { ...existing, spec: desired.spec }, { expectedResourceVersion: String(existing.metadata.resourceVersion) });
+  }
+  return { ok: true, name };
+}
+
+/** Removes the Service made for the Database (when the Database goes, or stops asking for one). */
+export async function removeService(services: Services, database: DatabaseObject, name: string | undefined): Promise<void> {
+  if (!name) return;
+  const namespace = database.metadata.namespace ?? '';
+  const existing = await readOrUndefined(services.store, resources.services, namespace, name);
+  if (existing && isOurs(existing, database)) await services.store.delete(resources.services, namespace, name).catch(() => undefined);
+}
+
+/** status.serviceName: the Service made for the Database, when it exists (among its namespace's Services). */
+export function serviceNameOf(database: DatabaseObject, namespaceServices: readonly KubeObject[]): string | undefined {
+  const name = database.spec.databaseServiceName;
+  const service = namespaceServices.find((s) => s.metadata.name === name);
+  return service && isOurs(service, database) ? name : undefined;
+}
