@@ -22,6 +22,7 @@ import type { Logger } from './log.ts';
 import { openapiRouter } from './openapi.ts';
 import { storeResource, type ResourceKind } from './resource.ts';
 import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeSecrets } from './resources/core.ts';
+import { storeEvents } from './resources/events.ts';
 import { ourKinds } from './resources/index.ts';
 import { resourceRouter } from './rest.ts';
 import { servingCertificateIn } from './tls.ts';
@@ -112,7 +113,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     metrics.collectPools(() => catalogs.poolStats());
     stops.push(() => catalogs.close());
     const locks = new ObjectLocks();
-    const ours = ourKinds({ store, secrets: storeSecrets(store), catalogs, log: options.log });
+    const events = storeEvents(store, (error) => options.log.warn({ err: error }, 'recording an Event failed'));
+    const ours = ourKinds({ store, secrets: storeSecrets(store), catalogs, events, log: options.log });
     const served: ResourceKind[] = [...coreKinds, ...ours];
     const reconciler = new Reconciler(ours, store, locks, options.log);
     reconciler.start(options.resyncIntervalMs ?? 10_000);

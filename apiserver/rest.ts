@@ -1,5 +1,6 @@
 // The REST verbs of one kind (K8S-WIRE §4, §6): get, list, watch, create, update, patch, delete,
 // deletecollection and the status subresource, over the object store and the kind's strategy.
+import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import jsonMergePatch from 'json-merge-patch';
@@ -148,6 +149,8 @@ export class ResourceHandlers {
   async create(ctx: Koa.Context, namespace: string): Promise<void> {
     const decoded = withName(this.inScope(decodeObject(await readBody(ctx), ctx.get('content-type'), this.kind), namespace));
     if (!decoded.metadata.name) throw invalid(subjectOf(this.kind), [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
+    // The uid is the server's, named before admission so that hooks (Events, owner references) can use it.
+    decoded.metadata = { ...decoded.metadata, uid: randomUUID() };
     const { status: _status, ...withoutStatus } = decoded;
     const object = this.admit(ctx, this.kind.statusSubresource ? (withoutStatus as KubeObject) : decoded, undefined);
     const request = requestContext(ctx);

@@ -7,6 +7,7 @@ import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
 import { ensureService, removeService, serviceNameOf } from './dbservice.ts';
+import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, persistStatus, reclaimHook, resolveCluster, resources, type Services } from './services.ts';
 
@@ -22,9 +23,14 @@ async function write(services: Services, object: DatabaseObject, old: DatabaseOb
   try {
     const snapshot = await cluster.resolved.catalog.snapshot({ roles: [], databases: [object.spec.name] });
     const plan = planDatabase(object.spec, snapshot);
-    if (!request.dryRun) await cluster.resolved.catalog.apply(plan);
+    if (!request.dryRun && plan.statements.length > 0) {
+      await cluster.resolved.catalog.apply(plan);
+      await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((st) => st.description)));
+    }
   } catch (error) {
-    request.warn(`${environmentFault(error).message}; it is retried`);
+    const fault = environmentFault(error);
+    request.warn(`${fault.message}; it is retried`);
+    if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
   }
   if (request.dryRun) return object;
   const service = await ensureService(services, object, cluster.resolved.host);

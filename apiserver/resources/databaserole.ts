@@ -8,6 +8,7 @@ import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, vali
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { forbidden } from '../status.ts';
+import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, reclaimHook, resolveCluster, resources, type Services } from './services.ts';
 import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
@@ -103,10 +104,15 @@ async function write(services: Services, object: RoleObject, request: RequestCon
     const snapshot = await cluster.resolved.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
     const plan = planRole(desired, snapshot);
     if (request.dryRun) return object;
-    await cluster.resolved.catalog.apply(plan, passwordsOf(desired));
+    if (plan.statements.length > 0) {
+      await cluster.resolved.catalog.apply(plan, passwordsOf(desired));
+      await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((s) => s.description)));
+    }
     return passwordVersion === undefined ? object : { ...object, status: { ...object.status, passwordSecretVersion: passwordVersion } };
   } catch (error) {
-    request.warn(`${environmentFault(error).message}; it is retried`);
+    const fault = environmentFault(error);
+    request.warn(`${fault.message}; it is retried`);
+    if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
     return object;
   }
 }

@@ -9,6 +9,7 @@ import type { CatalogRegistry } from '../../storage/catalog/registry.ts';
 import type { Plan } from '../../storage/catalog/plan.ts';
 import type { Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
 import type { Logger } from '../log.ts';
+import type { EventRecorder } from './events.ts';
 import { StatusError } from '../status.ts';
 import { storeResource, type KubeObject, type Reclaim, type ResourceStore } from '../resource.ts';
 
@@ -30,6 +31,7 @@ export interface Services {
   store: ResourceStore;
   secrets: SecretReader;
   catalogs: CatalogRegistry;
+  events: EventRecorder;
   log: Logger;
 }
 

@@ -136,14 +136,15 @@ export class ObjectStore {
   }
 
   /**
-   * Stores a new object with a new uid, resourceVersion and creationTimestamp, and generation 1 unless it
+   * Stores a new object with a new uid (unless given), resourceVersion and creationTimestamp, and generation 1 unless it
    * has one. AlreadyExists when the key is taken.
    */
   async create<T extends StoredObject>(resource: string, object: T): Promise<T> {
     const key = keyOf(resource, object);
     return this.write(key, `creating ${describe(key)}`, async (tx, resourceVersion) => {
       if (await this.stored(tx, key)) throw new AlreadyExists(key);
-      const metadata = { ...object.metadata, uid: randomUUID(), resourceVersion, creationTimestamp: now(), generation: object.metadata.generation ?? 1 };
+      // A uid given by the caller is kept: the API server names it before admission, as kube-apiserver does.
+      const metadata = { ...object.metadata, uid: object.metadata.uid ?? randomUUID(), resourceVersion, creationTimestamp: now(), generation: object.metadata.generation ?? 1 };
       const created: T = { ...object, metadata };
       await tx.query(this.sql.insert, [key.resource, key.namespace, key.name, metadata.uid, resourceVersion, JSON.stringify(created)]);
       return { type: 'ADDED', object: created, previous: undefined };

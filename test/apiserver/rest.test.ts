@@ -45,9 +45,12 @@ const widget = (name: string, spec: Record<string, unknown> = { size: 1 }, extra
 
 test('create answers 201 with generation 1, defaults, and no status; get reads it back', async (t) => {
   const { call } = await serve(t);
-  const created = await call('POST', collection, widget('a', { size: 2 }, { status: { phase: 'ignored' } }));
+  const fromClient = widget('a', { size: 2 }, { status: { phase: 'ignored' } });
+  fromClient.metadata.uid = 'chosen-by-the-client';
+  const created = await call('POST', collection, fromClient);
   t.is(created.status, 201);
   const body = created.json();
+  t.not(body.metadata.uid, 'chosen-by-the-client', 'the server names the uid');
   t.like(body, { metadata: { name: 'a', namespace: 'default', generation: 1 }, spec: { size: 2, color: 'red' } });
   t.false('status' in body);
   t.truthy(body.metadata.uid);

@@ -87,7 +87,9 @@ test.serial('kubectl describe shows the spec, the conditions and the events', as
   t.regex(stdout, /Name:\s+app-user/);
   t.regex(stdout, /Role Name:\s+my_app_user/);
   t.regex(stdout, /Type:\s+Ready/);
-  t.regex(stdout, /Events:/);
+  t.regex(stdout, /Events:[\s\S]*Normal\s+Applied\s+\S+\s+postgres-apiserver\s+applied \d+ statements: creating role "my_app_user"/);
+  t.false(stdout.includes('strong-password-here'), 'no password in status or Events');
+  t.false(stdout.includes('SCRAM-SHA-256'));
 });
 
 test.serial('kubectl edit changes the object through the editor', async (t) => {

@@ -32,12 +32,14 @@ test('create, get, update and delete round trip, each with a larger resourceVers
   t.is(await store.currentResourceVersion(), deleted.metadata.resourceVersion!);
 });
 
-test('the store owns uid, creationTimestamp and resourceVersion; the caller owns generation', async (t) => {
+test('the store owns creationTimestamp and resourceVersion, and uid once created; the caller owns generation and may name the uid', async (t) => {
   const { store } = await suite.open(t);
   const given = role('app');
-  given.metadata = { ...given.metadata, uid: 'not-a-uid', resourceVersion: '999999', creationTimestamp: '2000-01-01T00:00:00Z', generation: 7 };
+  const namedUid = '11111111-2222-4333-8444-555555555555';
+  given.metadata = { ...given.metadata, uid: namedUid, resourceVersion: '999999', creationTimestamp: '2000-01-01T00:00:00Z', generation: 7 };
   const created = await store.create(roles, given);
-  t.regex(created.metadata.uid!, uuid);
+  t.is(created.metadata.uid, namedUid);
+  t.regex((await store.create(roles, role('unnamed'))).metadata.uid!, uuid);
   t.not(created.metadata.resourceVersion, '999999');
   t.not(created.metadata.creationTimestamp, '2000-01-01T00:00:00Z');
   t.is(created.metadata.generation, 7);

@@ -1,0 +1,51 @@
+// Events (core v1) about our objects: changes applied (statements summarised by their descriptions, which
+// never hold a secret), drift found, and failures. `kubectl describe` lists them. Local mode keeps them in
+// its store; in a cluster they go to the cluster.
+import { randomBytes } from 'node:crypto';
+import type { KubeObject } from '../resource.ts';
+import type { ResourceStore } from '../resource.ts';
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface EventRecorder {
+  record(object: KubeObject, type: EventType, reason: string, message: string): Promise<void>;
+}
+
+const maxMessage = 1024;
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** Events written to the store; recording never fails the work it reports on. */
+export function storeEvents(store: ResourceStore, onError: (error: unknown) => void): EventRecorder {
+  return {
+    async record(object, type, reason, message) {
+      const namespace = object.metadata.namespace || 'default';
+      const time = now();
+      const event: KubeObject = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: `${object.metadata.name}.${randomBytes(8).toString('hex')}`, namespace },
+        involvedObject: {
+          apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, uid: object.metadata.uid,
+          ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}), resourceVersion: object.metadata.resourceVersion,
+        },
+        type,
+        reason,
+        message: message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message,
+        source: { component: 'postgres-apiserver' },
+        reportingComponent: 'postgres-apiserver',
+        firstTimestamp: time,
+        lastTimestamp: time,
+        count: 1,
+      };
+      await store.create('/events', event).catch(onError);
+    },
+  };
+}
+
+/** "applied 3 statements: creating role "app"; granting …" */
+export function appliedMessage(descriptions: readonly string[]): string {
+  return `applied ${descriptions.length} statement${descriptions.length === 1 ? '' : 's'}: ${descriptions.join('; ')}`;
+}
