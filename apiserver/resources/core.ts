@@ -157,6 +157,10 @@ export function coreOpenAPIDocument(): object {
   return { openapi: '3.0.0', info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' }, paths, components: { schemas: {} } };
 }
 
+function encoded(data: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+}
+
 function decoded(secret: KubeObject): SecretData {
   const data = Object.fromEntries(Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
   return { data, resourceVersion: String(secret.metadata.resourceVersion) };
@@ -178,9 +182,21 @@ export function storeSecrets(store: ResourceStore): SecretReader {
       return new Map(items.map((secret) => [secret.metadata.name, decoded(secret)]));
     },
     async create(namespace, name, data) {
-      const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
-      const created = await store.create(resource, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', data: encoded });
+      const created = await store.create(resource, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', data: encoded(data) });
       return { resourceVersion: String(created.metadata.resourceVersion) };
+    },
+    async write(namespace, name, data, labels) {
+      const existing = await store.get(resource, namespace, name).catch(() => undefined);
+      if (!existing) {
+        await store.create(resource, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque', data: encoded(data) });
+        return 'written';
+      }
+      const ours = Object.entries(labels).every(([k, v]) => (existing.metadata.labels as Record<string, string> | undefined)?.[k] === v);
+      if (!ours) return 'notOurs';
+      if (JSON.stringify(existing.data) !== JSON.stringify(encoded(data))) {
+        await store.update(resource, { ...existing, data: encoded(data) }, { expectedResourceVersion: String(existing.metadata.resourceVersion) });
+      }
+      return 'written';
     },
   };
 }

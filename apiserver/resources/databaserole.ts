@@ -8,6 +8,7 @@ import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, vali
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { forbidden } from '../status.ts';
+import { writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, reclaimHook, resolveCluster, resources, type Services } from './services.ts';
@@ -107,6 +108,10 @@ async function write(services: Services, object: RoleObject, request: RequestCon
     if (plan.statements.length > 0) {
       await cluster.resolved.catalog.apply(plan, passwordsOf(desired));
       await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((s) => s.description)));
+    }
+    if (typeof desired.password === 'string') {
+      const refused = await writeConnectionSecret(services, object, cluster.resolved, desired.password);
+      if (refused) request.warn(refused);
     }
     return passwordVersion === undefined ? object : { ...object, status: { ...object.status, passwordSecretVersion: passwordVersion } };
   } catch (error) {

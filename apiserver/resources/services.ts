@@ -25,6 +25,11 @@ export interface SecretReader {
   readAll(namespace: string): Promise<Map<string, SecretData>>;
   /** Creates a Secret holding `data` (password.generate). */
   create(namespace: string, name: string, data: Record<string, string>): Promise<{ resourceVersion: string }>;
+  /**
+   * Creates or updates a Secret this server manages (`labels` mark it as ours); one with the same name that
+   * lacks them is left alone: the answer is then 'notOurs'.
+   */
+  write(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>): Promise<'written' | 'notOurs'>;
 }
 
 export interface Services {
@@ -55,6 +60,8 @@ export interface ResolvedCluster {
   catalog: ClusterCatalog;
   /** host:port from the DSN; never the password. */
   host: string;
+  /** The DSN's sslmode, if it names one, for the connection details given to applications. */
+  sslmode: string | undefined;
 }
 
 export function isProblem(value: ResolvedCluster | ClusterProblem): value is ClusterProblem {
@@ -86,7 +93,8 @@ export async function resolveCluster(services: Services, name: string): Promise<
   if (!['postgres:', 'postgresql:'].includes(url.protocol) || !url.hostname) {
     return { reason: 'MalformedDSN', message: `the value of key "${key}" in Secret ${namespace}/${secretName} is not a postgres:// URL` };
   }
-  return { object, catalog: services.catalogs.catalogFor(name, dsn.trim()), host: `${url.hostname}:${url.port || '5432'}` };
+  const sslmode = url.searchParams.get('sslmode') ?? undefined;
+  return { object, catalog: services.catalogs.catalogFor(name, dsn.trim()), host: `${url.hostname}:${url.port || '5432'}`, sslmode };
 }
 
 function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {

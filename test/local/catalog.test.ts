@@ -196,3 +196,27 @@ test.serial('databaseServiceName makes a Service that reaches the server, never 
   t.is((await local.kubectl(['delete', 'pgdb', 'svc-taken'])).code, 0);
   t.is((await local.kubectl(['get', 'service', 'taken-svc'])).code, 0, 'a Service it did not make stays');
 });
+
+test.serial('connectionSecret gives the application a Secret it can connect with, and never overwrites a Secret it did not write', async (t) => {
+  const role = (name: string, secret: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: ${name.replaceAll('_', '-')}, namespace: default}
+spec:
+  roleName: ${name}
+  password: {name: ${name.replaceAll('_', '-')}-password, generate: true}
+  connectionSecret: {name: ${secret}, database: my_app_db_production}
+  databaseClusterRef: {name: main-cluster}
+  permissions: [{database: my_app_db_production}]
+`;
+  t.is((await local.kubectl(['apply', '-f', '-'], role('reporting_user', 'reporting-credentials'))).code, 0);
+  const secret = JSON.parse((await local.kubectl(['get', 'secret', 'reporting-credentials', '-o', 'json'])).stdout);
+  const data = Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  t.deepEqual(Object.keys(data).sort(), ['dbname', 'host', 'jdbc-uri', 'password', 'pgpass', 'port', 'uri', 'username']);
+  t.deepEqual(await sql(data.uri!, 'SELECT current_user AS who, current_database() AS db'), [{ who: 'reporting_user', db: 'my_app_db_production' }]);
+
+  t.is((await local.kubectl(['create', 'secret', 'generic', 'someone-elses', '--from-literal=keep=me'])).code, 0);
+  const refused = await local.kubectl(['apply', '-f', '-'], role('other_user', 'someone-elses'));
+  t.regex(refused.stderr, /Warning: Secret default\/someone-elses exists and was not written by this server/);
+  const kept = JSON.parse((await local.kubectl(['get', 'secret', 'someone-elses', '-o', 'json'])).stdout);
+  t.deepEqual(Object.keys(kept.data), ['keep']);
+});

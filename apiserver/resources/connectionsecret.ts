@@ -1,0 +1,39 @@
+// DatabaseRole.spec.connectionSecret: a Secret this server writes for the application, with everything it
+// needs to connect as the role. Written only when the password is known; never over a Secret it did not make.
+import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
+import type { KubeObject } from '../resource.ts';
+import type { ResolvedCluster, Services } from './services.ts';
+
+const labels = { 'app.kubernetes.io/managed-by': 'postgres-apiserver' };
+
+/** pgpass escapes ':' and '\' in each field. */
+function pgpassField(value: string): string {
+  return value.replace(/[\\:]/g, (c) => `\\${c}`);
+}
+
+export function connectionDetails(cluster: Pick<ResolvedCluster, 'host' | 'sslmode'>, database: string, username: string, password: string): Record<string, string> {
+  const at = cluster.host.lastIndexOf(':');
+  const [host, port] = [cluster.host.slice(0, at), cluster.host.slice(at + 1)];
+  const ssl = cluster.sslmode ? `sslmode=${encodeURIComponent(cluster.sslmode)}` : '';
+  const e = encodeURIComponent;
+  return {
+    host,
+    port,
+    dbname: database,
+    username,
+    password,
+    uri: `postgresql://${e(username)}:${e(password)}@${cluster.host}/${e(database)}${ssl ? `?${ssl}` : ''}`,
+    'jdbc-uri': `jdbc:postgresql://${cluster.host}/${e(database)}?user=${e(username)}&password=${e(password)}${ssl ? `&${ssl}` : ''}`,
+    pgpass: `${[host, port, database, username, password].map(pgpassField).join(':')}\n`,
+  };
+}
+
+/** Writes the role's connection Secret; a warning when a Secret of that name belongs to someone else. */
+export async function writeConnectionSecret(services: Services, role: KubeObject & { spec: DatabaseRoleSpec }, cluster: ResolvedCluster, password: string): Promise<string | undefined> {
+  const target = role.spec.connectionSecret;
+  if (!target) return undefined;
+  const namespace = role.metadata.namespace ?? '';
+  const details = connectionDetails(cluster, target.database, role.spec.roleName, password);
+  const outcome = await services.secrets.write(namespace, target.name, details, labels);
+  return outcome === 'notOurs' ? `Secret ${namespace}/${target.name} exists and was not written by this server: the connection details are not written there` : undefined;
+}
