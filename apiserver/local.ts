@@ -26,6 +26,7 @@ import { storeEvents } from './resources/events.ts';
 import { ourKinds } from './resources/index.ts';
 import { resourceRouter } from './rest.ts';
 import { servingCertificateIn } from './tls.ts';
+import { LeaderElection } from '../reconcile/leader.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
 import { ObjectLocks } from './locks.ts';
 import { Metrics } from './metrics.ts';
@@ -47,6 +48,10 @@ export interface LocalMode {
   kubeconfig: string;
   /** The embedded server's superuser DSN (also in DATA/postgres.dsn). */
   postgresDsn: string;
+  /** The object store's database; replicas sharing it share one state. */
+  storeDsn: string;
+  /** Whether this replica leads, and so runs the reconciler. */
+  isLeader(): boolean;
   stop(): Promise<void>;
 }
 
@@ -102,8 +107,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   };
   try {
     writeFileSync(join(options.dataDir, 'postgres.dsn'), `${postgres.dsn}\n`, { mode: 0o600 });
-    const store = await ObjectStore.open(options.storeDsn ?? (await ensureDatabase(postgres.dsn, 'apiserver')));
+    const storeDsn = options.storeDsn ?? (await ensureDatabase(postgres.dsn, 'apiserver'));
+    const store = await ObjectStore.open(storeDsn);
     stops.push(() => store.close());
+    const election = new LeaderElection(storeDsn, options.log);
+    election.start();
+    stops.push(() => election.stop());
     await seedNamespaces(store);
     const tls = await servingCertificateIn(join(options.dataDir, 'tls'), ['localhost', '127.0.0.1']);
     if (tls.created) options.log.info({ dir: join(options.dataDir, 'tls') }, 'no serving certificate given: generated a self-signed CA and certificate');
@@ -116,7 +125,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const events = storeEvents(store, (error) => options.log.warn({ err: error }, 'recording an Event failed'));
     const ours = ourKinds({ store, secrets: storeSecrets(store), catalogs, events, log: options.log });
     const served: ResourceKind[] = [...coreKinds, ...ours];
-    const reconciler = new Reconciler(ours, store, locks, options.log);
+    const reconciler = new Reconciler(ours, store, locks, options.log, () => election.isLeader());
     reconciler.start(options.resyncIntervalMs ?? 10_000);
     stops.push(() => reconciler.stop());
     const app = createApp({
@@ -134,7 +143,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const port = (server.address() as AddressInfo).port;
     const kubeconfig = join(options.dataDir, 'kubeconfig');
     writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, ca: tls.ca, token });
-    return { port, kubeconfig, postgresDsn: postgres.dsn, stop };
+    return { port, kubeconfig, postgresDsn: postgres.dsn, storeDsn, isLeader: () => election.isLeader(), stop };
   } catch (error) {
     await stop();
     throw error;

@@ -33,6 +33,8 @@ export class Reconciler {
     private readonly store: ResourceStore,
     private readonly locks: ObjectLocks,
     private readonly log: Logger,
+    /** Only the leader reconciles when several replicas share a store. */
+    private readonly isLeader: () => boolean = () => true,
   ) {}
 
   /** One pass over every object of every kind. */
@@ -119,7 +121,7 @@ export class Reconciler {
   /** A pass every `intervalMs`, one at a time. */
   start(intervalMs: number): void {
     const tick = () => {
-      this.running = this.pass().finally(() => {
+      this.running = (this.isLeader() ? this.pass() : Promise.resolve()).finally(() => {
         this.running = undefined;
         if (this.timer) this.timer = setTimeout(tick, intervalMs);
       });

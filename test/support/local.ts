@@ -14,9 +14,9 @@ export interface LocalServer extends LocalMode {
   restart(): Promise<LocalServer>;
 }
 
-export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-'))): Promise<LocalServer> {
+export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-')), options: { storeDsn?: string } = {}): Promise<LocalServer> {
   chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as nobody, who must reach the folder inside
-  const local = await startLocalMode({ dataDir, port: 0, resyncIntervalMs: 500, log: pino({ level: 'silent' }) });
+  const local = await startLocalMode({ dataDir, port: 0, resyncIntervalMs: 500, log: pino({ level: 'silent' }), ...options });
   const cache = join(dataDir, 'kube-cache');
   return {
     ...local,
@@ -24,7 +24,7 @@ export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-'))
     kubectl: (args, input) => kubectl(local.kubeconfig, args, input, { KUBECACHEDIR: cache }),
     restart: async () => {
       await local.stop();
-      return startLocal(dataDir);
+      return startLocal(dataDir, options);
     },
     stop: async () => {
       await local.stop();
