@@ -94,13 +94,25 @@ async function seedNamespaces(store: ObjectStore): Promise<void> {
   }
 }
 
+/**
+ * The embedded server, on the port it had last time when none is given: DSNs users put in Secrets keep
+ * working across restarts (a taken port falls back to a free one).
+ */
+async function startPostgres(options: LocalModeOptions): Promise<EmbeddedPostgres> {
+  const start = (port?: number) => startEmbeddedPostgres({ major: 17, dir: join(options.dataDir, 'postgres'), ...(port ? { port } : {}) });
+  if (options.postgresPort) return start(options.postgresPort);
+  const dsnFile = join(options.dataDir, 'postgres.dsn');
+  const previous = existsSync(dsnFile) ? Number(new URL(readFileSync(dsnFile, 'utf8').trim()).port) : undefined;
+  if (!previous) return start();
+  return start(previous).catch((error: unknown) => {
+    options.log.warn({ err: error, port: previous }, 'the embedded PostgreSQL server cannot have its previous port; it takes another');
+    return start();
+  });
+}
+
 export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
   mkdirSync(options.dataDir, { recursive: true });
-  const postgres: EmbeddedPostgres = await startEmbeddedPostgres({
-    major: 17,
-    dir: join(options.dataDir, 'postgres'),
-    ...(options.postgresPort ? { port: options.postgresPort } : {}),
-  });
+  const postgres = await startPostgres(options);
   const stops: (() => Promise<unknown>)[] = [() => postgres.stop()];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((error: unknown) => options.log.error({ err: error }, 'while stopping'));

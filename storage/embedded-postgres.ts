@@ -137,6 +137,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   giveToServerUser(options.dir);
   const dataDir = join(options.dir, 'data');
   const password = existsSync(join(dataDir, 'PG_VERSION')) ? readPassword(options.dir) : prepareDataDir(options, dataDir);
+  await stopLeftover(dataDir);
   // A free port can be taken by another process before the server binds it: then try another one.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -162,6 +163,28 @@ async function startServer(options: EmbeddedPostgresOptions, dataDir: string, pa
     throw error;
   }
   return { major: options.major, port, dsn, logFile, process: child, stop };
+}
+
+/**
+ * A server left running on this data directory by a process that was killed (kill -9 leaves its children):
+ * stopped, so that this start owns the directory.
+ */
+async function stopLeftover(dataDir: string): Promise<void> {
+  const pidFile = join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  // After a reboot the pid may be another program's: only a postgres process is stopped.
+  const alive = () => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+    } catch {
+      return false;
+    }
+  };
+  if (!Number.isInteger(pid) || pid <= 0 || !alive()) return;
+  process.kill(pid, 'SIGINT');
+  for (const deadline = Date.now() + 30_000; alive() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) process.kill(pid, 'SIGKILL');
 }
 
 /** Fast shutdown: active sessions are rolled back, then the server exits. */
