@@ -5,11 +5,11 @@ import { database } from '../../openapi/database.ts';
 import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
-import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
+import { admitToCluster, claimCheck } from './tenancy.ts';
 import { ensureService, removeService, serviceNameOf } from './dbservice.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
-import { condition, environmentFault, isProblem, persistStatus, reclaimHook, resolveCluster, resources, type Services } from './services.ts';
+import { condition, decorateByCluster, environmentFault, isProblem, reclaimHook, resources, type Services } from './services.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
 
@@ -62,30 +62,14 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot, serviceName: str
   };
 }
 
-/** Reads share one snapshot per cluster for all the Databases on it. */
-async function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
-  const byCluster = groupBy(objects as DatabaseObject[], (o) => o.spec.databaseClusterRef.name);
-  const statuses = new Map<KubeObject, DatabaseStatus>();
-  for (const [name, list] of byCluster) {
-    const resolved = await resolveCluster(services, name);
-    const fail = (reason: string, message: string) => {
-      for (const o of list) statuses.set(o, { ...o.status, conditions: [condition('Ready', false, reason, message, Number(o.metadata.generation ?? 1), o.status?.conditions)], observedGeneration: Number(o.metadata.generation ?? 1) });
-    };
-    if (isProblem(resolved)) {
-      fail(resolved.reason, resolved.message);
-      continue;
-    }
-    try {
-      const snapshot = await resolved.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
-      const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
-      const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, (await services.store.list(resources.services, { namespace: ns })).items] as const)));
-      for (const o of list) statuses.set(o, statusFrom(o, snapshot, serviceNameOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? [])));
-    } catch (error) {
-      const fault = environmentFault(error);
-      fail(fault.reason, fault.message);
-    }
-  }
-  return Promise.all(objects.map((o) => persistStatus(services, resources.databases, o, statuses.get(o)!)));
+/** Reads share one snapshot per cluster for all the Databases on it, and one read of each namespace's Services. */
+function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
+  return decorateByCluster(services, resources.databases, objects as DatabaseObject[], ['Ready'], async (list, cluster) => {
+    const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
+    const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
+    const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, (await services.store.list(resources.services, { namespace: ns })).items] as const)));
+    return new Map(list.map((o) => [o, statusFrom(o, snapshot, serviceNameOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? []))]));
+  });
 }
 
 export function databases(services: Services): ResourceKind {

@@ -11,8 +11,8 @@ import { forbidden } from '../status.ts';
 import { writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
-import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, reclaimHook, resolveCluster, resources, type Services } from './services.ts';
-import { admitToCluster, claimCheck, groupBy } from './tenancy.ts';
+import { condition, decorateByCluster, environmentFault, isProblem, objectsOnCluster, reclaimHook, resources, type Services } from './services.ts';
+import { admitToCluster, claimCheck } from './tenancy.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
 
@@ -143,35 +143,17 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot): D
 }
 
 /** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
-async function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
-  const statuses = new Map<KubeObject, DatabaseRoleStatus>();
-  for (const [name, list] of groupBy(objects as RoleObject[], (o) => o.spec.databaseClusterRef.name)) {
-    const failAll = (reason: string, message: string) => {
-      for (const o of list) {
-        const generation = Number(o.metadata.generation ?? 1);
-        statuses.set(o, { ...o.status, conditions: [condition('Ready', false, reason, message, generation, o.status?.conditions), condition('InSync', false, reason, message, generation, o.status?.conditions)], observedGeneration: generation });
-      }
-    };
-    const resolved = await resolveCluster(services, name);
-    if (isProblem(resolved)) {
-      failAll(resolved.reason, resolved.message);
-      continue;
-    }
-    try {
-      // One read of the cluster's objects and of each namespace's Secrets, whatever the number of roles.
-      const view = await owners(services, name);
-      const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => [ns, await services.secrets.readAll(ns)] as const)));
-      const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
-      const desired = await Promise.all(list.map((o) => desiredOf(services, o, view, lookup, false)));
-      const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
-      const snapshot = await resolved.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
-      list.forEach((o, i) => statuses.set(o, statusFrom(o, desired[i]!, snapshot)));
-    } catch (error) {
-      const fault = environmentFault(error);
-      failAll(fault.reason, fault.message);
-    }
-  }
-  return Promise.all(objects.map((o) => persistStatus(services, resources.roles, o, statuses.get(o)!)));
+function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
+  return decorateByCluster(services, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], async (list, cluster) => {
+    // One read of the cluster's objects and of each namespace's Secrets, whatever the number of roles.
+    const view = await owners(services, cluster.object.metadata.name);
+    const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => [ns, await services.secrets.readAll(ns)] as const)));
+    const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
+    const desired = await Promise.all(list.map((o) => desiredOf(services, o, view, lookup, false)));
+    const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
+    const snapshot = await cluster.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
+    return new Map(list.map((o, i) => [o, statusFrom(o, desired[i]!, snapshot)]));
+  });
 }
 
 export function databaseRoles(services: Services): ResourceKind {

@@ -175,3 +175,43 @@ export function reclaimHook(services: Services, planFor: (object: KubeObject) =>
     },
   };
 }
+
+type ClusterObject = KubeObject & { spec: { databaseClusterRef: { name: string } }; status?: { conditions?: Condition[] } };
+
+/**
+ * The read path of the namespaced kinds: objects grouped by cluster, one live read per cluster (`live`), a
+ * status with the given conditions False for every object of a cluster that cannot be read, then each status
+ * persisted when it changed.
+ */
+export async function decorateByCluster<T extends ClusterObject>(
+  services: Services,
+  resource: string,
+  objects: readonly T[],
+  conditionTypes: readonly string[],
+  live: (list: T[], cluster: ResolvedCluster) => Promise<Map<T, object>>,
+): Promise<KubeObject[]> {
+  const statuses = new Map<T, object>();
+  // Grouped by hand: Map.groupBy needs Node 21.
+  const byCluster = new Map<string, T[]>();
+  for (const o of objects) byCluster.set(o.spec.databaseClusterRef.name, [...(byCluster.get(o.spec.databaseClusterRef.name) ?? []), o]);
+  for (const [name, list] of byCluster) {
+    const failAll = (reason: string, message: string) => {
+      for (const o of list) {
+        const generation = Number(o.metadata.generation ?? 1);
+        statuses.set(o, { ...o.status, conditions: conditionTypes.map((type) => condition(type, false, reason, message, generation, o.status?.conditions)), observedGeneration: generation });
+      }
+    };
+    const resolved = await resolveCluster(services, name);
+    if (isProblem(resolved)) {
+      failAll(resolved.reason, resolved.message);
+      continue;
+    }
+    try {
+      for (const [o, status] of await live(list, resolved)) statuses.set(o, status);
+    } catch (error) {
+      const fault = environmentFault(error);
+      failAll(fault.reason, fault.message);
+    }
+  }
+  return Promise.all(objects.map((o) => persistStatus(services, resource, o, statuses.get(o)!)));
+}

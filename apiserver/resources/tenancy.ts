@@ -40,13 +40,3 @@ export async function claimCheck(services: Services, resource: string, object: K
     throw conflict(subject(object), `${what} "${key}" on DatabaseCluster "${cluster}" belongs to ${owner.metadata.namespace}/${owner.metadata.name}`);
   }
 }
-
-/** Groups by key, keeping order (Map.groupBy needs Node 21). */
-export function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    groups.set(key, [...(groups.get(key) ?? []), item]);
-  }
-  return groups;
-}
