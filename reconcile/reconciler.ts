@@ -6,6 +6,7 @@ import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
 import type { Logger } from '../apiserver/log.ts';
 import { storeResource, type KubeObject, type ResourceKind, type ResourceStore } from '../apiserver/resource.ts';
 import { deleteObject } from '../apiserver/rest.ts';
+import { readOrUndefined, resources } from '../apiserver/resources/services.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -56,7 +57,7 @@ export class Reconciler {
   private async driftPolicy(object: KubeObject): Promise<string> {
     const ref = (object.spec as { databaseClusterRef?: { name: string } } | undefined)?.databaseClusterRef;
     if (!ref) return 'Report';
-    const cluster = await this.store.get('postgres.databases.dinhloc.dev/databaseclusters', '', ref.name).catch(() => undefined);
+    const cluster = await readOrUndefined(this.store, resources.clusters, '', ref.name);
     return (cluster?.spec as { driftPolicy?: string } | undefined)?.driftPolicy ?? 'Correct';
   }
 
@@ -64,7 +65,7 @@ export class Reconciler {
   private latest(kind: ResourceKind, seen: KubeObject, work: (object: KubeObject) => Promise<void>): Promise<void> {
     const resource = storeResource(kind);
     return this.locks.run(objectKey(resource, seen.metadata.namespace, seen.metadata.name), async () => {
-      const object = await this.store.get(resource, seen.metadata.namespace ?? '', seen.metadata.name).catch(() => undefined);
+      const object = await readOrUndefined(this.store, resource, seen.metadata.namespace ?? '', seen.metadata.name);
       if (object && object.metadata.uid === seen.metadata.uid) await work({ ...object, status: seen.status });
     });
   }

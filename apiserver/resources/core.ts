@@ -3,7 +3,7 @@
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
 import { storeResource, type KubeObject, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
-import type { SecretData, SecretReader } from './services.ts';
+import { readOrUndefined, type SecretData, type SecretReader } from './services.ts';
 import { StatusError } from '../status.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { TableColumn } from '../table.ts';
@@ -171,10 +171,7 @@ export function storeSecrets(store: ResourceStore): SecretReader {
   const resource = storeResource(secrets);
   return {
     async read(namespace, name) {
-      const secret = await store.get(resource, namespace, name).catch((error: { reason?: string }) => {
-        if (error.reason === 'NotFound') return undefined;
-        throw error;
-      });
+      const secret = await readOrUndefined(store, resource, namespace, name);
       return secret && decoded(secret);
     },
     async readAll(namespace) {
@@ -186,7 +183,7 @@ export function storeSecrets(store: ResourceStore): SecretReader {
       return { resourceVersion: String(created.metadata.resourceVersion) };
     },
     async write(namespace, name, data, labels) {
-      const existing = await store.get(resource, namespace, name).catch(() => undefined);
+      const existing = await readOrUndefined(store, resource, namespace, name);
       if (!existing) {
         await store.create(resource, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque', data: encoded(data) });
         return 'written';

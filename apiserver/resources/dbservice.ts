@@ -57,7 +57,10 @@ export async function removeService(services: Services, database: DatabaseObject
   if (!name) return;
   const namespace = database.metadata.namespace ?? '';
   const existing = await readOrUndefined(services.store, resources.services, namespace, name);
-  if (existing && isOurs(existing, database)) await services.store.delete(resources.services, namespace, name).catch(() => undefined);
+  if (!existing || !isOurs(existing, database)) return;
+  await services.store.delete(resources.services, namespace, name).catch((error: { reason?: string }) => {
+    if (error.reason !== 'NotFound') throw error; // gone already: nothing to remove
+  });
 }
 
 /** status.serviceName: the Service made for the Database, when it exists (among its namespace's Services). */

@@ -2,7 +2,7 @@
 // role that logs in and its grants; reads show the live catalog; tenancy and bad references are refused.
 import test from 'ava';
 import { asUser, sql } from '../support/postgres.ts';
-import { startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { eventually, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 
 let local: LocalServer;
 test.before(async () => {
@@ -37,14 +37,6 @@ test.serial('kubectl get databasecluster main-cluster -o yaml shows it connected
   t.like(cluster.status, { databases: 1, roles: 1, observedGeneration: 1 });
   t.false(JSON.stringify(cluster).includes(new URL(local.postgresDsn).password), 'no password in the object');
 });
-
-/** Polls until `check` holds (the reconciler runs every 500 ms in tests), failing after `ms`. */
-async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-    if (await check()) return true;
-  }
-  return false;
-}
 
 test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubectl get, naming the privilege', async (t) => {
   t.is((await local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"driftPolicy":"Report"}}'])).code, 0);

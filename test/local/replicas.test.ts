@@ -1,7 +1,7 @@
 // Two replicas sharing one object store: both serve the API, exactly one leads (runs the reconciler), and when
 // the leader goes the other takes over.
 import test from 'ava';
-import { startLocal, type LocalServer } from '../support/local.ts';
+import { eventually, startLocal, type LocalServer } from '../support/local.ts';
 import { startTestServer, type TestServer } from '../support/postgres.ts';
 
 let store: TestServer;
@@ -13,11 +13,6 @@ test.after.always(async () => {
   for (const r of replicas) await r.stop().catch(() => undefined);
   await store?.stop();
 });
-
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) if (check()) return true;
-  return false;
-}
 
 test('one replica leads, both serve the same objects, and the other takes over within 15 s when the leader stops', async (t) => {
   const storeDsn = store.superuserDsn;

@@ -45,3 +45,11 @@ export async function startLocalWithGuide(): Promise<LocalServer> {
 }
 
 export { guideManifests };
+
+/** Polls until `check` holds (the reconciler runs every 500 ms here); false when `ms` pass first. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    if (await check()) return true;
+  }
+  return false;
+}
