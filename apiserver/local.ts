@@ -21,7 +21,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import type { Logger } from './log.ts';
 import { openapiRouter } from './openapi.ts';
 import { storeResource, type ResourceKind } from './resource.ts';
-import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeSecrets } from './resources/core.ts';
+import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeCore, storeSecrets } from './resources/core.ts';
 import { storeEvents } from './resources/events.ts';
 import { ourKinds } from './resources/index.ts';
 import { resourceRouter } from './rest.ts';
@@ -135,7 +135,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     stops.push(() => catalogs.close());
     const locks = new ObjectLocks();
     const events = storeEvents(store, (error) => options.log.warn({ err: error }, 'recording an Event failed'));
-    const ours = ourKinds({ store, secrets: storeSecrets(store), catalogs, events, log: options.log });
+    const ours = ourKinds({ store, secrets: storeSecrets(store), core: storeCore(store), catalogs, events, log: options.log });
     const served: ResourceKind[] = [...coreKinds, ...ours];
     const reconciler = new Reconciler(ours, store, locks, options.log, () => election.isLeader());
     reconciler.start(options.resyncIntervalMs ?? 10_000);

@@ -3,8 +3,7 @@
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
 import { storeResource, type KubeObject, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
-import { readOrUndefined, type SecretData, type SecretReader } from './services.ts';
-import { StatusError } from '../status.ts';
+import { readOrUndefined, type CoreObjects, type SecretData, type SecretReader } from './services.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { TableColumn } from '../table.ts';
 
@@ -125,16 +124,6 @@ export const coreDiscovery: DiscoveryGroup = {
   })),
 };
 
-/** Namespaced objects go only into namespaces that exist, as kube-apiserver's NamespaceLifecycle admission wants. */
-export function requireNamespace(exists: (namespace: string) => Promise<boolean>) {
-  return async (object: KubeObject): Promise<void> => {
-    const namespace = object.metadata.namespace;
-    if (namespace && !(await exists(namespace))) {
-      throw new StatusError('NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' });
-    }
-  };
-}
-
 /**
  * A minimal OpenAPI v3 document for the core kinds: what kubectl reads to know that PATCH takes
  * fieldValidation, so it validates on the server instead of asking for protobuf OpenAPI v2.
@@ -194,6 +183,27 @@ export function storeSecrets(store: ResourceStore): SecretReader {
         await store.update(resource, { ...existing, data: encoded(data) }, { expectedResourceVersion: String(existing.metadata.resourceVersion) });
       }
       return 'written';
+    },
+  };
+}
+
+/** Namespaces and Services as local mode keeps them: in its store. */
+export function storeCore(store: ResourceStore): CoreObjects {
+  const [namespaceResource, serviceResource] = [storeResource(namespaces), storeResource(services)];
+  return {
+    namespace: (name) => readOrUndefined(store, namespaceResource, '', name),
+    service: (namespace, name) => readOrUndefined(store, serviceResource, namespace, name),
+    services: async (namespace) => (await store.list(serviceResource, { namespace })).items,
+    createService: async (service) => {
+      await store.create(serviceResource, service);
+    },
+    replaceService: async (service) => {
+      await store.update(serviceResource, service, { expectedResourceVersion: String(service.metadata.resourceVersion) });
+    },
+    deleteService: async (namespace, name) => {
+      await store.delete(serviceResource, namespace, name).catch((error: { reason?: string }) => {
+        if (error.reason !== 'NotFound') throw error;
+      });
     },
   };
 }

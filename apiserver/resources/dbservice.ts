@@ -3,7 +3,7 @@
 // Service when it is an IP. A Service this server did not create is never taken over.
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { KubeObject } from '../resource.ts';
-import { readOrUndefined, resources, type Services } from './services.ts';
+import type { Services } from './services.ts';
 
 const managedBy = 'app.kubernetes.io/managed-by';
 const manager = 'postgres-apiserver';
@@ -35,19 +35,30 @@ function desiredService(database: DatabaseObject, name: string, host: string): K
   };
 }
 
+/** The fields this server sets; the API server fills others (clusterIP, sessionAffinity, …) that are kept. */
+function ownedFields(spec: unknown): string {
+  const { type, externalName, ports } = (spec ?? {}) as { type?: string; externalName?: string; ports?: Record<string, unknown>[] };
+  return JSON.stringify({ type, externalName, ports: (ports ?? []).map(({ name, protocol, port, targetPort }) => ({ name, protocol, port, targetPort })) });
+}
+
+/** The desired spec over the live one; a change of type starts afresh, as the API server allocates anew. */
+function updatedSpec(live: Record<string, unknown>, desired: Record<string, unknown>): Record<string, unknown> {
+  return live.type === desired.type ? { ...live, ...desired } : desired;
+}
+
 /** Creates or updates the Database's Service; a Service of the same name not made for it is left alone. */
 export async function ensureService(services: Services, database: DatabaseObject, host: string): Promise<ServiceOutcome | undefined> {
   const name = database.spec.databaseServiceName;
   if (!name) return undefined;
   const namespace = database.metadata.namespace ?? '';
-  const existing = await readOrUndefined(services.store, resources.services, namespace, name);
+  const existing = await services.core.service(namespace, name);
   if (existing && !isOurs(existing, database)) {
     return { ok: false, reason: 'ServiceConflict', message: `Service ${namespace}/${name} exists and was not created for this Database: it is left alone` };
   }
   const desired = desiredService(database, name, host);
-  if (!existing) await services.store.create(resources.services, desired);
-  else if (JSON.stringify(existing.spec) !== JSON.stringify(desired.spec)) {
-    await services.store.update(resources.services, { ...existing, spec: desired.spec }, { expectedResourceVersion: String(existing.metadata.resourceVersion) });
+  if (!existing) await services.core.createService(desired);
+  else if (ownedFields(existing.spec) !== ownedFields(desired.spec)) {
+    await services.core.replaceService({ ...existing, spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>) });
   }
   return { ok: true, name };
 }
@@ -56,11 +67,8 @@ export async function ensureService(services: Services, database: DatabaseObject
 export async function removeService(services: Services, database: DatabaseObject, name: string | undefined): Promise<void> {
   if (!name) return;
   const namespace = database.metadata.namespace ?? '';
-  const existing = await readOrUndefined(services.store, resources.services, namespace, name);
-  if (!existing || !isOurs(existing, database)) return;
-  await services.store.delete(resources.services, namespace, name).catch((error: { reason?: string }) => {
-    if (error.reason !== 'NotFound') throw error; // gone already: nothing to remove
-  });
+  const existing = await services.core.service(namespace, name);
+  if (existing && isOurs(existing, database)) await services.core.deleteService(namespace, name);
 }
 
 /** status.serviceName: the Service made for the Database, when it exists (among its namespace's Services). */

@@ -32,9 +32,22 @@ export interface SecretReader {
   write(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>): Promise<'written' | 'notOurs'>;
 }
 
+/** Namespaces and Services: the cluster's in a cluster, the store's in local mode. */
+export interface CoreObjects {
+  namespace(name: string): Promise<KubeObject | undefined>;
+  service(namespace: string, name: string): Promise<KubeObject | undefined>;
+  services(namespace: string): Promise<KubeObject[]>;
+  createService(service: KubeObject): Promise<void>;
+  /** Replaces the Service; `metadata.resourceVersion` makes a concurrent change a Conflict. */
+  replaceService(service: KubeObject): Promise<void>;
+  /** Deletes the Service; one already gone is not an error. */
+  deleteService(namespace: string, name: string): Promise<void>;
+}
+
 export interface Services {
   store: ResourceStore;
   secrets: SecretReader;
+  core: CoreObjects;
   catalogs: CatalogRegistry;
   events: EventRecorder;
   log: Logger;
@@ -44,9 +57,6 @@ export const resources = {
   clusters: storeResource(kinds.databaseclusters),
   databases: storeResource(kinds.databases),
   roles: storeResource(kinds.databaseroles),
-  namespaces: '/namespaces',
-  secrets: '/secrets',
-  services: '/services',
 };
 
 /** Why a cluster cannot be used right now: a fault of the environment, reported in status, never a value. */
@@ -118,7 +128,7 @@ function selectorMatches(selector: LabelSelector | undefined, labels: Record<str
 export async function namespaceAllowed(services: Services, cluster: ResolvedCluster['object'], namespace: string): Promise<boolean> {
   const allowed = cluster.spec.allowedNamespaces;
   if (!allowed || (allowed.from ?? 'All') === 'All') return true;
-  const ns = await readOrUndefined(services.store, resources.namespaces, '', namespace);
+  const ns = await services.core.namespace(namespace);
   return selectorMatches(allowed.selector, (ns?.metadata.labels ?? {}) as Record<string, string>);
 }
 
