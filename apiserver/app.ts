@@ -10,6 +10,8 @@ export interface AppOptions {
   log: Logger;
   /** Runs after the health paths and before the routers; throws a StatusError to refuse. */
   authenticate?: Koa.Middleware;
+  /** Runs after authentication; throws a StatusError (Forbidden) to refuse. */
+  authorize?: Koa.Middleware;
   routers: Router[];
   /** Whether the server can serve (its store answers); /readyz reports it. */
   ready?: () => Promise<boolean>;
@@ -65,6 +67,7 @@ export function createApp(options: AppOptions): Koa {
   app.use(errors(options.log));
   app.use(health(options.ready ?? (async () => true)).routes());
   if (options.authenticate) app.use(options.authenticate);
+  if (options.authorize) app.use(options.authorize);
   if (options.metrics) app.use(options.metrics.router.routes());
   for (const router of options.routers) app.use(router.routes());
   app.use(() => {

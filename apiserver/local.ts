@@ -3,33 +3,21 @@
 // guide needs itself, and writes a kubeconfig for kubectl.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { serve } from '../openapi/document.ts';
-import { kinds } from '../openapi/index.ts';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
-import { CatalogRegistry } from '../storage/catalog/registry.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../storage/embedded-postgres.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
-import { createApp, listen } from './app.ts';
 import { bearerTokenAuthentication } from './authentication.ts';
-import { discoveryRouter, type DiscoveryGroup } from './discovery.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import type { Logger } from './log.ts';
-import { openapiRouter } from './openapi.ts';
-import { storeResource, type ResourceKind } from './resource.ts';
-import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeCore, storeSecrets } from './resources/core.ts';
+import { storeResource } from './resource.ts';
+import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeCore } from './resources/core.ts';
 import { storeEvents } from './resources/events.ts';
-import { ourKinds } from './resources/index.ts';
-import { resourceRouter } from './rest.ts';
+import { startServer, Stops } from './server.ts';
 import { servingCertificateIn } from './tls.ts';
-import { LeaderElection } from '../reconcile/leader.ts';
-import { Reconciler } from '../reconcile/reconciler.ts';
-import { ObjectLocks } from './locks.ts';
-import { Metrics } from './metrics.ts';
 
 export interface LocalModeOptions {
   dataDir: string;
@@ -54,16 +42,6 @@ export interface LocalMode {
   isLeader(): boolean;
   stop(): Promise<void>;
 }
-
-const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-
-export const ourDiscovery: DiscoveryGroup = {
-  group: kinds.databases.group,
-  version: kinds.databases.version,
-  resources: Object.values(kinds).map((k) => ({
-    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs, shortNames: k.shortNames, categories: k.categories, subresources: ['status'],
-  })),
-};
 
 /** A secret kept in the data folder across restarts, made on first use. */
 function persistentSecret(path: string): string {
@@ -113,51 +91,35 @@ async function startPostgres(options: LocalModeOptions): Promise<EmbeddedPostgre
 export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
   mkdirSync(options.dataDir, { recursive: true });
   const postgres = await startPostgres(options);
-  const stops: (() => Promise<unknown>)[] = [() => postgres.stop()];
-  const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((error: unknown) => options.log.error({ err: error }, 'while stopping'));
-  };
+  const stops = new Stops(options.log);
+  stops.add(() => postgres.stop());
   try {
     writeFileSync(join(options.dataDir, 'postgres.dsn'), `${postgres.dsn}\n`, { mode: 0o600 });
     const storeDsn = options.storeDsn ?? (await ensureDatabase(postgres.dsn, 'apiserver'));
     const store = await ObjectStore.open(storeDsn);
-    stops.push(() => store.close());
-    const election = new LeaderElection(storeDsn, options.log);
-    election.start();
-    stops.push(() => election.stop());
+    stops.add(() => store.close());
     await seedNamespaces(store);
     const tls = await servingCertificateIn(join(options.dataDir, 'tls'), ['localhost', '127.0.0.1']);
     if (tls.created) options.log.info({ dir: join(options.dataDir, 'tls') }, 'no serving certificate given: generated a self-signed CA and certificate');
     const token = persistentSecret(join(options.dataDir, 'token'));
-    const metrics = new Metrics();
-    const catalogs = new CatalogRegistry({ observe: metrics.observeCatalog });
-    metrics.collectPools(() => catalogs.poolStats());
-    stops.push(() => catalogs.close());
-    const locks = new ObjectLocks();
-    const events = storeEvents(store, (error) => options.log.warn({ err: error }, 'recording an Event failed'));
-    const ours = ourKinds({ store, secrets: storeSecrets(store), core: storeCore(store), catalogs, events, log: options.log });
-    const served: ResourceKind[] = [...coreKinds, ...ours];
-    const reconciler = new Reconciler(ours, store, locks, options.log, () => election.isLeader());
-    reconciler.start(options.resyncIntervalMs ?? 10_000);
-    stops.push(() => reconciler.stop());
-    const app = createApp({
-      log: options.log,
-      metrics,
+    const server = await startServer({
+      store,
+      storeDsn,
+      core: storeCore(store),
+      events: (onError) => storeEvents(store, onError),
       authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),
-      routers: [discoveryRouter([coreDiscovery, ourDiscovery]), openapiRouter({ 'api/v1': serve(coreOpenAPIDocument()) }), ...served.map((kind) => resourceRouter(kind, store, locks))],
-      ready: async () => {
-        await store.currentResourceVersion();
-        return true;
-      },
-    });
-    const server: Server = await listen(app, tls, options.port);
-    stops.push(() => new Promise((resolve) => server.close(resolve)));
-    const port = (server.address() as AddressInfo).port;
+      tls,
+      port: options.port,
+      host: '127.0.0.1',
+      resyncIntervalMs: options.resyncIntervalMs ?? 10_000,
+      log: options.log,
+      extra: { kinds: coreKinds, discovery: coreDiscovery, openapi: { 'api/v1': serve(coreOpenAPIDocument()) } },
+    }, stops);
     const kubeconfig = join(options.dataDir, 'kubeconfig');
-    writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, ca: tls.ca, token });
-    return { port, kubeconfig, postgresDsn: postgres.dsn, storeDsn, isLeader: () => election.isLeader(), stop };
+    writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${server.port}`, ca: tls.ca, token });
+    return { port: server.port, kubeconfig, postgresDsn: postgres.dsn, storeDsn, isLeader: server.isLeader, stop: server.stop };
   } catch (error) {
-    await stop();
+    await stops.run();
     throw error;
   }
 }

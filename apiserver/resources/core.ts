@@ -3,7 +3,7 @@
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
 import { storeResource, type KubeObject, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
-import { readOrUndefined, type CoreObjects, type SecretData, type SecretReader } from './services.ts';
+import { readOrUndefined, type CoreObjects, type ObjectAccess } from './services.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { TableColumn } from '../table.ts';
 
@@ -146,64 +146,27 @@ export function coreOpenAPIDocument(): object {
   return { openapi: '3.0.0', info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' }, paths, components: { schemas: {} } };
 }
 
-function encoded(data: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
-}
-
-function decoded(secret: KubeObject): SecretData {
-  const data = Object.fromEntries(Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-  return { data, resourceVersion: String(secret.metadata.resourceVersion) };
-}
-
-/** Secrets read from (and, for password.generate, written to) the store, as local mode keeps them. */
-export function storeSecrets(store: ResourceStore): SecretReader {
-  const resource = storeResource(secrets);
+/** One kind's objects in the store. */
+function storeAccess(store: ResourceStore, resource: string): ObjectAccess {
   return {
-    async read(namespace, name) {
-      const secret = await readOrUndefined(store, resource, namespace, name);
-      return secret && decoded(secret);
-    },
-    async readAll(namespace) {
-      const { items } = await store.list(resource, { namespace });
-      return new Map(items.map((secret) => [secret.metadata.name, decoded(secret)]));
-    },
-    async create(namespace, name, data) {
-      const created = await store.create(resource, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', data: encoded(data) });
-      return { resourceVersion: String(created.metadata.resourceVersion) };
-    },
-    async write(namespace, name, data, labels) {
-      const existing = await readOrUndefined(store, resource, namespace, name);
-      if (!existing) {
-        await store.create(resource, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque', data: encoded(data) });
-        return 'written';
-      }
-      const ours = Object.entries(labels).every(([k, v]) => (existing.metadata.labels as Record<string, string> | undefined)?.[k] === v);
-      if (!ours) return 'notOurs';
-      if (JSON.stringify(existing.data) !== JSON.stringify(encoded(data))) {
-        await store.update(resource, { ...existing, data: encoded(data) }, { expectedResourceVersion: String(existing.metadata.resourceVersion) });
-      }
-      return 'written';
+    get: (namespace, name) => readOrUndefined(store, resource, namespace, name),
+    list: async (namespace) => (await store.list(resource, { namespace })).items,
+    create: (object) => store.create(resource, object),
+    replace: (object) => store.update(resource, object, { expectedResourceVersion: String(object.metadata.resourceVersion) }),
+    delete: async (namespace, name) => {
+      await store.delete(resource, namespace, name).catch((error: { reason?: string }) => {
+        if (error.reason !== 'NotFound') throw error;
+      });
     },
   };
 }
 
-/** Namespaces and Services as local mode keeps them: in its store. */
+/** Namespaces, Services and Secrets as local mode keeps them: in its store. */
 export function storeCore(store: ResourceStore): CoreObjects {
-  const [namespaceResource, serviceResource] = [storeResource(namespaces), storeResource(services)];
+  const namespaceResource = storeResource(namespaces);
   return {
     namespace: (name) => readOrUndefined(store, namespaceResource, '', name),
-    service: (namespace, name) => readOrUndefined(store, serviceResource, namespace, name),
-    services: async (namespace) => (await store.list(serviceResource, { namespace })).items,
-    createService: async (service) => {
-      await store.create(serviceResource, service);
-    },
-    replaceService: async (service) => {
-      await store.update(serviceResource, service, { expectedResourceVersion: String(service.metadata.resourceVersion) });
-    },
-    deleteService: async (namespace, name) => {
-      await store.delete(serviceResource, namespace, name).catch((error: { reason?: string }) => {
-        if (error.reason !== 'NotFound') throw error;
-      });
-    },
+    services: storeAccess(store, storeResource(services)),
+    secrets: storeAccess(store, storeResource(secrets)),
   };
 }

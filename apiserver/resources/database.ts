@@ -67,7 +67,7 @@ function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject
   return decorateByCluster(services, resources.databases, objects as DatabaseObject[], ['Ready'], async (list, cluster) => {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
     const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
-    const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await services.core.services(ns)] as const)));
+    const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await services.core.services.list(ns)] as const)));
     return new Map(list.map((o) => [o, statusFrom(o, snapshot, serviceNameOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? []))]));
   });
 }

@@ -51,14 +51,14 @@ export async function ensureService(services: Services, database: DatabaseObject
   const name = database.spec.databaseServiceName;
   if (!name) return undefined;
   const namespace = database.metadata.namespace ?? '';
-  const existing = await services.core.service(namespace, name);
+  const existing = await services.core.services.get(namespace, name);
   if (existing && !isOurs(existing, database)) {
     return { ok: false, reason: 'ServiceConflict', message: `Service ${namespace}/${name} exists and was not created for this Database: it is left alone` };
   }
   const desired = desiredService(database, name, host);
-  if (!existing) await services.core.createService(desired);
+  if (!existing) await services.core.services.create(desired);
   else if (ownedFields(existing.spec) !== ownedFields(desired.spec)) {
-    await services.core.replaceService({ ...existing, spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>) });
+    await services.core.services.replace({ ...existing, spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>) });
   }
   return { ok: true, name };
 }
@@ -67,8 +67,8 @@ export async function ensureService(services: Services, database: DatabaseObject
 export async function removeService(services: Services, database: DatabaseObject, name: string | undefined): Promise<void> {
   if (!name) return;
   const namespace = database.metadata.namespace ?? '';
-  const existing = await services.core.service(namespace, name);
-  if (existing && isOurs(existing, database)) await services.core.deleteService(namespace, name);
+  const existing = await services.core.services.get(namespace, name);
+  if (existing && isOurs(existing, database)) await services.core.services.delete(namespace, name);
 }
 
 /** status.serviceName: the Service made for the Database, when it exists (among its namespace's Services). */

@@ -13,6 +13,11 @@ export interface EventRecorder {
 
 const maxMessage = 1024;
 
+/** Event messages are kept short, as kube-apiserver's own recorder does. */
+export function eventMessage(message: string): string {
+  return message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message;
+}
+
 function now(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 }
@@ -33,7 +38,7 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
         },
         type,
         reason,
-        message: message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message,
+        message: eventMessage(message),
         source: { component: 'postgres-apiserver' },
         reportingComponent: 'postgres-apiserver',
         firstTimestamp: time,

@@ -32,16 +32,22 @@ export interface SecretReader {
   write(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>): Promise<'written' | 'notOurs'>;
 }
 
-/** Namespaces and Services: the cluster's in a cluster, the store's in local mode. */
+/** One core kind's objects: the cluster's in a cluster, the store's in local mode. */
+export interface ObjectAccess {
+  get(namespace: string, name: string): Promise<KubeObject | undefined>;
+  list(namespace: string): Promise<KubeObject[]>;
+  create(object: KubeObject): Promise<KubeObject>;
+  /** Replaces the object; its `metadata.resourceVersion` makes a concurrent change a Conflict. */
+  replace(object: KubeObject): Promise<KubeObject>;
+  /** Deletes the object; one already gone is not an error. */
+  delete(namespace: string, name: string): Promise<void>;
+}
+
+/** The Kubernetes objects the kinds read and write beside their own (DESIGN.md, Where state lives). */
 export interface CoreObjects {
   namespace(name: string): Promise<KubeObject | undefined>;
-  service(namespace: string, name: string): Promise<KubeObject | undefined>;
-  services(namespace: string): Promise<KubeObject[]>;
-  createService(service: KubeObject): Promise<void>;
-  /** Replaces the Service; `metadata.resourceVersion` makes a concurrent change a Conflict. */
-  replaceService(service: KubeObject): Promise<void>;
-  /** Deletes the Service; one already gone is not an error. */
-  deleteService(namespace: string, name: string): Promise<void>;
+  services: ObjectAccess;
+  secrets: ObjectAccess;
 }
 
 export interface Services {

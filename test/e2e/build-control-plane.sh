@@ -40,9 +40,12 @@ staging_version="v0.${KUBE_VERSION#v1.}"
 # True when binary $1, run with $2, prints something containing $3.
 has_version() { [ -x "$1" ] && "$1" "$2" 2>/dev/null | grep -F -- "$3" >/dev/null; }
 
-if has_version "$BIN/kube-apiserver" --version "Kubernetes $KUBE_VERSION"; then
-  echo "kube-apiserver $KUBE_VERSION: up to date"
-else
+# kube-controller-manager runs only the ClusterRole aggregation controller in the e2e suite (RBAC's admin/edit/view).
+missing=()
+for b in kube-apiserver kube-controller-manager; do
+  if has_version "$BIN/$b" --version "Kubernetes $KUBE_VERSION"; then echo "$b $KUBE_VERSION: up to date"; else missing+=("$b"); fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
   src="$OUT/src-kube"
   mkdir -p "$src"
   {
@@ -57,12 +60,14 @@ else
     awk -v v="$staging_version" '$2 == "=>" && $3 ~ /^\.\/staging\// { printf "\t%s => %s %s\n", $1, $1, v }' "$kube_gomod"
     echo ")"
   } >"$src/go.mod"
-  echo "kube-apiserver $KUBE_VERSION: building ($(grep -c '=> k8s.io/' "$src/go.mod") staging replaces, go $go_version)"
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
   ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
   ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
-  (cd "$src" && go build -ldflags "$ldflags" -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
-  has_version "$BIN/kube-apiserver" --version "Kubernetes $KUBE_VERSION"
+  for b in "${missing[@]}"; do
+    echo "$b $KUBE_VERSION: building ($(grep -c '=> k8s.io/' "$src/go.mod") staging replaces, go $go_version)"
+    (cd "$src" && go build -ldflags "$ldflags" -o "$BIN/$b" "k8s.io/kubernetes/cmd/$b")
+    has_version "$BIN/$b" --version "Kubernetes $KUBE_VERSION"
+  done
 fi
 
 if has_version "$BIN/etcd" --version "etcd Version: ${ETCD_VERSION#v}"; then

@@ -1,0 +1,81 @@
+// The Kubernetes side in a cluster (DESIGN.md, Where state lives): Namespaces, Services and Secrets read and
+// written through the cluster's API with the server's own identity, and Events recorded there as
+// events.k8s.io/v1. Local mode keeps the same objects in its store (resources/core.ts).
+import { hostname } from 'node:os';
+import { ApiException, EventsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeObject } from './resource.ts';
+import { eventMessage, type EventRecorder } from './resources/events.ts';
+import type { CoreObjects, ObjectAccess } from './resources/services.ts';
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof ApiException && error.code === 404;
+}
+
+async function absentWhenNotFound<T>(read: Promise<T>): Promise<T | undefined> {
+  return read.catch((error: unknown) => {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  });
+}
+
+/** One core v1 kind's objects in the cluster. */
+function clusterAccess(api: KubernetesObjectApi, kind: string): ObjectAccess {
+  const ref = (namespace: string, name: string): KubernetesObject => ({ apiVersion: 'v1', kind, metadata: { name, namespace } });
+  const asKube = (object: KubernetesObject) => object as unknown as KubeObject;
+  const withKind = (object: KubeObject) => ({ ...object, apiVersion: 'v1', kind }) as KubernetesObject;
+  return {
+    get: async (namespace, name) => {
+      const object = await absentWhenNotFound(api.read(ref(namespace, name) as KubernetesObject & { metadata: { name: string } }));
+      return object && asKube(object);
+    },
+    list: async (namespace) => (await api.list('v1', kind, namespace)).items.map(asKube),
+    create: async (object) => asKube(await api.create(withKind(object))),
+    replace: async (object) => asKube(await api.replace(withKind(object))),
+    delete: async (namespace, name) => {
+      await absentWhenNotFound(api.delete(ref(namespace, name)));
+    },
+  };
+}
+
+export function clusterCore(config: KubeConfig): CoreObjects {
+  const api = KubernetesObjectApi.makeApiClient(config);
+  return {
+    namespace: async (name) => {
+      const object = await absentWhenNotFound(api.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+      return object && (object as unknown as KubeObject);
+    },
+    services: clusterAccess(api, 'Service'),
+    secrets: clusterAccess(api, 'Secret'),
+  };
+}
+
+/** MicroTime: kube-apiserver parses exactly six fractional digits. */
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** Events recorded in the cluster; recording never fails the work it reports on. */
+export function clusterEvents(config: KubeConfig, onError: (error: unknown) => void): EventRecorder {
+  const api = config.makeApiClient(EventsV1Api);
+  const instance = hostname();
+  return {
+    async record(object, type, reason, message) {
+      const namespace = object.metadata.namespace || 'default';
+      const body = {
+        metadata: { generateName: `${object.metadata.name}.`, namespace },
+        eventTime: microTime(new Date()) as unknown as Date,
+        reportingController: 'postgres.databases.dinhloc.dev/apiserver',
+        reportingInstance: instance,
+        action: type === 'Normal' ? 'Reconcile' : 'Fail',
+        type,
+        reason,
+        note: eventMessage(message),
+        regarding: {
+          apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, uid: object.metadata.uid as string,
+          ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}), resourceVersion: String(object.metadata.resourceVersion),
+        },
+      };
+      await api.createNamespacedEvent({ namespace, body }).catch(onError);
+    },
+  };
+}

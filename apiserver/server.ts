@@ -1,0 +1,109 @@
+// What both modes run: the object store and the leader election on it, the catalogs, the three kinds, the
+// reconciler, and the HTTPS app. A mode brings the Kubernetes side (its store's or the cluster's), who may
+// ask (authentication, authorization) and what it serves beside our group.
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
+import { kinds } from '../openapi/index.ts';
+import type { ServedDocument } from '../openapi/document.ts';
+import { CatalogRegistry } from '../storage/catalog/registry.ts';
+import { ObjectStore } from '../storage/objects/store.ts';
+import { LeaderElection } from '../reconcile/leader.ts';
+import { Reconciler } from '../reconcile/reconciler.ts';
+import { createApp, listen } from './app.ts';
+import { discoveryRouter, type DiscoveryGroup } from './discovery.ts';
+import { ObjectLocks } from './locks.ts';
+import type { Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { openapiRouter } from './openapi.ts';
+import type { ResourceKind } from './resource.ts';
+import type { EventRecorder } from './resources/events.ts';
+import { ourKinds } from './resources/index.ts';
+import { secretReader } from './resources/secrets.ts';
+import type { CoreObjects } from './resources/services.ts';
+import { resourceRouter } from './rest.ts';
+import type { ServingCertificate } from './tls.ts';
+
+const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+export const ourDiscovery: DiscoveryGroup = {
+  group: kinds.databases.group,
+  version: kinds.databases.version,
+  resources: Object.values(kinds).map((k) => ({
+    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs, shortNames: k.shortNames, categories: k.categories, subresources: ['status'],
+  })),
+};
+
+export interface ServerParts {
+  store: ObjectStore;
+  storeDsn: string;
+  core: CoreObjects;
+  events(onError: (error: unknown) => void): EventRecorder;
+  authenticate: Koa.Middleware;
+  authorize?: Koa.Middleware;
+  tls: ServingCertificate;
+  port: number;
+  host: string;
+  resyncIntervalMs: number;
+  log: Logger;
+  /** Kinds served beside ours (local mode's core kinds), their discovery and OpenAPI documents. */
+  extra?: { kinds: readonly ResourceKind[]; discovery: DiscoveryGroup; openapi: Record<string, ServedDocument> };
+}
+
+export interface RunningServer {
+  port: number;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Things to stop, last started first; a failing stop is logged and the others still run. */
+export class Stops {
+  private readonly list: (() => Promise<unknown>)[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  add(stop: () => Promise<unknown>): void {
+    this.list.push(stop);
+  }
+
+  async run(): Promise<void> {
+    for (const stop of this.list.splice(0).reverse()) await stop().catch((error: unknown) => this.log.error({ err: error }, 'while stopping'));
+  }
+}
+
+/** Starts everything after the store; on failure, what started is stopped again (`stops` then holds nothing of it). */
+export async function startServer(parts: ServerParts, stops: Stops): Promise<RunningServer> {
+  const { store, log } = parts;
+  const election = new LeaderElection(parts.storeDsn, log);
+  election.start();
+  stops.add(() => election.stop());
+  const metrics = new Metrics();
+  const catalogs = new CatalogRegistry({ observe: metrics.observeCatalog });
+  metrics.collectPools(() => catalogs.poolStats());
+  stops.add(() => catalogs.close());
+  const locks = new ObjectLocks();
+  const events = parts.events((error) => log.warn({ err: error }, 'recording an Event failed'));
+  const ours = ourKinds({ store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log });
+  const reconciler = new Reconciler(ours, store, locks, log, () => election.isLeader());
+  reconciler.start(parts.resyncIntervalMs);
+  stops.add(() => reconciler.stop());
+  const served = [...(parts.extra?.kinds ?? []), ...ours];
+  const app = createApp({
+    log,
+    metrics,
+    authenticate: parts.authenticate,
+    ...(parts.authorize ? { authorize: parts.authorize } : {}),
+    routers: [
+      discoveryRouter([...(parts.extra ? [parts.extra.discovery] : []), ourDiscovery]),
+      openapiRouter(parts.extra?.openapi ?? {}),
+      ...served.map((kind) => resourceRouter(kind, store, locks)),
+    ],
+    ready: async () => {
+      await store.currentResourceVersion();
+      return true;
+    },
+  });
+  const server: Server = await listen(app, parts.tls, parts.port, parts.host);
+  stops.add(() => new Promise((resolve) => server.close(resolve)));
+  return { port: (server.address() as AddressInfo).port, isLeader: () => election.isLeader(), stop: () => stops.run() };
+}
