@@ -17,6 +17,8 @@ export interface ServingCertificate {
 const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const validity = 10 * 365 * 24 * 3600 * 1000;
 
+x509.cryptoProvider.set(webcrypto as Crypto);
+
 async function keyPair(): Promise<CryptoKeyPair> {
   return webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
 }
@@ -26,46 +28,67 @@ async function privateKeyPem(key: CryptoKey): Promise<string> {
   return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
 }
 
+async function importPrivateKey(pem: string): Promise<CryptoKey> {
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  return webcrypto.subtle.importKey('pkcs8', der, algorithm, false, ['sign']);
+}
+
 function sanOf(name: string): { type: 'ip' | 'dns'; value: string } {
   return { type: /^[\d.]+$|:/.test(name) ? 'ip' : 'dns', value: name };
 }
 
-/** A new CA and a serving certificate for `names` (DNS names or IP addresses) signed by it. */
-export async function createServingCertificate(names: string[]): Promise<ServingCertificate> {
-  x509.cryptoProvider.set(webcrypto as Crypto);
-  const notBefore = new Date(Date.now() - 3600 * 1000);
-  const notAfter = new Date(Date.now() + validity);
-  const caKeys = await keyPair();
-  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+function validityPeriod(): { notBefore: Date; notAfter: Date } {
+  return { notBefore: new Date(Date.now() - 3600 * 1000), notAfter: new Date(Date.now() + validity) };
+}
+
+/** PEMs of a CA's certificate and private key (ECDSA P-256, PKCS#8). */
+export interface CertificateAuthority {
+  cert: string;
+  key: string;
+}
+
+/** A new private CA. */
+export async function createCertificateAuthority(): Promise<CertificateAuthority> {
+  const keys = await keyPair();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name: 'CN=postgres-apiserver-ca',
-    notBefore,
-    notAfter,
+    ...validityPeriod(),
     signingAlgorithm: algorithm,
-    keys: caKeys,
+    keys,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
+  return { cert: cert.toString('pem'), key: await privateKeyPem(keys.privateKey) };
+}
+
+/** A serving certificate for `names` (DNS names or IP addresses) signed by `ca`. */
+export async function signServingCertificate(ca: CertificateAuthority, names: string[]): Promise<ServingCertificate> {
+  const caCert = new x509.X509Certificate(ca.cert);
   const keys = await keyPair();
   const cert = await x509.X509CertificateGenerator.create({
     subject: `CN=${names[0] ?? 'localhost'}`,
-    issuer: ca.subject,
-    notBefore,
-    notAfter,
+    issuer: caCert.subject,
+    ...validityPeriod(),
     signingAlgorithm: algorithm,
     publicKey: keys.publicKey,
-    signingKey: caKeys.privateKey,
+    signingKey: await importPrivateKey(ca.key),
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(names.map(sanOf)),
-      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
     ],
   });
-  return { ca: ca.toString('pem'), cert: cert.toString('pem'), key: await privateKeyPem(keys.privateKey) };
+  return { ca: ca.cert, cert: cert.toString('pem'), key: await privateKeyPem(keys.privateKey) };
+}
+
+/** A new CA and a serving certificate for `names` (DNS names or IP addresses) signed by it. */
+export async function createServingCertificate(names: string[]): Promise<ServingCertificate> {
+  return signServingCertificate(await createCertificateAuthority(), names);
 }
 
 const files = { ca: 'ca.crt', cert: 'tls.crt', key: 'tls.key' } as const;

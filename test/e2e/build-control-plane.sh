@@ -1,34 +1,15 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from Go modules into .cache/control-plane/bin/.
+# Builds kube-apiserver, kube-controller-manager and etcd from Go modules into .cache/control-plane/bin/, then helm (build-helm.sh).
 # Each binary comes from a small wrapper module generated under .cache/control-plane/.
 # Skips a binary that already exists and reports the wanted version.
 #   KUBE_VERSION  Kubernetes release (default v1.34.9)
 #   ETCD_VERSION  etcd release (default: the go.etcd.io/etcd/server/v3 version that release's go.mod requires)
+#   HELM_VERSION  see build-helm.sh
 set -euo pipefail
 
-KUBE_VERSION="${KUBE_VERSION:-v1.34.9}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-OUT="$ROOT/.cache/control-plane"
-BIN="$OUT/bin"
-export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
-mkdir -p "$BIN"
+source "$(dirname "${BASH_SOURCE[0]}")/go-modules.sh"
 
-# Path of the go.mod of module@version $1 (downloads the module into the module cache).
-gomod() {
-  local f
-  f="$(cd "$OUT" && go mod download -json "$1" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')"
-  [ -f "$f" ] || { echo "cannot read the go.mod of $1" >&2; return 1; }
-  echo "$f"
-}
-# The 'go' line of go.mod $1, after checking that the installed Go is at least that.
-go_line() {
-  local want have
-  want="$(awk '$1 == "go" { print $2; exit }' "$1")" have="$(go env GOVERSION)"; have="${have#go}"
-  if [ "$(printf '%s\n' "$want" "$have" | sort -V | head -1)" != "$want" ]; then
-    echo "$1 needs Go >= $want; installed: go$have" >&2; return 1
-  fi
-  echo "$want"
-}
+KUBE_VERSION="${KUBE_VERSION:-v1.34.9}"
 
 # The release's own go.mod: its go version, its staging replace block, the etcd it requires.
 kube_gomod="$(gomod "k8s.io/kubernetes@$KUBE_VERSION")"
@@ -36,9 +17,6 @@ go_version="$(go_line "$kube_gomod")"
 ETCD_VERSION="${ETCD_VERSION:-$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$kube_gomod")}"
 minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
 staging_version="v0.${KUBE_VERSION#v1.}"
-
-# True when binary $1, run with $2, prints something containing $3.
-has_version() { [ -x "$1" ] && "$1" "$2" 2>/dev/null | grep -F -- "$3" >/dev/null; }
 
 # kube-controller-manager runs only the ClusterRole aggregation controller in the e2e suite (RBAC's admin/edit/view).
 missing=()
@@ -84,3 +62,5 @@ fi
 
 "$BIN/kube-apiserver" --version
 "$BIN/etcd" --version | head -1
+
+"$ROOT/test/e2e/build-helm.sh"
