@@ -29,7 +29,7 @@ export const authenticationConfigMap = { namespace: 'kube-system', name: 'extens
 const pemCertificate = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
 /** The certificates of a PEM bundle; a bundle holding none, or one that does not parse, is an error. */
-export function parseCertificates(pem: string | undefined, key: string): X509Certificate[] {
+function parseCertificates(pem: string | undefined, key: string): X509Certificate[] {
   if (!pem?.trim()) return [];
   const blocks = pem.match(pemCertificate) ?? [];
   if (blocks.length === 0) throw new Error(`${key} holds no PEM certificate`);
@@ -43,7 +43,7 @@ export function parseCertificates(pem: string | undefined, key: string): X509Cer
 }
 
 /** A JSON array of strings (`["X-Remote-User"]`); empty or missing means none. */
-export function parseStringList(value: string | undefined, key: string): string[] {
+function parseStringList(value: string | undefined, key: string): string[] {
   if (!value?.trim()) return [];
   let list: unknown;
   try {

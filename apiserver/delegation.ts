@@ -58,8 +58,19 @@ export function cachedFor<A, V>(load: (arg: A) => Promise<V>, options: CacheOpti
  */
 export function failureOf(error: unknown): string {
   if (error instanceof ApiException) {
-    const message = (error.body as { message?: unknown } | undefined)?.message;
-    return `HTTP ${error.code}${typeof message === 'string' ? `: ${message}` : ''}`;
+    const message = statusMessage(error.body);
+    return `HTTP ${error.code}${message ? `: ${message}` : ''}`;
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The message of the Status an error response carries (client-node keeps it as text). */
+function statusMessage(body: unknown): string | undefined {
+  try {
+    const status: unknown = typeof body === 'string' ? JSON.parse(body) : body;
+    const message = (status as { message?: unknown } | undefined)?.message;
+    return typeof message === 'string' ? message : undefined;
+  } catch {
+    return undefined;
+  }
 }

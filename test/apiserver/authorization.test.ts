@@ -1,7 +1,7 @@
 // What a user may do: the attributes kube-apiserver would find in each request of ours, the 403 it would give,
-// the middleware's order of decisions over real HTTPS, and how long review answers are kept.
+// the middleware's order of decisions over real HTTPS, how long review answers are kept and how failures are told.
 import Router from '@koa/router';
-import type { V1SubjectAccessReviewSpec, V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
+import { ApiException, type V1SubjectAccessReviewSpec, type V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { bearerTokenAuthentication, type User } from '../../apiserver/authentication.ts';
@@ -16,7 +16,7 @@ import {
   type RequestAttributes,
   type ResourceAttributes,
 } from '../../apiserver/authorization.ts';
-import { cachedFor } from '../../apiserver/delegation.ts';
+import { cachedFor, failureOf } from '../../apiserver/delegation.ts';
 import { httpsRequest, serveApp } from '../support/http.ts';
 
 const group = 'postgres.databases.dinhloc.dev';
@@ -305,4 +305,13 @@ test('at most maxEntries answers are kept: the oldest go first', async (t) => {
   await cached(2);
   await cached(1);
   t.deepEqual(loaded, [1, 2, 3, 1]);
+});
+
+test('a failed call is logged by its code and Status message, never with the request or the whole response', (t) => {
+  const body = JSON.stringify({ kind: 'Status', message: 'tokenreviews.authentication.k8s.io is forbidden', code: 403 });
+  const error = new ApiException(403, 'Unknown API Status Code!', body, { authorization: 'Bearer secret-token' });
+  t.is(failureOf(error), 'HTTP 403: tokenreviews.authentication.k8s.io is forbidden');
+  t.is(failureOf(new ApiException(401, 'Unauthorized', undefined, {})), 'HTTP 401');
+  t.is(failureOf(new ApiException(502, 'Unknown API Status Code!', '<html>bad gateway</html>', {})), 'HTTP 502');
+  t.is(failureOf(new Error('connect ECONNREFUSED 10.0.0.1:443')), 'connect ECONNREFUSED 10.0.0.1:443');
 });
