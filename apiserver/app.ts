@@ -1,4 +1,6 @@
-// The HTTP core: errors become metav1.Status, health paths answer before authentication, then /metrics and the routers.
+// The HTTP core: errors become metav1.Status, health paths answer before authentication, then authorization,
+// /metrics and the routers.
+import { constants } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -10,7 +12,7 @@ export interface AppOptions {
   log: Logger;
   /** Runs after the health paths and before the routers; throws a StatusError to refuse. */
   authenticate?: Koa.Middleware;
-  /** Runs after authentication; throws a StatusError (Forbidden) to refuse. */
+  /** Runs right after `authenticate`, with ctx.state.user set; throws a StatusError to refuse. */
   authorize?: Koa.Middleware;
   routers: Router[];
   /** Whether the server can serve (its store answers); /readyz reports it. */
@@ -76,9 +78,22 @@ export function createApp(options: AppOptions): Koa {
   return app;
 }
 
-/** Serves the app over TLS; resolves once it listens. */
+/**
+ * Serves the app over TLS; resolves once it listens. Client certificates are asked for but not checked here:
+ * the trusted CAs change at run time, so authentication verifies them per request.
+ */
 export async function listen(app: Koa, tls: ServingCertificate, port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer({ cert: tls.cert, key: tls.key }, app.callback());
+  const server = createServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      requestCert: true,
+      rejectUnauthorized: false,
+      // A session resumed from a ticket keeps the client's certificate but not the intermediates it sent.
+      secureOptions: constants.SSL_OP_NO_TICKET,
+    },
+    app.callback(),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
