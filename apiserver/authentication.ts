@@ -45,10 +45,11 @@ export function bearerTokenAuthentication(token: string, user: User): Koa.Middle
 }
 
 /** The certificates the client sent over TLS, its own first, then the intermediates; empty when it sent none. */
-export function peerCertificates(socket: Socket): X509Certificate[] {
+function peerCertificates(socket: Socket): X509Certificate[] {
   if (!('getPeerCertificate' in socket)) return [];
   const chain: X509Certificate[] = [];
-  // Node links each certificate to its issuer; the last links to itself.
+  // Node links each certificate to its issuer among those sent; the chain ends on a self-signed one (linked to
+  // itself) or on one whose issuer was not sent.
   let cert: DetailedPeerCertificate | undefined = (socket as TLSSocket).getPeerCertificate(true);
   while (cert?.raw && !chain.some((seen) => seen.raw.equals(cert!.raw))) {
     chain.push(new X509Certificate(cert.raw));
