@@ -1,34 +1,55 @@
-// Local mode: `npm start` serves the API on loopback with an embedded PostgreSQL server, and writes a
-// kubeconfig for kubectl. `npm start -- --help` lists the options.
+// postgres-apiserver. `npm start` runs local mode: the API on loopback with an embedded PostgreSQL server and
+// a kubeconfig for kubectl. `--mode cluster` runs behind kube-apiserver's aggregator (apiservice/).
+// `npm start -- --help` lists the options.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startClusterMode } from './apiserver/cluster.ts';
 import { startLocalMode } from './apiserver/local.ts';
 import { createLogger } from './apiserver/log.ts';
 
 const usage = `Usage: npm start -- [options]
 
+  --mode MODE           local (default): no cluster needed; cluster: behind kube-apiserver  [env MODE]
+  --port PORT           HTTPS port (default: 8443; 0 for any free port)                       [env PORT]
+  --store-dsn DSN       keep the object store in this PostgreSQL database (required in cluster mode;
+                        replicas sharing it share one state)                                 [env STORE_DSN]
+  --resync-interval SEC how often the reconciler compares every object with the catalog, for clusters
+                        that set no spec.resyncInterval (default: 10)                        [env RESYNC_INTERVAL]
+  --log-level LEVEL     trace, debug, info, warn, error (default: info)                      [env LOG_LEVEL]
+  --help                show this text
+
+Local mode:
   --data-dir DIR        keep all state under DIR (default: ./.data): the kubeconfig at DIR/kubeconfig, the
-                        embedded PostgreSQL server's superuser DSN at DIR/postgres.dsn   [env DATA_DIR]
-  --port PORT           HTTPS port on 127.0.0.1 (default: 8443; 0 for any free port)     [env PORT]
-  --store-dsn DSN       keep the object store in this PostgreSQL database instead of the embedded server
-                                                                                         [env STORE_DSN]
-  --postgres-port PORT  port of the embedded PostgreSQL server (default: a free port)    [env POSTGRES_PORT]
-  --resync-interval SEC how often the reconciler compares every object with the catalog (default: 10)
-                                                                                         [env RESYNC_INTERVAL]
-  --log-level LEVEL     trace, debug, info, warn, error (default: info)                  [env LOG_LEVEL]
-  --help                show this text`;
+                        embedded PostgreSQL server's superuser DSN at DIR/postgres.dsn       [env DATA_DIR]
+  --postgres-port PORT  port of the embedded PostgreSQL server (default: a free port)        [env POSTGRES_PORT]
+
+Cluster mode:
+  --bind-address ADDR   address to listen on (default: 0.0.0.0)                              [env BIND_ADDRESS]
+  --tls-cert-file FILE  the serving certificate (PEM), with the SAN <service>.<namespace>.svc [env TLS_CERT_FILE]
+  --tls-private-key-file FILE  its key (PEM)                                                 [env TLS_PRIVATE_KEY_FILE]
+  --kubeconfig FILE     how to reach kube-apiserver (default: KUBECONFIG, else in-cluster)`;
 
 const { values } = parseArgs({
   options: {
+    mode: { type: 'string', default: process.env.MODE ?? 'local' },
     'data-dir': { type: 'string', default: process.env.DATA_DIR ?? '.data' },
     port: { type: 'string', default: process.env.PORT ?? '8443' },
     'store-dsn': { type: 'string', default: process.env.STORE_DSN },
     'postgres-port': { type: 'string', default: process.env.POSTGRES_PORT },
     'resync-interval': { type: 'string', default: process.env.RESYNC_INTERVAL ?? '10' },
     'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
+    'bind-address': { type: 'string', default: process.env.BIND_ADDRESS ?? '0.0.0.0' },
+    'tls-cert-file': { type: 'string', default: process.env.TLS_CERT_FILE },
+    'tls-private-key-file': { type: 'string', default: process.env.TLS_PRIVATE_KEY_FILE },
+    kubeconfig: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
+
+function fail(message: string): never {
+  console.error(`${message}\n\n${usage}`);
+  process.exit(2);
+}
 
 if (values.help) {
   console.log(usage);
@@ -36,17 +57,38 @@ if (values.help) {
 }
 
 const log = createLogger(values['log-level']);
-const dataDir = resolve(values['data-dir']);
-const local = await startLocalMode({
-  dataDir,
-  port: Number(values.port),
-  resyncIntervalMs: Number(values['resync-interval']) * 1000,
-  log,
-  ...(values['store-dsn'] ? { storeDsn: values['store-dsn'] } : {}),
-  ...(values['postgres-port'] ? { postgresPort: Number(values['postgres-port']) } : {}),
-});
+const port = Number(values.port);
+const resyncIntervalMs = Number(values['resync-interval']) * 1000;
 
-console.log(`postgres-apiserver is serving on https://127.0.0.1:${local.port}
+async function runCluster() {
+  const required = { 'store-dsn': values['store-dsn'], 'tls-cert-file': values['tls-cert-file'], 'tls-private-key-file': values['tls-private-key-file'] };
+  const missing = Object.entries(required).filter(([, v]) => !v).map(([k]) => `--${k}`);
+  if (missing.length > 0) fail(`cluster mode needs ${missing.join(', ')}`);
+  const server = await startClusterMode({
+    port,
+    bindAddress: values['bind-address'],
+    tlsCertFile: values['tls-cert-file']!,
+    tlsPrivateKeyFile: values['tls-private-key-file']!,
+    storeDsn: values['store-dsn']!,
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    resyncIntervalMs,
+    log,
+  });
+  log.info({ port: server.port }, 'postgres-apiserver is serving (cluster mode)');
+  return server;
+}
+
+async function runLocal() {
+  const dataDir = resolve(values['data-dir']);
+  const local = await startLocalMode({
+    dataDir,
+    port,
+    resyncIntervalMs,
+    log,
+    ...(values['store-dsn'] ? { storeDsn: values['store-dsn'] } : {}),
+    ...(values['postgres-port'] ? { postgresPort: Number(values['postgres-port']) } : {}),
+  });
+  console.log(`postgres-apiserver is serving on https://127.0.0.1:${local.port}
 
 Try it:
   export KUBECONFIG=${local.kubeconfig}
@@ -55,9 +97,14 @@ Try it:
 
 The embedded PostgreSQL server to manage: its superuser DSN is in ${dataDir}/postgres.dsn
 Press Ctrl-C to stop.`);
+  return local;
+}
+
+if (values.mode !== 'local' && values.mode !== 'cluster') fail(`--mode must be local or cluster, not ${JSON.stringify(values.mode)}`);
+const running = values.mode === 'cluster' ? await runCluster() : await runLocal();
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void local.stop().then(() => process.exit(0));
+    void running.stop().then(() => process.exit(0));
   });
 }

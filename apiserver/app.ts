@@ -82,7 +82,7 @@ export function createApp(options: AppOptions): Koa {
  * Serves the app over TLS; resolves once it listens. Client certificates are asked for but not checked here:
  * the trusted CAs change at run time, so authentication verifies them per request.
  */
-export async function listen(app: Koa, tls: ServingCertificate, port: number, host = '127.0.0.1'): Promise<Server> {
+export async function listen(app: Koa, tls: Pick<ServingCertificate, 'cert' | 'key'>, port: number, host = '127.0.0.1'): Promise<Server> {
   const server = createServer(
     {
       cert: tls.cert,

@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { ApiException, EventsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeObject } from './resource.ts';
-import { eventMessage, type EventRecorder } from './resources/events.ts';
+import { eventMessage, eventName, type EventRecorder } from './resources/events.ts';
 import type { CoreObjects, ObjectAccess } from './resources/services.ts';
 
 function isNotFound(error: unknown): boolean {
@@ -62,7 +62,7 @@ export function clusterEvents(config: KubeConfig, onError: (error: unknown) => v
     async record(object, type, reason, message) {
       const namespace = object.metadata.namespace || 'default';
       const body = {
-        metadata: { generateName: `${object.metadata.name}.`, namespace },
+        metadata: { name: eventName(object), namespace },
         eventTime: microTime(new Date()) as unknown as Date,
         reportingController: 'postgres.databases.dinhloc.dev/apiserver',
         reportingInstance: instance,

@@ -41,7 +41,7 @@ export interface ServerParts {
   events(onError: (error: unknown) => void): EventRecorder;
   authenticate: Koa.Middleware;
   authorize?: Koa.Middleware;
-  tls: ServingCertificate;
+  tls: Pick<ServingCertificate, 'cert' | 'key'>;
   port: number;
   host: string;
   resyncIntervalMs: number;

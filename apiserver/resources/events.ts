@@ -13,6 +13,11 @@ export interface EventRecorder {
 
 const maxMessage = 1024;
 
+/** `<object>.<random>`, as client-go names Events. */
+export function eventName(object: KubeObject): string {
+  return `${object.metadata.name}.${randomBytes(8).toString('hex')}`;
+}
+
 /** Event messages are kept short, as kube-apiserver's own recorder does. */
 export function eventMessage(message: string): string {
   return message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message;
@@ -31,7 +36,7 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
       const event: KubeObject = {
         apiVersion: 'v1',
         kind: 'Event',
-        metadata: { name: `${object.metadata.name}.${randomBytes(8).toString('hex')}`, namespace },
+        metadata: { name: eventName(object), namespace },
         involvedObject: {
           apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, uid: object.metadata.uid,
           ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}), resourceVersion: object.metadata.resourceVersion,

@@ -2,13 +2,15 @@
 # Starts etcd and kube-apiserver (from test/e2e/build-control-plane.sh) on 127.0.0.1 with the aggregation
 # layer configured, runs a command against them, then stops both and removes their temp dir.
 #   test/e2e/start-control-plane.sh [command ...]        (default: kubectl get ns)
-# The command gets KUBECONFIG (an admin in system:masters) and CONTROL_PLANE_DIR, which holds ca.crt
-# (signs the serving and client certs), front-proxy-ca.crt, front-proxy-client.{crt,key} and the logs.
+# The command gets KUBECONFIG (an admin in system:masters; contexts `alice` and `viewer` are two more users,
+# with no bindings yet) and CONTROL_PLANE_DIR, which holds ca.crt (signs the serving and client certs),
+# front-proxy-ca.crt, front-proxy-client.{crt,key} and the logs. kube-controller-manager runs only the
+# ClusterRole aggregation controller, so the admin/edit/view roles gather labelled rules as in a real cluster.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="$ROOT/.cache/control-plane/bin"
-for b in etcd kube-apiserver; do
+for b in etcd kube-apiserver kube-controller-manager; do
   [ -x "$BIN/$b" ] || { echo "$BIN/$b missing: run test/e2e/build-control-plane.sh" >&2; exit 1; }
 done
 [ $# -gt 0 ] || set -- kubectl get ns
@@ -46,6 +48,8 @@ ca ca
 ca front-proxy-ca
 leaf certs/apiserver /CN=kube-apiserver ca serverAuth IP:127.0.0.1,DNS:localhost
 leaf admin "/O=system:masters/CN=admin" ca clientAuth
+leaf alice /CN=alice ca clientAuth
+leaf viewer /CN=viewer ca clientAuth
 leaf front-proxy-client /CN=front-proxy-client front-proxy-ca clientAuth
 openssl genrsa -out "$DIR/sa.key" 2048 2>/dev/null
 openssl rsa -in "$DIR/sa.key" -pubout -out "$DIR/sa.pub" 2>/dev/null
@@ -54,8 +58,12 @@ cat >"$DIR/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
 clusters: [{name: e2e, cluster: {server: "https://127.0.0.1:$api_port", certificate-authority: "$DIR/ca.crt"}}]
-users: [{name: admin, user: {client-certificate: "$DIR/admin.crt", client-key: "$DIR/admin.key"}}]
-contexts: [{name: e2e, context: {cluster: e2e, user: admin}}]
+users:
+$(for u in admin alice viewer; do echo "- {name: $u, user: {client-certificate: \"$DIR/$u.crt\", client-key: \"$DIR/$u.key\"}}"; done)
+contexts:
+- {name: e2e, context: {cluster: e2e, user: admin}}
+- {name: alice, context: {cluster: e2e, user: alice}}
+- {name: viewer, context: {cluster: e2e, user: viewer}}
 current-context: e2e
 EOF
 
@@ -85,6 +93,10 @@ wait_ok "$client/health" etcd
   >"$DIR/kube-apiserver.log" 2>&1 &
 pids+=($!)
 wait_ok "https://127.0.0.1:$api_port/healthz" kube-apiserver --cacert "$DIR/ca.crt" --cert "$DIR/admin.crt" --key "$DIR/admin.key"
+
+KUBECONFIG="$DIR/kubeconfig" "$BIN/kube-controller-manager" --kubeconfig="$DIR/kubeconfig" --controllers=clusterrole-aggregation \
+  --leader-elect=false --secure-port=0 >"$DIR/kube-controller-manager.log" 2>&1 &
+pids+=($!)
 
 echo "control plane up: https://127.0.0.1:$api_port (etcd $client)" >&2
 KUBECONFIG="$DIR/kubeconfig" CONTROL_PLANE_DIR="$DIR" "$@"

@@ -1,0 +1,60 @@
+// Cluster mode (DESIGN.md, Modes): behind kube-apiserver's aggregator. Who asks is decided by delegated
+// authentication (front-proxy certificates, client certificates, TokenReview) and SubjectAccessReview;
+// Namespaces, Services, Secrets and Events are the cluster's; the object store is a PostgreSQL database
+// that every replica shares, and the one holding the store's leader lock reconciles.
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ObjectStore } from '../storage/objects/store.ts';
+import { delegatedAuthentication } from './authentication.ts';
+import { subjectAccessReviewAuthorization } from './authorization.ts';
+import { clusterCore, clusterEvents } from './kubernetes.ts';
+import type { Logger } from './log.ts';
+import { startServer, Stops, type RunningServer } from './server.ts';
+
+export interface ClusterModeOptions {
+  port: number;
+  bindAddress: string;
+  tlsCertFile: string;
+  tlsPrivateKeyFile: string;
+  storeDsn: string;
+  /** A kubeconfig file; default: KUBECONFIG, else the in-cluster ServiceAccount. */
+  kubeconfig?: string;
+  resyncIntervalMs: number;
+  log: Logger;
+}
+
+function kubeConfig(file: string | undefined): KubeConfig {
+  const config = new KubeConfig();
+  if (file) config.loadFromFile(file);
+  else config.loadFromDefault();
+  return config;
+}
+
+export async function startClusterMode(options: ClusterModeOptions): Promise<RunningServer> {
+  const { log } = options;
+  const config = kubeConfig(options.kubeconfig);
+  const tls = { cert: readFileSync(options.tlsCertFile, 'utf8'), key: readFileSync(options.tlsPrivateKeyFile, 'utf8') };
+  const stops = new Stops(log);
+  try {
+    const authentication = await delegatedAuthentication(config, log);
+    stops.add(async () => authentication.stop());
+    const store = await ObjectStore.open(options.storeDsn);
+    stops.add(() => store.close());
+    return await startServer({
+      store,
+      storeDsn: options.storeDsn,
+      core: clusterCore(config),
+      events: (onError) => clusterEvents(config, onError),
+      authenticate: authentication,
+      authorize: subjectAccessReviewAuthorization(config, log),
+      tls,
+      port: options.port,
+      host: options.bindAddress,
+      resyncIntervalMs: options.resyncIntervalMs,
+      log,
+    }, stops);
+  } catch (error) {
+    await stops.run();
+    throw error;
+  }
+}

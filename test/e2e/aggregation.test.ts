@@ -1,0 +1,77 @@
+// Through a real kube-apiserver: the APIService becomes Available, kubectl discovers and explains the kinds,
+// and the usage guide's Steps 1–4 (the DSN aside) reach PostgreSQL, with Secrets, Services and Events in
+// the cluster.
+import test from 'ava';
+import { guideManifests } from '../support/guide.ts';
+import { eventually } from '../support/local.ts';
+import { asUser, sql } from '../support/postgres.ts';
+import { asAdmin, installServer, mustKubectl, type InstalledServer } from './support/cluster.ts';
+
+let server: InstalledServer;
+test.before(async () => {
+  server = await installServer();
+});
+test.after.always(async () => server?.stop());
+
+test.serial('kubectl api-resources lists the three kinds and explain reads their schema through the aggregator', async (t) => {
+  const resources = await mustKubectl(['api-resources', '--api-group=postgres.databases.dinhloc.dev']);
+  t.regex(resources, /databaseclusters\s+pgcluster\s+postgres\.databases\.dinhloc\.dev\/v1alpha1\s+false\s+DatabaseCluster/);
+  t.regex(resources, /databases\s+pgdb\s+postgres\.databases\.dinhloc\.dev\/v1alpha1\s+true\s+Database/);
+  t.regex(resources, /databaseroles\s+pgrole\s+postgres\.databases\.dinhloc\.dev\/v1alpha1\s+true\s+DatabaseRole/);
+  const explained = await mustKubectl(['explain', 'databaserole.spec']);
+  t.regex(explained, /KIND:\s+DatabaseRole/);
+  t.regex(explained, /permissions\s+<\[\]Object>/);
+});
+
+test.serial('the guide\'s Steps 1–4 create the database, schema, role, login and grants', async (t) => {
+  const applied = await asAdmin(['apply', '-f', '-'], guideManifests(server.postgres.superuserDsn));
+  t.is(applied.code, 0, applied.stderr);
+  t.true(await eventually(async () => (await asAdmin(['wait', '--for=condition=Ready', 'pgrole/app-user', 'pgdb/my-app-db', '--timeout=5s'])).code === 0, 30_000));
+  const dsn = server.postgres.superuserDsn;
+  t.is((await sql(dsn, `SELECT 1 FROM pg_database WHERE datname = 'my_app_db_production'`)).length, 1);
+  t.is((await sql(dsn, `SELECT 1 FROM pg_namespace WHERE nspname = 'public'`, { database: 'my_app_db_production' })).length, 1);
+  const [grants] = await sql(dsn, `SELECT has_schema_privilege('my_app_user', 'public', 'USAGE') AS usage, has_schema_privilege('my_app_user', 'public', 'CREATE') AS "create"`, { database: 'my_app_db_production' });
+  t.deepEqual(grants, { usage: true, create: true });
+  await sql(dsn, 'CREATE TABLE public.orders (id int)', { database: 'my_app_db_production' });
+  const [table] = await sql(dsn, `SELECT has_table_privilege('my_app_user', 'public.orders', 'SELECT,INSERT,UPDATE,DELETE') AS crud, has_table_privilege('my_app_user', 'public.orders', 'TRUNCATE') AS truncate`, { database: 'my_app_db_production' });
+  t.deepEqual(table, { crud: true, truncate: false });
+  const [login] = await sql(asUser(dsn, 'my_app_user', 'strong-password-here'), 'SELECT current_user AS user', { database: 'my_app_db_production' });
+  t.is(login!.user, 'my_app_user');
+});
+
+test.serial('kubectl get shows the live status, the Service is in the cluster, and describe lists the Events', async (t) => {
+  t.regex(await mustKubectl(['get', 'pgrole', 'app-user']), /app-user\s+my_app_user\s+main-cluster\s+True\s+True\s+0/);
+  t.regex(await mustKubectl(['get', 'pgcluster', 'main-cluster']), /main-cluster\s+127\.0\.0\.1:\d+\s+17\.\d+\s+True\s+1\s+1/);
+  const service = JSON.parse(await mustKubectl(['get', 'service', 'my-app-db-svc', '-o', 'json']));
+  t.like(service, { metadata: { labels: { 'app.kubernetes.io/managed-by': 'postgres-apiserver' } }, spec: { ports: [{ port: Number(new URL(server.postgres.superuserDsn).port) }] } });
+  const described = await mustKubectl(['describe', 'pgrole', 'app-user']);
+  t.regex(described, /Normal\s+Applied\s+.*applied \d+ statements?: /);
+  t.notRegex(described, /strong-password-here/);
+});
+
+test.serial('a Secret edited with kubectl is what the server uses: the new password logs in, the old one fails', async (t) => {
+  await mustKubectl(['create', 'secret', 'generic', 'app-user-password', '--from-literal=password=rotated-by-kubectl', '--dry-run=client', '-o', 'yaml']).then((yaml) => mustKubectl(['apply', '-f', '-'], yaml));
+  const dsn = server.postgres.superuserDsn;
+  const logsIn = (password: string) => sql(asUser(dsn, 'my_app_user', password), 'SELECT 1', { database: 'my_app_db_production' }).then(() => true, () => false);
+  t.true(await eventually(() => logsIn('rotated-by-kubectl'), 15_000));
+  t.false(await logsIn('strong-password-here'));
+  const role = JSON.parse(await mustKubectl(['get', 'pgrole', 'app-user', '-o', 'json']));
+  const secret = JSON.parse(await mustKubectl(['get', 'secret', 'app-user-password', '-o', 'json']));
+  t.true(await eventually(async () => JSON.parse(await mustKubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).status.passwordSecretVersion === secret.metadata.resourceVersion, 15_000), JSON.stringify(role.status));
+});
+
+test.serial('a cluster whose Secret is missing, lacks the key, or holds a malformed DSN is not Ready, and never quotes the value', async (t) => {
+  const cluster = (name: string, secret: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseCluster
+metadata: {name: ${name}}
+spec: {connection: {name: ${secret}, namespace: default}}
+`;
+  await mustKubectl(['create', 'secret', 'generic', 'no-key', '--from-literal=other=x']);
+  await mustKubectl(['create', 'secret', 'generic', 'bad-dsn', '--from-literal=connection=not a dsn with a s3cret']);
+  await mustKubectl(['apply', '-f', '-'], [cluster('missing', 'nowhere'), cluster('keyless', 'no-key'), cluster('malformed', 'bad-dsn')].join('---\n'));
+  for (const [name, reason] of [['missing', 'SecretNotFound'], ['keyless', 'SecretKeyMissing'], ['malformed', 'MalformedDSN']] as const) {
+    const object = JSON.parse(await mustKubectl(['get', 'pgcluster', name, '-o', 'json']));
+    t.like(object.status.conditions.find((c: { type: string }) => c.type === 'Ready'), { status: 'False', reason });
+    t.notRegex(JSON.stringify(object), /s3cret/);
+  }
+});

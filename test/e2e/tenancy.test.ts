@@ -1,0 +1,70 @@
+// Tenancy through kube-apiserver: a DatabaseRole may not reach another namespace's database, and a namespace
+// that DatabaseCluster.spec.allowedNamespaces does not select cannot use the cluster. Each refusal names the
+// field and changes nothing in PostgreSQL.
+import test from 'ava';
+import { sql } from '../support/postgres.ts';
+import { asAdmin, installServer, mustKubectl, type InstalledServer } from './support/cluster.ts';
+
+let server: InstalledServer;
+test.before(async () => {
+  server = await installServer();
+  const dsn = server.postgres.superuserDsn;
+  await mustKubectl(['create', 'secret', 'generic', 'tenancy-connection', '-n', 'default', `--from-literal=connection=${dsn}`]);
+  for (const ns of ['team-a', 'team-b', 'team-c']) await mustKubectl(['create', 'namespace', ns]);
+  await mustKubectl(['label', 'namespace', 'team-a', 'team-b', 'tenancy=allowed']);
+  await mustKubectl(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseCluster
+metadata: {name: shared}
+spec:
+  connection: {name: tenancy-connection, namespace: default}
+  allowedNamespaces: {from: Selector, selector: {matchLabels: {tenancy: allowed}}}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: orders, namespace: team-a}
+spec: {name: team_a_orders, schema: public, databaseClusterRef: {name: shared}}
+`);
+});
+test.after.always(async () => server?.stop());
+
+function role(namespace: string, roleName: string, database: string): string {
+  return `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: reader, namespace: ${namespace}}
+spec:
+  roleName: ${roleName}
+  databaseClusterRef: {name: shared}
+  permissions: [{database: ${database}, privileges: [CONNECT]}]
+`;
+}
+
+const roleExists = async (name: string) => (await sql(server.postgres.superuserDsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [name] })).length === 1;
+
+test.serial('a DatabaseRole in team-b asking for team-a\'s database is refused and no role is made', async (t) => {
+  const refused = await asAdmin(['apply', '-f', '-'], role('team-b', 'team_b_snoop', 'team_a_orders'));
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, /Forbidden|forbidden/);
+  t.regex(refused.stderr, /spec\.permissions\[0\]\.database/);
+  t.false(await roleExists('team_b_snoop'));
+  t.is((await asAdmin(['get', 'pgrole', 'reader', '-n', 'team-b'])).code, 1);
+});
+
+test.serial('the same DatabaseRole in team-a is accepted and reaches PostgreSQL', async (t) => {
+  const accepted = await asAdmin(['apply', '-f', '-'], role('team-a', 'team_a_reader', 'team_a_orders'));
+  t.is(accepted.code, 0, accepted.stderr);
+  t.true(await roleExists('team_a_reader'));
+});
+
+test.serial('a namespace outside allowedNamespaces cannot use the cluster', async (t) => {
+  const refused = await asAdmin(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: sneaky, namespace: team-c}
+spec: {name: team_c_db, schema: public, databaseClusterRef: {name: shared}}
+`);
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, /namespace "team-c" may not use DatabaseCluster "shared" \(spec\.allowedNamespaces\)/);
+  t.is((await sql(server.postgres.superuserDsn, `SELECT 1 FROM pg_database WHERE datname = 'team_c_db'`)).length, 0);
+  const roleRefused = await asAdmin(['apply', '-f', '-'], role('team-c', 'team_c_reader', 'team_a_orders'));
+  t.not(roleRefused.code, 0);
+  t.false(await roleExists('team_c_reader'));
+});
