@@ -1,5 +1,6 @@
 // The DatabaseCluster kind (API.md): a PostgreSQL server, reached through a DSN kept in a Secret. Cluster-scoped.
-import { conditions, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
+import type { FieldError } from '../storage/catalog/errors.ts';
+import { conditions, durationMilliseconds, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn, type KubeObject } from './kind.ts';
 import { integer, object, text } from './schema.ts';
 
@@ -7,7 +8,7 @@ export interface DatabaseClusterSpec {
   connection: { name: string; namespace: string; key?: string };
   allowedNamespaces?: { from?: 'All' | 'Selector'; selector?: LabelSelector };
   driftPolicy?: 'Correct' | 'Report';
-  /** A Go duration, e.g. "30s". */
+  /** A Go duration, e.g. "30s"; absent: the server's --resync-interval. */
   resyncInterval?: string;
 }
 
@@ -21,6 +22,9 @@ export interface DatabaseClusterStatus {
 }
 
 export type DatabaseCluster = KubeObject<DatabaseClusterSpec, DatabaseClusterStatus>;
+
+// Below a second, passes would follow each other with no pause; above a day, Node's timers overflow (24.8 days).
+const resyncBounds = { min: '1s', max: '24h' } as const;
 
 const spec = object('How to reach the PostgreSQL server, who may use it, and how the reconciler treats drift.', {
   connection: object('The Secret holding the DSN (postgres://user:password@host:port/dbname?sslmode=...).', {
@@ -36,9 +40,8 @@ const spec = object('How to reach the PostgreSQL server, who may use it, and how
     enum: ['Correct', 'Report'],
     default: 'Correct',
   }),
-  resyncInterval: text('How often the reconciler compares the spec with the live catalog, as a duration (30s, 5m, 1h).', {
+  resyncInterval: text(`How often the reconciler compares the spec with the live catalog, as a duration from ${resyncBounds.min} to ${resyncBounds.max} (30s, 5m, 1h); absent: the server's --resync-interval.`, {
     format: 'duration',
-    default: '30s',
   }),
 }, ['connection']);
 
@@ -69,3 +72,17 @@ export const databaseCluster = defineKind<DatabaseClusterSpec, DatabaseClusterSt
     ageColumn,
   ],
 });
+
+/** spec.resyncInterval within its bounds; its format is the schema's to check. */
+export function validateClusterSpec(spec: DatabaseClusterSpec): FieldError[] {
+  const interval = spec.resyncInterval;
+  if (interval === undefined) return [];
+  const ms = durationMilliseconds(interval);
+  if (ms >= durationMilliseconds(resyncBounds.min) && ms <= durationMilliseconds(resyncBounds.max)) return [];
+  return [{ type: 'FieldValueInvalid', field: 'spec.resyncInterval', message: `Invalid value: ${JSON.stringify(interval)}: must be from ${resyncBounds.min} to ${resyncBounds.max}` }];
+}
+
+/** How often the cluster's objects are compared with the catalog: its spec.resyncInterval, or the server's default. */
+export function resyncIntervalMs(spec: DatabaseClusterSpec | undefined, defaultMs: number): number {
+  return spec?.resyncInterval === undefined ? defaultMs : durationMilliseconds(spec.resyncInterval);
+}

@@ -1,7 +1,7 @@
 // DatabaseCluster: a PostgreSQL server, reached through a DSN kept in a Secret. Its status is read live:
 // whether the server answers and the connecting user gets in, its version, and how many objects use it.
-import type { DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
-import { databaseCluster } from '../../openapi/databasecluster.ts';
+import type { DatabaseClusterSpec, DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
+import { databaseCluster, validateClusterSpec } from '../../openapi/databasecluster.ts';
 import type { KubeObject, ResourceKind } from '../resource.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
@@ -38,6 +38,7 @@ async function liveStatus(services: Services, cluster: KubeObject): Promise<Data
 
 export function databaseClusters(services: Services): ResourceKind {
   return servedKind(databaseCluster, {
+    validateSpec: (o) => validateClusterSpec(o.spec as DatabaseClusterSpec),
     decorate: (objects) => Promise.all(objects.map(async (o) => persistStatus(services, resources.clusters, o, await liveStatus(services, o)))),
   });
 }
