@@ -13,7 +13,8 @@ const usage = `Usage: npm start -- [options]
   --store-dsn DSN       keep the object store in this PostgreSQL database instead of the embedded server
                                                                                          [env STORE_DSN]
   --postgres-port PORT  port of the embedded PostgreSQL server (default: a free port)    [env POSTGRES_PORT]
-  --resync-interval SEC how often the reconciler compares every object with the catalog (default: 10)
+  --resync-interval SEC how often the reconciler compares a DatabaseCluster's objects with the catalog when
+                        its spec.resyncInterval does not say (default: 10)
                                                                                          [env RESYNC_INTERVAL]
   --log-level LEVEL     trace, debug, info, warn, error (default: info)                  [env LOG_LEVEL]
   --help                show this text`;

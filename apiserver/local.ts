@@ -38,7 +38,7 @@ export interface LocalModeOptions {
   /** The object store's database; default: a database `apiserver` in the embedded server. */
   storeDsn?: string;
   postgresPort?: number;
-  /** How often the reconciler compares every object with the catalog; default 10 s. */
+  /** How often the reconciler compares a cluster's objects with the catalog when its spec does not say; default 10 s. */
   resyncIntervalMs?: number;
   log: Logger;
 }
@@ -135,9 +135,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     stops.push(() => catalogs.close());
     const locks = new ObjectLocks();
     const events = storeEvents(store, (error) => options.log.warn({ err: error }, 'recording an Event failed'));
-    const ours = ourKinds({ store, secrets: storeSecrets(store), catalogs, events, log: options.log });
+    const services = { store, secrets: storeSecrets(store), catalogs, events, log: options.log };
+    const ours = ourKinds(services);
     const served: ResourceKind[] = [...coreKinds, ...ours];
-    const reconciler = new Reconciler(ours, store, locks, options.log, () => election.isLeader());
+    const reconciler = new Reconciler(ours, services, locks, () => election.isLeader());
     reconciler.start(options.resyncIntervalMs ?? 10_000);
     stops.push(() => reconciler.stop());
     const app = createApp({
