@@ -14,6 +14,8 @@ export interface DatabaseClusterSpec {
 
 export interface DatabaseClusterStatus {
   conditions?: Condition[];
+  /** How drift is noticed (storage/catalog/drifttrigger.ts). */
+  driftDetection?: 'EventTrigger' | 'Polling';
   serverVersion?: string;
   host?: string;
   databases?: number;
@@ -46,7 +48,10 @@ const spec = object('How to reach the PostgreSQL server, who may use it, and how
 }, ['connection']);
 
 const status = object('What the server observed on its last visit to the PostgreSQL server.', {
-  conditions: conditions('Ready: the server is reachable and the connecting user is authorized.'),
+  conditions: conditions('Ready: the server is reachable and the connecting user is authorized. EventTriggers: every managed database has the event triggers that report changes at once (reason Installed), or why not (NoDatabases, NotPermitted, NotInstalled).'),
+  driftDetection: text('How the reconciler notices drift. EventTrigger: event triggers in the managed databases report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second, and the resync finds the rest; Polling: the resync alone (spec.resyncInterval). Event triggers need a connecting user that is a superuser.', {
+    enum: ['EventTrigger', 'Polling'],
+  }),
   serverVersion: text('The PostgreSQL server version, e.g. "16.4".'),
   host: text('host:port from the DSN (never the password).'),
   databases: integer('How many Database objects are managed on this cluster.', { minimum: 0 }),
@@ -69,6 +74,7 @@ export const databaseCluster = defineKind<DatabaseClusterSpec, DatabaseClusterSt
     { name: 'Ready', type: 'string', priority: 0, description: 'Whether the server is reachable and the user authorized.', cell: (o) => conditionCell(o.status?.conditions, 'Ready') },
     { name: 'Databases', type: 'integer', priority: 0, description: 'Managed Database objects.', cell: (o) => o.status?.databases ?? null },
     { name: 'Roles', type: 'integer', priority: 0, description: 'Managed DatabaseRole objects.', cell: (o) => o.status?.roles ?? null },
+    { name: 'Drift-Detection', type: 'string', priority: 1, description: 'EventTrigger or Polling.', cell: (o) => o.status?.driftDetection ?? null },
     ageColumn,
   ],
 });

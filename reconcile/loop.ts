@@ -1,6 +1,7 @@
 // The schedule of one DatabaseCluster's passes: one every interval, one shortly after a nudge (a notification
-// that something changed in the catalog), and never two at once. A nudge waits `settleMs` so that a burst of
-// statements causes one pass; nudges during a pass cause one more pass after it, not one each.
+// that something changed in the catalog), one when a correction that failed may be tried again, and never two
+// at once. A nudge waits `settleMs` so that a burst of statements causes one pass; nudges during a pass cause
+// one more pass after it, not one each.
 
 export class ClusterLoop {
   private timer: NodeJS.Timeout | undefined;
@@ -11,8 +12,11 @@ export class ClusterLoop {
   private stopped = false;
 
   constructor(
-    /** One pass; it reports its own failures. */
-    private readonly pass: () => Promise<void>,
+    /**
+     * One pass; it reports its own failures. It resolves with how soon it wants the next one when that is
+     * sooner than the interval (an object's backoff ends), else undefined.
+     */
+    private readonly pass: () => Promise<number | undefined>,
     private intervalMs: number,
     private readonly settleMs = 150,
   ) {}
@@ -46,9 +50,9 @@ export class ClusterLoop {
   private run(): void {
     this.dueAt = Infinity;
     this.nudgedWhileRunning = false;
-    this.running = this.pass().finally(() => {
+    this.running = this.pass().then((retryInMs) => {
       this.running = undefined;
-      this.schedule(this.nudgedWhileRunning ? this.settleMs : this.intervalMs);
+      this.schedule(this.nudgedWhileRunning ? this.settleMs : Math.min(this.intervalMs, retryInMs ?? Infinity));
     });
   }
 

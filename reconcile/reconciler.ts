@@ -3,11 +3,16 @@
 // changed is persisted, so watchers see MODIFIED when drift appears) and, where the cluster says driftPolicy:
 // Correct, runs each differing object's write again so the catalog matches the spec. Failures back off per
 // object; one failing object never stops the others, and one slow or unreachable cluster never delays another.
+// Where the connecting user may create event triggers, they notify the loop of most changes within a second
+// (reconcile/listener.ts): a pass then follows shortly. Our own corrections notify too; the pass they cause
+// finds nothing to do and runs no statement, so it ends there.
 import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
 import { storeResource, type KubeObject, type ResourceKind } from '../apiserver/resource.ts';
 import { deleteObject } from '../apiserver/rest.ts';
-import { readOrUndefined, resources, type Services } from '../apiserver/resources/services.ts';
+import { isProblem, readOrUndefined, resolveCluster, resources, type Services } from '../apiserver/resources/services.ts';
+import type { DatabaseSpec } from '../openapi/database.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
+import { DriftListeners } from './listener.ts';
 import { ClusterLoop } from './loop.ts';
 
 const firstBackoffMs = 1_000;
@@ -30,9 +35,14 @@ function clusterOf(resource: string, object: KubeObject): string | undefined {
   return (object.spec as { databaseClusterRef?: { name?: string } } | undefined)?.databaseClusterRef?.name;
 }
 
+interface ClusterWork {
+  loop: ClusterLoop;
+  listeners: DriftListeners;
+}
+
 export class Reconciler {
-  /** DatabaseCluster name → its loop. */
-  private readonly loops = new Map<string, ClusterLoop>();
+  /** DatabaseCluster name → its loop and its listeners. */
+  private readonly loops = new Map<string, ClusterWork>();
   private supervisor: NodeJS.Timeout | undefined;
   private supervising: Promise<void> | undefined;
   private stopped = false;
@@ -64,7 +74,7 @@ export class Reconciler {
   private async superviseLoops(defaultIntervalMs: number): Promise<void> {
     try {
       const wanted = this.isLeader() ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
-      for (const [cluster, intervalMs] of wanted) this.loopOf(cluster, intervalMs).setIntervalMs(intervalMs);
+      for (const [cluster, intervalMs] of wanted) this.loopOf(cluster, intervalMs).loop.setIntervalMs(intervalMs);
       await Promise.all([...this.loops.keys()].filter((cluster) => !wanted.has(cluster)).map((cluster) => this.stopLoop(cluster)));
     } catch (error) {
       this.services.log.warn({ err: error }, 'listing the clusters to reconcile failed');
@@ -86,24 +96,32 @@ export class Reconciler {
     return intervals;
   }
 
-  private loopOf(cluster: string, intervalMs: number): ClusterLoop {
-    let loop = this.loops.get(cluster);
-    if (!loop) {
-      loop = new ClusterLoop(() => this.pass(cluster), intervalMs);
-      this.loops.set(cluster, loop);
+  private loopOf(cluster: string, intervalMs: number): ClusterWork {
+    let work = this.loops.get(cluster);
+    if (!work) {
+      const listeners = new DriftListeners(() => loop.nudge(), this.services.log.child({ cluster }));
+      const loop = new ClusterLoop(() => this.pass(cluster, listeners), intervalMs);
+      work = { loop, listeners };
+      this.loops.set(cluster, work);
       loop.start();
     }
-    return loop;
+    return work;
   }
 
   private async stopLoop(cluster: string): Promise<void> {
-    const loop = this.loops.get(cluster);
+    const work = this.loops.get(cluster);
     this.loops.delete(cluster);
-    await loop?.stop();
+    await work?.loop.stop();
+    await work?.listeners.stop();
   }
 
-  /** One pass over the objects of one cluster, kind by kind; it never throws. */
-  private async pass(cluster: string): Promise<void> {
+  /**
+   * One pass over the objects of one cluster, kind by kind, then its listeners follow its databases. It never
+   * throws; it resolves with how soon the first object backing off may be tried again, if one is.
+   */
+  private async pass(cluster: string, listeners: DriftListeners): Promise<number | undefined> {
+    const databases: string[] = [];
+    const tried: string[] = [];
     for (const kind of this.kinds) {
       try {
         const resource = storeResource(kind);
@@ -112,10 +130,27 @@ export class Reconciler {
         for (const object of live) {
           if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, object);
           else if (differs(object)) await this.correct(kind, object);
+          else continue;
+          tried.push(String(object.metadata.uid));
         }
+        // A database being dropped is going away: nobody listens to it any more.
+        if (resource === resources.databases) databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
       } catch (error) {
         this.services.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
       }
+    }
+    await this.follow(cluster, listeners, databases);
+    const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
+    return Number.isFinite(retryAt) ? Math.max(0, retryAt - Date.now()) : undefined;
+  }
+
+  /** The cluster's listeners follow its databases through the catalog of its current DSN; none while it cannot be resolved. */
+  private async follow(cluster: string, listeners: DriftListeners, databases: string[]): Promise<void> {
+    try {
+      const resolved = await resolveCluster(this.services, cluster);
+      await listeners.follow(isProblem(resolved) ? undefined : resolved.catalog, databases);
+    } catch (error) {
+      this.services.log.warn({ err: error, cluster }, 'following the databases to listen to failed');
     }
   }
 

@@ -252,6 +252,11 @@ export class ClusterCatalog {
     return { sql: `${s.sql} PASSWORD ${quoteLiteral(verifier)}`, secrets: [password, verifier] };
   }
 
+  /** A connection of its own to one database, outside the pools: LISTEN needs one that stays open. The caller ends it. */
+  dedicatedClient(database: string): pg.Client {
+    return new pg.Client({ ...connectionConfig(this.dsn, database), application_name: 'postgres-apiserver drift listener', keepAlive: true });
+  }
+
   /** Connection counts of every pool opened so far. */
   poolStats(): PoolStats[] {
     return [...this.pools].map(([database, pool]) => ({ database, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));

@@ -85,3 +85,42 @@ test.serial('each cluster is compared at its own resyncInterval: a REVOKE is cor
   const slow = await json(['get', 'pgrole', 'slow-user']);
   t.like(slow.status.drift, [{ database: 'slow_db', privilege: 'SELECT', expected: 'granted', actual: 'revoked' }]);
 });
+
+function condition(object: { status?: { conditions?: { type: string; message: string }[] } }, type: string) {
+  return object.status?.conditions?.find((c) => c.type === type);
+}
+
+test.serial('with an admin that may not create event triggers, status says Polling and the resync still corrects a REVOKE', async (t) => {
+  const quick = await json(['get', 'pgcluster', 'quick']);
+  t.is(quick.status.driftDetection, 'Polling');
+  t.like(condition(quick, 'EventTriggers'), { status: 'False', reason: 'NotPermitted' });
+  t.regex(condition(quick, 'EventTriggers')!.message, /only a superuser may create event triggers/);
+  await revokeByHand('quick');
+  t.true(await eventually(() => granted('quick'), 15_000));
+});
+
+test.serial('with a superuser, status says EventTrigger and a REVOKE by hand is corrected well within a 60s resync interval', async (t) => {
+  await manage('fast', local.postgresDsn, '60s');
+  t.true(await eventually(async () => (await json(['get', 'pgcluster', 'fast'])).status?.driftDetection === 'EventTrigger', 15_000));
+  t.like(condition(await json(['get', 'pgcluster', 'fast']), 'EventTriggers'), { status: 'True', reason: 'Installed' });
+  t.true(await eventually(() => granted('fast')));
+  await new Promise((r) => setTimeout(r, 2_000)); // the passes the loop starts with are over: the next is 60 s away
+  const revokedAt = Date.now();
+  await revokeByHand('fast');
+  t.true(await eventually(() => granted('fast'), 10_000), 'only the event trigger can explain a correction this soon');
+  t.log(`corrected ${Date.now() - revokedAt} ms after the REVOKE`);
+});
+
+test.serial('the notifications of our own corrections settle: after a correction no statement runs again', async (t) => {
+  const batches = async () => {
+    const { stdout } = await local.kubectl(['get', '--raw', '/metrics']);
+    return Number(/^catalog_operation_duration_seconds_count\{kind="batch",ok="true"\} (\d+)/m.exec(stdout)?.[1] ?? 0);
+  };
+  await revokeByHand('fast');
+  t.true(await eventually(() => granted('fast'), 10_000));
+  await new Promise((r) => setTimeout(r, 1_000));
+  const settled = await batches();
+  t.true(settled > 0, 'the correction ran as a batch');
+  await new Promise((r) => setTimeout(r, 3_000));
+  t.is(await batches(), settled);
+});

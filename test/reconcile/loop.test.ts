@@ -5,8 +5,8 @@ import { ClusterLoop } from '../../reconcile/loop.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A pass that takes `ms`, counting passes and how many ran at once. */
-function countingPass(ms = 0) {
+/** A pass that takes `ms`, counting passes and how many ran at once; the first `retries` ask for the next in 100 ms. */
+function countingPass(ms = 0, retries = 0) {
   const counts = { passes: 0, running: 0, mostAtOnce: 0 };
   const pass = async () => {
     counts.running += 1;
@@ -14,6 +14,7 @@ function countingPass(ms = 0) {
     await sleep(ms);
     counts.running -= 1;
     counts.passes += 1;
+    return counts.passes <= retries ? 100 : undefined;
   };
   return { counts, pass };
 }
@@ -63,6 +64,15 @@ test('a shorter interval applies at once; a longer one from the next pass on', a
   const settled = counts.passes;
   await sleep(700);
   t.is(counts.passes, settled);
+});
+
+test('a pass that failed to correct an object gets the next pass when its backoff ends, not an interval later', async (t) => {
+  const { counts, pass } = countingPass(0, 2);
+  const loop = new ClusterLoop(pass, 3_600_000, 20);
+  t.teardown(() => loop.stop());
+  loop.start();
+  await sleep(1_000);
+  t.is(counts.passes, 3, 'the first pass and the two retries it asked for');
 });
 
 test('stop waits for the running pass and starts no other', async (t) => {
