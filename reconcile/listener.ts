@@ -110,7 +110,7 @@ class DatabaseListener {
       );
     } else if (this.timer && !this.refused) {
       clearTimeout(this.timer);
-      await this.open();
+      this.start(); // not awaited: a server that does not answer must not hold up the pass
     }
   }
 

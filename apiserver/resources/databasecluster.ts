@@ -27,9 +27,9 @@ async function liveStatus(services: Services, cluster: KubeObject): Promise<Data
   // A database being dropped is no longer watched for drift.
   const managed = databases.filter((d) => !d.metadata.deletionTimestamp).map((d) => (d.spec as DatabaseSpec).name);
   try {
-    const snapshot = await resolved.catalog.snapshot({ roles: [], databases: managed });
+    const [snapshot, triggers] = await Promise.all([resolved.catalog.snapshot({ roles: [], databases: [] }), resolved.catalog.driftTriggers(managed)]);
     const who = snapshot.superuser ? 'a superuser' : 'a non-superuser';
-    const detection = driftDetection(snapshot, managed);
+    const detection = driftDetection(snapshot.superuser, triggers);
     return {
       conditions: [
         condition('Ready', true, 'Connected', `connected as ${who} to PostgreSQL ${serverVersion(snapshot.version)}`, generation, previous),

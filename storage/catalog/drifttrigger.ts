@@ -5,7 +5,7 @@
 // shared object), DROP DATABASE and anything in an unmanaged database.
 import { qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Plan } from './plan.ts';
-import type { LiveDatabase, Queryable, Snapshot } from './snapshot.ts';
+import type { Queryable } from './snapshot.ts';
 import { statement } from './statements.ts';
 
 // A schema of our own. Not public: it belongs to the database's users (a DatabaseRole's `functions: *` would
@@ -92,24 +92,24 @@ function polling(reason: DriftDetection['reason'], why: string): DriftDetection 
   return { mode: 'Polling', reason, message: `${why}: ${resync}` };
 }
 
-/** Whether the database's event triggers are all there and enabled, as far as the snapshot could read. */
-function notifies(database: LiveDatabase): boolean {
-  const contents = database.contents;
-  return !('error' in contents) && triggerNames.every((name) => contents.driftTriggers.get(name) === true);
+/** Our event triggers in one database (name → enabled), or why they could not be read. */
+export type DatabaseTriggers = ReadonlyMap<string, boolean> | { error: string };
+
+function notifies(triggers: DatabaseTriggers): boolean {
+  return !('error' in triggers) && triggerNames.every((name) => triggers.get(name) === true);
 }
 
-/** How drift is noticed on a cluster: by event triggers when every managed database that exists has them. */
-export function driftDetection(snapshot: Snapshot, databases: readonly string[]): DriftDetection {
-  const existing = databases.filter((name) => snapshot.databases.has(name));
-  if (existing.length === 0) return polling('NoDatabases', 'no managed database exists yet');
-  const silent = existing.filter((name) => !notifies(snapshot.databases.get(name)!)).map(quoteIdent).join(', ');
+/** How drift is noticed on a cluster, from the triggers of each managed database that exists. */
+export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<string, DatabaseTriggers>): DriftDetection {
+  if (byDatabase.size === 0) return polling('NoDatabases', 'no managed database exists yet');
+  const silent = [...byDatabase].filter(([, triggers]) => !notifies(triggers)).map(([name]) => quoteIdent(name)).join(', ');
   if (!silent) {
     return {
       mode: 'EventTrigger',
       reason: 'Installed',
-      message: `event triggers in ${existing.length} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)`,
+      message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)`,
     };
   }
-  if (!snapshot.superuser) return polling('NotPermitted', `only a superuser may create event triggers, and the connecting user is not one (none in database(s) ${silent})`);
-  return polling('NotInstalled', `the event triggers are missing or disabled in database(s) ${silent} (missing ones are installed at the next resync)`);
+  if (!superuser) return polling('NotPermitted', `only a superuser may create event triggers, and the connecting user is not one (none in database(s) ${silent})`);
+  return polling('NotInstalled', `the event triggers are missing, disabled or unreadable in database(s) ${silent} (missing ones are installed at the next resync)`);
 }

@@ -1,6 +1,5 @@
 // A snapshot: everything the kinds need to know about one server, read in a fixed number of queries per
 // database whatever the number of roles and objects, with ACLs aggregated in SQL.
-import { readDriftTriggers } from './drifttrigger.ts';
 import type { ObjectKind } from './privileges.ts';
 
 /** The small part of pg that reading needs. */
@@ -61,8 +60,6 @@ export interface DatabaseContents {
   schemas: Map<string, LiveSchema>;
   /** extension → its schema */
   extensions: Map<string, string>;
-  /** Our event triggers (drifttrigger.ts) present in the database: name → enabled. */
-  driftTriggers: Map<string, boolean>;
 }
 
 export interface LiveDatabase {
@@ -211,16 +208,15 @@ function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
 
 type Row<T> = T & Record<string, unknown>;
 
-/** Reads one database's schemas, object grants, default privileges, extensions and our event triggers (6 queries, run together). */
+/** Reads one database's schemas, object grants and default privileges (4 queries, run together). */
 export async function readDatabaseContents(db: Queryable, roles: readonly string[]): Promise<DatabaseContents> {
   const params = [roles];
-  const [schemaRows, objectRows, grantRows, defaultRows, extensionRows, driftTriggers] = await Promise.all([
+  const [schemaRows, objectRows, grantRows, defaultRows, extensionRows] = await Promise.all([
     db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'acl' | 'publicPrivileges' | 'manageable'>>>(schemasQuery, params),
     db.query<Row<{ schema: string; kind: ObjectKind; key: string } & LiveObject>>(objectsQuery),
     db.query<Row<{ schema: string; kind: ObjectKind; role: string; privilege: string; keys: string[] | null }>>(grantsQuery, params),
     db.query<Row<{ creator: string; schema: string; kind: ObjectKind; role: string; privileges: string[] }>>(defaultsQuery, params),
     db.query<Row<{ name: string; schema: string }>>(extensionsQuery),
-    readDriftTriggers(db),
   ]);
   const schemas = new Map<string, LiveSchema>();
   for (const r of schemaRows.rows) {
@@ -237,7 +233,7 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
     const grantees = getOrAdd(schema.defaults, r.creator, () => new Map<string, Record<ObjectKind, string[]>>());
     getOrAdd(grantees, r.role, () => byKind((): string[] => []))[r.kind] = r.privileges;
   }
-  return { schemas, extensions: new Map(extensionRows.rows.map((r) => [r.name, r.schema])), driftTriggers };
+  return { schemas, extensions: new Map(extensionRows.rows.map((r) => [r.name, r.schema])) };
 }
 
 /**

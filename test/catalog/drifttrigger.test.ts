@@ -2,10 +2,10 @@
 // tries) and a REVOKE by hand then notifies; an RDS-like admin is refused and nothing is left behind.
 import test from 'ava';
 import pg from 'pg';
+import type { ClusterCatalog } from '../../storage/catalog/cluster.ts';
 import { CatalogError } from '../../storage/catalog/errors.ts';
 import { connectionConfig } from '../../storage/catalog/dsn.ts';
-import { driftChannel, driftDetection, planDriftTriggers, readDriftTriggers } from '../../storage/catalog/drifttrigger.ts';
-import type { Snapshot } from '../../storage/catalog/snapshot.ts';
+import { driftChannel, driftDetection, planDriftTriggers, type DatabaseTriggers } from '../../storage/catalog/drifttrigger.ts';
 import { converge, desired, guideDatabase, guideRole, perTarget, type Target } from '../support/catalog.ts';
 import { sql } from '../support/postgres.ts';
 
@@ -22,6 +22,12 @@ async function guideWithTable(target: Target) {
   return { catalog, database: database.name, role: role.spec.roleName };
 }
 
+/** The cluster's drift detection as its status reads it: whether the user is a superuser, and each database's triggers. */
+async function detection(catalog: ClusterCatalog, databases: string[]) {
+  const [snapshot, triggers] = await Promise.all([catalog.snapshot({ roles: [], databases: [] }), catalog.driftTriggers(databases)]);
+  return driftDetection(snapshot.superuser, triggers);
+}
+
 /** A connection LISTENing on the drift channel in `database`, collecting payloads. */
 async function listen(dsn: string, database: string) {
   const client = new pg.Client(connectionConfig(dsn, database));
@@ -32,17 +38,6 @@ async function listen(dsn: string, database: string) {
   return { payloads, close: () => client.end() };
 }
 
-/** Our event triggers in the database, read on a connection of its own. */
-async function presentTriggers(dsn: string, database: string) {
-  const client = new pg.Client(connectionConfig(dsn, database));
-  await client.connect();
-  try {
-    return await readDriftTriggers(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function within(ms: number, check: () => boolean): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) if (check()) return true;
   return check();
@@ -50,15 +45,14 @@ async function within(ms: number, check: () => boolean): Promise<boolean> {
 
 each('a superuser installs the triggers once; then a REVOKE by hand notifies, a temporary table does not', async (t, target) => {
   const { catalog, database, role } = await guideWithTable(target);
-  const snapshotBefore = await catalog.snapshot({ roles: [], databases: [database] });
-  t.like(driftDetection(snapshotBefore, [database]), { mode: 'Polling', reason: 'NotInstalled' });
+  t.like(await detection(catalog, [database]), { mode: 'Polling', reason: 'NotInstalled' });
 
-  const present = () => presentTriggers(target.dsn, database);
+  const present = async () => (await catalog.driftTriggers([database])).get(database) as ReadonlyMap<string, boolean>;
   await catalog.apply(planDriftTriggers(database, await present()));
   await catalog.apply(planDriftTriggers(database, new Map())); // a second install, as after a lost race, changes nothing
   t.deepEqual([...(await present())].sort(), [['postgres_apiserver_drift_ddl', true], ['postgres_apiserver_drift_drop', true]]);
   t.deepEqual(planDriftTriggers(database, await present()).statements, [], 'nothing to do once installed');
-  t.like(driftDetection(await catalog.snapshot({ roles: [], databases: [database] }), [database]), { mode: 'EventTrigger', reason: 'Installed' });
+  t.like(await detection(catalog, [database, 'not_created_yet']), { mode: 'EventTrigger', reason: 'Installed' }, 'a database that does not exist is left out');
 
   const listener = await listen(target.dsn, database);
   t.teardown(() => listener.close());
@@ -75,10 +69,20 @@ each('an admin that is not a superuser is refused, and nothing of the install is
   const error = await t.throwsAsync(catalog.apply(planDriftTriggers(database, new Map())), { instanceOf: CatalogError });
   t.is(error.reason, 'InsufficientPrivilege');
   t.deepEqual(await sql(target.server.superuserDsn, "SELECT nspname FROM pg_namespace WHERE nspname = 'postgres_apiserver'", { database }), []);
-  t.like(driftDetection(await catalog.snapshot({ roles: [], databases: [database] }), [database]), { mode: 'Polling', reason: 'NotPermitted' });
+  t.like(await detection(catalog, [database]), { mode: 'Polling', reason: 'NotPermitted' });
 }, ['rds-admin']);
 
-test('with no managed database, drift is found by polling', (t) => {
-  const snapshot = { superuser: true, databases: new Map() } as unknown as Snapshot;
-  t.like(driftDetection(snapshot, ['not_created_yet']), { mode: 'Polling', reason: 'NoDatabases' });
-});
+const both = new Map([['postgres_apiserver_drift_ddl', true], ['postgres_apiserver_drift_drop', true]]);
+const cases: { name: string; superuser: boolean; databases: [string, DatabaseTriggers][]; expected: { mode: string; reason: string } }[] = [
+  { name: 'no managed database exists yet', superuser: true, databases: [], expected: { mode: 'Polling', reason: 'NoDatabases' } },
+  { name: 'every database has both triggers, enabled', superuser: false, databases: [['a', both], ['b', both]], expected: { mode: 'EventTrigger', reason: 'Installed' } },
+  { name: 'a superuser, and one database without them yet', superuser: true, databases: [['a', both], ['b', new Map()]], expected: { mode: 'Polling', reason: 'NotInstalled' } },
+  { name: 'a trigger disabled by someone', superuser: true, databases: [['a', new Map([...both, ['postgres_apiserver_drift_drop', false]])]], expected: { mode: 'Polling', reason: 'NotInstalled' } },
+  { name: 'a database that cannot be read', superuser: true, databases: [['a', { error: 'permission denied' }]], expected: { mode: 'Polling', reason: 'NotInstalled' } },
+  { name: 'not a superuser, and no triggers', superuser: false, databases: [['a', new Map()]], expected: { mode: 'Polling', reason: 'NotPermitted' } },
+];
+for (const c of cases) {
+  test(`drift detection: ${c.name}`, (t) => {
+    t.like(driftDetection(c.superuser, new Map(c.databases)), c.expected);
+  });
+}

@@ -22,7 +22,7 @@ function snapshotWith(databases: LiveDatabase[] = [], major = 17): Snapshot {
 function liveDatabase(name: string, schemas: LiveSchema[] = [emptySchema('public', 'admin')]): LiveDatabase {
   return {
     name, owner: 'admin', encoding: 'UTF8', collate: 'C', ctype: 'C', connectionLimit: -1, allowConnections: true,
-    sizeBytes: 0, connections: 0, acl: {}, contents: { schemas: new Map(schemas.map((s) => [s.name, s])), extensions: new Map(), driftTriggers: new Map() },
+    sizeBytes: 0, connections: 0, acl: {}, contents: { schemas: new Map(schemas.map((s) => [s.name, s])), extensions: new Map() },
   };
 }
 
