@@ -1,7 +1,7 @@
 // Drift found per DatabaseCluster: each cluster is compared at its own spec.resyncInterval, and a REVOKE by hand
 // on one cluster is corrected whatever another is doing. Timings are loose on purpose: the machine is shared.
 import test from 'ava';
-import { eventually, startLocal, type LocalServer } from '../support/local.ts';
+import { clusterManifests, eventually, manageCluster, startLocal, type LocalServer } from '../support/local.ts';
 import { createAdmin, sql } from '../support/postgres.ts';
 
 let local: LocalServer;
@@ -11,40 +11,6 @@ test.before(async () => {
   adminDsn = await createAdmin(local.postgresDsn);
 });
 test.after.always(async () => local?.stop());
-
-/** A DatabaseCluster reached as `dsn`, its Database `<name>_db`, and a DatabaseRole `<name>_user` granted SELECT on its tables. */
-function managedCluster(name: string, dsn: string, resyncInterval: string): string {
-  return `apiVersion: v1
-kind: Secret
-metadata: {name: ${name}-connection, namespace: default}
-stringData: {connection: "${dsn}"}
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseCluster
-metadata: {name: ${name}}
-spec: {connection: {name: ${name}-connection, namespace: default}, resyncInterval: ${resyncInterval}}
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: Database
-metadata: {name: ${name}-db, namespace: default}
-spec: {name: ${name}_db, databaseClusterRef: {name: ${name}}}
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseRole
-metadata: {name: ${name}-user, namespace: default}
-spec:
-  roleName: ${name}_user
-  databaseClusterRef: {name: ${name}}
-  permissions: [{database: ${name}_db, schemas: [{name: public, tables: [{name: "*", privileges: [SELECT]}]}]}]
-`;
-}
-
-/** Applies the cluster's objects, then makes a table as the cluster's user: its default privileges grant the role SELECT. */
-async function manage(name: string, dsn: string, resyncInterval: string): Promise<void> {
-  const applied = await local.kubectl(['apply', '-f', '-'], managedCluster(name, dsn, resyncInterval));
-  if (applied.code !== 0) throw new Error(applied.stderr);
-  await sql(dsn, 'CREATE TABLE orders (id int)', { database: `${name}_db` });
-}
 
 const granted = (name: string) =>
   sql<{ ok: boolean }>(local.postgresDsn, 'SELECT has_table_privilege($1, $2, $3) AS ok', { database: `${name}_db`, params: [`${name}_user`, 'orders', 'SELECT'] }).then(([r]) => r!.ok);
@@ -64,7 +30,7 @@ const refusals: [interval: string, fault: string][] = [
 ];
 for (const [interval, fault] of refusals) {
   test.serial(`a resyncInterval of "${interval}" is refused with 422 naming spec.resyncInterval`, async (t) => {
-    const result = await local.kubectl(['apply', '-f', '-'], managedCluster('refused', local.postgresDsn, interval).split('---\n')[1]!);
+    const result = await local.kubectl(['apply', '-f', '-'], clusterManifests('refused', local.postgresDsn, interval).split('---\n')[1]!);
     t.not(result.code, 0);
     t.regex(result.stderr, /DatabaseCluster.* "refused" is invalid: spec.resyncInterval: Invalid value: /);
     t.true(result.stderr.includes(fault), result.stderr);
@@ -74,8 +40,8 @@ for (const [interval, fault] of refusals) {
 
 test.serial('each cluster is compared at its own resyncInterval: a REVOKE is corrected on the 2s cluster while the 1h cluster still shows it', async (t) => {
   // The RDS-like admin may not create event triggers: only the loops find these REVOKEs.
-  await manage('quick', adminDsn, '2s');
-  await manage('slow', adminDsn, '1h');
+  await manageCluster(local, 'quick', adminDsn, '2s');
+  await manageCluster(local, 'slow', adminDsn, '1h');
   t.true(await eventually(async () => (await granted('quick')) && (await granted('slow'))));
   await new Promise((r) => setTimeout(r, 3_000)); // the pass each loop starts with is over
   await revokeByHand('quick');
@@ -100,7 +66,7 @@ test.serial('with an admin that may not create event triggers, status says Polli
 });
 
 test.serial('with a superuser, status says EventTrigger and a REVOKE by hand is corrected well within a 60s resync interval', async (t) => {
-  await manage('fast', local.postgresDsn, '60s');
+  await manageCluster(local, 'fast', local.postgresDsn, '60s');
   t.true(await eventually(async () => (await json(['get', 'pgcluster', 'fast'])).status?.driftDetection === 'EventTrigger', 15_000));
   t.like(condition(await json(['get', 'pgcluster', 'fast']), 'EventTriggers'), { status: 'True', reason: 'Installed' });
   t.true(await eventually(() => granted('fast')));
