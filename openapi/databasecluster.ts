@@ -27,6 +27,7 @@ export type DatabaseCluster = KubeObject<DatabaseClusterSpec, DatabaseClusterSta
 
 // Below a second, passes would follow each other with no pause; above a day, Node's timers overflow (24.8 days).
 const resyncBounds = { min: '1s', max: '24h' } as const;
+const [minResyncMs, maxResyncMs] = [durationMilliseconds(resyncBounds.min), durationMilliseconds(resyncBounds.max)];
 
 const spec = object('How to reach the PostgreSQL server, who may use it, and how the reconciler treats drift.', {
   connection: object('The Secret holding the DSN (postgres://user:password@host:port/dbname?sslmode=...).', {
@@ -84,11 +85,15 @@ export function validateClusterSpec(spec: DatabaseClusterSpec): FieldError[] {
   const interval = spec.resyncInterval;
   if (interval === undefined) return [];
   const ms = durationMilliseconds(interval);
-  if (ms >= durationMilliseconds(resyncBounds.min) && ms <= durationMilliseconds(resyncBounds.max)) return [];
+  if (ms >= minResyncMs && ms <= maxResyncMs) return [];
   return [{ type: 'FieldValueInvalid', field: 'spec.resyncInterval', message: `Invalid value: ${JSON.stringify(interval)}: must be from ${resyncBounds.min} to ${resyncBounds.max}` }];
 }
 
-/** How often the cluster's objects are compared with the catalog: its spec.resyncInterval, or the server's default. */
+/**
+ * How often the cluster's objects are compared with the catalog: its spec.resyncInterval, or the server's default.
+ * Kept within the bounds, for objects stored before they were checked.
+ */
 export function resyncIntervalMs(spec: DatabaseClusterSpec | undefined, defaultMs: number): number {
-  return spec?.resyncInterval === undefined ? defaultMs : durationMilliseconds(spec.resyncInterval);
+  if (spec?.resyncInterval === undefined) return defaultMs;
+  return Math.min(maxResyncMs, Math.max(minResyncMs, durationMilliseconds(spec.resyncInterval)));
 }

@@ -23,3 +23,8 @@ test("a cluster without resyncInterval is compared at the server's default inter
   t.is(resyncIntervalMs(spec(), 10_000), 10_000);
   t.is(resyncIntervalMs(spec('1m30s'), 10_000), 90_000);
 });
+
+test('an interval stored before its bounds were checked is kept within them', (t) => {
+  t.is(resyncIntervalMs(spec('0s'), 10_000), 1_000);
+  t.is(resyncIntervalMs(spec('1000h'), 10_000), 24 * 3_600_000);
+});
