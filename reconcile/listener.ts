@@ -69,6 +69,7 @@ class DatabaseListener {
   }
 
   private refuse(client: pg.Client): void {
+    if (client !== this.client) return; // closed on purpose meanwhile
     this.close(client);
     if (!this.refused) this.log.info({ database: this.database }, 'the connecting user may not create event triggers: drift in this database is found at each resync');
     this.refused = true;
