@@ -26,7 +26,7 @@ export interface LocalModeOptions {
   /** The object store's database; default: a database `apiserver` in the embedded server. */
   storeDsn?: string;
   postgresPort?: number;
-  /** How often the reconciler compares every object with the catalog; default 10 s. */
+  /** How often the reconciler compares a cluster's objects with the catalog when its spec does not say; default 10 s. */
   resyncIntervalMs?: number;
   log: Logger;
 }

@@ -327,16 +327,32 @@ export async function deleteObject(kind: ResourceKind, store: ResourceStore, obj
     }
   }
   const resource = storeResource(kind);
-  const precondition = { expectedResourceVersion: String(object.metadata.resourceVersion) };
+  const precondition = (current: KubeObject) => ({ expectedResourceVersion: String(current.metadata.resourceVersion) });
   if (finalizers.length === 0) {
     if (request.dryRun) return object;
-    const deleted = await store.delete(resource, object.metadata.namespace ?? '', object.metadata.name, precondition);
+    const deleted = await despitePersistedStatus(store, resource, object, (current) => store.delete(resource, current.metadata.namespace ?? '', current.metadata.name, precondition(current)));
     await kind.strategy.afterDelete?.(deleted);
     return deleted;
   }
   const deletionTimestamp = object.metadata.deletionTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const marked = { ...object, metadata: { ...object.metadata, finalizers, deletionTimestamp, deletionGracePeriodSeconds: 0 } };
-  return request.dryRun ? marked : store.update(resource, marked, precondition);
+  const marked = (current: KubeObject) => ({ ...current, metadata: { ...current.metadata, finalizers, deletionTimestamp, deletionGracePeriodSeconds: 0 } });
+  return request.dryRun ? marked(object) : despitePersistedStatus(store, resource, object, (current) => store.update(resource, marked(current), precondition(current)));
+}
+
+/**
+ * A write under the object's lock, on the object as read; when a read has persisted a live status meanwhile
+ * (reads take no lock, and a reclaim can take a while), once more on the stored object if its spec is the same.
+ * Without this, a drop that succeeded could leave its object behind, and the reconciler would create it again.
+ */
+async function despitePersistedStatus(store: ResourceStore, resource: string, object: KubeObject, write: (current: KubeObject) => Promise<KubeObject>): Promise<KubeObject> {
+  try {
+    return await write(object);
+  } catch (error) {
+    if ((error as { reason?: string }).reason !== 'Conflict') throw error;
+    const current = await store.get(resource, object.metadata.namespace ?? '', object.metadata.name);
+    if (current.metadata.uid !== object.metadata.uid || current.metadata.generation !== object.metadata.generation) throw error;
+    return write(current);
+  }
 }
 
 /** Mounts the kind's paths: namespaced kinds also list and watch across namespaces. */

@@ -83,8 +83,9 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   stops.add(() => catalogs.close());
   const locks = new ObjectLocks();
   const events = parts.events((error) => log.warn({ err: error }, 'recording an Event failed'));
-  const ours = ourKinds({ store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log });
-  const reconciler = new Reconciler(ours, store, locks, log, () => election.isLeader());
+  const services = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log };
+  const ours = ourKinds(services);
+  const reconciler = new Reconciler(ours, services, locks, () => election.isLeader());
   reconciler.start(parts.resyncIntervalMs);
   stops.add(() => reconciler.stop());
   const served = [...(parts.extra?.kinds ?? []), ...ours];

@@ -1,5 +1,6 @@
 // The DatabaseCluster kind (API.md): a PostgreSQL server, reached through a DSN kept in a Secret. Cluster-scoped.
-import { conditions, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
+import type { FieldError } from '../storage/catalog/errors.ts';
+import { conditions, durationMilliseconds, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn, type KubeObject } from './kind.ts';
 import { integer, object, text } from './schema.ts';
 
@@ -7,12 +8,14 @@ export interface DatabaseClusterSpec {
   connection: { name: string; namespace: string; key?: string };
   allowedNamespaces?: { from?: 'All' | 'Selector'; selector?: LabelSelector };
   driftPolicy?: 'Correct' | 'Report';
-  /** A Go duration, e.g. "30s". */
+  /** A Go duration, e.g. "30s"; absent: the server's --resync-interval. */
   resyncInterval?: string;
 }
 
 export interface DatabaseClusterStatus {
   conditions?: Condition[];
+  /** How drift is noticed (storage/catalog/drifttrigger.ts). */
+  driftDetection?: 'EventTrigger' | 'Polling';
   serverVersion?: string;
   host?: string;
   databases?: number;
@@ -21,6 +24,10 @@ export interface DatabaseClusterStatus {
 }
 
 export type DatabaseCluster = KubeObject<DatabaseClusterSpec, DatabaseClusterStatus>;
+
+// Below a second, passes would follow each other with no pause; above a day, Node's timers overflow (24.8 days).
+const resyncBounds = { min: '1s', max: '24h' } as const;
+const [minResyncMs, maxResyncMs] = [durationMilliseconds(resyncBounds.min), durationMilliseconds(resyncBounds.max)];
 
 const spec = object('How to reach the PostgreSQL server, who may use it, and how the reconciler treats drift.', {
   connection: object('The Secret holding the DSN (postgres://user:password@host:port/dbname?sslmode=...).', {
@@ -36,14 +43,16 @@ const spec = object('How to reach the PostgreSQL server, who may use it, and how
     enum: ['Correct', 'Report'],
     default: 'Correct',
   }),
-  resyncInterval: text('How often the reconciler compares the spec with the live catalog, as a duration (30s, 5m, 1h).', {
+  resyncInterval: text(`How often the reconciler compares the spec with the live catalog, as a duration from ${resyncBounds.min} to ${resyncBounds.max} (30s, 5m, 1h); absent: the server's --resync-interval.`, {
     format: 'duration',
-    default: '30s',
   }),
 }, ['connection']);
 
 const status = object('What the server observed on its last visit to the PostgreSQL server.', {
-  conditions: conditions('Ready: the server is reachable and the connecting user is authorized.'),
+  conditions: conditions('Ready: the server is reachable and the connecting user is authorized. EventTriggers: every managed database has the event triggers that report changes at once (reason Installed), or why not (NoDatabases, NotPermitted, NotInstalled).'),
+  driftDetection: text('How the reconciler notices drift. EventTrigger: event triggers in the managed databases report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second, and the resync finds the rest; Polling: the resync alone (spec.resyncInterval). Event triggers need a connecting user that is a superuser.', {
+    enum: ['EventTrigger', 'Polling'],
+  }),
   serverVersion: text('The PostgreSQL server version, e.g. "16.4".'),
   host: text('host:port from the DSN (never the password).'),
   databases: integer('How many Database objects are managed on this cluster.', { minimum: 0 }),
@@ -66,6 +75,25 @@ export const databaseCluster = defineKind<DatabaseClusterSpec, DatabaseClusterSt
     { name: 'Ready', type: 'string', priority: 0, description: 'Whether the server is reachable and the user authorized.', cell: (o) => conditionCell(o.status?.conditions, 'Ready') },
     { name: 'Databases', type: 'integer', priority: 0, description: 'Managed Database objects.', cell: (o) => o.status?.databases ?? null },
     { name: 'Roles', type: 'integer', priority: 0, description: 'Managed DatabaseRole objects.', cell: (o) => o.status?.roles ?? null },
+    { name: 'Drift-Detection', type: 'string', priority: 1, description: 'EventTrigger or Polling.', cell: (o) => o.status?.driftDetection ?? null },
     ageColumn,
   ],
 });
+
+/** spec.resyncInterval within its bounds; its format is the schema's to check. */
+export function validateClusterSpec(spec: DatabaseClusterSpec): FieldError[] {
+  const interval = spec.resyncInterval;
+  if (interval === undefined) return [];
+  const ms = durationMilliseconds(interval);
+  if (ms >= minResyncMs && ms <= maxResyncMs) return [];
+  return [{ type: 'FieldValueInvalid', field: 'spec.resyncInterval', message: `Invalid value: ${JSON.stringify(interval)}: must be from ${resyncBounds.min} to ${resyncBounds.max}` }];
+}
+
+/**
+ * How often the cluster's objects are compared with the catalog: its spec.resyncInterval, or the server's default.
+ * Kept within the bounds, for objects stored before they were checked.
+ */
+export function resyncIntervalMs(spec: DatabaseClusterSpec | undefined, defaultMs: number): number {
+  if (spec?.resyncInterval === undefined) return defaultMs;
+  return Math.min(maxResyncMs, Math.max(minResyncMs, durationMilliseconds(spec.resyncInterval)));
+}

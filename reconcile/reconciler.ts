@@ -1,12 +1,19 @@
-// The loop (DESIGN.md, reconcile/): every interval it reads every object with its live status (a status that
-// changed is persisted, so watchers see MODIFIED when drift appears) and, where the object's DatabaseCluster
-// says driftPolicy: Correct, runs the object's write again so the catalog matches the spec. Failures back off
-// per object; one failing object never stops the others.
+// The reconciler (DESIGN.md, reconcile/): one loop per DatabaseCluster, every spec.resyncInterval (the server's
+// --resync-interval when it has none). A pass reads the cluster's objects with their live status (a status that
+// changed is persisted, so watchers see MODIFIED when drift appears) and, where the cluster says driftPolicy:
+// Correct, runs each differing object's write again so the catalog matches the spec. Failures back off per
+// object; one failing object never stops the others, and one slow or unreachable cluster never delays another.
+// Where the connecting user may create event triggers, they notify the loop of most changes within a second
+// (reconcile/listener.ts): a pass then follows shortly. Our own corrections notify too; the pass they cause
+// finds nothing to do and runs no statement, so it ends there.
 import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
-import type { Logger } from '../apiserver/log.ts';
-import { storeResource, type KubeObject, type ResourceKind, type ResourceStore } from '../apiserver/resource.ts';
+import { storeResource, type KubeObject, type ResourceKind } from '../apiserver/resource.ts';
 import { deleteObject } from '../apiserver/rest.ts';
-import { readOrUndefined, resources } from '../apiserver/resources/services.ts';
+import { isProblem, readOrUndefined, resolveCluster, resources, type Services } from '../apiserver/resources/services.ts';
+import type { DatabaseSpec } from '../openapi/database.ts';
+import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
+import { DriftListeners } from './listener.ts';
+import { ClusterLoop } from './loop.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -22,42 +29,135 @@ function differs(object: KubeObject): boolean {
   return (status?.drift?.length ?? 0) > 0 || status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') === true;
 }
 
+/** The DatabaseCluster an object belongs to: the one it refers to, or itself. */
+function clusterOf(resource: string, object: KubeObject): string | undefined {
+  if (resource === resources.clusters) return object.metadata.name;
+  return (object.spec as { databaseClusterRef?: { name?: string } } | undefined)?.databaseClusterRef?.name;
+}
+
+interface ClusterWork {
+  loop: ClusterLoop;
+  listeners: DriftListeners;
+}
+
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  /** DatabaseCluster name → its loop and its listeners. */
+  private readonly loops = new Map<string, ClusterWork>();
+  private supervisor: NodeJS.Timeout | undefined;
+  private supervising: Promise<void> | undefined;
+  private stopped = false;
   /** uid → when the next correction may be tried, and how many failed in a row. */
   private readonly backoff = new Map<string, { failures: number; notBefore: number }>();
 
   constructor(
     /** In dependency order: clusters, databases, roles. */
     private readonly kinds: readonly ResourceKind[],
-    private readonly store: ResourceStore,
+    private readonly services: Services,
     private readonly locks: ObjectLocks,
-    private readonly log: Logger,
     /** Only the leader reconciles when several replicas share a store. */
     private readonly isLeader: () => boolean = () => true,
   ) {}
 
-  /** One pass over every object of every kind. */
-  async pass(): Promise<void> {
+  /**
+   * Every `defaultIntervalMs`: a loop for every DatabaseCluster that exists or is referred to (its objects then
+   * show that it is missing), at the cluster's interval; loops of clusters gone stop. A follower runs none.
+   */
+  start(defaultIntervalMs: number): void {
+    const tick = () => {
+      this.supervising = this.superviseLoops(defaultIntervalMs).finally(() => {
+        if (!this.stopped) this.supervisor = setTimeout(tick, defaultIntervalMs);
+      });
+    };
+    tick();
+  }
+
+  private async superviseLoops(defaultIntervalMs: number): Promise<void> {
+    try {
+      const wanted = this.isLeader() ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
+      for (const [cluster, intervalMs] of wanted) this.loopOf(cluster, intervalMs).loop.setIntervalMs(intervalMs);
+      await Promise.all([...this.loops.keys()].filter((cluster) => !wanted.has(cluster)).map((cluster) => this.stopLoop(cluster)));
+    } catch (error) {
+      this.services.log.warn({ err: error }, 'listing the clusters to reconcile failed');
+    }
+  }
+
+  /** Cluster name → its interval, for every cluster stored or referred to. */
+  private async clusterIntervals(defaultIntervalMs: number): Promise<Map<string, number>> {
+    const intervals = new Map<string, number>();
+    for (const kind of this.kinds) {
+      const resource = storeResource(kind);
+      for (const object of (await this.services.store.list(resource, {})).items) {
+        const cluster = clusterOf(resource, object);
+        if (cluster === undefined) continue;
+        if (resource === resources.clusters) intervals.set(cluster, resyncIntervalMs(object.spec as DatabaseClusterSpec, defaultIntervalMs));
+        else if (!intervals.has(cluster)) intervals.set(cluster, defaultIntervalMs);
+      }
+    }
+    return intervals;
+  }
+
+  private loopOf(cluster: string, intervalMs: number): ClusterWork {
+    let work = this.loops.get(cluster);
+    if (!work) {
+      const listeners = new DriftListeners(() => loop.nudge(), this.services.log.child({ cluster }));
+      const loop = new ClusterLoop(() => this.pass(cluster, listeners), intervalMs);
+      work = { loop, listeners };
+      this.loops.set(cluster, work);
+      loop.start();
+    }
+    return work;
+  }
+
+  private async stopLoop(cluster: string): Promise<void> {
+    const work = this.loops.get(cluster);
+    this.loops.delete(cluster);
+    await work?.loop.stop();
+    await work?.listeners.stop();
+  }
+
+  /**
+   * One pass over the objects of one cluster, kind by kind, then its listeners follow its databases. It never
+   * throws; it resolves with how soon the first object backing off may be tried again, if one is.
+   */
+  private async pass(cluster: string, listeners: DriftListeners): Promise<number | undefined> {
+    const databases: string[] = [];
+    const tried: string[] = [];
     for (const kind of this.kinds) {
       try {
-        const { items } = await this.store.list(storeResource(kind), {});
+        const resource = storeResource(kind);
+        const items = (await this.services.store.list(resource, {})).items.filter((o) => clusterOf(resource, o) === cluster);
         const live = kind.strategy.decorate && items.length > 0 ? await kind.strategy.decorate(items) : items;
         for (const object of live) {
           if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, object);
           else if (differs(object)) await this.correct(kind, object);
+          else continue;
+          tried.push(String(object.metadata.uid));
         }
+        // A database being dropped is going away: nobody listens to it any more.
+        if (resource === resources.databases) databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
       } catch (error) {
-        this.log.warn({ err: error, kind: kind.kind }, 'reconcile pass failed');
+        this.services.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
       }
+    }
+    await this.follow(cluster, listeners, databases);
+    const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
+    return Number.isFinite(retryAt) ? Math.max(0, retryAt - Date.now()) : undefined;
+  }
+
+  /** The cluster's listeners follow its databases through the catalog of its current DSN; none while it cannot be resolved. */
+  private async follow(cluster: string, listeners: DriftListeners, databases: string[]): Promise<void> {
+    try {
+      const resolved = await resolveCluster(this.services, cluster);
+      await listeners.follow(isProblem(resolved) ? undefined : resolved.catalog, databases);
+    } catch (error) {
+      this.services.log.warn({ err: error, cluster }, 'following the databases to listen to failed');
     }
   }
 
   private async driftPolicy(object: KubeObject): Promise<string> {
     const ref = (object.spec as { databaseClusterRef?: { name: string } } | undefined)?.databaseClusterRef;
     if (!ref) return 'Report';
-    const cluster = await readOrUndefined(this.store, resources.clusters, '', ref.name);
+    const cluster = await readOrUndefined(this.services.store, resources.clusters, '', ref.name);
     return (cluster?.spec as { driftPolicy?: string } | undefined)?.driftPolicy ?? 'Correct';
   }
 
@@ -65,7 +165,7 @@ export class Reconciler {
   private latest(kind: ResourceKind, seen: KubeObject, work: (object: KubeObject) => Promise<void>): Promise<void> {
     const resource = storeResource(kind);
     return this.locks.run(objectKey(resource, seen.metadata.namespace, seen.metadata.name), async () => {
-      const object = await readOrUndefined(this.store, resource, seen.metadata.namespace ?? '', seen.metadata.name);
+      const object = await readOrUndefined(this.services.store, resource, seen.metadata.namespace ?? '', seen.metadata.name);
       if (object && object.metadata.uid === seen.metadata.uid) await work({ ...object, status: seen.status });
     });
   }
@@ -80,9 +180,9 @@ export class Reconciler {
     if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
     return this.latest(kind, seen, (object) => this.attempt(kind, object, async () => {
       const warnings: string[] = [];
-      await deleteObject(kind, this.store, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
+      await deleteObject(kind, this.services.store, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
       if (warnings.length > 0) throw new Error(warnings.join('; '));
-      this.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
+      this.services.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
     }));
   }
 
@@ -96,10 +196,10 @@ export class Reconciler {
       const written = await beforeWrite(object, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
       const stored = JSON.stringify(written.status) === JSON.stringify(object.status)
         ? object
-        : await this.store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });
+        : await this.services.store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });
       const [after] = await decorate([stored]);
       if (warnings.length > 0 || differs(after!)) throw new Error(warnings.join('; ') || 'the catalog still differs from the spec');
-      this.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'drift corrected');
+      this.services.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'drift corrected');
     });
   }
 
@@ -115,24 +215,14 @@ export class Reconciler {
       const failures = (wait?.failures ?? 0) + 1;
       const delay = Math.min(maxBackoffMs, firstBackoffMs * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
       this.backoff.set(uid, { failures, notBefore: Date.now() + delay });
-      this.log.warn({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error }, 'reconciling failed; backing off');
+      this.services.log.warn({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error }, 'reconciling failed; backing off');
     }
   }
 
-  /** A pass every `intervalMs`, one at a time. */
-  start(intervalMs: number): void {
-    const tick = () => {
-      this.running = (this.isLeader() ? this.pass() : Promise.resolve()).finally(() => {
-        this.running = undefined;
-        if (this.timer) this.timer = setTimeout(tick, intervalMs);
-      });
-    };
-    this.timer = setTimeout(tick, intervalMs);
-  }
-
   async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    this.stopped = true;
+    clearTimeout(this.supervisor);
+    await this.supervising;
+    await Promise.all([...this.loops.keys()].map((cluster) => this.stopLoop(cluster)));
   }
 }

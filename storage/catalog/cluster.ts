@@ -1,9 +1,10 @@
 // One PostgreSQL server (a DatabaseCluster): a pool per database, coalesced snapshots, and plans applied one
 // transaction per database, serialized per database so concurrent GRANTs never collide.
 import pg from 'pg';
+import { readDriftTriggers, type DatabaseTriggers } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
 import { CatalogError } from './errors.ts';
-import { quoteLiteral } from './identifiers.ts';
+import { quoteIdent, quoteLiteral } from './identifiers.ts';
 import type { Plan } from './plan.ts';
 import { scramVerifier } from './scram.ts';
 import { readSnapshot, type Snapshot, type SnapshotScope } from './snapshot.ts';
@@ -250,6 +251,26 @@ export class ClusterCatalog {
     if (password === null) return { sql: `${s.sql} PASSWORD NULL`, secrets: [] };
     const verifier = await scramVerifier(password);
     return { sql: `${s.sql} PASSWORD ${quoteLiteral(verifier)}`, secrets: [password, verifier] };
+  }
+
+  /** Our event triggers (drifttrigger.ts) in each of `databases` that exists and takes connections. */
+  async driftTriggers(databases: readonly string[]): Promise<Map<string, DatabaseTriggers>> {
+    const { rows } = await this.pool(null).query<{ name: string }>('SELECT datname AS name FROM pg_catalog.pg_database WHERE datname = ANY($1) AND datallowconn', [databases])
+      .catch((error: unknown) => {
+        throw CatalogError.from(error, 'listing the databases that may have event triggers');
+      });
+    return new Map(await Promise.all(rows.map(async ({ name }): Promise<[string, DatabaseTriggers]> => {
+      try {
+        return [name, await readDriftTriggers(this.pool(name))];
+      } catch (error) {
+        return [name, { error: CatalogError.from(error, `reading the event triggers of database ${quoteIdent(name)}`).message }];
+      }
+    })));
+  }
+
+  /** A connection of its own to one database, outside the pools: LISTEN needs one that stays open. The caller ends it. */
+  dedicatedClient(database: string): pg.Client {
+    return new pg.Client({ ...connectionConfig(this.dsn, database), application_name: 'postgres-apiserver drift listener', keepAlive: true });
   }
 
   /** Connection counts of every pool opened so far. */

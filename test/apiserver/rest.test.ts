@@ -2,7 +2,7 @@
 // every reject path with its code, and watch.
 import { request } from 'node:https';
 import test from 'ava';
-import type { KubeObject, ResourceKind } from '../../apiserver/resource.ts';
+import { storeResource, type KubeObject, type ResourceKind } from '../../apiserver/resource.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import { serveKinds } from '../support/apiserver.ts';
@@ -183,6 +183,33 @@ test('delete answers with the object and it is gone; with a finalizer it is only
   const released = await call('PATCH', `${collection}/f`, { metadata: { finalizers: null } }, { headers: { 'content-type': 'application/merge-patch+json' } });
   t.is(released.status, 200);
   t.is((await call('GET', `${collection}/f`)).status, 404);
+});
+
+test('a delete whose reclaim runs while a read persists a live status still goes through (a 409 left a dropped database\'s object behind)', async (t) => {
+  // What a concurrent read does (reads take no lock): persist the object's live status while its drop runs.
+  let readMeanwhile: (o: KubeObject) => Promise<unknown> = async () => undefined;
+  let dropFails = false;
+  const reclaimed: ResourceKind = {
+    ...widgets,
+    strategy: {
+      ...widgets.strategy,
+      reclaim: { finalizer: 'example.dev/reclaim', needed: () => true, run: async (o) => {
+        await readMeanwhile(o);
+        if (dropFails) throw new Error('cannot drop yet');
+      } },
+    },
+  };
+  const { call, store } = await serveKinds(t, server.superuserDsn, [reclaimed]);
+  readMeanwhile = (o) => store.update(storeResource(reclaimed), { ...o, status: { seen: Date.now() } }, { expectedResourceVersion: String(o.metadata.resourceVersion) });
+  await call('POST', collection, widget('dropped'));
+  t.is((await call('DELETE', `${collection}/dropped`)).status, 200);
+  t.is((await call('GET', `${collection}/dropped`)).status, 404);
+
+  dropFails = true;
+  await call('POST', collection, widget('kept'));
+  const marked = await call('DELETE', `${collection}/kept`);
+  t.is(marked.status, 200, marked.text);
+  t.truthy(marked.json().metadata.deletionTimestamp);
 });
 
 test('deletecollection removes what the selector matches', async (t) => {

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { startLocalMode, type LocalMode } from '../../apiserver/local.ts';
 import { guideManifests } from './guide.ts';
 import { kubectl } from './kubectl.ts';
+import { sql } from './postgres.ts';
 
 export interface LocalServer extends LocalMode {
   dataDir: string;
@@ -14,7 +15,7 @@ export interface LocalServer extends LocalMode {
   restart(): Promise<LocalServer>;
 }
 
-export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-')), options: { storeDsn?: string } = {}): Promise<LocalServer> {
+export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-')), options: { storeDsn?: string; resyncIntervalMs?: number } = {}): Promise<LocalServer> {
   chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as nobody, who must reach the folder inside
   const local = await startLocalMode({ dataDir, port: 0, resyncIntervalMs: 500, log: pino({ level: 'silent' }), ...options });
   const cache = join(dataDir, 'kube-cache');
@@ -45,6 +46,40 @@ export async function startLocalWithGuide(): Promise<LocalServer> {
 }
 
 export { guideManifests };
+
+/** A DatabaseCluster reached as `dsn`, its Database `<name>_db`, and a DatabaseRole `<name>_user` granted SELECT on its tables. */
+export function clusterManifests(name: string, dsn: string, resyncInterval: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: {name: ${name}-connection, namespace: default}
+stringData: {connection: "${dsn}"}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseCluster
+metadata: {name: ${name}}
+spec: {connection: {name: ${name}-connection, namespace: default}, resyncInterval: ${resyncInterval}}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: ${name}-db, namespace: default}
+spec: {name: ${name}_db, databaseClusterRef: {name: ${name}}}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: ${name}-user, namespace: default}
+spec:
+  roleName: ${name}_user
+  databaseClusterRef: {name: ${name}}
+  permissions: [{database: ${name}_db, schemas: [{name: public, tables: [{name: "*", privileges: [SELECT]}]}]}]
+`;
+}
+
+/** Applies clusterManifests, then makes a table `orders` as the cluster's user: its default privileges grant the role SELECT. */
+export async function manageCluster(local: LocalServer, name: string, dsn: string, resyncInterval: string): Promise<void> {
+  const applied = await local.kubectl(['apply', '-f', '-'], clusterManifests(name, dsn, resyncInterval));
+  if (applied.code !== 0) throw new Error(`kubectl apply of cluster ${name} failed: ${applied.stderr}`);
+  await sql(dsn, 'CREATE TABLE orders (id int)', { database: `${name}_db` });
+}
 
 /** Polls until `check` holds (the reconciler runs every 500 ms here); false when `ms` pass first. */
 export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {

@@ -57,7 +57,8 @@ function cleanUpWhenGone(serverPid: number, dir: string): void {
   spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
 }
 
-async function createAdmin(superuserDsn: string): Promise<string> {
+/** A new "RDS-like" admin on the server (LOGIN, CREATEDB, CREATEROLE, no superuser); its DSN. */
+export async function createAdmin(superuserDsn: string): Promise<string> {
   const password = randomBytes(12).toString('hex');
   const name = `rds_admin_${randomBytes(3).toString('hex')}`;
   const client = new pg.Client({ connectionString: superuserDsn });

@@ -1,0 +1,167 @@
+// The fast path of drift detection (storage/catalog/drifttrigger.ts) as the reconciler runs it: per managed
+// database, a connection of its own (NOTIFY reaches only sessions of the same database) that keeps our event
+// triggers installed and LISTENs for them. A lost connection comes back with backoff. A user that may not
+// create event triggers is asked again every ten minutes only: each refusal is an ERROR in the server's log.
+import type pg from 'pg';
+import type { Logger } from '../apiserver/log.ts';
+import type { ClusterCatalog } from '../storage/catalog/cluster.ts';
+import { driftChannel, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
+import { CatalogError } from '../storage/catalog/errors.ts';
+import { quoteIdent } from '../storage/catalog/identifiers.ts';
+
+const firstRetryMs = 500;
+const maxRetryMs = 30_000;
+const refusedRetryMs = 10 * 60_000;
+
+/** One database: its triggers installed, LISTEN, and `onChange` on every notification and every (re)connection. */
+class DatabaseListener {
+  private client: pg.Client | undefined;
+  private listening = false;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private refused = false;
+  private stopped = false;
+
+  constructor(
+    private readonly catalog: ClusterCatalog,
+    private readonly database: string,
+    private readonly onChange: () => void,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    void this.open();
+  }
+
+  private async open(): Promise<void> {
+    this.timer = undefined;
+    const client = this.catalog.dedicatedClient(this.database);
+    this.client = client;
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, new Error('the connection ended')));
+    client.on('notification', () => this.onChange());
+    try {
+      await client.connect();
+      if (!(await this.ensureTriggers(client))) return this.refuse(client);
+      await client.query(`LISTEN ${quoteIdent(driftChannel)}`);
+      if (this.failures > 0 || this.refused) this.log.info({ database: this.database }, 'listening for drift again');
+      this.listening = true;
+      this.failures = 0;
+      this.refused = false;
+      this.onChange(); // whatever changed while nobody listened
+    } catch (error) {
+      this.lost(client, error);
+    }
+  }
+
+  /** Installs the triggers where they are missing; false when the connecting user may not. */
+  private async ensureTriggers(client: pg.Client): Promise<boolean> {
+    const plan = planDriftTriggers(this.database, await readDriftTriggers(client));
+    if (plan.statements.length === 0) return true;
+    try {
+      await this.catalog.apply(plan);
+    } catch (error) {
+      if (error instanceof CatalogError && error.reason === 'InsufficientPrivilege') return false;
+      throw error;
+    }
+    this.log.info({ database: this.database }, 'installed the drift event triggers');
+    return true;
+  }
+
+  private refuse(client: pg.Client): void {
+    if (client !== this.client) return; // closed on purpose meanwhile
+    this.close(client);
+    if (!this.refused) this.log.info({ database: this.database }, 'the connecting user may not create event triggers: drift in this database is found at each resync');
+    this.refused = true;
+    this.retryIn(refusedRetryMs);
+  }
+
+  private lost(client: pg.Client, error: unknown): void {
+    if (client !== this.client) return; // closed on purpose
+    this.close(client);
+    this.failures += 1;
+    const fields = { database: this.database, failures: this.failures, err: error };
+    if (this.failures === 1) this.log.warn(fields, 'listening for drift failed; retrying with backoff');
+    else this.log.debug(fields, 'listening for drift failed again');
+    this.retryIn(Math.min(maxRetryMs, firstRetryMs * 2 ** (this.failures - 1)) * (0.5 + Math.random() / 2));
+  }
+
+  private close(client: pg.Client): void {
+    this.client = undefined;
+    this.listening = false;
+    void client.end().catch(() => undefined);
+  }
+
+  private retryIn(ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.open(), ms);
+  }
+
+  /**
+   * At every pass: a listener waiting after a failure tries now (its database may exist by now); one that listens
+   * puts back triggers someone dropped. A refused one waits its ten minutes.
+   */
+  async check(): Promise<void> {
+    const client = this.client;
+    if (client && this.listening) {
+      await this.ensureTriggers(client).then(
+        (installed) => (installed ? undefined : this.refuse(client)),
+        (error: unknown) => this.lost(client, error),
+      );
+    } else if (this.timer && !this.refused) {
+      clearTimeout(this.timer);
+      this.start(); // not awaited: a server that does not answer must not hold up the pass
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    this.listening = false;
+    await client?.end().catch(() => undefined);
+  }
+}
+
+/** One DatabaseCluster's listeners: one per managed database, through the catalog of the cluster's current DSN. */
+export class DriftListeners {
+  private catalog: ClusterCatalog | undefined;
+  private readonly byDatabase = new Map<string, DatabaseListener>();
+
+  constructor(
+    /** Called on every notification: something may have drifted. */
+    private readonly onChange: () => void,
+    private readonly log: Logger,
+  ) {}
+
+  /** Listeners on exactly `databases` through `catalog` (none without one); a new catalog (a changed DSN) replaces them all. */
+  async follow(catalog: ClusterCatalog | undefined, databases: readonly string[]): Promise<void> {
+    if (catalog !== this.catalog) {
+      await this.stop();
+      this.catalog = catalog;
+    }
+    const gone = [...this.byDatabase.keys()].filter((database) => !catalog || !databases.includes(database));
+    await Promise.all(gone.map((database) => this.stopListener(database)));
+    if (!catalog) return;
+    await Promise.all(databases.map((database) => {
+      const listener = this.byDatabase.get(database);
+      if (listener) return listener.check();
+      const started = new DatabaseListener(catalog, database, this.onChange, this.log);
+      this.byDatabase.set(database, started);
+      started.start();
+      return undefined;
+    }));
+  }
+
+  private async stopListener(database: string): Promise<void> {
+    const listener = this.byDatabase.get(database);
+    this.byDatabase.delete(database);
+    await listener?.stop();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.byDatabase.keys()].map((database) => this.stopListener(database)));
+  }
+}

@@ -1,0 +1,65 @@
+// The schedule of one DatabaseCluster's passes: one every interval, one shortly after a nudge (a notification
+// that something changed in the catalog), one when a correction that failed may be tried again, and never two
+// at once. A nudge waits `settleMs` so that a burst of statements causes one pass; nudges during a pass cause
+// one more pass after it, not one each.
+
+export class ClusterLoop {
+  private timer: NodeJS.Timeout | undefined;
+  /** When the scheduled pass is due (epoch ms); Infinity when none is. */
+  private dueAt = Infinity;
+  private running: Promise<void> | undefined;
+  private nudgedWhileRunning = false;
+  private stopped = false;
+
+  constructor(
+    /**
+     * One pass; it reports its own failures. It resolves with how soon it wants the next one when that is
+     * sooner than the interval (an object's backoff ends), else undefined.
+     */
+    private readonly pass: () => Promise<number | undefined>,
+    private intervalMs: number,
+    private readonly settleMs = 150,
+  ) {}
+
+  /** The first pass comes as soon as a nudged one: a loop starts with what changed while nobody looked. */
+  start(): void {
+    this.nudge();
+  }
+
+  nudge(): void {
+    if (this.running) this.nudgedWhileRunning = true;
+    else this.schedule(this.settleMs);
+  }
+
+  /** A new interval applies at once when it brings the next pass closer, else from the next pass on. */
+  setIntervalMs(intervalMs: number): void {
+    if (intervalMs === this.intervalMs) return;
+    this.intervalMs = intervalMs;
+    if (!this.running) this.schedule(intervalMs);
+  }
+
+  /** The sooner of the pass already scheduled and one in `delayMs`. */
+  private schedule(delayMs: number): void {
+    const due = Date.now() + delayMs;
+    if (this.stopped || due >= this.dueAt) return;
+    clearTimeout(this.timer);
+    this.dueAt = due;
+    this.timer = setTimeout(() => this.run(), delayMs);
+  }
+
+  private run(): void {
+    this.dueAt = Infinity;
+    this.nudgedWhileRunning = false;
+    this.running = this.pass().then((retryInMs) => {
+      this.running = undefined;
+      this.schedule(this.nudgedWhileRunning ? this.settleMs : Math.min(this.intervalMs, retryInMs ?? Infinity));
+    });
+  }
+
+  /** No pass starts after this; the one running, if any, finishes first. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}

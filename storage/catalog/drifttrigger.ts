@@ -1,0 +1,115 @@
+// The fast path of drift detection: in every managed database, two event triggers call one function that
+// NOTIFYs the reconciler of statements that may make drift, so that it reacts within a second instead of at
+// the next resync. PostgreSQL 13 to 18 let only superusers create event triggers; without them the resync
+// alone finds drift. What event triggers never see: ALTER ROLE, DROP ROLE, GRANT/REVOKE on a database (a
+// shared object), DROP DATABASE and anything in an unmanaged database.
+import { qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
+import { freezePlan, type Plan } from './plan.ts';
+import type { Queryable } from './snapshot.ts';
+import { statement } from './statements.ts';
+
+// A schema of our own. Not public: it belongs to the database's users (a DatabaseRole's `functions: *` would
+// cover our function there, and DROP SCHEMA public CASCADE would take the triggers along); pg_catalog is not
+// for user objects.
+const schema = 'postgres_apiserver';
+const notifyFunction = qualified(schema, 'notify_drift');
+/** The channel the function notifies, with the command tag as payload. */
+export const driftChannel = 'postgres_apiserver_drift';
+
+/** ddl_command_end for the statements that grant, revoke or make objects a "*" covers; sql_drop for every drop. */
+const triggerNames = ['postgres_apiserver_drift_ddl', 'postgres_apiserver_drift_drop'] as const;
+const ddlTags = [
+  'GRANT', 'REVOKE', 'ALTER DEFAULT PRIVILEGES', 'CREATE SCHEMA',
+  'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE VIEW', 'CREATE MATERIALIZED VIEW', 'CREATE FOREIGN TABLE',
+  'CREATE SEQUENCE', 'CREATE FUNCTION', 'CREATE PROCEDURE',
+];
+const triggerEvents: Record<(typeof triggerNames)[number], string> = {
+  postgres_apiserver_drift_ddl: `ddl_command_end WHEN TAG IN (${ddlTags.map(quoteLiteral).join(', ')})`,
+  postgres_apiserver_drift_drop: 'sql_drop',
+};
+
+// An advisory lock taken while installing, so that two installs in one database never collide.
+const installLockKey = 0x70675f647269667an;
+
+// Temporary objects come and go with sessions and never carry managed privileges: they notify nothing (commands
+// name their schema pg_temp). bool_and over no rows, or of NULL (a GRANT names no schema), is NULL: those notify.
+const functionBody = `
+DECLARE
+  temporary boolean;
+BEGIN
+  IF TG_EVENT = 'sql_drop' THEN
+    temporary := (SELECT bool_and(is_temporary) FROM pg_catalog.pg_event_trigger_dropped_objects());
+  ELSE
+    temporary := (SELECT bool_and(schema_name = 'pg_temp') FROM pg_catalog.pg_event_trigger_ddl_commands());
+  END IF;
+  IF temporary THEN
+    RETURN;
+  END IF;
+  PERFORM pg_catalog.pg_notify(${quoteLiteral(driftChannel)}, TG_TAG);
+END`;
+
+/** Our event triggers present in the database, by name: whether each is enabled. */
+export async function readDriftTriggers(db: Queryable): Promise<Map<string, boolean>> {
+  const { rows } = await db.query<{ name: string; enabled: boolean }>(
+    `SELECT evtname AS name, evtenabled <> 'D' AS enabled FROM pg_catalog.pg_event_trigger WHERE evtname = ANY($1)`,
+    [triggerNames],
+  );
+  return new Map(rows.map((r) => [r.name, r.enabled]));
+}
+
+/**
+ * What installs the triggers in `database`, in one transaction: nothing when both exist (a disabled one stays
+ * disabled: someone chose so). Safe to repeat; it only creates what is ours and replaces only our function.
+ */
+export function planDriftTriggers(database: string, present: ReadonlyMap<string, boolean>): Plan {
+  if (triggerNames.every((name) => present.has(name))) return freezePlan([], [], []);
+  const where = `in database ${quoteIdent(database)}`;
+  return freezePlan([
+    statement(database, `SELECT pg_catalog.pg_advisory_xact_lock(${installLockKey})`, `waiting for other installs of the event triggers ${where}`),
+    statement(database, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`, `creating schema ${quoteIdent(schema)} ${where}`),
+    statement(database, `CREATE OR REPLACE FUNCTION ${notifyFunction}() RETURNS event_trigger LANGUAGE plpgsql AS $function$${functionBody}\n$function$`, `creating function ${notifyFunction} ${where}`),
+    ...triggerNames.map((name) => statement(
+      database,
+      `DO $do$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = ${quoteLiteral(name)}) THEN
+    CREATE EVENT TRIGGER ${quoteIdent(name)} ON ${triggerEvents[name]} EXECUTE FUNCTION ${notifyFunction}();
+  END IF;
+END $do$`,
+      `creating event trigger ${quoteIdent(name)} ${where}`,
+    )),
+  ], [], []);
+}
+
+export interface DriftDetection {
+  mode: 'EventTrigger' | 'Polling';
+  reason: 'Installed' | 'NoDatabases' | 'NotPermitted' | 'NotInstalled';
+  message: string;
+}
+
+const resync = 'drift is found at each resync (spec.resyncInterval)';
+
+function polling(reason: DriftDetection['reason'], why: string): DriftDetection {
+  return { mode: 'Polling', reason, message: `${why}: ${resync}` };
+}
+
+/** Our event triggers in one database (name → enabled), or why they could not be read. */
+export type DatabaseTriggers = ReadonlyMap<string, boolean> | { error: string };
+
+function notifies(triggers: DatabaseTriggers): boolean {
+  return !('error' in triggers) && triggerNames.every((name) => triggers.get(name) === true);
+}
+
+/** How drift is noticed on a cluster, from the triggers of each managed database that exists. */
+export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<string, DatabaseTriggers>): DriftDetection {
+  if (byDatabase.size === 0) return polling('NoDatabases', 'no managed database exists yet');
+  const silent = [...byDatabase].filter(([, triggers]) => !notifies(triggers)).map(([name]) => quoteIdent(name)).join(', ');
+  if (!silent) {
+    return {
+      mode: 'EventTrigger',
+      reason: 'Installed',
+      message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)`,
+    };
+  }
+  if (!superuser) return polling('NotPermitted', `only a superuser may create event triggers, and the connecting user is not one (none in database(s) ${silent})`);
+  return polling('NotInstalled', `the event triggers are missing, disabled or unreadable in database(s) ${silent} (missing ones are installed at the next resync)`);
+}

@@ -1,0 +1,92 @@
+// Drift found per DatabaseCluster: each cluster is compared at its own spec.resyncInterval, and a REVOKE by hand
+// on one cluster is corrected whatever another is doing. Timings are loose on purpose: the machine is shared.
+import test from 'ava';
+import { clusterManifests, eventually, manageCluster, startLocal, type LocalServer } from '../support/local.ts';
+import { createAdmin, sql } from '../support/postgres.ts';
+
+let local: LocalServer;
+let adminDsn: string;
+test.before(async () => {
+  local = await startLocal();
+  adminDsn = await createAdmin(local.postgresDsn);
+});
+test.after.always(async () => local?.stop());
+
+const granted = (name: string) =>
+  sql<{ ok: boolean }>(local.postgresDsn, 'SELECT has_table_privilege($1, $2, $3) AS ok', { database: `${name}_db`, params: [`${name}_user`, 'orders', 'SELECT'] }).then(([r]) => r!.ok);
+
+const revokeByHand = (name: string) => sql(local.postgresDsn, `REVOKE SELECT ON orders FROM ${name}_user`, { database: `${name}_db` });
+
+async function json(args: string[]) {
+  const result = await local.kubectl([...args, '-o', 'json']);
+  if (result.code !== 0) throw new Error(result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+const refusals: [interval: string, fault: string][] = [
+  ['0s', 'must be from 1s to 24h'],
+  ['48h', 'must be from 1s to 24h'],
+  ['soon', 'spec.resyncInterval in body must be of type duration'],
+];
+for (const [interval, fault] of refusals) {
+  test.serial(`a resyncInterval of "${interval}" is refused with 422 naming spec.resyncInterval`, async (t) => {
+    const result = await local.kubectl(['apply', '-f', '-'], clusterManifests('refused', local.postgresDsn, interval).split('---\n')[1]!);
+    t.not(result.code, 0);
+    t.regex(result.stderr, /DatabaseCluster.* "refused" is invalid: spec.resyncInterval: Invalid value: /);
+    t.true(result.stderr.includes(fault), result.stderr);
+    t.not((await local.kubectl(['get', 'pgcluster', 'refused'])).code, 0);
+  });
+}
+
+test.serial('each cluster is compared at its own resyncInterval: a REVOKE is corrected on the 2s cluster while the 1h cluster still shows it', async (t) => {
+  // The RDS-like admin may not create event triggers: only the loops find these REVOKEs.
+  await manageCluster(local, 'quick', adminDsn, '2s');
+  await manageCluster(local, 'slow', adminDsn, '1h');
+  t.true(await eventually(async () => (await granted('quick')) && (await granted('slow'))));
+  await new Promise((r) => setTimeout(r, 3_000)); // the pass each loop starts with is over
+  await revokeByHand('quick');
+  await revokeByHand('slow');
+  t.true(await eventually(() => granted('quick'), 15_000), 'corrected at the 2s interval');
+  t.false(await granted('slow'), 'not corrected before its 1h interval');
+  const slow = await json(['get', 'pgrole', 'slow-user']);
+  t.like(slow.status.drift, [{ database: 'slow_db', privilege: 'SELECT', expected: 'granted', actual: 'revoked' }]);
+});
+
+function condition(object: { status?: { conditions?: { type: string; message: string }[] } }, type: string) {
+  return object.status?.conditions?.find((c) => c.type === type);
+}
+
+test.serial('with an admin that may not create event triggers, status says Polling and the resync still corrects a REVOKE', async (t) => {
+  const quick = await json(['get', 'pgcluster', 'quick']);
+  t.is(quick.status.driftDetection, 'Polling');
+  t.like(condition(quick, 'EventTriggers'), { status: 'False', reason: 'NotPermitted' });
+  t.regex(condition(quick, 'EventTriggers')!.message, /only a superuser may create event triggers/);
+  await revokeByHand('quick');
+  t.true(await eventually(() => granted('quick'), 15_000));
+});
+
+test.serial('with a superuser, status says EventTrigger and a REVOKE by hand is corrected well within a 60s resync interval', async (t) => {
+  await manageCluster(local, 'fast', local.postgresDsn, '60s');
+  t.true(await eventually(async () => (await json(['get', 'pgcluster', 'fast'])).status?.driftDetection === 'EventTrigger', 15_000));
+  t.like(condition(await json(['get', 'pgcluster', 'fast']), 'EventTriggers'), { status: 'True', reason: 'Installed' });
+  t.true(await eventually(() => granted('fast')));
+  await new Promise((r) => setTimeout(r, 2_000)); // the passes the loop starts with are over: the next is 60 s away
+  const revokedAt = Date.now();
+  await revokeByHand('fast');
+  t.true(await eventually(() => granted('fast'), 10_000), 'only the event trigger can explain a correction this soon');
+  t.log(`corrected ${Date.now() - revokedAt} ms after the REVOKE`);
+});
+
+test.serial('the notifications of our own corrections settle: after a correction no statement runs again', async (t) => {
+  const batches = async () => {
+    const { stdout } = await local.kubectl(['get', '--raw', '/metrics']);
+    return Number(/^catalog_operation_duration_seconds_count\{kind="batch",ok="true"\} (\d+)/m.exec(stdout)?.[1] ?? 0);
+  };
+  await revokeByHand('fast');
+  t.true(await eventually(() => granted('fast'), 10_000));
+  await new Promise((r) => setTimeout(r, 1_000));
+  const settled = await batches();
+  t.true(settled > 0, 'the correction ran as a batch');
+  await new Promise((r) => setTimeout(r, 3_000));
+  t.is(await batches(), settled);
+});
