@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and etcd from Go modules into .cache/control-plane/bin/, then helm (build-helm.sh).
+# Builds kube-apiserver, kube-controller-manager, etcd (and kubectl when the machine has none) from Go modules into .cache/control-plane/bin/, then helm (build-helm.sh).
 # Each binary comes from a small wrapper module generated under .cache/control-plane/.
 # Skips a binary that already exists and reports the wanted version.
 #   KUBE_VERSION  Kubernetes release (default v1.34.9)
@@ -23,6 +23,8 @@ missing=()
 for b in kube-apiserver kube-controller-manager; do
   if has_version "$BIN/$b" --version "Kubernetes $KUBE_VERSION"; then echo "$b $KUBE_VERSION: up to date"; else missing+=("$b"); fi
 done
+# kubectl: the machine's; built the same way only when it has none.
+if command -v kubectl >/dev/null || [ -x "$BIN/kubectl" ]; then echo "kubectl: $(command -v kubectl || echo "$BIN/kubectl")"; else missing+=(kubectl); fi
 if [ ${#missing[@]} -gt 0 ]; then
   src="$OUT/src-kube"
   mkdir -p "$src"
@@ -44,7 +46,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   for b in "${missing[@]}"; do
     echo "$b $KUBE_VERSION: building ($(grep -c '=> k8s.io/' "$src/go.mod") staging replaces, go $go_version)"
     (cd "$src" && go build -ldflags "$ldflags" -o "$BIN/$b" "k8s.io/kubernetes/cmd/$b")
-    has_version "$BIN/$b" --version "Kubernetes $KUBE_VERSION"
+    [ "$b" = kubectl ] || has_version "$BIN/$b" --version "Kubernetes $KUBE_VERSION"
   done
 fi
 

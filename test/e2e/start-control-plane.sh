@@ -10,6 +10,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="$ROOT/.cache/control-plane/bin"
+export PATH="$PATH:$BIN" # kubectl: the machine's, else the one build-control-plane.sh made
 for b in etcd kube-apiserver kube-controller-manager; do
   [ -x "$BIN/$b" ] || { echo "$BIN/$b missing: run test/e2e/build-control-plane.sh" >&2; exit 1; }
 done
