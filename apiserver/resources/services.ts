@@ -1,6 +1,6 @@
 // What the kinds' rules reach beyond the request: other objects in the store, Secrets, and the PostgreSQL
 // servers (one catalog per DatabaseCluster). Also how a DatabaseCluster reference becomes a live catalog.
-import type { Condition, LabelSelector } from '../../openapi/common.ts';
+import type { Condition, DriftEntry, LabelSelector } from '../../openapi/common.ts';
 import type { DatabaseClusterSpec } from '../../openapi/databasecluster.ts';
 import { kinds } from '../../openapi/index.ts';
 import type { ClusterCatalog } from '../../storage/catalog/cluster.ts';
@@ -158,17 +158,43 @@ export function environmentFault(error: unknown): { reason: string; message: str
   return { reason: 'Unavailable', message: error instanceof Error ? error.message : String(error) };
 }
 
+/** One drift entry as a person reads it: "table app.public.orders: DELETE expected granted, found revoked". */
+function describeDrift(entry: DriftEntry): string {
+  const where = [entry.database, entry.schema, entry.object].filter(Boolean).join('.');
+  return `${entry.kind} ${where}: ${entry.privilege ?? entry.attribute ?? 'existence'} expected ${entry.expected}, found ${entry.actual}`;
+}
+
+const driftShown = 5;
+
+/** What a DriftDetected Event says: what differs, never a value of a Secret. */
+export function driftMessage(drift: readonly DriftEntry[]): string {
+  const shown = drift.slice(0, driftShown).map(describeDrift).join('; ');
+  const more = drift.length > driftShown ? `; and ${drift.length - driftShown} more` : '';
+  return `${drift.length} difference${drift.length === 1 ? '' : 's'} between the spec and the catalog: ${shown}${more}`;
+}
+
+function driftOf(status: unknown): DriftEntry[] {
+  return (status as { drift?: DriftEntry[] } | undefined)?.drift ?? [];
+}
+
 /**
  * Stores a status read from the catalog when it differs from the stored one, so watchers see MODIFIED; a
- * concurrent write wins (the next read tries again).
+ * concurrent write wins (the next read tries again). Drift that appears or changes is recorded as a Warning
+ * Event by the one write that stored it.
  */
 export async function persistStatus(services: Services, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
   if (JSON.stringify(object.status ?? null) === JSON.stringify(status)) return object;
   const next = { ...object, status };
-  return services.store.update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((error: { reason?: string }) => {
-    if (error.reason === 'Conflict' || error.reason === 'NotFound') return next;
+  const stored = await services.store.update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((error: { reason?: string }) => {
+    if (error.reason === 'Conflict' || error.reason === 'NotFound') return undefined;
     throw error;
   });
+  if (!stored) return next;
+  const drift = driftOf(status);
+  if (drift.length > 0 && JSON.stringify(drift) !== JSON.stringify(driftOf(object.status))) {
+    await services.events.record(stored, 'Warning', 'DriftDetected', driftMessage(drift));
+  }
+  return stored;
 }
 
 /** The finalizer of objects whose reclaimPolicy is Delete: the object stays until its drop has run. */

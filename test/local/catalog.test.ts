@@ -49,6 +49,8 @@ test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubect
   t.regex(stdout, /app-user\s+my_app_user\s+main-cluster\s+True\s+False\s+1/);
   await new Promise((r) => setTimeout(r, 1500));
   t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'False' }, 'Report leaves the drift alone');
+  const events = await local.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=app-user,reason=DriftDetected', '-o', 'jsonpath={.items[*].message}']);
+  t.is(events.stdout, '1 difference between the spec and the catalog: table my_app_db_production.public.*: DELETE expected granted, found revoked', 'one Warning for the drift, however often it was read');
   // A write of the role applies its spec again.
   await local.kubectl(['annotate', 'pgrole', 'app-user', 'resync=1']);
   t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'True' });
