@@ -23,7 +23,8 @@ async function write(services: Services, object: DatabaseObject, old: DatabaseOb
   try {
     const snapshot = await cluster.resolved.catalog.snapshot({ roles: [], databases: [object.spec.name] });
     const plan = planDatabase(object.spec, snapshot);
-    if (!request.dryRun && plan.statements.length > 0) {
+    if (request.dryRun) await cluster.resolved.catalog.rehearse(plan);
+    else if (plan.statements.length > 0) {
       await cluster.resolved.catalog.apply(plan);
       await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((st) => st.description)));
     }

@@ -104,7 +104,10 @@ async function write(services: Services, object: RoleObject, request: RequestCon
   try {
     const snapshot = await cluster.resolved.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
     const plan = planRole(desired, snapshot);
-    if (request.dryRun) return object;
+    if (request.dryRun) {
+      await cluster.resolved.catalog.rehearse(plan, passwordsOf(desired));
+      return object;
+    }
     if (plan.statements.length > 0) {
       await cluster.resolved.catalog.apply(plan, passwordsOf(desired));
       await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((s) => s.description)));

@@ -150,6 +150,26 @@ export class ClusterCatalog {
   }
 
   /**
+   * dryRun=All: runs the plan in transactions that are rolled back, so a dry run meets the faults the write
+   * would meet (privileges, conflicts) and changes nothing. Statements PostgreSQL refuses inside a transaction
+   * (CREATE/DROP DATABASE) cannot be rehearsed: they are skipped, and so are the statements in a database one
+   * of them would have created. A password not known yet is rehearsed as none.
+   */
+  async rehearse(plan: Plan, passwords: Passwords = new Map()): Promise<void> {
+    const known: Passwords = new Map(plan.statements.filter((s) => s.passwordOf).map((s) => [s.passwordOf!, passwords.get(s.passwordOf!) ?? null]));
+    let skippedOne = false;
+    for (const batch of batches(plan.statements)) {
+      if (!batch.transactional) {
+        skippedOne = true;
+        continue;
+      }
+      await this.run(batch, known, false, true).catch((error: CatalogError) => {
+        if (!(skippedOne && error.sqlstate === '3D000')) throw error; // 3D000: the database it would have created
+      });
+    }
+  }
+
+  /**
    * Runs many plans at once: every plan's role-level statements in one transaction, then per database one
    * transaction with their GRANTs and REVOKEs merged (one statement per object naming every grantee), each
    * sent as one query. A merged batch that fails is retried plan by plan, so one bad object never blocks the
@@ -210,12 +230,15 @@ export class ClusterCatalog {
     }
   }
 
-  private run(batch: Batch, passwords: Passwords, asOneQuery = false): Promise<void> {
-    return this.observed('batch', batch.database ?? this.maintenanceDatabase, () => this.runBatch(batch, passwords, asOneQuery));
+  private run(batch: Batch, passwords: Passwords, asOneQuery = false, rollback = false): Promise<void> {
+    return this.observed('batch', batch.database ?? this.maintenanceDatabase, () => this.runBatch(batch, passwords, asOneQuery, rollback));
   }
 
-  /** One transaction; statements one by one (errors name the statement) or, `asOneQuery`, in one round trip. */
-  private async runBatch(batch: Batch, passwords: Passwords, asOneQuery: boolean): Promise<void> {
+  /**
+   * One transaction; statements one by one (errors name the statement) or, `asOneQuery`, in one round trip;
+   * with `rollback`, undone at the end.
+   */
+  private async runBatch(batch: Batch, passwords: Passwords, asOneQuery: boolean, rollback: boolean): Promise<void> {
     const database = batch.database ?? this.maintenanceDatabase;
     const client = await this.pool(batch.database).connect().catch((error: unknown) => {
       throw CatalogError.from(error, `connecting to database ${database}`);
@@ -233,7 +256,7 @@ export class ClusterCatalog {
       } else {
         for (const [i, p] of prepared.entries()) await query(client, p.sql, batch.statements[i]!.description, p.secrets);
       }
-      if (batch.transactional) await client.query('COMMIT');
+      if (batch.transactional) await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
     } catch (error) {
       if (batch.transactional) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       throw error;

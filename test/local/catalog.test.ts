@@ -214,3 +214,24 @@ spec:
   const kept = JSON.parse((await local.kubectl(['get', 'secret', 'someone-elses', '-o', 'json'])).stdout);
   t.deepEqual(Object.keys(kept.data), ['keep']);
 });
+
+test.serial('--dry-run=server rehearses the SQL in a transaction that is rolled back: the faults a write would meet, and nothing changed', async (t) => {
+  await sql(local.postgresDsn, "CREATE ROLE weak_admin LOGIN PASSWORD 'weak-admin-password'");
+  const weakDsn = asUser(local.postgresDsn, 'weak_admin', 'weak-admin-password');
+  t.is((await local.kubectl(['create', 'secret', 'generic', 'weak-connection', `--from-literal=connection=${weakDsn}`])).code, 0);
+  const cluster = 'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: {name: weak-cluster}\nspec: {connection: {name: weak-connection, namespace: default}}\n';
+  t.is((await local.kubectl(['apply', '-f', '-'], cluster)).code, 0);
+  const role = (name: string, clusterName: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseRole\nmetadata: {name: ${name.replace(/_/g, '-')}}\nspec: {roleName: ${name}, databaseClusterRef: {name: ${clusterName}}}\n`;
+  const refused = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], role('rehearsed_weak', 'weak-cluster'));
+  t.is(refused.code, 0, refused.stderr);
+  t.regex(refused.stderr, /Warning: while creating role "rehearsed_weak": permission denied to create role/);
+  const rehearsed = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], role('rehearsed_ok', 'main-cluster'));
+  t.is(rehearsed.code, 0, rehearsed.stderr);
+  t.notRegex(rehearsed.stderr, /Warning/);
+  const database = 'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: Database\nmetadata: {name: rehearsed-db}\nspec: {name: rehearsed_db, schema: reporting, databaseClusterRef: {name: main-cluster}}\n';
+  const databaseRehearsed = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], database);
+  t.is(databaseRehearsed.code, 0, databaseRehearsed.stderr);
+  t.notRegex(databaseRehearsed.stderr, /Warning/);
+  t.deepEqual(await sql(local.postgresDsn, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'rehearsed%' UNION ALL SELECT datname FROM pg_database WHERE datname LIKE 'rehearsed%'"), []);
+  t.is((await local.kubectl(['get', 'pgrole', 'rehearsed-ok'])).code, 1);
+});
