@@ -1,6 +1,7 @@
 // The REST verbs of one kind (K8S-WIRE §4, §6): get, list, watch, create, update, patch, delete,
 // deletecollection and the status subresource, over the object store and the kind's strategy.
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import Router from '@koa/router';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import jsonMergePatch from 'json-merge-patch';
@@ -35,6 +36,13 @@ function specOf(object: KubeObject): string {
 
 function clone<T>(value: T): T {
   return structuredClone(value);
+}
+
+/** The object without what a write stamps (resourceVersion, managedFields times): equal means a no-op. */
+function writtenContent(object: KubeObject): unknown {
+  const { resourceVersion: _rv, managedFields, ...metadata } = object.metadata;
+  const fields = Array.isArray(managedFields) ? managedFields.map(({ time: _time, ...entry }: Record<string, unknown>) => entry) : managedFields;
+  return { ...object, metadata: { ...metadata, managedFields: fields } };
 }
 
 /** metadata.generateName → a name with a random suffix, as kube-apiserver does. */
@@ -184,9 +192,11 @@ export class ResourceHandlers {
       await this.remove(ctx, prepared, request.dryRun);
       return;
     }
-    const stored = request.dryRun
-      ? prepared
-      : await this.store.update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
+    // A write that changes nothing stores nothing, as kube-apiserver does: no new resourceVersion, no watch event.
+    let stored: KubeObject;
+    if (isDeepStrictEqual(writtenContent(prepared), writtenContent(old))) stored = old;
+    else if (request.dryRun) stored = prepared;
+    else stored = await this.store.update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
     const shown = await this.answer(stored, request.dryRun);
     this.send(ctx, shown);
   }

@@ -303,3 +303,18 @@ test('a watch with nothing to send yet answers its headers at once (kubectl wait
   });
   t.is(status, 200);
 });
+
+test('a write that changes nothing stores nothing: the resourceVersion stays and watchers see no event', async (t) => {
+  const { call, app } = await serve(t);
+  const created = (await call('POST', collection, widget('same', { size: 3 }))).json();
+  const events = watchEvents(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${created.metadata.resourceVersion}`, 1);
+  await new Promise((r) => setTimeout(r, 300));
+  const merge = { headers: { 'content-type': 'application/merge-patch+json' } };
+  const samePatch = await call('PATCH', `${collection}/same`, { spec: { size: 3 } }, merge);
+  t.is(samePatch.json().metadata.resourceVersion, created.metadata.resourceVersion);
+  const samePut = await call('PUT', `${collection}/same`, created);
+  t.is(samePut.json().metadata.resourceVersion, created.metadata.resourceVersion);
+  const changed = await call('PATCH', `${collection}/same`, { spec: { size: 4 } }, merge);
+  t.not(changed.json().metadata.resourceVersion, created.metadata.resourceVersion);
+  t.deepEqual((await events).map((e) => [e.type, e.object.spec.size]), [['MODIFIED', 4]], 'the first event is the real change');
+});
