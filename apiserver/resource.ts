@@ -9,6 +9,8 @@ export type { KubeObject };
 export interface ResourceStore {
   get(resource: string, namespace: string, name: string): Promise<KubeObject>;
   list(resource: string, options: { namespace?: string; limit?: number; continue?: string }): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string }>;
+  /** The current objects whose field at `path` is one of `values`: a few objects without listing them all. */
+  find(resource: string, path: readonly string[], values: readonly string[]): Promise<KubeObject[]>;
   create(resource: string, object: KubeObject): Promise<KubeObject>;
   update(resource: string, object: KubeObject, precondition?: { expectedResourceVersion?: string }): Promise<KubeObject>;
   delete(resource: string, namespace: string, name: string, precondition?: { expectedResourceVersion?: string }): Promise<KubeObject>;

@@ -15,7 +15,7 @@ type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus
 
 async function write(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: RequestContext): Promise<KubeObject> {
   const cluster = await admitToCluster(services, object);
-  await claimCheck(services, resources.databases, object, cluster.name, (o) => (o.spec as DatabaseSpec).name, 'database name');
+  await claimCheck(services, resources.databases, object, cluster.name, ['spec', 'name'], 'database name');
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the database is created once the cluster can be reached`);
     return object;

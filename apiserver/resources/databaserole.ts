@@ -12,7 +12,7 @@ import { writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
 import { condition, decorateByCluster, environmentFault, isProblem, objectsOnCluster, reclaimHook, resources, type Services } from './services.ts';
-import { admitToCluster, claimCheck } from './tenancy.ts';
+import { admitToCluster, claimCheck, clusterRefOf } from './tenancy.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
 
@@ -27,20 +27,22 @@ interface Desired {
   pending: string[];
 }
 
-type Owners = Awaited<ReturnType<typeof owners>>;
 type SecretLookup = (namespace: string, name: string) => ReturnType<Services['secrets']['read']>;
 
-/** Which namespace manages each database and role name on the cluster. */
-async function owners(services: Services, cluster: string) {
-  const [databases, roles] = await Promise.all([objectsOnCluster(services, resources.databases, cluster), objectsOnCluster(services, resources.roles, cluster)]);
-  return {
-    databases: new Map(databases.map((d) => [(d.spec as { name: string }).name, d.metadata.namespace ?? ''])),
-    roles: new Map(roles.map((r) => [(r.spec as DatabaseRoleSpec).roleName, r.metadata.namespace ?? ''])),
-  };
+/** Which namespace manages each database on the cluster (few objects: every one is read). */
+async function databaseOwners(services: Services, cluster: string): Promise<Map<string, string>> {
+  return new Map((await objectsOnCluster(services, resources.databases, cluster)).map((d) => [(d.spec as { name: string }).name, d.metadata.namespace ?? '']));
+}
+
+/** Which namespace manages each of the role names on the cluster: only those roles are read. */
+async function roleOwners(services: Services, cluster: string, roleNames: readonly string[]): Promise<Map<string, string>> {
+  if (roleNames.length === 0) return new Map();
+  const roles = (await services.store.find(resources.roles, ['spec', 'roleName'], roleNames)).filter((r) => clusterRefOf(r) === cluster);
+  return new Map(roles.map((r) => [(r.spec as DatabaseRoleSpec).roleName, r.metadata.namespace ?? '']));
 }
 
 /** Tenancy: privileges only on this namespace's databases, membership only in this namespace's roles (403). */
-function tenancyErrors(object: RoleObject, { databases, roles }: Owners): FieldError[] {
+function tenancyErrors(object: RoleObject, databases: Map<string, string>, roles: Map<string, string>): FieldError[] {
   const namespace = object.metadata.namespace ?? '';
   const foreign = (owner: string | undefined) => owner !== undefined && owner !== namespace;
   return [
@@ -70,7 +72,7 @@ async function passwordOf(services: Services, object: RoleObject, lookup: Secret
 }
 
 /** The role as the catalog should hold it: this namespace's databases only, the password from its Secret. */
-async function desiredOf(services: Services, object: RoleObject, { databases }: Owners, lookup: SecretLookup, create: boolean): Promise<Desired> {
+async function desiredOf(services: Services, object: RoleObject, databases: Map<string, string>, lookup: SecretLookup, create: boolean): Promise<Desired> {
   const namespace = object.metadata.namespace ?? '';
   const pending: string[] = [];
   const permissions = (object.spec.permissions ?? []).filter((p) => {
@@ -91,15 +93,15 @@ async function desiredOf(services: Services, object: RoleObject, { databases }: 
 
 async function write(services: Services, object: RoleObject, request: RequestContext): Promise<KubeObject> {
   const cluster = await admitToCluster(services, object);
-  await claimCheck(services, resources.roles, object, cluster.name, (o) => (o.spec as DatabaseRoleSpec).roleName, 'role name');
-  const view = await owners(services, cluster.name);
-  const refused = tenancyErrors(object, view);
+  await claimCheck(services, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
+  const databases = await databaseOwners(services, cluster.name);
+  const refused = tenancyErrors(object, databases, await roleOwners(services, cluster.name, object.spec.memberOf ?? []));
   if (refused.length > 0) throw forbidden({ group: databaseRole.group, resource: databaseRole.plural, kind: databaseRole.kind, name: object.metadata.name }, refused.map((e) => `${e.field}: ${e.message}`).join(', '));
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the role is created once the cluster can be reached`);
     return object;
   }
-  const { desired, passwordVersion, pending } = await desiredOf(services, object, view, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
+  const { desired, passwordVersion, pending } = await desiredOf(services, object, databases, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
   for (const p of pending) request.warn(p);
   try {
     const snapshot = await cluster.resolved.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
@@ -148,11 +150,11 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot): D
 /** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
 function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
   return decorateByCluster(services, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], async (list, cluster) => {
-    // One read of the cluster's objects and of each namespace's Secrets, whatever the number of roles.
-    const view = await owners(services, cluster.object.metadata.name);
+    // One read of the cluster's Databases and of each namespace's Secrets, whatever the number of roles.
+    const owners = await databaseOwners(services, cluster.object.metadata.name);
     const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => [ns, await services.secrets.readAll(ns)] as const)));
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
-    const desired = await Promise.all(list.map((o) => desiredOf(services, o, view, lookup, false)));
+    const desired = await Promise.all(list.map((o) => desiredOf(services, o, owners, lookup, false)));
     const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
     const snapshot = await cluster.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
     return new Map(list.map((o, i) => [o, statusFrom(o, desired[i]!, snapshot)]));

@@ -139,9 +139,8 @@ export async function namespaceAllowed(services: Services, cluster: ResolvedClus
 }
 
 /** Every object of a kind that refers to the cluster, in every namespace. */
-export async function objectsOnCluster(services: Services, resource: string, cluster: string): Promise<KubeObject[]> {
-  const { items } = await services.store.list(resource, {});
-  return items.filter((o) => (o.spec as { databaseClusterRef?: { name?: string } } | undefined)?.databaseClusterRef?.name === cluster);
+export function objectsOnCluster(services: Services, resource: string, cluster: string): Promise<KubeObject[]> {
+  return services.store.find(resource, ['spec', 'databaseClusterRef', 'name'], [cluster]);
 }
 
 /** A condition; its lastTransitionTime only moves when its status changes. */

@@ -3,7 +3,7 @@
 import type { KubeObject } from '../resource.ts';
 import { conflict, forbidden, invalid } from '../status.ts';
 import { kinds } from '../../openapi/index.ts';
-import { isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
+import { isProblem, namespaceAllowed, resolveCluster, resources, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
 
 export interface Admitted {
   name: string;
@@ -30,11 +30,19 @@ export async function admitToCluster(services: Services, object: KubeObject): Pr
   return { name, resolved };
 }
 
-/** A database or role name belongs to the first object that claims it on a cluster (409 for the others). */
-export async function claimCheck(services: Services, resource: string, object: KubeObject, cluster: string, keyOf: (o: KubeObject) => string, what: string): Promise<void> {
-  const key = keyOf(object);
-  const owner = (await objectsOnCluster(services, resource, cluster)).find(
-    (o) => keyOf(o) === key && !(o.metadata.name === object.metadata.name && o.metadata.namespace === object.metadata.namespace),
+/** The cluster an object of ours refers to. */
+export function clusterRefOf(object: KubeObject): string | undefined {
+  return (object.spec as { databaseClusterRef?: { name?: string } } | undefined)?.databaseClusterRef?.name;
+}
+
+/**
+ * A database or role name (the spec field at `keyPath`) belongs to the first object that claims it on a
+ * cluster (409 for the others). Only the objects with that name are read.
+ */
+export async function claimCheck(services: Services, resource: string, object: KubeObject, cluster: string, keyPath: readonly ['spec', string], what: string): Promise<void> {
+  const key = String((object.spec as Record<string, unknown>)[keyPath[1]]);
+  const owner = (await services.store.find(resource, keyPath, [key])).find(
+    (o) => clusterRefOf(o) === cluster && !(o.metadata.name === object.metadata.name && o.metadata.namespace === object.metadata.namespace),
   );
   if (owner) {
     throw conflict(subject(object), `${what} "${key}" on DatabaseCluster "${cluster}" belongs to ${owner.metadata.namespace}/${owner.metadata.name}`);

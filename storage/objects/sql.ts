@@ -5,7 +5,7 @@ import { quoteIdent } from '../catalog/identifiers.ts';
 
 // Keys and names are compared in byte order ("C"), as kube-apiserver sorts lists, whatever the database's
 // collation. Objects are `json`, not `jsonb`: it keeps the client's key order (apiVersion, kind, metadata
-// first) and nothing queries inside objects.
+// first); the one query inside objects (find) reads a field as text.
 function tables(s: string): string {
   return `
     -- One row: the last resourceVersion given out, and the change log's horizon (the oldest resourceVersion a
@@ -72,6 +72,8 @@ export function statements(schema: string) {
     /** Takes the next resourceVersion and holds the write lock until the transaction ends. */
     nextResourceVersion: `UPDATE ${s}.state SET resource_version = resource_version + 1 RETURNING resource_version`,
     get: `SELECT object FROM ${s}.objects WHERE ${key}`,
+    /** Objects of resource $1 whose field at path $2 (text[]) is one of $3: only they leave the server. */
+    find: `SELECT object FROM ${s}.objects WHERE resource = $1 AND object #>> $2 = ANY($3) ORDER BY namespace, name`,
     insert: `INSERT INTO ${s}.objects (resource, namespace, name, uid, resource_version, object) VALUES ($1, $2, $3, $4, $5, $6::json)`,
     update: `UPDATE ${s}.objects SET resource_version = $4, object = $5::json WHERE ${key}`,
     delete: `DELETE FROM ${s}.objects WHERE ${key}`,

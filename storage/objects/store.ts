@@ -189,6 +189,14 @@ export class ObjectStore {
     return object as T;
   }
 
+  /** The current objects whose field at `path` (e.g. ['spec', 'roleName']) is one of `values`, by namespace and name. */
+  async find<T extends StoredObject = StoredObject>(resource: string, path: readonly string[], values: readonly string[]): Promise<T[]> {
+    const { rows } = await this.pool.query<{ object: T }>(this.sql.find, [resource, path, values]).catch((error: unknown) => {
+      throw storeError(error, `finding ${qualifiedResource(resource)} by ${path.join('.')}`);
+    });
+    return rows.map((row) => row.object);
+  }
+
   /**
    * Objects sorted by namespace then name, with the resourceVersion they are consistent with. A continued
    * list is read as of its first page's resourceVersion; Expired once the change log no longer covers it.

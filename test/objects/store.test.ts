@@ -256,3 +256,17 @@ test('errors do not show the password of the DSN', async (t) => {
   t.regex(error!.message, /^object store: while opening the store: /);
   t.notRegex(JSON.stringify(error, Object.getOwnPropertyNames(error)), /wrong-Secret-42/);
 });
+
+test('find reads only the objects whose field is one of the values, of that resource, by namespace and name', async (t) => {
+  const { store } = await suite.open(t);
+  await store.create(roles, role('b', 'team-b', 'shared_name'));
+  await store.create(roles, role('a', 'team-a', 'shared_name'));
+  await store.create(roles, role('other', 'team-a', 'other_name'));
+  await store.create(roles, { ...role('elsewhere', 'team-a', 'shared_name'), spec: { roleName: 'shared_name', databaseClusterRef: { name: 'second-cluster' } } });
+  await store.create(secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'team-a' }, spec: { roleName: 'shared_name' } });
+  const byName = await store.find(roles, ['spec', 'roleName'], ['shared_name']);
+  t.deepEqual(byName.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), ['team-a/a', 'team-a/elsewhere', 'team-b/b']);
+  const byCluster = await store.find(roles, ['spec', 'databaseClusterRef', 'name'], ['second-cluster', 'no-such-cluster']);
+  t.deepEqual(byCluster.map((o) => o.metadata.name), ['elsewhere']);
+  t.deepEqual(await store.find(roles, ['spec', 'roleName'], []), []);
+});
