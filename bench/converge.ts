@@ -1,7 +1,6 @@
 // Converging 500 new roles with the usage guide's permissions on a throwaway PostgreSQL 17: our catalog code
 // (snapshot, planRole, applyAll) against the fastest SQL known for the same end state, sent by psql.
 // The headline is without passwords (SCRAM hashing is measured separately). Last line: `ratio: <ours / reference>`.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,11 +11,11 @@ import { quoteIdent, quoteLiteral } from '../storage/catalog/identifiers.ts';
 import { planRole, type DesiredRole } from '../storage/catalog/roles.ts';
 import { desired, guideRole } from '../test/support/catalog.ts';
 import { sql, startTestServer } from '../test/support/postgres.ts';
+import { inDatabase, median, psqlPath, seconds, timePsql } from './support.ts';
 
 const roleCount = 500;
 const tableCount = 20;
 const rounds = 5;
-const psqlPath = process.env.PSQL ?? '/usr/bin/psql';
 
 interface Reference {
   total: number;
@@ -34,17 +33,9 @@ interface Ours {
   inSync: number;
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function roleNames(prefix: string): string[] {
   return Array.from({ length: roleCount }, (_, i) => `${prefix}_${String(i + 1).padStart(4, '0')}`);
-}
-
-function inDatabase(dsn: string, database: string): string {
-  const url = new URL(dsn);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  return url.toString();
 }
 
 function passwordsFor(names: string[], withPasswords: boolean): Passwords {
@@ -80,21 +71,6 @@ function referenceSql(database: string, owner: string, passwords: Passwords): st
     `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(owner)} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${all};`,
     '',
   ].join('\n');
-}
-
-/** Wall clock of one psql process, from spawn to exit. */
-async function timePsql(dsn: string, file: string): Promise<number> {
-  const started = performance.now();
-  const child = spawn(psqlPath, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dsn, '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', resolve);
-  });
-  const elapsed = performance.now() - started;
-  if (code !== 0) throw new Error(`psql exited with code ${code}: ${stderr.slice(0, 2000)}`);
-  return elapsed;
 }
 
 function desiredRoles(database: string, passwords: Passwords): DesiredRole[] {
