@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ObjectStore } from '../storage/objects/store.ts';
+import { AdvisoryLockElection } from '../reconcile/leader.ts';
 import { delegatedAuthentication } from './authentication.ts';
 import { subjectAccessReviewAuthorization } from './authorization.ts';
 import { clusterCore, clusterEvents } from './kubernetes.ts';
@@ -42,7 +43,7 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Run
     stops.add(() => store.close());
     return await startServer({
       store,
-      storeDsn: options.storeDsn,
+      election: new AdvisoryLockElection(options.storeDsn, log),
       core: clusterCore(config),
       events: (onError) => clusterEvents(config, onError),
       authenticate: authentication,
