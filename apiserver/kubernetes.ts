@@ -47,6 +47,7 @@ export function clusterCore(config: KubeConfig): CoreObjects {
     },
     services: clusterAccess(api, 'Service'),
     secrets: clusterAccess(api, 'Secret'),
+    endpointSlices: clusterAccess(api, 'EndpointSlice', 'discovery.k8s.io/v1'),
   };
 }
 
