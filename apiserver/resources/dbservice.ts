@@ -99,7 +99,20 @@ function sliceFields(slice: KubeObject): string {
   return JSON.stringify({ addressType, addresses: (endpoints ?? []).map((e) => e.addresses), ports: (ports ?? []).map(({ name, protocol, port }) => ({ name, protocol, port })), owners });
 }
 
-/** Creates or updates the Service's EndpointSlice; kube-apiserver refusing it (a loopback address) is a problem, not a failure. */
+/** Creates the slice, or brings ours up to date; a new address family needs a new slice (addressType is immutable). */
+async function writeEndpointSlice(slices: ObjectAccess, existing: KubeObject | undefined, desired: KubeObject): Promise<void> {
+  const { namespace = '', name } = desired.metadata;
+  if (existing && existing.addressType === desired.addressType) {
+    if (sliceFields(existing) === sliceFields(desired)) return;
+    const labels = { ...existing.metadata.labels as object, ...desired.metadata.labels as object };
+    await slices.replace({ ...existing, ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels, resourceVersion: existing.metadata.resourceVersion } });
+    return;
+  }
+  if (existing) await slices.delete(namespace, name);
+  await slices.create(desired);
+}
+
+/** The Service's EndpointSlice; kube-apiserver refusing it (a loopback address) is a problem to tell, not a failure. */
 async function ensureEndpointSlice(slices: ObjectAccess, service: KubeObject, target: Target): Promise<ServiceProblem | undefined> {
   const { namespace = '', name } = service.metadata;
   try {
@@ -107,13 +120,7 @@ async function ensureEndpointSlice(slices: ObjectAccess, service: KubeObject, ta
     if (existing && !isOurSlice(existing, name)) {
       return { reason: 'EndpointSliceConflict', message: `EndpointSlice ${namespace}/${name} exists and was not made for this Database's Service: it is left alone, and the Service may not resolve to the server` };
     }
-    const desired = desiredEndpointSlice(service, target);
-    if (existing && existing.addressType !== desired.addressType) await slices.delete(namespace, name); // addressType is immutable
-    if (!existing || existing.addressType !== desired.addressType) await slices.create(desired);
-    else if (sliceFields(existing) !== sliceFields(desired)) {
-      const labels = { ...existing.metadata.labels as object, ...desired.metadata.labels as object };
-      await slices.replace({ ...existing, ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels, resourceVersion: existing.metadata.resourceVersion } });
-    }
+    await writeEndpointSlice(slices, existing, desiredEndpointSlice(service, target));
     return undefined;
   } catch (error) {
     return { reason: 'EndpointSliceFailed', message: `Service ${namespace}/${name} has no endpoints: its EndpointSlice could not be written: ${failureOf(error)}` };
