@@ -27,7 +27,9 @@ Cluster mode:
   --bind-address ADDR   address to listen on (default: 0.0.0.0)                              [env BIND_ADDRESS]
   --tls-cert-file FILE  the serving certificate (PEM), with the SAN <service>.<namespace>.svc [env TLS_CERT_FILE]
   --tls-private-key-file FILE  its key (PEM)                                                 [env TLS_PRIVATE_KEY_FILE]
-  --kubeconfig FILE     how to reach kube-apiserver (default: KUBECONFIG, else in-cluster)`;
+  --kubeconfig FILE     how to reach kube-apiserver (default: KUBECONFIG, else in-cluster)
+  --lease-namespace NS  the namespace of the Lease that elects the replica which reconciles (default: the
+                        pod's namespace, else postgres-apiserver)                            [env LEASE_NAMESPACE]`;
 
 const { values } = parseArgs({
   options: {
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     'tls-cert-file': { type: 'string', default: process.env.TLS_CERT_FILE },
     'tls-private-key-file': { type: 'string', default: process.env.TLS_PRIVATE_KEY_FILE },
     kubeconfig: { type: 'string' },
+    'lease-namespace': { type: 'string', default: process.env.LEASE_NAMESPACE },
     help: { type: 'boolean', default: false },
   },
 });
@@ -71,6 +74,7 @@ async function runCluster() {
     tlsPrivateKeyFile: values['tls-private-key-file']!,
     storeDsn: values['store-dsn']!,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    ...(values['lease-namespace'] ? { leaseNamespace: values['lease-namespace'] } : {}),
     resyncIntervalMs,
     log,
   });

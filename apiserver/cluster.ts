@@ -1,13 +1,14 @@
 // Cluster mode (DESIGN.md, Modes): behind kube-apiserver's aggregator. Who asks is decided by delegated
 // authentication (front-proxy certificates, client certificates, TokenReview) and SubjectAccessReview;
 // Namespaces, Services, Secrets and Events are the cluster's; the object store is a PostgreSQL database
-// that every replica shares, and the one holding the store's leader lock reconciles.
-import { readFileSync } from 'node:fs';
+// that every replica shares, and the one holding the Lease `postgres-apiserver` reconciles.
+import { existsSync, readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ObjectStore } from '../storage/objects/store.ts';
+import { LeaseElection } from '../reconcile/lease.ts';
 import { delegatedAuthentication } from './authentication.ts';
 import { subjectAccessReviewAuthorization } from './authorization.ts';
-import { clusterCore, clusterEvents } from './kubernetes.ts';
+import { clusterCore, clusterEvents, clusterLeases } from './kubernetes.ts';
 import type { Logger } from './log.ts';
 import { startServer, Stops, type RunningServer } from './server.ts';
 
@@ -20,7 +21,17 @@ export interface ClusterModeOptions {
   /** A kubeconfig file; default: KUBECONFIG, else the in-cluster ServiceAccount. */
   kubeconfig?: string;
   resyncIntervalMs: number;
+  /** Where the leader election's Lease lives; default: the namespace this pod runs in, else postgres-apiserver. */
+  leaseNamespace?: string;
   log: Logger;
+}
+
+const leaseName = 'postgres-apiserver';
+const podNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function leaseNamespace(given: string | undefined): string {
+  if (given) return given;
+  return existsSync(podNamespaceFile) ? readFileSync(podNamespaceFile, 'utf8').trim() : 'postgres-apiserver';
 }
 
 function kubeConfig(file: string | undefined): KubeConfig {
@@ -42,7 +53,7 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Run
     stops.add(() => store.close());
     return await startServer({
       store,
-      storeDsn: options.storeDsn,
+      election: new LeaseElection({ leases: clusterLeases(config), namespace: leaseNamespace(options.leaseNamespace), name: leaseName, log }),
       core: clusterCore(config),
       events: (onError) => clusterEvents(config, onError),
       authenticate: authentication,

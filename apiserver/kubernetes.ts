@@ -1,6 +1,7 @@
 // The Kubernetes side in a cluster (DESIGN.md, Where state lives): Namespaces, Services and Secrets read and
 // written through the cluster's API with the server's own identity, and Events recorded there as
-// events.k8s.io/v1. Local mode keeps the same objects in its store (resources/core.ts).
+// events.k8s.io/v1. Local mode keeps the same objects in its store (resources/core.ts). Leases for leader
+// election are the cluster's only.
 import { hostname } from 'node:os';
 import { ApiException, EventsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeObject } from './resource.ts';
@@ -18,17 +19,17 @@ async function absentWhenNotFound<T>(read: Promise<T>): Promise<T | undefined> {
   });
 }
 
-/** One core v1 kind's objects in the cluster. */
-function clusterAccess(api: KubernetesObjectApi, kind: string): ObjectAccess {
-  const ref = (namespace: string, name: string): KubernetesObject => ({ apiVersion: 'v1', kind, metadata: { name, namespace } });
+/** One kind's objects in the cluster (core v1 unless another apiVersion is given). */
+function clusterAccess(api: KubernetesObjectApi, kind: string, apiVersion = 'v1'): ObjectAccess {
+  const ref = (namespace: string, name: string): KubernetesObject => ({ apiVersion, kind, metadata: { name, namespace } });
   const asKube = (object: KubernetesObject) => object as unknown as KubeObject;
-  const withKind = (object: KubeObject) => ({ ...object, apiVersion: 'v1', kind }) as KubernetesObject;
+  const withKind = (object: KubeObject) => ({ ...object, apiVersion, kind }) as KubernetesObject;
   return {
     get: async (namespace, name) => {
       const object = await absentWhenNotFound(api.read(ref(namespace, name) as KubernetesObject & { metadata: { name: string } }));
       return object && asKube(object);
     },
-    list: async (namespace) => (await api.list('v1', kind, namespace)).items.map(asKube),
+    list: async (namespace) => (await api.list(apiVersion, kind, namespace)).items.map(asKube),
     create: async (object) => asKube(await api.create(withKind(object))),
     replace: async (object) => asKube(await api.replace(withKind(object))),
     delete: async (namespace, name) => {
@@ -46,11 +47,17 @@ export function clusterCore(config: KubeConfig): CoreObjects {
     },
     services: clusterAccess(api, 'Service'),
     secrets: clusterAccess(api, 'Secret'),
+    endpointSlices: clusterAccess(api, 'EndpointSlice', 'discovery.k8s.io/v1'),
   };
 }
 
+/** Leases (coordination.k8s.io/v1), for leader election. */
+export function clusterLeases(config: KubeConfig): ObjectAccess {
+  return clusterAccess(KubernetesObjectApi.makeApiClient(config), 'Lease', 'coordination.k8s.io/v1');
+}
+
 /** MicroTime: kube-apiserver parses exactly six fractional digits. */
-function microTime(date: Date): string {
+export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 

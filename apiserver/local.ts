@@ -10,6 +10,7 @@ import { connectionConfig } from '../storage/catalog/dsn.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../storage/embedded-postgres.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
+import { AdvisoryLockElection } from '../reconcile/leader.ts';
 import { bearerTokenAuthentication } from './authentication.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import type { Logger } from './log.ts';
@@ -104,7 +105,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     const token = persistentSecret(join(options.dataDir, 'token'));
     const server = await startServer({
       store,
-      storeDsn,
+      election: new AdvisoryLockElection(storeDsn, options.log),
       core: storeCore(store),
       events: (onError) => storeEvents(store, onError),
       authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),

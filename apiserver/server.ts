@@ -1,6 +1,7 @@
-// What both modes run: the object store and the leader election on it, the catalogs, the three kinds, the
-// reconciler, and the HTTPS app. A mode brings the Kubernetes side (its store's or the cluster's), who may
-// ask (authentication, authorization) and what it serves beside our group.
+// What both modes run: the catalogs, the three kinds, the reconciler while this replica leads, and the HTTPS app.
+// A mode brings the object store, the leader election (the store's lock, or a Lease in a cluster), the
+// Kubernetes side (its store's or the cluster's), who may ask (authentication, authorization) and what it
+// serves beside our group.
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
@@ -8,7 +9,7 @@ import { kinds } from '../openapi/index.ts';
 import type { ServedDocument } from '../openapi/document.ts';
 import { CatalogRegistry } from '../storage/catalog/registry.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
-import { LeaderElection } from '../reconcile/leader.ts';
+import type { LeaderElection } from '../reconcile/leader.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
 import { createApp, listen } from './app.ts';
 import { discoveryRouter, type DiscoveryGroup } from './discovery.ts';
@@ -36,7 +37,8 @@ export const ourDiscovery: DiscoveryGroup = {
 
 export interface ServerParts {
   store: ObjectStore;
-  storeDsn: string;
+  /** Not started yet: the server starts it, and stops it last (after the reconciler). */
+  election: LeaderElection;
   core: CoreObjects;
   events(onError: (error: unknown) => void): EventRecorder;
   authenticate: Koa.Middleware;
@@ -73,8 +75,7 @@ export class Stops {
 
 /** Starts everything after the store; on failure, what started is stopped again (`stops` then holds nothing of it). */
 export async function startServer(parts: ServerParts, stops: Stops): Promise<RunningServer> {
-  const { store, log } = parts;
-  const election = new LeaderElection(parts.storeDsn, log);
+  const { store, election, log } = parts;
   election.start();
   stops.add(() => election.stop());
   const metrics = new Metrics();
@@ -85,7 +86,7 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   const events = parts.events((error) => log.warn({ err: error }, 'recording an Event failed'));
   const services = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log };
   const ours = ourKinds(services);
-  const reconciler = new Reconciler(ours, services, locks, () => election.isLeader());
+  const reconciler = new Reconciler(ours, services, locks, election);
   reconciler.start(parts.resyncIntervalMs);
   stops.add(() => reconciler.stop());
   const served = [...(parts.extra?.kinds ?? []), ...ours];

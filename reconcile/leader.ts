@@ -1,17 +1,50 @@
-// Leader election through the object store's PostgreSQL: the replica holding a session advisory lock leads
-// (runs the reconciler); every replica serves the API. A leader that dies drops its connection, PostgreSQL
-// releases the lock, and another replica takes over at its next try.
+// Leader election: when several replicas serve one store, exactly one leads (runs the reconciler) and every one
+// serves the API. Local mode elects through the store's PostgreSQL (below); cluster mode through a Kubernetes
+// Lease (lease.ts).
 import pg from 'pg';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
 import type { Logger } from '../apiserver/log.ts';
 
+export interface LeaderElection {
+  start(): void;
+  isLeader(): boolean;
+  /** `listener(true)` when this replica starts leading, `listener(false)` the moment it stops. */
+  onChange(listener: (leading: boolean) => void): void;
+  /** Stops taking part; a leader gives the lead up. */
+  stop(): Promise<void>;
+}
+
+/** Whether this replica leads, and who hears when that changes. */
+export class Leadership {
+  private leading = false;
+  private readonly listeners: ((leading: boolean) => void)[] = [];
+
+  get(): boolean {
+    return this.leading;
+  }
+
+  onChange(listener: (leading: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+
+  set(leading: boolean): void {
+    if (leading === this.leading) return;
+    this.leading = leading;
+    for (const listener of this.listeners) listener(leading);
+  }
+}
+
 // Any constant the replicas agree on; held for as long as the leader's connection lives.
 const leaderLockKey = 0x70675f6c656164n;
 
-export class LeaderElection {
+/**
+ * The replica holding a session advisory lock in the store's PostgreSQL leads. A leader that dies drops its
+ * connection, PostgreSQL releases the lock, and another replica takes over at its next try.
+ */
+export class AdvisoryLockElection implements LeaderElection {
+  private readonly leadership = new Leadership();
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private leading = false;
   private stopped = false;
 
   constructor(
@@ -22,7 +55,11 @@ export class LeaderElection {
   ) {}
 
   isLeader(): boolean {
-    return this.leading;
+    return this.leadership.get();
+  }
+
+  onChange(listener: (leading: boolean) => void): void {
+    this.leadership.onChange(listener);
   }
 
   start(): void {
@@ -34,12 +71,12 @@ export class LeaderElection {
     try {
       this.client ??= await this.connect();
       const { rows } = await this.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [leaderLockKey.toString()]);
-      if (rows[0]!.ok && !this.leading) this.log.info('leading: this replica runs the reconciler');
-      this.leading = rows[0]!.ok;
+      if (rows[0]!.ok && !this.isLeader()) this.log.info('leading: this replica runs the reconciler');
+      this.leadership.set(rows[0]!.ok);
     } catch (error) {
       this.lose(error);
     }
-    if (!this.leading) this.schedule();
+    if (!this.isLeader()) this.schedule();
   }
 
   private schedule(): void {
@@ -60,15 +97,15 @@ export class LeaderElection {
     const client = this.client;
     this.client = undefined;
     void client?.end().catch(() => undefined);
-    if (this.leading) this.log.warn({ err: error }, 'lost the lead');
-    this.leading = false;
+    if (this.isLeader()) this.log.warn({ err: error }, 'lost the lead');
+    this.leadership.set(false);
     this.schedule();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    this.leading = false;
+    this.leadership.set(false);
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);

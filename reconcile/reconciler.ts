@@ -5,13 +5,15 @@
 // object; one failing object never stops the others, and one slow or unreachable cluster never delays another.
 // Where the connecting user may create event triggers, they notify the loop of most changes within a second
 // (reconcile/listener.ts): a pass then follows shortly. Our own corrections notify too; the pass they cause
-// finds nothing to do and runs no statement, so it ends there.
+// finds nothing to do and runs no statement, so it ends there. Only the leader reconciles: a replica that stops
+// leading stops its loops at once and writes nothing more, one that starts leading starts them at once.
 import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
 import { storeResource, type KubeObject, type ResourceKind } from '../apiserver/resource.ts';
 import { deleteObject } from '../apiserver/rest.ts';
 import { isProblem, readOrUndefined, resolveCluster, resources, type Services } from '../apiserver/resources/services.ts';
 import type { DatabaseSpec } from '../openapi/database.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
+import type { LeaderElection } from './leader.ts';
 import { DriftListeners } from './listener.ts';
 import { ClusterLoop } from './loop.ts';
 
@@ -45,6 +47,7 @@ export class Reconciler {
   private readonly loops = new Map<string, ClusterWork>();
   private supervisor: NodeJS.Timeout | undefined;
   private supervising: Promise<void> | undefined;
+  private defaultIntervalMs = 0;
   private stopped = false;
   /** uid → when the next correction may be tried, and how many failed in a row. */
   private readonly backoff = new Map<string, { failures: number; notBefore: number }>();
@@ -55,25 +58,46 @@ export class Reconciler {
     private readonly services: Services,
     private readonly locks: ObjectLocks,
     /** Only the leader reconciles when several replicas share a store. */
-    private readonly isLeader: () => boolean = () => true,
+    private readonly leader: Pick<LeaderElection, 'isLeader' | 'onChange'>,
   ) {}
 
   /**
-   * Every `defaultIntervalMs`: a loop for every DatabaseCluster that exists or is referred to (its objects then
-   * show that it is missing), at the cluster's interval; loops of clusters gone stop. A follower runs none.
+   * Every `defaultIntervalMs`, and as soon as this replica starts leading: a loop for every DatabaseCluster that
+   * exists or is referred to (its objects then show that it is missing), at the cluster's interval; loops of
+   * clusters gone stop. A follower runs none.
    */
   start(defaultIntervalMs: number): void {
-    const tick = () => {
-      this.supervising = this.superviseLoops(defaultIntervalMs).finally(() => {
-        if (!this.stopped) this.supervisor = setTimeout(tick, defaultIntervalMs);
-      });
-    };
-    tick();
+    this.defaultIntervalMs = defaultIntervalMs;
+    this.leader.onChange((leading) => {
+      if (leading) void this.superviseNow();
+      else void this.stopLoops();
+    });
+    this.supervise();
+  }
+
+  private supervise(): void {
+    clearTimeout(this.supervisor);
+    this.supervising = this.superviseLoops(this.defaultIntervalMs).finally(() => {
+      if (!this.stopped) this.supervisor = setTimeout(() => this.supervise(), this.defaultIntervalMs);
+    });
+  }
+
+  /** A supervision now, once the one under way ends (its next is then replaced): one chain of supervisions, never two. */
+  private async superviseNow(): Promise<void> {
+    const underWay = this.supervising;
+    await underWay;
+    if (!this.stopped && this.supervising === underWay) this.supervise();
+  }
+
+  private stopLoops(): Promise<unknown> {
+    return Promise.all([...this.loops.keys()].map((cluster) => this.stopLoop(cluster)));
   }
 
   private async superviseLoops(defaultIntervalMs: number): Promise<void> {
     try {
-      const wanted = this.isLeader() ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
+      const wanted = this.leader.isLeader() ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
+      // The lead may have gone while the clusters were listed.
+      if (!this.leader.isLeader()) wanted.clear();
       for (const [cluster, intervalMs] of wanted) this.loopOf(cluster, intervalMs).loop.setIntervalMs(intervalMs);
       await Promise.all([...this.loops.keys()].filter((cluster) => !wanted.has(cluster)).map((cluster) => this.stopLoop(cluster)));
     } catch (error) {
@@ -123,6 +147,7 @@ export class Reconciler {
     const databases: string[] = [];
     const tried: string[] = [];
     for (const kind of this.kinds) {
+      if (!this.leader.isLeader()) break;
       try {
         const resource = storeResource(kind);
         const items = (await this.services.store.list(resource, {})).items.filter((o) => clusterOf(resource, o) === cluster);
@@ -203,11 +228,14 @@ export class Reconciler {
     });
   }
 
-  /** Runs `work` unless the object is backing off; a failure backs off exponentially, with jitter. */
+  /**
+   * Runs `work` unless the object is backing off or this replica no longer leads (every write of the reconciler
+   * passes here); a failure backs off exponentially, with jitter.
+   */
   private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<void> {
     const uid = String(object.metadata.uid);
     const wait = this.backoff.get(uid);
-    if (wait && wait.notBefore > Date.now()) return;
+    if ((wait && wait.notBefore > Date.now()) || !this.leader.isLeader()) return;
     try {
       await work();
       this.backoff.delete(uid);
@@ -223,6 +251,6 @@ export class Reconciler {
     this.stopped = true;
     clearTimeout(this.supervisor);
     await this.supervising;
-    await Promise.all([...this.loops.keys()].map((cluster) => this.stopLoop(cluster)));
+    await this.stopLoops();
   }
 }

@@ -161,7 +161,11 @@ function storeAccess(store: ResourceStore, resource: string): ObjectAccess {
   };
 }
 
-/** Namespaces, Services and Secrets as local mode keeps them: in its store. */
+/**
+ * Namespaces, Services and Secrets as local mode keeps them: in its store. No EndpointSlices: nothing in local
+ * mode resolves a Service (no cluster DNS, no proxy), so a slice would be a record that does nothing; the
+ * Service of an IP host still records its port there.
+ */
 export function storeCore(store: ResourceStore): CoreObjects {
   const namespaceResource = storeResource(namespaces);
   return {

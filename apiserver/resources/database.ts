@@ -34,8 +34,11 @@ async function write(services: Services, object: DatabaseObject, old: DatabaseOb
     if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
   }
   if (request.dryRun) return object;
-  const service = await ensureService(services, object, cluster.resolved.host);
-  if (service && !service.ok) request.warn(service.message);
+  const problem = await ensureService(services, object, cluster.resolved.host);
+  if (problem) {
+    request.warn(problem.message);
+    await services.events.record(object, 'Warning', problem.reason, problem.message);
+  }
   if (old?.spec.databaseServiceName !== object.spec.databaseServiceName) await removeService(services, object, old?.spec.databaseServiceName);
   return object;
 }

@@ -1,26 +1,49 @@
 // databaseServiceName: a Service in the Database's namespace that resolves to the PostgreSQL server, so
-// applications connect to `<service>.<namespace>.svc`. ExternalName when the DSN names a host; a selector-less
-// Service when it is an IP. A Service this server did not create is never taken over.
+// applications connect to `<service>.<namespace>.svc`. ExternalName when the DSN names a host; when it is an IP,
+// a selector-less Service and, since nothing else gives such a Service endpoints, an EndpointSlice of the same
+// name holding that address. A Service or EndpointSlice this server did not create is never taken over.
+import { isIP } from 'node:net';
 import type { DatabaseSpec } from '../../openapi/database.ts';
+import { failureOf } from '../delegation.ts';
 import type { KubeObject } from '../resource.ts';
-import type { Services } from './services.ts';
+import type { CoreObjects, ObjectAccess, Services } from './services.ts';
 
 const managedBy = 'app.kubernetes.io/managed-by';
 const manager = 'postgres-apiserver';
 const databaseLabel = 'postgres.databases.dinhloc.dev/database';
+// The labels by which kube-proxy finds a slice's Service, and by which controllers leave others' slices alone.
+const serviceNameLabel = 'kubernetes.io/service-name';
+const sliceManagedBy = 'endpointslice.kubernetes.io/managed-by';
+const sliceManager = 'postgres.databases.dinhloc.dev';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec };
 
-export type ServiceOutcome = { ok: true; name: string } | { ok: false; reason: 'ServiceConflict'; message: string };
+/** Why the Database's Service does not resolve to the server; the Database is told with a Warning. */
+export interface ServiceProblem {
+  reason: 'ServiceConflict' | 'EndpointSliceConflict' | 'EndpointSliceFailed';
+  message: string;
+}
+
+/** Where the DSN points: the host (an IPv6 address without brackets), the port, and 4 or 6 for an IP, else 0. */
+export interface Target {
+  host: string;
+  port: number;
+  family: number;
+}
+
+/** "host:port" as resolveCluster gives it. */
+export function targetOf(hostPort: string): Target {
+  const colon = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(hostPort.slice(colon + 1)), family: isIP(host) };
+}
 
 function isOurs(service: KubeObject, database: DatabaseObject): boolean {
   const labels = (service.metadata.labels ?? {}) as Record<string, string>;
   return labels[managedBy] === manager && labels[databaseLabel] === database.metadata.name;
 }
 
-function desiredService(database: DatabaseObject, name: string, host: string): KubeObject {
-  const [hostname, port] = [host.slice(0, host.lastIndexOf(':')), Number(host.slice(host.lastIndexOf(':') + 1))];
-  const isIp = /^[\d.]+$|:/.test(hostname);
+function desiredService(database: DatabaseObject, name: string, { host, port, family }: Target): KubeObject {
   const ports = [{ name: 'postgres', protocol: 'TCP', port, targetPort: port }];
   return {
     apiVersion: 'v1',
@@ -31,7 +54,7 @@ function desiredService(database: DatabaseObject, name: string, host: string): K
       labels: { [managedBy]: manager, [databaseLabel]: database.metadata.name },
       ownerReferences: [{ apiVersion: database.apiVersion, kind: database.kind, name: database.metadata.name, uid: database.metadata.uid, controller: true, blockOwnerDeletion: true }],
     },
-    spec: isIp ? { type: 'ClusterIP', ports } : { type: 'ExternalName', externalName: hostname, ports },
+    spec: family ? { type: 'ClusterIP', ports } : { type: 'ExternalName', externalName: host, ports },
   };
 }
 
@@ -46,29 +69,108 @@ function updatedSpec(live: Record<string, unknown>, desired: Record<string, unkn
   return live.type === desired.type ? { ...live, ...desired } : desired;
 }
 
-/** Creates or updates the Database's Service; a Service of the same name not made for it is left alone. */
-export async function ensureService(services: Services, database: DatabaseObject, host: string): Promise<ServiceOutcome | undefined> {
+/** The one endpoint of an IP's Service: the server's address and port, owned by the Service. */
+export function desiredEndpointSlice(service: KubeObject, { host, port, family }: Target): KubeObject {
+  const { name, namespace, uid } = service.metadata;
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name,
+      namespace,
+      labels: { [serviceNameLabel]: name, [sliceManagedBy]: sliceManager },
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name, uid, controller: true, blockOwnerDeletion: true }],
+    },
+    addressType: family === 6 ? 'IPv6' : 'IPv4',
+    endpoints: [{ addresses: [host], conditions: { ready: true } }],
+    ports: [{ name: 'postgres', protocol: 'TCP', port }],
+  };
+}
+
+function isOurSlice(slice: KubeObject, serviceName: string): boolean {
+  const labels = (slice.metadata.labels ?? {}) as Record<string, string>;
+  return labels[sliceManagedBy] === sliceManager && labels[serviceNameLabel] === serviceName;
+}
+
+/** The fields of a slice this server sets; the API server fills others that are kept. */
+function sliceFields(slice: KubeObject): string {
+  const { addressType, endpoints, ports } = slice as { addressType?: string; endpoints?: { addresses?: string[] }[]; ports?: Record<string, unknown>[] };
+  const owners = ((slice.metadata.ownerReferences ?? []) as { uid?: string }[]).map((o) => o.uid);
+  return JSON.stringify({ addressType, addresses: (endpoints ?? []).map((e) => e.addresses), ports: (ports ?? []).map(({ name, protocol, port }) => ({ name, protocol, port })), owners });
+}
+
+/** Creates the slice, or brings ours up to date; a new address family needs a new slice (addressType is immutable). */
+async function writeEndpointSlice(slices: ObjectAccess, existing: KubeObject | undefined, desired: KubeObject): Promise<void> {
+  const { namespace = '', name } = desired.metadata;
+  if (existing && existing.addressType === desired.addressType) {
+    if (sliceFields(existing) === sliceFields(desired)) return;
+    const labels = { ...existing.metadata.labels as object, ...desired.metadata.labels as object };
+    await slices.replace({ ...existing, ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels, resourceVersion: existing.metadata.resourceVersion } });
+    return;
+  }
+  if (existing) await slices.delete(namespace, name);
+  await slices.create(desired);
+}
+
+/** The Service's EndpointSlice; kube-apiserver refusing it (a loopback address) is a problem to tell, not a failure. */
+async function ensureEndpointSlice(slices: ObjectAccess, service: KubeObject, target: Target): Promise<ServiceProblem | undefined> {
+  const { namespace = '', name } = service.metadata;
+  try {
+    const existing = await slices.get(namespace, name);
+    if (existing && !isOurSlice(existing, name)) {
+      return { reason: 'EndpointSliceConflict', message: `EndpointSlice ${namespace}/${name} exists and was not made for this Database's Service: it is left alone, and the Service may not resolve to the server` };
+    }
+    await writeEndpointSlice(slices, existing, desiredEndpointSlice(service, target));
+    return undefined;
+  } catch (error) {
+    return { reason: 'EndpointSliceFailed', message: `Service ${namespace}/${name} has no endpoints: its EndpointSlice could not be written: ${failureOf(error)}` };
+  }
+}
+
+async function removeEndpointSlice(slices: ObjectAccess, namespace: string, name: string): Promise<void> {
+  const existing = await slices.get(namespace, name);
+  if (existing && isOurSlice(existing, name)) await slices.delete(namespace, name);
+}
+
+/**
+ * An IP's Service gets its EndpointSlice; a host name's (ExternalName) needs none, so one left from an IP goes.
+ * Local mode keeps no EndpointSlices (resources/core.ts says why).
+ */
+async function syncEndpointSlice(core: CoreObjects, service: KubeObject, target: Target): Promise<ServiceProblem | undefined> {
+  if (!core.endpointSlices) return undefined;
+  if (target.family) return ensureEndpointSlice(core.endpointSlices, service, target);
+  await removeEndpointSlice(core.endpointSlices, service.metadata.namespace ?? '', service.metadata.name);
+  return undefined;
+}
+
+/** Creates or updates the Database's Service (and EndpointSlice); a Service of the same name not made for it is left alone. */
+export async function ensureService(services: Services, database: DatabaseObject, host: string): Promise<ServiceProblem | undefined> {
   const name = database.spec.databaseServiceName;
   if (!name) return undefined;
   const namespace = database.metadata.namespace ?? '';
   const existing = await services.core.services.get(namespace, name);
   if (existing && !isOurs(existing, database)) {
-    return { ok: false, reason: 'ServiceConflict', message: `Service ${namespace}/${name} exists and was not created for this Database: it is left alone` };
+    return { reason: 'ServiceConflict', message: `Service ${namespace}/${name} exists and was not created for this Database: it is left alone` };
   }
-  const desired = desiredService(database, name, host);
-  if (!existing) await services.core.services.create(desired);
-  else if (ownedFields(existing.spec) !== ownedFields(desired.spec)) {
-    await services.core.services.replace({ ...existing, spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>) });
-  }
-  return { ok: true, name };
+  const target = targetOf(host);
+  const desired = desiredService(database, name, target);
+  const service = !existing
+    ? await services.core.services.create(desired)
+    : ownedFields(existing.spec) === ownedFields(desired.spec)
+      ? existing
+      : await services.core.services.replace({ ...existing, spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>) });
+  return syncEndpointSlice(services.core, service, target);
 }
 
-/** Removes the Service made for the Database (when the Database goes, or stops asking for one). */
+/** Removes the Service made for the Database, and its EndpointSlice (when the Database goes, or stops asking for one). */
 export async function removeService(services: Services, database: DatabaseObject, name: string | undefined): Promise<void> {
   if (!name) return;
   const namespace = database.metadata.namespace ?? '';
   const existing = await services.core.services.get(namespace, name);
-  if (existing && isOurs(existing, database)) await services.core.services.delete(namespace, name);
+  if (!existing || !isOurs(existing, database)) return;
+  // Garbage collection would remove the slice with the Service; removing it first leaves nothing behind meanwhile.
+  if (services.core.endpointSlices) await removeEndpointSlice(services.core.endpointSlices, namespace, name);
+  await services.core.services.delete(namespace, name);
 }
 
 /** status.serviceName: the Service made for the Database, when it exists (among its namespace's Services). */

@@ -48,6 +48,8 @@ export interface CoreObjects {
   namespace(name: string): Promise<KubeObject | undefined>;
   services: ObjectAccess;
   secrets: ObjectAccess;
+  /** discovery.k8s.io/v1 EndpointSlices, for the Services of IP hosts; local mode has none. */
+  endpointSlices?: ObjectAccess;
 }
 
 export interface Services {

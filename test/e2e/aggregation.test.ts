@@ -1,6 +1,7 @@
 // Through a real kube-apiserver: the APIService becomes Available, kubectl discovers and explains the kinds,
-// and the usage guide's Steps 1–4 (the DSN aside) reach PostgreSQL, with Secrets, Services and Events in
-// the cluster.
+// and the usage guide's Steps 1–4 (the DSN aside) reach PostgreSQL, with Secrets, Services, EndpointSlices and
+// Events in the cluster.
+import { networkInterfaces } from 'node:os';
 import test from 'ava';
 import { guideManifests } from '../support/guide.ts';
 import { eventually } from '../support/local.ts';
@@ -74,4 +75,76 @@ spec: {connection: {name: ${secret}, namespace: default}}
     t.like(object.status.conditions.find((c: { type: string }) => c.type === 'Ready'), { status: 'False', reason });
     t.notRegex(JSON.stringify(object), /s3cret/);
   }
+});
+
+test.serial('the Service of a loopback DSN gets no EndpointSlice: kube-apiserver refuses the address, and the Database is warned why', async (t) => {
+  t.regex((await asAdmin(['get', 'endpointslice', 'my-app-db-svc'])).stderr, /NotFound/);
+  const touched = await asAdmin(['annotate', 'pgdb', 'my-app-db', 'e2e/touched=1', '--overwrite']);
+  t.is(touched.code, 0, touched.stderr);
+  t.regex(touched.stderr, /Warning: Service default\/my-app-db-svc has no endpoints: its EndpointSlice could not be written: HTTP 422: .*"127\.0\.0\.1": may not be in the loopback range/);
+  t.regex(await mustKubectl(['describe', 'pgdb', 'my-app-db']), /Warning\s+EndpointSliceFailed\s+.*may not be in the loopback range/);
+  t.is(JSON.parse(await mustKubectl(['get', 'service', 'my-app-db-svc', '-o', 'json'])).spec.type, 'ClusterIP', 'the Service stays');
+});
+
+/** An address of this machine that is not loopback: what a DSN naming a server by IP holds. */
+function hostAddress(): string {
+  const address = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  if (!address) throw new Error('this machine has no IPv4 address but loopback');
+  return address;
+}
+
+const elsewhere = (address: string, port: number) => `apiVersion: v1
+kind: Secret
+metadata: {name: elsewhere-connection, namespace: default}
+stringData: {connection: "postgres://nobody:unused@${address}:${port}/postgres"}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseCluster
+metadata: {name: elsewhere}
+spec: {connection: {name: elsewhere-connection, namespace: default}}
+`;
+const database = (name: string, service: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: ${name}, namespace: default}
+spec: {name: ${name.replace('-', '_')}, databaseClusterRef: {name: elsewhere}, databaseServiceName: ${service}}
+`;
+const sliceOf = async (name: string) => JSON.parse(await mustKubectl(['get', 'endpointslice', name, '-o', 'json']));
+
+test.serial('the Service of a DSN naming another IP gets an EndpointSlice with its address and port, kept current and removed with it', async (t) => {
+  const address = hostAddress();
+  // Nothing listens on port 1: the database cannot be created, but its Service is made all the same.
+  await mustKubectl(['apply', '-f', '-'], elsewhere(address, 1) + '---\n' + database('remote-db', 'remote-db-svc'));
+  const service = JSON.parse(await mustKubectl(['get', 'service', 'remote-db-svc', '-o', 'json']));
+  t.like(await sliceOf('remote-db-svc'), {
+    metadata: {
+      labels: { 'kubernetes.io/service-name': 'remote-db-svc', 'endpointslice.kubernetes.io/managed-by': 'postgres.databases.dinhloc.dev' },
+      ownerReferences: [{ kind: 'Service', name: 'remote-db-svc', uid: service.metadata.uid }],
+    },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [address] }],
+    ports: [{ name: 'postgres', protocol: 'TCP', port: 1 }],
+  });
+
+  await mustKubectl(['apply', '-f', '-'], elsewhere(address, 2));
+  await mustKubectl(['annotate', 'pgdb', 'remote-db', 'e2e/touched=1', '--overwrite']);
+  t.like(await sliceOf('remote-db-svc'), { endpoints: [{ addresses: [address] }], ports: [{ name: 'postgres', port: 2 }] });
+
+  await mustKubectl(['delete', 'pgdb', 'remote-db']);
+  t.regex((await asAdmin(['get', 'service', 'remote-db-svc'])).stderr, /NotFound/);
+  t.regex((await asAdmin(['get', 'endpointslice', 'remote-db-svc'])).stderr, /NotFound/);
+});
+
+test.serial('an EndpointSlice of the same name that this server did not make is left alone, and the Database is warned', async (t) => {
+  const foreign = `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: foreign-svc, namespace: default, labels: {kubernetes.io/service-name: foreign-svc}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.99]}]
+ports: [{name: db, protocol: TCP, port: 5432}]
+`;
+  await mustKubectl(['apply', '-f', '-'], foreign);
+  const applied = await asAdmin(['apply', '-f', '-'], database('foreign-db', 'foreign-svc'));
+  t.is(applied.code, 0, applied.stderr);
+  t.regex(applied.stderr, /Warning: EndpointSlice default\/foreign-svc exists and was not made for this Database's Service: it is left alone/);
+  t.like(await sliceOf('foreign-svc'), { endpoints: [{ addresses: ['10.0.0.99'] }], ports: [{ name: 'db', port: 5432 }] });
 });

@@ -3,6 +3,7 @@
 // installs the server as a user would (the certificate command, the chart's rendered objects), then runs it
 // on the host in cluster mode with its ServiceAccount's token; the APIService reaches it through an
 // ExternalName Service `localhost`. One PostgreSQL server holds the object store and is the managed target.
+// More replicas may join on other ports (the APIService keeps reaching the first), sharing store and token.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -81,11 +82,21 @@ export function renderChart(port: number, caFile: string): Promise<string> {
     '--set', 'service.externalName=localhost', '--set', `apiService.port=${port}`, '--set-file', `caBundle=${caFile}`]);
 }
 
-export interface InstalledServer {
+/** One server process in cluster mode. */
+export interface Replica {
   port: number;
-  postgres: TestServer;
-  /** The server's log, for failure messages. */
+  /** Its log, for failure messages and to tell what this replica did. */
   logFile: string;
+  /** Sends the signal (SIGTERM unless told) unless it has exited already; resolves once it has. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** The first replica, which the APIService reaches, and the means to start more. */
+export interface InstalledServer extends Replica {
+  postgres: TestServer;
+  /** Starts another replica on a free port with the same store and ServiceAccount; resolves once it is ready. */
+  startReplica(): Promise<Replica>;
+  /** Stops every replica, then PostgreSQL. */
   stop(): Promise<void>;
 }
 
@@ -117,6 +128,19 @@ function startProcess(args: string[], logFile: string): ChildProcess {
   return child;
 }
 
+function startReplicaProcess(port: number, args: string[], logFile: string): Replica {
+  const child = startProcess(['--mode', 'cluster', '--port', String(port), ...args], logFile);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    port,
+    logFile,
+    kill: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
 /** Installs and starts the server; resolves once the aggregator reports the APIService Available. */
 export async function installServer(): Promise<InstalledServer> {
   const cp = controlPlane();
@@ -129,27 +153,33 @@ export async function installServer(): Promise<InstalledServer> {
   await mustKubectl(['apply', '-f', '-'], await renderChart(port, join(certs, 'ca.crt')));
   const storeDsn = await storeDatabase(postgres);
   await mustKubectl(['apply', '-f', '-'], await mustKubectl(['create', 'secret', 'generic', 'postgres-apiserver-store', '-n', namespace, `--from-literal=dsn=${storeDsn}`, '--dry-run=client', '-o', 'yaml']));
-  const logFile = join(work, 'server.log');
-  const child = startProcess(['--mode', 'cluster', '--port', String(port), '--bind-address', '127.0.0.1', '--tls-cert-file', join(certs, 'tls.crt'),
-    '--tls-private-key-file', join(certs, 'tls.key'), '--store-dsn', storeDsn, '--kubeconfig', await serviceAccountKubeconfig(cp, join(work, 'kubeconfig')),
-    '--resync-interval', '1', '--log-level', 'debug'], logFile);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const args = ['--bind-address', '127.0.0.1', '--tls-cert-file', join(certs, 'tls.crt'), '--tls-private-key-file', join(certs, 'tls.key'),
+    '--store-dsn', storeDsn, '--kubeconfig', await serviceAccountKubeconfig(cp, join(work, 'kubeconfig')), '--resync-interval', '1', '--log-level', 'debug'];
+  const replicas = [startReplicaProcess(port, args, join(work, 'server.log'))];
+  const first = replicas[0]!;
   const stop = async () => {
-    child.kill('SIGTERM');
-    await exited;
+    await Promise.all(replicas.map((r) => r.kill()));
     await postgres.stop();
+  };
+  const startReplica = async () => {
+    const replica = startReplicaProcess(await freePort(), args, join(work, `replica-${replicas.length + 1}.log`));
+    replicas.push(replica);
+    if (!(await eventually(async () => (await direct(replica, '/readyz').catch(() => undefined))?.status === 200, 60_000))) {
+      throw new Error(`replica on port ${replica.port} not ready within 60 s:\n${readFileSync(replica.logFile, 'utf8').slice(-4000)}`);
+    }
+    return replica;
   };
   const available = await asAdmin(['wait', '--for=condition=Available', `apiservice/${apiService}`, '--timeout=90s']);
   if (available.code !== 0) {
     await stop();
-    throw new Error(`the APIService did not become Available: ${available.stderr}\nserver log:\n${readFileSync(logFile, 'utf8').slice(-4000)}`);
+    throw new Error(`the APIService did not become Available: ${available.stderr}\nserver log:\n${readFileSync(first.logFile, 'utf8').slice(-4000)}`);
   }
   // The aggregator merges our OpenAPI v3 into its own a few seconds after the APIService is Available.
   if (!(await eventually(async () => (await asAdmin(['get', '--raw', '/openapi/v3'])).stdout.includes('apis/postgres.databases.dinhloc.dev/v1alpha1'), 60_000))) {
     await stop();
     throw new Error('kube-apiserver did not serve our OpenAPI v3 within 60 s');
   }
-  return { port, postgres, logFile, stop };
+  return { ...first, postgres, startReplica, stop };
 }
 
 export interface DirectRequest {
@@ -163,7 +193,7 @@ export interface DirectRequest {
 }
 
 /** A request straight to the server's port, past kube-apiserver, as the aggregator or an intruder would send it. */
-export function direct(server: InstalledServer, path: string, options: DirectRequest = {}): Promise<{ status: number; json: () => { reason?: string; message?: string } }> {
+export function direct(server: Pick<Replica, 'port'>, path: string, options: DirectRequest = {}): Promise<{ status: number; json: () => { reason?: string; message?: string } }> {
   const ca = readFileSync(join(controlPlane().dir, 'serving-cert', 'ca.crt'), 'utf8');
   return new Promise((resolvePromise, reject) => {
     const req = httpsRequest({
