@@ -19,17 +19,26 @@ async function absentWhenNotFound<T>(read: Promise<T>): Promise<T | undefined> {
   });
 }
 
+/** More names than this are read by one list of the namespace. */
+const fewNames = 8;
+
 /** One kind's objects in the cluster (core v1 unless another apiVersion is given). */
 function clusterAccess(api: KubernetesObjectApi, kind: string, apiVersion = 'v1'): ObjectAccess {
   const ref = (namespace: string, name: string): KubernetesObject => ({ apiVersion, kind, metadata: { name, namespace } });
   const asKube = (object: KubernetesObject) => object as unknown as KubeObject;
   const withKind = (object: KubeObject) => ({ ...object, apiVersion, kind }) as KubernetesObject;
+  const get = async (namespace: string, name: string) => {
+    const object = await absentWhenNotFound(api.read(ref(namespace, name) as KubernetesObject & { metadata: { name: string } }));
+    return object && asKube(object);
+  };
+  const list = async (namespace: string) => (await api.list(apiVersion, kind, namespace)).items.map(asKube);
   return {
-    get: async (namespace, name) => {
-      const object = await absentWhenNotFound(api.read(ref(namespace, name) as KubernetesObject & { metadata: { name: string } }));
-      return object && asKube(object);
-    },
-    list: async (namespace) => (await api.list(apiVersion, kind, namespace)).items.map(asKube),
+    get,
+    list,
+    // A few names are read one by one; many, by one list of the namespace.
+    named: async (namespace, names) => names.length <= fewNames
+      ? (await Promise.all(names.map((name) => get(namespace, name)))).filter((o) => o !== undefined)
+      : (await list(namespace)).filter((o) => names.includes(o.metadata.name)),
     create: async (object) => asKube(await api.create(withKind(object))),
     replace: async (object) => asKube(await api.replace(withKind(object))),
     delete: async (namespace, name) => {

@@ -151,6 +151,7 @@ function storeAccess(store: ResourceStore, resource: string): ObjectAccess {
   return {
     get: (namespace, name) => readOrUndefined(store, resource, namespace, name),
     list: async (namespace) => (await store.list(resource, { namespace })).items,
+    named: async (namespace, names) => (await store.find(resource, ['metadata', 'name'], names)).filter((o) => (o.metadata.namespace ?? '') === namespace),
     create: (object) => store.create(resource, object),
     replace: (object) => store.update(resource, object, { expectedResourceVersion: String(object.metadata.resourceVersion) }),
     delete: async (namespace, name) => {

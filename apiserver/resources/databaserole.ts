@@ -150,9 +150,12 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot): D
 /** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
 function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
   return decorateByCluster(services, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], async (list, cluster) => {
-    // One read of the cluster's Databases and of each namespace's Secrets, whatever the number of roles.
+    // One read of the cluster's Databases and, per namespace, of the Secrets the roles name.
     const owners = await databaseOwners(services, cluster.object.metadata.name);
-    const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => [ns, await services.secrets.readAll(ns)] as const)));
+    const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => {
+      const names = list.filter((o) => (o.metadata.namespace ?? '') === ns && o.spec.password).map((o) => o.spec.password!.name);
+      return [ns, await services.secrets.readNamed(ns, [...new Set(names)])] as const;
+    })));
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
     const desired = await Promise.all(list.map((o) => desiredOf(services, o, owners, lookup, false)));
     const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));

@@ -22,8 +22,8 @@ export function secretReader(secrets: ObjectAccess): SecretReader {
       const secret = await secrets.get(namespace, name);
       return secret && decoded(secret);
     },
-    async readAll(namespace) {
-      return new Map((await secrets.list(namespace)).map((secret) => [secret.metadata.name, decoded(secret)]));
+    async readNamed(namespace, names) {
+      return new Map((await secrets.named(namespace, names)).map((secret) => [secret.metadata.name, decoded(secret)]));
     },
     async create(namespace, name, data) {
       const created = await secrets.create(secretObject(namespace, name, data));

@@ -21,8 +21,8 @@ export interface SecretData {
 
 export interface SecretReader {
   read(namespace: string, name: string): Promise<SecretData | undefined>;
-  /** Every Secret of a namespace, by name: one read for many objects. */
-  readAll(namespace: string): Promise<Map<string, SecretData>>;
+  /** The Secrets of a namespace with these names, by name: one read for many objects. */
+  readNamed(namespace: string, names: readonly string[]): Promise<Map<string, SecretData>>;
   /** Creates a Secret holding `data` (password.generate). */
   create(namespace: string, name: string, data: Record<string, string>): Promise<{ resourceVersion: string }>;
   /**
@@ -36,6 +36,8 @@ export interface SecretReader {
 export interface ObjectAccess {
   get(namespace: string, name: string): Promise<KubeObject | undefined>;
   list(namespace: string): Promise<KubeObject[]>;
+  /** The objects of a namespace with these names (those that exist). */
+  named(namespace: string, names: readonly string[]): Promise<KubeObject[]>;
   create(object: KubeObject): Promise<KubeObject>;
   /** Replaces the object; its `metadata.resourceVersion` makes a concurrent change a Conflict. */
   replace(object: KubeObject): Promise<KubeObject>;

@@ -80,6 +80,7 @@ function memoryLeases() {
       return structuredClone(state.lease);
     },
     list: async () => [],
+    named: async () => [],
     create: async (object) => {
       check();
       if (state.lease) throw new Error('AlreadyExists');
