@@ -5,7 +5,8 @@
 // object; one failing object never stops the others, and one slow or unreachable cluster never delays another.
 // Where the connecting user may create event triggers, they notify the loop of most changes within a second
 // (reconcile/listener.ts): a pass then follows shortly. Our own corrections notify too; the pass they cause
-// finds nothing to do and runs no statement, so it ends there.
+// finds nothing to do and runs no statement, so it ends there. A change to a Secret our objects name nudges
+// the loop of its cluster too (reconcile/secrets.ts): a rotated password is applied within seconds.
 import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
 import { storeResource, type KubeObject, type ResourceKind } from '../apiserver/resource.ts';
 import { deleteObject } from '../apiserver/rest.ts';
@@ -14,6 +15,7 @@ import type { DatabaseSpec } from '../openapi/database.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import { DriftListeners } from './listener.ts';
 import { ClusterLoop } from './loop.ts';
+import { SecretTriggers } from './secrets.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -48,6 +50,7 @@ export class Reconciler {
   private stopped = false;
   /** uid → when the next correction may be tried, and how many failed in a row. */
   private readonly backoff = new Map<string, { failures: number; notBefore: number }>();
+  private readonly secretTriggers: SecretTriggers;
 
   constructor(
     /** In dependency order: clusters, databases, roles. */
@@ -56,11 +59,14 @@ export class Reconciler {
     private readonly locks: ObjectLocks,
     /** Only the leader reconciles when several replicas share a store. */
     private readonly isLeader: () => boolean = () => true,
-  ) {}
+  ) {
+    this.secretTriggers = new SecretTriggers(services.store, services.core, (clusters) => this.nudge(clusters), services.log);
+  }
 
   /**
    * Every `defaultIntervalMs`: a loop for every DatabaseCluster that exists or is referred to (its objects then
-   * show that it is missing), at the cluster's interval; loops of clusters gone stop. A follower runs none.
+   * show that it is missing), at the cluster's interval; loops of clusters gone stop. A follower runs none, and
+   * does not follow Secrets either.
    */
   start(defaultIntervalMs: number): void {
     const tick = () => {
@@ -73,9 +79,12 @@ export class Reconciler {
 
   private async superviseLoops(defaultIntervalMs: number): Promise<void> {
     try {
-      const wanted = this.isLeader() ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
+      const leading = this.isLeader();
+      const wanted = leading ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
       for (const [cluster, intervalMs] of wanted) this.loopOf(cluster, intervalMs).loop.setIntervalMs(intervalMs);
       await Promise.all([...this.loops.keys()].filter((cluster) => !wanted.has(cluster)).map((cluster) => this.stopLoop(cluster)));
+      if (leading) await this.secretTriggers.start();
+      else this.secretTriggers.stop();
     } catch (error) {
       this.services.log.warn({ err: error }, 'listing the clusters to reconcile failed');
     }
@@ -106,6 +115,11 @@ export class Reconciler {
       loop.start();
     }
     return work;
+  }
+
+  /** A pass soon on these clusters (every one when none are given); one without a loop has none to run. */
+  private nudge(clusters: Iterable<string> = this.loops.keys()): void {
+    for (const cluster of clusters) this.loops.get(cluster)?.loop.nudge();
   }
 
   private async stopLoop(cluster: string): Promise<void> {
@@ -223,6 +237,7 @@ export class Reconciler {
     this.stopped = true;
     clearTimeout(this.supervisor);
     await this.supervising;
+    this.secretTriggers.stop();
     await Promise.all([...this.loops.keys()].map((cluster) => this.stopLoop(cluster)));
   }
 }
