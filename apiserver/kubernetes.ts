@@ -1,12 +1,14 @@
 // The Kubernetes side in a cluster (DESIGN.md, Where state lives): Namespaces, Services and Secrets read and
-// written through the cluster's API with the server's own identity, and Events recorded there as
-// events.k8s.io/v1. Local mode keeps the same objects in its store (resources/core.ts). Leases for leader
+// written through the cluster's API with the server's own identity, Secrets watched, and Events recorded there
+// as events.k8s.io/v1. Local mode keeps the same objects in its store (resources/core.ts). Leases for leader
 // election are the cluster's only.
 import { hostname } from 'node:os';
-import { ApiException, EventsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, EventsV1Api, KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { failureOf } from './delegation.ts';
 import type { KubeObject } from './resource.ts';
 import { eventMessage, eventName, type EventRecorder } from './resources/events.ts';
-import type { CoreObjects, ObjectAccess } from './resources/services.ts';
+import type { CoreObjects, ObjectAccess, SecretChanges } from './resources/services.ts';
+import { keepWatching } from './rewatch.ts';
 
 function isNotFound(error: unknown): boolean {
   return error instanceof ApiException && error.code === 404;
@@ -47,6 +49,40 @@ function clusterAccess(api: KubernetesObjectApi, kind: string, apiVersion = 'v1'
   };
 }
 
+/**
+ * The cluster's Secret changes, from the resourceVersion of a one-item list on. A watch that ends resumes from
+ * the last resourceVersion it saw (bookmarks keep it recent); after an ERROR event (410 Gone: too old) the next
+ * one starts from a new list and reports the gap. Events give names only: the values are dropped unread.
+ */
+function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop(): void } {
+  const core = config.makeApiClient(CoreV1Api);
+  const watch = new Watch(config);
+  let resourceVersion: string | undefined;
+  let gap = false;
+  const onEvent = (type: string, object: KubeObject) => {
+    if (type === 'ERROR') {
+      resourceVersion = undefined;
+      gap = true;
+      return;
+    }
+    resourceVersion = object.metadata.resourceVersion;
+    if (type !== 'BOOKMARK') changes.changed(object.metadata.namespace ?? '', object.metadata.name);
+  };
+  return keepWatching(async (ended) => {
+    if (resourceVersion === undefined) {
+      resourceVersion = (await core.listSecretForAllNamespaces({ limit: 1 })).metadata?.resourceVersion;
+      if (gap) {
+        gap = false;
+        changes.missed();
+      }
+    }
+    // Renewed every 5 to 10 minutes, as client-go's reflectors do.
+    const query = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) };
+    const controller = await watch.watch('/api/v1/secrets', query, onEvent, (error: unknown) => ended(error ?? undefined));
+    return () => controller.abort();
+  }, (error, failures) => changes.failed(new Error(failureOf(error)), failures));
+}
+
 export function clusterCore(config: KubeConfig): CoreObjects {
   const api = KubernetesObjectApi.makeApiClient(config);
   return {
@@ -57,6 +93,7 @@ export function clusterCore(config: KubeConfig): CoreObjects {
     services: clusterAccess(api, 'Service'),
     secrets: clusterAccess(api, 'Secret'),
     endpointSlices: clusterAccess(api, 'EndpointSlice', 'discovery.k8s.io/v1'),
+    watchSecrets: (changes) => watchClusterSecrets(config, changes),
   };
 }
 

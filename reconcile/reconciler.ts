@@ -6,7 +6,9 @@
 // Where the connecting user may create event triggers, they notify the loop of most changes within a second
 // (reconcile/listener.ts): a pass then follows shortly. Our own corrections notify too; the pass they cause
 // finds nothing to do and runs no statement, so it ends there. Only the leader reconciles: a replica that stops
-// leading stops its loops at once and writes nothing more, one that starts leading starts them at once.
+// leading stops its loops at once and writes nothing more, one that starts leading starts them at once. A
+// change to a Secret our objects name nudges the loop of its cluster too (reconcile/secrets.ts): a rotated
+// password is applied within seconds.
 import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
 import { storeResource, type KubeObject, type ResourceKind } from '../apiserver/resource.ts';
 import { deleteObject } from '../apiserver/rest.ts';
@@ -16,6 +18,7 @@ import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasec
 import type { LeaderElection } from './leader.ts';
 import { DriftListeners } from './listener.ts';
 import { ClusterLoop } from './loop.ts';
+import { SecretTriggers } from './secrets.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -51,6 +54,7 @@ export class Reconciler {
   private stopped = false;
   /** uid → when the next correction may be tried, and how many failed in a row. */
   private readonly backoff = new Map<string, { failures: number; notBefore: number }>();
+  private readonly secretTriggers: SecretTriggers;
 
   constructor(
     /** In dependency order: clusters, databases, roles. */
@@ -59,18 +63,20 @@ export class Reconciler {
     private readonly locks: ObjectLocks,
     /** Only the leader reconciles when several replicas share a store. */
     private readonly leader: Pick<LeaderElection, 'isLeader' | 'onChange'>,
-  ) {}
+  ) {
+    this.secretTriggers = new SecretTriggers(services.store, services.core, (clusters) => this.nudge(clusters), services.log);
+  }
 
   /**
    * Every `defaultIntervalMs`, and as soon as this replica starts leading: a loop for every DatabaseCluster that
    * exists or is referred to (its objects then show that it is missing), at the cluster's interval; loops of
-   * clusters gone stop. A follower runs none.
+   * clusters gone stop. A follower runs none, and does not follow Secrets either.
    */
   start(defaultIntervalMs: number): void {
     this.defaultIntervalMs = defaultIntervalMs;
     this.leader.onChange((leading) => {
       if (leading) void this.superviseNow();
-      else void this.stopLoops();
+      else void this.stopLeading();
     });
     this.supervise();
   }
@@ -89,7 +95,9 @@ export class Reconciler {
     if (!this.stopped && this.supervising === underWay) this.supervise();
   }
 
-  private stopLoops(): Promise<unknown> {
+  /** What only the leader runs, stopped: the loops and the Secret watch. */
+  private stopLeading(): Promise<unknown> {
+    this.secretTriggers.stop();
     return Promise.all([...this.loops.keys()].map((cluster) => this.stopLoop(cluster)));
   }
 
@@ -100,6 +108,8 @@ export class Reconciler {
       if (!this.leader.isLeader()) wanted.clear();
       for (const [cluster, intervalMs] of wanted) this.loopOf(cluster, intervalMs).loop.setIntervalMs(intervalMs);
       await Promise.all([...this.loops.keys()].filter((cluster) => !wanted.has(cluster)).map((cluster) => this.stopLoop(cluster)));
+      if (this.leader.isLeader()) await this.secretTriggers.start();
+      else this.secretTriggers.stop();
     } catch (error) {
       this.services.log.warn({ err: error }, 'listing the clusters to reconcile failed');
     }
@@ -130,6 +140,11 @@ export class Reconciler {
       loop.start();
     }
     return work;
+  }
+
+  /** A pass soon on these clusters (every one when none are given); one without a loop has none to run. */
+  private nudge(clusters: Iterable<string> = this.loops.keys()): void {
+    for (const cluster of clusters) this.loops.get(cluster)?.loop.nudge();
   }
 
   private async stopLoop(cluster: string): Promise<void> {
@@ -251,6 +266,6 @@ export class Reconciler {
     this.stopped = true;
     clearTimeout(this.supervisor);
     await this.supervising;
-    await this.stopLoops();
+    await this.stopLeading();
   }
 }

@@ -3,7 +3,8 @@
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
 import { storeResource, type KubeObject, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
-import { readOrUndefined, type CoreObjects, type ObjectAccess } from './services.ts';
+import { keepWatching } from '../rewatch.ts';
+import { readOrUndefined, type CoreObjects, type ObjectAccess, type SecretChanges } from './services.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { TableColumn } from '../table.ts';
 
@@ -162,6 +163,25 @@ function storeAccess(store: ResourceStore, resource: string): ObjectAccess {
   };
 }
 
+/** The store's Secret changes from now on; after a gap the change feed cannot replay (Expired), from then on. */
+function watchStoreSecrets(store: ResourceStore, changes: SecretChanges): { stop(): void } {
+  let gap = false;
+  return keepWatching(async (ended) => {
+    const stop = await store.watch(({ object }) => changes.changed(object.metadata.namespace ?? '', object.metadata.name), {
+      resource: storeResource(secrets),
+      onError: () => {
+        gap = true;
+        ended();
+      },
+    });
+    if (gap) {
+      gap = false;
+      changes.missed();
+    }
+    return stop;
+  }, changes.failed);
+}
+
 /**
  * Namespaces, Services and Secrets as local mode keeps them: in its store. No EndpointSlices: nothing in local
  * mode resolves a Service (no cluster DNS, no proxy), so a slice would be a record that does nothing; the
@@ -173,5 +193,6 @@ export function storeCore(store: ResourceStore): CoreObjects {
     namespace: (name) => readOrUndefined(store, namespaceResource, '', name),
     services: storeAccess(store, storeResource(services)),
     secrets: storeAccess(store, storeResource(secrets)),
+    watchSecrets: (changes) => watchStoreSecrets(store, changes),
   };
 }

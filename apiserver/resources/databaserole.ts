@@ -19,10 +19,17 @@ type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleSt
 /** The status.passwordSecretVersion of a role that should have no password. */
 const noPassword = 'none';
 
+/** Why the password cannot be known now: the role keeps the one it has. */
+interface PasswordProblem {
+  reason: 'SecretNotFound' | 'SecretKeyMissing';
+  message: string;
+}
+
 interface Desired {
   desired: DesiredRole;
   /** The Secret version the password comes from, to record once applied. */
   passwordVersion: string | undefined;
+  passwordProblem: PasswordProblem | undefined;
   /** Parts of the spec that cannot be applied now, and why. */
   pending: string[];
 }
@@ -55,7 +62,7 @@ function tenancyErrors(object: RoleObject, databases: Map<string, string>, roles
   ];
 }
 
-async function passwordOf(services: Services, object: RoleObject, lookup: SecretLookup, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; pending?: string }> {
+async function passwordOf(services: Services, object: RoleObject, lookup: SecretLookup, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; problem?: PasswordProblem }> {
   const ref = object.spec.password;
   if (!ref) return { password: null, version: noPassword };
   const namespace = object.metadata.namespace ?? '';
@@ -65,9 +72,9 @@ async function passwordOf(services: Services, object: RoleObject, lookup: Secret
     const created = await services.secrets.create(namespace, ref.name, { [key]: randomBytes(24).toString('base64url') });
     secret = await services.secrets.read(namespace, ref.name) ?? { data: {}, resourceVersion: created.resourceVersion };
   }
-  if (!secret) return { password: undefined, version: undefined, pending: `Secret ${namespace}/${ref.name} does not exist: the role keeps its password` };
+  if (!secret) return { password: undefined, version: undefined, problem: { reason: 'SecretNotFound', message: `Secret ${namespace}/${ref.name} does not exist: the role keeps its password` } };
   const password = secret.data[key];
-  if (password === undefined) return { password: undefined, version: undefined, pending: `Secret ${namespace}/${ref.name} has no key "${key}": the role keeps its password` };
+  if (password === undefined) return { password: undefined, version: undefined, problem: { reason: 'SecretKeyMissing', message: `Secret ${namespace}/${ref.name} has no key "${key}": the role keeps its password` } };
   return { password, version: secret.resourceVersion };
 }
 
@@ -81,14 +88,14 @@ async function desiredOf(services: Services, object: RoleObject, databases: Map<
     return ours;
   });
   const password = await passwordOf(services, object, lookup, create);
-  if (password.pending) pending.push(password.pending);
+  if (password.problem) pending.push(password.problem.message);
   const desired: DesiredRole = {
     spec: { ...object.spec, permissions },
     password: password.password,
     passwordApplied: password.version !== undefined && object.status?.passwordSecretVersion === password.version,
     managedDatabases: [...databases.keys()],
   };
-  return { desired, passwordVersion: password.version, pending };
+  return { desired, passwordVersion: password.version, passwordProblem: password.problem, pending };
 }
 
 async function write(services: Services, object: RoleObject, request: RequestContext): Promise<KubeObject> {
@@ -135,7 +142,9 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot): D
   const pending = [...desired.pending, ...plan.pending];
   const passwordSet = desired.desired.password === undefined ? false : exists && !plan.drift.some((d) => d.attribute === 'password');
   const ready = exists && passwordSet;
-  const readyWhy = !exists ? ['NotCreated', `role "${object.spec.roleName}" does not exist`] : !passwordSet ? ['PasswordNotSet', desired.pending.find((p) => p.startsWith('Secret')) ?? 'the password is not applied yet'] : ['Ready', `role "${object.spec.roleName}" exists with its password`];
+  const readyWhy = !exists ? ['NotCreated', `role "${object.spec.roleName}" does not exist`]
+    : desired.passwordProblem ? [desired.passwordProblem.reason, desired.passwordProblem.message]
+      : !passwordSet ? ['PasswordNotSet', 'the password is not applied yet'] : ['Ready', `role "${object.spec.roleName}" exists with its password`];
   const inSync = plan.drift.length === 0 && pending.length === 0;
   const syncWhy = plan.drift.length > 0 ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`] : pending.length > 0 ? ['Pending', pending.join('; ')] : ['InSync', 'the catalog matches the spec'];
   return {

@@ -45,6 +45,16 @@ export interface ObjectAccess {
   delete(namespace: string, name: string): Promise<void>;
 }
 
+/** What a Secret watch tells: names only, never a value. */
+export interface SecretChanges {
+  /** A Secret was created, changed or deleted. */
+  changed(namespace: string, name: string): void;
+  /** The watch came back after a gap it could not replay: any Secret may have changed meanwhile. */
+  missed(): void;
+  /** A failure the watch recovers from by itself, with backoff; `failures` in a row. */
+  failed(error: unknown, failures: number): void;
+}
+
 /** The Kubernetes objects the kinds read and write beside their own (DESIGN.md, Where state lives). */
 export interface CoreObjects {
   namespace(name: string): Promise<KubeObject | undefined>;
@@ -52,6 +62,8 @@ export interface CoreObjects {
   secrets: ObjectAccess;
   /** discovery.k8s.io/v1 EndpointSlices, for the Services of IP hosts; local mode has none. */
   endpointSlices?: ObjectAccess;
+  /** Follows the Secrets of every namespace, from now on, until stopped; a watch that ends or fails comes back. */
+  watchSecrets(changes: SecretChanges): { stop(): void };
 }
 
 export interface Services {

@@ -63,16 +63,6 @@ test.serial('under driftPolicy Correct (the default), a REVOKE by hand is correc
   t.true(await eventually(async () => condition(await json(['get', 'databaserole', 'app-user']), 'InSync')?.status === 'True'));
 });
 
-test.serial('a changed password Secret is applied within seconds: the new password logs in, the old one fails', async (t) => {
-  const patched = await local.kubectl(['patch', 'secret', 'app-user-password', '--type', 'merge', '-p', '{"stringData":{"password":"rotated-password"}}']);
-  t.is(patched.code, 0, patched.stderr);
-  const logsIn = (password: string) => sql(asUser(local.postgresDsn, 'my_app_user', password), 'SELECT 1', { database: 'my_app_db_production' }).then(() => true, () => false);
-  t.true(await eventually(() => logsIn('rotated-password'), 5_000));
-  t.false(await logsIn('strong-password-here'));
-  const secret = JSON.parse((await local.kubectl(['get', 'secret', 'app-user-password', '-o', 'json'])).stdout);
-  t.is((await json(['get', 'databaserole', 'app-user'])).status.passwordSecretVersion, secret.metadata.resourceVersion);
-});
-
 test.serial('a DatabaseRole of namespace team-b cannot be granted team-a\'s database, and nothing changes', async (t) => {
   await local.kubectl(['create', 'namespace', 'team-b']);
   const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1

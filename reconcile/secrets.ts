@@ -1,0 +1,124 @@
+// Password rotation and DSN changes within seconds, whatever the resync interval: while this replica leads, it
+// follows the Kubernetes side's Secrets, and a change to one that a DatabaseRole (spec.password) or a
+// DatabaseCluster (spec.connection) names nudges that cluster's loop. The pass that follows applies the new
+// password (recording status.passwordSecretVersion) or reports the Secret or key missing. Most Secrets of a
+// cluster are none of ours (service-account tokens, Helm releases): an index of the Secrets our objects name,
+// listed once and kept current from the store's change feed, answers each change without I/O, and the loop's
+// settle turns a burst of changes into one pass.
+import { objectKey } from '../apiserver/locks.ts';
+import type { Logger } from '../apiserver/log.ts';
+import type { KubeObject, ResourceStore } from '../apiserver/resource.ts';
+import { resources, type CoreObjects } from '../apiserver/resources/services.ts';
+import type { DatabaseClusterSpec } from '../openapi/databasecluster.ts';
+import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
+
+/** A Secret one of our objects names, and the cluster whose loop must hear of its changes. */
+interface SecretUse {
+  secret: string;
+  cluster: string;
+}
+
+function secretKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+function useOf(resource: string, object: KubeObject): SecretUse | undefined {
+  if (resource === resources.clusters) {
+    const { connection } = object.spec as DatabaseClusterSpec;
+    return { secret: secretKey(connection.namespace, connection.name), cluster: object.metadata.name };
+  }
+  const { password, databaseClusterRef } = object.spec as DatabaseRoleSpec;
+  return password && { secret: secretKey(object.metadata.namespace ?? '', password.name), cluster: databaseClusterRef.name };
+}
+
+/** The Secrets the DatabaseClusters and DatabaseRoles name: listed once, then kept current from the store's change feed. */
+class SecretUses {
+  /** Object key → the Secret it names. */
+  private readonly byObject = new Map<string, SecretUse>();
+  private readonly unsubscribes: (() => void)[] = [];
+
+  /** `expired`: the change feed lost changes; the index is no longer complete. */
+  constructor(private readonly store: ResourceStore, private readonly expired: (error: Error) => void) {}
+
+  async load(): Promise<void> {
+    for (const resource of [resources.clusters, resources.roles]) await this.follow(resource);
+  }
+
+  private async follow(resource: string): Promise<void> {
+    const { items, resourceVersion } = await this.store.list(resource, {});
+    for (const object of items) this.record(resource, object);
+    const unsubscribe = await this.store.watch(
+      ({ type, object }) => (type === 'DELETED' ? this.byObject.delete(objectKey(resource, object.metadata.namespace, object.metadata.name)) : this.record(resource, object)),
+      { resource, resourceVersion, onError: this.expired },
+    );
+    this.unsubscribes.push(unsubscribe);
+  }
+
+  private record(resource: string, object: KubeObject): void {
+    const key = objectKey(resource, object.metadata.namespace, object.metadata.name);
+    const use = useOf(resource, object);
+    if (use) this.byObject.set(key, use);
+    else this.byObject.delete(key);
+  }
+
+  clustersUsing(namespace: string, name: string): Set<string> {
+    const secret = secretKey(namespace, name);
+    return new Set([...this.byObject.values()].filter((use) => use.secret === secret).map((use) => use.cluster));
+  }
+
+  stop(): void {
+    for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+  }
+}
+
+/** Secret changes as nudges of the clusters that use them. */
+export class SecretTriggers {
+  private following: { uses: SecretUses; watch: { stop(): void } } | undefined;
+
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly core: CoreObjects,
+    /** Nudges the loops of these clusters; of every cluster when none are given. */
+    private readonly nudge: (clusters?: Iterable<string>) => void,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Follows the Secrets unless it already does, then nudges every loop for what changed while nobody followed.
+   * A failure is logged; the next call tries again.
+   */
+  async start(): Promise<void> {
+    if (this.following) return;
+    const uses = new SecretUses(this.store, (error) => this.expired(error));
+    try {
+      await uses.load();
+    } catch (error) {
+      uses.stop();
+      this.log.warn({ err: error }, 'reading which Secrets our objects name failed; Secret changes are found at each resync until it succeeds');
+      return;
+    }
+    const watch = this.core.watchSecrets({
+      changed: (namespace, name) => this.nudge(uses.clustersUsing(namespace, name)),
+      missed: () => this.nudge(),
+      failed: (error, failures) => {
+        const fields = { err: error, failures };
+        if (failures === 1) this.log.warn(fields, 'watching Secrets failed; retrying with backoff');
+        else this.log.debug(fields, 'watching Secrets failed again');
+      },
+    });
+    this.following = { uses, watch };
+    this.nudge();
+  }
+
+  /** The index is incomplete: following stops, and starts again at the next call of start(). */
+  private expired(error: Error): void {
+    this.log.warn({ err: error }, 'the index of the Secrets our objects name lost changes; it is read again');
+    this.stop();
+  }
+
+  stop(): void {
+    this.following?.watch.stop();
+    this.following?.uses.stop();
+    this.following = undefined;
+  }
+}

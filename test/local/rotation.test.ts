@@ -1,0 +1,99 @@
+// Password rotation in local mode on a cluster whose resyncInterval is an hour, so only the Secret watch can
+// explain what happens within seconds: a password changed with kubectl logs in and the old one no longer does;
+// a Secret or key gone leaves the role Ready=False, naming the Secret, with its old password; a Secret created
+// again is applied. Timings are loose on purpose: the machine is shared.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import test from 'ava';
+import { asUser, sql } from '../support/postgres.ts';
+import { eventually, startLocalWithGuide, type LocalServer } from '../support/local.ts';
+
+let local: LocalServer;
+test.before(async () => {
+  local = await startLocalWithGuide();
+  const patched = await local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"resyncInterval":"1h"}}']);
+  if (patched.code !== 0) throw new Error(patched.stderr);
+  // The passes already due at the server's 500 ms default are over: the next resync is an hour away.
+  await new Promise((r) => setTimeout(r, 2_000));
+});
+test.after.always(async () => local?.stop());
+
+interface Role {
+  status: { passwordSecretVersion?: string; conditions: { type: string; status: string; reason: string; message: string }[] };
+}
+
+async function json<T>(args: string[]): Promise<T> {
+  const result = await local.kubectl([...args, '-o', 'json']);
+  if (result.code !== 0) throw new Error(result.stderr);
+  return JSON.parse(result.stdout) as T;
+}
+
+async function kubectlOk(args: string[]): Promise<void> {
+  const result = await local.kubectl(args);
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${result.stderr}`);
+}
+
+const ready = (role: Role) => role.status.conditions.find((c) => c.type === 'Ready')!;
+
+const logsIn = (password: string) =>
+  sql(asUser(local.postgresDsn, 'my_app_user', password), 'SELECT 1', { database: 'my_app_db_production' }).then(() => true, () => false);
+
+/** Ready's status and reason in each event `kubectl get -w` prints, until `until` matches one or 15 s pass. */
+function watchReady(until: RegExp): Promise<string[]> {
+  const jsonpath = '{.type} {.object.status.conditions[?(@.type=="Ready")].status} {.object.status.conditions[?(@.type=="Ready")].reason}{"\\n"}';
+  const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, 'get', 'pgrole', 'app-user', '-w', '--output-watch-events', '-o', `jsonpath=${jsonpath}`], {
+    env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') },
+  });
+  const lines: string[] = [];
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill(), 15_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      if (lines.some((l) => until.test(l))) child.kill();
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(lines);
+    });
+  });
+}
+
+test.serial('a password changed with kubectl logs in within seconds, the old one fails, and passwordSecretVersion is the Secret\'s resourceVersion', async (t) => {
+  t.true(await logsIn('strong-password-here'));
+  const changedAt = Date.now();
+  await kubectlOk(['patch', 'secret', 'app-user-password', '--type', 'merge', '-p', '{"stringData":{"password":"rotated-password"}}']);
+  t.true(await eventually(() => logsIn('rotated-password'), 10_000));
+  t.log(`the new password logged in ${Date.now() - changedAt} ms after the change`);
+  t.false(await logsIn('strong-password-here'));
+  const secret = await json<{ metadata: { resourceVersion: string } }>(['get', 'secret', 'app-user-password']);
+  t.true(await eventually(async () => (await json<Role>(['get', 'pgrole', 'app-user'])).status.passwordSecretVersion === secret.metadata.resourceVersion));
+  t.like(ready(await json<Role>(['get', 'pgrole', 'app-user'])), { status: 'True', reason: 'Ready' });
+});
+
+test.serial('a key removed from the Secret makes the role Ready=False with reason SecretKeyMissing; its password stays', async (t) => {
+  await kubectlOk(['patch', 'secret', 'app-user-password', '--type', 'json', '-p', '[{"op":"remove","path":"/data/password"}]']);
+  const role = await json<Role>(['get', 'pgrole', 'app-user']);
+  t.like(ready(role), { status: 'False', reason: 'SecretKeyMissing', message: 'Secret default/app-user-password has no key "password": the role keeps its password' });
+  t.true(await logsIn('rotated-password'));
+});
+
+test.serial('a deleted Secret turns the role Ready=False with reason SecretNotFound for a watcher within seconds; its password stays', async (t) => {
+  const events = watchReady(/^MODIFIED False SecretNotFound$/);
+  await new Promise((r) => setTimeout(r, 1_500)); // the watch has listed the role and waits
+  const deletedAt = Date.now();
+  await kubectlOk(['delete', 'secret', 'app-user-password']);
+  const lines = await events;
+  t.true(lines.includes('MODIFIED False SecretNotFound'), lines.join('\n'));
+  t.log(`a watcher saw Ready=False ${Date.now() - deletedAt} ms after the delete`);
+  const role = await json<Role>(['get', 'pgrole', 'app-user']);
+  t.like(ready(role), { status: 'False', reason: 'SecretNotFound', message: 'Secret default/app-user-password does not exist: the role keeps its password' });
+  t.true(await logsIn('rotated-password'));
+  t.false(JSON.stringify(role).includes('rotated-password'), 'no password in the object');
+});
+
+test.serial('the Secret created again is applied within seconds and the role is Ready again', async (t) => {
+  await kubectlOk(['create', 'secret', 'generic', 'app-user-password', '--from-literal=password=recreated-password']);
+  t.true(await eventually(() => logsIn('recreated-password'), 10_000));
+  t.false(await logsIn('rotated-password'));
+  t.true(await eventually(async () => ready(await json<Role>(['get', 'pgrole', 'app-user'])).status === 'True'));
+});

@@ -1,0 +1,109 @@
+// Which loops a Secret change nudges, against a real object store: the cluster of each DatabaseRole whose
+// spec.password names the Secret and of each DatabaseCluster whose spec.connection does, none for a Secret
+// nobody names; objects created or deleted later count; a gap in the Secret watch nudges every loop.
+import test, { type ExecutionContext } from 'ava';
+import { pino } from 'pino';
+import { storeCore } from '../../apiserver/resources/core.ts';
+import type { SecretChanges } from '../../apiserver/resources/services.ts';
+import type { ObjectStore, StoredObject } from '../../storage/objects/store.ts';
+import { SecretTriggers } from '../../reconcile/secrets.ts';
+import { clusters, roles, secrets, storeSuite, until } from '../objects/support.ts';
+
+const suite = storeSuite(test);
+
+function cluster(name: string, secret: string): StoredObject {
+  return { apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', kind: 'DatabaseCluster', metadata: { name }, spec: { connection: { name: secret, namespace: 'default' } } };
+}
+
+function passwordRole(name: string, namespace: string, secret: string, clusterName: string): StoredObject {
+  return {
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    kind: 'DatabaseRole',
+    metadata: { name, namespace },
+    spec: { roleName: name.replaceAll('-', '_'), password: { name: secret, key: 'password' }, databaseClusterRef: { name: clusterName } },
+  };
+}
+
+function secret(name: string, namespace: string, value: string): StoredObject {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', data: { password: Buffer.from(value).toString('base64') } };
+}
+
+/** Triggers on the store's own Secrets (local mode's), recording each nudge: cluster names, or 'every loop'. */
+async function triggers(t: ExecutionContext, store: ObjectStore, watchSecrets?: (changes: SecretChanges) => { stop(): void }) {
+  const nudges: string[][] = [];
+  const core = { ...storeCore(store), ...(watchSecrets ? { watchSecrets } : {}) };
+  const started = new SecretTriggers(store, core, (clusters) => nudges.push(clusters ? [...clusters].sort() : ['every loop']), pino({ level: 'silent' }));
+  t.teardown(() => started.stop());
+  await started.start();
+  return { started, nudges };
+}
+
+/**
+ * The nudges a Secret write causes: a change to the Secret `west` uses follows it, and the feed delivers changes
+ * in order, so once `west` is nudged the write has been seen.
+ */
+async function nudgesAfter(store: ObjectStore, nudges: string[][], write: () => Promise<unknown>): Promise<string[][]> {
+  const before = nudges.length;
+  await write();
+  await store.update(secrets, { ...(await store.get(secrets, 'default', 'west-dsn')), data: { password: Buffer.from(String(Math.random())).toString('base64') } });
+  await until('the marker Secret to nudge west', () => nudges.slice(before).some((n) => n.join() === 'west'));
+  return nudges.slice(before, -1);
+}
+
+async function arrange(store: ObjectStore): Promise<void> {
+  await store.create(secrets, secret('west-dsn', 'default', 'postgres://west'));
+  await store.create(clusters, cluster('west', 'west-dsn'));
+  await store.create(clusters, cluster('east', 'east-dsn'));
+  await store.create(roles, passwordRole('app-user', 'team-a', 'app-password', 'east'));
+  await store.create(roles, passwordRole('other-user', 'team-b', 'app-password', 'west'));
+}
+
+test('starting nudges every loop once, for what changed while nobody followed', async (t) => {
+  const { store } = await suite.open(t);
+  await arrange(store);
+  const { nudges } = await triggers(t, store);
+  t.deepEqual(nudges, [['every loop']]);
+});
+
+test('a password Secret nudges the cluster of the roles of its namespace that name it; a Secret nobody names nudges none', async (t) => {
+  const { store } = await suite.open(t);
+  await arrange(store);
+  const { nudges } = await triggers(t, store);
+  t.deepEqual(await nudgesAfter(store, nudges, () => store.create(secrets, secret('app-password', 'team-a', 'first'))), [['east']]);
+  t.deepEqual(await nudgesAfter(store, nudges, () => store.create(secrets, secret('default-token', 'team-a', 'unrelated'))), [[]]);
+  t.deepEqual(await nudgesAfter(store, nudges, () => store.delete(secrets, 'team-a', 'app-password')), [['east']]);
+});
+
+test('a DSN Secret nudges the cluster whose spec.connection names it', async (t) => {
+  const { store } = await suite.open(t);
+  await arrange(store);
+  const { nudges } = await triggers(t, store);
+  t.deepEqual(await nudgesAfter(store, nudges, () => store.create(secrets, secret('east-dsn', 'default', 'postgres://east'))), [['east']]);
+});
+
+test('objects created, changed or deleted after the start count', async (t) => {
+  const { store } = await suite.open(t);
+  await arrange(store);
+  const { nudges } = await triggers(t, store);
+  await store.create(roles, passwordRole('late-user', 'team-a', 'late-password', 'west'));
+  const east = await store.get(clusters, '', 'east');
+  await store.update(clusters, { ...east, spec: { connection: { name: 'late-password', namespace: 'team-a' } } });
+  await store.delete(roles, 'team-a', 'app-user');
+  t.deepEqual(await nudgesAfter(store, nudges, () => store.create(secrets, secret('late-password', 'team-a', 'late'))), [['east', 'west']]);
+  t.deepEqual(await nudgesAfter(store, nudges, () => store.create(secrets, secret('app-password', 'team-a', 'gone'))), [[]]);
+});
+
+test('a gap the Secret watch could not replay nudges every loop; stop stops the Secret watch', async (t) => {
+  const { store } = await suite.open(t);
+  await arrange(store);
+  let changes: SecretChanges | undefined;
+  let stopped = false;
+  const { started, nudges } = await triggers(t, store, (given) => {
+    changes = given;
+    return { stop: () => void (stopped = true) };
+  });
+  changes!.missed();
+  t.deepEqual(nudges, [['every loop'], ['every loop']]);
+  started.stop();
+  t.true(stopped);
+});
