@@ -73,15 +73,13 @@ test.serial('a REVOKE by hand is corrected, by the leader alone', async (t) => {
   t.is(corrections(following), 0, 'the follower never corrected anything');
 });
 
-test.serial('the leader killed with SIGKILL, the other takes the Lease over within 30 s and corrects drift from then on', async (t) => {
+test.serial('the leader killed with SIGKILL, the other takes the Lease over within 20 s (15 s promised, a margin for a shared machine) and corrects drift from then on', async (t) => {
   const { leading, following } = await leader();
   const transitions = (await lease()).leaseTransitions ?? 0;
   const killedAt = Date.now();
   await leading.kill('SIGKILL');
-  t.true(await eventually(async () => (await lease()).holderIdentity === identityOf(following), 30_000), 'the follower holds the Lease');
-  const tookOverMs = Date.now() - killedAt;
-  t.log(`took the Lease over ${tookOverMs} ms after the leader was killed`);
-  t.true(tookOverMs <= 30_000);
+  t.true(await eventually(async () => (await lease()).holderIdentity === identityOf(following), 20_000), 'the follower holds the Lease');
+  t.log(`took the Lease over ${Date.now() - killedAt} ms after the leader was killed`);
   t.is((await lease()).leaseTransitions, transitions + 1);
 
   await revokeCreate();
