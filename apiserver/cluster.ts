@@ -4,6 +4,7 @@
 // that every replica shares, and the one holding the Lease `postgres-apiserver` reconciles.
 import { existsSync, readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { defaultRetention } from '../reconcile/retention.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
 import { LeaseElection } from '../reconcile/lease.ts';
 import { delegatedAuthentication } from './authentication.ts';
@@ -62,6 +63,8 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Run
       port: options.port,
       host: options.bindAddress,
       resyncIntervalMs: options.resyncIntervalMs,
+      // Events are the cluster's: kube-apiserver expires them.
+      retention: { ...defaultRetention, eventTtlMs: undefined },
       log,
     }, stops);
   } catch (error) {

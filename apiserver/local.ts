@@ -18,6 +18,7 @@ import { storeResource } from './resource.ts';
 import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeCore } from './resources/core.ts';
 import { storeEvents } from './resources/events.ts';
 import { startServer, Stops } from './server.ts';
+import { defaultRetention } from '../reconcile/retention.ts';
 import { servingCertificateIn } from './tls.ts';
 
 export interface LocalModeOptions {
@@ -113,6 +114,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       port: options.port,
       host: '127.0.0.1',
       resyncIntervalMs: options.resyncIntervalMs ?? 10_000,
+      retention: defaultRetention,
       log: options.log,
       extra: { kinds: coreKinds, discovery: coreDiscovery, openapi: { 'api/v1': serve(coreOpenAPIDocument()) } },
     }, stops);

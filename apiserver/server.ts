@@ -10,6 +10,7 @@ import type { ServedDocument } from '../openapi/document.ts';
 import { CatalogRegistry } from '../storage/catalog/registry.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
 import type { LeaderElection } from '../reconcile/leader.ts';
+import { Retention, type RetentionOptions } from '../reconcile/retention.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
 import { createApp, listen } from './app.ts';
 import { discoveryRouter, type DiscoveryGroup } from './discovery.ts';
@@ -47,6 +48,8 @@ export interface ServerParts {
   port: number;
   host: string;
   resyncIntervalMs: number;
+  /** How the store is kept from growing: the change log's length, and Events' lifetime where they are the store's. */
+  retention: RetentionOptions;
   log: Logger;
   /** Kinds served beside ours (local mode's core kinds), their discovery and OpenAPI documents. */
   extra?: { kinds: readonly ResourceKind[]; discovery: DiscoveryGroup; openapi: Record<string, ServedDocument> };
@@ -87,6 +90,9 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   const services = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log };
   const ours = ourKinds(services);
   const reconciler = new Reconciler(ours, services, locks, election);
+  const retention = new Retention(store, parts.retention, () => election.isLeader(), log);
+  retention.start();
+  stops.add(() => retention.stop());
   reconciler.start(parts.resyncIntervalMs);
   stops.add(() => reconciler.stop());
   const served = [...(parts.extra?.kinds ?? []), ...ours];
