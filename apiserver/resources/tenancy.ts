@@ -1,7 +1,7 @@
 // Tenancy (DESIGN.md): which cluster an object may use, and who owns a database or role name on a cluster.
 // Each refusal is a fault of the object: nothing is changed.
 import type { KubeObject } from '../resource.ts';
-import { conflict, forbidden, invalid } from '../status.ts';
+import { conflict, forbidden, invalid, StatusError } from '../status.ts';
 import { kinds } from '../../openapi/index.ts';
 import { isProblem, namespaceAllowed, resolveCluster, resources, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
 
@@ -16,8 +16,18 @@ function subject(object: KubeObject) {
   return { group: kind.group, resource: kind.plural, kind: kind.kind, name: object.metadata.name };
 }
 
-/** The referenced DatabaseCluster must exist (422) and admit the object's namespace (403). */
+/**
+ * The object's namespace must exist (404), as kube-apiserver's NamespaceLifecycle admission wants: it does not
+ * run for an aggregated API, so we check.
+ */
+async function requireNamespace(services: Services, object: KubeObject): Promise<void> {
+  const name = object.metadata.namespace ?? '';
+  if (!(await services.core.namespace(name))) throw new StatusError('NotFound', `namespaces "${name}" not found`, { name, kind: 'namespaces' });
+}
+
+/** The namespace must exist; the referenced DatabaseCluster must exist (422) and admit the namespace (403). */
 export async function admitToCluster(services: Services, object: KubeObject): Promise<Admitted> {
+  await requireNamespace(services, object);
   const name = (object.spec as { databaseClusterRef: { name: string } }).databaseClusterRef.name;
   const resolved = await resolveCluster(services, name);
   if (isProblem(resolved) && resolved.reason === 'ClusterNotFound') {

@@ -90,6 +90,18 @@ spec: {roleName: my_app_user, databaseClusterRef: {name: main-cluster}}
   t.regex(result.stderr, /role name "my_app_user" on DatabaseCluster "main-cluster" belongs to default\/app-user/);
 });
 
+test.serial('a Database or DatabaseRole in a namespace that does not exist is 404, as kube-apiserver answers', async (t) => {
+  const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: nowhere, namespace: no-such-namespace}
+spec: {name: nowhere_db, databaseClusterRef: {name: main-cluster}}
+`;
+  const result = await local.kubectl(['create', '-f', '-'], manifest);
+  t.not(result.code, 0);
+  t.regex(result.stderr, /namespaces "no-such-namespace" not found/);
+  t.deepEqual(await sql(local.postgresDsn, "SELECT 1 FROM pg_database WHERE datname = 'nowhere_db'"), []);
+});
+
 test.serial('an unknown cluster reference is 422 naming the field', async (t) => {
   const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: Database
