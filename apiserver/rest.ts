@@ -6,7 +6,7 @@ import Router from '@koa/router';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import jsonMergePatch from 'json-merge-patch';
 import type Koa from 'koa';
-import { appliedObject, applyConfiguration, applyConflict, compactMetadata, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
+import { appliedObject, applyConfiguration, applyConflict, compactMetadata, fieldManagerOf, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
 import { objectKey, ObjectLocks } from './locks.ts';
 import { decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
 import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from './resource.ts';
@@ -154,13 +154,15 @@ export class ResourceHandlers {
     return { ...object, metadata: { ...object.metadata, namespace } };
   }
 
-  async create(ctx: Koa.Context, namespace: string): Promise<void> {
+  /** `applied`: the object an apply built, whose managedFields already name its manager. */
+  async create(ctx: Koa.Context, namespace: string, applied = false): Promise<void> {
     const decoded = withName(this.inScope(decodeObject(await readBody(ctx), ctx.get('content-type'), this.kind), namespace));
     if (!decoded.metadata.name) throw invalid(subjectOf(this.kind), [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
     // The uid is the server's, named before admission so that hooks (Events, owner references) can use it.
     decoded.metadata = { ...decoded.metadata, uid: randomUUID() };
     const { status: _status, ...withoutStatus } = decoded;
-    const object = this.admit(ctx, this.kind.statusSubresource ? (withoutStatus as KubeObject) : decoded, undefined);
+    const admitted = this.admit(ctx, this.kind.statusSubresource ? (withoutStatus as KubeObject) : decoded, undefined);
+    const object = applied ? admitted : recordUpdate(undefined, admitted, fieldManagerOf(ctx, 'CreateOptions'), managementOf(this.kind, undefined));
     const request = requestContext(ctx);
     const prepared = withReclaimFinalizer(this.kind.strategy, this.kind.strategy.beforeWrite ? await this.kind.strategy.beforeWrite(object, undefined, request) : object);
     const fresh = { ...prepared, metadata: { ...prepared.metadata, generation: 1 } };
@@ -209,7 +211,7 @@ export class ResourceHandlers {
     }
     const old = await this.load(scope);
     if (String(next.metadata.resourceVersion) !== String(old.metadata.resourceVersion)) throw conflict(subjectOf(this.kind, scope.name));
-    await this.replace(ctx, next, old, subresource);
+    await this.replace(ctx, recordUpdate(old, next, fieldManagerOf(ctx, 'UpdateOptions'), managementOf(this.kind, subresource)), old, subresource);
   }
 
   async patch(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {
@@ -232,7 +234,7 @@ export class ResourceHandlers {
       if ('conflicts' in result) throw applyConflict(result.conflicts);
       return compactMetadata(result.object);
     };
-    if (!old) return this.create(withBody(ctx, apply(undefined)), scope.namespace);
+    if (!old) return this.create(withBody(ctx, apply(undefined)), scope.namespace, true);
     let next: KubeObject;
     if (isApply) {
       next = apply(old);

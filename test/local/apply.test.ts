@@ -106,3 +106,31 @@ spec: {connectionLimit: 20}
   t.not(back.code, 0);
   t.regex(back.stderr, /conflict with "other": \.spec\.connectionLimit/);
 });
+
+test.serial('kubectl create and kubectl replace record who set each field: a later apply of another value conflicts with them', async (t) => {
+  const created = await local.kubectl(['create', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: made-by-create, namespace: default}
+spec: {roleName: made_by_create, databaseClusterRef: {name: main-cluster}, connectionLimit: 3}
+`);
+  t.is(created.code, 0, created.stderr);
+  const entries = (await getJson('pgrole', 'made-by-create')).metadata.managedFields as { manager: string; operation: string; fieldsV1: { 'f:spec': object } }[];
+  t.like(entries.find((e) => e.manager === 'kubectl-create'), { operation: 'Update' });
+  t.true(Object.keys(entries.find((e) => e.manager === 'kubectl-create')!.fieldsV1['f:spec']).includes('f:connectionLimit'));
+
+  const conflicting = await local.kubectl(['apply', '--server-side', '--field-manager=platform', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: made-by-create, namespace: default}
+spec: {connectionLimit: 9}
+`);
+  t.not(conflicting.code, 0);
+  t.regex(conflicting.stderr, /conflict with "kubectl-create"/);
+
+  const current = await getJson('pgrole', 'made-by-create');
+  current.spec.connectionLimit = 4;
+  delete current.metadata.managedFields;
+  const replaced = await local.kubectl(['replace', '-f', '-'], JSON.stringify(current));
+  t.is(replaced.code, 0, replaced.stderr);
+  const after = (await getJson('pgrole', 'made-by-create')).metadata.managedFields as { manager: string; fieldsV1: { 'f:spec': object } }[];
+  t.true(Object.keys(after.find((e) => e.manager === 'kubectl-replace')!.fieldsV1['f:spec']).includes('f:connectionLimit'), 'kubectl replace took connectionLimit over');
+});
