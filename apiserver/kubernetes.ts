@@ -50,13 +50,26 @@ function clusterAccess(api: KubernetesObjectApi, kind: string, apiVersion = 'v1'
 }
 
 /**
+ * The config, asking for PartialObjectMetadata: a watch of every Secret in the cluster then carries names and
+ * resourceVersions, never a Secret's data (client-node's Watch takes no Accept header of its own).
+ */
+function metadataOnly(config: KubeConfig): KubeConfig {
+  const accept = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+  return Object.create(config, {
+    applyToFetchOptions: {
+      value: (options: Parameters<KubeConfig['applyToFetchOptions']>[0]) => config.applyToFetchOptions({ ...options, headers: { ...options.headers, Accept: accept } }),
+    },
+  }) as KubeConfig;
+}
+
+/**
  * The cluster's Secret changes, from the resourceVersion of a one-item list on. A watch that ends resumes from
  * the last resourceVersion it saw (bookmarks keep it recent); after an ERROR event (410 Gone: too old) the next
- * one starts from a new list and reports the gap. Events give names only: the values are dropped unread.
+ * one starts from a new list and reports the gap. Events hold metadata only (metadataOnly).
  */
 function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop(): void } {
   const core = config.makeApiClient(CoreV1Api);
-  const watch = new Watch(config);
+  const watch = new Watch(metadataOnly(config));
   let resourceVersion: string | undefined;
   let gap = false;
   const onEvent = (type: string, object: KubeObject) => {
