@@ -1,0 +1,118 @@
+// Every kind of drift the reconciler issue names, made by hand in psql: under driftPolicy Report it shows in
+// the object's status and PostgreSQL is left as it is; switched to Correct, the catalog is put back.
+import test from 'ava';
+import { eventually, startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { asUser, sql } from '../support/postgres.ts';
+
+let local: LocalServer;
+test.before(async () => {
+  local = await startLocalWithGuide();
+  // A second schema to drop, and a table for the table cases.
+  await local.kubectl(['patch', 'pgdb', 'my-app-db', '--type', 'merge', '-p', '{"spec":{"schemas":["reporting"]}}']);
+  await sql(local.postgresDsn, 'CREATE TABLE orders (id int)', { database });
+  if (!(await eventually(() => holds(`SELECT has_table_privilege('my_app_user', 'orders', 'SELECT') AND has_schema_privilege('postgres', 'reporting', 'USAGE')`)))) {
+    throw new Error('the guide did not converge');
+  }
+});
+test.after.always(async () => local?.stop());
+
+const database = 'my_app_db_production';
+
+async function holds(query: string, inDatabase = database): Promise<boolean> {
+  const [row] = await sql<{ ok: boolean }>(local.postgresDsn, `SELECT (${query}) AS ok`, { database: inDatabase });
+  return row?.ok === true;
+}
+
+async function statusOf(resource: string, name: string): Promise<{ drift?: unknown[]; conditions?: { type: string; status: string }[] }> {
+  return JSON.parse((await local.kubectl(['get', resource, name, '-o', 'json'])).stdout).status ?? {};
+}
+
+const inSync = async (resource: string, name: string) => {
+  const status = await statusOf(resource, name);
+  return (status.drift ?? []).length === 0 && !(status.conditions ?? []).some((c) => c.status === 'False');
+};
+
+const setPolicy = async (policy: 'Report' | 'Correct') => {
+  const result = await local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', JSON.stringify({ spec: { driftPolicy: policy } })]);
+  if (result.code !== 0) throw new Error(result.stderr);
+};
+
+interface DriftCase {
+  name: string;
+  /** The change by hand, as the superuser: [SQL, database]. */
+  byHand: [string, string][];
+  /** The object whose status shows it. */
+  object: [string, string];
+  /** Holds when the catalog is as the spec says. */
+  specified: () => Promise<boolean>;
+}
+
+const cases: DriftCase[] = [
+  {
+    name: 'REVOKE of a granted privilege',
+    byHand: [['REVOKE DELETE ON orders FROM my_app_user', database]],
+    object: ['pgrole', 'app-user'],
+    specified: () => holds(`has_table_privilege('my_app_user', 'orders', 'DELETE')`),
+  },
+  {
+    name: 'an extra GRANT',
+    byHand: [['GRANT TRUNCATE ON orders TO my_app_user', database]],
+    object: ['pgrole', 'app-user'],
+    specified: () => holds(`NOT has_table_privilege('my_app_user', 'orders', 'TRUNCATE')`),
+  },
+  {
+    name: 'ALTER ROLE NOLOGIN',
+    byHand: [['ALTER ROLE my_app_user NOLOGIN', 'postgres']],
+    object: ['pgrole', 'app-user'],
+    specified: () => holds(`(SELECT rolcanlogin FROM pg_roles WHERE rolname = 'my_app_user')`),
+  },
+  {
+    name: 'ALTER ROLE CONNECTION LIMIT',
+    byHand: [['ALTER ROLE my_app_user CONNECTION LIMIT 7', 'postgres']],
+    object: ['pgrole', 'app-user'],
+    specified: () => holds(`(SELECT rolconnlimit = -1 FROM pg_roles WHERE rolname = 'my_app_user')`),
+  },
+  {
+    name: 'DROP ROLE',
+    byHand: [['DROP OWNED BY my_app_user', database], ['DROP ROLE my_app_user', 'postgres']],
+    object: ['pgrole', 'app-user'],
+    specified: async () => (await holds(`has_table_privilege('my_app_user', 'orders', 'SELECT')`).catch(() => false))
+      && (await sql(asUser(local.postgresDsn, 'my_app_user', 'strong-password-here'), 'SELECT 1', { database }).then(() => true, () => false)),
+  },
+  {
+    name: 'a dropped schema',
+    byHand: [['DROP SCHEMA reporting CASCADE', database]],
+    object: ['pgdb', 'my-app-db'],
+    specified: () => holds(`EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'reporting')`),
+  },
+  {
+    name: 'a new table missing its grants (made by a role the default privileges do not cover)',
+    byHand: [
+      ['CREATE ROLE table_maker', 'postgres'],
+      ['GRANT CREATE ON SCHEMA public TO table_maker; SET ROLE table_maker; CREATE TABLE made_elsewhere (id int)', database],
+    ],
+    object: ['pgrole', 'app-user'],
+    specified: () => holds(`has_table_privilege('my_app_user', 'made_elsewhere', 'SELECT')`),
+  },
+  {
+    name: 'DROP DATABASE',
+    byHand: [[`DROP DATABASE ${database} WITH (FORCE)`, 'postgres']],
+    object: ['pgdb', 'my-app-db'],
+    specified: async () => (await holds(`EXISTS (SELECT 1 FROM pg_database WHERE datname = '${database}')`, 'postgres'))
+      && (await holds(`has_schema_privilege('my_app_user', 'public', 'USAGE')`).catch(() => false)),
+  },
+];
+
+for (const c of cases) {
+  test.serial(`${c.name}: reported under Report and left alone, corrected under Correct`, async (t) => {
+    await setPolicy('Report');
+    t.teardown(() => setPolicy('Correct'));
+    for (const [statement, inDatabase] of c.byHand) await sql(local.postgresDsn, statement, { database: inDatabase });
+    t.true(await eventually(async () => !(await inSync(...c.object))), 'the status shows the drift');
+    await new Promise((r) => setTimeout(r, 1_500)); // passes of the reconciler (every 500 ms here) come and go
+    t.false(await c.specified(), 'Report leaves PostgreSQL as it was');
+    await setPolicy('Correct');
+    t.true(await eventually(() => c.specified(), 20_000), 'Correct puts it back');
+    t.true(await eventually(() => inSync(...c.object)), 'and the status says so');
+  });
+}
