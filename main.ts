@@ -14,7 +14,7 @@ const usage = `Usage: npm start -- [options]
   --store-dsn DSN       keep the object store in this PostgreSQL database (required in cluster mode;
                         replicas sharing it share one state)                                 [env STORE_DSN]
   --resync-interval SEC how often the reconciler compares every object with the catalog, for clusters
-                        that set no spec.resyncInterval (default: 10)                        [env RESYNC_INTERVAL]
+                        that set no spec.resyncInterval (default: 30)                        [env RESYNC_INTERVAL]
   --log-level LEVEL     trace, debug, info, warn, error (default: info)                      [env LOG_LEVEL]
   --help                show this text
 
@@ -38,7 +38,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: process.env.PORT ?? '8443' },
     'store-dsn': { type: 'string', default: process.env.STORE_DSN },
     'postgres-port': { type: 'string', default: process.env.POSTGRES_PORT },
-    'resync-interval': { type: 'string', default: process.env.RESYNC_INTERVAL ?? '10' },
+    'resync-interval': { type: 'string', default: process.env.RESYNC_INTERVAL ?? '30' },
     'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
     'bind-address': { type: 'string', default: process.env.BIND_ADDRESS ?? '0.0.0.0' },
     'tls-cert-file': { type: 'string', default: process.env.TLS_CERT_FILE },
@@ -62,6 +62,8 @@ if (values.help) {
 const log = createLogger(values['log-level']);
 const port = Number(values.port);
 const resyncIntervalMs = Number(values['resync-interval']) * 1000;
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, not ${JSON.stringify(values.port)}`);
+if (!(resyncIntervalMs >= 1000 && resyncIntervalMs <= 86_400_000)) fail(`--resync-interval must be from 1 to 86400 seconds, not ${JSON.stringify(values['resync-interval'])}`);
 
 async function runCluster() {
   const required = { 'store-dsn': values['store-dsn'], 'tls-cert-file': values['tls-cert-file'], 'tls-private-key-file': values['tls-private-key-file'] };

@@ -71,7 +71,7 @@ test('the Deployment runs two replicas as the ServiceAccount, in cluster mode wi
   const env = new Map<string, Manifest>(container.env.map((e: Manifest) => [e.name, e]));
   t.deepEqual(env.get('STORE_DSN')?.valueFrom, { secretKeyRef: { name: 'postgres-apiserver-store', key: 'dsn' } });
   t.like(env.get('LOG_LEVEL'), { value: 'info' });
-  t.like(env.get('RESYNC_INTERVAL'), { value: '10' });
+  t.like(env.get('RESYNC_INTERVAL'), { value: '30' });
 
   const mount = container.volumeMounts.find((m: Manifest) => m.mountPath === '/var/run/serving-cert');
   t.like(mount, { readOnly: true });
