@@ -82,21 +82,22 @@ export function createApp(options: AppOptions): Koa {
  * Serves the app over TLS; resolves once it listens. Client certificates are asked for but not checked here:
  * the trusted CAs change at run time, so authentication verifies them per request.
  */
+/** What the TLS context is made of: the certificate, and no session tickets. */
+function secureContextOf(tls: Pick<ServingCertificate, 'cert' | 'key'>) {
+  // A session resumed from a ticket keeps the client's certificate but not the intermediates it sent.
+  return { cert: tls.cert, key: tls.key, secureOptions: constants.SSL_OP_NO_TICKET };
+}
+
 export async function listen(app: Koa, tls: Pick<ServingCertificate, 'cert' | 'key'>, port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer(
-    {
-      cert: tls.cert,
-      key: tls.key,
-      requestCert: true,
-      rejectUnauthorized: false,
-      // A session resumed from a ticket keeps the client's certificate but not the intermediates it sent.
-      secureOptions: constants.SSL_OP_NO_TICKET,
-    },
-    app.callback(),
-  );
+  const server = createServer({ ...secureContextOf(tls), requestCert: true, rejectUnauthorized: false }, app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
   return server;
+}
+
+/** New connections are served with `tls` (a renewed certificate); open ones keep theirs. */
+export function replaceCertificate(server: Server, tls: Pick<ServingCertificate, 'cert' | 'key'>): void {
+  server.setSecureContext(secureContextOf(tls));
 }

@@ -9,6 +9,7 @@ import { ObjectStore } from '../storage/objects/store.ts';
 import { LeaseElection } from '../reconcile/lease.ts';
 import { delegatedAuthentication } from './authentication.ts';
 import { subjectAccessReviewAuthorization } from './authorization.ts';
+import { followCertificate, readCertificate } from './certfiles.ts';
 import { clusterCore, clusterEvents, clusterLeases } from './kubernetes.ts';
 import type { Logger } from './log.ts';
 import { startServer, Stops, type RunningServer } from './server.ts';
@@ -45,14 +46,16 @@ function kubeConfig(file: string | undefined): KubeConfig {
 export async function startClusterMode(options: ClusterModeOptions): Promise<RunningServer> {
   const { log } = options;
   const config = kubeConfig(options.kubeconfig);
-  const tls = { cert: readFileSync(options.tlsCertFile, 'utf8'), key: readFileSync(options.tlsPrivateKeyFile, 'utf8') };
+  const files = { cert: options.tlsCertFile, key: options.tlsPrivateKeyFile };
+  const tls = readCertificate(files);
+  if (!tls) throw new Error(`${files.cert} and ${files.key} do not hold a certificate and its key`);
   const stops = new Stops(log);
   try {
     const authentication = await delegatedAuthentication(config, log);
     stops.add(async () => authentication.stop());
     const store = await ObjectStore.open(options.storeDsn);
     stops.add(() => store.close());
-    return await startServer({
+    const server = await startServer({
       store,
       election: new LeaseElection({ leases: clusterLeases(config), namespace: leaseNamespace(options.leaseNamespace), name: leaseName, log }),
       core: clusterCore(config),
@@ -67,6 +70,9 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Run
       retention: { ...defaultRetention, eventTtlMs: undefined },
       log,
     }, stops);
+    const following = followCertificate(files, tls, (renewed) => server.replaceCertificate(renewed), log);
+    stops.add(async () => following.stop());
+    return server;
   } catch (error) {
     await stops.run();
     throw error;

@@ -12,7 +12,7 @@ import { ObjectStore } from '../storage/objects/store.ts';
 import type { LeaderElection } from '../reconcile/leader.ts';
 import { Retention, type RetentionOptions } from '../reconcile/retention.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
-import { createApp, listen } from './app.ts';
+import { createApp, listen, replaceCertificate } from './app.ts';
 import { discoveryRouter, type DiscoveryGroup } from './discovery.ts';
 import { ObjectLocks } from './locks.ts';
 import type { Logger } from './log.ts';
@@ -58,6 +58,8 @@ export interface ServerParts {
 export interface RunningServer {
   port: number;
   isLeader(): boolean;
+  /** Serves new connections with another certificate (a renewed one). */
+  replaceCertificate(tls: Pick<ServingCertificate, 'cert' | 'key'>): void;
   stop(): Promise<void>;
 }
 
@@ -113,5 +115,10 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   });
   const server: Server = await listen(app, parts.tls, parts.port, parts.host);
   stops.add(() => new Promise((resolve) => server.close(resolve)));
-  return { port: (server.address() as AddressInfo).port, isLeader: () => election.isLeader(), stop: () => stops.run() };
+  return {
+    port: (server.address() as AddressInfo).port,
+    isLeader: () => election.isLeader(),
+    replaceCertificate: (tls) => replaceCertificate(server, tls),
+    stop: () => stops.run(),
+  };
 }

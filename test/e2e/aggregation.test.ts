@@ -1,12 +1,16 @@
 // Through a real kube-apiserver: the APIService becomes Available, kubectl discovers and explains the kinds,
 // and the usage guide's Steps 1–4 (the DSN aside) reach PostgreSQL, with Secrets, Services, EndpointSlices and
 // Events in the cluster.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
 import test from 'ava';
 import { guideManifests } from '../support/guide.ts';
 import { eventually } from '../support/local.ts';
 import { asUser, sql } from '../support/postgres.ts';
-import { asAdmin, installServer, mustKubectl, type InstalledServer } from './support/cluster.ts';
+import { asAdmin, controlPlane, installServer, mustKubectl, namespace, run, type InstalledServer } from './support/cluster.ts';
 
 let server: InstalledServer;
 test.before(async () => {
@@ -152,4 +156,24 @@ ports: [{name: db, protocol: TCP, port: 5432}]
   t.is(applied.code, 0, applied.stderr);
   t.regex(applied.stderr, /Warning: EndpointSlice default\/foreign-svc exists and was not made for this Database's Service: it is left alone/);
   t.like(await sliceOf('foreign-svc'), { endpoints: [{ addresses: ['10.0.0.99'] }], ports: [{ name: 'db', port: 5432 }] });
+});
+
+test.serial('a serving certificate renewed in place is served without a restart, and kubectl keeps working through the aggregator', async (t) => {
+  const { dir } = controlPlane();
+  const certs = join(dir, 'serving-cert');
+  const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
+  const served = () => new Promise<string>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: server.port, servername: `postgres-apiserver.${namespace}.svc`, ca: readFileSync(join(certs, 'ca.crt')) }, () => {
+      resolve(socket.getPeerX509Certificate()!.fingerprint256);
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+  const before = readFileSync(join(certs, 'tls.crt'), 'utf8');
+  t.is(await served(), fingerprint(before));
+  await run(process.execPath, ['--import', 'tsx', 'apiservice/certificate.ts', '--out', certs, '--namespace', namespace, '--service', 'postgres-apiserver']);
+  const after = readFileSync(join(certs, 'tls.crt'), 'utf8');
+  t.not(fingerprint(after), fingerprint(before), 'the command made a new certificate from the same CA');
+  t.true(await eventually(async () => (await served()) === fingerprint(after)));
+  t.regex(await mustKubectl(['get', 'pgrole', 'app-user']), /app-user\s+my_app_user/);
 });
