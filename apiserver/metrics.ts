@@ -4,10 +4,12 @@ import Router from '@koa/router';
 import type Koa from 'koa';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CatalogEvent, PoolStats } from '../storage/catalog/cluster.ts';
+import { applyPatchType } from './request.ts';
+import { requestAttributes, type RequestAttributes } from './authorization.ts';
 
-/** What a request is, as kube-apiserver's RequestInfo reads it from method, path and query (K8S-WIRE §4). */
+/** A request's labels, as kube-apiserver's metrics give them. */
 export interface RequestInfo {
-  /** get, list, watch, create, update, patch, delete, deletecollection; the lowercase method for other paths. */
+  /** GET, LIST, WATCH, POST, PUT, PATCH, APPLY, DELETE (a collection's too); the method for other paths. */
   verb: string;
   /** The resource's plural; "" for non-resource paths (health, discovery, OpenAPI, /metrics). */
   resource: string;
@@ -18,46 +20,23 @@ export interface RequestInfo {
 const requestBuckets = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60];
 const catalogBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-function isWatch(query: Koa.Context['query']): boolean {
-  const watch = query.watch;
-  const value = Array.isArray(watch) ? watch[0] : watch;
-  return value !== undefined && value !== 'false' && value !== '0';
-}
-
 /**
- * /api/v1/... and /apis/<group>/<version>/... are resource paths once a resource follows; `namespaces/<ns>/`
- * scopes the rest, except a namespace's own status and finalize subresources; `watch/` is the legacy prefix.
+ * The request as requestAttributes() finds it (the rules of kube-apiserver's RequestInfoFactory), with the verb
+ * kube-apiserver's metrics report (endpoints/metrics CleanVerb): the HTTP method, but LIST and WATCH for
+ * collections and APPLY for a server-side apply.
  */
-export function requestInfo(method: string, path: string, query: Koa.Context['query']): RequestInfo {
-  const nonResource = { verb: method.toLowerCase(), resource: '', subresource: '' };
-  let parts = path.split('/').filter((p) => p !== '');
-  if (parts[0] === 'api' && parts.length >= 3) parts = parts.slice(2);
-  else if (parts[0] === 'apis' && parts.length >= 4) parts = parts.slice(3);
-  else return nonResource;
-  const legacyWatch = parts[0] === 'watch';
-  if (legacyWatch) parts = parts.slice(1);
-  if (parts[0] === 'namespaces' && parts.length > 2 && !['status', 'finalize'].includes(parts[2]!)) parts = parts.slice(2);
-  const [resource, name, subresource = ''] = parts;
-  if (!resource) return nonResource;
-  const verb = (() => {
-    switch (method.toUpperCase()) {
-      case 'GET':
-      case 'HEAD':
-        if (legacyWatch || isWatch(query)) return 'watch';
-        return name ? 'get' : 'list';
-      case 'POST':
-        return 'create';
-      case 'PUT':
-        return 'update';
-      case 'PATCH':
-        return 'patch';
-      case 'DELETE':
-        return name ? 'delete' : 'deletecollection';
-      default:
-        return method.toLowerCase();
-    }
-  })();
-  return { verb, resource, subresource };
+export function requestInfo(method: string, path: string, query: URLSearchParams, contentType = ''): RequestInfo {
+  const nonResource = { verb: method.toUpperCase(), resource: '', subresource: '' };
+  let attributes: RequestAttributes;
+  try {
+    attributes = requestAttributes(method.toUpperCase(), path, query);
+  } catch {
+    return nonResource; // a path kube-apiserver answers 500 to: counted without a resource
+  }
+  if (!('resourceAttributes' in attributes)) return nonResource;
+  const { verb, resource, subresource } = attributes.resourceAttributes;
+  const reported = verb === 'watch' ? 'WATCH' : verb === 'list' ? 'LIST' : contentType.startsWith(applyPatchType) && method.toUpperCase() === 'PATCH' ? 'APPLY' : method.toUpperCase();
+  return { verb: reported, resource, subresource };
 }
 
 export class Metrics {
@@ -137,10 +116,10 @@ export class Metrics {
     try {
       await next();
     } finally {
-      const info = requestInfo(ctx.method, ctx.path, ctx.query);
+      const info = requestInfo(ctx.method, ctx.path, new URLSearchParams(ctx.querystring), ctx.get('content-type'));
       const matched = (ctx as { routerPath?: string }).routerPath !== undefined;
       const labels = matched ? { verb: info.verb, resource: info.resource, subresource: info.subresource } : { verb: info.verb, resource: '', subresource: '' };
-      const watch = info.verb === 'watch' && ctx.status < 300;
+      const watch = info.verb === 'WATCH' && ctx.status < 300;
       if (watch) this.longRunning.inc(labels);
       const record = () => {
         this.requests.inc({ ...labels, code: String(ctx.res.statusCode) });

@@ -7,6 +7,9 @@ import { decodeProtobuf, isProtobuf } from './protobuf.ts';
 import type { KubeObject, RequestContext, ResourceKind } from './resource.ts';
 import { badRequest, StatusError, type StatusReason } from './status.ts';
 
+/** The content type of a server-side apply. */
+export const applyPatchType = 'application/apply-patch+yaml';
+
 /** kube-apiserver's limit for a request body. */
 export const maxBodyBytes = 3 * 1024 * 1024;
 

@@ -8,14 +8,13 @@ import jsonMergePatch from 'json-merge-patch';
 import type Koa from 'koa';
 import { appliedObject, applyConfiguration, applyConflict, compactMetadata, fieldManagerOf, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
 import { objectKey, ObjectLocks } from './locks.ts';
-import { decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
+import { applyPatchType, decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
 import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from './resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { badRequest, conflict, invalid, StatusError, type Subject } from './status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
 import { serveWatch } from './watch.ts';
 
-const applyPatchType = 'application/apply-patch+yaml';
 const patchTypes: readonly string[] = ['application/json-patch+json', 'application/merge-patch+json', applyPatchType];
 const strategicMergePatchType = 'application/strategic-merge-patch+json';
 

@@ -18,34 +18,36 @@ test.before(async () => {
 });
 test.after.always(async () => server?.stop());
 
-const requestCases: { path: string; method?: string; query?: Record<string, string>; verb: string; resource: string; subresource?: string }[] = [
-  { path: '/api/v1/namespaces/default/secrets', verb: 'list', resource: 'secrets' },
-  { path: '/api/v1/secrets', verb: 'list', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets', query: { watch: '1' }, verb: 'watch', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets', query: { watch: 'false' }, verb: 'list', resource: 'secrets' },
-  { path: '/api/v1/watch/namespaces/default/secrets', verb: 'watch', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets/s', verb: 'get', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets', method: 'POST', verb: 'create', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets/s', method: 'PUT', verb: 'update', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets/s', method: 'PATCH', verb: 'patch', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets/s', method: 'DELETE', verb: 'delete', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets', method: 'DELETE', verb: 'deletecollection', resource: 'secrets' },
-  { path: '/api/v1/namespaces', verb: 'list', resource: 'namespaces' },
-  { path: '/api/v1/namespaces/default', verb: 'get', resource: 'namespaces' },
-  { path: '/api/v1/namespaces/default/status', method: 'PUT', verb: 'update', resource: 'namespaces', subresource: 'status' },
-  { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles/app-user/status', method: 'PATCH', verb: 'patch', resource: 'databaseroles', subresource: 'status' },
-  { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1/databaseclusters/main-cluster', verb: 'get', resource: 'databaseclusters' },
-  { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1', verb: 'get', resource: '' },
-  { path: '/apis', verb: 'get', resource: '' },
-  { path: '/api/v1', verb: 'get', resource: '' },
-  { path: '/openapi/v3', verb: 'get', resource: '' },
-  { path: '/healthz', verb: 'get', resource: '' },
-  { path: '/metrics', verb: 'get', resource: '' },
+const requestCases: { path: string; method?: string; query?: Record<string, string>; contentType?: string; verb: string; resource: string; subresource?: string }[] = [
+  { path: '/api/v1/namespaces/default/secrets', verb: 'LIST', resource: 'secrets' },
+  { path: '/api/v1/secrets', verb: 'LIST', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets', query: { watch: '1' }, verb: 'WATCH', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets', query: { watch: 'false' }, verb: 'LIST', resource: 'secrets' },
+  { path: '/api/v1/watch/namespaces/default/secrets', verb: 'WATCH', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets/s', verb: 'GET', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets', method: 'POST', verb: 'POST', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets/s', method: 'PUT', verb: 'PUT', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets/s', method: 'PATCH', verb: 'PATCH', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets/s', method: 'PATCH', contentType: 'application/apply-patch+yaml', verb: 'APPLY', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets', query: { fieldSelector: 'metadata.name=s', watch: 'true' }, verb: 'WATCH', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets/s', method: 'DELETE', verb: 'DELETE', resource: 'secrets' },
+  { path: '/api/v1/namespaces/default/secrets', method: 'DELETE', verb: 'DELETE', resource: 'secrets' },
+  { path: '/api/v1/namespaces', verb: 'LIST', resource: 'namespaces' },
+  { path: '/api/v1/namespaces/default', verb: 'GET', resource: 'namespaces' },
+  { path: '/api/v1/namespaces/default/status', method: 'PUT', verb: 'PUT', resource: 'namespaces', subresource: 'status' },
+  { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles/app-user/status', method: 'PATCH', verb: 'PATCH', resource: 'databaseroles', subresource: 'status' },
+  { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1/databaseclusters/main-cluster', verb: 'GET', resource: 'databaseclusters' },
+  { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1', verb: 'GET', resource: '' },
+  { path: '/apis', verb: 'GET', resource: '' },
+  { path: '/api/v1', verb: 'GET', resource: '' },
+  { path: '/openapi/v3', verb: 'GET', resource: '' },
+  { path: '/healthz', verb: 'GET', resource: '' },
+  { path: '/metrics', verb: 'GET', resource: '' },
 ];
 
 for (const c of requestCases) {
   test(`request info: ${c.method ?? 'GET'} ${c.path}${c.query ? `?${new URLSearchParams(c.query)}` : ''} is ${c.verb} ${c.resource || '(non-resource)'}`, (t) => {
-    t.deepEqual(requestInfo(c.method ?? 'GET', c.path, c.query ?? {}), { verb: c.verb, resource: c.resource, subresource: c.subresource ?? '' });
+    t.deepEqual(requestInfo(c.method ?? 'GET', c.path, new URLSearchParams(c.query ?? {}), c.contentType), { verb: c.verb, resource: c.resource, subresource: c.subresource ?? '' });
   });
 }
 
@@ -114,25 +116,25 @@ test('a scrape counts requests by verb, resource and code, and times them', asyn
   t.regex(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
   const scrape = res.text;
   const count = (verb: string, resource: string, code: number) => valueOf(scrape, 'apiserver_request_total', { verb, resource, subresource: '', code: String(code) });
-  t.is(count('create', 'secrets', 201), 2);
-  t.is(count('create', 'secrets', 409), 1);
-  t.is(count('get', 'secrets', 200), 1);
-  t.is(count('get', 'secrets', 404), 1);
-  t.is(count('list', 'secrets', 200), 2);
-  t.is(count('watch', 'secrets', 200), 1);
-  t.is(count('deletecollection', 'secrets', 200), 1);
+  t.is(count('POST', 'secrets', 201), 2);
+  t.is(count('POST', 'secrets', 409), 1);
+  t.is(count('GET', 'secrets', 200), 1);
+  t.is(count('GET', 'secrets', 404), 1);
+  t.is(count('LIST', 'secrets', 200), 2);
+  t.is(count('WATCH', 'secrets', 200), 1);
+  t.is(count('DELETE', 'secrets', 200), 1);
   // Before a router matched, the resource is not trusted: no label value comes from an unauthenticated or unknown path.
-  t.is(count('list', '', 401), 1);
-  t.is(count('list', '', 404), 1);
-  t.is(count('get', '', 200), 1, '/healthz');
-  t.is(count('get', '', 401), 1, '/metrics without a token');
+  t.is(count('LIST', '', 401), 1);
+  t.is(count('LIST', '', 404), 1);
+  t.is(count('GET', '', 200), 1, '/healthz');
+  t.is(count('GET', '', 401), 1, '/metrics without a token');
   t.false(scrape.includes('things'));
 
   const durations = (verb: string, resource: string) => valueOf(scrape, 'apiserver_request_duration_seconds_count', { verb, resource });
-  t.is(durations('create', 'secrets'), 3);
-  t.is(durations('list', 'secrets'), 2);
-  t.is(durations('watch', 'secrets'), undefined, 'watches are long-running, not timed');
-  t.is(valueOf(scrape, 'apiserver_longrunning_requests', { verb: 'watch', resource: 'secrets' }), 0, 'the watch ended');
+  t.is(durations('POST', 'secrets'), 3);
+  t.is(durations('LIST', 'secrets'), 2);
+  t.is(durations('WATCH', 'secrets'), undefined, 'watches are long-running, not timed');
+  t.is(valueOf(scrape, 'apiserver_longrunning_requests', { verb: 'WATCH', resource: 'secrets' }), 0, 'the watch ended');
   t.true(samples(scrape, 'process_cpu_seconds_total').length === 1, 'process metrics are on the same registry');
 });
 
@@ -172,6 +174,6 @@ test('two apps in one process keep their own counts', async (t) => {
   const second = await serveWithMetrics(t);
   await first.call('GET', '/api/v1/namespaces/default/secrets');
   const scrape = await second.metrics.registry.metrics();
-  t.is(valueOf(scrape, 'apiserver_request_total', { verb: 'list', resource: 'secrets' }), undefined);
-  t.is(valueOf(await first.metrics.registry.metrics(), 'apiserver_request_total', { verb: 'list', resource: 'secrets', code: '200' }), 1);
+  t.is(valueOf(scrape, 'apiserver_request_total', { verb: 'LIST', resource: 'secrets' }), undefined);
+  t.is(valueOf(await first.metrics.registry.metrics(), 'apiserver_request_total', { verb: 'LIST', resource: 'secrets', code: '200' }), 1);
 });

@@ -103,7 +103,7 @@ test.serial('delete removes the objects, and get then says NotFound', async (t) 
 test.serial('kubectl get --raw /metrics shows request counts by verb, resource and code, and the catalog pools', async (t) => {
   const { stdout, code, stderr } = await local.kubectl(['get', '--raw', '/metrics']);
   t.is(code, 0, stderr);
-  t.regex(stdout, /apiserver_request_total\{verb="list",resource="databaseroles",subresource="",code="200"\} \d+/);
+  t.regex(stdout, /apiserver_request_total\{verb="LIST",resource="databaseroles",subresource="",code="200"\} \d+/);
   t.regex(stdout, /catalog_operation_duration_seconds_count\{kind="snapshot",ok="true"\} \d+/);
   t.regex(stdout, /catalog_pool_connections\{cluster="main-cluster",database="[^"]+",state="total"\} \d+/);
 });
