@@ -12,7 +12,7 @@
 import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
 import { storeResource, type KubeObject, type ResourceKind } from '../apiserver/resource.ts';
 import { deleteObject } from '../apiserver/rest.ts';
-import { isProblem, readOrUndefined, resolveCluster, resources, type Services } from '../apiserver/resources/services.ts';
+import { isProblem, objectsOnCluster, readOrUndefined, resolveCluster, resources, type Services } from '../apiserver/resources/services.ts';
 import type { DatabaseSpec } from '../openapi/database.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { LeaderElection } from './leader.ts';
@@ -165,7 +165,7 @@ export class Reconciler {
       if (!this.leader.isLeader()) break;
       try {
         const resource = storeResource(kind);
-        const items = (await this.services.store.list(resource, {})).items.filter((o) => clusterOf(resource, o) === cluster);
+        const items = await this.objectsOf(resource, cluster);
         const live = kind.strategy.decorate && items.length > 0 ? await kind.strategy.decorate(items) : items;
         for (const object of live) {
           if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, object);
@@ -182,6 +182,13 @@ export class Reconciler {
     await this.follow(cluster, listeners, databases);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - Date.now()) : undefined;
+  }
+
+  /** The cluster itself, or the objects of a kind that refer to it: only those are read. */
+  private async objectsOf(resource: string, cluster: string): Promise<KubeObject[]> {
+    if (resource !== resources.clusters) return objectsOnCluster(this.services, resource, cluster);
+    const object = await readOrUndefined(this.services.store, resource, '', cluster);
+    return object ? [object] : [];
   }
 
   /** The cluster's listeners follow its databases through the catalog of its current DSN; none while it cannot be resolved. */
