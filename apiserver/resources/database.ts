@@ -6,7 +6,7 @@ import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpe
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { admitToCluster, claimCheck } from './tenancy.ts';
-import { ensureService, removeService, serviceNameOf } from './dbservice.ts';
+import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
 import { condition, decorateByCluster, environmentFault, isProblem, reclaimHook, resources, type Services } from './services.ts';
@@ -43,24 +43,25 @@ async function write(services: Services, object: DatabaseObject, old: DatabaseOb
   return object;
 }
 
-function statusFrom(object: DatabaseObject, snapshot: Snapshot, serviceName: string | undefined): DatabaseStatus {
+function statusFrom(object: DatabaseObject, snapshot: Snapshot, service: ServiceStatus): DatabaseStatus {
   const generation = Number(object.metadata.generation ?? 1);
   const previous = object.status?.conditions;
   const live = snapshot.databases.get(object.spec.name);
   const plan = planDatabase(object.spec, snapshot);
   const contents = live && !('error' in live.contents) ? live.contents : undefined;
-  const ready = live !== undefined && plan.statements.length === 0 && plan.pending.length === 0;
+  const ready = live !== undefined && plan.statements.length === 0 && plan.pending.length === 0 && !service.drift;
   const [reason, message] = !live
     ? ['NotCreated', `database "${object.spec.name}" does not exist`]
     : plan.pending.length > 0 ? ['Pending', plan.pending.join('; ')]
       : plan.statements.length > 0 ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`]
-        : ['Ready', `database "${object.spec.name}" exists as specified`];
+        : service.drift ? [service.drift.reason, service.drift.message]
+          : ['Ready', `database "${object.spec.name}" exists as specified`];
   return {
     conditions: [condition('Ready', ready, reason!, message!, generation, previous)],
     exists: live !== undefined,
     ...(live ? { owner: live.owner, ...(live.sizeBytes !== null ? { sizeBytes: live.sizeBytes } : {}), connections: live.connections } : {}),
     ...(contents ? { schemas: desiredSchemas(object.spec).filter((s) => contents.schemas.has(s)), extensions: [...contents.extensions.keys()].sort() } : {}),
-    ...(serviceName ? { serviceName } : {}),
+    ...(service.name ? { serviceName: service.name } : {}),
     drift: [...plan.drift],
     observedGeneration: generation,
   };
@@ -72,7 +73,7 @@ function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
     const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
     const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await services.core.services.list(ns)] as const)));
-    return new Map(list.map((o) => [o, statusFrom(o, snapshot, serviceNameOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? []))]));
+    return new Map(list.map((o) => [o, statusFrom(o, snapshot, serviceStatusOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? [], cluster.host))]));
   });
 }
 

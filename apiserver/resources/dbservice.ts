@@ -173,9 +173,22 @@ export async function removeService(services: Services, database: DatabaseObject
   await services.core.services.delete(namespace, name);
 }
 
-/** status.serviceName: the Service made for the Database, when it exists (among its namespace's Services). */
-export function serviceNameOf(database: DatabaseObject, namespaceServices: readonly KubeObject[]): string | undefined {
+/** What the Database's status says of its Service: its name when it is ours, and what a write would fix. */
+export interface ServiceStatus {
+  name?: string;
+  /** Missing, or pointing elsewhere than the DSN: the reconciler writes it again. A foreign one is not fixable. */
+  drift?: { reason: 'ServiceMissing' | 'ServiceOutOfDate'; message: string };
+}
+
+/** The Database's Service among its namespace's Services, against what the DSN's `host` wants. */
+export function serviceStatusOf(database: DatabaseObject, namespaceServices: readonly KubeObject[], host: string): ServiceStatus {
   const name = database.spec.databaseServiceName;
+  if (!name) return {};
+  const where = `Service ${database.metadata.namespace}/${name}`;
   const service = namespaceServices.find((s) => s.metadata.name === name);
-  return service && isOurs(service, database) ? name : undefined;
+  if (!service) return { drift: { reason: 'ServiceMissing', message: `${where} does not exist` } };
+  if (!isOurs(service, database)) return {};
+  const desired = desiredService(database, name, targetOf(host));
+  if (ownedFields(service.spec) !== ownedFields(desired.spec)) return { name, drift: { reason: 'ServiceOutOfDate', message: `${where} does not point at ${host}` } };
+  return { name };
 }

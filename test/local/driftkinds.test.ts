@@ -116,3 +116,16 @@ for (const c of cases) {
     t.true(await eventually(() => inSync(...c.object)), 'and the status says so');
   });
 }
+
+test.serial('the Database\'s Service deleted by hand: Ready=False ServiceMissing under Report, made again under Correct', async (t) => {
+  await setPolicy('Report');
+  t.teardown(() => setPolicy('Correct'));
+  t.is((await local.kubectl(['delete', 'service', 'my-app-db-svc'])).code, 0);
+  const serviceExists = async () => (await local.kubectl(['get', 'service', 'my-app-db-svc'])).code === 0;
+  t.true(await eventually(async () => (await statusOf('pgdb', 'my-app-db')).conditions?.some((c) => c.type === 'Ready' && c.status === 'False' && (c as { reason?: string }).reason === 'ServiceMissing') === true));
+  await new Promise((r) => setTimeout(r, 1_500));
+  t.false(await serviceExists(), 'Report leaves it missing');
+  await setPolicy('Correct');
+  t.true(await eventually(serviceExists, 20_000), 'Correct makes it again');
+  t.true(await eventually(() => inSync('pgdb', 'my-app-db')));
+});
