@@ -2,7 +2,7 @@
 // needs to connect as the role. Written only when the password is known; never over a Secret it did not make.
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
 import type { KubeObject } from '../resource.ts';
-import type { ResolvedCluster, Services } from './services.ts';
+import type { ResolvedCluster, SecretData, Services } from './services.ts';
 
 const labels = { 'app.kubernetes.io/managed-by': 'postgres-apiserver' };
 
@@ -36,4 +36,20 @@ export async function writeConnectionSecret(services: Services, role: KubeObject
   const details = connectionDetails(cluster, target.database, role.spec.roleName, password);
   const outcome = await services.secrets.write(namespace, target.name, details, labels);
   return outcome === 'notOurs' ? `Secret ${namespace}/${target.name} exists and was not written by this server: the connection details are not written there` : undefined;
+}
+
+/**
+ * What the role's connection Secret lacks, when a write would fix it: it is missing, or holds other details
+ * than the role's (a host or password since changed, a key edited). A Secret this server did not write is left
+ * alone, so it is no drift. Names only: never a value.
+ */
+export function connectionSecretDrift(role: KubeObject & { spec: DatabaseRoleSpec }, cluster: Pick<ResolvedCluster, 'host' | 'sslmode'>, password: string, secret: SecretData | undefined): string | undefined {
+  const target = role.spec.connectionSecret;
+  if (!target) return undefined;
+  const where = `Secret ${role.metadata.namespace}/${target.name}`;
+  if (!secret) return `${where} (connectionSecret) does not exist`;
+  if (!Object.entries(labels).every(([k, v]) => secret.labels[k] === v)) return undefined;
+  const wanted = connectionDetails(cluster, target.database, role.spec.roleName, password);
+  const same = Object.keys(wanted).length === Object.keys(secret.data).length && Object.entries(wanted).every(([k, v]) => secret.data[k] === v);
+  return same ? undefined : `${where} (connectionSecret) does not hold the role's current connection details`;
 }

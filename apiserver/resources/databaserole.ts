@@ -8,7 +8,7 @@ import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, vali
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { forbidden } from '../status.ts';
-import { writeConnectionSecret } from './connectionsecret.ts';
+import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
 import { condition, decorateByCluster, environmentFault, isProblem, objectsOnCluster, reclaimHook, resources, type Services } from './services.ts';
@@ -70,7 +70,7 @@ async function passwordOf(services: Services, object: RoleObject, lookup: Secret
   let secret = await lookup(namespace, ref.name);
   if (!secret && ref.generate && create) {
     const created = await services.secrets.create(namespace, ref.name, { [key]: randomBytes(24).toString('base64url') });
-    secret = await services.secrets.read(namespace, ref.name) ?? { data: {}, resourceVersion: created.resourceVersion };
+    secret = await services.secrets.read(namespace, ref.name) ?? { data: {}, resourceVersion: created.resourceVersion, labels: {} };
   }
   if (!secret) return { password: undefined, version: undefined, problem: { reason: 'SecretNotFound', message: `Secret ${namespace}/${ref.name} does not exist: the role keeps its password` } };
   const password = secret.data[key];
@@ -134,17 +134,19 @@ async function write(services: Services, object: RoleObject, request: RequestCon
   }
 }
 
-function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot): DatabaseRoleStatus {
+/** `connectionDrift`: what the connection Secret lacks (connectionsecret.ts), fixed by writing the role again. */
+function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, connectionDrift?: string): DatabaseRoleStatus {
   const generation = Number(object.metadata.generation ?? 1);
   const previous = object.status?.conditions;
   const exists = snapshot.roles.has(object.spec.roleName);
   const plan = planRole(desired.desired, snapshot);
   const pending = [...desired.pending, ...plan.pending];
   const passwordSet = desired.desired.password === undefined ? false : exists && !plan.drift.some((d) => d.attribute === 'password');
-  const ready = exists && passwordSet;
+  const ready = exists && passwordSet && !connectionDrift;
   const readyWhy = !exists ? ['NotCreated', `role "${object.spec.roleName}" does not exist`]
     : desired.passwordProblem ? [desired.passwordProblem.reason, desired.passwordProblem.message]
-      : !passwordSet ? ['PasswordNotSet', 'the password is not applied yet'] : ['Ready', `role "${object.spec.roleName}" exists with its password`];
+      : !passwordSet ? ['PasswordNotSet', 'the password is not applied yet']
+        : connectionDrift ? ['ConnectionSecretDrift', connectionDrift] : ['Ready', `role "${object.spec.roleName}" exists with its password`];
   const inSync = plan.drift.length === 0 && pending.length === 0;
   const syncWhy = plan.drift.length > 0 ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`] : pending.length > 0 ? ['Pending', pending.join('; ')] : ['InSync', 'the catalog matches the spec'];
   return {
@@ -162,14 +164,20 @@ function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject
     // One read of the cluster's Databases and, per namespace, of the Secrets the roles name.
     const owners = await databaseOwners(services, cluster.object.metadata.name);
     const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => {
-      const names = list.filter((o) => (o.metadata.namespace ?? '') === ns && o.spec.password).map((o) => o.spec.password!.name);
+      const names = list.filter((o) => (o.metadata.namespace ?? '') === ns).flatMap((o) => [o.spec.password?.name, o.spec.connectionSecret?.name]).filter((n) => n !== undefined);
       return [ns, await services.secrets.readNamed(ns, [...new Set(names)])] as const;
     })));
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
     const desired = await Promise.all(list.map((o) => desiredOf(services, o, owners, lookup, false)));
     const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
     const snapshot = await cluster.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
-    return new Map(list.map((o, i) => [o, statusFrom(o, desired[i]!, snapshot)]));
+    return new Map(list.map((o, i) => {
+      const { password } = desired[i]!.desired;
+      const connection = o.spec.connectionSecret && typeof password === 'string'
+        ? connectionSecretDrift(o, cluster, password, secrets.get(o.metadata.namespace ?? '')?.get(o.spec.connectionSecret.name))
+        : undefined;
+      return [o, statusFrom(o, desired[i]!, snapshot, connection)];
+    }));
   });
 }
 

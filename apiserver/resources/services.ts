@@ -17,6 +17,7 @@ import { storeResource, type KubeObject, type Reclaim, type ResourceStore } from
 export interface SecretData {
   data: Record<string, string>;
   resourceVersion: string;
+  labels: Record<string, string>;
 }
 
 export interface SecretReader {

@@ -129,3 +129,34 @@ test.serial('the Database\'s Service deleted by hand: Ready=False ServiceMissing
   t.true(await eventually(serviceExists, 20_000), 'Correct makes it again');
   t.true(await eventually(() => inSync('pgdb', 'my-app-db')));
 });
+
+test.serial('a connectionSecret deleted or edited by hand: Ready=False ConnectionSecretDrift under Report, written again under Correct', async (t) => {
+  const applied = await local.kubectl(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: reporter, namespace: default}
+spec:
+  roleName: reporter
+  password: {name: reporter-password, generate: true}
+  connectionSecret: {name: reporter-credentials, database: ${database}}
+  databaseClusterRef: {name: main-cluster}
+  permissions: [{database: ${database}}]
+`);
+  t.is(applied.code, 0, applied.stderr);
+  const uri = async () => {
+    const got = await local.kubectl(['get', 'secret', 'reporter-credentials', '-o', 'jsonpath={.data.uri}']);
+    return got.code === 0 && got.stdout ? Buffer.from(got.stdout, 'base64').toString('utf8') : undefined;
+  };
+  const original = await uri();
+  t.truthy(original);
+  const driftShown = async () => (await statusOf('pgrole', 'reporter')).conditions?.some((c) => c.type === 'Ready' && (c as { reason?: string }).reason === 'ConnectionSecretDrift') === true;
+  for (const change of [['delete', 'secret', 'reporter-credentials'], ['patch', 'secret', 'reporter-credentials', '--type', 'merge', '-p', '{"stringData":{"uri":"postgresql://elsewhere"}}']]) {
+    await setPolicy('Report');
+    t.is((await local.kubectl(change)).code, 0);
+    t.true(await eventually(driftShown), `${change[0]}: the status shows it`);
+    t.not(await uri(), original, `${change[0]}: Report leaves it`);
+    await setPolicy('Correct');
+    t.true(await eventually(async () => (await uri()) === original, 20_000), `${change[0]}: Correct writes it again`);
+    t.true(await eventually(() => inSync('pgrole', 'reporter')));
+  }
+  t.false((await statusOf('pgrole', 'reporter')).conditions?.some((c) => JSON.stringify(c).includes('elsewhere')), 'no value in the status');
+});
