@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import type { Logger } from '../apiserver/log.ts';
 import type { ClusterCatalog } from '../storage/catalog/cluster.ts';
-import { driftChannel, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
+import { driftChannel, listenedDatabases, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
 import { CatalogError } from '../storage/catalog/errors.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
 
@@ -136,8 +136,12 @@ export class DriftListeners {
     private readonly log: Logger,
   ) {}
 
-  /** Listeners on exactly `databases` through `catalog` (none without one); a new catalog (a changed DSN) replaces them all. */
-  async follow(catalog: ClusterCatalog | undefined, databases: readonly string[]): Promise<void> {
+  /**
+   * Listeners on the `databases` that get one (listenedDatabases: a capped number) through `catalog` (none
+   * without one); a new catalog (a changed DSN) replaces them all.
+   */
+  async follow(catalog: ClusterCatalog | undefined, managed: readonly string[]): Promise<void> {
+    const databases = listenedDatabases(managed);
     if (catalog !== this.catalog) {
       await this.stop();
       this.catalog = catalog;

@@ -4,7 +4,7 @@
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { DatabaseClusterSpec, DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
 import { databaseCluster, validateClusterSpec } from '../../openapi/databasecluster.ts';
-import { driftDetection } from '../../storage/catalog/drifttrigger.ts';
+import { driftDetection, listenedDatabases } from '../../storage/catalog/drifttrigger.ts';
 import type { KubeObject, ResourceKind } from '../resource.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
@@ -27,9 +27,10 @@ async function liveStatus(services: Services, cluster: KubeObject): Promise<Data
   // A database being dropped is no longer watched for drift.
   const managed = databases.filter((d) => !d.metadata.deletionTimestamp).map((d) => (d.spec as DatabaseSpec).name);
   try {
-    const [snapshot, triggers] = await Promise.all([resolved.catalog.snapshot({ roles: [], databases: [] }), resolved.catalog.driftTriggers(managed)]);
+    const listened = listenedDatabases(managed);
+    const [snapshot, triggers] = await Promise.all([resolved.catalog.snapshot({ roles: [], databases: [] }), resolved.catalog.driftTriggers(listened)]);
     const who = snapshot.superuser ? 'a superuser' : 'a non-superuser';
-    const detection = driftDetection(snapshot.superuser, triggers);
+    const detection = driftDetection(snapshot.superuser, triggers, managed.length - listened.length);
     return {
       conditions: [
         condition('Ready', true, 'Connected', `connected as ${who} to PostgreSQL ${serverVersion(snapshot.version)}`, generation, previous),

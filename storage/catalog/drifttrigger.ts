@@ -99,15 +99,30 @@ function notifies(triggers: DatabaseTriggers): boolean {
   return !('error' in triggers) && triggerNames.every((name) => triggers.get(name) === true);
 }
 
-/** How drift is noticed on a cluster, from the triggers of each managed database that exists. */
-export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<string, DatabaseTriggers>): DriftDetection {
+/**
+ * A listener holds a connection to its database for as long as it listens: at most this many databases of a
+ * cluster get one (the first by name), so that many databases cannot use up the server's max_connections.
+ * The others are compared at each resync.
+ */
+export const maxListenedDatabases = 20;
+
+/** The managed databases that get a listener. */
+export function listenedDatabases(databases: readonly string[]): string[] {
+  return [...databases].sort().slice(0, maxListenedDatabases);
+}
+
+/**
+ * How drift is noticed on a cluster, from the triggers of each listened database that exists; `unlistened`
+ * managed databases beyond the cap are compared at each resync only.
+ */
+export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<string, DatabaseTriggers>, unlistened = 0): DriftDetection {
   if (byDatabase.size === 0) return polling('NoDatabases', 'no managed database exists yet');
   const silent = [...byDatabase].filter(([, triggers]) => !notifies(triggers)).map(([name]) => quoteIdent(name)).join(', ');
   if (!silent) {
     return {
       mode: 'EventTrigger',
       reason: 'Installed',
-      message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)`,
+      message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)${unlistened > 0 ? `; ${unlistened} more managed database(s) get no listener (at most ${maxListenedDatabases} per cluster, each holding a connection) and are compared at each resync only` : ''}`,
     };
   }
   if (!superuser) return polling('NotPermitted', `only a superuser may create event triggers, and the connecting user is not one (none in database(s) ${silent})`);
