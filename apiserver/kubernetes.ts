@@ -63,9 +63,9 @@ function metadataOnly(config: KubeConfig): KubeConfig {
 }
 
 /**
- * The cluster's Secret changes, from the resourceVersion of a one-item list on. A watch that ends resumes from
- * the last resourceVersion it saw (bookmarks keep it recent); after an ERROR event (410 Gone: too old) the next
- * one starts from a new list and reports the gap. Events hold metadata only (metadataOnly).
+ * The cluster's Secret changes, from the resourceVersion of a list that matches nothing on. A watch that ends
+ * resumes from the last resourceVersion it saw (bookmarks keep it recent); after an ERROR event (410 Gone: too
+ * old) the next one starts from a new list and reports the gap. Events hold metadata only (metadataOnly).
  */
 function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop(): void } {
   const core = config.makeApiClient(CoreV1Api);
@@ -83,7 +83,8 @@ function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop
   };
   return keepWatching(async (ended) => {
     if (resourceVersion === undefined) {
-      resourceVersion = (await core.listSecretForAllNamespaces({ limit: 1 })).metadata?.resourceVersion;
+      // A list that matches nothing ('-' is no object's name) gives the resourceVersion and no Secret's data.
+      resourceVersion = (await core.listSecretForAllNamespaces({ fieldSelector: 'metadata.name=-', limit: 1 })).metadata?.resourceVersion;
       if (gap) {
         gap = false;
         changes.missed();
