@@ -15,7 +15,7 @@ import { bearerTokenAuthentication } from './authentication.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import type { Logger } from './log.ts';
 import { storeResource } from './resource.ts';
-import { coreDiscovery, coreKinds, coreOpenAPIDocument, namespaces, storeCore } from './resources/core.ts';
+import { coreDiscovery, coreOpenAPIDocument, localCoreKinds, namespaces, storeCore } from './resources/core.ts';
 import { storeEvents } from './resources/events.ts';
 import { startServer, Stops } from './server.ts';
 import { defaultRetention } from '../reconcile/retention.ts';
@@ -116,7 +116,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       resyncIntervalMs: options.resyncIntervalMs ?? 10_000,
       retention: defaultRetention,
       log: options.log,
-      extra: { kinds: coreKinds, discovery: coreDiscovery, openapi: { 'api/v1': serve(coreOpenAPIDocument()) } },
+      extra: { kinds: (ours) => localCoreKinds(store, ours), discovery: coreDiscovery, openapi: { 'api/v1': serve(coreOpenAPIDocument()) } },
     }, stops);
     const kubeconfig = join(options.dataDir, 'kubeconfig');
     writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${server.port}`, ca: tls.ca, token });

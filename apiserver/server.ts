@@ -52,7 +52,7 @@ export interface ServerParts {
   retention: RetentionOptions;
   log: Logger;
   /** Kinds served beside ours (local mode's core kinds), their discovery and OpenAPI documents. */
-  extra?: { kinds: readonly ResourceKind[]; discovery: DiscoveryGroup; openapi: Record<string, ServedDocument> };
+  extra?: { kinds: (ours: readonly ResourceKind[]) => readonly ResourceKind[]; discovery: DiscoveryGroup; openapi: Record<string, ServedDocument> };
 }
 
 export interface RunningServer {
@@ -97,7 +97,7 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   stops.add(() => retention.stop());
   reconciler.start(parts.resyncIntervalMs);
   stops.add(() => reconciler.stop());
-  const served = [...(parts.extra?.kinds ?? []), ...ours];
+  const served = [...(parts.extra?.kinds(ours) ?? []), ...ours];
   const app = createApp({
     log,
     metrics,

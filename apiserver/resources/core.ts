@@ -2,7 +2,8 @@
 // Modes): Namespaces, Secrets, Services and Events. In a cluster these are the cluster's.
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
-import { storeResource, type KubeObject, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
+import { storeResource, type KubeObject, type Reclaim, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
+import { deleteObject } from '../rest.ts';
 import { keepWatching } from '../rewatch.ts';
 import { readOrUndefined, type CoreObjects, type ObjectAccess, type SecretChanges } from './services.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
@@ -65,7 +66,7 @@ const core = { group: '', version: 'v1', statusSubresource: false, strategicMerg
 
 export const namespaces: ResourceKind = {
   ...core, kind: 'Namespace', plural: 'namespaces', singular: 'namespace', namespaced: false, statusSubresource: true,
-  columns: [nameColumn, column('Status', 'The phase of the namespace.', (o) => (o.status as { phase?: string } | undefined)?.phase), ageColumn],
+  columns: [nameColumn, column('Status', 'The phase of the namespace.', (o) => (o.metadata.deletionTimestamp ? 'Terminating' : (o.status as { phase?: string } | undefined)?.phase)), ageColumn],
   strategy: schemaless(true, { withDefaults: (o) => ({ ...o, status: { phase: 'Active' } }) }),
 };
 
@@ -113,6 +114,35 @@ export const events: ResourceKind = {
 };
 
 export const coreKinds: readonly ResourceKind[] = [namespaces, secrets, services, events];
+
+/**
+ * Deleting a Namespace deletes what is in it first, as kube-apiserver's namespace controller does: our kinds
+ * first, through their own deletion (reclaimPolicy Delete drops what they manage, with the connection Secrets
+ * still there), then the core kinds. While an object is still being dropped the Namespace stays, Terminating;
+ * deleting it again once that is done removes it.
+ */
+function emptiedOnDelete(store: ResourceStore, content: () => readonly ResourceKind[]): Reclaim {
+  return {
+    finalizer: 'kubernetes',
+    needed: () => true,
+    run: async (namespace) => {
+      const kinds = content().filter((k) => k.namespaced);
+      const warnings: string[] = [];
+      const request = { user: undefined, dryRun: false, warn: (warning: string) => warnings.push(warning) };
+      for (const kind of kinds) {
+        for (const object of (await store.list(storeResource(kind), { namespace: namespace.metadata.name })).items) await deleteObject(kind, store, object, request);
+      }
+      const left = (await Promise.all(kinds.map(async (k) => (await store.list(storeResource(k), { namespace: namespace.metadata.name })).items.length))).reduce((a, b) => a + b, 0);
+      if (left > 0) throw new Error(`namespace "${namespace.metadata.name}" still holds ${left} object(s) being deleted${warnings.length > 0 ? ` (${warnings.join('; ')})` : ''}`);
+    },
+  };
+}
+
+/** The core kinds local mode serves, its Namespaces emptied before they go; `ours` are deleted first. */
+export function localCoreKinds(store: ResourceStore, ours: readonly ResourceKind[]): ResourceKind[] {
+  const content = () => [...[...ours].reverse(), ...coreKinds];
+  return coreKinds.map((k) => (k === namespaces ? { ...k, strategy: { ...k.strategy, reclaim: emptiedOnDelete(store, content) } } : k));
+}
 
 const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
