@@ -19,6 +19,7 @@ import type { LeaderElection } from './leader.ts';
 import { DriftListeners } from './listener.ts';
 import { ClusterLoop } from './loop.ts';
 import { SecretTriggers } from './secrets.ts';
+import { clusterRefOf } from '../apiserver/resources/tenancy.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -36,8 +37,7 @@ function differs(object: KubeObject): boolean {
 
 /** The DatabaseCluster an object belongs to: the one it refers to, or itself. */
 function clusterOf(resource: string, object: KubeObject): string | undefined {
-  if (resource === resources.clusters) return object.metadata.name;
-  return (object.spec as { databaseClusterRef?: { name?: string } } | undefined)?.databaseClusterRef?.name;
+  return resource === resources.clusters ? object.metadata.name : clusterRefOf(object);
 }
 
 interface ClusterWork {

@@ -4,6 +4,7 @@
 // as kube-apiserver's --event-ttl does.
 import type { Logger } from '../apiserver/log.ts';
 import type { KubeObject } from '../apiserver/resource.ts';
+import { eventsResource } from '../apiserver/resources/events.ts';
 import type { ObjectStore } from '../storage/objects/store.ts';
 
 export interface RetentionOptions {
@@ -15,8 +16,6 @@ export interface RetentionOptions {
 }
 
 export const defaultRetention: RetentionOptions = { changesKept: 10_000, eventTtlMs: 60 * 60_000, everyMs: 5 * 60_000 };
-
-const eventsResource = '/events';
 
 function lastHappened(event: KubeObject): number {
   return Date.parse(String(event.lastTimestamp ?? event.eventTime ?? event.metadata.creationTimestamp ?? ''));

@@ -2,7 +2,7 @@
 // needs to connect as the role. Written only when the password is known; never over a Secret it did not make.
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
 import type { KubeObject } from '../resource.ts';
-import type { ResolvedCluster, SecretData, Services } from './services.ts';
+import { hasLabels, type ResolvedCluster, type SecretData, type Services } from './services.ts';
 
 const labels = { 'app.kubernetes.io/managed-by': 'postgres-apiserver' };
 
@@ -48,7 +48,7 @@ export function connectionSecretDrift(role: KubeObject & { spec: DatabaseRoleSpe
   if (!target) return undefined;
   const where = `Secret ${role.metadata.namespace}/${target.name}`;
   if (!secret) return `${where} (connectionSecret) does not exist`;
-  if (!Object.entries(labels).every(([k, v]) => secret.labels[k] === v)) return undefined;
+  if (!hasLabels(secret.labels, labels)) return undefined;
   const wanted = connectionDetails(cluster, target.database, role.spec.roleName, password);
   const same = Object.keys(wanted).length === Object.keys(secret.data).length && Object.entries(wanted).every(([k, v]) => secret.data[k] === v);
   return same ? undefined : `${where} (connectionSecret) does not hold the role's current connection details`;

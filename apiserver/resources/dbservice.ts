@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import { failureOf } from '../delegation.ts';
 import type { KubeObject } from '../resource.ts';
-import type { CoreObjects, ObjectAccess, Services } from './services.ts';
+import { hasLabels, type CoreObjects, type ObjectAccess, type Services } from './services.ts';
 
 const managedBy = 'app.kubernetes.io/managed-by';
 const manager = 'postgres-apiserver';
@@ -39,8 +39,7 @@ export function targetOf(hostPort: string): Target {
 }
 
 function isOurs(service: KubeObject, database: DatabaseObject): boolean {
-  const labels = (service.metadata.labels ?? {}) as Record<string, string>;
-  return labels[managedBy] === manager && labels[databaseLabel] === database.metadata.name;
+  return hasLabels(service.metadata.labels as Record<string, string> | undefined, { [managedBy]: manager, [databaseLabel]: database.metadata.name });
 }
 
 function desiredService(database: DatabaseObject, name: string, { host, port, family }: Target): KubeObject {
@@ -88,8 +87,7 @@ export function desiredEndpointSlice(service: KubeObject, { host, port, family }
 }
 
 function isOurSlice(slice: KubeObject, serviceName: string): boolean {
-  const labels = (slice.metadata.labels ?? {}) as Record<string, string>;
-  return labels[sliceManagedBy] === sliceManager && labels[serviceNameLabel] === serviceName;
+  return hasLabels(slice.metadata.labels as Record<string, string> | undefined, { [sliceManagedBy]: sliceManager, [serviceNameLabel]: serviceName });
 }
 
 /** The fields of a slice this server sets; the API server fills others that are kept. */

@@ -13,6 +13,9 @@ export interface EventRecorder {
 
 const maxMessage = 1024;
 
+/** Where the object store keeps core v1 Events (local mode). */
+export const eventsResource = '/events';
+
 /** `<object>.<random>`, as client-go names Events. */
 export function eventName(object: KubeObject): string {
   return `${object.metadata.name}.${randomBytes(8).toString('hex')}`;
@@ -50,7 +53,7 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
         lastTimestamp: time,
         count: 1,
       };
-      await store.create('/events', event).catch(onError);
+      await store.create(eventsResource, event).catch(onError);
     },
   };
 }

@@ -1,7 +1,7 @@
 // Secrets as the kinds use them: decoded values with the resourceVersion they were read at, a generated
 // password Secret, and the connection Secrets this server writes (never over one it did not make).
 import type { KubeObject } from '../resource.ts';
-import type { ObjectAccess, SecretData, SecretReader } from './services.ts';
+import { hasLabels, type ObjectAccess, type SecretData, type SecretReader } from './services.ts';
 
 function encoded(data: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
@@ -35,8 +35,7 @@ export function secretReader(secrets: ObjectAccess): SecretReader {
         await secrets.create(secretObject(namespace, name, data, labels));
         return 'written';
       }
-      const ours = Object.entries(labels).every(([k, v]) => (existing.metadata.labels as Record<string, string> | undefined)?.[k] === v);
-      if (!ours) return 'notOurs';
+      if (!hasLabels(existing.metadata.labels as Record<string, string> | undefined, labels)) return 'notOurs';
       if (JSON.stringify(existing.data) !== JSON.stringify(encoded(data))) await secrets.replace({ ...existing, data: encoded(data) });
       return 'written';
     },

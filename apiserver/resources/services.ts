@@ -130,9 +130,13 @@ export async function resolveCluster(services: Services, name: string): Promise<
   return { object, catalog: services.catalogs.catalogFor(name, dsn.trim()), host: `${url.hostname}:${url.port || '5432'}`, sslmode };
 }
 
+/** Whether `labels` hold every label of `wanted` with its value. */
+export function hasLabels(labels: Readonly<Record<string, string>> | undefined, wanted: Readonly<Record<string, string>>): boolean {
+  return Object.entries(wanted).every(([k, v]) => labels?.[k] === v);
+}
+
 function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
-  const equal = Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
-  return equal && (selector?.matchExpressions ?? []).every((e) => {
+  return hasLabels(labels, selector?.matchLabels ?? {}) && (selector?.matchExpressions ?? []).every((e) => {
     const has = Object.hasOwn(labels, e.key);
     switch (e.operator) {
       case 'In':
