@@ -4,6 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { failureOf } from './delegation.ts';
+import { keepWatching } from './rewatch.ts';
 import type { Logger } from './log.ts';
 
 export interface RequestHeaderConfig {
@@ -84,8 +85,6 @@ export interface FollowOptions {
 }
 
 const where = `ConfigMap ${authenticationConfigMap.namespace}/${authenticationConfigMap.name}`;
-const minRetryMs = 1000;
-const maxRetryMs = 30_000;
 
 /** The first read: the server cannot authenticate anyone without it, so any failure is the caller's. */
 async function readFirst(core: CoreV1Api): Promise<{ configMap: V1ConfigMap; config: AuthenticationConfig }> {
@@ -101,105 +100,54 @@ async function readFirst(core: CoreV1Api): Promise<{ configMap: V1ConfigMap; con
 }
 
 /**
- * Keeps the config current: a watch from the version last read; when the watch ends, a re-read (it may have
- * missed changes) and a new watch, backing off while kube-apiserver fails; a re-read every `resyncMs` besides.
+ * Keeps the config current: a watch from the version last read, resumed from the last version it saw when it
+ * ends, started afresh from a re-read after an ERROR (410 Gone: too old), backing off while kube-apiserver
+ * fails (keepWatching); a re-read every `resyncMs` besides. A change that does not parse keeps the last good
+ * config, as kube-apiserver's own controllers do.
  */
-class ConfigMapFollower implements AuthenticationConfigSource {
-  private stopped = false;
-  private watchAbort?: AbortController;
-  private retryTimer?: NodeJS.Timeout;
-  private retryMs = minRetryMs;
-  private readonly resyncTimer: NodeJS.Timeout;
-
-  constructor(
-    private readonly kc: KubeConfig,
-    private readonly core: CoreV1Api,
-    private readonly log: Logger,
-    private config: AuthenticationConfig,
-    private resourceVersion: string | undefined,
-    resyncMs: number,
-  ) {
-    this.resyncTimer = setInterval(() => {
-      this.reread().catch((error: unknown) => this.log.warn({ reason: failureOf(error) }, `periodic read of ${where} failed`));
-    }, resyncMs);
-    this.resyncTimer.unref();
-  }
-
-  current = (): AuthenticationConfig => this.config;
-
-  stop = (): void => {
-    this.stopped = true;
-    clearInterval(this.resyncTimer);
-    clearTimeout(this.retryTimer);
-    this.watchAbort?.abort();
-  };
-
-  /** A change that does not parse keeps the last good config, as kube-apiserver's own controllers do. */
-  private apply(configMap: V1ConfigMap): void {
+function followConfigMap(kc: KubeConfig, core: CoreV1Api, log: Logger, first: Awaited<ReturnType<typeof readFirst>>, resyncMs: number): AuthenticationConfigSource {
+  let config = first.config;
+  let resourceVersion = first.configMap.metadata?.resourceVersion;
+  const apply = (configMap: V1ConfigMap) => {
     try {
-      this.config = parseAuthenticationConfig(configMap.data);
+      config = parseAuthenticationConfig(configMap.data);
     } catch (error) {
-      this.log.warn({ reason: (error as Error).message }, `${where} changed but does not parse; keeping the last config`);
+      log.warn({ reason: (error as Error).message }, `${where} changed but does not parse; keeping the last config`);
     }
-  }
-
-  private async reread(): Promise<void> {
-    const configMap = await this.core.readNamespacedConfigMap(authenticationConfigMap);
-    this.apply(configMap);
-    this.resourceVersion = configMap.metadata?.resourceVersion;
-  }
-
-  private onEvent = (type: string, object: V1ConfigMap): void => {
-    if (type === 'ADDED' || type === 'MODIFIED') this.apply(object);
-    if (type === 'DELETED') this.log.warn(`${where} was deleted; keeping the last config`);
-    // An ERROR (410 Gone when the version is too old) ends the watch; the re-read after it starts afresh.
-    this.resourceVersion = type === 'ERROR' ? undefined : object.metadata?.resourceVersion;
   };
-
-  private onWatchEnd = (error: unknown): void => {
-    if (this.stopped) return;
-    if (error) this.log.warn({ reason: failureOf(error) }, `watch of ${where} failed`);
-    this.restartLater(Boolean(error));
+  const reread = async () => {
+    const configMap = await core.readNamespacedConfigMap(authenticationConfigMap);
+    apply(configMap);
+    resourceVersion = configMap.metadata?.resourceVersion;
   };
-
-  /** Watches from the version first read; a watch that cannot start is retried like one that failed. */
-  async start(): Promise<void> {
-    await this.watch().catch(this.onWatchEnd);
-  }
-
-  private async watch(): Promise<void> {
-    const path = `/api/v1/namespaces/${authenticationConfigMap.namespace}/configmaps`;
+  const onEvent = (type: string, object: V1ConfigMap) => {
+    if (type === 'ADDED' || type === 'MODIFIED') apply(object);
+    if (type === 'DELETED') log.warn(`${where} was deleted; keeping the last config`);
+    resourceVersion = type === 'ERROR' ? undefined : object.metadata?.resourceVersion;
+  };
+  const watching = keepWatching(async (ended) => {
+    if (resourceVersion === undefined) await reread();
     const query = {
       fieldSelector: `metadata.name=${authenticationConfigMap.name}`,
-      resourceVersion: this.resourceVersion,
+      resourceVersion,
       allowWatchBookmarks: true,
       // Renewed every 5 to 10 minutes, as client-go's reflectors do, so a silently dead connection does not last.
       timeoutSeconds: 300 + Math.floor(Math.random() * 300),
     };
-    const abort = await new Watch(this.kc).watch(path, query, this.onEvent, this.onWatchEnd);
-    if (this.stopped) abort.abort(); // stopped while it was starting
-    else this.watchAbort = abort;
-  }
-
-  private restartLater(failed: boolean): void {
-    if (this.stopped) return;
-    if (failed) this.retryMs = Math.min(this.retryMs * 2, maxRetryMs);
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.restart(), this.retryMs);
-    this.retryTimer.unref();
-  }
-
-  private async restart(): Promise<void> {
-    try {
-      await this.reread();
-      this.retryMs = minRetryMs;
-      await this.watch();
-    } catch (error) {
-      if (this.stopped) return;
-      this.log.warn({ reason: failureOf(error) }, `cannot follow ${where}; retrying`);
-      this.restartLater(true);
-    }
-  }
+    const abort = await new Watch(kc).watch(`/api/v1/namespaces/${authenticationConfigMap.namespace}/configmaps`, query, onEvent, (error: unknown) => ended(error ?? undefined));
+    return () => abort.abort();
+  }, (error, failures) => log.warn({ reason: failureOf(error), failures }, `cannot follow ${where}; retrying`));
+  const resync = setInterval(() => {
+    reread().catch((error: unknown) => log.warn({ reason: failureOf(error) }, `periodic read of ${where} failed`));
+  }, resyncMs);
+  resync.unref();
+  return {
+    current: () => config,
+    stop: () => {
+      clearInterval(resync);
+      watching.stop();
+    },
+  };
 }
 
 /**
@@ -208,8 +156,5 @@ class ConfigMapFollower implements AuthenticationConfigSource {
  */
 export async function followAuthenticationConfig(kc: KubeConfig, log: Logger, options: FollowOptions = {}): Promise<AuthenticationConfigSource> {
   const core = kc.makeApiClient(CoreV1Api);
-  const { configMap, config } = await readFirst(core);
-  const follower = new ConfigMapFollower(kc, core, log, config, configMap.metadata?.resourceVersion, options.resyncMs ?? 60_000);
-  await follower.start();
-  return follower;
+  return followConfigMap(kc, core, log, await readFirst(core), options.resyncMs ?? 60_000);
 }
