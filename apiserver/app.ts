@@ -4,8 +4,9 @@ import { constants } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import Router from '@koa/router';
 import Koa from 'koa';
+import { Unavailable } from '../storage/objects/errors.ts';
 import type { Logger } from './log.ts';
-import { StatusError } from './status.ts';
+import { serviceUnavailable, StatusError } from './status.ts';
 import type { ServingCertificate } from './tls.ts';
 
 export interface AppOptions {
@@ -17,6 +18,8 @@ export interface AppOptions {
   routers: Router[];
   /** Whether the server can serve (its store answers); /readyz reports it. */
   ready?: () => Promise<boolean>;
+  /** The loops that no longer turn (Heartbeats); /livez fails while there are any. */
+  stuck?: () => string[];
   /** Request metrics (metrics.ts): `measure` wraps every request; `router` serves /metrics after authentication. */
   metrics?: { measure: Koa.Middleware; router: Router };
 }
@@ -28,15 +31,30 @@ function errors(log: Logger): Koa.Middleware {
     } catch (error) {
       const status = toStatusError(error, log);
       ctx.status = status.code;
+      if (status.details?.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(status.details.retryAfterSeconds));
       ctx.type = 'application/json';
       ctx.body = status.toStatus();
     }
   };
 }
 
-/** Client faults keep their message; anything else is logged once and answered without details. */
+/** The store's Unavailable, thrown as it is or as the cause of another error. */
+function unavailableIn(error: unknown): Unavailable | undefined {
+  for (let e = error; e instanceof Error; e = e.cause) if (e instanceof Unavailable) return e;
+  return undefined;
+}
+
+/**
+ * Client faults keep their message; an unreachable store is 503 (clients retry); anything else is logged
+ * once and answered without details.
+ */
 function toStatusError(error: unknown, log: Logger): StatusError {
   if (error instanceof StatusError) return error;
+  const unavailable = unavailableIn(error);
+  if (unavailable) {
+    log.warn({ reason: unavailable.message }, 'answered 503');
+    return serviceUnavailable(unavailable.message, unavailable.retryAfterSeconds);
+  }
   const { status, expose, message } = error as { status?: number; expose?: boolean; message?: string };
   if (status === 413) return new StatusError('RequestEntityTooLarge', message ?? 'request entity too large');
   if (expose && status !== undefined && status < 500) return new StatusError('BadRequest', message ?? 'bad request');
@@ -44,13 +62,23 @@ function toStatusError(error: unknown, log: Logger): StatusError {
   return new StatusError('InternalError', 'Internal error occurred: the request could not be completed; see the server log');
 }
 
-function health(ready: () => Promise<boolean>): Router {
+/**
+ * /livez: the process answers and its loops turn (a failure asks for a restart); /readyz: the object store
+ * answers (a failure takes the replica out of the Service). Answered as kube-apiserver's health checks are.
+ */
+function health(ready: () => Promise<boolean>, stuck: () => string[]): Router {
   const router = new Router();
   const ok = (ctx: Koa.Context) => {
     ctx.type = 'text/plain';
     ctx.body = 'ok';
   };
-  router.get(['/healthz', '/livez'], ok);
+  router.get(['/healthz', '/livez'], (ctx) => {
+    const loops = stuck();
+    if (loops.length === 0) return ok(ctx);
+    ctx.status = 500;
+    ctx.type = 'text/plain';
+    ctx.body = `${loops.map((loop) => `[-]${loop}`).join('\n')}\nlivez check failed\n`;
+  });
   router.get('/readyz', async (ctx) => {
     if (await ready().catch(() => false)) return ok(ctx);
     throw new StatusError('ServiceUnavailable', 'not ready: the object store does not answer');
@@ -67,7 +95,7 @@ export function createApp(options: AppOptions): Koa {
   });
   if (options.metrics) app.use(options.metrics.measure);
   app.use(errors(options.log));
-  app.use(health(options.ready ?? (async () => true)).routes());
+  app.use(health(options.ready ?? (async () => true), options.stuck ?? (() => [])).routes());
   if (options.authenticate) app.use(options.authenticate);
   if (options.authorize) app.use(options.authorize);
   if (options.metrics) app.use(options.metrics.router.routes());

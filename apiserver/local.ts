@@ -4,11 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { serve } from '../openapi/document.ts';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../storage/embedded-postgres.ts';
+import { guardedClient } from '../storage/connections.ts';
+import { PostgresSupervisor, startEmbeddedPostgres } from '../storage/embedded-postgres.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
 import { AdvisoryLockElection } from '../reconcile/leader.ts';
 import { bearerTokenAuthentication } from './authentication.ts';
@@ -52,7 +52,7 @@ function persistentSecret(path: string): string {
 }
 
 async function ensureDatabase(dsn: string, name: string): Promise<string> {
-  const client = new pg.Client(connectionConfig(dsn));
+  const client = guardedClient(connectionConfig(dsn));
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -78,23 +78,29 @@ async function seedNamespaces(store: ObjectStore): Promise<void> {
  * The embedded server, on the port it had last time when none is given: DSNs users put in Secrets keep
  * working across restarts (a taken port falls back to a free one).
  */
-async function startPostgres(options: LocalModeOptions): Promise<EmbeddedPostgres> {
-  const start = (port?: number) => startEmbeddedPostgres({ major: 17, dir: join(options.dataDir, 'postgres'), ...(port ? { port } : {}) });
-  if (options.postgresPort) return start(options.postgresPort);
-  const dsnFile = join(options.dataDir, 'postgres.dsn');
-  const previous = existsSync(dsnFile) ? Number(new URL(readFileSync(dsnFile, 'utf8').trim()).port) : undefined;
-  if (!previous) return start();
-  return start(previous).catch((error: unknown) => {
-    options.log.warn({ err: error, port: previous }, 'the embedded PostgreSQL server cannot have its previous port; it takes another');
-    return start();
-  });
+async function startPostgres(options: LocalModeOptions): Promise<PostgresSupervisor> {
+  const serverOptions = { major: 17, dir: join(options.dataDir, 'postgres') };
+  const start = (port?: number) => startEmbeddedPostgres({ ...serverOptions, ...(port ? { port } : {}) });
+  const first = async () => {
+    if (options.postgresPort) return start(options.postgresPort);
+    const dsnFile = join(options.dataDir, 'postgres.dsn');
+    const previous = existsSync(dsnFile) ? Number(new URL(readFileSync(dsnFile, 'utf8').trim()).port) : undefined;
+    if (!previous) return start();
+    return start(previous).catch((error: unknown) => {
+      options.log.warn({ err: error, port: previous }, 'the embedded PostgreSQL server cannot have its previous port; it takes another');
+      return start();
+    });
+  };
+  // Kept running: if it exits, it is started again on the same port.
+  return new PostgresSupervisor(await first(), serverOptions, options.log);
 }
 
 export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
   mkdirSync(options.dataDir, { recursive: true });
-  const postgres = await startPostgres(options);
+  const supervisor = await startPostgres(options);
+  const postgres = supervisor.current();
   const stops = new Stops(options.log);
-  stops.add(() => postgres.stop());
+  stops.add(() => supervisor.stop());
   try {
     writeFileSync(join(options.dataDir, 'postgres.dsn'), `${postgres.dsn}\n`, { mode: 0o600 });
     const storeDsn = options.storeDsn ?? (await ensureDatabase(postgres.dsn, 'apiserver'));

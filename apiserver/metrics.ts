@@ -46,6 +46,7 @@ export class Metrics {
   private readonly durations: Histogram<'verb' | 'resource' | 'subresource'>;
   private readonly longRunning: Gauge<'verb' | 'resource' | 'subresource'>;
   private readonly catalog: Histogram<'kind' | 'ok'>;
+  private readonly passes: Counter<'cluster'>;
   private readonly poolSources: (() => (PoolStats & { cluster: string })[])[] = [];
 
   constructor() {
@@ -77,6 +78,12 @@ export class Metrics {
       buckets: catalogBuckets,
       registers,
     });
+    this.passes = new Counter({
+      name: 'reconcile_passes_total',
+      help: 'Reconciler passes finished, by DatabaseCluster (only the leader runs them).',
+      labelNames: ['cluster'],
+      registers,
+    });
     const poolSources = this.poolSources;
     new Gauge({
       name: 'catalog_pool_connections',
@@ -99,6 +106,11 @@ export class Metrics {
   /** For ClusterCatalogOptions.observe (or CatalogRegistry's options). */
   readonly observeCatalog = (event: CatalogEvent): void => {
     this.catalog.observe({ kind: event.kind, ok: String(event.ok) }, event.seconds);
+  };
+
+  /** For ReconcilerOptions.onPass. */
+  readonly countPass = (cluster: string): void => {
+    this.passes.inc({ cluster });
   };
 
   /** Pool counts to read at every scrape, e.g. `() => catalogs.poolStats()`. */

@@ -5,7 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import type { User } from './authentication.ts';
 import { decodeProtobuf, isProtobuf } from './protobuf.ts';
 import type { KubeObject, RequestContext, ResourceKind } from './resource.ts';
-import { badRequest, StatusError, type StatusReason } from './status.ts';
+import { Unavailable } from '../storage/objects/errors.ts';
+import { badRequest, serviceUnavailable, StatusError, type StatusReason } from './status.ts';
 
 /** The content type of a server-side apply. */
 export const applyPatchType = 'application/apply-patch+yaml';
@@ -86,6 +87,7 @@ export function sendWarnings(ctx: Koa.Context): void {
 
 /** Store errors carry a reason and a message kube-apiserver would send; anything else passes through. */
 export function fromStoreError(error: unknown): unknown {
+  if (error instanceof Unavailable) return serviceUnavailable(error.message, error.retryAfterSeconds);
   const { reason, message } = error as { reason?: StatusReason; message?: string };
   const known: StatusReason[] = ['NotFound', 'AlreadyExists', 'Conflict', 'Expired', 'BadRequest'];
   return reason && known.includes(reason) ? new StatusError(reason, message ?? reason) : error;

@@ -5,6 +5,7 @@
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
+import { Heartbeats } from '../lib/heartbeats.ts';
 import { kinds } from '../openapi/index.ts';
 import type { ServedDocument } from '../openapi/document.ts';
 import { CatalogRegistry } from '../storage/catalog/registry.ts';
@@ -81,7 +82,8 @@ export class Stops {
 /** Starts everything after the store; on failure, what started is stopped again (`stops` then holds nothing of it). */
 export async function startServer(parts: ServerParts, stops: Stops): Promise<RunningServer> {
   const { store, election, log } = parts;
-  election.start();
+  const heartbeats = new Heartbeats();
+  election.start(heartbeats.register('leader election', 2_000));
   stops.add(() => election.stop());
   const metrics = new Metrics();
   const catalogs = new CatalogRegistry({ observe: metrics.observeCatalog });
@@ -91,11 +93,11 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   const events = parts.events((error) => log.warn({ err: error }, 'recording an Event failed'));
   const services = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log };
   const ours = ourKinds(services);
-  const reconciler = new Reconciler(ours, services, locks, election);
+  const reconciler = new Reconciler(ours, services, locks, election, { onPass: metrics.countPass });
   const retention = new Retention(store, parts.retention, () => election.isLeader(), log);
-  retention.start();
+  retention.start(heartbeats.register('store retention', parts.retention.everyMs));
   stops.add(() => retention.stop());
-  reconciler.start(parts.resyncIntervalMs);
+  reconciler.start(parts.resyncIntervalMs, heartbeats.register('reconciler', parts.resyncIntervalMs));
   stops.add(() => reconciler.stop());
   const served = [...(parts.extra?.kinds(ours) ?? []), ...ours];
   const app = createApp({
@@ -108,6 +110,7 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
       openapiRouter(parts.extra?.openapi ?? {}),
       ...served.map((kind) => resourceRouter(kind, store, locks)),
     ],
+    stuck: () => heartbeats.stuck(),
     ready: async () => {
       await store.currentResourceVersion();
       return true;

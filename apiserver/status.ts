@@ -43,6 +43,8 @@ export interface StatusDetails {
   group?: string;
   kind?: string;
   causes?: { reason: string; message: string; field: string }[];
+  /** With 503 and 429: when to try again; the answer's Retry-After header says it too. */
+  retryAfterSeconds?: number;
 }
 
 /** The object a request is about, as Status messages name it: `<resource>.<group> "<name>"`. */
@@ -117,6 +119,11 @@ export function invalid(subject: Subject, errors: FieldError[]): StatusError {
     kind: subject.kind,
     causes: errors.map((e) => ({ reason: e.type, message: e.message, field: e.field })),
   });
+}
+
+/** 503 with Retry-After, as kube-apiserver answers while its storage does not. */
+export function serviceUnavailable(message: string, retryAfterSeconds: number): StatusError {
+  return new StatusError('ServiceUnavailable', message, { retryAfterSeconds });
 }
 
 export function badRequest(message: string): StatusError {

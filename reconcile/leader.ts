@@ -1,12 +1,15 @@
 // Leader election: when several replicas serve one store, exactly one leads (runs the reconciler) and every one
 // serves the API. Local mode elects through the store's PostgreSQL (below); cluster mode through a Kubernetes
 // Lease (lease.ts).
-import pg from 'pg';
+import type pg from 'pg';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { guardedClient } from '../storage/connections.ts';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
 import type { Logger } from '../apiserver/log.ts';
 
 export interface LeaderElection {
-  start(): void;
+  /** Takes part from now on; `beat` is called at each turn (Heartbeats, for /livez). */
+  start(beat?: () => void): void;
   isLeader(): boolean;
   /** `listener(true)` when this replica starts leading, `listener(false)` the moment it stops. */
   onChange(listener: (leading: boolean) => void): void;
@@ -44,14 +47,16 @@ const leaderLockKey = 0x70675f6c656164n;
 export class AdvisoryLockElection implements LeaderElection {
   private readonly leadership = new Leadership();
   private client: pg.Client | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  private beat: () => void = () => undefined;
   private stopped = false;
 
   constructor(
     private readonly dsn: string,
     private readonly log: Logger,
-    /** How often a follower tries to take the lead. */
+    /** How often a follower tries to take the lead, and a leader checks that its connection still holds the lock. */
     private readonly retryMs = 2_000,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   isLeader(): boolean {
@@ -62,33 +67,42 @@ export class AdvisoryLockElection implements LeaderElection {
     this.leadership.onChange(listener);
   }
 
-  start(): void {
+  start(beat?: () => void): void {
+    if (beat) this.beat = beat;
     void this.tryLead();
   }
 
   private async tryLead(): Promise<void> {
     if (this.stopped) return;
+    this.beat();
     try {
       this.client ??= await this.connect();
-      const { rows } = await this.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [leaderLockKey.toString()]);
-      if (rows[0]!.ok && !this.isLeader()) this.log.info('leading: this replica runs the reconciler');
-      this.leadership.set(rows[0]!.ok);
+      if (this.isLeader()) {
+        // The lock lasts exactly as long as this connection: a leader checks that it still lives.
+        await this.client.query('SELECT 1');
+      } else {
+        const { rows } = await this.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [leaderLockKey.toString()]);
+        if (rows[0]!.ok) this.log.info('leading: this replica runs the reconciler');
+        this.leadership.set(rows[0]!.ok);
+      }
     } catch (error) {
       this.lose(error);
     }
-    if (!this.isLeader()) this.schedule();
+    this.schedule();
   }
 
   private schedule(): void {
-    clearTimeout(this.timer);
-    if (!this.stopped) this.timer = setTimeout(() => void this.tryLead(), this.retryMs);
+    this.clock.clearTimeout(this.timer);
+    if (!this.stopped) this.timer = this.clock.setTimeout(() => void this.tryLead(), this.retryMs);
   }
 
   private async connect(): Promise<pg.Client> {
-    const client = new pg.Client({ ...connectionConfig(this.dsn), application_name: 'postgres-apiserver leader', keepAlive: true });
-    client.on('error', (error) => this.lose(error));
+    const client = guardedClient({ ...connectionConfig(this.dsn), application_name: 'postgres-apiserver leader', keepAlive: true }, (error) => this.lose(error));
     client.on('end', () => this.lose(new Error('connection ended')));
-    await client.connect();
+    await client.connect().catch(async (error: unknown) => {
+      await client.end().catch(() => undefined);
+      throw error;
+    });
     return client;
   }
 
@@ -104,7 +118,7 @@ export class AdvisoryLockElection implements LeaderElection {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.leadership.set(false);
     const client = this.client;
     this.client = undefined;

@@ -17,6 +17,7 @@ import { microTime } from '../apiserver/kubernetes.ts';
 import type { Logger } from '../apiserver/log.ts';
 import type { KubeObject } from '../apiserver/resource.ts';
 import type { ObjectAccess } from '../apiserver/resources/services.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
 import { Leadership, type LeaderElection } from './leader.ts';
 
 export interface LeaseTiming {
@@ -92,13 +93,13 @@ export function released(current: LeaseSpec, now: Date): LeaseSpec {
   return { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: time, renewTime: time, leaseTransitions: current.leaseTransitions ?? 0 };
 }
 
-/** `work`, or a rejection once `ms` have passed (the request itself is left to finish). */
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+/** `work`, or a rejection once `ms` have passed on `clock` (the request itself is left to finish). */
+function withTimeout<T>(work: Promise<T>, ms: number, clock: Clock): Promise<T> {
+  let timer: unknown;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer = clock.setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([work, timeout]).finally(() => clock.clearTimeout(timer));
 }
 
 export interface LeaseElectionOptions {
@@ -108,6 +109,7 @@ export interface LeaseElectionOptions {
   name: string;
   log: Logger;
   timing?: LeaseTiming;
+  clock?: Clock;
 }
 
 export class LeaseElection implements LeaderElection {
@@ -115,47 +117,57 @@ export class LeaseElection implements LeaderElection {
   readonly identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
   private readonly leadership = new Leadership();
   private readonly timing: LeaseTiming;
+  private readonly clock: Clock;
   private observation: Observation | undefined;
   /** When the last renewal that succeeded was sent, by this replica's clock. */
   private renewedAt = -Infinity;
-  private timer: NodeJS.Timeout | undefined;
-  private deadline: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  private deadline: unknown;
+  private beat: () => void = () => undefined;
   private trying: Promise<void> | undefined;
   private stopped = false;
 
   constructor(private readonly options: LeaseElectionOptions) {
     this.timing = options.timing ?? defaultLeaseTiming;
+    this.clock = options.clock ?? systemClock;
   }
 
+  /**
+   * Judged by the clock, not only by the deadline's timer (which a busy process runs late): a lead past its renew
+   * deadline is lost here, and the listeners hear it before this answers.
+   */
   isLeader(): boolean {
-    return this.leadership.get() && Date.now() < this.renewedAt + this.timing.renewDeadlineMs;
+    if (this.leadership.get() && this.clock.now() >= this.renewedAt + this.timing.renewDeadlineMs) this.lose('the Lease was not renewed within the renew deadline');
+    return this.leadership.get();
   }
 
   onChange(listener: (leading: boolean) => void): void {
     this.leadership.onChange(listener);
   }
 
-  start(): void {
+  start(beat?: () => void): void {
+    if (beat) this.beat = beat;
     this.options.log.info({ lease: `${this.options.namespace}/${this.options.name}`, identity: this.identity }, 'electing a leader by Lease');
     this.cycle();
   }
 
   private cycle(): void {
+    this.beat();
     this.trying = this.tryOnce().then((nextInMs) => {
-      if (!this.stopped) this.timer = setTimeout(() => this.cycle(), nextInMs);
+      if (!this.stopped) this.timer = this.clock.setTimeout(() => this.cycle(), nextInMs);
     });
   }
 
   /** One try to take or keep the Lease, bounded by the renew deadline; resolves with how soon to try again. */
   private async tryOnce(): Promise<number> {
-    const startedAt = Date.now();
-    const holds = await withTimeout(this.tryAcquireOrRenew(startedAt), this.timing.renewDeadlineMs).catch((error: unknown) => {
+    const startedAt = this.clock.now();
+    const holds = await withTimeout(this.tryAcquireOrRenew(startedAt), this.timing.renewDeadlineMs, this.clock).catch((error: unknown) => {
       this.options.log.debug({ err: failureOf(error) }, 'the Lease could not be read or written');
       return false;
     });
     if (this.stopped) return 0;
     if (holds) this.renewed(startedAt);
-    else if (this.observation && heldByAnother(this.observation, this.identity, Date.now())) this.lose('another replica holds the Lease');
+    else if (this.observation && heldByAnother(this.observation, this.identity, this.clock.now())) this.lose('another replica holds the Lease');
     return holds ? this.timing.renewEveryMs : this.timing.retryPeriodMs * (1 + Math.random() * 0.2);
   }
 
@@ -182,7 +194,7 @@ export class LeaseElection implements LeaderElection {
 
   private async write(lease: KubeObject, spec: LeaseSpec): Promise<KubeObject> {
     const written = await this.options.leases.replace({ ...lease, spec });
-    this.see(written, Date.now());
+    this.see(written, this.clock.now());
     return written;
   }
 
@@ -197,14 +209,14 @@ export class LeaseElection implements LeaderElection {
   /** The lead lasts the renew deadline from when the renewal that succeeded was sent. */
   private renewed(sentAt: number): void {
     this.renewedAt = sentAt;
-    clearTimeout(this.deadline);
-    this.deadline = setTimeout(() => this.lose('the Lease was not renewed within the renew deadline'), sentAt + this.timing.renewDeadlineMs - Date.now());
+    this.clock.clearTimeout(this.deadline);
+    this.deadline = this.clock.setTimeout(() => this.isLeader(), sentAt + this.timing.renewDeadlineMs - this.clock.now());
     if (!this.leadership.get()) this.options.log.info({ identity: this.identity }, 'leading: this replica holds the Lease and runs the reconciler');
     this.leadership.set(true);
   }
 
   private lose(why: string): void {
-    clearTimeout(this.deadline);
+    this.clock.clearTimeout(this.deadline);
     if (this.leadership.get()) this.options.log.warn({ identity: this.identity }, `lost the lead: ${why}`);
     this.leadership.set(false);
   }
@@ -212,13 +224,13 @@ export class LeaseElection implements LeaderElection {
   /** Stops trying; a holder releases the Lease (once the server has stopped the reconciler: it stops this last). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.deadline);
+    this.clock.clearTimeout(this.timer);
+    this.clock.clearTimeout(this.deadline);
     await this.trying;
     this.leadership.set(false);
     const lease = this.observation?.lease;
     if (!lease || specOf(lease).holderIdentity !== this.identity) return;
-    await this.options.leases.replace({ ...lease, spec: released(specOf(lease), new Date()) }).then(
+    await this.options.leases.replace({ ...lease, spec: released(specOf(lease), new Date(this.clock.now())) }).then(
       () => this.options.log.info('released the Lease'),
       (error: unknown) => this.options.log.warn({ err: failureOf(error) }, 'releasing the Lease failed: another replica takes over once it expires'),
     );

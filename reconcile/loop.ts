@@ -3,8 +3,10 @@
 // at once. A nudge waits `settleMs` so that a burst of statements causes one pass; nudges during a pass cause
 // one more pass after it, not one each.
 
+import { systemClock, type Clock } from '../lib/clock.ts';
+
 export class ClusterLoop {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   /** When the scheduled pass is due (epoch ms); Infinity when none is. */
   private dueAt = Infinity;
   private running: Promise<void> | undefined;
@@ -19,6 +21,7 @@ export class ClusterLoop {
     private readonly pass: () => Promise<number | undefined>,
     private intervalMs: number,
     private readonly settleMs = 150,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** The first pass comes as soon as a nudged one: a loop starts with what changed while nobody looked. */
@@ -40,11 +43,11 @@ export class ClusterLoop {
 
   /** The sooner of the pass already scheduled and one in `delayMs`. */
   private schedule(delayMs: number): void {
-    const due = Date.now() + delayMs;
+    const due = this.clock.now() + delayMs;
     if (this.stopped || due >= this.dueAt) return;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.dueAt = due;
-    this.timer = setTimeout(() => this.run(), delayMs);
+    this.timer = this.clock.setTimeout(() => this.run(), delayMs);
   }
 
   private run(): void {
@@ -59,7 +62,7 @@ export class ClusterLoop {
   /** No pass starts after this; the one running, if any, finishes first. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     await this.running;
   }
 }

@@ -18,6 +18,7 @@ import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasec
 import type { LeaderElection } from './leader.ts';
 import { DriftListeners } from './listener.ts';
 import { ClusterLoop } from './loop.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
 import { SecretTriggers } from './secrets.ts';
 import { clusterRefOf } from '../apiserver/resources/tenancy.ts';
 
@@ -40,6 +41,12 @@ function clusterOf(resource: string, object: KubeObject): string | undefined {
   return resource === resources.clusters ? object.metadata.name : clusterRefOf(object);
 }
 
+export interface ReconcilerOptions {
+  clock?: Clock;
+  /** Told at the end of each pass (the reconcile_passes_total metric). */
+  onPass?: (cluster: string) => void;
+}
+
 interface ClusterWork {
   loop: ClusterLoop;
   listeners: DriftListeners;
@@ -48,13 +55,15 @@ interface ClusterWork {
 export class Reconciler {
   /** DatabaseCluster name → its loop and its listeners. */
   private readonly loops = new Map<string, ClusterWork>();
-  private supervisor: NodeJS.Timeout | undefined;
+  private supervisor: unknown;
+  private beat: () => void = () => undefined;
   private supervising: Promise<void> | undefined;
   private defaultIntervalMs = 0;
   private stopped = false;
   /** uid → when the next correction may be tried, and how many failed in a row. */
   private readonly backoff = new Map<string, { failures: number; notBefore: number }>();
   private readonly secretTriggers: SecretTriggers;
+  private readonly clock: Clock;
 
   constructor(
     /** In dependency order: clusters, databases, roles. */
@@ -63,7 +72,9 @@ export class Reconciler {
     private readonly locks: ObjectLocks,
     /** Only the leader reconciles when several replicas share a store. */
     private readonly leader: Pick<LeaderElection, 'isLeader' | 'onChange'>,
+    private readonly options: ReconcilerOptions = {},
   ) {
+    this.clock = options.clock ?? systemClock;
     this.secretTriggers = new SecretTriggers(services.store, services.core, (clusters) => this.nudge(clusters), services.log);
   }
 
@@ -72,8 +83,9 @@ export class Reconciler {
    * exists or is referred to (its objects then show that it is missing), at the cluster's interval; loops of
    * clusters gone stop. A follower runs none, and does not follow Secrets either.
    */
-  start(defaultIntervalMs: number): void {
+  start(defaultIntervalMs: number, beat?: () => void): void {
     this.defaultIntervalMs = defaultIntervalMs;
+    if (beat) this.beat = beat;
     this.leader.onChange((leading) => {
       if (leading) void this.superviseNow();
       else void this.stopLeading();
@@ -82,9 +94,10 @@ export class Reconciler {
   }
 
   private supervise(): void {
-    clearTimeout(this.supervisor);
+    this.clock.clearTimeout(this.supervisor);
+    this.beat();
     this.supervising = this.superviseLoops(this.defaultIntervalMs).finally(() => {
-      if (!this.stopped) this.supervisor = setTimeout(() => this.supervise(), this.defaultIntervalMs);
+      if (!this.stopped) this.supervisor = this.clock.setTimeout(() => this.supervise(), this.defaultIntervalMs);
     });
   }
 
@@ -134,7 +147,7 @@ export class Reconciler {
     let work = this.loops.get(cluster);
     if (!work) {
       const listeners = new DriftListeners(() => loop.nudge(), this.services.log.child({ cluster }));
-      const loop = new ClusterLoop(() => this.pass(cluster, listeners), intervalMs);
+      const loop = new ClusterLoop(() => this.pass(cluster, listeners), intervalMs, undefined, this.clock);
       work = { loop, listeners };
       this.loops.set(cluster, work);
       loop.start();
@@ -180,8 +193,9 @@ export class Reconciler {
       }
     }
     await this.follow(cluster, listeners, databases);
+    this.options.onPass?.(cluster);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
-    return Number.isFinite(retryAt) ? Math.max(0, retryAt - Date.now()) : undefined;
+    return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
   }
 
   /** The cluster itself, or the objects of a kind that refer to it: only those are read. */
@@ -257,21 +271,21 @@ export class Reconciler {
   private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<void> {
     const uid = String(object.metadata.uid);
     const wait = this.backoff.get(uid);
-    if ((wait && wait.notBefore > Date.now()) || !this.leader.isLeader()) return;
+    if ((wait && wait.notBefore > this.clock.now()) || !this.leader.isLeader()) return;
     try {
       await work();
       this.backoff.delete(uid);
     } catch (error) {
       const failures = (wait?.failures ?? 0) + 1;
       const delay = Math.min(maxBackoffMs, firstBackoffMs * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
-      this.backoff.set(uid, { failures, notBefore: Date.now() + delay });
+      this.backoff.set(uid, { failures, notBefore: this.clock.now() + delay });
       this.services.log.warn({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error }, 'reconciling failed; backing off');
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.supervisor);
+    this.clock.clearTimeout(this.supervisor);
     await this.supervising;
     await this.stopLeading();
   }

@@ -32,8 +32,10 @@ export class Retention {
     private readonly log: Logger,
   ) {}
 
-  start(): void {
+  /** `beat` is called at each turn (Heartbeats, for /livez). */
+  start(beat: () => void = () => undefined): void {
     this.timer = setInterval(() => {
+      beat();
       if (this.isLeader() && !this.running) this.running = this.once().finally(() => (this.running = undefined));
     }, this.options.everyMs);
   }

@@ -6,7 +6,10 @@ import { cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFil
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import type { Logger } from 'pino';
+import { Backoff } from '../lib/backoff.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { guardedClient } from './connections.ts';
 
 export const supportedMajors = [13, 14, 15, 16, 17, 18] as const;
 
@@ -117,7 +120,7 @@ async function waitUntilReady(dsn: string, child: ChildProcess, logFile: string)
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`PostgreSQL exited with code ${child.exitCode}; see ${logFile}`);
-    const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 2_000 });
+    const client = guardedClient({ connectionString: dsn, connectionTimeoutMillis: 2_000 });
     try {
       await client.connect();
       await client.query('SELECT 1');
@@ -195,4 +198,68 @@ async function stopServer(child: ChildProcess): Promise<void> {
   const timeout = setTimeout(() => child.kill('SIGKILL'), 30_000);
   await exited;
   clearTimeout(timeout);
+}
+
+/**
+ * Keeps an embedded server running: when it exits other than by `stop` (a crash, `pg_ctl stop`, the OOM
+ * killer), it is started again on the same port and data directory, with a backoff while that fails, so DSNs
+ * users hold keep working. `current()` is the server running now.
+ */
+export class PostgresSupervisor {
+  private server: EmbeddedPostgres;
+  private stopping = false;
+  private restarting: Promise<void> | undefined;
+  /** Ends the wait before the next try at once (on stop). */
+  private wake: (() => void) | undefined;
+  private readonly backoff = new Backoff({ firstMs: 500, maxMs: 10_000 });
+
+  constructor(
+    first: EmbeddedPostgres,
+    private readonly options: EmbeddedPostgresOptions,
+    private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.server = first;
+    this.follow(first);
+  }
+
+  current(): EmbeddedPostgres {
+    return this.server;
+  }
+
+  private follow(server: EmbeddedPostgres): void {
+    server.process.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      this.log.warn({ code, signal, port: server.port }, 'the embedded PostgreSQL server exited; starting it again');
+      this.restarting = this.restart();
+    });
+  }
+
+  private async restart(): Promise<void> {
+    while (!this.stopping) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.clock.setTimeout(resolve, this.backoff.next());
+      });
+      if (this.stopping) return;
+      try {
+        const server = await startEmbeddedPostgres({ ...this.options, port: this.server.port });
+        if (this.stopping) return void (await server.stop());
+        this.server = server;
+        this.follow(server);
+        this.backoff.reset();
+        this.log.info({ port: server.port }, 'the embedded PostgreSQL server runs again');
+        return;
+      } catch (error) {
+        this.log.warn({ err: error, port: this.server.port }, 'starting the embedded PostgreSQL server again failed; retrying');
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.restarting;
+    await this.server.stop();
+  }
 }

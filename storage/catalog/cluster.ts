@@ -1,6 +1,7 @@
 // One PostgreSQL server (a DatabaseCluster): a pool per database, coalesced snapshots, and plans applied one
 // transaction per database, serialized per database so concurrent GRANTs never collide.
-import pg from 'pg';
+import type pg from 'pg';
+import { guardedClient, guardedPool } from '../connections.ts';
 import { readDriftTriggers, type DatabaseTriggers } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
 import { CatalogError } from './errors.ts';
@@ -115,15 +116,13 @@ export class ClusterCatalog {
     const name = database ?? this.maintenanceDatabase;
     let pool = this.pools.get(name);
     if (!pool) {
-      pool = new pg.Pool({
+      pool = guardedPool({
         ...connectionConfig(this.dsn, name),
         max: this.options.maxConnections ?? 2,
         idleTimeoutMillis: 10_000,
         application_name: 'postgres-apiserver',
         lock_timeout: 10_000,
       });
-      // An idle connection that breaks is replaced on next use; the error must not crash the process.
-      pool.on('error', () => undefined);
       this.pools.set(name, pool);
     }
     return pool;
@@ -293,7 +292,7 @@ export class ClusterCatalog {
 
   /** A connection of its own to one database, outside the pools: LISTEN needs one that stays open. The caller ends it. */
   dedicatedClient(database: string): pg.Client {
-    return new pg.Client({ ...connectionConfig(this.dsn, database), application_name: 'postgres-apiserver drift listener', keepAlive: true });
+    return guardedClient({ ...connectionConfig(this.dsn, database), application_name: 'postgres-apiserver drift listener', keepAlive: true });
   }
 
   /** Connection counts of every pool opened so far. */

@@ -17,7 +17,7 @@ export function qualifiedResource(resource: string): string {
   return group ? `${plural}.${group}` : plural;
 }
 
-export type StoreErrorReason = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'BadRequest';
+export type StoreErrorReason = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'BadRequest' | 'ServiceUnavailable';
 
 export abstract class StoreError extends Error {
   abstract readonly reason: StoreErrorReason;
@@ -89,5 +89,17 @@ export class BadRequest extends StoreError {
   constructor(message: string) {
     super(message);
     this.name = 'BadRequest';
+  }
+}
+
+/** 503: the store's PostgreSQL does not answer; the client retries after `retryAfterSeconds`. */
+export class Unavailable extends StoreError {
+  readonly reason = 'ServiceUnavailable';
+  readonly code = 503;
+  readonly retryAfterSeconds = 1;
+
+  constructor(doing: string) {
+    super(`the object store is not available (while ${doing}); try again shortly`);
+    this.name = 'Unavailable';
   }
 }

@@ -2,7 +2,8 @@
 // what it delivers is read from the change log after the last resourceVersion it read, so every replica
 // sees the writes of all the others in order, and after a broken connection it reconnects and reads what
 // it missed.
-import pg from 'pg';
+import type pg from 'pg';
+import { guardedClient } from '../connections.ts';
 import { quoteIdent } from '../catalog/identifiers.ts';
 import { Expired } from './errors.ts';
 import type { Change } from './types.ts';
@@ -117,8 +118,7 @@ export class ChangeFeed {
 
   /** LISTEN first, then read: a change that commits in between is both notified and read, never missed. */
   private async connect(): Promise<void> {
-    const client = new pg.Client(this.config);
-    client.on('error', () => this.broken(client));
+    const client = guardedClient(this.config, () => this.broken(client));
     client.on('end', () => this.broken(client));
     client.on('notification', () => this.readChanges());
     try {

@@ -9,13 +9,14 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { connectionConfig } from '../catalog/dsn.ts';
 import { identifierError } from '../catalog/identifiers.ts';
-import { AlreadyExists, Conflict, Expired, NotFound, StoreError, qualifiedResource, type ObjectKey } from './errors.ts';
+import { guardedPool, isConnectionFault } from '../connections.ts';
+import { AlreadyExists, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource, type ObjectKey } from './errors.ts';
 import { ChangeFeed, type ChangeWindow, type WatchOptions } from './feed.ts';
 import { migrate, statements, type Statements } from './sql.ts';
 import type { Change, ChangeType, ObjectList, StoredObject } from './types.ts';
 import { decodeContinue, encodeContinue, parseResourceVersion } from './versions.ts';
 
-export { AlreadyExists, BadRequest, Conflict, Expired, NotFound, StoreError, qualifiedResource } from './errors.ts';
+export { AlreadyExists, BadRequest, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource } from './errors.ts';
 export type { ObjectKey, StoreErrorReason } from './errors.ts';
 export type { WatchOptions } from './feed.ts';
 export type { Change, ChangeType, ObjectList, ObjectMeta, StoredObject } from './types.ts';
@@ -75,9 +76,13 @@ function describe(key: ObjectKey): string {
   return `${qualifiedResource(key.resource)} "${key.namespace ? `${key.namespace}/` : ''}${key.name}"`;
 }
 
-/** Store errors pass through; anything else (PostgreSQL, the network) says what was being done. */
+/**
+ * Store errors pass through; a server that cannot be reached is Unavailable (503: clients retry); anything
+ * else says what was being done.
+ */
 function storeError(error: unknown, doing: string): Error {
   if (error instanceof StoreError) return error;
+  if (isConnectionFault(error)) return new Unavailable(doing);
   const message = error instanceof Error ? error.message : String(error);
   return new Error(`object store: while ${doing}: ${message}`, { cause: error });
 }
@@ -104,17 +109,17 @@ export class ObjectStore {
     const invalid = identifierError(schema, 'schema');
     if (invalid) throw new Error(`object store: schema: ${invalid.message}`);
     const config = connectionConfig(dsn);
-    const pool = new pg.Pool({
+    const pool = guardedPool({
       ...config,
       max: options.maxConnections ?? 10,
+      // A server that does not answer makes requests fail (503) rather than wait without end.
+      connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
       application_name: 'postgres-apiserver store',
       // A writer holds the write lock until it commits: one that hangs must not stop every other writer for long.
       lock_timeout: 10_000,
       idle_in_transaction_session_timeout: 30_000,
     });
-    // An idle connection that breaks is replaced on next use; the error must not crash the process.
-    pool.on('error', () => undefined);
     try {
       const client = await pool.connect();
       try {
@@ -234,7 +239,9 @@ export class ObjectStore {
    */
   async watch(listener: (change: Change) => void, options: WatchOptions = {}): Promise<() => void> {
     const after = options.resourceVersion === undefined ? undefined : parseResourceVersion(options.resourceVersion);
-    return this.feed.subscribe(listener, after, options);
+    return this.feed.subscribe(listener, after, options).catch((error: unknown) => {
+      throw storeError(error, 'starting a watch');
+    });
   }
 
   async currentResourceVersion(): Promise<string> {

@@ -1,12 +1,13 @@
 // Leader election by Lease: the rules client-go follows, as pure functions, then elections over a Lease kept in
 // memory with kube-apiserver's optimistic concurrency (a write naming an old resourceVersion is a Conflict).
-// The real kube-apiserver is in test/e2e/leader.test.ts. Timings are loose on purpose: the machine is shared.
+// The real kube-apiserver is in test/e2e/leader.test.ts. The elections run on a fake clock: their timings are
+// exact, whatever the machine's load.
 import test from 'ava';
 import { pino } from 'pino';
 import type { KubeObject } from '../../apiserver/resource.ts';
 import type { ObjectAccess } from '../../apiserver/resources/services.ts';
 import { claimed, heldByAnother, LeaseElection, observe, released, specOf, type LeaseSpec, type LeaseTiming } from '../../reconcile/lease.ts';
-import { eventually } from '../support/local.ts';
+import { fakeClock, type FakeClock } from '../support/clock.ts';
 
 const lease = (spec: LeaseSpec, resourceVersion = '1'): KubeObject => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l', namespace: 'ns', resourceVersion }, spec });
 const held = { holderIdentity: 'other', leaseDurationSeconds: 15, acquireTime: '2020-01-01T00:00:00.000000Z', renewTime: '2020-01-01T00:00:05.000000Z', leaseTransitions: 3 };
@@ -98,78 +99,102 @@ function memoryLeases() {
 
 const fast: LeaseTiming = { leaseDurationMs: 2_000, renewDeadlineMs: 1_400, renewEveryMs: 300, retryPeriodMs: 200 };
 
-function election(leases: ObjectAccess, timing = fast): LeaseElection {
-  return new LeaseElection({ leases, namespace: 'ns', name: 'l', log: pino({ level: 'silent' }), timing });
+/** An election on a fake clock: time moves only as the test says, so the timings below are exact. */
+function election(leases: ObjectAccess, clock: FakeClock, timing = fast): LeaseElection {
+  return new LeaseElection({ leases, namespace: 'ns', name: 'l', log: pino({ level: 'silent' }), timing, clock });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 test('of two replicas exactly one leads, the Lease names it, and it keeps the lead while it renews', async (t) => {
+  const clock = fakeClock();
   const { access, holder } = memoryLeases();
-  const [a, b] = [election(access), election(access)];
+  const [a, b] = [election(access, clock), election(access, clock)];
   t.teardown(() => Promise.all([a.stop(), b.stop()]));
   a.start();
   b.start();
-  t.true(await eventually(async () => a.isLeader() !== b.isLeader(), 5_000));
+  t.true(await clock.until(() => a.isLeader() !== b.isLeader(), 5_000));
   const leader = a.isLeader() ? a : b;
   t.is(holder(), leader.identity);
-  await sleep(2 * fast.leaseDurationMs);
-  t.true(leader.isLeader());
-  t.false((leader === a ? b : a).isLeader(), 'never two leaders');
+  for (let waited = 0; waited < 2 * fast.leaseDurationMs; waited += 100) {
+    await clock.tick(100);
+    t.true(leader.isLeader(), `lost the lead after ${waited} ms`);
+    t.false((leader === a ? b : a).isLeader(), 'never two leaders');
+  }
   t.is(holder(), leader.identity);
 });
 
 test('a leader that stops cleanly releases the Lease, and the other takes over at its next look, well before the Lease would expire', async (t) => {
+  const clock = fakeClock();
   const slow = { ...fast, leaseDurationMs: 60_000, renewDeadlineMs: 40_000 };
   const { access, state, holder } = memoryLeases();
-  const a = election(access, slow);
+  const a = election(access, clock, slow);
   a.start();
-  t.true(await eventually(async () => a.isLeader(), 5_000));
-  const b = election(access, slow);
+  t.true(await clock.until(() => a.isLeader(), 5_000));
+  const b = election(access, clock, slow);
   t.teardown(() => b.stop());
   b.start();
-  await sleep(500);
+  await clock.tick(500);
   await a.stop();
   t.like(specOf(state.lease!), { holderIdentity: '', leaseDurationSeconds: 1 });
-  t.true(await eventually(async () => b.isLeader(), 5_000));
+  t.true(await clock.until(() => b.isLeader(), 2_000), 'within a second and a retry period, not the 60 s of the Lease');
   t.is(holder(), b.identity);
   t.is(specOf(state.lease!).leaseTransitions, 1);
 });
 
-test('a leader that cannot renew stops leading by the renew deadline, and tells its listeners', async (t) => {
+test('a leader that cannot renew stops leading exactly at the renew deadline, and its listeners hear it before isLeader() says so', async (t) => {
+  const clock = fakeClock();
   const { access, state } = memoryLeases();
-  const a = election(access);
+  const a = election(access, clock);
   t.teardown(() => a.stop());
   const heard: boolean[] = [];
   a.onChange((leading) => heard.push(leading));
   a.start();
-  t.true(await eventually(async () => a.isLeader(), 5_000));
+  t.true(await clock.until(() => a.isLeader(), 5_000));
   state.failing = true;
-  const failedAt = Date.now();
-  t.true(await eventually(async () => !a.isLeader(), 5_000));
-  t.true(Date.now() - failedAt <= fast.renewDeadlineMs + 500, `led on for ${Date.now() - failedAt} ms`);
+  const renewedAt = Date.parse(specOf(state.lease!).renewTime!);
+  t.true(await clock.until(() => !a.isLeader(), 5_000));
+  t.deepEqual(heard, [true, false], 'the listeners knew when isLeader() turned false');
+  t.true(clock.now() >= renewedAt + fast.renewDeadlineMs && clock.now() <= renewedAt + fast.renewDeadlineMs + 10, `led on for ${clock.now() - renewedAt} ms after the last renewal`);
+});
+
+test('a leader asked between the renew deadline and the timer that marks it hears the loss first: no reader sees a lead its listeners do not', async (t) => {
+  const clock = fakeClock();
+  const { access, state } = memoryLeases();
+  const a = election(access, clock);
+  t.teardown(() => a.stop());
+  const heard: boolean[] = [];
+  a.onChange((leading) => heard.push(leading));
+  a.start();
+  t.true(await clock.until(() => a.isLeader(), 5_000));
+  state.failing = true;
+  const renewedAt = Date.parse(specOf(state.lease!).renewTime!);
+  // A busy process: the clock passes the deadline before any timer runs.
+  (clock as unknown as { now: () => number }).now = () => renewedAt + fast.renewDeadlineMs;
+  t.false(a.isLeader());
   t.deepEqual(heard, [true, false]);
 });
 
 test('a follower takes a Lease its holder stopped renewing only once it has seen it unchanged for the lease duration', async (t) => {
+  const clock = fakeClock();
   const { access, state, holder } = memoryLeases();
   state.lease = lease({ ...held, leaseDurationSeconds: 2 });
   state.version = 1;
-  const b = election(access);
+  const b = election(access, clock);
   t.teardown(() => b.stop());
-  const startedAt = Date.now();
+  const startedAt = clock.now();
   b.start();
-  t.true(await eventually(async () => b.isLeader(), 10_000));
-  t.true(Date.now() - startedAt >= 2_000, `took over after ${Date.now() - startedAt} ms`);
+  t.true(await clock.until(() => b.isLeader(), 10_000));
+  t.true(clock.now() - startedAt >= 2_000, `took over after ${clock.now() - startedAt} ms`);
+  t.true(clock.now() - startedAt <= 2_000 + 1.2 * fast.retryPeriodMs + 10, `took over after ${clock.now() - startedAt} ms`);
   t.is(holder(), b.identity);
 });
 
 test('a leader that finds another holder in the Lease stops leading at its next renewal, not at the renew deadline', async (t) => {
+  const clock = fakeClock();
   const { access, state } = memoryLeases();
-  const a = election(access, { ...fast, renewDeadlineMs: 30_000, leaseDurationMs: 40_000, renewEveryMs: 2_000 });
+  const a = election(access, clock, { ...fast, renewDeadlineMs: 30_000, leaseDurationMs: 40_000, renewEveryMs: 2_000 });
   t.teardown(() => a.stop());
   a.start();
-  t.true(await eventually(async () => a.isLeader(), 5_000));
+  t.true(await clock.until(() => a.isLeader(), 5_000));
   state.lease = { ...state.lease!, metadata: { ...state.lease!.metadata, resourceVersion: String(++state.version) }, spec: { ...held, holderIdentity: 'usurper', leaseDurationSeconds: 40 } };
-  t.true(await eventually(async () => !a.isLeader(), 3_000 + 500));
+  t.true(await clock.until(() => !a.isLeader(), 2_000 + 10));
 });

@@ -1,17 +1,16 @@
 // One DatabaseCluster's schedule: passes every interval, one pass for a burst of nudges, never two at once.
-// Timings are loose on purpose: the machine is shared.
+// The loop and its passes run on a fake clock: the counts below are exact, whatever the machine's load.
 import test from 'ava';
 import { ClusterLoop } from '../../reconcile/loop.ts';
+import { fakeClock, type FakeClock } from '../support/clock.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A pass that takes `ms`, counting passes and how many ran at once; the first `retries` ask for the next in 100 ms. */
-function countingPass(ms = 0, retries = 0) {
+/** A pass that takes `ms` of the clock, counting passes and how many ran at once; the first `retries` ask for the next in 100 ms. */
+function countingPass(clock: FakeClock, ms = 0, retries = 0) {
   const counts = { passes: 0, running: 0, mostAtOnce: 0 };
   const pass = async () => {
     counts.running += 1;
     counts.mostAtOnce = Math.max(counts.mostAtOnce, counts.running);
-    await sleep(ms);
+    if (ms > 0) await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), ms));
     counts.running -= 1;
     counts.passes += 1;
     return counts.passes <= retries ? 100 : undefined;
@@ -19,71 +18,91 @@ function countingPass(ms = 0, retries = 0) {
   return { counts, pass };
 }
 
-test('a burst of nudges causes one pass', async (t) => {
-  const { counts, pass } = countingPass();
-  const loop = new ClusterLoop(pass, 3_600_000, 100);
+function loopOn(pass: () => Promise<number | undefined>, intervalMs: number, settleMs: number, clock: FakeClock) {
+  return new ClusterLoop(pass, intervalMs, settleMs, clock);
+}
+
+test('a burst of nudges causes one pass, once they have settled', async (t) => {
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock);
+  const loop = loopOn(pass, 3_600_000, 100, clock);
   t.teardown(() => loop.stop());
   for (let i = 0; i < 20; i++) loop.nudge();
-  await sleep(600);
+  await clock.tick(99);
+  t.is(counts.passes, 0);
+  await clock.tick(600);
   t.is(counts.passes, 1);
 });
 
 test('nudges during a pass cause one more pass after it, never two at once', async (t) => {
-  const { counts, pass } = countingPass(300);
-  const loop = new ClusterLoop(pass, 3_600_000, 20);
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock, 300);
+  const loop = loopOn(pass, 3_600_000, 20, clock);
   t.teardown(() => loop.stop());
   loop.nudge();
-  await sleep(150); // the first pass is running
+  await clock.tick(150); // the first pass is running
+  t.is(counts.running, 1);
   for (let i = 0; i < 5; i++) loop.nudge();
-  await sleep(1_500);
+  await clock.tick(1_500);
   t.is(counts.passes, 2);
   t.is(counts.mostAtOnce, 1);
 });
 
 test('a loop starts with a pass, then passes every interval', async (t) => {
-  const { counts, pass } = countingPass();
-  const loop = new ClusterLoop(pass, 200);
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock);
+  const loop = loopOn(pass, 200, 150, clock);
   t.teardown(() => loop.stop());
   loop.start();
-  await sleep(1_500);
-  t.true(counts.passes >= 3 && counts.passes <= 9, `${counts.passes} passes`);
+  await clock.tick(150);
+  t.is(counts.passes, 1, 'the first pass comes after the settle time');
+  await clock.tick(1_000);
+  t.is(counts.passes, 6, 'then one every 200 ms');
 });
 
 test('a shorter interval applies at once; a longer one from the next pass on', async (t) => {
-  const { counts, pass } = countingPass();
-  const loop = new ClusterLoop(pass, 3_600_000, 20);
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock);
+  const loop = loopOn(pass, 3_600_000, 20, clock);
   t.teardown(() => loop.stop());
   loop.start();
-  await sleep(300);
+  await clock.tick(300);
   t.is(counts.passes, 1, 'the first pass, then an hour to wait');
   loop.setIntervalMs(100);
-  await sleep(1_000);
-  t.true(counts.passes >= 3, `${counts.passes} passes at the shorter interval`);
+  await clock.tick(1_000);
+  t.is(counts.passes, 11, 'at the shorter interval');
   loop.setIntervalMs(3_600_000);
-  await sleep(300); // at most the pass already scheduled
+  await clock.tick(100); // at most the pass already scheduled
   const settled = counts.passes;
-  await sleep(700);
+  await clock.tick(3_599_000);
   t.is(counts.passes, settled);
+  await clock.tick(1_000);
+  t.is(counts.passes, settled + 1, 'the next an hour later');
 });
 
 test('a pass that failed to correct an object gets the next pass when its backoff ends, not an interval later', async (t) => {
-  const { counts, pass } = countingPass(0, 2);
-  const loop = new ClusterLoop(pass, 3_600_000, 20);
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock, 0, 2);
+  const loop = loopOn(pass, 3_600_000, 20, clock);
   t.teardown(() => loop.stop());
   loop.start();
-  await sleep(1_000);
+  await clock.tick(1_000);
   t.is(counts.passes, 3, 'the first pass and the two retries it asked for');
 });
 
 test('stop waits for the running pass and starts no other', async (t) => {
-  const { counts, pass } = countingPass(300);
-  const loop = new ClusterLoop(pass, 50, 10);
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock, 300);
+  const loop = loopOn(pass, 50, 10, clock);
   loop.start();
-  await sleep(100);
-  await loop.stop();
+  await clock.tick(100);
+  t.is(counts.running, 1);
+  const stopped = loop.stop();
+  await clock.tick(300);
+  await stopped;
   t.is(counts.running, 0);
   const stoppedAt = counts.passes;
   loop.nudge();
-  await sleep(300);
+  await clock.tick(1_000);
   t.is(counts.passes, stoppedAt);
 });
