@@ -11,6 +11,8 @@ import type Koa from 'koa';
 import type { User } from './authentication.ts';
 import { cachedFor, failureOf, reviewTtlMs } from './delegation.ts';
 import type { Logger } from './log.ts';
+import { parseWatch } from './parameters.ts';
+import { parseFieldSelector } from './selectors.ts';
 import { badRequest, StatusError } from './status.ts';
 
 export interface ResourceAttributes {
@@ -45,59 +47,6 @@ function splitPath(path: string): string[] {
   return trimmed === '' ? [] : trimmed.split('/');
 }
 
-/** `watch` as ListOptions decodes it: present and neither `0` nor `false` (any case). */
-function watchRequested(query: URLSearchParams): boolean {
-  const value = query.get('watch');
-  return value !== null && value !== '0' && value.toLowerCase() !== 'false';
-}
-
-/** Splits on commas that are neither escaped nor inside parentheses; escapes stay in the terms. */
-function selectorTerms(selector: string): string[] {
-  const terms: string[] = [];
-  let start = 0;
-  let escaped = false;
-  let depth = 0;
-  for (let i = 0; i < selector.length; i++) {
-    const c = selector[i];
-    if (escaped) escaped = false;
-    else if (c === '\\') escaped = true;
-    else if (c === '(') depth++;
-    else if (c === ')') depth = Math.max(0, depth - 1);
-    else if (c === ',' && depth === 0) {
-      terms.push(selector.slice(start, i));
-      start = i + 1;
-    }
-  }
-  terms.push(selector.slice(start));
-  return terms;
-}
-
-/** `\\`, `\,` and `\=` stand for themselves; any other escape, or a bare `,` or `=`, is invalid. */
-function unescapeSelectorValue(value: string): string | undefined {
-  let result = '';
-  let escaped = false;
-  for (const c of value) {
-    if (escaped) {
-      if (c !== '\\' && c !== ',' && c !== '=') return undefined;
-      result += c;
-      escaped = false;
-    } else if (c === '\\') escaped = true;
-    else if (c === ',' || c === '=') return undefined;
-    else result += c;
-  }
-  return escaped ? undefined : result;
-}
-
-/** One term: the field, whether it requires equality, and the unescaped value; undefined when it does not parse. */
-function selectorTerm(term: string): { field: string; equals: boolean; value: string } | undefined {
-  for (let i = 0; i < term.length; i++) {
-    const op = ['!=', '==', '='].find((candidate) => term.startsWith(candidate, i));
-    if (!op) continue;
-    const value = unescapeSelectorValue(term.slice(i + op.length));
-    return value === undefined ? undefined : { field: term.slice(0, i), equals: op !== '!=', value };
-  }
-  return undefined;
-}
 
 function isPathSegmentName(name: string): boolean {
   return name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
@@ -109,12 +58,8 @@ function isPathSegmentName(name: string): boolean {
  */
 export function nameFromFieldSelector(selector: string | null): string | undefined {
   if (!selector) return undefined;
-  const terms = selectorTerms(selector)
-    .filter((term) => term !== '')
-    .sort()
-    .map(selectorTerm);
-  if (terms.some((term) => term === undefined)) return undefined;
-  const name = terms.find((term) => term!.field === 'metadata.name' && term!.equals)?.value;
+  const terms = parseFieldSelector(selector);
+  const name = terms?.find((term) => term.field === 'metadata.name' && term.equals)?.value;
   return name !== undefined && isPathSegmentName(name) ? name : undefined;
 }
 
@@ -151,7 +96,7 @@ export function requestAttributes(method: string, path: string, query: URLSearch
   const subresource = specialVerbsNoSubresources.has(verb) ? '' : pathSubresource;
   let name = pathName;
   if (!name && verb === 'get') {
-    verb = watchRequested(query) ? 'watch' : 'list';
+    verb = parseWatch(query.get('watch')) === true ? 'watch' : 'list'; // a value that means nothing is served as a 400
     name = nameFromFieldSelector(query.get('fieldSelector')) ?? '';
   }
   if (!name && verb === 'delete') verb = 'deletecollection';

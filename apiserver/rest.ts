@@ -8,6 +8,7 @@ import jsonMergePatch from 'json-merge-patch';
 import type Koa from 'koa';
 import { appliedObject, applyConfiguration, applyConflict, compactMetadata, fieldManagerOf, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
 import { objectKey, ObjectLocks } from './locks.ts';
+import { countParameter, watchRequested } from './parameters.ts';
 import { applyPatchType, decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
 import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from './resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
@@ -103,7 +104,7 @@ export class ResourceHandlers {
   async list(ctx: Koa.Context, namespace: string): Promise<void> {
     const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
     const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(this.kind));
-    const limit = Number(ctx.query.limit ?? 0) || undefined;
+    const limit = countParameter(ctx.query, 'limit') || undefined;
     const page = await this.store
       .list(this.resource, { namespace, ...(limit ? { limit } : {}), ...(ctx.query.continue ? { continue: String(ctx.query.continue) } : {}) })
       .catch((error: unknown) => {
@@ -172,6 +173,7 @@ export class ResourceHandlers {
 
   /** Stores `next` in place of `old`: immutable metadata kept, generation bumped when the spec changed. */
   private async replace(ctx: Koa.Context, next: KubeObject, old: KubeObject, subresource: 'status' | undefined): Promise<void> {
+    if (next.metadata.uid && next.metadata.uid !== old.metadata.uid) throw uidConflict(this.kind, old.metadata.name, next.metadata.uid, old.metadata.uid);
     const keepStatus = this.kind.statusSubresource && subresource === undefined;
     const merged: KubeObject = subresource === 'status' ? { ...old, status: next.status } : { ...next, ...(keepStatus ? { status: old.status } : {}) };
     if (merged.status === undefined) delete merged.status;
@@ -261,8 +263,9 @@ export class ResourceHandlers {
   async delete(ctx: Koa.Context, scope: Scope): Promise<void> {
     const options = await deleteOptions(ctx);
     const object = await this.load(scope);
-    const precondition = (options.preconditions as { resourceVersion?: string } | undefined)?.resourceVersion;
-    if (precondition && precondition !== object.metadata.resourceVersion) throw conflict(subjectOf(this.kind, scope.name));
+    const preconditions = (options.preconditions ?? {}) as { resourceVersion?: string; uid?: string };
+    if (preconditions.uid && preconditions.uid !== object.metadata.uid) throw uidConflict(this.kind, scope.name, preconditions.uid, object.metadata.uid);
+    if (preconditions.resourceVersion && preconditions.resourceVersion !== object.metadata.resourceVersion) throw conflict(subjectOf(this.kind, scope.name));
     const request = requestContext(ctx);
     const result = await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => { throw fromStoreError(e); });
     this.send(ctx, await this.answer(result, request.dryRun));
@@ -308,15 +311,27 @@ function jsonPatch(old: KubeObject, patch: unknown): unknown {
   }
 }
 
-/** DeleteOptions from the body, when there is one, else from the query (K8S-WIRE §6). */
+const propagationPolicies = ['Foreground', 'Background', 'Orphan'];
+
+/** DeleteOptions from the body, when there is one, else from the query (K8S-WIRE §6), validated as kube-apiserver does. */
 async function deleteOptions(ctx: Koa.Context): Promise<Record<string, unknown>> {
   const body = await readBody(ctx);
-  if (body.length === 0) return {};
-  const value = decode(body, ctx.get('content-type'));
+  const value = body.length === 0 ? {} : decode(body, ctx.get('content-type'));
   if (!isObject(value)) throw badRequest('DeleteOptions must be an object');
   const dryRun = value.dryRun as string[] | undefined;
   if (dryRun?.length) ctx.query.dryRun = dryRun;
+  const policy = value.propagationPolicy ?? ctx.query.propagationPolicy;
+  if (policy !== undefined && !propagationPolicies.includes(String(policy))) {
+    throw invalid({ group: 'meta.k8s.io', resource: 'deleteoptions', kind: 'DeleteOptions' }, [
+      { type: 'FieldValueNotSupported', field: 'propagationPolicy', message: `Unsupported value: ${JSON.stringify(policy)}: supported values: ${propagationPolicies.map((p) => `"${p}"`).join(', ')}` },
+    ]);
+  }
   return value;
+}
+
+/** kube-apiserver's answer to a write naming another object's uid (a precondition that fails). */
+function uidConflict(kind: ResourceKind, name: string, requested: unknown, stored: unknown): StatusError {
+  return conflict(subjectOf(kind, name), `Precondition failed: UID in precondition: ${String(requested)}, UID in object meta: ${String(stored)}`);
 }
 
 /**
@@ -378,8 +393,7 @@ export function resourceRouter(kind: ResourceKind, store: ResourceStore, locks =
   const scopeOf = (ctx: Koa.Context): Scope => ({ namespace: namespaceOf(ctx), name: ctx.params.name! });
   const locked = (ctx: Koa.Context, write: () => Promise<void>) => locks.run(objectKey(storeResource(kind), namespaceOf(ctx), ctx.params.name!), write);
   const listOrWatch = (ctx: Koa.Context) => {
-    const watch = ctx.query.watch;
-    return watch !== undefined && watch !== 'false' && watch !== '0' ? handlers.watch(ctx, namespaceOf(ctx)) : handlers.list(ctx, namespaceOf(ctx));
+    return watchRequested(ctx.query) ? handlers.watch(ctx, namespaceOf(ctx)) : handlers.list(ctx, namespaceOf(ctx));
   };
   router.get(collection, listOrWatch);
   if (kind.namespaced) router.get(`${prefix}/${kind.plural}`, listOrWatch);

@@ -29,8 +29,8 @@ function terms(selector: string): string[] {
   return result.filter((t) => t !== '');
 }
 
-function requirement(term: string, param: string): Requirement {
-  const fail = () => new StatusError('BadRequest', `unable to parse requirement: ${param}: invalid selector: "${term}"`);
+function requirement(term: string): Requirement {
+  const fail = () => new StatusError('BadRequest', `unable to parse requirement: labelSelector: invalid selector: "${term}"`);
   const set = /^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term);
   const equality = /^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(term);
   let result: Requirement;
@@ -58,20 +58,79 @@ function matches(r: Requirement, labels: Record<string, string>): boolean {
 
 /** A label selector (`app=web,tier in (a,b),!legacy`); an empty one matches everything. */
 export function labelSelector(selector: string | undefined): Matcher {
-  const requirements = terms(selector ?? '').map((t) => requirement(t, 'labelSelector'));
+  const requirements = terms(selector ?? '').map(requirement);
   return (labels) => requirements.every((r) => matches(r, labels));
 }
 
+/** Splits on commas that are not escaped; escapes stay in the terms (fields.ParseSelector's splitTerms). */
+function fieldTerms(selector: string): string[] {
+  const terms: string[] = [];
+  let start = 0;
+  let escaped = false;
+  for (let i = 0; i < selector.length; i++) {
+    const c = selector[i];
+    if (escaped) escaped = false;
+    else if (c === '\\') escaped = true;
+    else if (c === ',') {
+      terms.push(selector.slice(start, i));
+      start = i + 1;
+    }
+  }
+  terms.push(selector.slice(start));
+  return terms.filter((term) => term !== '');
+}
+
+/** `\\`, `\,` and `\=` stand for themselves; any other escape, or a bare `,` or `=`, is invalid. */
+function unescapeFieldValue(value: string): string | undefined {
+  let result = '';
+  let escaped = false;
+  for (const c of value) {
+    if (escaped) {
+      if (c !== '\\' && c !== ',' && c !== '=') return undefined;
+      result += c;
+      escaped = false;
+    } else if (c === '\\') escaped = true;
+    else if (c === ',' || c === '=') return undefined;
+    else result += c;
+  }
+  return escaped ? undefined : result;
+}
+
+export interface FieldRequirement {
+  field: string;
+  /** `=` or `==`; false for `!=`. */
+  equals: boolean;
+  value: string;
+}
+
+/** One term: the field, the operator and the unescaped value; undefined when it does not parse. */
+function fieldTerm(term: string): FieldRequirement | undefined {
+  for (let i = 0; i < term.length; i++) {
+    const op = ['!=', '==', '='].find((candidate) => term.startsWith(candidate, i));
+    if (!op) continue;
+    const value = unescapeFieldValue(term.slice(i + op.length));
+    return value === undefined || i === 0 ? undefined : { field: term.slice(0, i), equals: op !== '!=', value };
+  }
+  return undefined;
+}
+
 /**
- * A field selector over the fields a kind supports (`metadata.name=x,metadata.namespace!=y`); an unsupported
- * field is a BadRequest, as kube-apiserver answers it.
+ * A field selector as kube-apiserver reads it (`metadata.name=a\,b,reason!=x`), terms in sorted order; undefined
+ * when it does not parse. The one reading of field selectors: authorization (the name of a list or watch)
+ * and serving both use it.
+ */
+export function parseFieldSelector(selector: string): FieldRequirement[] | undefined {
+  const terms = fieldTerms(selector).sort().map(fieldTerm);
+  return terms.some((term) => term === undefined) ? undefined : (terms as FieldRequirement[]);
+}
+
+/**
+ * A field selector over the fields a kind supports; one that does not parse, or names an unsupported field, is
+ * a BadRequest, as kube-apiserver answers it.
  */
 export function fieldSelector(selector: string | undefined, supported: readonly string[]): Matcher {
-  const requirements = terms(selector ?? '').map((t) => {
-    const r = requirement(t, 'fieldSelector');
-    if (!('values' in r)) throw new StatusError('BadRequest', `invalid field selector: "${t}": only =, == and != are supported`);
-    if (!supported.includes(r.key)) throw new StatusError('BadRequest', `field label not supported: ${r.key}`);
-    return r;
-  });
-  return (fields) => requirements.every((r) => matches(r, fields));
+  const requirements = parseFieldSelector(selector ?? '');
+  if (!requirements) throw new StatusError('BadRequest', `invalid field selector: ${JSON.stringify(selector)}`);
+  for (const r of requirements) if (!supported.includes(r.field)) throw new StatusError('BadRequest', `field label not supported: ${r.field}`);
+  return (fields) => requirements.every((r) => (fields[r.field] === r.value) === r.equals);
 }

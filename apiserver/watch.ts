@@ -2,6 +2,7 @@
 // a resourceVersion, 410 Expired as an ERROR event, Table-encoded events for kubectl get -w.
 import { PassThrough } from 'node:stream';
 import type Koa from 'koa';
+import { watchTimeoutSeconds } from './parameters.ts';
 import { fromStoreError } from './request.ts';
 import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type KubeObject, type ResourceKind, type ResourceStore } from './resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
@@ -32,6 +33,7 @@ function checkParameters(query: Koa.Context['query']): { sendInitialEvents: bool
 
 export async function serveWatch(ctx: Koa.Context, kind: ResourceKind, store: ResourceStore, namespace: string, present: (objects: KubeObject[]) => Promise<KubeObject[]>): Promise<void> {
   const { sendInitialEvents } = checkParameters(ctx.query);
+  const timeoutSeconds = watchTimeoutSeconds(ctx.query) || defaultTimeoutSeconds;
   const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
   const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(kind));
   const selected = (o: KubeObject) =>
@@ -88,7 +90,7 @@ export async function serveWatch(ctx: Koa.Context, kind: ResourceKind, store: Re
     end();
   };
   ctx.req.on('close', end);
-  timers.push(setTimeout(end, (Number(ctx.query.timeoutSeconds) || defaultTimeoutSeconds) * 1000));
+  timers.push(setTimeout(end, timeoutSeconds * 1000));
   if (ctx.query.allowWatchBookmarks === 'true') timers.push(setInterval(() => bookmark(), bookmarkInterval));
   try {
     unsubscribe = await store.watch(

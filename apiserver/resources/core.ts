@@ -2,6 +2,7 @@
 // Modes): Namespaces, Secrets, Services and Events. In a cluster these are the cluster's.
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { DiscoveryGroup } from '../discovery.ts';
+import { nameErrors, secretKeyErrors } from '../names.ts';
 import { storeResource, type KubeObject, type Reclaim, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
 import { deleteObject } from '../rest.ts';
 import { keepWatching } from '../rewatch.ts';
@@ -9,18 +10,7 @@ import { readOrUndefined, type CoreObjects, type ObjectAccess, type SecretChange
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { TableColumn } from '../table.ts';
 
-const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const secretKey = /^[-._a-zA-Z0-9]+$/;
 const maxSecretBytes = 1024 * 1024;
-
-function nameErrors(name: string, label: boolean): FieldError[] {
-  const pattern = label ? dns1123Label : dns1123Subdomain;
-  const max = label ? 63 : 253;
-  if (name.length <= max && pattern.test(name)) return [];
-  const what = label ? 'a lowercase RFC 1123 label' : 'a lowercase RFC 1123 subdomain';
-  return [{ type: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: must be ${what} (at most ${max} characters)` }];
-}
 
 /** No schema: core objects are stored as kubectl sends them, with their names checked. */
 function schemaless(labelName: boolean, rules: Partial<Strategy> = {}): Strategy {
@@ -46,7 +36,7 @@ function secretErrors(secret: KubeObject, old: KubeObject | undefined): FieldErr
   const errors: FieldError[] = [];
   let size = 0;
   for (const [key, value] of Object.entries(data)) {
-    if (!secretKey.test(key)) errors.push({ type: 'FieldValueInvalid', field: `data[${key}]`, message: 'Invalid value: a valid config key must consist of alphanumeric characters, \'-\', \'_\' or \'.\'' });
+    errors.push(...secretKeyErrors(key, `data[${key}]`));
     if (typeof value !== 'string' || Buffer.from(value, 'base64').toString('base64') !== value.replace(/\s/g, '')) {
       errors.push({ type: 'FieldValueInvalid', field: `data[${key}]`, message: 'Invalid value: must be base64 encoded' });
     } else {

@@ -4,6 +4,7 @@ import type { KindDescriptor } from '../../openapi/kind.ts';
 import { pruneUnknownFields, unknownFields, validate, withDefaults } from '../../openapi/validate.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
+import { nameErrors } from '../names.ts';
 import type { TableColumn } from '../table.ts';
 
 export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'beforeWrite' | 'reclaim' | 'afterDelete' | 'decorate'>> {
@@ -33,7 +34,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
       // The kind's own checks need a spec of the right shape; a field reported twice is reported once.
       const reported = new Set(schemaErrors.map((e) => e.field));
       const specErrors = schemaErrors.length === 0 ? (rules.validateSpec?.(o) ?? []) : [];
-      return [...schemaErrors, ...specErrors.filter((e) => !reported.has(e.field)), ...immutableErrors(o, old, rules.immutable ?? [])];
+      return [...nameErrors(o.metadata.name), ...schemaErrors, ...specErrors.filter((e) => !reported.has(e.field)), ...immutableErrors(o, old, rules.immutable ?? [])];
     },
     ...(rules.beforeWrite ? { beforeWrite: rules.beforeWrite } : {}),
     ...(rules.reclaim ? { reclaim: rules.reclaim } : {}),

@@ -2,12 +2,11 @@
 // requests: the process stays up (an unhandled pg 'error' would end this test's worker), answers 503 with
 // Retry-After while the store is away (never 500), starts PostgreSQL again by itself, and serves as before.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { parse } from 'yaml';
 import { binDir } from '../../storage/embedded-postgres.ts';
-import { httpsRequest, type Response } from '../support/http.ts';
+import type { Response } from '../support/http.ts';
+import { rawClient } from '../support/rawclient.ts';
 import { eventually, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 import { sql } from '../support/postgres.ts';
 
@@ -16,14 +15,6 @@ test.before(async () => {
   local = await startLocalWithGuide();
 });
 test.after.always(async () => local?.stop());
-
-function client(kubeconfigPath: string) {
-  const config = parse(readFileSync(kubeconfigPath, 'utf8'));
-  const ca = Buffer.from(config.clusters[0].cluster['certificate-authority-data'], 'base64').toString();
-  const server: string = config.clusters[0].cluster.server;
-  const headers = { Authorization: `Bearer ${config.users[0].user.token}`, 'Content-Type': 'application/json' };
-  return (path: string, method = 'GET', body?: unknown) => httpsRequest(`${server}${path}`, ca, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
-}
 
 /** `pg_ctl stop -m fast`, as a user would (as the unprivileged owner of the data directory when run as root). */
 function stopPostgresByHand(dataDir: string): void {
@@ -36,7 +27,7 @@ function stopPostgresByHand(dataDir: string): void {
 const roles = '/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles';
 
 test('PostgreSQL stopped twice under requests: the server stays up, answers 503 with Retry-After meanwhile, starts PostgreSQL again and serves', async (t) => {
-  const request = client(local.kubeconfig);
+  const request = rawClient(local.kubeconfig);
   const answers: Response[] = [];
   let running = true;
   // One request every 100 ms, a list or a get, for as long as the test lasts.
