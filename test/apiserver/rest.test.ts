@@ -220,11 +220,21 @@ test('deletecollection removes what the selector matches', async (t) => {
   t.deepEqual((await call('GET', collection)).json().items.map((o: KubeObject) => o.metadata.name), ['b']);
 });
 
+type WatchEvents = Promise<{ type: string; object: Record<string, any> }[]>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 /** Reads watch events until `count` arrived (or the deadline), then closes the stream. */
-function watchEvents(base: string, ca: string, path: string, count: number, accept = 'application/json'): Promise<{ type: string; object: Record<string, any> }[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  return new Promise((resolve, reject) => {
+function watchEvents(base: string, ca: string, path: string, count: number, accept = 'application/json'): WatchEvents {
+  return openWatch(base, ca, path, count, accept).events;
+}
+
+/** watchEvents, and `opened`: the server has answered the watch's headers (it is established). */
+function openWatch(base: string, ca: string, path: string, count: number, accept = 'application/json'): { opened: Promise<void>; events: WatchEvents } {
+  let answered: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => (answered = resolve));
+  const collected: WatchEvents = new Promise((resolve, reject) => {
     const events: { type: string; object: Record<string, any> }[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
     const req = request(`${base}${path}`, { ca, headers: { accept } }, (res) => {
+      answered();
       let buffer = '';
       const done = () => {
         clearTimeout(deadline);
@@ -246,13 +256,14 @@ function watchEvents(base: string, ca: string, path: string, count: number, acce
     req.on('error', (error) => (events.length >= count ? undefined : reject(error)));
     req.end();
   });
+  return { opened, events: collected };
 }
 
 test('watch from a list resourceVersion delivers ADDED, MODIFIED and DELETED in order', async (t) => {
   const { call, app } = await serve(t);
   const { resourceVersion } = (await call('GET', collection)).json().metadata;
-  const events = watchEvents(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${resourceVersion}`, 3);
-  await new Promise((r) => setTimeout(r, 300));
+  const { opened, events } = openWatch(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${resourceVersion}`, 3);
+  await Promise.race([opened, events]);
   await call('POST', collection, widget('a'));
   await call('PATCH', `${collection}/a`, { spec: { size: 9 } }, { headers: { 'content-type': 'application/merge-patch+json' } });
   await call('DELETE', `${collection}/a`);
@@ -307,8 +318,8 @@ test('a watch with nothing to send yet answers its headers at once (kubectl wait
 test('a write that changes nothing stores nothing: the resourceVersion stays and watchers see no event', async (t) => {
   const { call, app } = await serve(t);
   const created = (await call('POST', collection, widget('same', { size: 3 }))).json();
-  const events = watchEvents(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${created.metadata.resourceVersion}`, 1);
-  await new Promise((r) => setTimeout(r, 300));
+  const { opened, events } = openWatch(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${created.metadata.resourceVersion}`, 1);
+  await Promise.race([opened, events]);
   const merge = { headers: { 'content-type': 'application/merge-patch+json' } };
   const samePatch = await call('PATCH', `${collection}/same`, { spec: { size: 3 } }, merge);
   t.is(samePatch.json().metadata.resourceVersion, created.metadata.resourceVersion);

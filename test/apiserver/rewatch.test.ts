@@ -4,8 +4,6 @@ import test from 'ava';
 import { keepWatching, type OpenWatch } from '../../apiserver/rewatch.ts';
 import { eventually } from '../support/local.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** An OpenWatch whose watches the test ends by hand: `opened` counts them, `end` ends the current one. */
 function handOpened(fail: (attempt: number) => unknown = () => undefined) {
   const state = { opened: 0, openedAt: [] as number[], stops: 0, end: (_error?: unknown) => {} };
@@ -49,10 +47,15 @@ test('a watch that cannot open is retried with a backoff that doubles, each fail
 test('a stopped watch is stopped and never opened again', async (t) => {
   const { state, open } = handOpened();
   const watch = keepWatching(open, () => t.fail('no failure expected'));
-  await eventually(() => state.opened === 1);
+  // A control that is not stopped, ended just after: once it is opened again, the stopped one had its chance.
+  const control = handOpened();
+  const running = keepWatching(control.open, () => t.fail('no failure expected'));
+  t.teardown(() => running.stop());
+  await eventually(() => state.opened === 1 && control.state.opened === 1);
   watch.stop();
   t.is(state.stops, 1);
   state.end();
-  await sleep(1_500);
+  control.state.end();
+  t.true(await eventually(() => control.state.opened === 2, 30_000), 'the control is opened again');
   t.is(state.opened, 1);
 });

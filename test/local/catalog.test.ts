@@ -2,7 +2,7 @@
 // role that logs in and its grants; reads show the live catalog; tenancy and bad references are refused.
 import test from 'ava';
 import { asUser, sql } from '../support/postgres.ts';
-import { eventually, startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { eventually, passOver, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 
 let local: LocalServer;
 test.before(async () => {
@@ -47,7 +47,7 @@ test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubect
   t.deepEqual(role.status.drift, [{ kind: 'table', database: 'my_app_db_production', schema: 'public', object: '*', privilege: 'DELETE', expected: 'granted', actual: 'revoked' }]);
   const { stdout } = await local.kubectl(['get', 'pgrole', 'app-user']);
   t.regex(stdout, /app-user\s+my_app_user\s+main-cluster\s+True\s+False\s+1/);
-  await new Promise((r) => setTimeout(r, 1500));
+  t.true(await passOver(local, 'main-cluster'), 'a whole pass of the reconciler ran since');
   t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'False' }, 'Report leaves the drift alone');
   const events = await local.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=app-user,reason=DriftDetected', '-o', 'jsonpath={.items[*].message}']);
   t.is(events.stdout, '1 difference between the spec and the catalog: table my_app_db_production.public.*: DELETE expected granted, found revoked', 'one Warning for the drift, however often it was read');

@@ -2,7 +2,7 @@
 // on one cluster is corrected whatever another is doing. Deadlines are generous on purpose: the machine is shared;
 // what must have happened first (a loop's first pass) is read from /metrics, not waited for.
 import test from 'ava';
-import { clusterManifests, eventually, manageCluster, startLocal, type LocalServer } from '../support/local.ts';
+import { clusterManifests, eventually, manageCluster, metricValue, reconcilePasses, startLocal, type LocalServer } from '../support/local.ts';
 import { createAdmin, sql } from '../support/postgres.ts';
 
 let local: LocalServer;
@@ -24,12 +24,6 @@ const granted = (name: string) =>
   sql<{ ok: boolean }>(local.postgresDsn, 'SELECT has_table_privilege($1, $2, $3) AS ok', { database: `${name}_db`, params: [`${name}_user`, 'orders', 'SELECT'] }).then(([r]) => r!.ok);
 
 const revokeByHand = (name: string) => sql(local.postgresDsn, `REVOKE SELECT ON orders FROM ${name}_user`, { database: `${name}_db` });
-
-/** Passes of the cluster's loop finished so far (reconcile_passes_total). */
-async function passes(cluster: string): Promise<number> {
-  const { stdout } = await local.kubectl(['get', '--raw', '/metrics']);
-  return Number(new RegExp(`^reconcile_passes_total\\{cluster="${cluster}"\\} (\\d+)`, 'm').exec(stdout)?.[1] ?? 0);
-}
 
 async function json(args: string[]) {
   const result = await local.kubectl([...args, '-o', 'json']);
@@ -55,7 +49,7 @@ for (const [interval, fault] of refusals) {
 test.serial('each cluster is compared at its own resyncInterval: a REVOKE is corrected on the 2s cluster while the 1h cluster still shows it', async (t) => {
   t.true(await eventually(async () => (await granted('quick')) && (await granted('slow')), 30_000));
   // The pass each loop starts with is over: the slow cluster's next is an hour away.
-  t.true(await eventually(async () => (await passes('quick')) > 0 && (await passes('slow')) > 0, 30_000));
+  t.true(await eventually(async () => (await reconcilePasses(local, 'quick')) > 0 && (await reconcilePasses(local, 'slow')) > 0, 30_000));
   await revokeByHand('quick');
   await revokeByHand('slow');
   t.true(await eventually(() => granted('quick'), 30_000), 'corrected at the 2s interval');
@@ -82,7 +76,7 @@ test.serial('with a superuser, status says EventTrigger and a REVOKE by hand is 
   t.like(condition(await json(['get', 'pgcluster', 'fast']), 'EventTriggers'), { status: 'True', reason: 'Installed' });
   t.true(await eventually(() => granted('fast'), 30_000));
   // The pass the loop starts with is over: any later pass before an hour is one a notification asked for.
-  t.true(await eventually(async () => (await passes('fast')) > 0, 30_000));
+  t.true(await eventually(async () => (await reconcilePasses(local, 'fast')) > 0, 30_000));
   const revokedAt = Date.now();
   await revokeByHand('fast');
   t.true(await eventually(() => granted('fast'), 30_000), 'only the event trigger can explain a correction before the hour');
@@ -91,15 +85,12 @@ test.serial('with a superuser, status says EventTrigger and a REVOKE by hand is 
 
 test.serial('the notifications of our own corrections settle: after a correction no statement runs again', async (t) => {
   t.true(await eventually(async () => (await json(['get', 'pgcluster', 'fast'])).status?.driftDetection === 'EventTrigger', 60_000));
-  const batches = async () => {
-    const { stdout } = await local.kubectl(['get', '--raw', '/metrics']);
-    return Number(/^catalog_operation_duration_seconds_count\{kind="batch",ok="true"\} (\d+)/m.exec(stdout)?.[1] ?? 0);
-  };
-  const before = await passes('fast');
+  const batches = () => metricValue(local, 'catalog_operation_duration_seconds_count', { kind: 'batch', ok: 'true' });
+  const before = await reconcilePasses(local, 'fast');
   await revokeByHand('fast');
   t.true(await eventually(() => granted('fast'), 30_000));
   // The pass that corrected, then the one our own GRANT's notification asked for, are over.
-  t.true(await eventually(async () => (await passes('fast')) >= before + 2, 30_000));
+  t.true(await eventually(async () => (await reconcilePasses(local, 'fast')) >= before + 2, 30_000));
   const settled = await batches();
   t.true(settled > 0, 'the correction ran as a batch');
   await new Promise((r) => setTimeout(r, 3_000)); // a while in which nothing may run: absence takes time to see

@@ -1,7 +1,7 @@
 // Every kind of drift the reconciler issue names, made by hand in psql: under driftPolicy Report it shows in
 // the object's status and PostgreSQL is left as it is; switched to Correct, the catalog is put back.
 import test from 'ava';
-import { eventually, startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { eventually, passOver, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 import { asUser, sql } from '../support/postgres.ts';
 
 let local: LocalServer;
@@ -109,7 +109,7 @@ for (const c of cases) {
     t.teardown(() => setPolicy('Correct'));
     for (const [statement, inDatabase] of c.byHand) await sql(local.postgresDsn, statement, { database: inDatabase });
     t.true(await eventually(async () => !(await inSync(...c.object))), 'the status shows the drift');
-    await new Promise((r) => setTimeout(r, 1_500)); // passes of the reconciler (every 500 ms here) come and go
+    t.true(await passOver(local, 'main-cluster'), 'a whole pass of the reconciler ran since');
     t.false(await c.specified(), 'Report leaves PostgreSQL as it was');
     await setPolicy('Correct');
     t.true(await eventually(() => c.specified(), 20_000), 'Correct puts it back');
@@ -123,7 +123,7 @@ test.serial('the Database\'s Service deleted by hand: Ready=False ServiceMissing
   t.is((await local.kubectl(['delete', 'service', 'my-app-db-svc'])).code, 0);
   const serviceExists = async () => (await local.kubectl(['get', 'service', 'my-app-db-svc'])).code === 0;
   t.true(await eventually(async () => (await statusOf('pgdb', 'my-app-db')).conditions?.some((c) => c.type === 'Ready' && c.status === 'False' && (c as { reason?: string }).reason === 'ServiceMissing') === true));
-  await new Promise((r) => setTimeout(r, 1_500));
+  t.true(await passOver(local, 'main-cluster'), 'a whole pass of the reconciler ran since');
   t.false(await serviceExists(), 'Report leaves it missing');
   await setPolicy('Correct');
   t.true(await eventually(serviceExists, 20_000), 'Correct makes it again');

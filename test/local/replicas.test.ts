@@ -2,7 +2,7 @@
 // the leader goes the other takes over.
 import test from 'ava';
 import { eventually, startLocal, type LocalServer } from '../support/local.ts';
-import { startTestServer, type TestServer } from '../support/postgres.ts';
+import { sql, startTestServer, type TestServer } from '../support/postgres.ts';
 
 let store: TestServer;
 const replicas: LocalServer[] = [];
@@ -18,10 +18,14 @@ test('one replica leads, both serve the same objects, and the other takes over w
   const storeDsn = store.superuserDsn;
   const a = await startLocal(undefined, { storeDsn });
   replicas.push(a);
-  t.true(await eventually(() => a.isLeader(), 5_000), 'the first replica leads');
+  t.true(await eventually(() => a.isLeader(), 30_000), 'the first replica leads');
   const b = await startLocal(undefined, { storeDsn });
   replicas.push(b);
-  await new Promise((r) => setTimeout(r, 3_000));
+  // b has tried the lock at least once: its election session is idle after pg_try_advisory_lock, holding none.
+  const bTried = async () => (await sql<{ n: number }>(storeDsn, `SELECT count(*)::int AS n FROM pg_stat_activity
+    WHERE application_name = 'postgres-apiserver leader' AND state = 'idle' AND query LIKE '%pg_try_advisory_lock%'
+      AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`))[0]!.n >= 1;
+  t.true(await eventually(bTried, 30_000), 'the second replica tried to lead');
   t.true(a.isLeader());
   t.false(b.isLeader(), 'never two leaders');
 

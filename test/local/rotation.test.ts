@@ -6,15 +6,23 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
 import { asUser, sql } from '../support/postgres.ts';
-import { eventually, startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { eventually, reconcilePasses, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 
 let local: LocalServer;
 test.before(async () => {
   local = await startLocalWithGuide();
   const patched = await local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"resyncInterval":"1h"}}']);
   if (patched.code !== 0) throw new Error(patched.stderr);
-  // The passes already due at the server's 500 ms default are over: the next resync is an hour away.
-  await new Promise((r) => setTimeout(r, 2_000));
+  // The passes already due at the server's 500 ms default are over: no pass for 3 s (six of those intervals),
+  // so the next resync is an hour away.
+  let passes = -1;
+  let since = 0;
+  const quiet = await eventually(async () => {
+    const now = await reconcilePasses(local, 'main-cluster');
+    if (now !== passes) [passes, since] = [now, Date.now()];
+    return Date.now() - since >= 3_000;
+  }, 60_000);
+  if (!quiet) throw new Error('the reconciler of main-cluster kept passing at the 500 ms default');
 });
 test.after.always(async () => local?.stop());
 
@@ -38,15 +46,18 @@ const ready = (role: Role) => role.status.conditions.find((c) => c.type === 'Rea
 const logsIn = (password: string) =>
   sql(asUser(local.postgresDsn, 'my_app_user', password), 'SELECT 1', { database: 'my_app_db_production' }).then(() => true, () => false);
 
-/** Ready's status and reason in each event `kubectl get -w` prints, until `until` matches one or 15 s pass. */
-function watchReady(until: RegExp): Promise<string[]> {
+/**
+ * Ready's status and reason in each event `kubectl get -w` prints (`lines`, as they come), until `until` matches
+ * one or 60 s pass (`done`).
+ */
+function watchReady(until: RegExp): { lines: string[]; done: Promise<string[]> } {
   const jsonpath = '{.type} {.object.status.conditions[?(@.type=="Ready")].status} {.object.status.conditions[?(@.type=="Ready")].reason}{"\\n"}';
   const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, 'get', 'pgrole', 'app-user', '-w', '--output-watch-events', '-o', `jsonpath=${jsonpath}`], {
     env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') },
   });
   const lines: string[] = [];
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill(), 15_000);
+  const done = new Promise<string[]>((resolve) => {
+    const timer = setTimeout(() => child.kill(), 60_000);
     child.stdout.on('data', (chunk: Buffer) => {
       lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
       if (lines.some((l) => until.test(l))) child.kill();
@@ -56,6 +67,7 @@ function watchReady(until: RegExp): Promise<string[]> {
       resolve(lines);
     });
   });
+  return { lines, done };
 }
 
 test.serial('a password changed with kubectl logs in within seconds, the old one fails, and passwordSecretVersion is the Secret\'s resourceVersion', async (t) => {
@@ -78,11 +90,12 @@ test.serial('a key removed from the Secret makes the role Ready=False with reaso
 });
 
 test.serial('a deleted Secret turns the role Ready=False with reason SecretNotFound for a watcher within seconds; its password stays', async (t) => {
-  const events = watchReady(/^MODIFIED False SecretNotFound$/);
-  await new Promise((r) => setTimeout(r, 1_500)); // the watch has listed the role and waits
+  const watcher = watchReady(/^MODIFIED False SecretNotFound$/);
+  // The watch has listed the role (its first line) and waits.
+  t.true(await eventually(() => watcher.lines.length > 0, 30_000), 'the watch printed the role');
   const deletedAt = Date.now();
   await kubectlOk(['delete', 'secret', 'app-user-password']);
-  const lines = await events;
+  const lines = await watcher.done;
   t.true(lines.includes('MODIFIED False SecretNotFound'), lines.join('\n'));
   t.log(`a watcher saw Ready=False ${Date.now() - deletedAt} ms after the delete`);
   const role = await json<Role>(['get', 'pgrole', 'app-user']);

@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import test from 'ava';
 import { kubectl } from '../support/kubectl.ts';
-import { startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { eventually, metricValue, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 import { sql } from '../support/postgres.ts';
 
 let local: LocalServer;
@@ -15,8 +15,8 @@ test.before(async () => {
 });
 test.after.always(async () => local?.stop());
 
-/** `kubectl get -w`, collecting lines until `until` matches one or the deadline passes. */
-function watch(args: string[], until: RegExp, deadlineMs = 30_000): { lines: Promise<string[]>; stop(): void } {
+/** `kubectl get -w`, collecting lines (`received`, as they come) until `until` matches one or the deadline passes. */
+function watch(args: string[], until: RegExp, deadlineMs = 60_000): { lines: Promise<string[]>; received: string[]; stop(): void } {
   const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, ...args], { env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') } });
   const lines: string[] = [];
   const done = new Promise<string[]>((resolve) => {
@@ -34,7 +34,7 @@ function watch(args: string[], until: RegExp, deadlineMs = 30_000): { lines: Pro
       resolve(lines);
     });
   });
-  return { lines: done, stop: () => child.kill() };
+  return { lines: done, received: lines, stop: () => child.kill() };
 }
 
 test.serial('kubectl get -w prints ADDED, then MODIFIED when a REVOKE by hand makes drift, then DELETED', async (t) => {
@@ -50,15 +50,15 @@ spec:
   await sql(local.postgresDsn, 'CREATE TABLE IF NOT EXISTS watched_table (id int)', { database: 'my_app_db_production' });
   await local.kubectl(['annotate', 'pgrole', 'watched', 'touch=1']); // grants the new table
   const watcher = watch(['get', 'pgrole', 'watched', '-w', '--output-watch-events'], /^DELETED/);
-  await new Promise((r) => setTimeout(r, 1500));
+  // The watch has listed the role (ADDED) and waits.
+  await eventually(() => watcher.received.some((l) => /^ADDED/.test(l)), 30_000);
   await sql(local.postgresDsn, 'REVOKE SELECT ON watched_table FROM watched_user', { database: 'my_app_db_production' });
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
+  await eventually(async () => {
     const role = JSON.parse((await local.kubectl(['get', 'pgrole', 'watched', '-o', 'json'])).stdout);
-    if (role.status?.conditions?.find((c: { type: string }) => c.type === 'InSync')?.status === 'False') break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  await new Promise((r) => setTimeout(r, 1000));
+    return role.status?.conditions?.find((c: { type: string }) => c.type === 'InSync')?.status === 'False';
+  }, 30_000);
+  // The drift stored reached the watcher before the delete.
+  await eventually(() => watcher.received.some((l) => /^MODIFIED\s+watched\s+watched_user\s+main-cluster\s+True\s+False\s+1/.test(l)), 30_000);
   t.is((await local.kubectl(['delete', 'pgrole', 'watched'])).code, 0);
   const lines = await watcher.lines;
   t.regex(lines[0] ?? '', /^EVENT\s+NAME\s+ROLE\s+CLUSTER\s+READY\s+IN-SYNC\s+DRIFT\s+AGE/);
@@ -73,8 +73,11 @@ test.serial('kubectl wait --for=condition=Ready and --for=delete', async (t) => 
   t.regex(ready.stdout, /databaserole.postgres.databases.dinhloc.dev\/app-user condition met/);
   const manifest = 'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseRole\nmetadata: {name: short-lived, namespace: default}\nspec: {roleName: short_lived, databaseClusterRef: {name: main-cluster}}\n';
   t.is((await local.kubectl(['apply', '-f', '-'], manifest)).code, 0);
+  const reads = () => metricValue(local, 'apiserver_request_total', { verb: 'GET', resource: 'databaseroles', code: '200' });
+  const readsBefore = await reads();
   const waiting = local.kubectl(['wait', '--for=delete', 'pgrole/short-lived', '--timeout=30s']);
-  await new Promise((r) => setTimeout(r, 1000));
+  // kubectl wait has read the role (a role already gone, it would print nothing).
+  await eventually(async () => (await reads()) > readsBefore, 30_000);
   t.is((await local.kubectl(['delete', 'pgrole', 'short-lived', '--wait=false'])).code, 0);
   const deleted = await waiting;
   t.is(deleted.code, 0, deleted.stderr);

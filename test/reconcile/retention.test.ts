@@ -39,8 +39,10 @@ test('a replica that does not lead runs no round', async (t) => {
   const { store } = await suite.open(t);
   await store.create('/events', event('old', '2000-01-01T00:00:00Z'));
   const follower = new Retention(store, { changesKept: 0, eventTtlMs: hour, everyMs: 20 }, () => false, log);
-  follower.start();
-  await new Promise((r) => setTimeout(r, 300));
+  let turns = 0;
+  follower.start(() => (turns += 1));
+  // Turns in which a leader would have run a round; stop() waits for a round under way.
+  t.true(await eventually(() => turns >= 5, 30_000), 'the follower turned');
   await follower.stop();
   t.is((await store.list('/events', {})).items.length, 1);
   const leader = new Retention(store, { changesKept: 0, eventTtlMs: hour, everyMs: 20 }, () => true, log);

@@ -88,3 +88,29 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 1
   }
   return false;
 }
+
+/** The sum of a metric's samples on the server's /metrics whose labels include `labels`; 0 when there are none. */
+export async function metricValue(local: LocalServer, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const { stdout, stderr, code } = await local.kubectl(['get', '--raw', '/metrics']);
+  if (code !== 0) throw new Error(`kubectl get --raw /metrics: ${stderr}`);
+  let sum = 0;
+  for (const [, sample, labelText = '', value] of stdout.matchAll(/^(\w+)(?:\{(.*)\})? (\S+)$/gm)) {
+    const labelled = Object.entries(labels).every(([k, v]) => labelText.split(',').includes(`${k}=${JSON.stringify(v)}`));
+    if (sample === name && labelled) sum += Number(value);
+  }
+  return sum;
+}
+
+/** Passes of the cluster's reconciler finished so far (reconcile_passes_total). */
+export function reconcilePasses(local: LocalServer, cluster: string): Promise<number> {
+  return metricValue(local, 'reconcile_passes_total', { cluster });
+}
+
+/**
+ * Polls until a whole pass of the cluster's reconciler ran after this call: the counter moved by two, as the
+ * pass under way may have begun before. False when `ms` pass first.
+ */
+export async function passOver(local: LocalServer, cluster: string, ms = 30_000): Promise<boolean> {
+  const before = await reconcilePasses(local, cluster);
+  return eventually(async () => (await reconcilePasses(local, cluster)) >= before + 2, ms);
+}
