@@ -4,7 +4,9 @@
 // password (recording status.passwordSecretVersion) or reports the Secret or key missing. Most Secrets of a
 // cluster are none of ours (service-account tokens, Helm releases): an index of the Secrets our objects name,
 // listed once and kept current from the store's change feed, answers each change without I/O, and the loop's
-// settle turns a burst of changes into one pass.
+// settle turns a burst of changes into one pass. The same change feed nudges a cluster's loop when one of its
+// Databases is created or deleted: the pass that follows starts or stops that database's drift listener, instead
+// of an interval later.
 import { objectKey } from '../apiserver/locks.ts';
 import type { Logger } from '../apiserver/log.ts';
 import type { KubeObject, ResourceStore } from '../apiserver/resource.ts';
@@ -37,11 +39,17 @@ class SecretUses {
   private readonly byObject = new Map<string, SecretUse>();
   private readonly unsubscribes: (() => void)[] = [];
 
-  /** `expired`: the change feed lost changes; the index is no longer complete. */
-  constructor(private readonly store: ResourceStore, private readonly expired: (error: Error) => void) {}
+  constructor(
+    private readonly store: ResourceStore,
+    /** The change feed lost changes; the index is no longer complete. */
+    private readonly expired: (error: Error) => void,
+    /** A Database was created or deleted on this cluster. */
+    private readonly databaseCameOrWent: (cluster: string) => void,
+  ) {}
 
   async load(): Promise<void> {
     for (const resource of [resources.clusters, resources.roles]) await this.follow(resource);
+    await this.followDatabases();
   }
 
   private async follow(resource: string): Promise<void> {
@@ -50,6 +58,17 @@ class SecretUses {
     const unsubscribe = await this.store.watch(
       ({ type, object }) => (type === 'DELETED' ? this.byObject.delete(objectKey(resource, object.metadata.namespace, object.metadata.name)) : this.record(resource, object)),
       { resource, resourceVersion, onError: this.expired },
+    );
+    this.unsubscribes.push(unsubscribe);
+  }
+
+  private async followDatabases(): Promise<void> {
+    const resource = resources.databases;
+    const unsubscribe = await this.store.watch(
+      ({ type, object }) => {
+        if (type !== 'MODIFIED') this.databaseCameOrWent((object.spec as { databaseClusterRef: { name: string } }).databaseClusterRef.name);
+      },
+      { resource, resourceVersion: await this.store.currentResourceVersion(), onError: this.expired },
     );
     this.unsubscribes.push(unsubscribe);
   }
@@ -89,7 +108,7 @@ export class SecretTriggers {
    */
   async start(): Promise<void> {
     if (this.following) return;
-    const uses = new SecretUses(this.store, (error) => this.expired(error));
+    const uses = new SecretUses(this.store, (error) => this.expired(error), (cluster) => this.nudge([cluster]));
     try {
       await uses.load();
     } catch (error) {

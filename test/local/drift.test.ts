@@ -96,3 +96,13 @@ test.serial('the notifications of our own corrections settle: after a correction
   await new Promise((r) => setTimeout(r, 3_000)); // a while in which nothing may run: absence takes time to see
   t.is(await batches(), settled);
 });
+
+test.serial('a Database created on a 1h cluster after its loop\'s first pass gets its event triggers within seconds, not at the next resync', async (t) => {
+  const parts = clusterManifests('late', local.postgresDsn, '1h').split('---\n');
+  const cluster = await local.kubectl(['apply', '-f', '-'], [parts[0], parts[1]].join('---\n'));
+  t.is(cluster.code, 0, cluster.stderr);
+  t.true(await eventually(async () => (await reconcilePasses(local, 'late')) > 0, 30_000), 'the loop has made its first pass, with no database yet');
+  const database = await local.kubectl(['apply', '-f', '-'], parts[2]!);
+  t.is(database.code, 0, database.stderr);
+  t.true(await eventually(async () => (await json(['get', 'pgcluster', 'late'])).status?.driftDetection === 'EventTrigger', 30_000));
+});
