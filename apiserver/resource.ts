@@ -1,4 +1,5 @@
 // What the REST layer needs of a kind and of the store: the HTTP handlers depend on these shapes only.
+import type { StoreLocation } from '../storage/catalog/eligibility.ts';
 import type { FieldError } from '../storage/catalog/errors.ts';
 import type { User } from './authentication.ts';
 import type { KubeObject, TableColumn } from './table.ts';
@@ -7,6 +8,8 @@ export type { KubeObject };
 
 /** The object store, as the handlers use it (storage/objects implements it). Errors carry a `reason`. */
 export interface ResourceStore {
+  /** Where the store lives (undefined where the server does not say): no object may claim its database. */
+  readonly location?: StoreLocation | undefined;
   get(resource: string, namespace: string, name: string): Promise<KubeObject>;
   list(resource: string, options: { namespace?: string; limit?: number; continue?: string }): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string }>;
   /** The current objects whose field at `path` is one of `values`: a few objects without listing them all. */

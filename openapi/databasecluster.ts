@@ -1,8 +1,8 @@
 // The DatabaseCluster kind (API.md): a PostgreSQL server, reached through a DSN kept in a Secret. Cluster-scoped.
 import type { FieldError } from '../storage/catalog/errors.ts';
-import { conditions, durationMilliseconds, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
+import { conditions, durationMilliseconds, identifier, identifiers, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn, type KubeObject } from './kind.ts';
-import { integer, object, text } from './schema.ts';
+import { array, integer, object, text } from './schema.ts';
 
 export interface DatabaseClusterSpec {
   connection: { name: string; namespace: string; key?: string };
@@ -10,6 +10,16 @@ export interface DatabaseClusterSpec {
   driftPolicy?: 'Correct' | 'Report';
   /** A Go duration, e.g. "30s"; absent: the server's --resync-interval. */
   resyncInterval?: string;
+  /** Roles that DatabaseRoles may be memberOf although no DatabaseRole of their namespace manages them. */
+  grantableRoles?: GrantableRole[];
+  /** Extensions that Databases may create beyond the trusted ones. */
+  allowedExtensions?: string[];
+}
+
+export interface GrantableRole {
+  name: string;
+  /** Namespace patterns (`*` matches any run of characters); absent: every namespace that may use the cluster. */
+  namespaces?: string[];
 }
 
 export interface DatabaseClusterStatus {
@@ -43,6 +53,11 @@ const spec = object('How to reach the PostgreSQL server, who may use it, and how
     enum: ['Correct', 'Report'],
     default: 'Correct',
   }),
+  grantableRoles: array('Roles that DatabaseRoles may list in memberOf although no DatabaseRole of their namespace manages them: a shared read-only group, or pg_monitor for a monitoring user. Never granted, even when listed: superusers, roles with REPLICATION or BYPASSRLS, the connecting user, pg_execute_server_program, pg_read_server_files and pg_write_server_files.', object('A role, and the namespaces that may be granted it.', {
+    name: identifier('The role name in PostgreSQL.'),
+    namespaces: array('Namespace patterns (`*` matches any run of characters, `team-*`); absent: every namespace that may use this cluster.', text('A namespace name or pattern.', { minLength: 1, maxLength: 63 })),
+  }, ['name'])),
+  allowedExtensions: identifiers('Extensions Databases may create beyond the trusted ones (pg_available_extension_versions.trusted), which any Database may create.'),
   resyncInterval: text(`How often the reconciler compares the spec with the live catalog, as a duration from ${resyncBounds.min} to ${resyncBounds.max} (30s, 5m, 1h); absent: the server's --resync-interval.`, {
     format: 'duration',
   }),
@@ -96,4 +111,15 @@ export function validateClusterSpec(spec: DatabaseClusterSpec): FieldError[] {
 export function resyncIntervalMs(spec: DatabaseClusterSpec | undefined, defaultMs: number): number {
   if (spec?.resyncInterval === undefined) return defaultMs;
   return Math.min(maxResyncMs, Math.max(minResyncMs, durationMilliseconds(spec.resyncInterval)));
+}
+
+/** Whether `namespace` matches a pattern of spec.grantableRoles (`*` matches any run of characters). */
+export function namespaceMatches(pattern: string, namespace: string): boolean {
+  const expression = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+  return new RegExp(`^${expression}$`).test(namespace);
+}
+
+/** The roles of spec.grantableRoles that `namespace` may be granted. */
+export function grantableRolesFor(spec: DatabaseClusterSpec, namespace: string): Set<string> {
+  return new Set((spec.grantableRoles ?? []).filter((g) => g.namespaces === undefined || g.namespaces.some((p) => namespaceMatches(p, namespace))).map((g) => g.name));
 }

@@ -3,15 +3,27 @@
 import type { DatabaseSpec, DatabaseStatus } from '../../openapi/database.ts';
 import { database } from '../../openapi/database.ts';
 import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
+import { databaseRefusals } from '../../storage/catalog/eligibility.ts';
+import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
-import { admitToCluster, claimCheck } from './tenancy.ts';
+import { admitToCluster, claimCheck, eligible, reachOf } from './tenancy.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
-import { condition, decorateByCluster, environmentFault, isProblem, reclaimHook, resources, type Services } from './services.ts';
+import { condition, decorateByCluster, environmentFault, isProblem, reclaimHook, resources, type ResolvedCluster, type Services } from './services.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
+
+/** What no rule of the cluster can allow: the server's own databases and roles, untrusted extensions (eligibility.ts). */
+async function eligibilityErrors(services: Services, object: DatabaseObject, cluster: ResolvedCluster): Promise<FieldError[]> {
+  const { name, owner, template, extensions = [] } = object.spec;
+  const [reach, facts] = await Promise.all([
+    reachOf(services, object, cluster.object),
+    cluster.catalog.serverFacts({ roles: owner ? [owner] : [], databases: [name], extensions }),
+  ]);
+  return databaseRefusals({ name, owner, template, extensions }, facts, reach);
+}
 
 async function write(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: RequestContext): Promise<KubeObject> {
   const cluster = await admitToCluster(services, object);
@@ -20,6 +32,8 @@ async function write(services: Services, object: DatabaseObject, old: DatabaseOb
     request.warn(`${cluster.resolved.message}: the database is created once the cluster can be reached`);
     return object;
   }
+  const resolved = cluster.resolved;
+  if (!(await eligible(object, request, () => eligibilityErrors(services, object, resolved)))) return object;
   try {
     const snapshot = await cluster.resolved.catalog.snapshot({ roles: [], databases: [object.spec.name] });
     const plan = planDatabase(object.spec, snapshot);

@@ -7,12 +7,12 @@ import type { FieldError } from '../../storage/catalog/errors.ts';
 import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, validateRoleSpec, type DesiredRole } from '../../storage/catalog/roles.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
-import { forbidden } from '../status.ts';
+import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
-import { condition, decorateByCluster, environmentFault, isProblem, objectsOnCluster, reclaimHook, resources, type Services } from './services.ts';
-import { admitToCluster, claimCheck, clusterRefOf } from './tenancy.ts';
+import { condition, decorateByCluster, environmentFault, isProblem, objectsOnCluster, reclaimHook, resources, type ResolvedCluster, type Services } from './services.ts';
+import { admitToCluster, claimCheck, eligible, reachOf, refuse } from './tenancy.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
 
@@ -41,25 +41,26 @@ async function databaseOwners(services: Services, cluster: string): Promise<Map<
   return new Map((await objectsOnCluster(services, resources.databases, cluster)).map((d) => [(d.spec as { name: string }).name, d.metadata.namespace ?? '']));
 }
 
-/** Which namespace manages each of the role names on the cluster: only those roles are read. */
-async function roleOwners(services: Services, cluster: string, roleNames: readonly string[]): Promise<Map<string, string>> {
-  if (roleNames.length === 0) return new Map();
-  const roles = (await services.store.find(resources.roles, ['spec', 'roleName'], roleNames)).filter((r) => clusterRefOf(r) === cluster);
-  return new Map(roles.map((r) => [(r.spec as DatabaseRoleSpec).roleName, r.metadata.namespace ?? '']));
+/** Tenancy: privileges only on this namespace's databases (403); memberships are eligibility.ts's to judge. */
+function tenancyErrors(object: RoleObject, databases: Map<string, string>): FieldError[] {
+  const namespace = object.metadata.namespace ?? '';
+  return (object.spec.permissions ?? []).flatMap((p, i) => {
+    const owner = databases.get(p.database);
+    return owner !== undefined && owner !== namespace
+      ? [{ type: 'FieldValueForbidden' as const, field: `spec.permissions[${i}].database`, message: `Forbidden: database "${p.database}" is managed by a Database in namespace "${owner}"` }]
+      : [];
+  });
 }
 
-/** Tenancy: privileges only on this namespace's databases, membership only in this namespace's roles (403). */
-function tenancyErrors(object: RoleObject, databases: Map<string, string>, roles: Map<string, string>): FieldError[] {
-  const namespace = object.metadata.namespace ?? '';
-  const foreign = (owner: string | undefined) => owner !== undefined && owner !== namespace;
-  return [
-    ...(object.spec.permissions ?? []).flatMap((p, i) => (foreign(databases.get(p.database))
-      ? [{ type: 'FieldValueForbidden' as const, field: `spec.permissions[${i}].database`, message: `Forbidden: database "${p.database}" is managed by a Database in namespace "${databases.get(p.database)}"` }]
-      : [])),
-    ...(object.spec.memberOf ?? []).flatMap((m, i) => (foreign(roles.get(m))
-      ? [{ type: 'FieldValueForbidden' as const, field: `spec.memberOf[${i}]`, message: `Forbidden: role "${m}" is managed by a DatabaseRole in namespace "${roles.get(m)}"` }]
-      : [])),
-  ];
+/** What no rule of the cluster can allow: the server's own roles and databases (eligibility.ts). */
+async function eligibilityErrors(services: Services, object: RoleObject, old: RoleObject | undefined, cluster: ResolvedCluster): Promise<FieldError[]> {
+  const { roleName, memberOf = [], permissions = [] } = object.spec;
+  const databases = permissions.map((p) => p.database);
+  const [reach, facts] = await Promise.all([
+    reachOf(services, object, cluster.object),
+    cluster.catalog.serverFacts({ roles: [roleName, ...memberOf], databases, extensions: [] }),
+  ]);
+  return roleRefusals({ roleName, managedAlready: old?.spec.roleName === roleName, memberOf, databases }, facts, reach);
 }
 
 async function passwordOf(services: Services, object: RoleObject, lookup: SecretLookup, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; problem?: PasswordProblem }> {
@@ -98,16 +99,17 @@ async function desiredOf(services: Services, object: RoleObject, databases: Map<
   return { desired, passwordVersion: password.version, passwordProblem: password.problem, pending };
 }
 
-async function write(services: Services, object: RoleObject, request: RequestContext): Promise<KubeObject> {
+async function write(services: Services, object: RoleObject, old: RoleObject | undefined, request: RequestContext): Promise<KubeObject> {
   const cluster = await admitToCluster(services, object);
   await claimCheck(services, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
   const databases = await databaseOwners(services, cluster.name);
-  const refused = tenancyErrors(object, databases, await roleOwners(services, cluster.name, object.spec.memberOf ?? []));
-  if (refused.length > 0) throw forbidden({ group: databaseRole.group, resource: databaseRole.plural, kind: databaseRole.kind, name: object.metadata.name }, refused.map((e) => `${e.field}: ${e.message}`).join(', '));
+  refuse(object, tenancyErrors(object, databases));
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the role is created once the cluster can be reached`);
     return object;
   }
+  const resolved = cluster.resolved;
+  if (!(await eligible(object, request, () => eligibilityErrors(services, object, old, resolved)))) return object;
   const { desired, passwordVersion, pending } = await desiredOf(services, object, databases, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
   for (const p of pending) request.warn(p);
   try {
@@ -186,7 +188,7 @@ export function databaseRoles(services: Services): ResourceKind {
     forbidden: (o) => forbiddenAttributeErrors((o.spec ?? {}) as object),
     validateSpec: (o) => validateRoleSpec(o.spec as DatabaseRoleSpec),
     immutable: ['roleName', 'databaseClusterRef'],
-    beforeWrite: (o, _old, request) => write(services, o as RoleObject, request),
+    beforeWrite: (o, old, request) => write(services, o as RoleObject, old as RoleObject | undefined, request),
     // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.
     reclaim: reclaimHook(services, (o) => {
       const { spec } = o as RoleObject;

@@ -1,9 +1,12 @@
 // Tenancy (DESIGN.md): which cluster an object may use, and who owns a database or role name on a cluster.
 // Each refusal is a fault of the object: nothing is changed.
-import type { KubeObject } from '../resource.ts';
-import { conflict, forbidden, invalid, StatusError } from '../status.ts';
+import { grantableRolesFor } from '../../openapi/databasecluster.ts';
 import { kinds } from '../../openapi/index.ts';
-import { isProblem, namespaceAllowed, resolveCluster, resources, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
+import type { Reach } from '../../storage/catalog/eligibility.ts';
+import type { FieldError } from '../../storage/catalog/errors.ts';
+import type { KubeObject, RequestContext } from '../resource.ts';
+import { conflict, forbidden, invalid, StatusError } from '../status.ts';
+import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
 
 export interface Admitted {
   name: string;
@@ -57,4 +60,40 @@ export async function claimCheck(services: Services, resource: string, object: K
   if (owner) {
     throw conflict(subject(object), `${what} "${key}" on DatabaseCluster "${cluster}" belongs to ${owner.metadata.namespace}/${owner.metadata.name}`);
   }
+}
+
+/** What the object's namespace owns on the cluster and what the cluster gives it (eligibility.ts's Reach). */
+export async function reachOf(services: Services, object: KubeObject, cluster: ResolvedCluster['object']): Promise<Reach> {
+  const namespace = object.metadata.namespace ?? '';
+  const [roles, databases] = await Promise.all([resources.roles, resources.databases].map((resource) => objectsOnCluster(services, resource, cluster.metadata.name)));
+  const names = (list: KubeObject[], field: string) => new Set(list.filter((o) => o.metadata.namespace === namespace).map((o) => String((o.spec as Record<string, unknown>)[field])));
+  return {
+    namespace,
+    ownRoles: names(roles!, 'roleName'),
+    ownDatabases: names(databases!, 'name'),
+    grantableRoles: grantableRolesFor(cluster.spec, namespace),
+    allowedExtensions: new Set(cluster.spec.allowedExtensions ?? []),
+    store: services.store.location,
+  };
+}
+
+/** 403 naming every refused field: what no DatabaseCluster rule can allow. */
+export function refuse(object: KubeObject, errors: FieldError[]): void {
+  if (errors.length > 0) throw forbidden(subject(object), errors.map((e) => `${e.field}: ${e.message}`).join(', '));
+}
+
+/**
+ * Runs the eligibility rules before any SQL: a refusal is a 403 and the catalog stays as it was. False when the
+ * server could not be read (an environment fault: the write is accepted with a Warning, and runs no SQL).
+ */
+export async function eligible(object: KubeObject, request: RequestContext, errors: () => Promise<FieldError[]>): Promise<boolean> {
+  let refused: FieldError[];
+  try {
+    refused = await errors();
+  } catch (error) {
+    request.warn(`${environmentFault(error).message}; it is written once the cluster can be read`);
+    return false;
+  }
+  refuse(object, refused);
+  return true;
 }

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { guardedClient, guardedPool } from '../connections.ts';
 import { readDriftTriggers, type DatabaseTriggers } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
+import { readServerFacts, type FactsScope, type ServerFacts } from './eligibility.ts';
 import { CatalogError } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
 import type { Plan } from './plan.ts';
@@ -141,6 +142,13 @@ export class ClusterCatalog {
       this.inflightSnapshots.set(key, inflight);
     }
     return inflight;
+  }
+
+  /** What the eligibility rules need to know about these names (eligibility.ts). */
+  serverFacts(scope: FactsScope): Promise<ServerFacts> {
+    return readServerFacts(this.pool(null), scope).catch((error: unknown) => {
+      throw CatalogError.from(error, 'reading what the server holds');
+    });
   }
 
   /** Runs one plan, in order; throws a CatalogError naming the statement that failed. */

@@ -54,6 +54,7 @@ function permissionErrors(p: DatabasePermission, field: string, major: number | 
   ];
 }
 
+/** A name for a role to create: PostgreSQL reserves "public", "none" and the prefix "pg_" for its own roles. */
 function roleNameErrors(name: unknown, field: string): FieldError[] {
   const errors = identifierErrors(name, field);
   if (errors.length > 0) return errors;
@@ -62,6 +63,13 @@ function roleNameErrors(name: unknown, field: string): FieldError[] {
     return [{ type: 'FieldValueInvalid', field, message: `Invalid value: ${JSON.stringify(name)}: PostgreSQL reserves "public", "none" and names starting with "pg_"` }];
   }
   return [];
+}
+
+/** A role to be a member of: a predefined pg_* role may be one, where the DatabaseCluster makes it grantable. */
+function groupNameErrors(name: unknown, field: string): FieldError[] {
+  const errors = identifierErrors(name, field);
+  if (errors.length > 0 || (name !== 'public' && name !== 'none')) return errors;
+  return [{ type: 'FieldValueInvalid', field, message: `Invalid value: ${JSON.stringify(name)}: "public" and "none" are no roles` }];
 }
 
 /** SUPERUSER, REPLICATION and BYPASSRLS are never granted: asking for them is refused, not ignored. */
@@ -79,7 +87,7 @@ export function validateRoleSpec(spec: DatabaseRoleSpec, major?: number): FieldE
     ...roleNameErrors(spec.roleName, 'spec.roleName'),
     ...permissions.flatMap((p, i) => permissionErrors(p, `spec.permissions[${i}]`, major)),
     ...duplicateErrors(permissions.map((p) => p.database), (i) => `spec.permissions[${i}].database`),
-    ...memberOf.flatMap((m, i) => roleNameErrors(m, `spec.memberOf[${i}]`)),
+    ...memberOf.flatMap((m, i) => groupNameErrors(m, `spec.memberOf[${i}]`)),
     ...duplicateErrors(memberOf, (i) => `spec.memberOf[${i}]`),
   ];
   memberOf.forEach((m, i) => {

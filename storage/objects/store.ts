@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { connectionConfig } from '../catalog/dsn.ts';
 import { identifierError } from '../catalog/identifiers.ts';
+import type { StoreLocation } from '../catalog/eligibility.ts';
 import { guardedPool, isConnectionFault } from '../connections.ts';
 import { AlreadyExists, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource, type ObjectKey } from './errors.ts';
 import { ChangeFeed, type ChangeWindow, type WatchOptions } from './feed.ts';
@@ -41,6 +42,9 @@ export interface ListOptions {
   /** From a previous page: the next page, as of that list's resourceVersion. */
   continue?: string;
 }
+
+// pg_control_system() is open to every role by default; where it is not, the location stays unknown.
+const locationQuery = `SELECT (SELECT system_identifier::text FROM pg_control_system()) AS "systemIdentifier", current_database() AS database`;
 
 const continueExpired =
   'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.';
@@ -96,6 +100,8 @@ export class ObjectStore {
     private readonly pool: pg.Pool,
     config: pg.ClientConfig,
     private readonly schema: string,
+    /** The server and database the store lives in: no DatabaseCluster object may claim that database. */
+    readonly location: StoreLocation | undefined,
   ) {
     this.sql = statements(schema);
     // The notification channel is named after the schema: one change log per schema.
@@ -120,10 +126,12 @@ export class ObjectStore {
       lock_timeout: 10_000,
       idle_in_transaction_session_timeout: 30_000,
     });
+    let location: StoreLocation | undefined;
     try {
       const client = await pool.connect();
       try {
         await migrate(client, schema);
+        location = await client.query<StoreLocation>(locationQuery).then(({ rows }) => rows[0], () => undefined);
       } finally {
         client.release();
       }
@@ -131,7 +139,7 @@ export class ObjectStore {
       await pool.end().catch(() => undefined);
       throw storeError(error, 'opening the store');
     }
-    return new ObjectStore(pool, config, schema);
+    return new ObjectStore(pool, config, schema, location);
   }
 
   /** Ends every watch and connection; calling it again waits for the first call. */
