@@ -1,5 +1,6 @@
 // What the REST layer needs of a kind and of the store: the HTTP handlers depend on these shapes only.
 import type { StoreLocation } from '../storage/catalog/eligibility.ts';
+import type { Claim } from '../storage/objects/types.ts';
 import type { FieldError } from '../storage/catalog/errors.ts';
 import type { User } from './authentication.ts';
 import type { KubeObject, TableColumn } from './table.ts';
@@ -14,7 +15,12 @@ export interface ResourceStore {
   list(resource: string, options: { namespace?: string; limit?: number; continue?: string }): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string }>;
   /** The current objects whose field at `path` is one of `values`: a few objects without listing them all. */
   find(resource: string, path: readonly string[], values: readonly string[]): Promise<KubeObject[]>;
-  create(resource: string, object: KubeObject): Promise<KubeObject>;
+  /** Stores a new object and takes its claims in one transaction: a claim another object holds is a Conflict. */
+  create(resource: string, object: KubeObject, claims?: readonly Claim[]): Promise<KubeObject>;
+  /** Takes claims for a stored object (stored before its server could be read); Conflict when another holds one. */
+  claim(resource: string, object: KubeObject, claims: readonly Claim[]): Promise<void>;
+  /** The Conflict `claim` would meet, taking nothing (dry runs). */
+  checkClaims(resource: string, object: KubeObject, claims: readonly Claim[]): Promise<void>;
   update(resource: string, object: KubeObject, precondition?: { expectedResourceVersion?: string }): Promise<KubeObject>;
   delete(resource: string, namespace: string, name: string, precondition?: { expectedResourceVersion?: string }): Promise<KubeObject>;
   watch(
@@ -43,8 +49,11 @@ export interface Strategy {
   withDefaults(object: KubeObject): KubeObject;
   /** Every fault of the object; with `old`, of the change too (immutable fields). */
   validate(object: KubeObject, old: KubeObject | undefined): FieldError[];
-  /** Runs before the object is stored (tenancy, SQL); may throw a StatusError; returns the object to store. */
-  beforeWrite?(object: KubeObject, old: KubeObject | undefined, request: RequestContext): Promise<KubeObject>;
+  /**
+   * What a write checks beyond the object itself (tenancy, what the server holds), before anything is stored or
+   * run: throws a StatusError to refuse. Returns the names the object claims and how to write it.
+   */
+  admit?(object: KubeObject, old: KubeObject | undefined, request: RequestContext): Promise<Admission>;
   /**
    * What deleting an object must do outside the store first (reclaimPolicy Delete drops it in PostgreSQL).
    * Objects that need it carry `finalizer`: a delete that cannot finish leaves the object marked with a
@@ -57,6 +66,17 @@ export interface Strategy {
   decorate?(objects: KubeObject[]): Promise<KubeObject[]>;
   /** Written only through create/update, never returned (Secret stringData). */
   writeOnly?(object: KubeObject): KubeObject;
+}
+
+export interface Admission {
+  /** Role and database names on a PostgreSQL server, taken with the object (store.create / store.claim). */
+  claims: readonly Claim[];
+  /**
+   * Makes PostgreSQL and the Kubernetes side match the object (SQL, Services, Secrets), once it and its claims
+   * are stored; returns the object to store (with what the write recorded in status). Absent when nothing can
+   * be written now (the server cannot be read: a Warning said so, and the reconciler tries again).
+   */
+  write?(stored: KubeObject): Promise<KubeObject>;
 }
 
 export interface Reclaim {

@@ -10,7 +10,7 @@ import { appliedObject, applyConfiguration, applyConflict, compactMetadata, fiel
 import { objectKey, ObjectLocks } from './locks.ts';
 import { countParameter, watchRequested } from './parameters.ts';
 import { applyPatchType, decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
-import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from './resource.ts';
+import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type Admission, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from './resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { badRequest, conflict, invalid, StatusError, type Subject } from './status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
@@ -164,11 +164,51 @@ export class ResourceHandlers {
     const admitted = this.admit(ctx, this.kind.statusSubresource ? (withoutStatus as KubeObject) : decoded, undefined);
     const object = applied ? admitted : recordUpdate(undefined, admitted, fieldManagerOf(ctx, 'CreateOptions'), managementOf(this.kind, undefined));
     const request = requestContext(ctx);
-    const prepared = withReclaimFinalizer(this.kind.strategy, this.kind.strategy.beforeWrite ? await this.kind.strategy.beforeWrite(object, undefined, request) : object);
-    const fresh = { ...prepared, metadata: { ...prepared.metadata, generation: 1 } };
-    const stored = request.dryRun ? fresh : await this.store.create(this.resource, fresh).catch((e: unknown) => { throw fromStoreError(e); });
-    const shown = await this.answer(stored, request.dryRun);
-    this.send(ctx, shown, 201);
+    const fresh = withReclaimFinalizer(this.kind.strategy, { ...object, metadata: { ...object.metadata, generation: 1 } });
+    const admission = await this.admission(fresh, undefined, request);
+    if (request.dryRun) {
+      await this.store.checkClaims(this.resource, fresh, admission.claims).catch((e: unknown) => { throw fromStoreError(e); });
+      this.send(ctx, await this.answer(admission.write ? await admission.write(fresh) : fresh, true), 201);
+      return;
+    }
+    // The object and its claims first, in one transaction: a create that loses a claim runs no SQL. Its write
+    // holds the object's lock, so that no correction of the reconciler runs beside it (an apply holds it already).
+    const create = async () => {
+      const stored = await this.store.create(this.resource, fresh, admission.claims).catch((e: unknown) => { throw fromStoreError(e); });
+      return this.written(stored, admission, request);
+    };
+    const created = applied ? await create() : await this.locks.run(objectKey(this.resource, fresh.metadata.namespace, fresh.metadata.name), create);
+    this.send(ctx, await this.answer(created, false), 201);
+  }
+
+  private admission(object: KubeObject, old: KubeObject | undefined, request: RequestContext): Promise<Admission> {
+    return this.kind.strategy.admit ? this.kind.strategy.admit(object, old, request) : Promise.resolve({ claims: [] });
+  }
+
+  /**
+   * Runs a created object's write and stores what it recorded. A refusal the write meets (a 4xx) undoes the
+   * create, claims included; any other failure leaves the object stored, answered with a Warning: the
+   * reconciler writes it again.
+   */
+  private async written(stored: KubeObject, admission: Admission, request: RequestContext): Promise<KubeObject> {
+    if (!admission.write) return stored;
+    let written: KubeObject;
+    try {
+      written = await admission.write(stored);
+    } catch (error) {
+      if (error instanceof StatusError && error.code < 500) {
+        await this.store.delete(this.resource, stored.metadata.namespace ?? '', stored.metadata.name, { expectedResourceVersion: String(stored.metadata.resourceVersion) });
+        throw error;
+      }
+      request.warn(`the object is stored, but writing it failed (${(error as Error).message}); it is retried`);
+      return stored;
+    }
+    // What the write recorded in status (passwordSecretVersion), kept over a live status a read persisted meanwhile.
+    const before = (stored.status ?? {}) as Record<string, unknown>;
+    const recorded = Object.fromEntries(Object.entries((written.status ?? {}) as Record<string, unknown>).filter(([key, value]) => !isDeepStrictEqual(before[key], value)));
+    if (Object.keys(recorded).length === 0) return stored;
+    const record = (current: KubeObject) => this.store.update(this.resource, { ...current, status: { ...(current.status as object | undefined), ...recorded } }, { expectedResourceVersion: String(current.metadata.resourceVersion) });
+    return despitePersistedStatus(this.store, this.resource, stored, record).catch((e: unknown) => { throw fromStoreError(e); });
   }
 
   /** Stores `next` in place of `old`: immutable metadata kept, generation bumped when the spec changed. */
@@ -189,7 +229,7 @@ export class ResourceHandlers {
     };
     const object = subresource === 'status' ? { ...merged, metadata } : this.admit(ctx, { ...merged, metadata }, old);
     const request = requestContext(ctx);
-    const prepared = subresource === undefined ? withReclaimFinalizer(this.kind.strategy, this.kind.strategy.beforeWrite ? await this.kind.strategy.beforeWrite(object, old, request) : object) : object;
+    const prepared = subresource === undefined ? await this.admitAndWrite(withReclaimFinalizer(this.kind.strategy, object), old, request) : object;
     const finalizers = (prepared.metadata.finalizers as string[] | undefined) ?? [];
     if (old.metadata.deletionTimestamp && finalizers.length === 0) {
       await this.remove(ctx, prepared, request.dryRun);
@@ -202,6 +242,14 @@ export class ResourceHandlers {
     else stored = await this.store.update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
     const shown = await this.answer(stored, request.dryRun);
     this.send(ctx, shown);
+  }
+
+  /** An update's admission, its claims (an object stored before its server could be read has none yet), then its write. */
+  private async admitAndWrite(object: KubeObject, old: KubeObject, request: RequestContext): Promise<KubeObject> {
+    const admission = await this.admission(object, old, request);
+    const claim = request.dryRun ? this.store.checkClaims(this.resource, old, admission.claims) : this.store.claim(this.resource, old, admission.claims);
+    await claim.catch((e: unknown) => { throw fromStoreError(e); });
+    return admission.write ? admission.write(object) : object;
   }
 
   async update(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {

@@ -249,12 +249,16 @@ export class Reconciler {
 
   /** Runs the object's write again (its SQL), then stores what the write recorded and the new live status. */
   private async rewrite(kind: ResourceKind, object: KubeObject): Promise<void> {
-    const { beforeWrite, decorate } = kind.strategy;
-    if (!beforeWrite || !decorate || object.metadata.deletionTimestamp) return;
+    const { admit, decorate } = kind.strategy;
+    if (!admit || !decorate || object.metadata.deletionTimestamp) return;
     if ((await this.driftPolicy(object)) !== 'Correct') return;
     await this.attempt(kind, object, async () => {
       const warnings: string[] = [];
-      const written = await beforeWrite(object, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
+      const admission = await admit(object, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
+      // An object stored while its server could not be read claims its names now, before its first SQL.
+      await this.services.store.claim(storeResource(kind), object, admission.claims);
+      if (!admission.write) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
+      const written = await admission.write(object);
       const stored = JSON.stringify(written.status) === JSON.stringify(object.status)
         ? object
         : await this.services.store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });

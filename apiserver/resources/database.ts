@@ -4,9 +4,8 @@ import type { DatabaseSpec, DatabaseStatus } from '../../openapi/database.ts';
 import { database } from '../../openapi/database.ts';
 import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
 import { databaseRefusals } from '../../storage/catalog/eligibility.ts';
-import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
-import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
+import type { Admission, KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { admitToCluster, claimCheck, eligible, reachOf } from './tenancy.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from './events.ts';
@@ -16,30 +15,40 @@ import { condition, decorateByCluster, environmentFault, isProblem, reclaimHook,
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
 
 /** What no rule of the cluster can allow: the server's own databases and roles, untrusted extensions (eligibility.ts). */
-async function eligibilityErrors(services: Services, object: DatabaseObject, cluster: ResolvedCluster): Promise<FieldError[]> {
+async function eligibility(services: Services, object: DatabaseObject, cluster: ResolvedCluster) {
   const { name, owner, template, extensions = [] } = object.spec;
   const [reach, facts] = await Promise.all([
     reachOf(services, object, cluster.object),
     cluster.catalog.serverFacts({ roles: owner ? [owner] : [], databases: [name], extensions }),
   ]);
-  return databaseRefusals({ name, owner, template, extensions }, facts, reach);
+  return { facts, errors: databaseRefusals({ name, owner, template, extensions }, facts, reach) };
 }
 
-async function write(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: RequestContext): Promise<KubeObject> {
+/** Tenancy and eligibility; the database name is claimed on its server, and the write runs once the object is stored. */
+async function admit(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: RequestContext): Promise<Admission> {
   const cluster = await admitToCluster(services, object);
   await claimCheck(services, resources.databases, object, cluster.name, ['spec', 'name'], 'database name');
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the database is created once the cluster can be reached`);
-    return object;
+    return { claims: [] };
   }
   const resolved = cluster.resolved;
-  if (!(await eligible(object, request, () => eligibilityErrors(services, object, resolved)))) return object;
+  const facts = await eligible(object, request, () => eligibility(services, object, resolved));
+  if (!facts) return { claims: [] };
+  return {
+    claims: [{ server: facts.systemIdentifier, kind: 'database', name: object.spec.name }],
+    write: (stored) => write(services, stored as DatabaseObject, old, resolved, request),
+  };
+}
+
+/** The database's SQL and its Service; faults of the environment are warnings (Ready=False, retried). */
+async function write(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, cluster: ResolvedCluster, request: RequestContext): Promise<KubeObject> {
   try {
-    const snapshot = await cluster.resolved.catalog.snapshot({ roles: [], databases: [object.spec.name] });
+    const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] });
     const plan = planDatabase(object.spec, snapshot);
-    if (request.dryRun) await cluster.resolved.catalog.rehearse(plan);
+    if (request.dryRun) await cluster.catalog.rehearse(plan);
     else if (plan.statements.length > 0) {
-      await cluster.resolved.catalog.apply(plan);
+      await cluster.catalog.apply(plan);
       await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((st) => st.description)));
     }
   } catch (error) {
@@ -48,7 +57,7 @@ async function write(services: Services, object: DatabaseObject, old: DatabaseOb
     if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
   }
   if (request.dryRun) return object;
-  const problem = await ensureService(services, object, cluster.resolved.host);
+  const problem = await ensureService(services, object, cluster.host);
   if (problem) {
     request.warn(problem.message);
     await services.events.record(object, 'Warning', problem.reason, problem.message);
@@ -95,7 +104,7 @@ export function databases(services: Services): ResourceKind {
   return servedKind(database, {
     validateSpec: (o) => validateDatabaseSpec(o.spec as DatabaseSpec),
     immutable: ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'],
-    beforeWrite: (o, old, request) => write(services, o as DatabaseObject, old as DatabaseObject | undefined, request),
+    admit: (o, old, request) => admit(services, o as DatabaseObject, old as DatabaseObject | undefined, request),
     afterDelete: (o) => removeService(services, o as DatabaseObject, (o as DatabaseObject).spec.databaseServiceName),
     // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.
     reclaim: reclaimHook(services, (o) => {

@@ -6,7 +6,7 @@ import { databaseRole } from '../../openapi/databaserole.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, validateRoleSpec, type DesiredRole } from '../../storage/catalog/roles.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
-import type { KubeObject, RequestContext, ResourceKind } from '../resource.ts';
+import type { Admission, KubeObject, RequestContext, ResourceKind } from '../resource.ts';
 import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from './events.ts';
@@ -53,14 +53,14 @@ function tenancyErrors(object: RoleObject, databases: Map<string, string>): Fiel
 }
 
 /** What no rule of the cluster can allow: the server's own roles and databases (eligibility.ts). */
-async function eligibilityErrors(services: Services, object: RoleObject, old: RoleObject | undefined, cluster: ResolvedCluster): Promise<FieldError[]> {
+async function eligibility(services: Services, object: RoleObject, old: RoleObject | undefined, cluster: ResolvedCluster) {
   const { roleName, memberOf = [], permissions = [] } = object.spec;
   const databases = permissions.map((p) => p.database);
   const [reach, facts] = await Promise.all([
     reachOf(services, object, cluster.object),
     cluster.catalog.serverFacts({ roles: [roleName, ...memberOf], databases, extensions: [] }),
   ]);
-  return roleRefusals({ roleName, managedAlready: old?.spec.roleName === roleName, memberOf, databases }, facts, reach);
+  return { facts, errors: roleRefusals({ roleName, managedAlready: old?.spec.roleName === roleName, memberOf, databases }, facts, reach) };
 }
 
 async function passwordOf(services: Services, object: RoleObject, lookup: SecretLookup, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; problem?: PasswordProblem }> {
@@ -99,32 +99,42 @@ async function desiredOf(services: Services, object: RoleObject, databases: Map<
   return { desired, passwordVersion: password.version, passwordProblem: password.problem, pending };
 }
 
-async function write(services: Services, object: RoleObject, old: RoleObject | undefined, request: RequestContext): Promise<KubeObject> {
+/** Tenancy and eligibility; the role name is claimed on its server, and the write runs once the object is stored. */
+async function admit(services: Services, object: RoleObject, old: RoleObject | undefined, request: RequestContext): Promise<Admission> {
   const cluster = await admitToCluster(services, object);
   await claimCheck(services, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
   const databases = await databaseOwners(services, cluster.name);
   refuse(object, tenancyErrors(object, databases));
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the role is created once the cluster can be reached`);
-    return object;
+    return { claims: [] };
   }
   const resolved = cluster.resolved;
-  if (!(await eligible(object, request, () => eligibilityErrors(services, object, old, resolved)))) return object;
+  const facts = await eligible(object, request, () => eligibility(services, object, old, resolved));
+  if (!facts) return { claims: [] };
+  return {
+    claims: [{ server: facts.systemIdentifier, kind: 'role', name: object.spec.roleName }],
+    write: (stored) => write(services, stored as RoleObject, resolved, databases, request),
+  };
+}
+
+/** The role's SQL and its connection Secret; faults of the environment are warnings (Ready=False, retried). */
+async function write(services: Services, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, request: RequestContext): Promise<KubeObject> {
   const { desired, passwordVersion, pending } = await desiredOf(services, object, databases, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
   for (const p of pending) request.warn(p);
   try {
-    const snapshot = await cluster.resolved.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
+    const snapshot = await cluster.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
     const plan = planRole(desired, snapshot);
     if (request.dryRun) {
-      await cluster.resolved.catalog.rehearse(plan, passwordsOf(desired));
+      await cluster.catalog.rehearse(plan, passwordsOf(desired));
       return object;
     }
     if (plan.statements.length > 0) {
-      await cluster.resolved.catalog.apply(plan, passwordsOf(desired));
+      await cluster.catalog.apply(plan, passwordsOf(desired));
       await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((s) => s.description)));
     }
     if (typeof desired.password === 'string') {
-      const refused = await writeConnectionSecret(services, object, cluster.resolved, desired.password);
+      const refused = await writeConnectionSecret(services, object, cluster, desired.password);
       if (refused) request.warn(refused);
     }
     return passwordVersion === undefined ? object : { ...object, status: { ...object.status, passwordSecretVersion: passwordVersion } };
@@ -188,7 +198,7 @@ export function databaseRoles(services: Services): ResourceKind {
     forbidden: (o) => forbiddenAttributeErrors((o.spec ?? {}) as object),
     validateSpec: (o) => validateRoleSpec(o.spec as DatabaseRoleSpec),
     immutable: ['roleName', 'databaseClusterRef'],
-    beforeWrite: (o, old, request) => write(services, o as RoleObject, old as RoleObject | undefined, request),
+    admit: (o, old, request) => admit(services, o as RoleObject, old as RoleObject | undefined, request),
     // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.
     reclaim: reclaimHook(services, (o) => {
       const { spec } = o as RoleObject;

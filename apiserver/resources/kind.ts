@@ -7,7 +7,7 @@ import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
 import { nameErrors } from '../names.ts';
 import type { TableColumn } from '../table.ts';
 
-export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'beforeWrite' | 'reclaim' | 'afterDelete' | 'decorate'>> {
+export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'afterDelete' | 'decorate'>> {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
   validateSpec?(object: KubeObject): FieldError[];
   /** spec fields that may not change after creation. */
@@ -36,7 +36,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
       const specErrors = schemaErrors.length === 0 ? (rules.validateSpec?.(o) ?? []) : [];
       return [...nameErrors(o.metadata.name), ...schemaErrors, ...specErrors.filter((e) => !reported.has(e.field)), ...immutableErrors(o, old, rules.immutable ?? [])];
     },
-    ...(rules.beforeWrite ? { beforeWrite: rules.beforeWrite } : {}),
+    ...(rules.admit ? { admit: rules.admit } : {}),
     ...(rules.reclaim ? { reclaim: rules.reclaim } : {}),
     ...(rules.afterDelete ? { afterDelete: rules.afterDelete } : {}),
     ...(rules.decorate ? { decorate: rules.decorate } : {}),

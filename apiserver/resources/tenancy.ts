@@ -2,7 +2,7 @@
 // Each refusal is a fault of the object: nothing is changed.
 import { grantableRolesFor } from '../../openapi/databasecluster.ts';
 import { kinds } from '../../openapi/index.ts';
-import type { Reach } from '../../storage/catalog/eligibility.ts';
+import type { Reach, ServerFacts } from '../../storage/catalog/eligibility.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { KubeObject, RequestContext } from '../resource.ts';
 import { conflict, forbidden, invalid, StatusError } from '../status.ts';
@@ -83,17 +83,18 @@ export function refuse(object: KubeObject, errors: FieldError[]): void {
 }
 
 /**
- * Runs the eligibility rules before any SQL: a refusal is a 403 and the catalog stays as it was. False when the
- * server could not be read (an environment fault: the write is accepted with a Warning, and runs no SQL).
+ * Runs the eligibility rules before anything is stored or run: a refusal is a 403. The server's facts, or
+ * undefined when the server could not be read (an environment fault: the write is accepted with a Warning, and
+ * runs no SQL until the reconciler finds the server readable).
  */
-export async function eligible(object: KubeObject, request: RequestContext, errors: () => Promise<FieldError[]>): Promise<boolean> {
-  let refused: FieldError[];
+export async function eligible(object: KubeObject, request: RequestContext, check: () => Promise<{ facts: ServerFacts; errors: FieldError[] }>): Promise<ServerFacts | undefined> {
+  let checked: { facts: ServerFacts; errors: FieldError[] };
   try {
-    refused = await errors();
+    checked = await check();
   } catch (error) {
     request.warn(`${environmentFault(error).message}; it is written once the cluster can be read`);
-    return false;
+    return undefined;
   }
-  refuse(object, refused);
-  return true;
+  refuse(object, checked.errors);
+  return checked.facts;
 }

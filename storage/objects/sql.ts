@@ -39,7 +39,21 @@ function tables(s: string): string {
       object json NOT NULL,
       previous json
     );
-    CREATE INDEX IF NOT EXISTS changes_by_key ON ${s}.changes (resource, namespace, name, resource_version);`;
+    CREATE INDEX IF NOT EXISTS changes_by_key ON ${s}.changes (resource, namespace, name, resource_version);
+
+    -- A role or database name on a PostgreSQL server (its system identifier) belongs to one object: claimed in
+    -- the transaction that stores the object (or before its SQL first runs), released with the object.
+    CREATE TABLE IF NOT EXISTS ${s}.claims (
+      server text COLLATE "C" NOT NULL,
+      kind text COLLATE "C" NOT NULL,
+      name text COLLATE "C" NOT NULL,
+      uid uuid NOT NULL,
+      resource text COLLATE "C" NOT NULL,
+      namespace text COLLATE "C" NOT NULL,
+      object_name text COLLATE "C" NOT NULL,
+      PRIMARY KEY (server, kind, name)
+    );
+    CREATE INDEX IF NOT EXISTS claims_by_uid ON ${s}.claims (uid);`;
 }
 
 /**
@@ -109,5 +123,9 @@ export function statements(schema: string) {
     compactionHorizon: `SELECT resource_version FROM ${s}.changes ORDER BY resource_version DESC OFFSET $1 LIMIT 1`,
     compact: `UPDATE ${s}.state SET compacted_through = greatest(compacted_through, $1)`,
     dropChanges: `DELETE FROM ${s}.changes WHERE resource_version <= $1`,
+    /** Takes a claim unless another holds it; a concurrent taker waits for this transaction to end. */
+    claim: `INSERT INTO ${s}.claims (server, kind, name, uid, resource, namespace, object_name) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+    claimHolder: `SELECT uid::text, resource, namespace, object_name FROM ${s}.claims WHERE server = $1 AND kind = $2 AND name = $3`,
+    releaseClaims: `DELETE FROM ${s}.claims WHERE uid = $1`,
   });
 }

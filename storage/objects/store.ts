@@ -14,13 +14,13 @@ import { guardedPool, isConnectionFault } from '../connections.ts';
 import { AlreadyExists, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource, type ObjectKey } from './errors.ts';
 import { ChangeFeed, type ChangeWindow, type WatchOptions } from './feed.ts';
 import { migrate, statements, type Statements } from './sql.ts';
-import type { Change, ChangeType, ObjectList, StoredObject } from './types.ts';
+import type { Change, ChangeType, Claim, ObjectList, StoredObject } from './types.ts';
 import { decodeContinue, encodeContinue, parseResourceVersion } from './versions.ts';
 
 export { AlreadyExists, BadRequest, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource } from './errors.ts';
 export type { ObjectKey, StoreErrorReason } from './errors.ts';
 export type { WatchOptions } from './feed.ts';
-export type { Change, ChangeType, ObjectList, ObjectMeta, StoredObject } from './types.ts';
+export type { Change, ChangeType, Claim, ObjectList, ObjectMeta, StoredObject } from './types.ts';
 
 export interface ObjectStoreOptions {
   /** The schema that holds the store's tables; created when missing. */
@@ -152,13 +152,14 @@ export class ObjectStore {
    * Stores a new object with a new uid (unless given), resourceVersion and creationTimestamp, and generation 1 unless it
    * has one. AlreadyExists when the key is taken.
    */
-  async create<T extends StoredObject>(resource: string, object: T): Promise<T> {
+  async create<T extends StoredObject>(resource: string, object: T, claims: readonly Claim[] = []): Promise<T> {
     const key = keyOf(resource, object);
     return this.write(key, `creating ${describe(key)}`, async (tx, resourceVersion) => {
       if (await this.stored(tx, key)) throw new AlreadyExists(key);
       // A uid given by the caller is kept: the API server names it before admission, as kube-apiserver does.
       const metadata = { ...object.metadata, uid: object.metadata.uid ?? randomUUID(), resourceVersion, creationTimestamp: now(), generation: object.metadata.generation ?? 1 };
       const created: T = { ...object, metadata };
+      await this.takeClaims(tx, key, metadata.uid, claims);
       await tx.query(this.sql.insert, [key.resource, key.namespace, key.name, metadata.uid, resourceVersion, JSON.stringify(created)]);
       return { type: 'ADDED', object: created, previous: undefined };
     });
@@ -188,9 +189,44 @@ export class ObjectStore {
     return this.write(key, `deleting ${describe(key)}`, async (tx, resourceVersion) => {
       const previous = await this.expect(tx, key, precondition);
       await tx.query(this.sql.delete, [key.resource, key.namespace, key.name]);
+      await tx.query(this.sql.releaseClaims, [previous.metadata.uid]);
       const deleted = { ...previous, metadata: { ...previous.metadata, resourceVersion } } as T;
       return { type: 'DELETED', object: deleted, previous };
     });
+  }
+
+  /**
+   * Claims names on a PostgreSQL server for a stored object (one stored before its server could be read): a
+   * Conflict naming the holder when another object has one. Claims the object holds already are kept.
+   */
+  async claim(resource: string, object: StoredObject, claims: readonly Claim[]): Promise<void> {
+    if (claims.length === 0) return;
+    const key = keyOf(resource, object);
+    await this.transaction(`claiming names for ${describe(key)}`, 'BEGIN', (tx) => this.takeClaims(tx, key, String(object.metadata.uid), claims));
+  }
+
+  /** For a dry run: the Conflict `claim` would meet, taking nothing. */
+  async checkClaims(resource: string, object: StoredObject, claims: readonly Claim[]): Promise<void> {
+    if (claims.length === 0) return;
+    const key = keyOf(resource, object);
+    await this.snapshot(`checking the names ${describe(key)} claims`, async (tx) => {
+      for (const claim of claims) await this.heldElsewhere(tx, key, String(object.metadata.uid), claim);
+    });
+  }
+
+  private async takeClaims(tx: pg.PoolClient, key: ObjectKey, uid: string, claims: readonly Claim[]): Promise<void> {
+    for (const claim of claims) {
+      await tx.query(this.sql.claim, [claim.server, claim.kind, claim.name, uid, key.resource, key.namespace, key.name]);
+      await this.heldElsewhere(tx, key, uid, claim);
+    }
+  }
+
+  private async heldElsewhere(tx: pg.PoolClient, key: ObjectKey, uid: string, claim: Claim): Promise<void> {
+    const { rows } = await tx.query<{ uid: string; resource: string; namespace: string; object_name: string }>(this.sql.claimHolder, [claim.server, claim.kind, claim.name]);
+    const holder = rows[0];
+    if (!holder || holder.uid === uid) return;
+    const owner = `${qualifiedResource(holder.resource)} "${holder.namespace ? `${holder.namespace}/` : ''}${holder.object_name}"`;
+    throw new Conflict(key, `${claim.kind} "${claim.name}" on this PostgreSQL server belongs to ${owner}`);
   }
 
   async get<T extends StoredObject = StoredObject>(resource: string, namespace: string, name: string): Promise<T> {

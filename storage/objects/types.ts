@@ -38,3 +38,13 @@ export interface ObjectList<T extends StoredObject = StoredObject> {
   /** Present when more items follow: pass it back as `continue`. */
   continue?: string;
 }
+
+/**
+ * A name on a PostgreSQL server that one object owns: a role or a database. `server` is the server's system
+ * identifier, so DatabaseClusters that reach one server share one set of claims.
+ */
+export interface Claim {
+  server: string;
+  kind: 'role' | 'database';
+  name: string;
+}

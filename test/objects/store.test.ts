@@ -270,3 +270,18 @@ test('find reads only the objects whose field is one of the values, of that reso
   t.deepEqual(byCluster.map((o) => o.metadata.name), ['elsewhere']);
   t.deepEqual(await store.find(roles, ['spec', 'roleName'], []), []);
 });
+
+test('a claim is taken with the object it belongs to, refused to any other object while held, and released with it', async (t) => {
+  const { store } = await suite.open(t);
+  const claim = { server: '7000000000000000001', kind: 'role' as const, name: 'shared_name' };
+  const first = await store.create(roles, role('first'), [claim]);
+  const refused = await t.throwsAsync(store.create(roles, role('second', 'team-b'), [claim]), { instanceOf: Conflict });
+  t.regex(refused.message, /role "shared_name" on this PostgreSQL server belongs to databaseroles\.postgres\.databases\.dinhloc\.dev "team-a\/first"/);
+  await t.throwsAsync(store.get(roles, 'team-b', 'second'), { instanceOf: NotFound }, 'the object that lost its claim is not stored');
+  await t.throwsAsync(store.checkClaims(roles, { ...role('third'), metadata: { name: 'third', namespace: 'team-a', uid: '11111111-2222-4333-8444-555555555555' } }, [claim]), { instanceOf: Conflict });
+  await t.notThrowsAsync(store.claim(roles, first, [claim]), 'its own claim is its own');
+  await t.notThrowsAsync(store.claim(roles, first, [{ ...claim, kind: 'database' }]), 'and it may take more');
+  await store.delete(roles, 'team-a', 'first');
+  const second = await store.create(roles, role('second', 'team-b'), [claim, { ...claim, kind: 'database' }]);
+  t.is(second.metadata.name, 'second', 'both names were released with the object that held them');
+});

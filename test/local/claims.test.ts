@@ -1,0 +1,99 @@
+// Role and database names belong to one object per PostgreSQL server, claimed in the store's transaction that
+// stores the object, before any SQL runs: racing creates leave exactly one object and one role, whichever
+// namespace or DatabaseCluster they come through, and the winner keeps its object.
+import test from 'ava';
+import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { sql, unique } from '../support/postgres.ts';
+import { rawClient, type RawRequest } from '../support/rawclient.ts';
+
+let local: LocalServer;
+let request: RawRequest;
+
+const group = '/apis/postgres.databases.dinhloc.dev/v1alpha1';
+
+test.before(async () => {
+  local = await startLocal();
+  request = rawClient(local.kubeconfig);
+  // A second DatabaseCluster reaching the same server through another database: names are the server's.
+  await sql(local.postgresDsn, 'CREATE DATABASE second_door');
+  const secondDsn = new URL(local.postgresDsn);
+  secondDsn.pathname = '/second_door';
+  const applied = await local.kubectl(['apply', '-f', '-'], `${guideManifests(local.postgresDsn)}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-b}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: second-door, namespace: default}
+stringData: {connection: "${secondDsn.toString()}"}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseCluster
+metadata: {name: second-door}
+spec: {connection: {name: second-door, namespace: default}}
+`);
+  if (applied.code !== 0) throw new Error(applied.stderr);
+});
+test.after.always(async () => local?.stop());
+
+function role(namespace: string, name: string, roleName: string, cluster = 'main-cluster') {
+  return { apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', kind: 'DatabaseRole', metadata: { name, namespace }, spec: { roleName, databaseClusterRef: { name: cluster } } };
+}
+
+const rolesLike = async (prefix: string) => (await sql<{ rolname: string }>(local.postgresDsn, "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1", { params: [prefix] })).map((r) => r.rolname);
+
+test('10 concurrent creates of one object, each naming another role: one 201, nine 409, and exactly one role exists', async (t) => {
+  const prefix = unique('race');
+  const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', 'racer', `${prefix}_${i}`))));
+  t.deepEqual(answers.map((a) => a.status).sort(), [201, ...Array(9).fill(409)]);
+  const winner = answers.find((a) => a.status === 201)!.json();
+  t.deepEqual(await rolesLike(prefix), [winner.spec.roleName], 'the losers ran no SQL');
+});
+
+test('two namespaces racing for one role name: exactly one object and one role, and the winner keeps using its object', async (t) => {
+  const roleName = unique('contested');
+  const [a, b] = await Promise.all([
+    request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', 'contested', roleName)),
+    request(`${group}/namespaces/team-b/databaseroles`, 'POST', role('team-b', 'contested', roleName)),
+  ]);
+  t.deepEqual([a.status, b.status].sort(), [201, 409], `${a.text}\n${b.text}`);
+  const [winner, lost] = a.status === 201 ? ['default', b] : ['team-b', a];
+  t.regex(lost.json().message, new RegExp(`role "${roleName}" on this PostgreSQL server belongs to databaseroles\\.postgres\\.databases\\.dinhloc\\.dev "${winner}/contested"`));
+  t.deepEqual(await rolesLike(roleName), [roleName]);
+  const current = await request(`${group}/namespaces/${winner}/databaseroles/contested`);
+  t.is(current.status, 200);
+  const updated = await request(`${group}/namespaces/${winner}/databaseroles/contested`, 'PUT', { ...current.json(), spec: { ...current.json().spec, connectionLimit: 3 } });
+  t.is(updated.status, 200, `the winner updates its own object: ${updated.text}`);
+  t.deepEqual(await sql(local.postgresDsn, 'SELECT rolconnlimit AS limit FROM pg_roles WHERE rolname = $1', { params: [roleName] }), [{ limit: 3 }]);
+});
+
+test('a second DatabaseCluster reaching the same server is no way around a claim: 409, and the role keeps its owner', async (t) => {
+  const roleName = unique('doubled');
+  t.is((await request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', 'first-door', roleName))).status, 201);
+  const second = await request(`${group}/namespaces/team-b/databaseroles`, 'POST', role('team-b', 'second-door', roleName, 'second-door'));
+  t.is(second.status, 409, second.text);
+  t.regex(second.json().message, /on this PostgreSQL server belongs to databaseroles\.postgres\.databases\.dinhloc\.dev "default\/first-door"/);
+  t.is((await request(`${group}/namespaces/team-b/databaseroles/second-door`)).status, 404);
+});
+
+test('a dry run checks the claim and takes none: the name stays free for a real create', async (t) => {
+  const roleName = unique('rehearsed');
+  const dry = await request(`${group}/namespaces/default/databaseroles?dryRun=All`, 'POST', role('default', 'rehearsed', roleName));
+  t.is(dry.status, 201, dry.text);
+  t.deepEqual(await rolesLike(roleName), []);
+  t.is((await request(`${group}/namespaces/team-b/databaseroles`, 'POST', role('team-b', 'rehearsed', roleName))).status, 201);
+  const taken = await request(`${group}/namespaces/default/databaseroles?dryRun=All`, 'POST', role('default', 'rehearsed', roleName));
+  t.is(taken.status, 409, 'a dry run meets the claim the real create would');
+});
+
+test('deleting the object with reclaimPolicy Delete drops the role and releases its claim: another namespace may then claim the name', async (t) => {
+  const roleName = unique('released');
+  t.is((await request(`${group}/namespaces/default/databaseroles`, 'POST', { ...role('default', 'released', roleName), spec: { ...role('default', 'released', roleName).spec, reclaimPolicy: 'Delete' } })).status, 201);
+  t.is((await request(`${group}/namespaces/team-b/databaseroles`, 'POST', role('team-b', 'released', roleName))).status, 409);
+  t.is((await request(`${group}/namespaces/default/databaseroles/released`, 'DELETE')).status, 200);
+  t.deepEqual(await rolesLike(roleName), []);
+  t.is((await request(`${group}/namespaces/team-b/databaseroles`, 'POST', role('team-b', 'released', roleName))).status, 201);
+  t.deepEqual(await rolesLike(roleName), [roleName]);
+});
