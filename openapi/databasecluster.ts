@@ -1,8 +1,9 @@
 // The DatabaseCluster kind (API.md): a PostgreSQL server, reached through a DSN kept in a Secret. Cluster-scoped.
+import { matchesPattern } from '../lib/patterns.ts';
 import type { FieldError } from '../storage/catalog/errors.ts';
 import { conditions, durationMilliseconds, identifier, identifiers, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn, type KubeObject } from './kind.ts';
-import { array, integer, object, text } from './schema.ts';
+import { array, boolean, integer, object, text } from './schema.ts';
 
 export interface DatabaseClusterSpec {
   connection: { name: string; namespace: string; key?: string };
@@ -14,6 +15,15 @@ export interface DatabaseClusterSpec {
   grantableRoles?: GrantableRole[];
   /** Extensions that Databases may create beyond the trusted ones. */
   allowedExtensions?: string[];
+  /** Which namespaces may take over which roles and databases that exist and no object manages. */
+  adoption?: AdoptionRule[];
+}
+
+export interface AdoptionRule {
+  namespaces: string[];
+  roles?: string[];
+  databases?: string[];
+  allowDelete?: boolean;
 }
 
 export interface GrantableRole {
@@ -58,6 +68,12 @@ const spec = object('How to reach the PostgreSQL server, who may use it, and how
     namespaces: array('Namespace patterns (`*` matches any run of characters, `team-*`); absent: every namespace that may use this cluster.', text('A namespace name or pattern.', { minLength: 1, maxLength: 63 })),
   }, ['name'])),
   allowedExtensions: identifiers('Extensions Databases may create beyond the trusted ones (pg_available_extension_versions.trusted), which any Database may create.'),
+  adoption: array('Which namespaces may adopt which roles and databases that exist and no object manages (made by hand, or before this server): without a rule that matches, claiming one is refused with 409. The server\'s own roles and databases (superusers, the connecting user, postgres, templates, ...) are never adopted, whatever a rule says.', object('Names a namespace may adopt.', {
+    namespaces: array('Namespace patterns (`*` matches any run of characters).', text('A namespace name or pattern.', { minLength: 1, maxLength: 63 })),
+    roles: array('Role name patterns.', text('A role name or pattern.', { minLength: 1, maxLength: 63 })),
+    databases: array('Database name patterns.', text('A database name or pattern.', { minLength: 1, maxLength: 63 })),
+    allowDelete: boolean('Whether an adopted role or database may have reclaimPolicy Delete, which drops what existed before; default false (422).', { default: false }),
+  }, ['namespaces'])),
   resyncInterval: text(`How often the reconciler compares the spec with the live catalog, as a duration from ${resyncBounds.min} to ${resyncBounds.max} (30s, 5m, 1h); absent: the server's --resync-interval.`, {
     format: 'duration',
   }),
@@ -113,13 +129,7 @@ export function resyncIntervalMs(spec: DatabaseClusterSpec | undefined, defaultM
   return Math.min(maxResyncMs, Math.max(minResyncMs, durationMilliseconds(spec.resyncInterval)));
 }
 
-/** Whether `namespace` matches a pattern of spec.grantableRoles (`*` matches any run of characters). */
-export function namespaceMatches(pattern: string, namespace: string): boolean {
-  const expression = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
-  return new RegExp(`^${expression}$`).test(namespace);
-}
-
 /** The roles of spec.grantableRoles that `namespace` may be granted. */
 export function grantableRolesFor(spec: DatabaseClusterSpec, namespace: string): Set<string> {
-  return new Set((spec.grantableRoles ?? []).filter((g) => g.namespaces === undefined || g.namespaces.some((p) => namespaceMatches(p, namespace))).map((g) => g.name));
+  return new Set((spec.grantableRoles ?? []).filter((g) => g.namespaces === undefined || g.namespaces.some((p) => matchesPattern(p, namespace))).map((g) => g.name));
 }

@@ -6,7 +6,8 @@ import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpe
 import { databaseRefusals } from '../../storage/catalog/eligibility.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { Admission, KubeObject, RequestContext, ResourceKind } from '../resource.ts';
-import { admitToCluster, claimCheck, eligible, reachOf } from './tenancy.ts';
+import { admitToCluster, claimCheck, eligible, ownership, reachOf } from './tenancy.ts';
+import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
@@ -34,28 +35,39 @@ async function admit(services: Services, object: DatabaseObject, old: DatabaseOb
   }
   const resolved = cluster.resolved;
   const facts = await eligible(object, request, () => eligibility(services, object, resolved));
-  if (!facts) return { claims: [] };
+  // A server that cannot be read gets no SQL; the Service only needs its address.
+  if (!facts) return { claims: [], write: (stored) => writeService(services, stored as DatabaseObject, old, resolved, request) };
+  const { name } = object.spec;
+  const record = await ownership(services, object, resolved.object, facts, 'database', name, old?.spec.name === name);
   return {
-    claims: [{ server: facts.systemIdentifier, kind: 'database', name: object.spec.name }],
-    write: (stored) => write(services, stored as DatabaseObject, old, resolved, request),
+    claims: [{ server: facts.systemIdentifier, kind: 'database', name }],
+    write: async (stored) => {
+      await writeSql(services, stored as DatabaseObject, resolved, { schema: facts.ownershipSchema, record }, request);
+      return writeService(services, stored as DatabaseObject, old, resolved, request);
+    },
   };
 }
 
-/** The database's SQL and its Service; faults of the environment are warnings (Ready=False, retried). */
-async function write(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, cluster: ResolvedCluster, request: RequestContext): Promise<KubeObject> {
+/** The database's SQL; faults of the environment are warnings (Ready=False, retried). */
+async function writeSql(services: Services, object: DatabaseObject, cluster: ResolvedCluster, owner: Recording, request: RequestContext): Promise<void> {
   try {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] });
-    const plan = planDatabase(object.spec, snapshot);
+    const databasePlan = planDatabase(object.spec, snapshot);
+    const plan = withRecord(databasePlan, owner.schema, 'database', object.spec.name, owner.record);
     if (request.dryRun) await cluster.catalog.rehearse(plan);
     else if (plan.statements.length > 0) {
       await cluster.catalog.apply(plan);
-      await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((st) => st.description)));
+      if (databasePlan.statements.length > 0) await services.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
     }
   } catch (error) {
     const fault = environmentFault(error);
     request.warn(`${fault.message}; it is retried`);
     if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
   }
+}
+
+/** The database's Service (and the one it had before, under another name, removed). */
+async function writeService(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, cluster: ResolvedCluster, request: RequestContext): Promise<KubeObject> {
   if (request.dryRun) return object;
   const problem = await ensureService(services, object, cluster.host);
   if (problem) {
@@ -109,7 +121,8 @@ export function databases(services: Services): ResourceKind {
     // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.
     reclaim: reclaimHook(services, (o) => {
       const { spec } = o as DatabaseObject;
-      return { cluster: spec.databaseClusterRef.name, what: `database "${spec.name}"`, scope: { roles: [], databases: [spec.name] }, plan: (snapshot) => planDatabaseDeletion(spec.name, snapshot) };
+      const plan = (snapshot: Snapshot) => withoutRecord(planDatabaseDeletion(spec.name, snapshot), snapshot.ownershipSchema, 'database', spec.name);
+      return { cluster: spec.databaseClusterRef.name, what: `database "${spec.name}"`, scope: { roles: [], databases: [spec.name] }, plan };
     }),
     decorate: (objects) => decorate(services, objects),
   });

@@ -12,7 +12,8 @@ import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
 import { condition, decorateByCluster, environmentFault, isProblem, objectsOnCluster, reclaimHook, resources, type ResolvedCluster, type Services } from './services.ts';
-import { admitToCluster, claimCheck, eligible, reachOf, refuse } from './tenancy.ts';
+import { admitToCluster, claimCheck, eligible, ownership, reachOf, refuse } from './tenancy.ts';
+import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
 
@@ -112,27 +113,28 @@ async function admit(services: Services, object: RoleObject, old: RoleObject | u
   const resolved = cluster.resolved;
   const facts = await eligible(object, request, () => eligibility(services, object, old, resolved));
   if (!facts) return { claims: [] };
+  const { roleName } = object.spec;
+  const record = await ownership(services, object, resolved.object, facts, 'role', roleName, old?.spec.roleName === roleName);
   return {
-    claims: [{ server: facts.systemIdentifier, kind: 'role', name: object.spec.roleName }],
-    write: (stored) => write(services, stored as RoleObject, resolved, databases, request),
+    claims: [{ server: facts.systemIdentifier, kind: 'role', name: roleName }],
+    write: (stored) => write(services, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request),
   };
 }
 
 /** The role's SQL and its connection Secret; faults of the environment are warnings (Ready=False, retried). */
-async function write(services: Services, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, request: RequestContext): Promise<KubeObject> {
+async function write(services: Services, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, owner: Recording, request: RequestContext): Promise<KubeObject> {
   const { desired, passwordVersion, pending } = await desiredOf(services, object, databases, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
   for (const p of pending) request.warn(p);
   try {
     const snapshot = await cluster.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
-    const plan = planRole(desired, snapshot);
+    const rolePlan = planRole(desired, snapshot);
+    const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record);
     if (request.dryRun) {
       await cluster.catalog.rehearse(plan, passwordsOf(desired));
       return object;
     }
-    if (plan.statements.length > 0) {
-      await cluster.catalog.apply(plan, passwordsOf(desired));
-      await services.events.record(object, 'Normal', 'Applied', appliedMessage(plan.statements.map((s) => s.description)));
-    }
+    if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));
+    if (rolePlan.statements.length > 0) await services.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
     if (typeof desired.password === 'string') {
       const refused = await writeConnectionSecret(services, object, cluster, desired.password);
       if (refused) request.warn(refused);
@@ -202,7 +204,8 @@ export function databaseRoles(services: Services): ResourceKind {
     // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.
     reclaim: reclaimHook(services, (o) => {
       const { spec } = o as RoleObject;
-      return { cluster: spec.databaseClusterRef.name, what: `role "${spec.roleName}"`, scope: { roles: [spec.roleName], databases: [] }, plan: (snapshot) => planRoleDeletion(spec.roleName, snapshot) };
+      const plan = (snapshot: Snapshot) => withoutRecord(planRoleDeletion(spec.roleName, snapshot), snapshot.ownershipSchema, 'role', spec.roleName);
+      return { cluster: spec.databaseClusterRef.name, what: `role "${spec.roleName}"`, scope: { roles: [spec.roleName], databases: [] }, plan };
     }),
     decorate: (objects) => decorate(services, objects),
   });

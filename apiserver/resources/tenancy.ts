@@ -3,8 +3,10 @@
 import { grantableRolesFor } from '../../openapi/databasecluster.ts';
 import { kinds } from '../../openapi/index.ts';
 import type { Reach, ServerFacts } from '../../storage/catalog/eligibility.ts';
+import { decideOwnership, recordKey, type OwnedKind, type OwnerRecord } from '../../storage/catalog/ownership.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { KubeObject, RequestContext } from '../resource.ts';
+import { fromStoreError } from '../request.ts';
 import { conflict, forbidden, invalid, StatusError } from '../status.ts';
 import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
 
@@ -97,4 +99,33 @@ export async function eligible(object: KubeObject, request: RequestContext, chec
   }
   refuse(object, checked.errors);
   return checked.facts;
+}
+
+/**
+ * Whether the object may own the role or database it names (ownership.ts): 409 for a name another namespace
+ * owns or that exists unmanaged (no adoption rule), 422 for Delete on an adopted one. The record to write, if any.
+ */
+export async function ownership(services: Services, object: KubeObject, cluster: ResolvedCluster['object'], facts: ServerFacts, kind: OwnedKind, name: string, managedAlready: boolean): Promise<OwnerRecord | undefined> {
+  const decision = decideOwnership({
+    kind,
+    name,
+    claimant: { namespace: object.metadata.namespace ?? '', object: object.metadata.name, uid: String(object.metadata.uid) },
+    exists: kind === 'role' ? facts.roles.has(name) : facts.databases.has(name),
+    managedAlready,
+    reclaimDelete: (object.spec as { reclaimPolicy?: string }).reclaimPolicy === 'Delete',
+    record: facts.owners.get(recordKey(kind, name)),
+    adoption: cluster.spec.adoption ?? [],
+  });
+  const what = subject(object);
+  if (decision.refusal === 'Conflict') throw conflict(what, decision.message);
+  if (decision.refusal === 'AlreadyExists') {
+    // Another DatabaseCluster's object (through another DSN database: other records) may hold it: say which.
+    const resource = kind === 'role' ? resources.roles : resources.databases;
+    await services.store.checkClaims(resource, object, [{ server: facts.systemIdentifier, kind, name }]).catch((error: unknown) => {
+      throw fromStoreError(error);
+    });
+    throw new StatusError('AlreadyExists', `${what.resource}.${what.group} "${what.name}" is refused: ${decision.message}`, { name: what.name, group: what.group, kind: what.resource });
+  }
+  if (decision.refusal === 'Invalid') throw invalid(what, [decision.error]);
+  return decision.record;
 }

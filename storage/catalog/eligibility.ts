@@ -4,6 +4,7 @@
 // databases, the DSN's database (it holds the server's ownership records) and the object store's database.
 // The facts come from one query on the server; the rules are pure and name the field they refuse.
 import type { FieldError } from './errors.ts';
+import { ownershipPresentSql, ownershipSchemaSql, ownersQuery, recordKey, type OwnedKind, type OwnerRecord } from './ownership.ts';
 import type { Queryable } from './snapshot.ts';
 
 /** Roles that reach the server's files or run programs on it: never granted, whatever the cluster lists. */
@@ -34,8 +35,13 @@ export interface ServerFacts {
   superuser: boolean;
   /** Of the roles asked about, those that exist. */
   roles: Map<string, RoleFacts>;
+  /** Of the databases asked about, those that exist. */
+  databases: Set<string>;
   /** Of the databases asked about, the templates (datistemplate). */
   templates: Set<string>;
+  /** The connecting user's schema of ownership records (ownership.ts), and its records of the names asked about, by recordKey. */
+  ownershipSchema: string;
+  owners: Map<string, OwnerRecord>;
   /** Of the extensions asked about, those a database owner may create without a superuser (trusted). */
   trustedExtensions: Set<string>;
 }
@@ -43,7 +49,8 @@ export interface ServerFacts {
 const serverQuery = `
 SELECT (SELECT system_identifier::text FROM pg_control_system()) AS "systemIdentifier",
        current_database() AS "maintenanceDatabase",
-       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser`;
+       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+       ${ownershipSchemaSql} AS "ownershipSchema", ${ownershipPresentSql} AS "recordsKept"`;
 
 // SET exists as a pg_has_role mode from PostgreSQL 16; before, MEMBER is what lets a role SET ROLE.
 const rolesQuery = `
@@ -54,7 +61,7 @@ SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolreplication AS replicati
          AS "heldByConnecting"
 FROM pg_roles r WHERE r.rolname = ANY($1)`;
 
-const templatesQuery = `SELECT datname AS name FROM pg_database WHERE datistemplate AND datname = ANY($1)`;
+const databasesQuery = `SELECT datname AS name, datistemplate AS template FROM pg_database WHERE datname = ANY($1)`;
 
 const trustedQuery = `SELECT DISTINCT name FROM pg_available_extension_versions WHERE trusted AND name = ANY($1)`;
 
@@ -66,17 +73,23 @@ export interface FactsScope {
 
 /** The facts the rules below need, for these names only. */
 export async function readServerFacts(server: Queryable, scope: FactsScope): Promise<ServerFacts> {
-  const [serverRows, roleRows, templateRows, trustedRows] = await Promise.all([
-    server.query<{ systemIdentifier: string; maintenanceDatabase: string; superuser: boolean }>(serverQuery),
+  const [serverRows, roleRows, databaseRows, trustedRows] = await Promise.all([
+    server.query<{ systemIdentifier: string; maintenanceDatabase: string; superuser: boolean; ownershipSchema: string; recordsKept: boolean }>(serverQuery),
     server.query<RoleFacts & { name: string }>(rolesQuery, [[...scope.roles]]),
-    server.query<{ name: string }>(templatesQuery, [[...scope.databases]]),
+    server.query<{ name: string; template: boolean }>(databasesQuery, [[...scope.databases]]),
     server.query<{ name: string }>(trustedQuery, [[...scope.extensions]]),
   ]);
+  const { recordsKept, ...about } = serverRows.rows[0]!;
+  const records = recordsKept
+    ? (await server.query<OwnerRecord & { kind: OwnedKind; name: string }>(ownersQuery(about.ownershipSchema), [[...scope.roles], [...scope.databases]])).rows
+    : [];
   return {
-    ...serverRows.rows[0]!,
+    ...about,
     roles: new Map(roleRows.rows.map(({ name, ...facts }) => [name, facts])),
-    templates: new Set(templateRows.rows.map((r) => r.name)),
+    databases: new Set(databaseRows.rows.map((r) => r.name)),
+    templates: new Set(databaseRows.rows.filter((r) => r.template).map((r) => r.name)),
     trustedExtensions: new Set(trustedRows.rows.map((r) => r.name)),
+    owners: new Map(records.map(({ kind, name, ...record }) => [recordKey(kind, name), record])),
   };
 }
 

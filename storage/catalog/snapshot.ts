@@ -1,5 +1,6 @@
 // A snapshot: everything the kinds need to know about one server, read in a fixed number of queries per
 // database whatever the number of roles and objects, with ACLs aggregated in SQL.
+import { ownershipPresentSql, ownershipSchemaSql } from './ownership.ts';
 import type { ObjectKind } from './privileges.ts';
 
 /** The small part of pg that reading needs. */
@@ -85,6 +86,8 @@ export interface Snapshot {
   /** The database the cluster's DSN connects to; role-level statements run there. */
   maintenanceDatabase: string;
   superuser: boolean;
+  /** The connecting user's schema of ownership records in the DSN's database (ownership.ts); undefined while it keeps none. */
+  ownershipSchema: string | undefined;
   roles: Map<string, LiveRole>;
   databases: Map<string, LiveDatabase>;
 }
@@ -99,7 +102,8 @@ const serverQuery = `
 SELECT current_setting('server_version_num')::int AS version, current_user AS "currentUser",
        current_database() AS "maintenanceDatabase",
        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
-       has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS "canReadPasswords"`;
+       has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS "canReadPasswords",
+       CASE WHEN ${ownershipPresentSql} THEN ${ownershipSchemaSql} END AS "ownershipSchema"`;
 
 const rolesQuery = `
 SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolinherit AS inherit, r.rolcreatedb AS createdb,
@@ -243,7 +247,7 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
 export async function readSnapshot(cluster: Queryable, database: (name: string) => Queryable, scope: SnapshotScope): Promise<Snapshot> {
   const roles = [...scope.roles];
   const [serverRows, roleRows, databaseRows] = await Promise.all([
-    cluster.query<{ version: number; currentUser: string; maintenanceDatabase: string; superuser: boolean; canReadPasswords: boolean }>(serverQuery),
+    cluster.query<{ version: number; currentUser: string; maintenanceDatabase: string; superuser: boolean; canReadPasswords: boolean; ownershipSchema: string | null }>(serverQuery),
     cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]),
     cluster.query<Row<Omit<LiveDatabase, 'contents'>>>(databasesQuery, [roles, [...scope.databases]]),
   ]);
@@ -271,6 +275,7 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     currentUser: server.currentUser,
     maintenanceDatabase: server.maintenanceDatabase,
     superuser: server.superuser,
+    ownershipSchema: server.ownershipSchema ?? undefined,
     roles: liveRoles,
     databases,
   };

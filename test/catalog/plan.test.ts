@@ -14,7 +14,7 @@ function emptySchema(name: string, owner: string): LiveSchema {
 
 function snapshotWith(databases: LiveDatabase[] = [], major = 17): Snapshot {
   return {
-    version: major * 10000 + 1, major, currentUser: 'admin', maintenanceDatabase: 'postgres', superuser: true,
+    version: major * 10000 + 1, major, currentUser: 'admin', maintenanceDatabase: 'postgres', superuser: true, ownershipSchema: undefined,
     roles: new Map(), databases: new Map(databases.map((d) => [d.name, d])),
   };
 }

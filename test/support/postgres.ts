@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { connectionConfig } from '../../storage/catalog/dsn.ts';
+import { connectionConfig, databaseOf } from '../../storage/catalog/dsn.ts';
+import { quoteIdent } from '../../storage/catalog/identifiers.ts';
 import { startEmbeddedPostgres, supportedMajors } from '../../storage/embedded-postgres.ts';
 
 export interface TestServer {
@@ -57,7 +58,10 @@ function cleanUpWhenGone(serverPid: number, dir: string): void {
   spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
 }
 
-/** A new "RDS-like" admin on the server (LOGIN, CREATEDB, CREATEROLE, no superuser); its DSN. */
+/**
+ * A new "RDS-like" admin on the server (LOGIN, CREATEDB, CREATEROLE, no superuser), with CREATE on the database
+ * its DSN names, as a managed service's admin has on its own database (it keeps the ownership records there); its DSN.
+ */
 export async function createAdmin(superuserDsn: string): Promise<string> {
   const password = randomBytes(12).toString('hex');
   const name = `rds_admin_${randomBytes(3).toString('hex')}`;
@@ -65,6 +69,7 @@ export async function createAdmin(superuserDsn: string): Promise<string> {
   await client.connect();
   try {
     await client.query(`CREATE ROLE ${name} LOGIN CREATEDB CREATEROLE PASSWORD '${password}'`);
+    await client.query(`GRANT CREATE ON DATABASE ${quoteIdent(databaseOf(superuserDsn))} TO ${name}`);
   } finally {
     await client.end();
   }
