@@ -39,20 +39,20 @@ export type Database = KubeObject<DatabaseSpec, DatabaseStatus>;
 const setting = (description: string) => text(description, { minLength: 1, maxLength: 63 });
 
 const spec = object('The database, its schemas and extensions, and how to reach it.', {
-  name: identifier('The name of the database in PostgreSQL. Immutable.'),
+  name: identifier('The name of the database in PostgreSQL. Immutable. One that exists and no object manages is refused (409) unless the DatabaseCluster\'s spec.adoption lets this namespace adopt it; postgres, template0, template1, other templates, the DSN\'s database and the object store\'s are never allowed (403).'),
   schema: { ...identifier('The schema to ensure exists; extensions are created in it.'), default: 'public' },
   databaseClusterRef,
   databaseServiceName: text('A Service of this name in this namespace is made to resolve to the server: ExternalName for a host name, a selector-less Service with an EndpointSlice for an IP.', {
     maxLength: 63,
     pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
   }),
-  owner: identifier("The role owning the database and its schemas; default: the cluster's connecting user."),
+  owner: identifier("The role owning the database and its schemas: a role of a DatabaseRole in this namespace; default: the cluster's connecting user."),
   schemas: identifiers('More schemas to ensure exist.'),
-  extensions: identifiers('Extensions to create (CREATE EXTENSION IF NOT EXISTS) in `schema`.'),
+  extensions: identifiers('Extensions to create (CREATE EXTENSION IF NOT EXISTS) in `schema`: trusted ones, or those the DatabaseCluster\'s spec.allowedExtensions lists.'),
   encoding: setting('The character set encoding, e.g. UTF8. Immutable.'),
   lcCollate: setting('The collation (LC_COLLATE). Immutable.'),
   lcCtype: setting('The character classification (LC_CTYPE). Immutable.'),
-  template: identifier('The template database to copy. Immutable.'),
+  template: identifier('The template database to copy: template0, template1, or a database of a Database in this namespace. Immutable.'),
   connectionLimit: integer('How many concurrent connections the database allows; -1: no limit.', { minimum: -1 }),
   reclaimPolicy,
 }, ['name', 'databaseClusterRef']);

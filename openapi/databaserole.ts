@@ -81,7 +81,7 @@ const permissions = (description: string) => array(description, object('Privileg
 }, ['database']));
 
 const spec = object('The role, its password, and every privilege it holds on the databases it names.', {
-  roleName: identifier('The name of the role in PostgreSQL. Immutable.'),
+  roleName: identifier('The name of the role in PostgreSQL. Immutable. One that exists and no object manages is refused (409) unless the DatabaseCluster\'s spec.adoption lets this namespace adopt it; superusers, roles with REPLICATION or BYPASSRLS and the connecting user are never allowed (403), nor names starting with pg_ (422).'),
   password: object('The Secret in this namespace holding the password; absent: the role has no password and cannot log in with one.', {
     name: objectName('The name of the Secret.'),
     key: text('The key of the password in the Secret.', { minLength: 1, maxLength: 253, default: 'password' }),
@@ -98,7 +98,7 @@ const spec = object('The role, its password, and every privilege it holds on the
   validUntil: text('When the password stops being valid, as an RFC 3339 timestamp; absent: never.', { format: 'date-time' }),
   inherit: boolean('Whether the role uses the privileges of the roles it is a member of. Default: true.'),
   createdb: boolean('Whether the role may create databases. Default: false. (superuser, replication and bypassrls are refused.)'),
-  memberOf: identifiers('Roles this role is a member of: roleNames of DatabaseRoles in this namespace.'),
+  memberOf: identifiers('Roles this role is a member of: roleNames of DatabaseRoles in this namespace, or roles the DatabaseCluster\'s spec.grantableRoles gives this namespace. Superusers, roles with REPLICATION or BYPASSRLS, the connecting user and the roles reaching the server\'s files or programs never (403).'),
   reclaimPolicy,
 }, ['roleName', 'databaseClusterRef']);
 
