@@ -138,10 +138,12 @@ export class DriftListeners {
 
   /**
    * Listeners on the `databases` that get one (listenedDatabases: a capped number) through `catalog` (none
-   * without one); a new catalog (a changed DSN) replaces them all.
+   * without one); a new catalog (a changed DSN) replaces them all. A template gets none: a connection to it
+   * would make every CREATE DATABASE copying it fail, and triggers in it would be copied into every copy.
    */
   async follow(catalog: ClusterCatalog | undefined, managed: readonly string[]): Promise<void> {
-    const databases = listenedDatabases(managed);
+    const templates = catalog ? await catalog.templatesAmong(managed) : new Set<string>();
+    const databases = listenedDatabases(managed.filter((database) => !templates.has(database)));
     if (catalog !== this.catalog) {
       await this.stop();
       this.catalog = catalog;

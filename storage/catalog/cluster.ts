@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { guardedClient, guardedPool } from '../connections.ts';
 import { readDriftTriggers, type DatabaseTriggers } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
-import { readServerFacts, type FactsScope, type ServerFacts } from './eligibility.ts';
+import { readServerFacts, readTemplates, type FactsScope, type ServerFacts } from './eligibility.ts';
 import { CatalogError } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
 import type { Plan } from './plan.ts';
@@ -135,6 +135,10 @@ export class ClusterCatalog {
     let inflight = this.inflightSnapshots.get(key);
     if (!inflight) {
       inflight = this.observed('snapshot', this.maintenanceDatabase, () => readSnapshot(this.pool(null), (name) => this.pool(name), scope))
+        .then((snapshot) => {
+          for (const live of snapshot.databases.values()) if (live.template) this.closePool(live.name);
+          return snapshot;
+        })
         .catch((error: unknown) => {
           throw CatalogError.from(error, 'reading the catalog');
         })
@@ -148,6 +152,13 @@ export class ClusterCatalog {
   serverFacts(scope: FactsScope): Promise<ServerFacts> {
     return readServerFacts(this.pool(null), scope).catch((error: unknown) => {
       throw CatalogError.from(error, 'reading what the server holds');
+    });
+  }
+
+  /** Of `databases`, the templates (eligibility.ts). */
+  templatesAmong(databases: readonly string[]): Promise<Set<string>> {
+    return readTemplates(this.pool(null), databases).catch((error: unknown) => {
+      throw CatalogError.from(error, 'reading which databases are templates');
     });
   }
 
@@ -306,6 +317,14 @@ export class ClusterCatalog {
   /** Connection counts of every pool opened so far. */
   poolStats(): PoolStats[] {
     return [...this.pools].map(([database, pool]) => ({ database, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));
+  }
+
+  /** A database that became a template keeps no idle connection of ours. */
+  private closePool(database: string): void {
+    const pool = this.pools.get(database);
+    if (!pool || database === this.maintenanceDatabase) return;
+    this.pools.delete(database);
+    void pool.end().catch(() => undefined);
   }
 
   async close(): Promise<void> {

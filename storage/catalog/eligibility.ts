@@ -65,6 +65,12 @@ const databasesQuery = `SELECT datname AS name, datistemplate AS template FROM p
 
 const trustedQuery = `SELECT DISTINCT name FROM pg_available_extension_versions WHERE trusted AND name = ANY($1)`;
 
+/** Of `databases`, those that are templates: the server keeps no connection to one, nor installs triggers in one. */
+export async function readTemplates(server: Queryable, databases: readonly string[]): Promise<Set<string>> {
+  const { rows } = await server.query<{ name: string; template: boolean }>(databasesQuery, [[...databases]]);
+  return new Set(rows.filter((r) => r.template).map((r) => r.name));
+}
+
 export interface FactsScope {
   roles: readonly string[];
   databases: readonly string[];

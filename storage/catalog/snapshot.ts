@@ -71,6 +71,8 @@ export interface LiveDatabase {
   ctype: string | null;
   connectionLimit: number;
   allowConnections: boolean;
+  /** datistemplate: its contents are not read, so that no connection of ours blocks a copy of it. */
+  template: boolean;
   sizeBytes: number | null;
   connections: number;
   acl: Acl;
@@ -136,7 +138,7 @@ const aclJson = (acl: string, owner: string) => `
 const databasesQuery = `
 SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
        d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS "connectionLimit",
-       d.datallowconn AS "allowConnections",
+       d.datallowconn AS "allowConnections", d.datistemplate AS template,
        CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END::float8 AS "sizeBytes",
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int AS connections,
        ${aclJson(`COALESCE(d.datacl, acldefault('d', d.datdba))`, 'd.datdba')} AS acl
@@ -261,9 +263,11 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
   const queue = [...databaseRows.rows];
   const readNext = async (): Promise<void> => {
     for (let d = queue.shift(); d; d = queue.shift()) {
-      const contents = d.allowConnections
-        ? await readDatabaseContents(database(d.name), roles).catch((error: Error) => ({ error: error.message }))
-        : { error: 'the database does not allow connections' };
+      const contents = d.template
+        ? { error: 'the database is a template: no connection is kept to it, so that copies of it can be made' }
+        : d.allowConnections
+          ? await readDatabaseContents(database(d.name), roles).catch((error: Error) => ({ error: error.message }))
+          : { error: 'the database does not allow connections' };
       databases.set(d.name, { ...d, contents });
     }
   };

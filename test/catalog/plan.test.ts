@@ -21,7 +21,7 @@ function snapshotWith(databases: LiveDatabase[] = [], major = 17): Snapshot {
 
 function liveDatabase(name: string, schemas: LiveSchema[] = [emptySchema('public', 'admin')]): LiveDatabase {
   return {
-    name, owner: 'admin', encoding: 'UTF8', collate: 'C', ctype: 'C', connectionLimit: -1, allowConnections: true,
+    name, owner: 'admin', encoding: 'UTF8', collate: 'C', ctype: 'C', connectionLimit: -1, allowConnections: true, template: false,
     sizeBytes: 0, connections: 0, acl: {}, contents: { schemas: new Map(schemas.map((s) => [s.name, s])), extensions: new Map() },
   };
 }

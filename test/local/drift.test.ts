@@ -106,3 +106,13 @@ test.serial('a Database created on a 1h cluster after its loop\'s first pass get
   t.is(database.code, 0, database.stderr);
   t.true(await eventually(async () => (await json(['get', 'pgcluster', 'late'])).status?.driftDetection === 'EventTrigger', 30_000));
 });
+
+test.serial('a managed database made a template by hand loses its connections at the next pass: none blocks a CREATE DATABASE copying it', async (t) => {
+  await manageCluster(local, 'templ', local.postgresDsn, '2s');
+  const connected = async () => (await sql(local.postgresDsn, "SELECT 1 FROM pg_stat_activity WHERE datname = 'templ_db' AND application_name LIKE 'postgres-apiserver%'")).length;
+  t.true(await eventually(async () => (await connected()) > 0, 30_000), 'listened to while it is a plain database');
+  await sql(local.postgresDsn, 'ALTER DATABASE templ_db IS_TEMPLATE true');
+  t.true(await eventually(async () => (await connected()) === 0, 30_000), 'no connection to a template');
+  await sql(local.postgresDsn, 'CREATE DATABASE copied_from_template TEMPLATE templ_db');
+  t.deepEqual(await sql(local.postgresDsn, "SELECT datname FROM pg_database WHERE datname = 'copied_from_template'"), [{ datname: 'copied_from_template' }]);
+});
