@@ -60,6 +60,8 @@ export interface Strategy {
    * deletionTimestamp, and the reconciler finishes it.
    */
   reclaim?: Reclaim;
+  /** What a person deleting the object should know (other objects that depend on it), as Warnings. */
+  deleteWarnings?(object: KubeObject): Promise<string[]>;
   /** Runs once the object is gone from the store (objects made for it, such as a Database's Service). */
   afterDelete?(object: KubeObject): Promise<void>;
   /** The object as it is read: live status merged in. */

@@ -388,6 +388,7 @@ function uidConflict(kind: ResourceKind, name: string, requested: unknown, store
  * deletionTimestamp (and a Warning says why), until the reconciler or the finalizers' owners finish.
  */
 export async function deleteObject(kind: ResourceKind, store: ResourceStore, object: KubeObject, request: RequestContext): Promise<KubeObject> {
+  if (!object.metadata.deletionTimestamp) for (const warning of (await kind.strategy.deleteWarnings?.(object)) ?? []) request.warn(warning);
   const reclaim = kind.strategy.reclaim;
   let finalizers = (object.metadata.finalizers as string[] | undefined) ?? [];
   if (reclaim && !request.dryRun && (finalizers.includes(reclaim.finalizer) || reclaim.needed(object))) {

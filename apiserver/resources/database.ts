@@ -27,7 +27,7 @@ async function eligibility(services: Services, object: DatabaseObject, cluster: 
 
 /** Tenancy and eligibility; the database name is claimed on its server, and the write runs once the object is stored. */
 async function admit(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: RequestContext): Promise<Admission> {
-  const cluster = await admitToCluster(services, object);
+  const cluster = await admitToCluster(services, object, old === undefined);
   await claimCheck(services, resources.databases, object, cluster.name, ['spec', 'name'], 'database name');
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the database is created once the cluster can be reached`);

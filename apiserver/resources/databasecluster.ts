@@ -5,7 +5,8 @@ import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { DatabaseClusterSpec, DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
 import { databaseCluster, validateClusterSpec } from '../../openapi/databasecluster.ts';
 import { driftDetection, listenedDatabases } from '../../storage/catalog/drifttrigger.ts';
-import type { KubeObject, ResourceKind } from '../resource.ts';
+import type { KubeObject, Reclaim, ResourceKind } from '../resource.ts';
+import { StatusError } from '../status.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
 
@@ -14,16 +15,48 @@ function serverVersion(versionNumber: number): string {
   return `${Math.floor(versionNumber / 10000)}.${versionNumber % 10000}`;
 }
 
+/** The finalizer every DatabaseCluster carries: it goes only once no Database or DatabaseRole uses the cluster. */
+export const dependentsFinalizer = 'postgres.databases.dinhloc.dev/dependents';
+
+/** The Databases and DatabaseRoles that use the cluster. */
+async function dependentsOf(services: Services, cluster: string): Promise<{ databases: KubeObject[]; roles: KubeObject[] }> {
+  const [databases, roles] = await Promise.all([resources.databases, resources.roles].map((resource) => objectsOnCluster(services, resource, cluster)));
+  return { databases: databases!, roles: roles! };
+}
+
+/** "Database team-a/orders, DatabaseRole team-a/reader and 3 more": what keeps a cluster from going. */
+function describeDependents({ databases, roles }: { databases: KubeObject[]; roles: KubeObject[] }): string {
+  const names = [...databases, ...roles].map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`);
+  return names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+}
+
+/**
+ * Deleting a cluster that Databases or DatabaseRoles still use leaves it Terminating (as kube-apiserver keeps a
+ * namespace until its content is gone): deleting them, with their reclaimPolicy, is the owners' decision.
+ */
+function protectDependents(services: Services): Reclaim {
+  return {
+    finalizer: dependentsFinalizer,
+    needed: () => true,
+    run: async (cluster) => {
+      const dependents = await dependentsOf(services, cluster.metadata.name);
+      if (dependents.databases.length + dependents.roles.length === 0) return;
+      throw new StatusError('Conflict', `DatabaseCluster "${cluster.metadata.name}" is still used by ${describeDependents(dependents)}; it is deleted once they are`);
+    },
+  };
+}
+
 async function liveStatus(services: Services, cluster: KubeObject): Promise<DatabaseClusterStatus> {
   const generation = Number(cluster.metadata.generation ?? 1);
   const previous = (cluster.status as DatabaseClusterStatus | undefined)?.conditions;
-  const [databases, roles] = await Promise.all([
-    objectsOnCluster(services, resources.databases, cluster.metadata.name),
-    objectsOnCluster(services, resources.roles, cluster.metadata.name),
-  ]);
+  const dependents = await dependentsOf(services, cluster.metadata.name);
+  const { databases, roles } = dependents;
   const counts = { databases: databases.length, roles: roles.length, observedGeneration: generation };
+  const terminating = cluster.metadata.deletionTimestamp && databases.length + roles.length > 0
+    ? [condition('Terminating', true, 'DependentsRemain', `deleted once no object uses it: ${describeDependents(dependents)}`, generation, previous)]
+    : [];
   const resolved = await resolveCluster(services, cluster.metadata.name);
-  if (isProblem(resolved)) return { conditions: [condition('Ready', false, resolved.reason, resolved.message, generation, previous)], ...counts };
+  if (isProblem(resolved)) return { conditions: [condition('Ready', false, resolved.reason, resolved.message, generation, previous), ...terminating], ...counts };
   // A database being dropped is no longer watched for drift.
   const managed = databases.filter((d) => !d.metadata.deletionTimestamp).map((d) => (d.spec as DatabaseSpec).name);
   try {
@@ -35,6 +68,7 @@ async function liveStatus(services: Services, cluster: KubeObject): Promise<Data
       conditions: [
         condition('Ready', true, 'Connected', `connected as ${who} to PostgreSQL ${serverVersion(snapshot.version)}`, generation, previous),
         condition('EventTriggers', detection.mode === 'EventTrigger', detection.reason, detection.message, generation, previous),
+        ...terminating,
       ],
       driftDetection: detection.mode,
       serverVersion: serverVersion(snapshot.version),
@@ -43,13 +77,14 @@ async function liveStatus(services: Services, cluster: KubeObject): Promise<Data
     };
   } catch (error) {
     const fault = environmentFault(error);
-    return { conditions: [condition('Ready', false, fault.reason, fault.message, generation, previous)], host: resolved.host, ...counts };
+    return { conditions: [condition('Ready', false, fault.reason, fault.message, generation, previous), ...terminating], host: resolved.host, ...counts };
   }
 }
 
 export function databaseClusters(services: Services): ResourceKind {
   return servedKind(databaseCluster, {
     validateSpec: (o) => validateClusterSpec(o.spec as DatabaseClusterSpec),
+    reclaim: protectDependents(services),
     decorate: (objects) => Promise.all(objects.map(async (o) => persistStatus(services, resources.clusters, o, await liveStatus(services, o)))),
   });
 }

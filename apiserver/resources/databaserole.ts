@@ -102,7 +102,7 @@ async function desiredOf(services: Services, object: RoleObject, databases: Map<
 
 /** Tenancy and eligibility; the role name is claimed on its server, and the write runs once the object is stored. */
 async function admit(services: Services, object: RoleObject, old: RoleObject | undefined, request: RequestContext): Promise<Admission> {
-  const cluster = await admitToCluster(services, object);
+  const cluster = await admitToCluster(services, object, old === undefined);
   await claimCheck(services, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
   const databases = await databaseOwners(services, cluster.name);
   refuse(object, tenancyErrors(object, databases));
@@ -146,6 +146,15 @@ async function write(services: Services, object: RoleObject, cluster: ResolvedCl
     if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
     return object;
   }
+}
+
+/** Deleting a role that others are memberOf leaves their spec asking for it: say which. */
+async function membersWarning(services: Services, object: RoleObject): Promise<string[]> {
+  const { roleName, databaseClusterRef } = object.spec;
+  const members = (await objectsOnCluster(services, resources.roles, databaseClusterRef.name)).filter((o) => ((o.spec as DatabaseRoleSpec).memberOf ?? []).includes(roleName));
+  if (members.length === 0) return [];
+  const names = members.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).join(', ');
+  return [`role "${roleName}" is in the memberOf of DatabaseRole(s) ${names}: their membership stays pending until the role exists again or they stop asking for it`];
 }
 
 /** `connectionDrift`: what the connection Secret lacks (connectionsecret.ts), fixed by writing the role again. */
@@ -201,6 +210,7 @@ export function databaseRoles(services: Services): ResourceKind {
     validateSpec: (o) => validateRoleSpec(o.spec as DatabaseRoleSpec),
     immutable: ['roleName', 'databaseClusterRef'],
     admit: (o, old, request) => admit(services, o as RoleObject, old as RoleObject | undefined, request),
+    deleteWarnings: (o) => membersWarning(services, o as RoleObject),
     // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.
     reclaim: reclaimHook(services, (o) => {
       const { spec } = o as RoleObject;

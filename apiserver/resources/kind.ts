@@ -7,7 +7,7 @@ import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
 import { nameErrors } from '../names.ts';
 import type { TableColumn } from '../table.ts';
 
-export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'afterDelete' | 'decorate'>> {
+export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'afterDelete' | 'decorate'>> {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
   validateSpec?(object: KubeObject): FieldError[];
   /** spec fields that may not change after creation. */
@@ -38,6 +38,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
     },
     ...(rules.admit ? { admit: rules.admit } : {}),
     ...(rules.reclaim ? { reclaim: rules.reclaim } : {}),
+    ...(rules.deleteWarnings ? { deleteWarnings: rules.deleteWarnings } : {}),
     ...(rules.afterDelete ? { afterDelete: rules.afterDelete } : {}),
     ...(rules.decorate ? { decorate: rules.decorate } : {}),
   };

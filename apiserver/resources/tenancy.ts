@@ -30,8 +30,8 @@ async function requireNamespace(services: Services, object: KubeObject): Promise
   if (!(await services.core.namespace(name))) throw new StatusError('NotFound', `namespaces "${name}" not found`, { name, kind: 'namespaces' });
 }
 
-/** The namespace must exist; the referenced DatabaseCluster must exist (422) and admit the namespace (403). */
-export async function admitToCluster(services: Services, object: KubeObject): Promise<Admitted> {
+/** The namespace must exist; the referenced DatabaseCluster must exist (422), admit the namespace (403) and, for a new object, not be being deleted (403). */
+export async function admitToCluster(services: Services, object: KubeObject, creating: boolean): Promise<Admitted> {
   await requireNamespace(services, object);
   const name = (object.spec as { databaseClusterRef: { name: string } }).databaseClusterRef.name;
   const resolved = await resolveCluster(services, name);
@@ -39,6 +39,7 @@ export async function admitToCluster(services: Services, object: KubeObject): Pr
     throw invalid(subject(object), [{ type: 'FieldValueNotFound', field: 'spec.databaseClusterRef.name', message: `Not found: "${name}": no DatabaseCluster of that name` }]);
   }
   const cluster = isProblem(resolved) ? ((await services.store.get(resources.clusters, '', name)) as ResolvedCluster['object']) : resolved.object;
+  if (creating && cluster.metadata.deletionTimestamp) throw forbidden(subject(object), `DatabaseCluster "${name}" is being deleted: no new object may use it`);
   if (!(await namespaceAllowed(services, cluster, object.metadata.namespace ?? ''))) {
     throw forbidden(subject(object), `namespace "${object.metadata.namespace}" may not use DatabaseCluster "${name}" (spec.allowedNamespaces)`);
   }
