@@ -2,8 +2,8 @@
 # Starts etcd and kube-apiserver (from test/e2e/build-control-plane.sh) on 127.0.0.1 with the aggregation
 # layer configured, runs a command against them, then stops both and removes their temp dir.
 #   test/e2e/start-control-plane.sh [command ...]        (default: kubectl get ns)
-# The command gets KUBECONFIG (an admin in system:masters; contexts `alice` and `viewer` are two more users,
-# with no bindings yet) and CONTROL_PLANE_DIR, which holds ca.crt (signs the serving and client certs),
+# The command gets KUBECONFIG (an admin in system:masters; contexts `alice`, `viewer` and `tenant` are three more
+# users, with no bindings yet: tests bind them) and CONTROL_PLANE_DIR, which holds ca.crt (signs the serving and client certs),
 # front-proxy-ca.crt, front-proxy-client.{crt,key} and the logs. kube-controller-manager runs only the
 # ClusterRole aggregation controller, so the admin/edit/view roles gather labelled rules as in a real cluster.
 set -euo pipefail
@@ -51,6 +51,7 @@ leaf certs/apiserver /CN=kube-apiserver ca serverAuth IP:127.0.0.1,DNS:localhost
 leaf admin "/O=system:masters/CN=admin" ca clientAuth
 leaf alice /CN=alice ca clientAuth
 leaf viewer /CN=viewer ca clientAuth
+leaf tenant /CN=tenant ca clientAuth
 leaf front-proxy-client /CN=front-proxy-client front-proxy-ca clientAuth
 openssl genrsa -out "$DIR/sa.key" 2048 2>/dev/null
 openssl rsa -in "$DIR/sa.key" -pubout -out "$DIR/sa.pub" 2>/dev/null
@@ -60,11 +61,12 @@ apiVersion: v1
 kind: Config
 clusters: [{name: e2e, cluster: {server: "https://127.0.0.1:$api_port", certificate-authority: "$DIR/ca.crt"}}]
 users:
-$(for u in admin alice viewer; do echo "- {name: $u, user: {client-certificate: \"$DIR/$u.crt\", client-key: \"$DIR/$u.key\"}}"; done)
+$(for u in admin alice viewer tenant; do echo "- {name: $u, user: {client-certificate: \"$DIR/$u.crt\", client-key: \"$DIR/$u.key\"}}"; done)
 contexts:
 - {name: e2e, context: {cluster: e2e, user: admin}}
 - {name: alice, context: {cluster: e2e, user: alice}}
 - {name: viewer, context: {cluster: e2e, user: viewer}}
+- {name: tenant, context: {cluster: e2e, user: tenant}}
 current-context: e2e
 EOF
 

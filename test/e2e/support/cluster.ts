@@ -19,7 +19,7 @@ export const namespace = 'postgres-apiserver';
 export const apiService = 'v1alpha1.postgres.databases.dinhloc.dev';
 
 export interface ControlPlane {
-  /** The admin's kubeconfig (contexts e2e, alice, viewer). */
+  /** The admin's kubeconfig (contexts e2e, alice, viewer, tenant). */
   kubeconfig: string;
   dir: string;
   /** https://127.0.0.1:<port> of kube-apiserver. */
