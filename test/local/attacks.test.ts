@@ -3,7 +3,7 @@
 // DatabaseCluster says. Run against a cluster connecting as the superuser and one connecting as an RDS-like
 // admin (CREATEDB, CREATEROLE, no superuser).
 import test from 'ava';
-import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { extraCluster, startSharedLocal, type LocalServer } from '../support/local.ts';
 import { createAdmin, sql, unique } from '../support/postgres.ts';
 import { rawClient, type RawRequest } from '../support/rawclient.ts';
 
@@ -18,26 +18,11 @@ type Connecting = (typeof connectingKinds)[number];
 const clusterOf = (connecting: Connecting) => (connecting === 'superuser' ? 'main-cluster' : 'admin-cluster');
 
 test.before(async () => {
-  local = await startLocal();
+  local = await startSharedLocal();
   request = rawClient(local.kubeconfig);
   adminDsn = await createAdmin(local.postgresDsn);
   adminName = new URL(adminDsn).username;
-  const applied = await local.kubectl(['apply', '-f', '-'], `${guideManifests(local.postgresDsn)}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: team-b}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: admin-connection, namespace: default}
-stringData: {connection: "${adminDsn}"}
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseCluster
-metadata: {name: admin-cluster}
-spec: {connection: {name: admin-connection, namespace: default}}
-`);
+  const applied = await local.kubectl(['apply', '-f', '-'], extraCluster('admin-cluster', adminDsn));
   if (applied.code !== 0) throw new Error(applied.stderr);
   // A superuser and a group made by hand, and a group whose privileges the RDS-like admin holds.
   await sql(local.postgresDsn, 'CREATE ROLE hand_made_superuser SUPERUSER NOLOGIN; CREATE ROLE hand_made_replicator REPLICATION NOLOGIN; CREATE ROLE ops_group NOLOGIN');

@@ -2,7 +2,7 @@
 // stores the object, before any SQL runs: racing creates leave exactly one object and one role, whichever
 // namespace or DatabaseCluster they come through, and the winner keeps its object.
 import test from 'ava';
-import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { extraCluster, startSharedLocal, type LocalServer } from '../support/local.ts';
 import { sql, unique } from '../support/postgres.ts';
 import { rawClient, type RawRequest } from '../support/rawclient.ts';
 
@@ -12,28 +12,13 @@ let request: RawRequest;
 const group = '/apis/postgres.databases.dinhloc.dev/v1alpha1';
 
 test.before(async () => {
-  local = await startLocal();
-  request = rawClient(local.kubeconfig);
   // A second DatabaseCluster reaching the same server through another database: names are the server's.
+  local = await startSharedLocal();
+  request = rawClient(local.kubeconfig);
   await sql(local.postgresDsn, 'CREATE DATABASE second_door');
   const secondDsn = new URL(local.postgresDsn);
   secondDsn.pathname = '/second_door';
-  const applied = await local.kubectl(['apply', '-f', '-'], `${guideManifests(local.postgresDsn)}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: team-b}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: second-door, namespace: default}
-stringData: {connection: "${secondDsn.toString()}"}
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseCluster
-metadata: {name: second-door}
-spec: {connection: {name: second-door, namespace: default}}
-`);
+  const applied = await local.kubectl(['apply', '-f', '-'], extraCluster('second-door', secondDsn.toString()));
   if (applied.code !== 0) throw new Error(applied.stderr);
 });
 test.after.always(async () => local?.stop());

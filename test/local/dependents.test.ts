@@ -1,7 +1,7 @@
 // Dependents are protected: a DatabaseCluster that Databases or DatabaseRoles still use stays Terminating
 // when deleted, its status naming what is left, and goes once they are gone; no new object may use it meanwhile.
 import test from 'ava';
-import { eventually, startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { eventually, extraCluster, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 
 let local: LocalServer;
 test.before(async () => {
@@ -37,16 +37,7 @@ spec: {roleName: latecomer, databaseClusterRef: {name: main-cluster}}
 });
 
 test('deleting a role others are memberOf warns and names them; their status shows the membership missing', async (t) => {
-  const applied = await local.kubectl(['apply', '-f', '-'], `apiVersion: v1
-kind: Secret
-metadata: {name: other-connection, namespace: default}
-stringData: {connection: "${local.postgresDsn}"}
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseCluster
-metadata: {name: other}
-spec: {connection: {name: other-connection, namespace: default}}
----
+  const applied = await local.kubectl(['apply', '-f', '-'], `${extraCluster('other', local.postgresDsn)}---
 apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
 metadata: {name: readers, namespace: default}

@@ -3,7 +3,7 @@
 // lives on the PostgreSQL server, out of every tenant's reach, and outlives a lost object store. Against a
 // cluster connecting as the superuser and one connecting as an RDS-like admin.
 import test from 'ava';
-import { guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { extraCluster, startSharedLocal, type LocalServer } from '../support/local.ts';
 import { asUser, createAdmin, sql, unique } from '../support/postgres.ts';
 import { rawClient, type RawRequest } from '../support/rawclient.ts';
 
@@ -18,25 +18,10 @@ const clusterOf = (connecting: Connecting) => (connecting === 'superuser' ? 'mai
 const dsnOf = (connecting: Connecting) => (connecting === 'superuser' ? local.postgresDsn : adminDsn);
 
 test.before(async () => {
-  local = await startLocal();
+  local = await startSharedLocal();
   request = rawClient(local.kubeconfig);
   adminDsn = await createAdmin(local.postgresDsn);
-  const applied = await local.kubectl(['apply', '-f', '-'], `${guideManifests(local.postgresDsn)}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: team-b}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: admin-connection, namespace: default}
-stringData: {connection: "${adminDsn}"}
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseCluster
-metadata: {name: admin-cluster}
-spec: {connection: {name: admin-connection, namespace: default}}
-`);
+  const applied = await local.kubectl(['apply', '-f', '-'], extraCluster('admin-cluster', adminDsn));
   if (applied.code !== 0) throw new Error(applied.stderr);
 });
 test.after.always(async () => local?.stop());

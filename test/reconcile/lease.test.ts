@@ -2,7 +2,7 @@
 // memory with kube-apiserver's optimistic concurrency (a write naming an old resourceVersion is a Conflict).
 // The real kube-apiserver is in test/e2e/leader.test.ts. The elections run on a fake clock: their timings are
 // exact, whatever the machine's load.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import type { KubeObject } from '../../apiserver/resource.ts';
 import type { ObjectAccess } from '../../apiserver/resources/services.ts';
@@ -140,8 +140,8 @@ test('a leader that stops cleanly releases the Lease, and the other takes over a
   t.is(specOf(state.lease!).leaseTransitions, 1);
 });
 
-test('a leader that cannot renew stops leading exactly at the renew deadline, and its listeners hear it before isLeader() says so', async (t) => {
-  const clock = fakeClock();
+/** A leader, with what its listeners heard, whose renewals fail from now on; when it last renewed. */
+async function leaderLosingItsLease(t: ExecutionContext, clock: FakeClock) {
   const { access, state } = memoryLeases();
   const a = election(access, clock);
   t.teardown(() => a.stop());
@@ -150,7 +150,12 @@ test('a leader that cannot renew stops leading exactly at the renew deadline, an
   a.start();
   t.true(await clock.until(() => a.isLeader(), 5_000));
   state.failing = true;
-  const renewedAt = Date.parse(specOf(state.lease!).renewTime!);
+  return { a, heard, renewedAt: Date.parse(specOf(state.lease!).renewTime!) };
+}
+
+test('a leader that cannot renew stops leading exactly at the renew deadline, and its listeners hear it before isLeader() says so', async (t) => {
+  const clock = fakeClock();
+  const { a, heard, renewedAt } = await leaderLosingItsLease(t, clock);
   t.true(await clock.until(() => !a.isLeader(), 5_000));
   t.deepEqual(heard, [true, false], 'the listeners knew when isLeader() turned false');
   t.true(clock.now() >= renewedAt + fast.renewDeadlineMs && clock.now() <= renewedAt + fast.renewDeadlineMs + 10, `led on for ${clock.now() - renewedAt} ms after the last renewal`);
@@ -158,15 +163,7 @@ test('a leader that cannot renew stops leading exactly at the renew deadline, an
 
 test('a leader asked between the renew deadline and the timer that marks it hears the loss first: no reader sees a lead its listeners do not', async (t) => {
   const clock = fakeClock();
-  const { access, state } = memoryLeases();
-  const a = election(access, clock);
-  t.teardown(() => a.stop());
-  const heard: boolean[] = [];
-  a.onChange((leading) => heard.push(leading));
-  a.start();
-  t.true(await clock.until(() => a.isLeader(), 5_000));
-  state.failing = true;
-  const renewedAt = Date.parse(specOf(state.lease!).renewTime!);
+  const { a, heard, renewedAt } = await leaderLosingItsLease(t, clock);
   // A busy process: the clock passes the deadline before any timer runs.
   (clock as unknown as { now: () => number }).now = () => renewedAt + fast.renewDeadlineMs;
   t.false(a.isLeader());

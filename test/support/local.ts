@@ -114,3 +114,32 @@ export async function passOver(local: LocalServer, cluster: string, ms = 30_000)
   const before = await reconcilePasses(local, cluster);
   return eventually(async () => (await reconcilePasses(local, cluster)) >= before + 2, ms);
 }
+
+/** A DatabaseCluster `name` reached as `dsn`, and its connection Secret in default. */
+export function extraCluster(name: string, dsn: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: {name: ${name}-connection, namespace: default}
+stringData: {connection: "${dsn}"}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseCluster
+metadata: {name: ${name}}
+spec: {connection: {name: ${name}-connection, namespace: default}}
+`;
+}
+
+/**
+ * Local mode shared by two teams: the guide applied in default (main-cluster connects as the superuser), a
+ * namespace team-b, and the DatabaseClusters of `clusters` (name → DSN).
+ */
+export async function startSharedLocal(clusters: Record<string, string> = {}): Promise<LocalServer> {
+  const local = await startLocal();
+  const manifests = [guideManifests(local.postgresDsn), 'apiVersion: v1\nkind: Namespace\nmetadata: {name: team-b}\n', ...Object.entries(clusters).map(([name, dsn]) => extraCluster(name, dsn))];
+  const applied = await local.kubectl(['apply', '-f', '-'], manifests.join('---\n'));
+  if (applied.code !== 0) {
+    await local.stop();
+    throw new Error(`kubectl apply failed: ${applied.stderr}`);
+  }
+  return local;
+}
