@@ -49,16 +49,7 @@ export { guideManifests };
 
 /** A DatabaseCluster reached as `dsn`, its Database `<name>_db`, and a DatabaseRole `<name>_user` granted SELECT on its tables. */
 export function clusterManifests(name: string, dsn: string, resyncInterval: string): string {
-  return `apiVersion: v1
-kind: Secret
-metadata: {name: ${name}-connection, namespace: default}
-stringData: {connection: "${dsn}"}
----
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseCluster
-metadata: {name: ${name}}
-spec: {connection: {name: ${name}-connection, namespace: default}, resyncInterval: ${resyncInterval}}
----
+  return `${extraCluster(name, dsn, `, resyncInterval: ${resyncInterval}`)}---
 apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: Database
 metadata: {name: ${name}-db, namespace: default}
@@ -115,8 +106,8 @@ export async function passOver(local: LocalServer, cluster: string, ms = 30_000)
   return eventually(async () => (await reconcilePasses(local, cluster)) >= before + 2, ms);
 }
 
-/** A DatabaseCluster `name` reached as `dsn`, and its connection Secret in default. */
-export function extraCluster(name: string, dsn: string): string {
+/** A DatabaseCluster `name` reached as `dsn` (`spec`: more of its spec, as YAML after a comma), and its connection Secret in default. */
+export function extraCluster(name: string, dsn: string, spec = ''): string {
   return `apiVersion: v1
 kind: Secret
 metadata: {name: ${name}-connection, namespace: default}
@@ -125,7 +116,7 @@ stringData: {connection: "${dsn}"}
 apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseCluster
 metadata: {name: ${name}}
-spec: {connection: {name: ${name}-connection, namespace: default}}
+spec: {connection: {name: ${name}-connection, namespace: default}${spec}}
 `;
 }
 
