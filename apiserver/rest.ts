@@ -197,7 +197,8 @@ export class ResourceHandlers {
       written = await admission.write(stored);
     } catch (error) {
       if (error instanceof StatusError && error.code < 500) {
-        await this.store.delete(this.resource, stored.metadata.namespace ?? '', stored.metadata.name, { expectedResourceVersion: String(stored.metadata.resourceVersion) });
+        // Under the object's lock: nothing but a read's persisted status can have changed it since.
+        await this.store.delete(this.resource, stored.metadata.namespace ?? '', stored.metadata.name);
         throw error;
       }
       request.warn(`the object is stored, but writing it failed (${(error as Error).message}); it is retried`);
