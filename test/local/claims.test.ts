@@ -47,9 +47,9 @@ test('two namespaces racing for one role name: exactly one object and one role, 
   const [winner, lost] = a.status === 201 ? ['default', b] : ['team-b', a];
   t.regex(lost.json().message, new RegExp(`role "${roleName}" on this PostgreSQL server belongs to databaseroles\\.postgres\\.databases\\.dinhloc\\.dev "${winner}/contested"`));
   t.deepEqual(await rolesLike(roleName), [roleName]);
-  const current = await request(`${group}/namespaces/${winner}/databaseroles/contested`);
-  t.is(current.status, 200);
-  const updated = await request(`${group}/namespaces/${winner}/databaseroles/contested`, 'PUT', { ...current.json(), spec: { ...current.json().spec, connectionLimit: 3 } });
+  t.is((await request(`${group}/namespaces/${winner}/databaseroles/contested`)).status, 200);
+  // A merge patch, as kubectl patch sends it: no resourceVersion to race with the reconciler's status writes.
+  const updated = await request(`${group}/namespaces/${winner}/databaseroles/contested`, 'PATCH', { spec: { connectionLimit: 3 } }, 'application/merge-patch+json');
   t.is(updated.status, 200, `the winner updates its own object: ${updated.text}`);
   t.deepEqual(await sql(local.postgresDsn, 'SELECT rolconnlimit AS limit FROM pg_roles WHERE rolname = $1', { params: [roleName] }), [{ limit: 3 }]);
 });

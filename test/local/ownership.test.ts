@@ -83,8 +83,7 @@ for (const connecting of connectingKinds) {
     const schema = (await sql<{ s: string }>(dsnOf(connecting), `SELECT 'postgres_apiserver_' || (SELECT oid FROM pg_roles WHERE rolname = current_user) AS s`))[0]!.s;
     t.deepEqual(await sql(dsnOf(connecting), `SELECT namespace, object, adopted FROM "${schema}".owners WHERE kind = 'role' AND name = $1`, { params: [roleName] }), [{ namespace: 'default', object: 'adopter', adopted: true }]);
     await adoption(connecting, [{ namespaces: ['default'], roles: ['legacy_*'], allowDelete: true }]);
-    const current = (await request(`${group}/namespaces/default/databaseroles/adopter`)).json();
-    const allowed = await request(`${group}/namespaces/default/databaseroles/adopter`, 'PUT', { ...current, spec: { ...current.spec, reclaimPolicy: 'Delete' } });
+    const allowed = await request(`${group}/namespaces/default/databaseroles/adopter`, 'PATCH', { spec: { reclaimPolicy: 'Delete' } }, 'application/merge-patch+json');
     t.is(allowed.status, 200, allowed.text);
     t.is((await request(`${group}/namespaces/default/databaseroles/adopter`, 'DELETE')).status, 200);
     t.deepEqual(await sql(local.postgresDsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [roleName] }), [], 'dropped, as the rule allows');
