@@ -199,8 +199,8 @@ function driftOf(status: unknown): DriftEntry[] {
 
 /**
  * Stores a status read from the catalog when it differs from the stored one, so watchers see MODIFIED; a
- * concurrent write wins (the next read tries again). Drift that appears or changes is recorded as a Warning
- * Event by the one write that stored it.
+ * concurrent write wins (the next read tries again). Drift that appears or changes on what existed is recorded
+ * as a Warning Event by the one write that stored it.
  */
 export async function persistStatus(services: Services, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
   if (JSON.stringify(object.status ?? null) === JSON.stringify(status)) return object;
@@ -211,7 +211,9 @@ export async function persistStatus(services: Services, resource: string, object
   });
   if (!stored) return next;
   const drift = driftOf(status);
-  if (drift.length > 0 && JSON.stringify(drift) !== JSON.stringify(driftOf(object.status))) {
+  // Drift happens to what existed: a new object read before its first write ran has nothing to drift from yet.
+  const existed = (object.status as { exists?: boolean } | undefined)?.exists === true;
+  if (existed && drift.length > 0 && JSON.stringify(drift) !== JSON.stringify(driftOf(object.status))) {
     await services.events.record(stored, 'Warning', 'DriftDetected', driftMessage(drift));
   }
   return stored;
