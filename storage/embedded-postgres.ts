@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { Backoff } from '../lib/backoff.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { guardedClient } from './connections.ts';
+import { giveToServerUser, reachableBinaries, reachableFolder, serverUser } from './unprivileged.ts';
 
 export const supportedMajors = [13, 14, 15, 16, 17, 18] as const;
 
@@ -38,6 +39,7 @@ const superuser = 'postgres';
 // Kept beside the data directory so that a restart of the same folder can connect again.
 const passwordFile = 'superuser.password';
 
+/** The folder of initdb, postgres and pg_ctl of the installed package `pg<major>`, where the server's user can run them. */
 export function binDir(major: number): string {
   let entry: string;
   try {
@@ -46,19 +48,9 @@ export function binDir(major: number): string {
     throw new Error(`PostgreSQL ${major} is not installed: the npm package alias pg${major} is missing (run npm ci)`);
   }
   // The package's entry point is dist/index.js; the binaries sit beside dist/ in native/bin.
-  return join(dirname(entry), '..', 'native', 'bin');
-}
-
-/** initdb and postgres refuse to run as root: as root, they run as the unprivileged user nobody. */
-function serverUser(): { uid: number; gid: number } | Record<string, never> {
-  if (process.getuid?.() !== 0) return {};
-  const id = (flag: string) => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim());
-  return { uid: id('-u'), gid: id('-g') };
-}
-
-function giveToServerUser(path: string): void {
-  if (process.getuid?.() !== 0) return;
-  spawnSync('chown', ['-R', 'nobody', path]);
+  const root = join(dirname(entry), '..');
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  return reachableBinaries(join(root, 'native', 'bin'), `pg${major}-${version}`);
 }
 
 export async function freePort(): Promise<number> {
@@ -135,8 +127,8 @@ async function waitUntilReady(dsn: string, child: ChildProcess, logFile: string)
 }
 
 /** Starts (and when needed initializes) a server in options.dir; an existing data directory is reused. */
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  mkdirSync(options.dir, { recursive: true });
+export async function startEmbeddedPostgres(given: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const options = { ...given, dir: reachableFolder(given.dir), templateCache: given.templateCache && reachableFolder(given.templateCache) };
   giveToServerUser(options.dir);
   const dataDir = join(options.dir, 'data');
   const password = existsSync(join(dataDir, 'PG_VERSION')) ? readPassword(options.dir) : prepareDataDir(options, dataDir);

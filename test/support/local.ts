@@ -1,5 +1,5 @@
 // Local mode started in-process on a free port with its own data folder, for kubectl-driven tests.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -15,8 +15,14 @@ export interface LocalServer extends LocalMode {
   restart(): Promise<LocalServer>;
 }
 
-export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-')), options: { storeDsn?: string; resyncIntervalMs?: number } = {}): Promise<LocalServer> {
-  chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as nobody, who must reach the folder inside
+/** A new folder that PostgreSQL, which runs as nobody when started by root, can reach without a copy elsewhere. */
+function searchableFolder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'local-'));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+export async function startLocal(dataDir = searchableFolder(), options: { storeDsn?: string; resyncIntervalMs?: number } = {}): Promise<LocalServer> {
   const local = await startLocalMode({ dataDir, port: 0, resyncIntervalMs: 500, log: pino({ level: 'silent' }), ...options });
   const cache = join(dataDir, 'kube-cache');
   return {
@@ -29,6 +35,8 @@ export async function startLocal(dataDir = mkdtempSync(join(tmpdir(), 'local-'))
     },
     stop: async () => {
       await local.stop();
+      // The embedded server's folder may be elsewhere, linked from the data folder.
+      rmSync(realpathSync(join(dataDir, 'postgres')), { recursive: true, force: true });
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
