@@ -11,7 +11,7 @@ import { withoutRecord, withRecord, type Recording } from '../../storage/catalog
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
-import { condition, decorateByCluster, environmentFault, isProblem, reclaimHook, resources, type ResolvedCluster, type Services } from './services.ts';
+import { condition, decorateByCluster, isProblem, reclaimHook, resources, writeFailed, type ResolvedCluster, type Services } from './services.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
 
@@ -48,7 +48,7 @@ async function admit(services: Services, object: DatabaseObject, old: DatabaseOb
   };
 }
 
-/** The database's SQL; faults of the environment are warnings (Ready=False, retried). */
+/** The database's SQL; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
 async function writeSql(services: Services, object: DatabaseObject, cluster: ResolvedCluster, owner: Recording, request: RequestContext): Promise<void> {
   try {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] });
@@ -60,9 +60,7 @@ async function writeSql(services: Services, object: DatabaseObject, cluster: Res
       if (databasePlan.statements.length > 0) await services.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
     }
   } catch (error) {
-    const fault = environmentFault(error);
-    request.warn(`${fault.message}; it is retried`);
-    if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
+    await writeFailed(services, object, error, request);
   }
 }
 

@@ -11,7 +11,7 @@ import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from './events.ts';
 import { servedKind } from './kind.ts';
-import { condition, decorateByCluster, environmentFault, isProblem, objectsOnCluster, reclaimHook, resources, type ResolvedCluster, type Services } from './services.ts';
+import { condition, decorateByCluster, isProblem, objectsOnCluster, reclaimHook, resources, writeFailed, type ResolvedCluster, type Services } from './services.ts';
 import { admitToCluster, claimCheck, eligible, ownership, reachOf, refuse } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 
@@ -121,7 +121,7 @@ async function admit(services: Services, object: RoleObject, old: RoleObject | u
   };
 }
 
-/** The role's SQL and its connection Secret; faults of the environment are warnings (Ready=False, retried). */
+/** The role's SQL and its connection Secret; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
 async function write(services: Services, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, owner: Recording, request: RequestContext): Promise<KubeObject> {
   const { desired, passwordVersion, pending } = await desiredOf(services, object, databases, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
   for (const p of pending) request.warn(p);
@@ -141,9 +141,7 @@ async function write(services: Services, object: RoleObject, cluster: ResolvedCl
     }
     return passwordVersion === undefined ? object : { ...object, status: { ...object.status, passwordSecretVersion: passwordVersion } };
   } catch (error) {
-    const fault = environmentFault(error);
-    request.warn(`${fault.message}; it is retried`);
-    if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
+    await writeFailed(services, object, error, request);
     return object;
   }
 }

@@ -10,8 +10,8 @@ import type { Plan } from '../../storage/catalog/plan.ts';
 import type { Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
 import type { Logger } from '../log.ts';
 import type { EventRecorder } from './events.ts';
-import { StatusError } from '../status.ts';
-import { storeResource, type KubeObject, type Reclaim, type ResourceStore } from '../resource.ts';
+import { invalid, StatusError } from '../status.ts';
+import { storeResource, type KubeObject, type Reclaim, type RequestContext, type ResourceStore } from '../resource.ts';
 
 /** Secrets as the server reads them: decoded values and the resourceVersion they were read at. */
 export interface SecretData {
@@ -176,6 +176,26 @@ export function condition(type: string, ok: boolean, reason: string, message: st
 export function environmentFault(error: unknown): { reason: string; message: string } {
   if (error instanceof CatalogError) return { reason: error.reason, message: error.message };
   return { reason: 'Unavailable', message: error instanceof Error ? error.message : String(error) };
+}
+
+/** The object, as 4xx answers name it. */
+export function subject(object: KubeObject) {
+  const kind = Object.values(kinds).find((k) => k.kind === object.kind)!;
+  return { group: kind.group, resource: kind.plural, kind: kind.kind, name: object.metadata.name };
+}
+
+/**
+ * A write's SQL failed. PostgreSQL refusing the object itself before any of its SQL ran (a locale, an extension
+ * the server does not have) is the request's 422: a create keeps nothing. Any other fault is the environment's:
+ * a Warning and an Event, and the object stays (Ready=False), retried.
+ */
+export async function writeFailed(services: Services, object: KubeObject, error: unknown, request: RequestContext): Promise<void> {
+  if (error instanceof CatalogError && error.isObjectFault && !error.planPartlyApplied) {
+    throw invalid(subject(object), [{ type: 'FieldValueInvalid', field: 'spec', message: `Invalid value: PostgreSQL refused it ${error.message}` }]);
+  }
+  const fault = environmentFault(error);
+  request.warn(`${fault.message}; it is retried`);
+  if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
 }
 
 /** One drift entry as a person reads it: "table app.public.orders: DELETE expected granted, found revoked". */

@@ -1,24 +1,18 @@
 // Tenancy (DESIGN.md): which cluster an object may use, and who owns a database or role name on a cluster.
 // Each refusal is a fault of the object: nothing is changed.
 import { grantableRolesFor } from '../../openapi/databasecluster.ts';
-import { kinds } from '../../openapi/index.ts';
 import type { Reach, ServerFacts } from '../../storage/catalog/eligibility.ts';
 import { decideOwnership, recordKey, type OwnedKind, type OwnerRecord } from '../../storage/catalog/ownership.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import type { KubeObject, RequestContext } from '../resource.ts';
 import { fromStoreError } from '../request.ts';
 import { conflict, forbidden, invalid, StatusError } from '../status.ts';
-import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
+import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, subject, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
 
 export interface Admitted {
   name: string;
   /** The cluster, or why it cannot be reached now (an environment fault: the write is accepted). */
   resolved: ResolvedCluster | ClusterProblem;
-}
-
-function subject(object: KubeObject) {
-  const kind = Object.values(kinds).find((k) => k.kind === object.kind)!;
-  return { group: kind.group, resource: kind.plural, kind: kind.kind, name: object.metadata.name };
 }
 
 /**

@@ -162,9 +162,17 @@ export class ClusterCatalog {
     });
   }
 
-  /** Runs one plan, in order; throws a CatalogError naming the statement that failed. */
+  /** Runs one plan, in order; throws a CatalogError naming the statement that failed and whether some ran before. */
   async apply(plan: Plan, passwords: Passwords = new Map()): Promise<void> {
-    for (const batch of batches(plan.statements)) await this.run(batch, passwords);
+    let applied = false;
+    for (const batch of batches(plan.statements)) {
+      await this.run(batch, passwords).catch((error: unknown) => {
+        const fault = CatalogError.from(error, 'applying a plan');
+        fault.planPartlyApplied = applied;
+        throw fault;
+      });
+      applied = true;
+    }
   }
 
   /**

@@ -73,9 +73,19 @@ function reasonOf(sqlstate: string | undefined, message: string): CatalogErrorRe
   return reasonsBySqlstate[sqlstate] ?? reasonsBySqlstateClass[sqlstate.slice(0, 2)] ?? 'SQLError';
 }
 
+/**
+ * How PostgreSQL refuses what an object asks for, whatever the server's state: a data exception (class 22: a
+ * locale that does not match the encoding, an invalid connection limit), a feature it lacks (class 0A: an
+ * extension that is not available), an unknown locale (42809), a reserved or invalid name (42939, 42602, 42622).
+ */
+const objectFaultClasses = new Set(['22', '0A']);
+const objectFaultSqlstates = new Set(['42809', '42939', '42602', '42622']);
+
 /** A fault met while talking to a PostgreSQL server. */
 export class CatalogError extends Error {
   readonly reason: CatalogErrorReason;
+  /** Whether statements of the plan ran before the one that failed (set by Catalog.apply). */
+  planPartlyApplied = false;
 
   constructor(
     /** What was being done, e.g. `granting SELECT on ALL TABLES IN SCHEMA "public" to "app"`. */
@@ -86,6 +96,11 @@ export class CatalogError extends Error {
     super(`while ${doing}: ${serverMessage}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ''}`);
     this.name = 'CatalogError';
     this.reason = reasonOf(sqlstate, serverMessage);
+  }
+
+  /** A refusal of the object itself (see objectFaultSqlstates), not of the environment it met. */
+  get isObjectFault(): boolean {
+    return this.sqlstate !== undefined && (objectFaultClasses.has(this.sqlstate.slice(0, 2)) || objectFaultSqlstates.has(this.sqlstate));
   }
 
   /** Wraps an error from pg (or the network); `secrets` are removed from the server's message. */

@@ -82,3 +82,34 @@ test('deleting the object with reclaimPolicy Delete drops the role and releases 
   t.is((await request(`${group}/namespaces/team-b/databaseroles`, 'POST', role('team-b', 'released', roleName))).status, 201);
   t.deepEqual(await rolesLike(roleName), [roleName]);
 });
+
+function database(namespace: string, name: string, spec: Record<string, unknown>, cluster = 'main-cluster') {
+  return { apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', kind: 'Database', metadata: { name, namespace }, spec: { databaseClusterRef: { name: cluster }, ...spec } };
+}
+
+const databaseExists = async (name: string) => (await sql(local.postgresDsn, 'SELECT 1 FROM pg_database WHERE datname = $1', { params: [name] })).length === 1;
+
+test('a Database PostgreSQL refuses (a locale it does not know): 422 with its reason, neither object nor claim kept, and the fixed manifest is created', async (t) => {
+  const name = unique('refused');
+  const refused = await request(`${group}/namespaces/default/databases`, 'POST', database('default', 'refused', { name, lcCollate: 'xx_XX.bogus', lcCtype: 'xx_XX.bogus', template: 'template0' }));
+  t.is(refused.status, 422, refused.text);
+  t.like(refused.json(), { reason: 'Invalid', details: { causes: [{ reason: 'FieldValueInvalid', field: 'spec' }] } });
+  t.regex(refused.json().message, /PostgreSQL refused it while creating database .*locale name: "xx_XX\.bogus"/);
+  t.is((await request(`${group}/namespaces/default/databases/refused`)).status, 404);
+  t.false(await databaseExists(name));
+  // Another namespace may take the name: the refused create held no claim on it.
+  const fixed = await request(`${group}/namespaces/team-b/databases`, 'POST', database('team-b', 'refused', { name }));
+  t.is(fixed.status, 201, fixed.text);
+  t.true(await databaseExists(name));
+});
+
+test('an update PostgreSQL refuses before any of its SQL ran (an allowed extension the server does not have): 422, and the stored spec stays as it was', async (t) => {
+  const applied = await local.kubectl(['apply', '-f', '-'], extraCluster('lenient', local.postgresDsn, ', allowedExtensions: [no_such_extension]'));
+  t.is(applied.code, 0, applied.stderr);
+  const name = unique('extended');
+  t.is((await request(`${group}/namespaces/default/databases`, 'POST', database('default', 'extended', { name }, 'lenient'))).status, 201);
+  const refused = await request(`${group}/namespaces/default/databases/extended`, 'PATCH', { spec: { extensions: ['no_such_extension'] } }, 'application/merge-patch+json');
+  t.is(refused.status, 422, refused.text);
+  t.regex(refused.json().message, /PostgreSQL refused it while creating extension .*"no_such_extension" is not available/);
+  t.is((await request(`${group}/namespaces/default/databases/extended`)).json().spec.extensions, undefined);
+});
