@@ -37,9 +37,9 @@ interface Desired {
 
 type SecretLookup = (namespace: string, name: string) => ReturnType<Services['secrets']['read']>;
 
-/** Which namespace manages each database on the cluster (few objects: every one is read). */
-async function databaseOwners(services: Services, cluster: string): Promise<Map<string, string>> {
-  return new Map((await objectsOnCluster(services, resources.databases, cluster)).map((d) => [(d.spec as { name: string }).name, d.metadata.namespace ?? '']));
+/** Which namespace manages each database, of the cluster's Database objects. */
+function databaseOwners(databases: KubeObject[]): Map<string, string> {
+  return new Map(databases.map((d) => [(d.spec as { name: string }).name, d.metadata.namespace ?? '']));
 }
 
 /** Tenancy: privileges only on this namespace's databases (403); memberships are eligibility.ts's to judge. */
@@ -54,11 +54,11 @@ function tenancyErrors(object: RoleObject, databases: Map<string, string>): Fiel
 }
 
 /** What no rule of the cluster can allow: the server's own roles and databases (eligibility.ts). */
-async function eligibility(services: Services, object: RoleObject, old: RoleObject | undefined, cluster: ResolvedCluster) {
+async function eligibility(services: Services, object: RoleObject, old: RoleObject | undefined, cluster: ResolvedCluster, databaseObjects: KubeObject[]) {
   const { roleName, memberOf = [], permissions = [] } = object.spec;
   const databases = permissions.map((p) => p.database);
   const [reach, facts] = await Promise.all([
-    reachOf(services, object, cluster.object),
+    reachOf(services, object, cluster.object, databaseObjects),
     cluster.catalog.serverFacts({ roles: [roleName, ...memberOf], databases, extensions: [] }),
   ]);
   return { facts, errors: roleRefusals({ roleName, managedAlready: old?.spec.roleName === roleName, memberOf, databases }, facts, reach) };
@@ -104,14 +104,16 @@ async function desiredOf(services: Services, object: RoleObject, databases: Map<
 async function admit(services: Services, object: RoleObject, old: RoleObject | undefined, request: RequestContext): Promise<Admission> {
   const cluster = await admitToCluster(services, object, old === undefined);
   await claimCheck(services, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
-  const databases = await databaseOwners(services, cluster.name);
+  // The cluster's Databases, read once: for tenancy, eligibility and the write.
+  const databaseObjects = await objectsOnCluster(services, resources.databases, cluster.name);
+  const databases = databaseOwners(databaseObjects);
   refuse(object, tenancyErrors(object, databases));
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the role is created once the cluster can be reached`);
     return { claims: [] };
   }
   const resolved = cluster.resolved;
-  const facts = await eligible(object, request, () => eligibility(services, object, old, resolved));
+  const facts = await eligible(object, request, () => eligibility(services, object, old, resolved, databaseObjects));
   if (!facts) return { claims: [] };
   const { roleName } = object.spec;
   const record = await ownership(services, object, resolved.object, facts, 'role', roleName, old?.spec.roleName === roleName);
@@ -183,7 +185,7 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
 function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
   return decorateByCluster(services, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], async (list, cluster) => {
     // One read of the cluster's Databases and, per namespace, of the Secrets the roles name.
-    const owners = await databaseOwners(services, cluster.object.metadata.name);
+    const owners = databaseOwners(await objectsOnCluster(services, resources.databases, cluster.object.metadata.name));
     const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => {
       const names = list.filter((o) => (o.metadata.namespace ?? '') === ns).flatMap((o) => [o.spec.password?.name, o.spec.connectionSecret?.name]).filter((n) => n !== undefined);
       return [ns, await services.secrets.readNamed(ns, [...new Set(names)])] as const;

@@ -59,10 +59,16 @@ export async function claimCheck(services: Services, resource: string, object: K
   }
 }
 
-/** What the object's namespace owns on the cluster and what the cluster gives it (eligibility.ts's Reach). */
-export async function reachOf(services: Services, object: KubeObject, cluster: ResolvedCluster['object']): Promise<Reach> {
+/**
+ * What the object's namespace owns on the cluster and what the cluster gives it (eligibility.ts's Reach);
+ * `databasesRead`: the cluster's Database objects when the caller has read them already.
+ */
+export async function reachOf(services: Services, object: KubeObject, cluster: ResolvedCluster['object'], databasesRead?: KubeObject[]): Promise<Reach> {
   const namespace = object.metadata.namespace ?? '';
-  const [roles, databases] = await Promise.all([resources.roles, resources.databases].map((resource) => objectsOnCluster(services, resource, cluster.metadata.name)));
+  const [roles, databases] = await Promise.all([
+    objectsOnCluster(services, resources.roles, cluster.metadata.name),
+    databasesRead ?? objectsOnCluster(services, resources.databases, cluster.metadata.name),
+  ]);
   const names = (list: KubeObject[], field: string) => new Set(list.filter((o) => o.metadata.namespace === namespace).map((o) => String((o.spec as Record<string, unknown>)[field])));
   return {
     namespace,

@@ -145,10 +145,13 @@ function serverDatabaseReason(name: string, facts: ServerFacts, store: StoreLoca
 
 /**
  * A role the connecting user holds the privileges of (a superuser holds every role's, so for one this says
- * nothing): taking it over would hand the tenant the server's own privileges.
+ * nothing): taking it over would hand the tenant the server's own privileges. A role this server recorded (it
+ * created or adopted it) is exempt: from PostgreSQL 16, a CREATEROLE admin may hold every role it creates
+ * (createrole_self_grant).
  */
 function heldReason(name: string, facts: ServerFacts): string | undefined {
-  return !facts.superuser && facts.roles.get(name)?.heldByConnecting ? `the DatabaseCluster's connecting user holds the privileges of role "${name}"` : undefined;
+  if (facts.superuser || !facts.roles.get(name)?.heldByConnecting || facts.owners.has(recordKey('role', name))) return undefined;
+  return `the DatabaseCluster's connecting user holds the privileges of role "${name}"`;
 }
 
 export interface RoleRequest {

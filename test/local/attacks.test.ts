@@ -152,3 +152,21 @@ test('rds-admin: a roleName naming the connecting admin, or a group whose privil
   await refused(t, role('rds-admin', { roleName: 'ops_group', login: true }), /spec\.roleName/, /connecting user holds the privileges of role "ops_group"/);
   t.deepEqual(await sql(local.postgresDsn, "SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = 'ops_group'"), [{ login: false }]);
 });
+
+test('rds-admin holding every role it creates (createrole_self_grant, PostgreSQL 16+): a role this server made and kept on delete is taken back by its namespace, and no other', async (t) => {
+  const selfGranting = await createAdmin(local.postgresDsn);
+  await sql(local.postgresDsn, `ALTER ROLE ${new URL(selfGranting).username} SET createrole_self_grant = 'set, inherit'`);
+  const applied = await local.kubectl(['apply', '-f', '-'], extraCluster('self-granting', selfGranting));
+  t.is(applied.code, 0, applied.stderr);
+  const roleName = unique('kept');
+  const kept = (namespace: string) => ({ ...role('rds-admin', { roleName, databaseClusterRef: { name: 'self-granting' } }, namespace), metadata: { name: 'kept', namespace } });
+  t.is((await request(`${group}/namespaces/default/databaseroles`, 'POST', kept('default'))).status, 201);
+  const [held] = await sql<{ held: boolean }>(local.postgresDsn, "SELECT pg_has_role($1, $2, 'USAGE') AS held", { params: [new URL(selfGranting).username, roleName] });
+  t.true(held!.held, 'the admin holds the role it created');
+  t.is((await request(`${group}/namespaces/default/databaseroles/kept`, 'DELETE')).status, 200);
+  t.true(await roleExists(roleName), 'reclaimPolicy Retain keeps the role');
+  const otherTeam = await request(`${group}/namespaces/team-b/databaseroles`, 'POST', kept('team-b'));
+  t.is(otherTeam.status, 409, otherTeam.text);
+  const again = await request(`${group}/namespaces/default/databaseroles`, 'POST', kept('default'));
+  t.is(again.status, 201, again.text);
+});
