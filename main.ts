@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startClusterMode } from './apiserver/cluster.ts';
 import { startLocalMode } from './apiserver/local.ts';
-import { createLogger } from './apiserver/log.ts';
+import { createLogger } from './lib/log.ts';
 
 const usage = `Usage: npm start -- [options]
 

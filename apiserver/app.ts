@@ -5,8 +5,8 @@ import { createServer, type Server } from 'node:https';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Unavailable } from '../storage/objects/errors.ts';
-import type { Logger } from './log.ts';
-import { serviceUnavailable, StatusError } from './status.ts';
+import type { Logger } from '../lib/log.ts';
+import { serviceUnavailable, StatusError } from '../openapi/status.ts';
 import type { ServingCertificate } from './tls.ts';
 
 export interface AppOptions {

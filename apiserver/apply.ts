@@ -7,8 +7,8 @@ import type Koa from 'koa';
 import { databaseRole } from '../openapi/databaserole.ts';
 import type { FieldError } from '../storage/catalog/errors.ts';
 import { isObject } from './request.ts';
-import { apiVersionOf, type KubeObject, type ResourceKind } from './resource.ts';
-import { badRequest, invalid, StatusError } from './status.ts';
+import { apiVersionOf, type KubeObject, type ResourceKind } from '../reconcile/kinds/resource.ts';
+import { badRequest, invalid, StatusError } from '../openapi/status.ts';
 
 /** A field path as FieldsV1 spells its steps: `f:spec`, `k:{"database":"app"}`. */
 export type FieldPath = readonly string[];

@@ -3,9 +3,9 @@
 // with a watch and re-read every minute; each change replaces the parsed config whole.
 import { X509Certificate } from 'node:crypto';
 import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
-import { failureOf } from './delegation.ts';
-import { keepWatching } from './rewatch.ts';
-import type { Logger } from './log.ts';
+import { failureOf } from '../storage/kubernetes/delegation.ts';
+import { keepWatching } from '../lib/rewatch.ts';
+import type { Logger } from '../lib/log.ts';
 
 export interface RequestHeaderConfig {
   /** The CAs a front proxy's client certificate must chain to. */

@@ -7,9 +7,9 @@ import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { AuthenticationV1Api, type KubeConfig, type V1UserInfo } from '@kubernetes/client-node';
 import type Koa from 'koa';
 import { followAuthenticationConfig, type AuthenticationConfig, type FollowOptions, type RequestHeaderConfig } from './authconfig.ts';
-import { cachedFor, failureOf, reviewTtlMs } from './delegation.ts';
-import type { Logger } from './log.ts';
-import { StatusError } from './status.ts';
+import { cachedFor, failureOf, reviewTtlMs } from '../storage/kubernetes/delegation.ts';
+import type { Logger } from '../lib/log.ts';
+import { StatusError } from '../openapi/status.ts';
 
 export interface User {
   name: string;

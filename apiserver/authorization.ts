@@ -9,11 +9,11 @@ import {
 } from '@kubernetes/client-node';
 import type Koa from 'koa';
 import type { User } from './authentication.ts';
-import { cachedFor, failureOf, reviewTtlMs } from './delegation.ts';
-import type { Logger } from './log.ts';
+import { cachedFor, failureOf, reviewTtlMs } from '../storage/kubernetes/delegation.ts';
+import type { Logger } from '../lib/log.ts';
 import { parseWatch } from './parameters.ts';
 import { parseFieldSelector } from './selectors.ts';
-import { badRequest, StatusError } from './status.ts';
+import { badRequest, StatusError } from '../openapi/status.ts';
 
 export interface ResourceAttributes {
   namespace: string;

@@ -4,7 +4,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Logger } from './log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { ServingCertificate } from './tls.ts';
 
 export interface CertificateFiles {

@@ -10,8 +10,8 @@ import { LeaseElection } from '../reconcile/lease.ts';
 import { delegatedAuthentication } from './authentication.ts';
 import { subjectAccessReviewAuthorization } from './authorization.ts';
 import { followCertificate, readCertificate } from './certfiles.ts';
-import { clusterCore, clusterEvents, clusterLeases } from './kubernetes.ts';
-import type { Logger } from './log.ts';
+import { clusterCore, clusterEvents, clusterLeases } from '../storage/kubernetes/cluster.ts';
+import type { Logger } from '../lib/log.ts';
 import { startServer, Stops, type RunningServer } from './server.ts';
 
 export interface ClusterModeOptions {

@@ -1,6 +1,6 @@
 // Query parameters with one reading each, shared by authorization and serving: what a request is authorized
 // as is what it is served as. A value that means nothing is a 400, before anything is read or written.
-import { badRequest } from './status.ts';
+import { badRequest } from '../openapi/status.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 

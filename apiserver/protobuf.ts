@@ -1,6 +1,6 @@
 // kubectl's `create secret` and `create namespace` send core objects as Kubernetes protobuf (a "k8s\0"
 // envelope around runtime.Unknown). Local mode reads the few messages it needs; anything else is 415.
-import { StatusError } from './status.ts';
+import { StatusError } from '../openapi/status.ts';
 
 type Fields = Map<number, (Buffer | bigint)[]>;
 

@@ -4,9 +4,9 @@ import type Koa from 'koa';
 import { parse as parseYaml } from 'yaml';
 import type { User } from './authentication.ts';
 import { decodeProtobuf, isProtobuf } from './protobuf.ts';
-import type { KubeObject, RequestContext, ResourceKind } from './resource.ts';
+import type { KubeObject, RequestContext, ResourceKind } from '../reconcile/kinds/resource.ts';
 import { Unavailable } from '../storage/objects/errors.ts';
-import { badRequest, serviceUnavailable, StatusError, type StatusReason } from './status.ts';
+import { badRequest, serviceUnavailable, StatusError, type StatusReason } from '../openapi/status.ts';
 
 /** The content type of a server-side apply. */
 export const applyPatchType = 'application/apply-patch+yaml';

@@ -7,12 +7,12 @@ import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import jsonMergePatch from 'json-merge-patch';
 import type Koa from 'koa';
 import { appliedObject, applyConfiguration, applyConflict, compactMetadata, fieldManagerOf, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
-import { objectKey, ObjectLocks } from './locks.ts';
+import { objectKey, ObjectLocks } from '../lib/locks.ts';
 import { countParameter, watchRequested } from './parameters.ts';
 import { applyPatchType, decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
-import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type Admission, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from './resource.ts';
+import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type Admission, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
-import { badRequest, conflict, invalid, StatusError, type Subject } from './status.ts';
+import { badRequest, conflict, invalid, StatusError, type Subject } from '../openapi/status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
 import { serveWatch } from './watch.ts';
 

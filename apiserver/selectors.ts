@@ -1,5 +1,5 @@
 // labelSelector and fieldSelector query parameters, parsed once and matched against objects.
-import { StatusError } from './status.ts';
+import { StatusError } from '../openapi/status.ts';
 
 type Requirement =
   | { key: string; op: 'in' | 'notin'; values: string[] }

@@ -1,5 +1,5 @@
 // `kubectl get` output: meta.k8s.io/v1 Table with the kind's columns (K8S-WIRE §3).
-import { StatusError } from './status.ts';
+import { StatusError } from '../openapi/status.ts';
 
 export interface TableColumn {
   name: string;

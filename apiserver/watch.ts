@@ -4,9 +4,9 @@ import { PassThrough } from 'node:stream';
 import type Koa from 'koa';
 import { watchTimeoutSeconds } from './parameters.ts';
 import { fromStoreError } from './request.ts';
-import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type KubeObject, type ResourceKind, type ResourceStore } from './resource.ts';
+import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type KubeObject, type ResourceKind, type ResourceStore } from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
-import { StatusError } from './status.ts';
+import { StatusError } from '../openapi/status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

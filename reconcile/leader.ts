@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { guardedClient } from '../storage/connections.ts';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
-import type { Logger } from '../apiserver/log.ts';
+import type { Logger } from '../lib/log.ts';
 
 export interface LeaderElection {
   /** Takes part from now on; `beat` is called at each turn (Heartbeats, for /livez). */

@@ -12,11 +12,11 @@
 // - A clean stop releases the Lease (no holder, one second left), so another replica takes over at its next look.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { failureOf } from '../apiserver/delegation.ts';
-import { microTime } from '../apiserver/kubernetes.ts';
-import type { Logger } from '../apiserver/log.ts';
-import type { KubeObject } from '../apiserver/resource.ts';
-import type { ObjectAccess } from '../apiserver/resources/services.ts';
+import { failureOf } from '../storage/kubernetes/delegation.ts';
+import { microTime } from '../storage/kubernetes/cluster.ts';
+import type { Logger } from '../lib/log.ts';
+import type { KubeObject } from './kinds/resource.ts';
+import type { ObjectAccess } from './kinds/services.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { Leadership, type LeaderElection } from './leader.ts';
 

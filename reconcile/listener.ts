@@ -3,7 +3,7 @@
 // triggers installed and LISTENs for them. A lost connection comes back with backoff. A user that may not
 // create event triggers is asked again every ten minutes only: each refusal is an ERROR in the server's log.
 import type pg from 'pg';
-import type { Logger } from '../apiserver/log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { ClusterCatalog } from '../storage/catalog/cluster.ts';
 import { driftChannel, listenedDatabases, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
 import { CatalogError } from '../storage/catalog/errors.ts';

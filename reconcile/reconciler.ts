@@ -9,10 +9,10 @@
 // leading stops its loops at once and writes nothing more, one that starts leading starts them at once. A
 // change to a Secret our objects name nudges the loop of its cluster too (reconcile/secrets.ts): a rotated
 // password is applied within seconds.
-import { objectKey, type ObjectLocks } from '../apiserver/locks.ts';
-import { storeResource, type KubeObject, type ResourceKind } from '../apiserver/resource.ts';
+import { objectKey, type ObjectLocks } from '../lib/locks.ts';
+import { storeResource, type KubeObject, type ResourceKind } from './kinds/resource.ts';
 import { deleteObject } from '../apiserver/rest.ts';
-import { isProblem, objectsOnCluster, readOrUndefined, resolveCluster, resources, type Services } from '../apiserver/resources/services.ts';
+import { isProblem, objectsOnCluster, readOrUndefined, resolveCluster, resources, type Services } from './kinds/services.ts';
 import type { DatabaseSpec } from '../openapi/database.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { LeaderElection } from './leader.ts';
@@ -20,7 +20,7 @@ import { DriftListeners } from './listener.ts';
 import { ClusterLoop } from './loop.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { SecretTriggers } from './secrets.ts';
-import { clusterRefOf } from '../apiserver/resources/tenancy.ts';
+import { clusterRefOf } from './kinds/tenancy.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;

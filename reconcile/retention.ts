@@ -2,9 +2,9 @@
 // keeps its newest changes (older watches and continued lists then get 410 Expired, as after an etcd
 // compaction), and in local mode, which keeps Events itself, an Event goes an hour after it last happened,
 // as kube-apiserver's --event-ttl does.
-import type { Logger } from '../apiserver/log.ts';
-import type { KubeObject } from '../apiserver/resource.ts';
-import { eventsResource } from '../apiserver/resources/events.ts';
+import type { Logger } from '../lib/log.ts';
+import type { KubeObject } from './kinds/resource.ts';
+import { eventsResource } from '../storage/kubernetes/events.ts';
 import type { ObjectStore } from '../storage/objects/store.ts';
 
 export interface RetentionOptions {

@@ -7,10 +7,10 @@
 // settle turns a burst of changes into one pass. The same change feed nudges a cluster's loop when one of its
 // Databases is created or deleted: the pass that follows starts or stops that database's drift listener, instead
 // of an interval later.
-import { objectKey } from '../apiserver/locks.ts';
-import type { Logger } from '../apiserver/log.ts';
-import type { KubeObject, ResourceStore } from '../apiserver/resource.ts';
-import { resources, type CoreObjects } from '../apiserver/resources/services.ts';
+import { objectKey } from '../lib/locks.ts';
+import type { Logger } from '../lib/log.ts';
+import type { KubeObject, ResourceStore } from './kinds/resource.ts';
+import { resources, type CoreObjects } from './kinds/services.ts';
 import type { DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Router from '@koa/router';
 import test from 'ava';
-import { StatusError } from '../../apiserver/status.ts';
+import { StatusError } from '../../openapi/status.ts';
 import { createServingCertificate, servingCertificateIn } from '../../apiserver/tls.ts';
 import { certificateNames as names, httpsRequest, serveApp } from '../support/http.ts';
 

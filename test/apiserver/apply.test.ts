@@ -17,7 +17,7 @@ import {
   toFieldsV1,
   type Management,
 } from '../../apiserver/apply.ts';
-import type { KubeObject, ResourceKind } from '../../apiserver/resource.ts';
+import type { KubeObject, ResourceKind } from '../../reconcile/kinds/resource.ts';
 import { databaseRole } from '../../openapi/databaserole.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';

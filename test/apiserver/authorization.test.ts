@@ -16,7 +16,7 @@ import {
   type RequestAttributes,
   type ResourceAttributes,
 } from '../../apiserver/authorization.ts';
-import { cachedFor, failureOf } from '../../apiserver/delegation.ts';
+import { cachedFor, failureOf } from '../../storage/kubernetes/delegation.ts';
 import { httpsRequest, serveApp } from '../support/http.ts';
 
 const group = 'postgres.databases.dinhloc.dev';

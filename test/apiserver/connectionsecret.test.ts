@@ -1,6 +1,6 @@
 // The connection details written for applications, with passwords that need escaping.
 import test from 'ava';
-import { connectionDetails } from '../../apiserver/resources/connectionsecret.ts';
+import { connectionDetails } from '../../reconcile/kinds/connectionsecret.ts';
 
 test('every key is there, and uri, jdbc-uri and pgpass escape what needs escaping', (t) => {
   const details = connectionDetails({ host: 'db.example:5433', sslmode: 'require' }, 'app db', 'app_user', 'p@ss:w\\rd/?');

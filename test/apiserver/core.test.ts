@@ -7,7 +7,7 @@ import test from 'ava';
 import { bearerTokenAuthentication } from '../../apiserver/authentication.ts';
 import { discoveryRouter } from '../../apiserver/discovery.ts';
 import { writeKubeconfig } from '../../apiserver/kubeconfig.ts';
-import { coreDiscovery, coreKinds } from '../../apiserver/resources/core.ts';
+import { coreDiscovery, coreKinds } from '../../reconcile/kinds/core.ts';
 import { resourceRouter } from '../../apiserver/rest.ts';
 import { ObjectStore } from '../../storage/objects/store.ts';
 import { serveKinds } from '../support/apiserver.ts';

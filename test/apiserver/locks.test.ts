@@ -1,6 +1,6 @@
 // Work on one object runs one at a time, in order, even when an earlier one fails; other objects do not wait.
 import test from 'ava';
-import { ObjectLocks } from '../../apiserver/locks.ts';
+import { ObjectLocks } from '../../lib/locks.ts';
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

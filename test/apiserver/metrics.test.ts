@@ -3,7 +3,7 @@
 import test from 'ava';
 import { bearerTokenAuthentication } from '../../apiserver/authentication.ts';
 import { Metrics, requestInfo } from '../../apiserver/metrics.ts';
-import { coreKinds } from '../../apiserver/resources/core.ts';
+import { coreKinds } from '../../reconcile/kinds/core.ts';
 import { resourceRouter } from '../../apiserver/rest.ts';
 import { CatalogRegistry } from '../../storage/catalog/registry.ts';
 import { statement } from '../../storage/catalog/statements.ts';

@@ -2,7 +2,7 @@
 // every reject path with its code, and watch.
 import { request } from 'node:https';
 import test from 'ava';
-import { storeResource, type KubeObject, type ResourceKind } from '../../apiserver/resource.ts';
+import { storeResource, type KubeObject, type ResourceKind } from '../../reconcile/kinds/resource.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
 import { serveKinds } from '../support/apiserver.ts';

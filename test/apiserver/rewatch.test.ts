@@ -1,7 +1,7 @@
 // A watch that comes back: reopened after it ends, retried with a growing backoff while it fails (each failure
 // reported with the count), and never again once stopped. Timings are loose on purpose: the machine is shared.
 import test from 'ava';
-import { keepWatching, type OpenWatch } from '../../apiserver/rewatch.ts';
+import { keepWatching, type OpenWatch } from '../../lib/rewatch.ts';
 import { eventually } from '../support/local.ts';
 
 /** An OpenWatch whose watches the test ends by hand: `opened` counts them, `end` ends the current one. */

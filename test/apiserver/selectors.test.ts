@@ -1,7 +1,7 @@
 // Label and field selectors as kubectl sends them.
 import test from 'ava';
 import { fieldSelector, labelSelector } from '../../apiserver/selectors.ts';
-import { StatusError } from '../../apiserver/status.ts';
+import { StatusError } from '../../openapi/status.ts';
 
 const labels = { app: 'web', tier: 'front', 'example.com/owner': 'team-a' };
 

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { humanDuration, includeObjectOf, toTable, wantsTable, type KubeObject } from '../../apiserver/table.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
-import { StatusError } from '../../apiserver/status.ts';
+import { StatusError } from '../../openapi/status.ts';
 
 const s = 1000;
 const durations: [number, string][] = [

@@ -4,8 +4,8 @@
 // exact, whatever the machine's load.
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
-import type { KubeObject } from '../../apiserver/resource.ts';
-import type { ObjectAccess } from '../../apiserver/resources/services.ts';
+import type { KubeObject } from '../../reconcile/kinds/resource.ts';
+import type { ObjectAccess } from '../../reconcile/kinds/services.ts';
 import { claimed, heldByAnother, LeaseElection, observe, released, specOf, type LeaseSpec, type LeaseTiming } from '../../reconcile/lease.ts';
 import { fakeClock, type FakeClock } from '../support/clock.ts';
 

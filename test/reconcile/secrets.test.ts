@@ -3,8 +3,8 @@
 // nobody names; objects created or deleted later count; a gap in the Secret watch nudges every loop.
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
-import { storeCore } from '../../apiserver/resources/core.ts';
-import type { SecretChanges } from '../../apiserver/resources/services.ts';
+import { storeCore } from '../../reconcile/kinds/core.ts';
+import type { SecretChanges } from '../../reconcile/kinds/services.ts';
 import type { ObjectStore, StoredObject } from '../../storage/objects/store.ts';
 import { SecretTriggers } from '../../reconcile/secrets.ts';
 import { clusters, roles, secrets, storeSuite, until } from '../objects/support.ts';

@@ -1,6 +1,6 @@
 // Kinds served over TLS from a real object store in its own schema, with a small JSON client.
 import { resourceRouter } from '../../apiserver/rest.ts';
-import type { ResourceKind } from '../../apiserver/resource.ts';
+import type { ResourceKind } from '../../reconcile/kinds/resource.ts';
 import { ObjectStore } from '../../storage/objects/store.ts';
 import { httpsRequest, serveApp, type RequestOptions } from './http.ts';
 import { unique } from './postgres.ts';

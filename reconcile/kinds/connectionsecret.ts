@@ -1,7 +1,7 @@
 // DatabaseRole.spec.connectionSecret: a Secret this server writes for the application, with everything it
 // needs to connect as the role. Written only when the password is known; never over a Secret it did not make.
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
-import type { KubeObject } from '../resource.ts';
+import type { KubeObject } from './resource.ts';
 import { hasLabels, type ResolvedCluster, type SecretData, type Services } from './services.ts';
 
 const labels = { 'app.kubernetes.io/managed-by': 'postgres-apiserver' };

@@ -1,9 +1,9 @@
 // What the REST layer needs of a kind and of the store: the HTTP handlers depend on these shapes only.
-import type { StoreLocation } from '../storage/catalog/eligibility.ts';
-import type { Claim } from '../storage/objects/types.ts';
-import type { FieldError } from '../storage/catalog/errors.ts';
-import type { User } from './authentication.ts';
-import type { KubeObject, TableColumn } from './table.ts';
+import type { StoreLocation } from '../../storage/catalog/eligibility.ts';
+import type { Claim } from '../../storage/objects/types.ts';
+import type { FieldError } from '../../storage/catalog/errors.ts';
+import type { User } from '../../apiserver/authentication.ts';
+import type { KubeObject, TableColumn } from '../../apiserver/table.ts';
 
 export type { KubeObject };
 

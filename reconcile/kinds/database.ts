@@ -5,11 +5,11 @@ import { database } from '../../openapi/database.ts';
 import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
 import { databaseRefusals } from '../../storage/catalog/eligibility.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
-import type { Admission, KubeObject, RequestContext, ResourceKind } from '../resource.ts';
+import type { Admission, KubeObject, RequestContext, ResourceKind } from './resource.ts';
 import { admitToCluster, claimCheck, eligible, ownership, reachOf } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
-import { appliedMessage } from './events.ts';
+import { appliedMessage } from '../../storage/kubernetes/events.ts';
 import { servedKind } from './kind.ts';
 import { condition, decorateByCluster, isProblem, reclaimHook, resources, writeFailed, type ResolvedCluster, type Services } from './services.ts';
 

@@ -8,10 +8,10 @@ import { CatalogError } from '../../storage/catalog/errors.ts';
 import type { CatalogRegistry } from '../../storage/catalog/registry.ts';
 import type { Plan } from '../../storage/catalog/plan.ts';
 import type { Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
-import type { Logger } from '../log.ts';
-import type { EventRecorder } from './events.ts';
-import { invalid, StatusError } from '../status.ts';
-import { storeResource, type KubeObject, type Reclaim, type RequestContext, type ResourceStore } from '../resource.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { EventRecorder } from '../../storage/kubernetes/events.ts';
+import { invalid, StatusError } from '../../openapi/status.ts';
+import { storeResource, type KubeObject, type Reclaim, type RequestContext, type ResourceStore } from './resource.ts';
 
 /** Secrets as the server reads them: decoded values and the resourceVersion they were read at. */
 export interface SecretData {

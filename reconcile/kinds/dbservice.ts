@@ -4,8 +4,8 @@
 // name holding that address. A Service or EndpointSlice this server did not create is never taken over.
 import { isIP } from 'node:net';
 import type { DatabaseSpec } from '../../openapi/database.ts';
-import { failureOf } from '../delegation.ts';
-import type { KubeObject } from '../resource.ts';
+import { failureOf } from '../../storage/kubernetes/delegation.ts';
+import type { KubeObject } from './resource.ts';
 import { hasLabels, type CoreObjects, type ObjectAccess, type Services } from './services.ts';
 
 const managedBy = 'app.kubernetes.io/managed-by';

@@ -3,9 +3,9 @@
 import type { KindDescriptor } from '../../openapi/kind.ts';
 import { pruneUnknownFields, unknownFields, validate, withDefaults } from '../../openapi/validate.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
-import type { KubeObject, ResourceKind, Strategy } from '../resource.ts';
-import { nameErrors } from '../names.ts';
-import type { TableColumn } from '../table.ts';
+import type { KubeObject, ResourceKind, Strategy } from './resource.ts';
+import { nameErrors } from '../../openapi/names.ts';
+import type { TableColumn } from '../../apiserver/table.ts';
 
 export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'afterDelete' | 'decorate'>> {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */

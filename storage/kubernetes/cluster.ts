@@ -5,10 +5,10 @@
 import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, EventsV1Api, KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { failureOf } from './delegation.ts';
-import type { KubeObject } from './resource.ts';
-import { eventMessage, eventName, type EventRecorder } from './resources/events.ts';
-import type { CoreObjects, ObjectAccess, SecretChanges } from './resources/services.ts';
-import { keepWatching } from './rewatch.ts';
+import type { KubeObject } from '../../reconcile/kinds/resource.ts';
+import { eventMessage, eventName, type EventRecorder } from './events.ts';
+import type { CoreObjects, ObjectAccess, SecretChanges } from '../../reconcile/kinds/services.ts';
+import { keepWatching } from '../../lib/rewatch.ts';
 
 function isNotFound(error: unknown): boolean {
   return error instanceof ApiException && error.code === 404;

@@ -4,9 +4,9 @@ import { grantableRolesFor } from '../../openapi/databasecluster.ts';
 import type { Reach, ServerFacts } from '../../storage/catalog/eligibility.ts';
 import { decideOwnership, recordKey, type OwnedKind, type OwnerRecord } from '../../storage/catalog/ownership.ts';
 import type { FieldError } from '../../storage/catalog/errors.ts';
-import type { KubeObject, RequestContext } from '../resource.ts';
-import { fromStoreError } from '../request.ts';
-import { conflict, forbidden, invalid, StatusError } from '../status.ts';
+import type { KubeObject, RequestContext } from './resource.ts';
+import { fromStoreError } from '../../apiserver/request.ts';
+import { conflict, forbidden, invalid, StatusError } from '../../openapi/status.ts';
 import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, subject, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
 
 export interface Admitted {

@@ -1,5 +1,5 @@
 // The kinds of postgres.databases.dinhloc.dev/v1alpha1 as the REST layer serves them.
-import type { ResourceKind } from '../resource.ts';
+import type { ResourceKind } from './resource.ts';
 import { databases } from './database.ts';
 import { databaseClusters } from './databasecluster.ts';
 import { databaseRoles } from './databaserole.ts';

@@ -5,8 +5,8 @@ import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { DatabaseClusterSpec, DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
 import { databaseCluster, validateClusterSpec } from '../../openapi/databasecluster.ts';
 import { driftDetection, listenedDatabases } from '../../storage/catalog/drifttrigger.ts';
-import type { KubeObject, Reclaim, ResourceKind } from '../resource.ts';
-import { StatusError } from '../status.ts';
+import type { KubeObject, Reclaim, ResourceKind } from './resource.ts';
+import { StatusError } from '../../openapi/status.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
 

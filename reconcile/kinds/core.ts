@@ -1,14 +1,14 @@
 // The few core v1 kinds local mode serves itself, so the usage guide runs without a cluster (DESIGN.md,
 // Modes): Namespaces, Secrets, Services and Events. In a cluster these are the cluster's.
 import type { FieldError } from '../../storage/catalog/errors.ts';
-import type { DiscoveryGroup } from '../discovery.ts';
-import { nameErrors, secretKeyErrors } from '../names.ts';
-import { storeResource, type KubeObject, type Reclaim, type ResourceKind, type ResourceStore, type Strategy } from '../resource.ts';
-import { deleteObject } from '../rest.ts';
-import { keepWatching } from '../rewatch.ts';
+import type { DiscoveryGroup } from '../../apiserver/discovery.ts';
+import { nameErrors, secretKeyErrors } from '../../openapi/names.ts';
+import { storeResource, type KubeObject, type Reclaim, type ResourceKind, type ResourceStore, type Strategy } from './resource.ts';
+import { deleteObject } from '../../apiserver/rest.ts';
+import { keepWatching } from '../../lib/rewatch.ts';
 import { readOrUndefined, type CoreObjects, type ObjectAccess, type SecretChanges } from './services.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
-import type { TableColumn } from '../table.ts';
+import type { TableColumn } from '../../apiserver/table.ts';
 
 const maxSecretBytes = 1024 * 1024;
 

@@ -2,8 +2,8 @@
 // never hold a secret), drift found, and failures. `kubectl describe` lists them. Local mode keeps them in
 // its store; in a cluster they go to the cluster.
 import { randomBytes } from 'node:crypto';
-import type { KubeObject } from '../resource.ts';
-import type { ResourceStore } from '../resource.ts';
+import type { KubeObject } from '../../reconcile/kinds/resource.ts';
+import type { ResourceStore } from '../../reconcile/kinds/resource.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
