@@ -5,6 +5,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY tsconfig.json main.ts ./
 COPY apiserver apiserver
+COPY lib lib
+COPY modes modes
 COPY openapi openapi
 COPY reconcile reconcile
 COPY storage storage

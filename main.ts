@@ -3,8 +3,8 @@
 // `npm start -- --help` lists the options.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startClusterMode } from './apiserver/cluster.ts';
-import { startLocalMode } from './apiserver/local.ts';
+import { startClusterMode } from './modes/cluster.ts';
+import { startLocalMode } from './modes/local.ts';
 import { createLogger } from './lib/log.ts';
 
 const usage = `Usage: npm start -- [options]

@@ -5,10 +5,12 @@
 import { Readable } from 'node:stream';
 import type Koa from 'koa';
 import { databaseRole } from '../openapi/databaserole.ts';
-import type { FieldError } from '../storage/catalog/errors.ts';
-import { isObject } from './request.ts';
-import { apiVersionOf, type KubeObject, type ResourceKind } from '../reconcile/kinds/resource.ts';
+import { apiVersionOf, type ResourceKind } from '../reconcile/kinds/resource.ts';
 import { badRequest, invalid, StatusError } from '../openapi/status.ts';
+import type { KubeObject } from '../openapi/objects.ts';
+import type { FieldError } from '../openapi/fields.ts';
+import { rfc3339 } from '../lib/time.ts';
+import { isObject } from '../lib/guards.ts';
 
 /** A field path as FieldsV1 spells its steps: `f:spec`, `k:{"database":"app"}`. */
 export type FieldPath = readonly string[];
@@ -491,10 +493,6 @@ const systemFields = new Set(
   [['apiVersion'], ['kind'], ['metadata'], ...['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'clusterName', 'generation', 'managedFields', 'resourceVersion'].map((f) => ['metadata', f])]
     .map((path) => encode(path.map((f) => `f:${f}`))),
 );
-
-function rfc3339(date: Date): string {
-  return date.toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 export function managementOf(kind: ResourceKind, subresource: 'status' | undefined, now = new Date()): Management {
   const inStatus = (path: FieldPath) => path[0] === 'f:status';

@@ -1,12 +1,11 @@
-// Reading a request: the body (JSON or YAML, size-limited), the query parameters every verb shares, and the
-// store's errors turned into Status.
+// Reading a request: the body (JSON or YAML, size-limited) and the query parameters every verb shares.
 import type Koa from 'koa';
 import { parse as parseYaml } from 'yaml';
-import type { User } from './authentication.ts';
 import { decodeProtobuf, isProtobuf } from './protobuf.ts';
-import type { KubeObject, RequestContext, ResourceKind } from '../reconcile/kinds/resource.ts';
-import { Unavailable } from '../storage/objects/errors.ts';
-import { badRequest, serviceUnavailable, StatusError, type StatusReason } from '../openapi/status.ts';
+import type { WriteContext, ResourceKind } from '../reconcile/kinds/resource.ts';
+import { badRequest, StatusError } from '../openapi/status.ts';
+import type { KubeObject } from '../openapi/objects.ts';
+import { isObject } from '../lib/guards.ts';
 
 /** The content type of a server-side apply. */
 export const applyPatchType = 'application/apply-patch+yaml';
@@ -42,9 +41,6 @@ export function decode(body: Buffer, contentType: string): unknown {
   }
 }
 
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The body of a create or update: an object of this kind, as kube-apiserver checks it before anything else. */
 export function decodeObject(body: Buffer, contentType: string, kind: ResourceKind): KubeObject {
@@ -71,10 +67,10 @@ export function fieldValidationOf(ctx: Koa.Context): FieldValidation {
   return oneOf(ctx, 'fieldValidation', ['Strict', 'Warn', 'Ignore'] as const, 'Warn')!;
 }
 
-export function requestContext(ctx: Koa.Context): RequestContext {
+export function writeContext(ctx: Koa.Context): WriteContext {
   const dryRun = oneOf(ctx, 'dryRun', ['All'] as const, undefined) === 'All';
   const warnings: string[] = (ctx.state.warnings ??= []);
-  return { user: ctx.state.user as User | undefined, dryRun, warn: (text) => warnings.push(text) };
+  return { dryRun, warn: (text) => warnings.push(text) };
 }
 
 /** `Warning: 299 - "<text>"` per warning (K8S-WIRE §5). */
@@ -85,10 +81,3 @@ export function sendWarnings(ctx: Koa.Context): void {
   if (warnings.length > 0) ctx.set('Warning', warnings.map((w) => `299 - "${escape(w)}"`));
 }
 
-/** Store errors carry a reason and a message kube-apiserver would send; anything else passes through. */
-export function fromStoreError(error: unknown): unknown {
-  if (error instanceof Unavailable) return serviceUnavailable(error.message, error.retryAfterSeconds);
-  const { reason, message } = error as { reason?: StatusReason; message?: string };
-  const known: StatusReason[] = ['NotFound', 'AlreadyExists', 'Conflict', 'Expired', 'BadRequest'];
-  return reason && known.includes(reason) ? new StatusError(reason, message ?? reason) : error;
-}

@@ -9,12 +9,17 @@ import type Koa from 'koa';
 import { appliedObject, applyConfiguration, applyConflict, compactMetadata, fieldManagerOf, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
 import { objectKey, ObjectLocks } from '../lib/locks.ts';
 import { countParameter, watchRequested } from './parameters.ts';
-import { applyPatchType, decode, decodeObject, fieldValidationOf, fromStoreError, isObject, readBody, requestContext, sendWarnings } from './request.ts';
-import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type Admission, type KubeObject, type RequestContext, type ResourceKind, type ResourceStore } from '../reconcile/kinds/resource.ts';
+import { applyPatchType, decode, decodeObject, fieldValidationOf, readBody, writeContext, sendWarnings } from './request.ts';
+import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type Admission, type WriteContext, type ResourceKind } from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { badRequest, conflict, invalid, StatusError, type Subject } from '../openapi/status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
 import { serveWatch } from './watch.ts';
+import type { KubeObject } from '../openapi/objects.ts';
+import { deleteObject, despitePersistedStatus } from '../reconcile/kinds/delete.ts';
+import type { ResourceStore } from '../storage/objects/types.ts';
+import { fromStoreError } from '../storage/objects/errors.ts';
+import { isObject } from '../lib/guards.ts';
 
 const patchTypes: readonly string[] = ['application/json-patch+json', 'application/merge-patch+json', applyPatchType];
 const strategicMergePatchType = 'application/strategic-merge-patch+json';
@@ -136,7 +141,7 @@ export class ResourceHandlers {
       const fields = unknown.map((f) => `unknown field "${f}"`).join(', ');
       throw badRequest(`${this.kind.kind} in version "${this.kind.version}" cannot be handled as a ${this.kind.kind}: strict decoding error: ${fields}`);
     }
-    if (validation === 'Warn') for (const f of unknown) requestContext(ctx).warn(`unknown field "${f}"`);
+    if (validation === 'Warn') for (const f of unknown) writeContext(ctx).warn(`unknown field "${f}"`);
     const admitted = strategy.withDefaults(unknown.length > 0 ? strategy.prune(object) : object);
     const errors = strategy.validate(admitted, old);
     if (errors.length > 0) throw invalid(subjectOf(this.kind, admitted.metadata.name), errors);
@@ -163,7 +168,7 @@ export class ResourceHandlers {
     const { status: _status, ...withoutStatus } = decoded;
     const admitted = this.admit(ctx, this.kind.statusSubresource ? (withoutStatus as KubeObject) : decoded, undefined);
     const object = applied ? admitted : recordUpdate(undefined, admitted, fieldManagerOf(ctx, 'CreateOptions'), managementOf(this.kind, undefined));
-    const request = requestContext(ctx);
+    const request = writeContext(ctx);
     const fresh = withReclaimFinalizer(this.kind.strategy, { ...object, metadata: { ...object.metadata, generation: 1 } });
     const admission = await this.admission(fresh, undefined, request);
     if (request.dryRun) {
@@ -181,7 +186,7 @@ export class ResourceHandlers {
     this.send(ctx, await this.answer(created, false), 201);
   }
 
-  private admission(object: KubeObject, old: KubeObject | undefined, request: RequestContext): Promise<Admission> {
+  private admission(object: KubeObject, old: KubeObject | undefined, request: WriteContext): Promise<Admission> {
     return this.kind.strategy.admit ? this.kind.strategy.admit(object, old, request) : Promise.resolve({ claims: [] });
   }
 
@@ -190,7 +195,7 @@ export class ResourceHandlers {
    * create, claims included; any other failure leaves the object stored, answered with a Warning: the
    * reconciler writes it again.
    */
-  private async written(stored: KubeObject, admission: Admission, request: RequestContext): Promise<KubeObject> {
+  private async written(stored: KubeObject, admission: Admission, request: WriteContext): Promise<KubeObject> {
     if (!admission.write) return stored;
     let written: KubeObject;
     try {
@@ -229,7 +234,7 @@ export class ResourceHandlers {
       ...(old.metadata.deletionTimestamp ? { deletionTimestamp: old.metadata.deletionTimestamp } : {}),
     };
     const object = subresource === 'status' ? { ...merged, metadata } : this.admit(ctx, { ...merged, metadata }, old);
-    const request = requestContext(ctx);
+    const request = writeContext(ctx);
     const prepared = subresource === undefined ? await this.admitAndWrite(withReclaimFinalizer(this.kind.strategy, object), old, request) : object;
     const finalizers = (prepared.metadata.finalizers as string[] | undefined) ?? [];
     if (old.metadata.deletionTimestamp && finalizers.length === 0) {
@@ -246,7 +251,7 @@ export class ResourceHandlers {
   }
 
   /** An update's admission, its claims (an object stored before its server could be read has none yet), then its write. */
-  private async admitAndWrite(object: KubeObject, old: KubeObject, request: RequestContext): Promise<KubeObject> {
+  private async admitAndWrite(object: KubeObject, old: KubeObject, request: WriteContext): Promise<KubeObject> {
     const admission = await this.admission(object, old, request);
     const claim = request.dryRun ? this.store.checkClaims(this.resource, old, admission.claims) : this.store.claim(this.resource, old, admission.claims);
     await claim.catch((e: unknown) => { throw fromStoreError(e); });
@@ -315,7 +320,7 @@ export class ResourceHandlers {
     const preconditions = (options.preconditions ?? {}) as { resourceVersion?: string; uid?: string };
     if (preconditions.uid && preconditions.uid !== object.metadata.uid) throw uidConflict(this.kind, scope.name, preconditions.uid, object.metadata.uid);
     if (preconditions.resourceVersion && preconditions.resourceVersion !== object.metadata.resourceVersion) throw conflict(subjectOf(this.kind, scope.name));
-    const request = requestContext(ctx);
+    const request = writeContext(ctx);
     const result = await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => { throw fromStoreError(e); });
     this.send(ctx, await this.answer(result, request.dryRun));
   }
@@ -323,7 +328,7 @@ export class ResourceHandlers {
   async deleteCollection(ctx: Koa.Context, namespace: string): Promise<void> {
     const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
     const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(this.kind));
-    const request = requestContext(ctx);
+    const request = writeContext(ctx);
     const { items, resourceVersion } = await this.store.list(this.resource, { namespace });
     const deleted: KubeObject[] = [];
     for (const object of items.filter((o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)))) {
@@ -381,54 +386,6 @@ async function deleteOptions(ctx: Koa.Context): Promise<Record<string, unknown>>
 /** kube-apiserver's answer to a write naming another object's uid (a precondition that fails). */
 function uidConflict(kind: ResourceKind, name: string, requested: unknown, stored: unknown): StatusError {
   return conflict(subjectOf(kind, name), `Precondition failed: UID in precondition: ${String(requested)}, UID in object meta: ${String(stored)}`);
-}
-
-/**
- * Deletes an object as kube-apiserver does with finalizers, running the kind's reclaim first when the object
- * carries its finalizer: the object goes once no finalizer remains; otherwise it stays, marked with a
- * deletionTimestamp (and a Warning says why), until the reconciler or the finalizers' owners finish.
- */
-export async function deleteObject(kind: ResourceKind, store: ResourceStore, object: KubeObject, request: RequestContext): Promise<KubeObject> {
-  if (!object.metadata.deletionTimestamp) for (const warning of (await kind.strategy.deleteWarnings?.(object)) ?? []) request.warn(warning);
-  const reclaim = kind.strategy.reclaim;
-  let finalizers = (object.metadata.finalizers as string[] | undefined) ?? [];
-  if (reclaim && !request.dryRun && (finalizers.includes(reclaim.finalizer) || reclaim.needed(object))) {
-    const others = finalizers.filter((f) => f !== reclaim.finalizer);
-    try {
-      await reclaim.run(object);
-      finalizers = others;
-    } catch (error) {
-      request.warn(`${(error as Error).message}; the object stays, marked for deletion, until that succeeds`);
-      finalizers = [...others, reclaim.finalizer];
-    }
-  }
-  const resource = storeResource(kind);
-  const precondition = (current: KubeObject) => ({ expectedResourceVersion: String(current.metadata.resourceVersion) });
-  if (finalizers.length === 0) {
-    if (request.dryRun) return object;
-    const deleted = await despitePersistedStatus(store, resource, object, (current) => store.delete(resource, current.metadata.namespace ?? '', current.metadata.name, precondition(current)));
-    await kind.strategy.afterDelete?.(deleted);
-    return deleted;
-  }
-  const deletionTimestamp = object.metadata.deletionTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const marked = (current: KubeObject) => ({ ...current, metadata: { ...current.metadata, finalizers, deletionTimestamp, deletionGracePeriodSeconds: 0 } });
-  return request.dryRun ? marked(object) : despitePersistedStatus(store, resource, object, (current) => store.update(resource, marked(current), precondition(current)));
-}
-
-/**
- * A write under the object's lock, on the object as read; when a read has persisted a live status meanwhile
- * (reads take no lock, and a reclaim can take a while), once more on the stored object if its spec is the same.
- * Without this, a drop that succeeded could leave its object behind, and the reconciler would create it again.
- */
-async function despitePersistedStatus(store: ResourceStore, resource: string, object: KubeObject, write: (current: KubeObject) => Promise<KubeObject>): Promise<KubeObject> {
-  try {
-    return await write(object);
-  } catch (error) {
-    if ((error as { reason?: string }).reason !== 'Conflict') throw error;
-    const current = await store.get(resource, object.metadata.namespace ?? '', object.metadata.name);
-    if (current.metadata.uid !== object.metadata.uid || current.metadata.generation !== object.metadata.generation) throw error;
-    return write(current);
-  }
 }
 
 /** Mounts the kind's paths: namespaced kinds also list and watch across namespaces. */

@@ -1,23 +1,6 @@
 // `kubectl get` output: meta.k8s.io/v1 Table with the kind's columns (K8S-WIRE §3).
+import type { KubeObject, PrinterColumn } from '../openapi/objects.ts';
 import { StatusError } from '../openapi/status.ts';
-
-export interface TableColumn {
-  name: string;
-  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
-  format?: string;
-  description: string;
-  /** 0 for the default view; more only with -o wide. */
-  priority: number;
-  /** The cell's value; a `date` cell is an RFC 3339 timestamp, shown as an age. */
-  cell(object: KubeObject): unknown;
-}
-
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; creationTimestamp?: string; resourceVersion?: string; [field: string]: unknown };
-  [field: string]: unknown;
-}
 
 export type IncludeObject = 'None' | 'Metadata' | 'Object';
 
@@ -57,7 +40,7 @@ export function humanDuration(milliseconds: number): string {
 }
 
 /** A date cell shows as an age, as kube-apiserver renders a CRD's date columns. */
-function cellOf(column: TableColumn, object: KubeObject, now: number): unknown {
+function cellOf(column: PrinterColumn, object: KubeObject, now: number): unknown {
   const value = column.cell(object);
   if (column.type === 'date') return typeof value === 'string' ? humanDuration(now - Date.parse(value)) : '<unknown>';
   return value ?? '';
@@ -76,7 +59,7 @@ export interface TableOptions {
   now?: number;
 }
 
-export function toTable(columns: readonly TableColumn[], objects: readonly KubeObject[], options: TableOptions) {
+export function toTable(columns: readonly PrinterColumn[], objects: readonly KubeObject[], options: TableOptions) {
   const now = options.now ?? Date.now();
   return {
     kind: 'Table',

@@ -3,11 +3,13 @@
 import { PassThrough } from 'node:stream';
 import type Koa from 'koa';
 import { watchTimeoutSeconds } from './parameters.ts';
-import { fromStoreError } from './request.ts';
-import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type KubeObject, type ResourceKind, type ResourceStore } from '../reconcile/kinds/resource.ts';
+import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type ResourceKind } from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { StatusError } from '../openapi/status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
+import type { KubeObject } from '../openapi/objects.ts';
+import type { ResourceStore } from '../storage/objects/types.ts';
+import { fromStoreError } from '../storage/objects/errors.ts';
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
-import { startLocalMode, type LocalMode } from '../apiserver/local.ts';
+import { startLocalMode, type LocalMode } from '../modes/local.ts';
 import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
 import { guideManifests } from '../test/support/guide.ts';
 

@@ -1,6 +1,7 @@
 // The Database kind (API.md): a database on a DatabaseCluster, the schemas in it and, optionally, a Service.
 import { conditions, databaseClusterRef, drift, identifier, identifiers, observedGeneration, reclaimPolicy, type Condition, type DriftEntry, type ReclaimPolicy } from './common.ts';
-import { ageColumn, conditionCell, defineKind, nameColumn, type Cell, type KubeObject } from './kind.ts';
+import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
+import type { Cell, TypedObject } from './objects.ts';
 import { array, boolean, integer, object, text } from './schema.ts';
 
 export interface DatabaseSpec {
@@ -34,7 +35,7 @@ export interface DatabaseStatus {
   observedGeneration?: number;
 }
 
-export type Database = KubeObject<DatabaseSpec, DatabaseStatus>;
+export type Database = TypedObject<DatabaseSpec, DatabaseStatus>;
 
 const setting = (description: string) => text(description, { minLength: 1, maxLength: 63 });
 

@@ -1,9 +1,10 @@
 // The DatabaseCluster kind (API.md): a PostgreSQL server, reached through a DSN kept in a Secret. Cluster-scoped.
 import { matchesPattern } from '../lib/patterns.ts';
-import type { FieldError } from '../storage/catalog/errors.ts';
 import { conditions, durationMilliseconds, identifier, identifiers, observedGeneration, objectName, selector, type Condition, type LabelSelector } from './common.ts';
-import { ageColumn, conditionCell, defineKind, nameColumn, type KubeObject } from './kind.ts';
+import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
+import type { TypedObject } from './objects.ts';
 import { array, boolean, integer, object, text } from './schema.ts';
+import type { FieldError } from './fields.ts';
 
 export interface DatabaseClusterSpec {
   connection: { name: string; namespace: string; key?: string };
@@ -43,7 +44,7 @@ export interface DatabaseClusterStatus {
   observedGeneration?: number;
 }
 
-export type DatabaseCluster = KubeObject<DatabaseClusterSpec, DatabaseClusterStatus>;
+export type DatabaseCluster = TypedObject<DatabaseClusterSpec, DatabaseClusterStatus>;
 
 // Below a second, passes would follow each other with no pause; above a day, Node's timers overflow (24.8 days).
 const resyncBounds = { min: '1s', max: '24h' } as const;

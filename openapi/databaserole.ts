@@ -2,7 +2,8 @@
 // database, schema and object.
 import { conditions, databaseClusterRef, drift, identifier, identifiers, objectName, observedGeneration, reclaimPolicy, type Condition, type DriftEntry, type ReclaimPolicy } from './common.ts';
 import { timestamp } from './meta.ts';
-import { ageColumn, conditionCell, defineKind, nameColumn, type KubeObject } from './kind.ts';
+import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
+import type { TypedObject } from './objects.ts';
 import { array, boolean, integer, object, text, type Schema } from './schema.ts';
 
 export interface ObjectPermission {
@@ -54,7 +55,7 @@ export interface DatabaseRoleStatus {
   observedGeneration?: number;
 }
 
-export type DatabaseRole = KubeObject<DatabaseRoleSpec, DatabaseRoleStatus>;
+export type DatabaseRole = TypedObject<DatabaseRoleSpec, DatabaseRoleStatus>;
 
 /** Privilege names are checked by the catalog (per object kind and server version), case-insensitively. */
 function privileges(description: string): Schema {

@@ -18,4 +18,4 @@ export function kindOf(resource: string): KindDescriptor | undefined {
   return Object.hasOwn(kinds, resource) ? kinds[resource as Resource] : undefined;
 }
 
-export { apiVersion, group, version, type KindDescriptor, type KubeObject, type PrinterColumn } from './kind.ts';
+export { apiVersion, group, version, type KindDescriptor } from './kind.ts';

@@ -1,51 +1,12 @@
 // What every kind of the group shares: the group and version, the descriptor each kind file exports (names,
 // scope, schema, printer columns), and the schema of a whole object.
 import { objectFields } from './meta.ts';
+import type { Cell, PrinterColumn, TypedObject } from './objects.ts';
 import { object, type Schema } from './schema.ts';
 
 export const group = 'postgres.databases.dinhloc.dev';
 export const version = 'v1alpha1';
 export const apiVersion = `${group}/${version}`;
-
-export interface ObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  [field: string]: unknown;
-}
-
-export interface KubeObject<Spec, Status> {
-  apiVersion: string;
-  kind: string;
-  metadata: ObjectMeta;
-  spec: Spec;
-  status?: Status;
-}
-
-export type Cell = string | number | boolean | null;
-
-/** A column of `kubectl get` (a meta.k8s.io/v1 Table column definition plus how to fill its cell). */
-export interface PrinterColumn<Object> {
-  name: string;
-  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
-  format?: string;
-  description: string;
-  /** 0: always shown; 1: only with `-o wide`. */
-  priority: 0 | 1;
-  /**
-   * The cell; null when there is no value yet (kubectl shows `<none>`). A `date` cell is an RFC 3339 timestamp that
-   * the Table shows as an age (`5m`, `3d`), as kube-apiserver does for a CRD's date columns.
-   */
-  cell(object: Object): Cell;
-}
 
 export interface KindDescriptor<Spec = unknown, Status = unknown> {
   group: string;
@@ -62,7 +23,7 @@ export interface KindDescriptor<Spec = unknown, Status = unknown> {
   description: string;
   schema: { spec: Schema; status: Schema };
   /** In `kubectl get` order: NAME first, AGE after the columns always shown, `-o wide` ones last. */
-  columns: readonly PrinterColumn<KubeObject<Spec, Status>>[];
+  columns: readonly PrinterColumn<TypedObject<Spec, Status>>[];
 }
 
 type KindInput<Spec, Status> = Omit<KindDescriptor<Spec, Status>, 'group' | 'version' | 'listKind' | 'categories'>;
@@ -85,13 +46,13 @@ export function objectSchema(kind: KindDescriptor, status: Schema = kind.schema.
   }, ['spec']);
 }
 
-export const nameColumn: PrinterColumn<{ metadata: ObjectMeta }> = {
+export const nameColumn: PrinterColumn<{ metadata: { name: string; creationTimestamp?: string } }> = {
   name: 'Name', type: 'string', format: 'name', priority: 0,
   description: 'The name of the object, unique within its namespace (or the cluster for cluster-scoped kinds).',
-  cell: (o) => o.metadata.name ?? null,
+  cell: (o) => o.metadata.name,
 };
 
-export const ageColumn: PrinterColumn<{ metadata: ObjectMeta }> = {
+export const ageColumn: PrinterColumn<{ metadata: { name: string; creationTimestamp?: string } }> = {
   name: 'Age', type: 'date', priority: 0,
   description: 'The time since the object was created.',
   cell: (o) => o.metadata.creationTimestamp ?? null,

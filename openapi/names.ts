@@ -1,6 +1,6 @@
 // Object names and Secret keys, as kube-apiserver validates them (apimachinery validation: IsDNS1123Subdomain,
 // IsDNS1123Label, IsConfigMapKey). A name is a path segment too: "..", "/" and "%" never pass.
-import type { FieldError } from '../storage/catalog/errors.ts';
+import type { FieldError } from './fields.ts';
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

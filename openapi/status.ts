@@ -1,5 +1,5 @@
 // Errors as metav1.Status (K8S-WIRE §5): every failure the API returns goes through StatusError.
-import type { FieldError } from '../storage/catalog/errors.ts';
+import type { FieldError } from './fields.ts';
 
 export type StatusReason =
   | 'BadRequest'

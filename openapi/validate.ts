@@ -3,11 +3,12 @@
 // path and a kube-apiserver message. metadata is only checked to be an object: ObjectMeta is the server's job.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import formats from 'ajv-formats';
-import type { FieldError } from '../storage/catalog/errors.ts';
 import { durationPattern } from './common.ts';
 import { objectSchema, type KindDescriptor } from './kind.ts';
 import type { Schema } from './schema.ts';
-import { fieldPath, isObject, listsFields, rewrite, type JsonObject } from './walk.ts';
+import { fieldPath, listsFields, rewrite, type JsonObject } from './walk.ts';
+import type { FieldError } from './fields.ts';
+import { isObject } from '../lib/guards.ts';
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
 // ajv-formats is CommonJS: under NodeNext its plugin is the default export's `default`. Its "duration" is ISO 8601

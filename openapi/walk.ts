@@ -1,6 +1,7 @@
 // The one place that knows how schemas nest (properties, map values, list items), and the two walks built on it:
 // over a schema alone (documents, descriptions) and over a value beside its schema (unknown fields, defaults).
 import type { Schema } from './schema.ts';
+import { isObject } from '../lib/guards.ts';
 
 /** Kubernetes field paths: `spec.permissions[0].schemas`. */
 export function fieldPath(parent: string, key: string | number): string {
@@ -46,9 +47,6 @@ export function mapSchema(schema: Schema, each: (schema: Schema) => Schema): Sch
 
 export type JsonObject = Record<string, unknown>;
 
-export function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Called on each object the schema describes, before its fields are visited; returns the object to keep. */
 export type ObjectStep = (value: JsonObject, schema: Schema, path: string) => JsonObject;

@@ -13,12 +13,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { failureOf } from '../storage/kubernetes/delegation.ts';
-import { microTime } from '../storage/kubernetes/cluster.ts';
 import type { Logger } from '../lib/log.ts';
-import type { KubeObject } from './kinds/resource.ts';
-import type { ObjectAccess } from './kinds/services.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { Leadership, type LeaderElection } from './leader.ts';
+import type { KubeObject } from '../openapi/objects.ts';
+import type { ObjectAccess } from '../storage/kubernetes/types.ts';
+import { microTime } from '../lib/time.ts';
 
 export interface LeaseTiming {
   /** How long a Lease whose record nobody changes stays held: its leaseDurationSeconds. */

@@ -10,8 +10,7 @@
 // change to a Secret our objects name nudges the loop of its cluster too (reconcile/secrets.ts): a rotated
 // password is applied within seconds.
 import { objectKey, type ObjectLocks } from '../lib/locks.ts';
-import { storeResource, type KubeObject, type ResourceKind } from './kinds/resource.ts';
-import { deleteObject } from '../apiserver/rest.ts';
+import { storeResource, type ResourceKind } from './kinds/resource.ts';
 import { isProblem, objectsOnCluster, readOrUndefined, resolveCluster, resources, type Services } from './kinds/services.ts';
 import type { DatabaseSpec } from '../openapi/database.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
@@ -21,6 +20,8 @@ import { ClusterLoop } from './loop.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { SecretTriggers } from './secrets.ts';
 import { clusterRefOf } from './kinds/tenancy.ts';
+import type { KubeObject } from '../openapi/objects.ts';
+import { deleteObject } from './kinds/delete.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -241,7 +242,7 @@ export class Reconciler {
     if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
     return this.latest(kind, seen, (object) => this.attempt(kind, object, async () => {
       const warnings: string[] = [];
-      await deleteObject(kind, this.services.store, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
+      await deleteObject(kind, this.services.store, object, { dryRun: false, warn: (w) => warnings.push(w) });
       if (warnings.length > 0) throw new Error(warnings.join('; '));
       this.services.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
     }));
@@ -254,7 +255,7 @@ export class Reconciler {
     if ((await this.driftPolicy(object)) !== 'Correct') return;
     await this.attempt(kind, object, async () => {
       const warnings: string[] = [];
-      const admission = await admit(object, object, { user: undefined, dryRun: false, warn: (w) => warnings.push(w) });
+      const admission = await admit(object, object, { dryRun: false, warn: (w) => warnings.push(w) });
       // An object stored while its server could not be read claims its names now, before its first SQL.
       await this.services.store.claim(storeResource(kind), object, admission.claims);
       if (!admission.write) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');

@@ -3,9 +3,9 @@
 // compaction), and in local mode, which keeps Events itself, an Event goes an hour after it last happened,
 // as kube-apiserver's --event-ttl does.
 import type { Logger } from '../lib/log.ts';
-import type { KubeObject } from './kinds/resource.ts';
 import { eventsResource } from '../storage/kubernetes/events.ts';
 import type { ObjectStore } from '../storage/objects/store.ts';
+import type { KubeObject } from '../openapi/objects.ts';
 
 export interface RetentionOptions {
   /** Changes kept in the log. */

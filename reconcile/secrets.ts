@@ -9,10 +9,12 @@
 // of an interval later.
 import { objectKey } from '../lib/locks.ts';
 import type { Logger } from '../lib/log.ts';
-import type { KubeObject, ResourceStore } from './kinds/resource.ts';
-import { resources, type CoreObjects } from './kinds/services.ts';
+import { resources } from './kinds/services.ts';
 import type { DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
+import type { KubeObject } from '../openapi/objects.ts';
+import type { CoreObjects } from '../storage/kubernetes/types.ts';
+import type { ResourceStore } from '../storage/objects/types.ts';
 
 /** A Secret one of our objects names, and the cluster whose loop must hear of its changes. */
 interface SecretUse {

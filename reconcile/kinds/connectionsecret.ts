@@ -1,8 +1,10 @@
 // DatabaseRole.spec.connectionSecret: a Secret this server writes for the application, with everything it
 // needs to connect as the role. Written only when the password is known; never over a Secret it did not make.
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
-import type { KubeObject } from './resource.ts';
-import { hasLabels, type ResolvedCluster, type SecretData, type Services } from './services.ts';
+import { type ResolvedCluster, type Services } from './services.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { SecretData } from '../../storage/kubernetes/types.ts';
+import { hasLabels } from '../../lib/labels.ts';
 
 const labels = { 'app.kubernetes.io/managed-by': 'postgres-apiserver' };
 

@@ -1,14 +1,15 @@
 // The few core v1 kinds local mode serves itself, so the usage guide runs without a cluster (DESIGN.md,
 // Modes): Namespaces, Secrets, Services and Events. In a cluster these are the cluster's.
-import type { FieldError } from '../../storage/catalog/errors.ts';
-import type { DiscoveryGroup } from '../../apiserver/discovery.ts';
 import { nameErrors, secretKeyErrors } from '../../openapi/names.ts';
-import { storeResource, type KubeObject, type Reclaim, type ResourceKind, type ResourceStore, type Strategy } from './resource.ts';
-import { deleteObject } from '../../apiserver/rest.ts';
+import { storeResource, type Reclaim, type ResourceKind, type Strategy } from './resource.ts';
 import { keepWatching } from '../../lib/rewatch.ts';
-import { readOrUndefined, type CoreObjects, type ObjectAccess, type SecretChanges } from './services.ts';
+import { readOrUndefined } from './services.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
-import type { TableColumn } from '../../apiserver/table.ts';
+import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
+import type { FieldError } from '../../openapi/fields.ts';
+import type { CoreObjects, ObjectAccess, SecretChanges } from '../../storage/kubernetes/types.ts';
+import type { ResourceStore } from '../../storage/objects/types.ts';
+import { deleteObject } from './delete.ts';
 
 const maxSecretBytes = 1024 * 1024;
 
@@ -48,8 +49,15 @@ function secretErrors(secret: KubeObject, old: KubeObject | undefined): FieldErr
   return errors;
 }
 
-function column(name: string, description: string, cell: TableColumn['cell'], priority = 0): TableColumn {
-  return { name, type: 'string', description, priority, cell };
+/** A string column; a cell with no string value shows as `<none>`. */
+function column(name: string, description: string, cell: (object: KubeObject) => unknown): PrinterColumn {
+  return {
+    name, type: 'string', description, priority: 0,
+    cell: (o) => {
+      const value = cell(o);
+      return typeof value === 'string' ? value : null;
+    },
+  };
 }
 
 const core = { group: '', version: 'v1', statusSubresource: false, strategicMergePatch: true } as const;
@@ -118,7 +126,7 @@ function emptiedOnDelete(store: ResourceStore, content: () => readonly ResourceK
     run: async (namespace) => {
       const kinds = content().filter((k) => k.namespaced);
       const warnings: string[] = [];
-      const request = { user: undefined, dryRun: false, warn: (warning: string) => warnings.push(warning) };
+      const request = { dryRun: false, warn: (warning: string) => warnings.push(warning) };
       for (const kind of kinds) {
         for (const object of (await store.list(storeResource(kind), { namespace: namespace.metadata.name })).items) await deleteObject(kind, store, object, request);
       }
@@ -132,39 +140,6 @@ function emptiedOnDelete(store: ResourceStore, content: () => readonly ResourceK
 export function localCoreKinds(store: ResourceStore, ours: readonly ResourceKind[]): ResourceKind[] {
   const content = () => [...[...ours].reverse(), ...coreKinds];
   return coreKinds.map((k) => (k === namespaces ? { ...k, strategy: { ...k.strategy, reclaim: emptiedOnDelete(store, content) } } : k));
-}
-
-const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-
-export const coreDiscovery: DiscoveryGroup = {
-  group: '',
-  version: 'v1',
-  resources: coreKinds.map((k) => ({
-    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs,
-    ...(k.plural === 'namespaces' ? { shortNames: ['ns'] } : k.plural === 'services' ? { shortNames: ['svc'] } : k.plural === 'events' ? { shortNames: ['ev'] } : {}),
-  })),
-};
-
-/**
- * A minimal OpenAPI v3 document for the core kinds: what kubectl reads to know that PATCH takes
- * fieldValidation, so it validates on the server instead of asking for protobuf OpenAPI v2.
- */
-export function coreOpenAPIDocument(): object {
-  const fieldValidation = { name: 'fieldValidation', in: 'query', description: 'Strict, Warn or Ignore: what to do with unknown fields.', schema: { type: 'string', uniqueItems: true } };
-  const paths = Object.fromEntries(coreKinds.map((k) => {
-    const item = k.namespaced ? `/api/v1/namespaces/{namespace}/${k.plural}/{name}` : `/api/v1/${k.plural}/{name}`;
-    const patch = {
-      description: `partially update the specified ${k.kind}`,
-      operationId: `patchCoreV1${k.kind}`,
-      parameters: [fieldValidation],
-      requestBody: { content: Object.fromEntries(['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'].map((t) => [t, { schema: { type: 'object' } }])) },
-      responses: { '200': { description: 'OK' } },
-      'x-kubernetes-action': 'patch',
-      'x-kubernetes-group-version-kind': { group: '', version: 'v1', kind: k.kind },
-    };
-    return [item, { patch }];
-  }));
-  return { openapi: '3.0.0', info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' }, paths, components: { schemas: {} } };
 }
 
 /** One kind's objects in the store. */

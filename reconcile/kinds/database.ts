@@ -5,13 +5,14 @@ import { database } from '../../openapi/database.ts';
 import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
 import { databaseRefusals } from '../../storage/catalog/eligibility.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
-import type { Admission, KubeObject, RequestContext, ResourceKind } from './resource.ts';
+import type { Admission, WriteContext, ResourceKind } from './resource.ts';
 import { admitToCluster, claimCheck, eligible, ownership, reachOf } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
 import { servedKind } from './kind.ts';
 import { condition, decorateByCluster, isProblem, reclaimHook, resources, writeFailed, type ResolvedCluster, type Services } from './services.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
 
@@ -26,7 +27,7 @@ async function eligibility(services: Services, object: DatabaseObject, cluster: 
 }
 
 /** Tenancy and eligibility; the database name is claimed on its server, and the write runs once the object is stored. */
-async function admit(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: RequestContext): Promise<Admission> {
+async function admit(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: WriteContext): Promise<Admission> {
   const cluster = await admitToCluster(services, object, old === undefined);
   await claimCheck(services, resources.databases, object, cluster.name, ['spec', 'name'], 'database name');
   if (isProblem(cluster.resolved)) {
@@ -49,7 +50,7 @@ async function admit(services: Services, object: DatabaseObject, old: DatabaseOb
 }
 
 /** The database's SQL; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
-async function writeSql(services: Services, object: DatabaseObject, cluster: ResolvedCluster, owner: Recording, request: RequestContext): Promise<void> {
+async function writeSql(services: Services, object: DatabaseObject, cluster: ResolvedCluster, owner: Recording, request: WriteContext): Promise<void> {
   try {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] });
     const databasePlan = planDatabase(object.spec, snapshot);
@@ -65,7 +66,7 @@ async function writeSql(services: Services, object: DatabaseObject, cluster: Res
 }
 
 /** The database's Service (and the one it had before, under another name, removed). */
-async function writeService(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, cluster: ResolvedCluster, request: RequestContext): Promise<KubeObject> {
+async function writeService(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, cluster: ResolvedCluster, request: WriteContext): Promise<KubeObject> {
   if (request.dryRun) return object;
   const problem = await ensureService(services, object, cluster.host);
   if (problem) {

@@ -5,10 +5,11 @@ import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { DatabaseClusterSpec, DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
 import { databaseCluster, validateClusterSpec } from '../../openapi/databasecluster.ts';
 import { driftDetection, listenedDatabases } from '../../storage/catalog/drifttrigger.ts';
-import type { KubeObject, Reclaim, ResourceKind } from './resource.ts';
+import type { Reclaim, ResourceKind } from './resource.ts';
 import { StatusError } from '../../openapi/status.ts';
 import { servedKind } from './kind.ts';
 import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
 
 /** server_version_num 170006 → "17.6" (13+ numbering). */
 function serverVersion(versionNumber: number): string {

@@ -3,10 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import type { DatabaseRoleSpec, DatabaseRoleStatus } from '../../openapi/databaserole.ts';
 import { databaseRole } from '../../openapi/databaserole.ts';
-import type { FieldError } from '../../storage/catalog/errors.ts';
 import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, validateRoleSpec, type DesiredRole } from '../../storage/catalog/roles.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
-import type { Admission, KubeObject, RequestContext, ResourceKind } from './resource.ts';
+import type { Admission, WriteContext, ResourceKind } from './resource.ts';
 import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
@@ -14,6 +13,8 @@ import { servedKind } from './kind.ts';
 import { condition, decorateByCluster, isProblem, objectsOnCluster, reclaimHook, resources, writeFailed, type ResolvedCluster, type Services } from './services.ts';
 import { admitToCluster, claimCheck, eligible, ownership, reachOf, refuse } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
 
@@ -101,7 +102,7 @@ async function desiredOf(services: Services, object: RoleObject, databases: Map<
 }
 
 /** Tenancy and eligibility; the role name is claimed on its server, and the write runs once the object is stored. */
-async function admit(services: Services, object: RoleObject, old: RoleObject | undefined, request: RequestContext): Promise<Admission> {
+async function admit(services: Services, object: RoleObject, old: RoleObject | undefined, request: WriteContext): Promise<Admission> {
   const cluster = await admitToCluster(services, object, old === undefined);
   await claimCheck(services, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
   // The cluster's Databases, read once: for tenancy, eligibility and the write.
@@ -124,7 +125,7 @@ async function admit(services: Services, object: RoleObject, old: RoleObject | u
 }
 
 /** The role's SQL and its connection Secret; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
-async function write(services: Services, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, owner: Recording, request: RequestContext): Promise<KubeObject> {
+async function write(services: Services, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, owner: Recording, request: WriteContext): Promise<KubeObject> {
   const { desired, passwordVersion, pending } = await desiredOf(services, object, databases, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
   for (const p of pending) request.warn(p);
   try {

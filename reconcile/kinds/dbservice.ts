@@ -5,8 +5,10 @@
 import { isIP } from 'node:net';
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import { failureOf } from '../../storage/kubernetes/delegation.ts';
-import type { KubeObject } from './resource.ts';
-import { hasLabels, type CoreObjects, type ObjectAccess, type Services } from './services.ts';
+import { type Services } from './services.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { CoreObjects, ObjectAccess } from '../../storage/kubernetes/types.ts';
+import { hasLabels } from '../../lib/labels.ts';
 
 const managedBy = 'app.kubernetes.io/managed-by';
 const manager = 'postgres-apiserver';

@@ -1,4 +1,4 @@
-// The kinds of postgres.databases.dinhloc.dev/v1alpha1 as the REST layer serves them.
+// The kinds of postgres.databases.dinhloc.dev/v1alpha1: their rules, which the HTTP layer and the loops call alike.
 import type { ResourceKind } from './resource.ts';
 import { databases } from './database.ts';
 import { databaseClusters } from './databasecluster.ts';

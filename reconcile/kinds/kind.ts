@@ -1,11 +1,11 @@
-// A kind of our group as the REST layer serves it: the openapi/ descriptor (schema, defaults, columns) plus the
+// A kind of our group: the openapi/ descriptor (schema, defaults, columns) plus the
 // kind's own rules (catalog validation, immutable fields) and hooks.
 import type { KindDescriptor } from '../../openapi/kind.ts';
 import { pruneUnknownFields, unknownFields, validate, withDefaults } from '../../openapi/validate.ts';
-import type { FieldError } from '../../storage/catalog/errors.ts';
-import type { KubeObject, ResourceKind, Strategy } from './resource.ts';
+import type { ResourceKind, Strategy } from './resource.ts';
 import { nameErrors } from '../../openapi/names.ts';
-import type { TableColumn } from '../../apiserver/table.ts';
+import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'afterDelete' | 'decorate'>> {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
@@ -51,7 +51,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
     namespaced: descriptor.namespaced,
     statusSubresource: true,
     // Stored objects of the kind always have the spec the descriptor's cells read.
-    columns: descriptor.columns as unknown as readonly TableColumn[],
+    columns: descriptor.columns as unknown as readonly PrinterColumn[],
     strategy,
   };
 }

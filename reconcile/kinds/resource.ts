@@ -1,39 +1,14 @@
-// What the REST layer needs of a kind and of the store: the HTTP handlers depend on these shapes only.
-import type { StoreLocation } from '../../storage/catalog/eligibility.ts';
+// A kind as the HTTP layer and the loops use it: names, columns, and its rules as small hooks with no HTTP in them.
 import type { Claim } from '../../storage/objects/types.ts';
-import type { FieldError } from '../../storage/catalog/errors.ts';
-import type { User } from '../../apiserver/authentication.ts';
-import type { KubeObject, TableColumn } from '../../apiserver/table.ts';
+import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 export type { KubeObject };
 
-/** The object store, as the handlers use it (storage/objects implements it). Errors carry a `reason`. */
-export interface ResourceStore {
-  /** Where the store lives (undefined where the server does not say): no object may claim its database. */
-  readonly location?: StoreLocation | undefined;
-  get(resource: string, namespace: string, name: string): Promise<KubeObject>;
-  list(resource: string, options: { namespace?: string; limit?: number; continue?: string }): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string }>;
-  /** The current objects whose field at `path` is one of `values`: a few objects without listing them all. */
-  find(resource: string, path: readonly string[], values: readonly string[]): Promise<KubeObject[]>;
-  /** Stores a new object and takes its claims in one transaction: a claim another object holds is a Conflict. */
-  create(resource: string, object: KubeObject, claims?: readonly Claim[]): Promise<KubeObject>;
-  /** Takes claims for a stored object (stored before its server could be read); Conflict when another holds one. */
-  claim(resource: string, object: KubeObject, claims: readonly Claim[]): Promise<void>;
-  /** The Conflict `claim` would meet, taking nothing (dry runs). */
-  checkClaims(resource: string, object: KubeObject, claims: readonly Claim[]): Promise<void>;
-  update(resource: string, object: KubeObject, precondition?: { expectedResourceVersion?: string }): Promise<KubeObject>;
-  delete(resource: string, namespace: string, name: string, precondition?: { expectedResourceVersion?: string }): Promise<KubeObject>;
-  watch(
-    listener: (change: { type: 'ADDED' | 'MODIFIED' | 'DELETED'; resourceVersion: string; object: KubeObject }) => void,
-    options: { resourceVersion?: string; resource?: string; onError?: (error: Error) => void },
-  ): Promise<() => void>;
-  currentResourceVersion(): Promise<string>;
-}
-
-export interface RequestContext {
-  user: User | undefined;
+/** How a write runs: from a request (dry run or not, its Warnings answered as headers) or from the reconciler. */
+export interface WriteContext {
   dryRun: boolean;
-  /** Collects `Warning:` headers for the response. */
+  /** What the writer should know (a Warning header for a request, a log line for the reconciler). */
   warn(text: string): void;
 }
 
@@ -53,7 +28,7 @@ export interface Strategy {
    * What a write checks beyond the object itself (tenancy, what the server holds), before anything is stored or
    * run: throws a StatusError to refuse. Returns the names the object claims and how to write it.
    */
-  admit?(object: KubeObject, old: KubeObject | undefined, request: RequestContext): Promise<Admission>;
+  admit?(object: KubeObject, old: KubeObject | undefined, request: WriteContext): Promise<Admission>;
   /**
    * What deleting an object must do outside the store first (reclaimPolicy Delete drops it in PostgreSQL).
    * Objects that need it carry `finalizer`: a delete that cannot finish leaves the object marked with a
@@ -108,7 +83,7 @@ export interface ResourceKind {
   namespaced: boolean;
   /** Whether status is a subresource: writes of the main resource keep the stored status. */
   statusSubresource: boolean;
-  columns: readonly TableColumn[];
+  columns: readonly PrinterColumn[];
   strategy: Strategy;
   /** Fields fieldSelector supports besides metadata.name and metadata.namespace (Events: involvedObject.*). */
   fields?: { names: readonly string[]; of(object: KubeObject): Record<string, string> };

@@ -8,64 +8,15 @@ import { CatalogError } from '../../storage/catalog/errors.ts';
 import type { CatalogRegistry } from '../../storage/catalog/registry.ts';
 import type { Plan } from '../../storage/catalog/plan.ts';
 import type { Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
+import { hasLabels } from '../../lib/labels.ts';
+import type { CoreObjects, SecretReader } from '../../storage/kubernetes/types.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { EventRecorder } from '../../storage/kubernetes/events.ts';
 import { invalid, StatusError } from '../../openapi/status.ts';
-import { storeResource, type KubeObject, type Reclaim, type RequestContext, type ResourceStore } from './resource.ts';
-
-/** Secrets as the server reads them: decoded values and the resourceVersion they were read at. */
-export interface SecretData {
-  data: Record<string, string>;
-  resourceVersion: string;
-  labels: Record<string, string>;
-}
-
-export interface SecretReader {
-  read(namespace: string, name: string): Promise<SecretData | undefined>;
-  /** The Secrets of a namespace with these names, by name: one read for many objects. */
-  readNamed(namespace: string, names: readonly string[]): Promise<Map<string, SecretData>>;
-  /** Creates a Secret holding `data` (password.generate). */
-  create(namespace: string, name: string, data: Record<string, string>): Promise<{ resourceVersion: string }>;
-  /**
-   * Creates or updates a Secret this server manages (`labels` mark it as ours); one with the same name that
-   * lacks them is left alone: the answer is then 'notOurs'.
-   */
-  write(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>): Promise<'written' | 'notOurs'>;
-}
-
-/** One core kind's objects: the cluster's in a cluster, the store's in local mode. */
-export interface ObjectAccess {
-  get(namespace: string, name: string): Promise<KubeObject | undefined>;
-  list(namespace: string): Promise<KubeObject[]>;
-  /** The objects of a namespace with these names (those that exist). */
-  named(namespace: string, names: readonly string[]): Promise<KubeObject[]>;
-  create(object: KubeObject): Promise<KubeObject>;
-  /** Replaces the object; its `metadata.resourceVersion` makes a concurrent change a Conflict. */
-  replace(object: KubeObject): Promise<KubeObject>;
-  /** Deletes the object; one already gone is not an error. */
-  delete(namespace: string, name: string): Promise<void>;
-}
-
-/** What a Secret watch tells: names only, never a value. */
-export interface SecretChanges {
-  /** A Secret was created, changed or deleted. */
-  changed(namespace: string, name: string): void;
-  /** The watch came back after a gap it could not replay: any Secret may have changed meanwhile. */
-  missed(): void;
-  /** A failure the watch recovers from by itself, with backoff; `failures` in a row. */
-  failed(error: unknown, failures: number): void;
-}
-
-/** The Kubernetes objects the kinds read and write beside their own (DESIGN.md, Where state lives). */
-export interface CoreObjects {
-  namespace(name: string): Promise<KubeObject | undefined>;
-  services: ObjectAccess;
-  secrets: ObjectAccess;
-  /** discovery.k8s.io/v1 EndpointSlices, for the Services of IP hosts; local mode has none. */
-  endpointSlices?: ObjectAccess;
-  /** Follows the Secrets of every namespace, from now on, until stopped; a watch that ends or fails comes back. */
-  watchSecrets(changes: SecretChanges): { stop(): void };
-}
+import { storeResource, type Reclaim, type WriteContext } from './resource.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { ResourceStore } from '../../storage/objects/types.ts';
+import { rfc3339 } from '../../lib/time.ts';
 
 export interface Services {
   store: ResourceStore;
@@ -130,11 +81,6 @@ export async function resolveCluster(services: Services, name: string): Promise<
   return { object, catalog: services.catalogs.catalogFor(name, dsn.trim()), host: `${url.hostname}:${url.port || '5432'}`, sslmode };
 }
 
-/** Whether `labels` hold every label of `wanted` with its value. */
-export function hasLabels(labels: Readonly<Record<string, string>> | undefined, wanted: Readonly<Record<string, string>>): boolean {
-  return Object.entries(wanted).every(([k, v]) => labels?.[k] === v);
-}
-
 function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
   return hasLabels(labels, selector?.matchLabels ?? {}) && (selector?.matchExpressions ?? []).every((e) => {
     const has = Object.hasOwn(labels, e.key);
@@ -168,7 +114,7 @@ export function objectsOnCluster(services: Services, resource: string, cluster: 
 export function condition(type: string, ok: boolean, reason: string, message: string, generation: number, previous: Condition[] | undefined): Condition {
   const status = ok ? 'True' : 'False';
   const before = previous?.find((c) => c.type === type);
-  const lastTransitionTime = before?.status === status ? before.lastTransitionTime : new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const lastTransitionTime = before?.status === status ? before.lastTransitionTime : rfc3339();
   return { type, status, observedGeneration: generation, lastTransitionTime, reason, message };
 }
 
@@ -189,7 +135,7 @@ export function subject(object: KubeObject) {
  * the server does not have) is the request's 422: a create keeps nothing. Any other fault is the environment's:
  * a Warning and an Event, and the object stays (Ready=False), retried.
  */
-export async function writeFailed(services: Services, object: KubeObject, error: unknown, request: RequestContext): Promise<void> {
+export async function writeFailed(services: Services, object: KubeObject, error: unknown, request: WriteContext): Promise<void> {
   if (error instanceof CatalogError && error.isObjectFault && !error.planPartlyApplied) {
     throw invalid(subject(object), [{ type: 'FieldValueInvalid', field: 'spec', message: `Invalid value: PostgreSQL refused it ${error.message}` }]);
   }

@@ -3,11 +3,12 @@
 import { grantableRolesFor } from '../../openapi/databasecluster.ts';
 import type { Reach, ServerFacts } from '../../storage/catalog/eligibility.ts';
 import { decideOwnership, recordKey, type OwnedKind, type OwnerRecord } from '../../storage/catalog/ownership.ts';
-import type { FieldError } from '../../storage/catalog/errors.ts';
-import type { KubeObject, RequestContext } from './resource.ts';
-import { fromStoreError } from '../../apiserver/request.ts';
+import type { WriteContext } from './resource.ts';
 import { conflict, forbidden, invalid, StatusError } from '../../openapi/status.ts';
 import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, subject, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { FieldError } from '../../openapi/fields.ts';
+import { fromStoreError } from '../../storage/objects/errors.ts';
 
 export interface Admitted {
   name: string;
@@ -90,7 +91,7 @@ export function refuse(object: KubeObject, errors: FieldError[]): void {
  * undefined when the server could not be read (an environment fault: the write is accepted with a Warning, and
  * runs no SQL until the reconciler finds the server readable).
  */
-export async function eligible(object: KubeObject, request: RequestContext, check: () => Promise<{ facts: ServerFacts; errors: FieldError[] }>): Promise<ServerFacts | undefined> {
+export async function eligible(object: KubeObject, request: WriteContext, check: () => Promise<{ facts: ServerFacts; errors: FieldError[] }>): Promise<ServerFacts | undefined> {
   let checked: { facts: ServerFacts; errors: FieldError[] };
   try {
     checked = await check();

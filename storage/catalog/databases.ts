@@ -1,11 +1,12 @@
 // Database in the catalog: validation of the spec, the plan that creates the database and ensures its schemas
 // and extensions, and the plan that drops it. All pure.
 import type { DatabaseSpec } from '../../openapi/database.ts';
-import { throwIfInvalid, type FieldError } from './errors.ts';
+import { throwIfInvalid } from './errors.ts';
 import { identifierError, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Drift, type Plan } from './plan.ts';
 import type { LiveDatabase, Snapshot } from './snapshot.ts';
 import { statement, type Statement } from './statements.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 const immutableSettings = [
   ['encoding', 'encoding', 'ENCODING'],

@@ -3,9 +3,9 @@
 // whose privileges it holds, the roles that reach the server's files or programs, the bootstrap and template
 // databases, the DSN's database (it holds the server's ownership records) and the object store's database.
 // The facts come from one query on the server; the rules are pure and name the field they refuse.
-import type { FieldError } from './errors.ts';
 import { ownershipPresentSql, ownershipSchemaSql, ownersQuery, recordKey, type OwnedKind, type OwnerRecord } from './ownership.ts';
 import type { Queryable } from './snapshot.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 /** Roles that reach the server's files or run programs on it: never granted, whatever the cluster lists. */
 export const serverAccessRoles: ReadonlySet<string> = new Set(['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files']);

@@ -1,21 +1,6 @@
 // Errors of the catalog layer: faults of an object (field errors, returned together) and faults met while
 // running SQL (typed by SQLSTATE, carrying what was being done).
-
-export type FieldErrorType =
-  | 'FieldValueInvalid'
-  | 'FieldValueRequired'
-  | 'FieldValueNotSupported'
-  | 'FieldValueForbidden'
-  | 'FieldValueDuplicate'
-  | 'FieldValueTooLong'
-  | 'FieldValueNotFound';
-
-export interface FieldError {
-  type: FieldErrorType;
-  /** e.g. spec.permissions[0].schemas[1].privileges[2] */
-  field: string;
-  message: string;
-}
+import type { FieldError } from '../../openapi/fields.ts';
 
 /** Every fault of an object, found before any SQL runs. */
 export class InvalidError extends Error {

@@ -1,6 +1,6 @@
 // PostgreSQL identifiers: any string of 1–63 bytes without NUL, always quoted, never concatenated raw.
 import pg from 'pg';
-import type { FieldError } from './errors.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 export const maxIdentifierBytes = 63;
 

@@ -7,11 +7,11 @@
 // A role or database that exists and has no record is unmanaged: no object takes it over unless the
 // DatabaseCluster's spec.adoption lets that namespace adopt that name.
 import { matchesPattern } from '../../lib/patterns.ts';
-import type { FieldError } from './errors.ts';
 import type { AdoptionRule } from '../../openapi/databasecluster.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Plan } from './plan.ts';
 import { statement, type Statement } from './statements.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 /** The connecting user's records schema, as SQL: its name, and whether its table exists. */
 export const ownershipSchemaSql = `'postgres_apiserver_' || (SELECT oid FROM pg_roles WHERE rolname = current_user)`;

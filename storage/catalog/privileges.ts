@@ -1,6 +1,6 @@
 // Privileges come from an allow-list per kind of object; ALL expands for the server's version, so specs and
 // live ACLs compare as sets and never show a perpetual difference.
-import type { FieldError } from './errors.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 export type ObjectKind = 'table' | 'sequence' | 'function';
 export type PrivilegeTarget = 'database' | 'schema' | ObjectKind;

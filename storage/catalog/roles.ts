@@ -1,13 +1,14 @@
 // DatabaseRole in the catalog: validation of the spec, the plan that makes a role and its privileges match the
 // spec, and the plan that drops it. All pure: the snapshot comes in, frozen statements go out.
 import type { DatabasePermission, DatabaseRoleSpec, ObjectPermission, SchemaPermission } from '../../openapi/databaserole.ts';
-import { throwIfInvalid, type FieldError } from './errors.ts';
+import { throwIfInvalid } from './errors.ts';
 import { identifierError, qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Drift, type Plan } from './plan.ts';
 import { expandPrivileges, objectKinds, ordered, privilegeErrors, privilegesOf, type ObjectKind, type PrivilegeTarget } from './privileges.ts';
 import { verifyScram } from './scram.ts';
 import type { LiveDatabase, LiveRole, LiveSchema, Snapshot } from './snapshot.ts';
 import { grantStatement, statement, type Statement } from './statements.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 const forbiddenAttributes = ['superuser', 'replication', 'bypassrls'] as const;
 const objectLists = { table: 'tables', sequence: 'sequences', function: 'functions' } as const;

@@ -1,14 +1,15 @@
 // The Kubernetes side in a cluster (DESIGN.md, Where state lives): Namespaces, Services and Secrets read and
 // written through the cluster's API with the server's own identity, Secrets watched, and Events recorded there
-// as events.k8s.io/v1. Local mode keeps the same objects in its store (resources/core.ts). Leases for leader
+// as events.k8s.io/v1. Local mode keeps the same objects in its store (reconcile/kinds/core.ts). Leases for leader
 // election are the cluster's only.
 import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, EventsV1Api, KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { failureOf } from './delegation.ts';
-import type { KubeObject } from '../../reconcile/kinds/resource.ts';
 import { eventMessage, eventName, type EventRecorder } from './events.ts';
-import type { CoreObjects, ObjectAccess, SecretChanges } from '../../reconcile/kinds/services.ts';
 import { keepWatching } from '../../lib/rewatch.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { CoreObjects, ObjectAccess, SecretChanges } from './types.ts';
+import { microTime } from '../../lib/time.ts';
 
 function isNotFound(error: unknown): boolean {
   return error instanceof ApiException && error.code === 404;
@@ -116,10 +117,6 @@ export function clusterLeases(config: KubeConfig): ObjectAccess {
   return clusterAccess(KubernetesObjectApi.makeApiClient(config), 'Lease', 'coordination.k8s.io/v1');
 }
 
-/** MicroTime: kube-apiserver parses exactly six fractional digits. */
-export function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
 
 /** Events recorded in the cluster; recording never fails the work it reports on. */
 export function clusterEvents(config: KubeConfig, onError: (error: unknown) => void): EventRecorder {

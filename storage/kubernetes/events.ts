@@ -2,8 +2,9 @@
 // never hold a secret), drift found, and failures. `kubectl describe` lists them. Local mode keeps them in
 // its store; in a cluster they go to the cluster.
 import { randomBytes } from 'node:crypto';
-import type { KubeObject } from '../../reconcile/kinds/resource.ts';
-import type { ResourceStore } from '../../reconcile/kinds/resource.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { ResourceStore } from '../objects/types.ts';
+import { rfc3339 } from '../../lib/time.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -26,16 +27,13 @@ export function eventMessage(message: string): string {
   return message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message;
 }
 
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 /** Events written to the store; recording never fails the work it reports on. */
 export function storeEvents(store: ResourceStore, onError: (error: unknown) => void): EventRecorder {
   return {
     async record(object, type, reason, message) {
       const namespace = object.metadata.namespace || 'default';
-      const time = now();
+      const time = rfc3339();
       const event: KubeObject = {
         apiVersion: 'v1',
         kind: 'Event',

@@ -1,7 +1,8 @@
 // Secrets as the kinds use them: decoded values with the resourceVersion they were read at, a generated
 // password Secret, and the connection Secrets this server writes (never over one it did not make).
-import type { KubeObject } from '../../reconcile/kinds/resource.ts';
-import { hasLabels, type ObjectAccess, type SecretData, type SecretReader } from '../../reconcile/kinds/services.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { ObjectAccess, SecretData, SecretReader } from './types.ts';
+import { hasLabels } from '../../lib/labels.ts';
 
 function encoded(data: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));

@@ -14,13 +14,15 @@ import { guardedPool, isConnectionFault } from '../connections.ts';
 import { AlreadyExists, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource, type ObjectKey } from './errors.ts';
 import { ChangeFeed, type ChangeWindow, type WatchOptions } from './feed.ts';
 import { migrate, statements, type Statements } from './sql.ts';
-import type { Change, ChangeType, Claim, ObjectList, StoredObject } from './types.ts';
+import type { Change, ChangeType, Claim, ObjectList } from './types.ts';
 import { decodeContinue, encodeContinue, parseResourceVersion } from './versions.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import { rfc3339 } from '../../lib/time.ts';
 
 export { AlreadyExists, BadRequest, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource } from './errors.ts';
 export type { ObjectKey, StoreErrorReason } from './errors.ts';
 export type { WatchOptions } from './feed.ts';
-export type { Change, ChangeType, Claim, ObjectList, ObjectMeta, StoredObject } from './types.ts';
+export type { Change, ChangeType, Claim, ObjectList } from './types.ts';
 
 export interface ObjectStoreOptions {
   /** The schema that holds the store's tables; created when missing. */
@@ -49,11 +51,11 @@ const locationQuery = `SELECT (SELECT system_identifier::text FROM pg_control_sy
 const continueExpired =
   'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.';
 
-interface Written<T extends StoredObject> {
+interface Written<T extends KubeObject> {
   type: ChangeType;
   object: T;
   /** The object before the write, for lists read as of an older resourceVersion. */
-  previous: StoredObject | undefined;
+  previous: KubeObject | undefined;
 }
 
 interface ChangeRow {
@@ -62,15 +64,11 @@ interface ChangeRow {
   namespace: string;
   name: string;
   type: ChangeType;
-  object: StoredObject;
+  object: KubeObject;
 }
 
-/** RFC 3339 to the second, as Kubernetes writes timestamps. */
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
-function keyOf(resource: string, object: StoredObject): ObjectKey {
+function keyOf(resource: string, object: KubeObject): ObjectKey {
   const { name, namespace } = object.metadata ?? {};
   if (typeof name !== 'string' || name === '') throw new TypeError('object store: metadata.name is required');
   return { resource, namespace: namespace ?? '', name };
@@ -152,12 +150,12 @@ export class ObjectStore {
    * Stores a new object with a new uid (unless given), resourceVersion and creationTimestamp, and generation 1 unless it
    * has one. AlreadyExists when the key is taken.
    */
-  async create<T extends StoredObject>(resource: string, object: T, claims: readonly Claim[] = []): Promise<T> {
+  async create<T extends KubeObject>(resource: string, object: T, claims: readonly Claim[] = []): Promise<T> {
     const key = keyOf(resource, object);
     return this.write(key, `creating ${describe(key)}`, async (tx, resourceVersion) => {
       if (await this.stored(tx, key)) throw new AlreadyExists(key);
       // A uid given by the caller is kept: the API server names it before admission, as kube-apiserver does.
-      const metadata = { ...object.metadata, uid: object.metadata.uid ?? randomUUID(), resourceVersion, creationTimestamp: now(), generation: object.metadata.generation ?? 1 };
+      const metadata = { ...object.metadata, uid: object.metadata.uid ?? randomUUID(), resourceVersion, creationTimestamp: rfc3339(), generation: object.metadata.generation ?? 1 };
       const created: T = { ...object, metadata };
       await this.takeClaims(tx, key, metadata.uid, claims);
       await tx.query(this.sql.insert, [key.resource, key.namespace, key.name, metadata.uid, resourceVersion, JSON.stringify(created)]);
@@ -169,7 +167,7 @@ export class ObjectStore {
    * Replaces an object; the caller computes generation, the store keeps uid and creationTimestamp and gives
    * a new resourceVersion. NotFound when missing; Conflict on a stale expectedResourceVersion or another uid.
    */
-  async update<T extends StoredObject>(resource: string, object: T, precondition: Precondition = {}): Promise<T> {
+  async update<T extends KubeObject>(resource: string, object: T, precondition: Precondition = {}): Promise<T> {
     const key = keyOf(resource, object);
     return this.write(key, `updating ${describe(key)}`, async (tx, resourceVersion) => {
       const previous = await this.expect(tx, key, precondition);
@@ -184,7 +182,7 @@ export class ObjectStore {
   }
 
   /** Removes an object and returns its last state, with the deletion's resourceVersion. NotFound, Conflict as update. */
-  async delete<T extends StoredObject = StoredObject>(resource: string, namespace: string, name: string, precondition: Precondition = {}): Promise<T> {
+  async delete<T extends KubeObject = KubeObject>(resource: string, namespace: string, name: string, precondition: Precondition = {}): Promise<T> {
     const key = { resource, namespace, name };
     return this.write(key, `deleting ${describe(key)}`, async (tx, resourceVersion) => {
       const previous = await this.expect(tx, key, precondition);
@@ -199,14 +197,14 @@ export class ObjectStore {
    * Claims names on a PostgreSQL server for a stored object (one stored before its server could be read): a
    * Conflict naming the holder when another object has one. Claims the object holds already are kept.
    */
-  async claim(resource: string, object: StoredObject, claims: readonly Claim[]): Promise<void> {
+  async claim(resource: string, object: KubeObject, claims: readonly Claim[]): Promise<void> {
     if (claims.length === 0) return;
     const key = keyOf(resource, object);
     await this.transaction(`claiming names for ${describe(key)}`, 'BEGIN', (tx) => this.takeClaims(tx, key, String(object.metadata.uid), claims));
   }
 
   /** For a dry run: the Conflict `claim` would meet, taking nothing. */
-  async checkClaims(resource: string, object: StoredObject, claims: readonly Claim[]): Promise<void> {
+  async checkClaims(resource: string, object: KubeObject, claims: readonly Claim[]): Promise<void> {
     if (claims.length === 0) return;
     const key = keyOf(resource, object);
     await this.snapshot(`checking the names ${describe(key)} claims`, async (tx) => {
@@ -229,7 +227,7 @@ export class ObjectStore {
     throw new Conflict(key, `${claim.kind} "${claim.name}" on this PostgreSQL server belongs to ${owner}`);
   }
 
-  async get<T extends StoredObject = StoredObject>(resource: string, namespace: string, name: string): Promise<T> {
+  async get<T extends KubeObject = KubeObject>(resource: string, namespace: string, name: string): Promise<T> {
     const key = { resource, namespace, name };
     const object = await this.stored(this.pool, key).catch((error: unknown) => {
       throw storeError(error, `reading ${describe(key)}`);
@@ -239,7 +237,7 @@ export class ObjectStore {
   }
 
   /** The current objects whose field at `path` (e.g. ['spec', 'roleName']) is one of `values`, by namespace and name. */
-  async find<T extends StoredObject = StoredObject>(resource: string, path: readonly string[], values: readonly string[]): Promise<T[]> {
+  async find<T extends KubeObject = KubeObject>(resource: string, path: readonly string[], values: readonly string[]): Promise<T[]> {
     const { rows } = await this.pool.query<{ object: T }>(this.sql.find, [resource, path, values]).catch((error: unknown) => {
       throw storeError(error, `finding ${qualifiedResource(resource)} by ${path.join('.')}`);
     });
@@ -250,7 +248,7 @@ export class ObjectStore {
    * Objects sorted by namespace then name, with the resourceVersion they are consistent with. A continued
    * list is read as of its first page's resourceVersion; Expired once the change log no longer covers it.
    */
-  async list<T extends StoredObject = StoredObject>(resource: string, options: ListOptions = {}): Promise<ObjectList<T>> {
+  async list<T extends KubeObject = KubeObject>(resource: string, options: ListOptions = {}): Promise<ObjectList<T>> {
     const from = options.continue ? decodeContinue(options.continue) : undefined;
     const limit = options.limit !== undefined && options.limit > 0 ? Math.floor(options.limit) : undefined;
     return this.snapshot(`listing ${qualifiedResource(resource)}`, async (tx) => {
@@ -311,7 +309,7 @@ export class ObjectStore {
   }
 
   /** One write: the next resourceVersion (which serializes writers), the object row, the change, the notification. */
-  private write<T extends StoredObject>(key: ObjectKey, doing: string, body: (tx: pg.PoolClient, resourceVersion: string) => Promise<Written<T>>): Promise<T> {
+  private write<T extends KubeObject>(key: ObjectKey, doing: string, body: (tx: pg.PoolClient, resourceVersion: string) => Promise<Written<T>>): Promise<T> {
     return this.transaction(doing, 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
       const { rows } = await tx.query<{ resource_version: string }>(this.sql.nextResourceVersion);
       const resourceVersion = rows[0]!.resource_version;
@@ -323,7 +321,7 @@ export class ObjectStore {
   }
 
   /** The stored object, checked against the precondition. */
-  private async expect(tx: pg.PoolClient, key: ObjectKey, precondition: Precondition): Promise<StoredObject> {
+  private async expect(tx: pg.PoolClient, key: ObjectKey, precondition: Precondition): Promise<KubeObject> {
     const stored = await this.stored(tx, key);
     if (!stored) throw new NotFound(key);
     const expected = precondition.expectedResourceVersion;
@@ -331,8 +329,8 @@ export class ObjectStore {
     return stored;
   }
 
-  private async stored(query: pg.Pool | pg.PoolClient, key: ObjectKey): Promise<StoredObject | undefined> {
-    const { rows } = await query.query<{ object: StoredObject }>(this.sql.get, [key.resource, key.namespace, key.name]);
+  private async stored(query: pg.Pool | pg.PoolClient, key: ObjectKey): Promise<KubeObject | undefined> {
+    const { rows } = await query.query<{ object: KubeObject }>(this.sql.get, [key.resource, key.namespace, key.name]);
     return rows[0]?.object;
   }
 

@@ -17,12 +17,13 @@ import {
   toFieldsV1,
   type Management,
 } from '../../apiserver/apply.ts';
-import type { KubeObject, ResourceKind } from '../../reconcile/kinds/resource.ts';
+import type { ResourceKind } from '../../reconcile/kinds/resource.ts';
 import { databaseRole } from '../../openapi/databaserole.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
-import type { FieldError } from '../../storage/catalog/errors.ts';
 import { serveKinds } from '../support/apiserver.ts';
 import { startTestServer, type TestServer } from '../support/postgres.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 const keys = listKeysOf(databaseRole);
 const fields = (object: unknown) => toFieldsV1(fieldSetOf(object, keys));

@@ -7,13 +7,14 @@ import test from 'ava';
 import { bearerTokenAuthentication } from '../../apiserver/authentication.ts';
 import { discoveryRouter } from '../../apiserver/discovery.ts';
 import { writeKubeconfig } from '../../apiserver/kubeconfig.ts';
-import { coreDiscovery, coreKinds } from '../../reconcile/kinds/core.ts';
+import { coreKinds } from '../../reconcile/kinds/core.ts';
 import { resourceRouter } from '../../apiserver/rest.ts';
 import { ObjectStore } from '../../storage/objects/store.ts';
 import { serveKinds } from '../support/apiserver.ts';
 import { serveApp } from '../support/http.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { startTestServer, unique, type TestServer } from '../support/postgres.ts';
+import { coreDiscovery } from '../../apiserver/groups.ts';
 
 let server: TestServer;
 test.before(async () => {

@@ -2,8 +2,8 @@
 // from the DSN's host, the labels kube-proxy and controllers read, and the Service as its owner. Writing it to a
 // real kube-apiserver is in test/e2e/aggregation.test.ts.
 import test from 'ava';
-import type { KubeObject } from '../../reconcile/kinds/resource.ts';
 import { desiredEndpointSlice, targetOf, type Target } from '../../reconcile/kinds/dbservice.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
 
 const targets: { hostPort: string; expected: Target }[] = [
   { hostPort: '10.0.0.7:5432', expected: { host: '10.0.0.7', port: 5432, family: 4 } },

@@ -2,18 +2,19 @@
 // every reject path with its code, and watch.
 import { request } from 'node:https';
 import test from 'ava';
-import { storeResource, type KubeObject, type ResourceKind } from '../../reconcile/kinds/resource.ts';
+import { storeResource, type ResourceKind } from '../../reconcile/kinds/resource.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
-import type { FieldError } from '../../storage/catalog/errors.ts';
 import { serveKinds } from '../support/apiserver.ts';
 import type { RequestOptions } from '../support/http.ts';
 import { startTestServer, type TestServer } from '../support/postgres.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { FieldError } from '../../openapi/fields.ts';
 
 const colors = ['red', 'blue'];
 
 const widgets: ResourceKind = {
   group: 'example.dev', version: 'v1', kind: 'Widget', plural: 'widgets', singular: 'widget', namespaced: true, statusSubresource: true,
-  columns: [nameColumn, { name: 'Size', type: 'integer', priority: 0, description: 'How big.', cell: (o) => (o.spec as { size?: number }).size }, ageColumn],
+  columns: [nameColumn, { name: 'Size', type: 'integer', priority: 0, description: 'How big.', cell: (o) => (o.spec as { size?: number }).size ?? null }, ageColumn],
   strategy: {
     unknownFields: (o) => Object.keys((o.spec ?? {}) as object).filter((k) => k !== 'size' && k !== 'color').map((k) => `spec.${k}`),
     prune: (o) => ({ ...o, spec: Object.fromEntries(Object.entries(o.spec as object).filter(([k]) => k === 'size' || k === 'color')) }),

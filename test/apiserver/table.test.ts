@@ -1,8 +1,9 @@
 // Table output as kubectl asks for it and prints it.
 import test from 'ava';
-import { humanDuration, includeObjectOf, toTable, wantsTable, type KubeObject } from '../../apiserver/table.ts';
+import { humanDuration, includeObjectOf, toTable, wantsTable } from '../../apiserver/table.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import { StatusError } from '../../openapi/status.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
 
 const s = 1000;
 const durations: [number, string][] = [

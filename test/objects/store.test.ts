@@ -1,9 +1,10 @@
 // The object store against a real PostgreSQL server: writes and their errors, lists and paging, the change
 // log and its compaction, restarts.
 import test from 'ava';
-import { AlreadyExists, BadRequest, Conflict, Expired, NotFound, ObjectStore, type StoredObject } from '../../storage/objects/store.ts';
+import { AlreadyExists, BadRequest, Conflict, Expired, NotFound, ObjectStore } from '../../storage/objects/store.ts';
 import { asUser, sql, unique } from '../support/postgres.ts';
 import { clusters, increasing, keys, role, roles, secrets, storeSuite } from './support.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
 
 const suite = storeSuite(test);
 
@@ -141,7 +142,7 @@ test('paging with limit and continue returns every object exactly once, as of th
 
   const now = await store.list(roles, { namespace: 'team-b' });
   t.deepEqual(keys(now.items), ['team-b/r0', 'team-b/r2', 'team-b/r3', 'team-b/r4', 'team-b/r5']);
-  const paged: StoredObject[] = [];
+  const paged: KubeObject[] = [];
   for (let page = await store.list(roles, { namespace: 'team-b', limit: 2 }); ; page = await store.list(roles, { namespace: 'team-b', limit: 2, continue: page.continue! })) {
     paged.push(...page.items);
     if (!page.continue) break;
@@ -169,7 +170,7 @@ test('changesSince replays ADDED, MODIFIED and DELETED in order, for one resourc
   const { store } = await suite.open(t);
   const start = await store.currentResourceVersion();
   const created = await store.create(roles, role('app'));
-  const cluster = await store.create<StoredObject>(clusters, { apiVersion: 'v', kind: 'DatabaseCluster', metadata: { name: 'main' } });
+  const cluster = await store.create<KubeObject>(clusters, { apiVersion: 'v', kind: 'DatabaseCluster', metadata: { name: 'main' } });
   const updated = await store.update(roles, { ...created, spec: { roleName: 'changed' } });
   const deleted = await store.delete(roles, 'team-a', 'app');
 

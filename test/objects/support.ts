@@ -1,14 +1,15 @@
 // Helpers for object store tests: one real PostgreSQL server per test file, one schema per test (so tests
 // run concurrently), stores closed after each test, and the usage guide's kinds as plain objects.
 import type { ExecutionContext, TestFn } from 'ava';
-import { ObjectStore, type StoredObject } from '../../storage/objects/store.ts';
+import { ObjectStore } from '../../storage/objects/store.ts';
 import { startTestServer, unique, type TestServer } from '../support/postgres.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
 
 export const roles = 'postgres.databases.dinhloc.dev/databaseroles';
 export const clusters = 'postgres.databases.dinhloc.dev/databaseclusters';
 export const secrets = '/secrets';
 
-export function role(name: string, namespace = 'team-a', roleName = name.replaceAll('-', '_')): StoredObject {
+export function role(name: string, namespace = 'team-a', roleName = name.replaceAll('-', '_')): KubeObject {
   return {
     apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
     kind: 'DatabaseRole',
@@ -53,7 +54,7 @@ export async function until(what: string, condition: () => boolean | Promise<boo
 }
 
 /** `namespace/name` of each object, as lists are compared. */
-export function keys(objects: StoredObject[]): string[] {
+export function keys(objects: KubeObject[]): string[] {
   return objects.map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`);
 }
 

@@ -4,10 +4,10 @@
 // exact, whatever the machine's load.
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
-import type { KubeObject } from '../../reconcile/kinds/resource.ts';
-import type { ObjectAccess } from '../../reconcile/kinds/services.ts';
 import { claimed, heldByAnother, LeaseElection, observe, released, specOf, type LeaseSpec, type LeaseTiming } from '../../reconcile/lease.ts';
 import { fakeClock, type FakeClock } from '../support/clock.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { ObjectAccess } from '../../storage/kubernetes/types.ts';
 
 const lease = (spec: LeaseSpec, resourceVersion = '1'): KubeObject => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l', namespace: 'ns', resourceVersion }, spec });
 const held = { holderIdentity: 'other', leaseDurationSeconds: 15, acquireTime: '2020-01-01T00:00:00.000000Z', renewTime: '2020-01-01T00:00:05.000000Z', leaseTransitions: 3 };

@@ -4,18 +4,19 @@
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { storeCore } from '../../reconcile/kinds/core.ts';
-import type { SecretChanges } from '../../reconcile/kinds/services.ts';
-import type { ObjectStore, StoredObject } from '../../storage/objects/store.ts';
+import type { ObjectStore } from '../../storage/objects/store.ts';
 import { SecretTriggers } from '../../reconcile/secrets.ts';
 import { clusters, roles, secrets, storeSuite, until } from '../objects/support.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+import type { SecretChanges } from '../../storage/kubernetes/types.ts';
 
 const suite = storeSuite(test);
 
-function cluster(name: string, secret: string): StoredObject {
+function cluster(name: string, secret: string): KubeObject {
   return { apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', kind: 'DatabaseCluster', metadata: { name }, spec: { connection: { name: secret, namespace: 'default' } } };
 }
 
-function passwordRole(name: string, namespace: string, secret: string, clusterName: string): StoredObject {
+function passwordRole(name: string, namespace: string, secret: string, clusterName: string): KubeObject {
   return {
     apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
     kind: 'DatabaseRole',
@@ -24,7 +25,7 @@ function passwordRole(name: string, namespace: string, secret: string, clusterNa
   };
 }
 
-function secret(name: string, namespace: string, value: string): StoredObject {
+function secret(name: string, namespace: string, value: string): KubeObject {
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', data: { password: Buffer.from(value).toString('base64') } };
 }
 

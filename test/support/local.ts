@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { startLocalMode, type LocalMode } from '../../apiserver/local.ts';
+import { startLocalMode, type LocalMode } from '../../modes/local.ts';
 import { guideManifests } from './guide.ts';
 import { kubectl } from './kubectl.ts';
 import { sql } from './postgres.ts';

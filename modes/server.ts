@@ -6,36 +6,26 @@ import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { Heartbeats } from '../lib/heartbeats.ts';
-import { kinds } from '../openapi/index.ts';
 import type { ServedDocument } from '../openapi/document.ts';
 import { CatalogRegistry } from '../storage/catalog/registry.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
 import type { LeaderElection } from '../reconcile/leader.ts';
 import { Retention, type RetentionOptions } from '../reconcile/retention.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
-import { createApp, listen, replaceCertificate } from './app.ts';
-import { discoveryRouter, type DiscoveryGroup } from './discovery.ts';
+import { createApp, listen, replaceCertificate } from '../apiserver/app.ts';
+import { discoveryRouter, type DiscoveryGroup } from '../apiserver/discovery.ts';
+import { ourDiscovery } from '../apiserver/groups.ts';
 import { ObjectLocks } from '../lib/locks.ts';
 import type { Logger } from '../lib/log.ts';
-import { Metrics } from './metrics.ts';
-import { openapiRouter } from './openapi.ts';
+import { Metrics } from '../apiserver/metrics.ts';
+import { openapiRouter } from '../apiserver/openapi.ts';
 import type { ResourceKind } from '../reconcile/kinds/resource.ts';
 import type { EventRecorder } from '../storage/kubernetes/events.ts';
 import { ourKinds } from '../reconcile/kinds/index.ts';
 import { secretReader } from '../storage/kubernetes/secrets.ts';
-import type { CoreObjects } from '../reconcile/kinds/services.ts';
-import { resourceRouter } from './rest.ts';
-import type { ServingCertificate } from './tls.ts';
-
-const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-
-export const ourDiscovery: DiscoveryGroup = {
-  group: kinds.databases.group,
-  version: kinds.databases.version,
-  resources: Object.values(kinds).map((k) => ({
-    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs, shortNames: k.shortNames, categories: k.categories, subresources: ['status'],
-  })),
-};
+import { resourceRouter } from '../apiserver/rest.ts';
+import type { ServingCertificate } from '../apiserver/tls.ts';
+import type { CoreObjects } from '../storage/kubernetes/types.ts';
 
 export interface ServerParts {
   store: ObjectStore;

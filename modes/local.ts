@@ -11,15 +11,16 @@ import { guardedClient } from '../storage/connections.ts';
 import { PostgresSupervisor, startEmbeddedPostgres } from '../storage/embedded-postgres.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
 import { AdvisoryLockElection } from '../reconcile/leader.ts';
-import { bearerTokenAuthentication } from './authentication.ts';
-import { writeKubeconfig } from './kubeconfig.ts';
+import { bearerTokenAuthentication } from '../apiserver/authentication.ts';
+import { writeKubeconfig } from '../apiserver/kubeconfig.ts';
 import type { Logger } from '../lib/log.ts';
 import { storeResource } from '../reconcile/kinds/resource.ts';
-import { coreDiscovery, coreOpenAPIDocument, localCoreKinds, namespaces, storeCore } from '../reconcile/kinds/core.ts';
+import { localCoreKinds, namespaces, storeCore } from '../reconcile/kinds/core.ts';
 import { storeEvents } from '../storage/kubernetes/events.ts';
 import { startServer, Stops } from './server.ts';
 import { defaultRetention } from '../reconcile/retention.ts';
-import { servingCertificateIn } from './tls.ts';
+import { servingCertificateIn } from '../apiserver/tls.ts';
+import { coreDiscovery, coreOpenAPIDocument } from '../apiserver/groups.ts';
 
 export interface LocalModeOptions {
   dataDir: string;

@@ -1,0 +1,46 @@
+// The groups served: ours, and the core v1 group as local mode serves it (Namespaces, Secrets, Services,
+// Events) with the little OpenAPI kubectl needs of it.
+import { kinds } from '../openapi/index.ts';
+import { coreKinds } from '../reconcile/kinds/core.ts';
+import type { DiscoveryGroup } from './discovery.ts';
+
+const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+export const ourDiscovery: DiscoveryGroup = {
+  group: kinds.databases.group,
+  version: kinds.databases.version,
+  resources: Object.values(kinds).map((k) => ({
+    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs, shortNames: k.shortNames, categories: k.categories, subresources: ['status'],
+  })),
+};
+
+export const coreDiscovery: DiscoveryGroup = {
+  group: '',
+  version: 'v1',
+  resources: coreKinds.map((k) => ({
+    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs,
+    ...(k.plural === 'namespaces' ? { shortNames: ['ns'] } : k.plural === 'services' ? { shortNames: ['svc'] } : k.plural === 'events' ? { shortNames: ['ev'] } : {}),
+  })),
+};
+
+/**
+ * A minimal OpenAPI v3 document for the core kinds: what kubectl reads to know that PATCH takes
+ * fieldValidation, so it validates on the server instead of asking for protobuf OpenAPI v2.
+ */
+export function coreOpenAPIDocument(): object {
+  const fieldValidation = { name: 'fieldValidation', in: 'query', description: 'Strict, Warn or Ignore: what to do with unknown fields.', schema: { type: 'string', uniqueItems: true } };
+  const paths = Object.fromEntries(coreKinds.map((k) => {
+    const item = k.namespaced ? `/api/v1/namespaces/{namespace}/${k.plural}/{name}` : `/api/v1/${k.plural}/{name}`;
+    const patch = {
+      description: `partially update the specified ${k.kind}`,
+      operationId: `patchCoreV1${k.kind}`,
+      parameters: [fieldValidation],
+      requestBody: { content: Object.fromEntries(['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'].map((t) => [t, { schema: { type: 'object' } }])) },
+      responses: { '200': { description: 'OK' } },
+      'x-kubernetes-action': 'patch',
+      'x-kubernetes-group-version-kind': { group: '', version: 'v1', kind: k.kind },
+    };
+    return [item, { patch }];
+  }));
+  return { openapi: '3.0.0', info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' }, paths, components: { schemas: {} } };
+}
