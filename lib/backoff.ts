@@ -1,5 +1,6 @@
-// Exponential backoff with jitter: each failure doubles the delay up to a cap, a success starts again from
-// the first delay. The jitter (up to +20 %) keeps replicas that failed together from retrying together.
+// Exponential backoff with jitter: each failure in a row doubles the delay up to a cap. The jitter (the delay
+// is drawn between half and all of it) keeps replicas, watches and objects that failed together from retrying
+// together.
 
 export interface BackoffOptions {
   firstMs: number;
@@ -8,6 +9,13 @@ export interface BackoffOptions {
   random?: () => number;
 }
 
+/** The delay after `failures` failures in a row (1 for the first). */
+export function backoffDelay(failures: number, options: BackoffOptions): number {
+  const base = Math.min(options.firstMs * 2 ** Math.max(failures - 1, 0), options.maxMs);
+  return Math.round(base * (0.5 + (options.random ?? Math.random)() / 2));
+}
+
+/** Counts the failures in a row itself; a success starts again from the first delay. */
 export class Backoff {
   private failures = 0;
 
@@ -15,9 +23,8 @@ export class Backoff {
 
   /** The delay before the next try, counting this failure. */
   next(): number {
-    const base = Math.min(this.options.firstMs * 2 ** this.failures, this.options.maxMs);
     this.failures += 1;
-    return Math.round(base * (1 + 0.2 * (this.options.random ?? Math.random)()));
+    return backoffDelay(this.failures, this.options);
   }
 
   reset(): void {

@@ -1,5 +1,6 @@
 // A watch that comes back until it is stopped: one that ends is opened again shortly, one that fails (or cannot
 // open) after a backoff that doubles up to 30 s, with jitter. The Secret watches of both modes run on it.
+import { backoffDelay } from './backoff.ts';
 
 /** Opens one watch; it calls `ended` once, with the error when it failed. Resolves to what stops it. */
 export type OpenWatch = (ended: (error?: unknown) => void) => Promise<() => void>;
@@ -7,9 +8,6 @@ export type OpenWatch = (ended: (error?: unknown) => void) => Promise<() => void
 const reopenMs = 500;
 const maxRetryMs = 30_000;
 
-function backoffMs(failures: number): number {
-  return Math.min(maxRetryMs, reopenMs * 2 ** failures) * (0.5 + Math.random() / 2);
-}
 
 export function keepWatching(open: OpenWatch, failed: (error: unknown, failures: number) => void): { stop(): void } {
   let stopped = false;
@@ -27,7 +25,7 @@ export function keepWatching(open: OpenWatch, failed: (error: unknown, failures:
       // A watch that ended cleanly, or lived longer than the longest backoff, was healthy: the count starts again.
       if (error === undefined || Date.now() - openedAt > maxRetryMs) failures = 0;
       if (error !== undefined) failed(error, ++failures);
-      timer = setTimeout(attempt, error === undefined ? reopenMs : backoffMs(failures));
+      timer = setTimeout(attempt, error === undefined ? reopenMs : backoffDelay(failures, { firstMs: 2 * reopenMs, maxMs: maxRetryMs }));
     };
     open(ended).then(
       (stop) => (over || stopped ? stop() : (stopCurrent = stop)),

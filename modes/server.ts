@@ -81,9 +81,9 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   stops.add(() => catalogs.close());
   const locks = new ObjectLocks();
   const events = parts.events((error) => log.warn({ err: error }, 'recording an Event failed'));
-  const services = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log };
-  const ours = ourKinds(services);
-  const reconciler = new Reconciler(ours, services, locks, election, { onPass: metrics.countPass });
+  const deps = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log };
+  const ours = ourKinds(deps);
+  const reconciler = new Reconciler(ours, deps, locks, election, { onPass: metrics.countPass });
   const retention = new Retention(store, parts.retention, () => election.isLeader(), log);
   retention.start(heartbeats.register('store retention', parts.retention.everyMs));
   stops.add(() => retention.stop());

@@ -8,6 +8,7 @@ import type { ClusterCatalog } from '../storage/catalog/cluster.ts';
 import { driftChannel, listenedDatabases, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
 import { CatalogError } from '../storage/catalog/errors.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
+import { backoffDelay } from '../lib/backoff.ts';
 
 const firstRetryMs = 500;
 const maxRetryMs = 30_000;
@@ -83,7 +84,7 @@ class DatabaseListener {
     const fields = { database: this.database, failures: this.failures, err: error };
     if (this.failures === 1) this.log.warn(fields, 'listening for drift failed; retrying with backoff');
     else this.log.debug(fields, 'listening for drift failed again');
-    this.retryIn(Math.min(maxRetryMs, firstRetryMs * 2 ** (this.failures - 1)) * (0.5 + Math.random() / 2));
+    this.retryIn(backoffDelay(this.failures, { firstMs: firstRetryMs, maxMs: maxRetryMs }));
   }
 
   private close(client: pg.Client): void {

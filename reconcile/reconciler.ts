@@ -11,7 +11,7 @@
 // password is applied within seconds.
 import { objectKey, type ObjectLocks } from '../lib/locks.ts';
 import { storeResource, type ResourceKind } from './kinds/resource.ts';
-import { isProblem, objectsOnCluster, readOrUndefined, resolveCluster, resources, type Services } from './kinds/services.ts';
+import { isProblem, objectsOnCluster, readOrUndefined, resolveCluster, resources, type Dependencies } from './kinds/shared.ts';
 import type { DatabaseSpec } from '../openapi/database.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { LeaderElection } from './leader.ts';
@@ -22,6 +22,7 @@ import { SecretTriggers } from './secrets.ts';
 import { clusterRefOf } from './kinds/tenancy.ts';
 import type { KubeObject } from '../openapi/objects.ts';
 import { deleteObject } from './kinds/delete.ts';
+import { backoffDelay } from '../lib/backoff.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -69,14 +70,14 @@ export class Reconciler {
   constructor(
     /** In dependency order: clusters, databases, roles. */
     private readonly kinds: readonly ResourceKind[],
-    private readonly services: Services,
+    private readonly deps: Dependencies,
     private readonly locks: ObjectLocks,
     /** Only the leader reconciles when several replicas share a store. */
     private readonly leader: Pick<LeaderElection, 'isLeader' | 'onChange'>,
     private readonly options: ReconcilerOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.secretTriggers = new SecretTriggers(services.store, services.core, (clusters) => this.nudge(clusters), services.log);
+    this.secretTriggers = new SecretTriggers(deps.store, deps.core, (clusters) => this.nudge(clusters), deps.log);
   }
 
   /**
@@ -125,7 +126,7 @@ export class Reconciler {
       if (this.leader.isLeader()) await this.secretTriggers.start();
       else this.secretTriggers.stop();
     } catch (error) {
-      this.services.log.warn({ err: error }, 'listing the clusters to reconcile failed');
+      this.deps.log.warn({ err: error }, 'listing the clusters to reconcile failed');
     }
   }
 
@@ -134,7 +135,7 @@ export class Reconciler {
     const intervals = new Map<string, number>();
     for (const kind of this.kinds) {
       const resource = storeResource(kind);
-      for (const object of (await this.services.store.list(resource, {})).items) {
+      for (const object of (await this.deps.store.list(resource, {})).items) {
         const cluster = clusterOf(resource, object);
         if (cluster === undefined) continue;
         if (resource === resources.clusters) intervals.set(cluster, resyncIntervalMs(object.spec as DatabaseClusterSpec, defaultIntervalMs));
@@ -147,7 +148,7 @@ export class Reconciler {
   private loopOf(cluster: string, intervalMs: number): ClusterWork {
     let work = this.loops.get(cluster);
     if (!work) {
-      const listeners = new DriftListeners(() => loop.nudge(), this.services.log.child({ cluster }));
+      const listeners = new DriftListeners(() => loop.nudge(), this.deps.log.child({ cluster }));
       const loop = new ClusterLoop(() => this.pass(cluster, listeners), intervalMs, undefined, this.clock);
       work = { loop, listeners };
       this.loops.set(cluster, work);
@@ -190,7 +191,7 @@ export class Reconciler {
         // A database being dropped is going away: nobody listens to it any more.
         if (resource === resources.databases) databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
       } catch (error) {
-        this.services.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
+        this.deps.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
       }
     }
     await this.follow(cluster, listeners, databases);
@@ -201,25 +202,25 @@ export class Reconciler {
 
   /** The cluster itself, or the objects of a kind that refer to it: only those are read. */
   private async objectsOf(resource: string, cluster: string): Promise<KubeObject[]> {
-    if (resource !== resources.clusters) return objectsOnCluster(this.services, resource, cluster);
-    const object = await readOrUndefined(this.services.store, resource, '', cluster);
+    if (resource !== resources.clusters) return objectsOnCluster(this.deps, resource, cluster);
+    const object = await readOrUndefined(this.deps.store, resource, '', cluster);
     return object ? [object] : [];
   }
 
   /** The cluster's listeners follow its databases through the catalog of its current DSN; none while it cannot be resolved. */
   private async follow(cluster: string, listeners: DriftListeners, databases: string[]): Promise<void> {
     try {
-      const resolved = await resolveCluster(this.services, cluster);
+      const resolved = await resolveCluster(this.deps, cluster);
       await listeners.follow(isProblem(resolved) ? undefined : resolved.catalog, databases);
     } catch (error) {
-      this.services.log.warn({ err: error, cluster }, 'following the databases to listen to failed');
+      this.deps.log.warn({ err: error, cluster }, 'following the databases to listen to failed');
     }
   }
 
   private async driftPolicy(object: KubeObject): Promise<string> {
     const ref = (object.spec as { databaseClusterRef?: { name: string } } | undefined)?.databaseClusterRef;
     if (!ref) return 'Report';
-    const cluster = await readOrUndefined(this.services.store, resources.clusters, '', ref.name);
+    const cluster = await readOrUndefined(this.deps.store, resources.clusters, '', ref.name);
     return (cluster?.spec as { driftPolicy?: string } | undefined)?.driftPolicy ?? 'Correct';
   }
 
@@ -227,7 +228,7 @@ export class Reconciler {
   private latest(kind: ResourceKind, seen: KubeObject, work: (object: KubeObject) => Promise<void>): Promise<void> {
     const resource = storeResource(kind);
     return this.locks.run(objectKey(resource, seen.metadata.namespace, seen.metadata.name), async () => {
-      const object = await readOrUndefined(this.services.store, resource, seen.metadata.namespace ?? '', seen.metadata.name);
+      const object = await readOrUndefined(this.deps.store, resource, seen.metadata.namespace ?? '', seen.metadata.name);
       if (object && object.metadata.uid === seen.metadata.uid) await work({ ...object, status: seen.status });
     });
   }
@@ -242,9 +243,9 @@ export class Reconciler {
     if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
     return this.latest(kind, seen, (object) => this.attempt(kind, object, async () => {
       const warnings: string[] = [];
-      await deleteObject(kind, this.services.store, object, { dryRun: false, warn: (w) => warnings.push(w) });
+      await deleteObject(kind, this.deps.store, object, { dryRun: false, warn: (w) => warnings.push(w) });
       if (warnings.length > 0) throw new Error(warnings.join('; '));
-      this.services.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
+      this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
     }));
   }
 
@@ -257,15 +258,15 @@ export class Reconciler {
       const warnings: string[] = [];
       const admission = await admit(object, object, { dryRun: false, warn: (w) => warnings.push(w) });
       // An object stored while its server could not be read claims its names now, before its first SQL.
-      await this.services.store.claim(storeResource(kind), object, admission.claims);
+      await this.deps.store.claim(storeResource(kind), object, admission.claims);
       if (!admission.write) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
       const written = await admission.write(object);
       const stored = JSON.stringify(written.status) === JSON.stringify(object.status)
         ? object
-        : await this.services.store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });
+        : await this.deps.store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });
       const [after] = await decorate([stored]);
       if (warnings.length > 0 || differs(after!)) throw new Error(warnings.join('; ') || 'the catalog still differs from the spec');
-      this.services.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'drift corrected');
+      this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'drift corrected');
     });
   }
 
@@ -282,9 +283,9 @@ export class Reconciler {
       this.backoff.delete(uid);
     } catch (error) {
       const failures = (wait?.failures ?? 0) + 1;
-      const delay = Math.min(maxBackoffMs, firstBackoffMs * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
+      const delay = backoffDelay(failures, { firstMs: firstBackoffMs, maxMs: maxBackoffMs });
       this.backoff.set(uid, { failures, notBefore: this.clock.now() + delay });
-      this.services.log.warn({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error }, 'reconciling failed; backing off');
+      this.deps.log.warn({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error }, 'reconciling failed; backing off');
     }
   }
 

@@ -9,7 +9,7 @@
 // of an interval later.
 import { objectKey } from '../lib/locks.ts';
 import type { Logger } from '../lib/log.ts';
-import { resources } from './kinds/services.ts';
+import { resources } from './kinds/shared.ts';
 import type { DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
 import type { KubeObject } from '../openapi/objects.ts';

@@ -203,7 +203,7 @@ export class PostgresSupervisor {
   private restarting: Promise<void> | undefined;
   /** Ends the wait before the next try at once (on stop). */
   private wake: (() => void) | undefined;
-  private readonly backoff = new Backoff({ firstMs: 500, maxMs: 10_000 });
+  private readonly backoff = new Backoff({ firstMs: 1_000, maxMs: 10_000 });
 
   constructor(
     first: EmbeddedPostgres,

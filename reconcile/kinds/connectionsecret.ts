@@ -1,7 +1,7 @@
 // DatabaseRole.spec.connectionSecret: a Secret this server writes for the application, with everything it
 // needs to connect as the role. Written only when the password is known; never over a Secret it did not make.
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
-import { type ResolvedCluster, type Services } from './services.ts';
+import { type ResolvedCluster, type Dependencies } from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { SecretData } from '../../storage/kubernetes/types.ts';
 import { hasLabels } from '../../lib/labels.ts';
@@ -31,12 +31,12 @@ export function connectionDetails(cluster: Pick<ResolvedCluster, 'host' | 'sslmo
 }
 
 /** Writes the role's connection Secret; a warning when a Secret of that name belongs to someone else. */
-export async function writeConnectionSecret(services: Services, role: KubeObject & { spec: DatabaseRoleSpec }, cluster: ResolvedCluster, password: string): Promise<string | undefined> {
+export async function writeConnectionSecret(deps: Dependencies, role: KubeObject & { spec: DatabaseRoleSpec }, cluster: ResolvedCluster, password: string): Promise<string | undefined> {
   const target = role.spec.connectionSecret;
   if (!target) return undefined;
   const namespace = role.metadata.namespace ?? '';
   const details = connectionDetails(cluster, target.database, role.spec.roleName, password);
-  const outcome = await services.secrets.write(namespace, target.name, details, labels);
+  const outcome = await deps.secrets.write(namespace, target.name, details, labels);
   return outcome === 'notOurs' ? `Secret ${namespace}/${target.name} exists and was not written by this server: the connection details are not written there` : undefined;
 }
 

@@ -3,7 +3,7 @@
 import { nameErrors, secretKeyErrors } from '../../openapi/names.ts';
 import { storeResource, type Reclaim, type ResourceKind, type Strategy } from './resource.ts';
 import { keepWatching } from '../../lib/rewatch.ts';
-import { readOrUndefined } from './services.ts';
+import { readOrUndefined } from './shared.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';

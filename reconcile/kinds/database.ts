@@ -11,69 +11,69 @@ import { withoutRecord, withRecord, type Recording } from '../../storage/catalog
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
 import { servedKind } from './kind.ts';
-import { condition, decorateByCluster, isProblem, reclaimHook, resources, writeFailed, type ResolvedCluster, type Services } from './services.ts';
+import { condition, decorateByCluster, isProblem, reclaimHook, resources, writeFailed, type ResolvedCluster, type Dependencies } from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
 
 /** What no rule of the cluster can allow: the server's own databases and roles, untrusted extensions (eligibility.ts). */
-async function eligibility(services: Services, object: DatabaseObject, cluster: ResolvedCluster) {
+async function eligibility(deps: Dependencies, object: DatabaseObject, cluster: ResolvedCluster) {
   const { name, owner, template, extensions = [] } = object.spec;
   const [reach, facts] = await Promise.all([
-    reachOf(services, object, cluster.object),
+    reachOf(deps, object, cluster.object),
     cluster.catalog.serverFacts({ roles: owner ? [owner] : [], databases: [name], extensions }),
   ]);
   return { facts, errors: databaseRefusals({ name, owner, template, extensions }, facts, reach) };
 }
 
 /** Tenancy and eligibility; the database name is claimed on its server, and the write runs once the object is stored. */
-async function admit(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, request: WriteContext): Promise<Admission> {
-  const cluster = await admitToCluster(services, object, old === undefined);
-  await claimCheck(services, resources.databases, object, cluster.name, ['spec', 'name'], 'database name');
+async function admit(deps: Dependencies, object: DatabaseObject, old: DatabaseObject | undefined, request: WriteContext): Promise<Admission> {
+  const cluster = await admitToCluster(deps, object, old === undefined);
+  await claimCheck(deps, resources.databases, object, cluster.name, ['spec', 'name'], 'database name');
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the database is created once the cluster can be reached`);
     return { claims: [] };
   }
   const resolved = cluster.resolved;
-  const facts = await eligible(object, request, () => eligibility(services, object, resolved));
+  const facts = await eligible(object, request, () => eligibility(deps, object, resolved));
   // A server that cannot be read gets no SQL; the Service only needs its address.
-  if (!facts) return { claims: [], write: (stored) => writeService(services, stored as DatabaseObject, old, resolved, request) };
+  if (!facts) return { claims: [], write: (stored) => writeService(deps, stored as DatabaseObject, old, resolved, request) };
   const { name } = object.spec;
-  const record = await ownership(services, object, resolved.object, facts, 'database', name, old?.spec.name === name);
+  const record = await ownership(deps, object, resolved.object, facts, 'database', name, old?.spec.name === name);
   return {
     claims: [{ server: facts.systemIdentifier, kind: 'database', name }],
     write: async (stored) => {
-      await writeSql(services, stored as DatabaseObject, resolved, { schema: facts.ownershipSchema, record }, request);
-      return writeService(services, stored as DatabaseObject, old, resolved, request);
+      await writeSql(deps, stored as DatabaseObject, resolved, { schema: facts.ownershipSchema, record }, request);
+      return writeService(deps, stored as DatabaseObject, old, resolved, request);
     },
   };
 }
 
 /** The database's SQL; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
-async function writeSql(services: Services, object: DatabaseObject, cluster: ResolvedCluster, owner: Recording, request: WriteContext): Promise<void> {
+async function writeSql(deps: Dependencies, object: DatabaseObject, cluster: ResolvedCluster, owner: Recording, request: WriteContext): Promise<void> {
   try {
-    const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] });
+    const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] }, { fresh: true });
     const databasePlan = planDatabase(object.spec, snapshot);
     const plan = withRecord(databasePlan, owner.schema, 'database', object.spec.name, owner.record);
     if (request.dryRun) await cluster.catalog.rehearse(plan);
     else if (plan.statements.length > 0) {
       await cluster.catalog.apply(plan);
-      if (databasePlan.statements.length > 0) await services.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
+      if (databasePlan.statements.length > 0) await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
     }
   } catch (error) {
-    await writeFailed(services, object, error, request);
+    await writeFailed(deps, object, error, request);
   }
 }
 
 /** The database's Service (and the one it had before, under another name, removed). */
-async function writeService(services: Services, object: DatabaseObject, old: DatabaseObject | undefined, cluster: ResolvedCluster, request: WriteContext): Promise<KubeObject> {
+async function writeService(deps: Dependencies, object: DatabaseObject, old: DatabaseObject | undefined, cluster: ResolvedCluster, request: WriteContext): Promise<KubeObject> {
   if (request.dryRun) return object;
-  const problem = await ensureService(services, object, cluster.host);
+  const problem = await ensureService(deps, object, cluster.host);
   if (problem) {
     request.warn(problem.message);
-    await services.events.record(object, 'Warning', problem.reason, problem.message);
+    await deps.events.record(object, 'Warning', problem.reason, problem.message);
   }
-  if (old?.spec.databaseServiceName !== object.spec.databaseServiceName) await removeService(services, object, old?.spec.databaseServiceName);
+  if (old?.spec.databaseServiceName !== object.spec.databaseServiceName) await removeService(deps, object, old?.spec.databaseServiceName);
   return object;
 }
 
@@ -101,28 +101,28 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot, service: Service
   };
 }
 
-/** Reads share one snapshot per cluster for all the Databases on it, and one read of each namespace's Services. */
-function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
-  return decorateByCluster(services, resources.databases, objects as DatabaseObject[], ['Ready'], async (list, cluster) => {
+/** Reads share one snapshot per cluster for all the Databases on it, and one read of each namespace's Dependencies. */
+function decorate(deps: Dependencies, objects: KubeObject[]): Promise<KubeObject[]> {
+  return decorateByCluster(deps, resources.databases, objects as DatabaseObject[], ['Ready'], async (list, cluster) => {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
     const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
-    const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await services.core.services.list(ns)] as const)));
+    const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await deps.core.services.list(ns)] as const)));
     return new Map(list.map((o) => [o, statusFrom(o, snapshot, serviceStatusOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? [], cluster.host))]));
   });
 }
 
-export function databases(services: Services): ResourceKind {
+export function databases(deps: Dependencies): ResourceKind {
   return servedKind(database, {
     validateSpec: (o) => validateDatabaseSpec(o.spec as DatabaseSpec),
     immutable: ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'],
-    admit: (o, old, request) => admit(services, o as DatabaseObject, old as DatabaseObject | undefined, request),
-    afterDelete: (o) => removeService(services, o as DatabaseObject, (o as DatabaseObject).spec.databaseServiceName),
+    admit: (o, old, request) => admit(deps, o as DatabaseObject, old as DatabaseObject | undefined, request),
+    afterDelete: (o) => removeService(deps, o as DatabaseObject, (o as DatabaseObject).spec.databaseServiceName),
     // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.
-    reclaim: reclaimHook(services, (o) => {
+    reclaim: reclaimHook(deps, (o) => {
       const { spec } = o as DatabaseObject;
       const plan = (snapshot: Snapshot) => withoutRecord(planDatabaseDeletion(spec.name, snapshot), snapshot.ownershipSchema, 'database', spec.name);
       return { cluster: spec.databaseClusterRef.name, what: `database "${spec.name}"`, scope: { roles: [], databases: [spec.name] }, plan };
     }),
-    decorate: (objects) => decorate(services, objects),
+    decorate: (objects) => decorate(deps, objects),
   });
 }

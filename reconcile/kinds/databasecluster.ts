@@ -8,7 +8,7 @@ import { driftDetection, listenedDatabases } from '../../storage/catalog/drifttr
 import type { Reclaim, ResourceKind } from './resource.ts';
 import { StatusError } from '../../openapi/status.ts';
 import { servedKind } from './kind.ts';
-import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Services } from './services.ts';
+import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Dependencies } from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 
 /** server_version_num 170006 → "17.6" (13+ numbering). */
@@ -20,8 +20,8 @@ function serverVersion(versionNumber: number): string {
 export const dependentsFinalizer = 'postgres.databases.dinhloc.dev/dependents';
 
 /** The Databases and DatabaseRoles that use the cluster. */
-async function dependentsOf(services: Services, cluster: string): Promise<{ databases: KubeObject[]; roles: KubeObject[] }> {
-  const [databases, roles] = await Promise.all([resources.databases, resources.roles].map((resource) => objectsOnCluster(services, resource, cluster)));
+async function dependentsOf(deps: Dependencies, cluster: string): Promise<{ databases: KubeObject[]; roles: KubeObject[] }> {
+  const [databases, roles] = await Promise.all([resources.databases, resources.roles].map((resource) => objectsOnCluster(deps, resource, cluster)));
   return { databases: databases!, roles: roles! };
 }
 
@@ -35,28 +35,28 @@ function describeDependents({ databases, roles }: { databases: KubeObject[]; rol
  * Deleting a cluster that Databases or DatabaseRoles still use leaves it Terminating (as kube-apiserver keeps a
  * namespace until its content is gone): deleting them, with their reclaimPolicy, is the owners' decision.
  */
-function protectDependents(services: Services): Reclaim {
+function protectDependents(deps: Dependencies): Reclaim {
   return {
     finalizer: dependentsFinalizer,
     needed: () => true,
     run: async (cluster) => {
-      const dependents = await dependentsOf(services, cluster.metadata.name);
+      const dependents = await dependentsOf(deps, cluster.metadata.name);
       if (dependents.databases.length + dependents.roles.length === 0) return;
       throw new StatusError('Conflict', `DatabaseCluster "${cluster.metadata.name}" is still used by ${describeDependents(dependents)}; it is deleted once they are`);
     },
   };
 }
 
-async function liveStatus(services: Services, cluster: KubeObject): Promise<DatabaseClusterStatus> {
+async function liveStatus(deps: Dependencies, cluster: KubeObject): Promise<DatabaseClusterStatus> {
   const generation = Number(cluster.metadata.generation ?? 1);
   const previous = (cluster.status as DatabaseClusterStatus | undefined)?.conditions;
-  const dependents = await dependentsOf(services, cluster.metadata.name);
+  const dependents = await dependentsOf(deps, cluster.metadata.name);
   const { databases, roles } = dependents;
   const counts = { databases: databases.length, roles: roles.length, observedGeneration: generation };
   const terminating = cluster.metadata.deletionTimestamp && databases.length + roles.length > 0
     ? [condition('Terminating', true, 'DependentsRemain', `deleted once no object uses it: ${describeDependents(dependents)}`, generation, previous)]
     : [];
-  const resolved = await resolveCluster(services, cluster.metadata.name);
+  const resolved = await resolveCluster(deps, cluster.metadata.name);
   if (isProblem(resolved)) return { conditions: [condition('Ready', false, resolved.reason, resolved.message, generation, previous), ...terminating], ...counts };
   // A database being dropped is no longer watched for drift.
   const managed = databases.filter((d) => !d.metadata.deletionTimestamp).map((d) => (d.spec as DatabaseSpec).name);
@@ -82,10 +82,10 @@ async function liveStatus(services: Services, cluster: KubeObject): Promise<Data
   }
 }
 
-export function databaseClusters(services: Services): ResourceKind {
+export function databaseClusters(deps: Dependencies): ResourceKind {
   return servedKind(databaseCluster, {
     validateSpec: (o) => validateClusterSpec(o.spec as DatabaseClusterSpec),
-    reclaim: protectDependents(services),
-    decorate: (objects) => Promise.all(objects.map(async (o) => persistStatus(services, resources.clusters, o, await liveStatus(services, o)))),
+    reclaim: protectDependents(deps),
+    decorate: (objects) => Promise.all(objects.map(async (o) => persistStatus(deps, resources.clusters, o, await liveStatus(deps, o)))),
   });
 }

@@ -10,7 +10,7 @@ import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
 import { servedKind } from './kind.ts';
-import { condition, decorateByCluster, isProblem, objectsOnCluster, reclaimHook, resources, writeFailed, type ResolvedCluster, type Services } from './services.ts';
+import { condition, decorateByCluster, isProblem, objectsOnCluster, reclaimHook, resources, writeFailed, type ResolvedCluster, type Dependencies } from './shared.ts';
 import { admitToCluster, claimCheck, eligible, ownership, reachOf, refuse } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
@@ -36,7 +36,7 @@ interface Desired {
   pending: string[];
 }
 
-type SecretLookup = (namespace: string, name: string) => ReturnType<Services['secrets']['read']>;
+type SecretLookup = (namespace: string, name: string) => ReturnType<Dependencies['secrets']['read']>;
 
 /** Which namespace manages each database, of the cluster's Database objects. */
 function databaseOwners(databases: KubeObject[]): Map<string, string> {
@@ -55,25 +55,25 @@ function tenancyErrors(object: RoleObject, databases: Map<string, string>): Fiel
 }
 
 /** What no rule of the cluster can allow: the server's own roles and databases (eligibility.ts). */
-async function eligibility(services: Services, object: RoleObject, old: RoleObject | undefined, cluster: ResolvedCluster, databaseObjects: KubeObject[]) {
+async function eligibility(deps: Dependencies, object: RoleObject, old: RoleObject | undefined, cluster: ResolvedCluster, databaseObjects: KubeObject[]) {
   const { roleName, memberOf = [], permissions = [] } = object.spec;
   const databases = permissions.map((p) => p.database);
   const [reach, facts] = await Promise.all([
-    reachOf(services, object, cluster.object, databaseObjects),
+    reachOf(deps, object, cluster.object, databaseObjects),
     cluster.catalog.serverFacts({ roles: [roleName, ...memberOf], databases, extensions: [] }),
   ]);
   return { facts, errors: roleRefusals({ roleName, managedAlready: old?.spec.roleName === roleName, memberOf, databases }, facts, reach) };
 }
 
-async function passwordOf(services: Services, object: RoleObject, lookup: SecretLookup, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; problem?: PasswordProblem }> {
+async function passwordOf(deps: Dependencies, object: RoleObject, lookup: SecretLookup, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; problem?: PasswordProblem }> {
   const ref = object.spec.password;
   if (!ref) return { password: null, version: noPassword };
   const namespace = object.metadata.namespace ?? '';
   const key = ref.key ?? 'password';
   let secret = await lookup(namespace, ref.name);
   if (!secret && ref.generate && create) {
-    const created = await services.secrets.create(namespace, ref.name, { [key]: randomBytes(24).toString('base64url') });
-    secret = await services.secrets.read(namespace, ref.name) ?? { data: {}, resourceVersion: created.resourceVersion, labels: {} };
+    const created = await deps.secrets.create(namespace, ref.name, { [key]: randomBytes(24).toString('base64url') });
+    secret = await deps.secrets.read(namespace, ref.name) ?? { data: {}, resourceVersion: created.resourceVersion, labels: {} };
   }
   if (!secret) return { password: undefined, version: undefined, problem: { reason: 'SecretNotFound', message: `Secret ${namespace}/${ref.name} does not exist: the role keeps its password` } };
   const password = secret.data[key];
@@ -82,7 +82,7 @@ async function passwordOf(services: Services, object: RoleObject, lookup: Secret
 }
 
 /** The role as the catalog should hold it: this namespace's databases only, the password from its Secret. */
-async function desiredOf(services: Services, object: RoleObject, databases: Map<string, string>, lookup: SecretLookup, create: boolean): Promise<Desired> {
+async function desiredOf(deps: Dependencies, object: RoleObject, databases: Map<string, string>, lookup: SecretLookup, create: boolean): Promise<Desired> {
   const namespace = object.metadata.namespace ?? '';
   const pending: string[] = [];
   const permissions = (object.spec.permissions ?? []).filter((p) => {
@@ -90,7 +90,7 @@ async function desiredOf(services: Services, object: RoleObject, databases: Map<
     if (!ours) pending.push(`database "${p.database}" is not managed by a Database in namespace "${namespace}" yet`);
     return ours;
   });
-  const password = await passwordOf(services, object, lookup, create);
+  const password = await passwordOf(deps, object, lookup, create);
   if (password.problem) pending.push(password.problem.message);
   const desired: DesiredRole = {
     spec: { ...object.spec, permissions },
@@ -102,11 +102,11 @@ async function desiredOf(services: Services, object: RoleObject, databases: Map<
 }
 
 /** Tenancy and eligibility; the role name is claimed on its server, and the write runs once the object is stored. */
-async function admit(services: Services, object: RoleObject, old: RoleObject | undefined, request: WriteContext): Promise<Admission> {
-  const cluster = await admitToCluster(services, object, old === undefined);
-  await claimCheck(services, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
+async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | undefined, request: WriteContext): Promise<Admission> {
+  const cluster = await admitToCluster(deps, object, old === undefined);
+  await claimCheck(deps, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
   // The cluster's Databases, read once: for tenancy, eligibility and the write.
-  const databaseObjects = await objectsOnCluster(services, resources.databases, cluster.name);
+  const databaseObjects = await objectsOnCluster(deps, resources.databases, cluster.name);
   const databases = databaseOwners(databaseObjects);
   refuse(object, tenancyErrors(object, databases));
   if (isProblem(cluster.resolved)) {
@@ -114,22 +114,22 @@ async function admit(services: Services, object: RoleObject, old: RoleObject | u
     return { claims: [] };
   }
   const resolved = cluster.resolved;
-  const facts = await eligible(object, request, () => eligibility(services, object, old, resolved, databaseObjects));
+  const facts = await eligible(object, request, () => eligibility(deps, object, old, resolved, databaseObjects));
   if (!facts) return { claims: [] };
   const { roleName } = object.spec;
-  const record = await ownership(services, object, resolved.object, facts, 'role', roleName, old?.spec.roleName === roleName);
+  const record = await ownership(deps, object, resolved.object, facts, 'role', roleName, old?.spec.roleName === roleName);
   return {
     claims: [{ server: facts.systemIdentifier, kind: 'role', name: roleName }],
-    write: (stored) => write(services, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request),
+    write: (stored) => write(deps, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request),
   };
 }
 
 /** The role's SQL and its connection Secret; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
-async function write(services: Services, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, owner: Recording, request: WriteContext): Promise<KubeObject> {
-  const { desired, passwordVersion, pending } = await desiredOf(services, object, databases, (ns, name) => services.secrets.read(ns, name), !request.dryRun);
+async function write(deps: Dependencies, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, owner: Recording, request: WriteContext): Promise<KubeObject> {
+  const { desired, passwordVersion, pending } = await desiredOf(deps, object, databases, (ns, name) => deps.secrets.read(ns, name), !request.dryRun);
   for (const p of pending) request.warn(p);
   try {
-    const snapshot = await cluster.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases });
+    const snapshot = await cluster.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases }, { fresh: true });
     const rolePlan = planRole(desired, snapshot);
     const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record);
     if (request.dryRun) {
@@ -137,22 +137,22 @@ async function write(services: Services, object: RoleObject, cluster: ResolvedCl
       return object;
     }
     if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));
-    if (rolePlan.statements.length > 0) await services.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
+    if (rolePlan.statements.length > 0) await deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
     if (typeof desired.password === 'string') {
-      const refused = await writeConnectionSecret(services, object, cluster, desired.password);
+      const refused = await writeConnectionSecret(deps, object, cluster, desired.password);
       if (refused) request.warn(refused);
     }
     return passwordVersion === undefined ? object : { ...object, status: { ...object.status, passwordSecretVersion: passwordVersion } };
   } catch (error) {
-    await writeFailed(services, object, error, request);
+    await writeFailed(deps, object, error, request);
     return object;
   }
 }
 
 /** Deleting a role that others are memberOf leaves their spec asking for it: say which. */
-async function membersWarning(services: Services, object: RoleObject): Promise<string[]> {
+async function membersWarning(deps: Dependencies, object: RoleObject): Promise<string[]> {
   const { roleName, databaseClusterRef } = object.spec;
-  const members = (await objectsOnCluster(services, resources.roles, databaseClusterRef.name)).filter((o) => ((o.spec as DatabaseRoleSpec).memberOf ?? []).includes(roleName));
+  const members = (await objectsOnCluster(deps, resources.roles, databaseClusterRef.name)).filter((o) => ((o.spec as DatabaseRoleSpec).memberOf ?? []).includes(roleName));
   if (members.length === 0) return [];
   const names = members.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).join(', ');
   return [`role "${roleName}" is in the memberOf of DatabaseRole(s) ${names}: their membership stays pending until the role exists again or they stop asking for it`];
@@ -183,16 +183,16 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
 }
 
 /** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
-function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject[]> {
-  return decorateByCluster(services, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], async (list, cluster) => {
+function decorate(deps: Dependencies, objects: KubeObject[]): Promise<KubeObject[]> {
+  return decorateByCluster(deps, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], async (list, cluster) => {
     // One read of the cluster's Databases and, per namespace, of the Secrets the roles name.
-    const owners = databaseOwners(await objectsOnCluster(services, resources.databases, cluster.object.metadata.name));
+    const owners = databaseOwners(await objectsOnCluster(deps, resources.databases, cluster.object.metadata.name));
     const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => {
       const names = list.filter((o) => (o.metadata.namespace ?? '') === ns).flatMap((o) => [o.spec.password?.name, o.spec.connectionSecret?.name]).filter((n) => n !== undefined);
-      return [ns, await services.secrets.readNamed(ns, [...new Set(names)])] as const;
+      return [ns, await deps.secrets.readNamed(ns, [...new Set(names)])] as const;
     })));
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
-    const desired = await Promise.all(list.map((o) => desiredOf(services, o, owners, lookup, false)));
+    const desired = await Promise.all(list.map((o) => desiredOf(deps, o, owners, lookup, false)));
     const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
     const snapshot = await cluster.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
     return new Map(list.map((o, i) => {
@@ -205,19 +205,19 @@ function decorate(services: Services, objects: KubeObject[]): Promise<KubeObject
   });
 }
 
-export function databaseRoles(services: Services): ResourceKind {
+export function databaseRoles(deps: Dependencies): ResourceKind {
   return servedKind(databaseRole, {
     forbidden: (o) => forbiddenAttributeErrors((o.spec ?? {}) as object),
     validateSpec: (o) => validateRoleSpec(o.spec as DatabaseRoleSpec),
     immutable: ['roleName', 'databaseClusterRef'],
-    admit: (o, old, request) => admit(services, o as RoleObject, old as RoleObject | undefined, request),
-    deleteWarnings: (o) => membersWarning(services, o as RoleObject),
+    admit: (o, old, request) => admit(deps, o as RoleObject, old as RoleObject | undefined, request),
+    deleteWarnings: (o) => membersWarning(deps, o as RoleObject),
     // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.
-    reclaim: reclaimHook(services, (o) => {
+    reclaim: reclaimHook(deps, (o) => {
       const { spec } = o as RoleObject;
       const plan = (snapshot: Snapshot) => withoutRecord(planRoleDeletion(spec.roleName, snapshot), snapshot.ownershipSchema, 'role', spec.roleName);
       return { cluster: spec.databaseClusterRef.name, what: `role "${spec.roleName}"`, scope: { roles: [spec.roleName], databases: [] }, plan };
     }),
-    decorate: (objects) => decorate(services, objects),
+    decorate: (objects) => decorate(deps, objects),
   });
 }

@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import { failureOf } from '../../storage/kubernetes/delegation.ts';
-import { type Services } from './services.ts';
+import { type Dependencies } from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { CoreObjects, ObjectAccess } from '../../storage/kubernetes/types.ts';
 import { hasLabels } from '../../lib/labels.ts';
@@ -144,33 +144,33 @@ async function syncEndpointSlice(core: CoreObjects, service: KubeObject, target:
 }
 
 /** Creates or updates the Database's Service (and EndpointSlice); a Service of the same name not made for it is left alone. */
-export async function ensureService(services: Services, database: DatabaseObject, host: string): Promise<ServiceProblem | undefined> {
+export async function ensureService(deps: Dependencies, database: DatabaseObject, host: string): Promise<ServiceProblem | undefined> {
   const name = database.spec.databaseServiceName;
   if (!name) return undefined;
   const namespace = database.metadata.namespace ?? '';
-  const existing = await services.core.services.get(namespace, name);
+  const existing = await deps.core.services.get(namespace, name);
   if (existing && !isOurs(existing, database)) {
     return { reason: 'ServiceConflict', message: `Service ${namespace}/${name} exists and was not created for this Database: it is left alone` };
   }
   const target = targetOf(host);
   const desired = desiredService(database, name, target);
   const service = !existing
-    ? await services.core.services.create(desired)
+    ? await deps.core.services.create(desired)
     : ownedFields(existing.spec) === ownedFields(desired.spec)
       ? existing
-      : await services.core.services.replace({ ...existing, spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>) });
-  return syncEndpointSlice(services.core, service, target);
+      : await deps.core.services.replace({ ...existing, spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>) });
+  return syncEndpointSlice(deps.core, service, target);
 }
 
 /** Removes the Service made for the Database, and its EndpointSlice (when the Database goes, or stops asking for one). */
-export async function removeService(services: Services, database: DatabaseObject, name: string | undefined): Promise<void> {
+export async function removeService(deps: Dependencies, database: DatabaseObject, name: string | undefined): Promise<void> {
   if (!name) return;
   const namespace = database.metadata.namespace ?? '';
-  const existing = await services.core.services.get(namespace, name);
+  const existing = await deps.core.services.get(namespace, name);
   if (!existing || !isOurs(existing, database)) return;
   // Garbage collection would remove the slice with the Service; removing it first leaves nothing behind meanwhile.
-  if (services.core.endpointSlices) await removeEndpointSlice(services.core.endpointSlices, namespace, name);
-  await services.core.services.delete(namespace, name);
+  if (deps.core.endpointSlices) await removeEndpointSlice(deps.core.endpointSlices, namespace, name);
+  await deps.core.services.delete(namespace, name);
 }
 
 /** What the Database's status says of its Service: its name when it is ours, and what a write would fix. */

@@ -3,8 +3,8 @@ import type { ResourceKind } from './resource.ts';
 import { databases } from './database.ts';
 import { databaseClusters } from './databasecluster.ts';
 import { databaseRoles } from './databaserole.ts';
-import type { Services } from './services.ts';
+import type { Dependencies } from './shared.ts';
 
-export function ourKinds(services: Services): ResourceKind[] {
-  return [databaseClusters(services), databases(services), databaseRoles(services)];
+export function ourKinds(deps: Dependencies): ResourceKind[] {
+  return [databaseClusters(deps), databases(deps), databaseRoles(deps)];
 }

@@ -5,7 +5,7 @@ import type { Reach, ServerFacts } from '../../storage/catalog/eligibility.ts';
 import { decideOwnership, recordKey, type OwnedKind, type OwnerRecord } from '../../storage/catalog/ownership.ts';
 import type { WriteContext } from './resource.ts';
 import { conflict, forbidden, invalid, StatusError } from '../../openapi/status.ts';
-import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, subject, type ClusterProblem, type ResolvedCluster, type Services } from './services.ts';
+import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, subject, type ClusterProblem, type ResolvedCluster, type Dependencies } from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { fromStoreError } from '../../storage/objects/errors.ts';
@@ -20,22 +20,22 @@ export interface Admitted {
  * The object's namespace must exist (404), as kube-apiserver's NamespaceLifecycle admission wants: it does not
  * run for an aggregated API, so we check.
  */
-async function requireNamespace(services: Services, object: KubeObject): Promise<void> {
+async function requireNamespace(deps: Dependencies, object: KubeObject): Promise<void> {
   const name = object.metadata.namespace ?? '';
-  if (!(await services.core.namespace(name))) throw new StatusError('NotFound', `namespaces "${name}" not found`, { name, kind: 'namespaces' });
+  if (!(await deps.core.namespace(name))) throw new StatusError('NotFound', `namespaces "${name}" not found`, { name, kind: 'namespaces' });
 }
 
 /** The namespace must exist; the referenced DatabaseCluster must exist (422), admit the namespace (403) and, for a new object, not be being deleted (403). */
-export async function admitToCluster(services: Services, object: KubeObject, creating: boolean): Promise<Admitted> {
-  await requireNamespace(services, object);
+export async function admitToCluster(deps: Dependencies, object: KubeObject, creating: boolean): Promise<Admitted> {
+  await requireNamespace(deps, object);
   const name = (object.spec as { databaseClusterRef: { name: string } }).databaseClusterRef.name;
-  const resolved = await resolveCluster(services, name);
+  const resolved = await resolveCluster(deps, name);
   if (isProblem(resolved) && resolved.reason === 'ClusterNotFound') {
     throw invalid(subject(object), [{ type: 'FieldValueNotFound', field: 'spec.databaseClusterRef.name', message: `Not found: "${name}": no DatabaseCluster of that name` }]);
   }
-  const cluster = isProblem(resolved) ? ((await services.store.get(resources.clusters, '', name)) as ResolvedCluster['object']) : resolved.object;
+  const cluster = isProblem(resolved) ? ((await deps.store.get(resources.clusters, '', name)) as ResolvedCluster['object']) : resolved.object;
   if (creating && cluster.metadata.deletionTimestamp) throw forbidden(subject(object), `DatabaseCluster "${name}" is being deleted: no new object may use it`);
-  if (!(await namespaceAllowed(services, cluster, object.metadata.namespace ?? ''))) {
+  if (!(await namespaceAllowed(deps, cluster, object.metadata.namespace ?? ''))) {
     throw forbidden(subject(object), `namespace "${object.metadata.namespace}" may not use DatabaseCluster "${name}" (spec.allowedNamespaces)`);
   }
   return { name, resolved };
@@ -50,9 +50,9 @@ export function clusterRefOf(object: KubeObject): string | undefined {
  * A database or role name (the spec field at `keyPath`) belongs to the first object that claims it on a
  * cluster (409 for the others). Only the objects with that name are read.
  */
-export async function claimCheck(services: Services, resource: string, object: KubeObject, cluster: string, keyPath: readonly ['spec', string], what: string): Promise<void> {
+export async function claimCheck(deps: Dependencies, resource: string, object: KubeObject, cluster: string, keyPath: readonly ['spec', string], what: string): Promise<void> {
   const key = String((object.spec as Record<string, unknown>)[keyPath[1]]);
-  const owner = (await services.store.find(resource, keyPath, [key])).find(
+  const owner = (await deps.store.find(resource, keyPath, [key])).find(
     (o) => clusterRefOf(o) === cluster && !(o.metadata.name === object.metadata.name && o.metadata.namespace === object.metadata.namespace),
   );
   if (owner) {
@@ -64,11 +64,11 @@ export async function claimCheck(services: Services, resource: string, object: K
  * What the object's namespace owns on the cluster and what the cluster gives it (eligibility.ts's Reach);
  * `databasesRead`: the cluster's Database objects when the caller has read them already.
  */
-export async function reachOf(services: Services, object: KubeObject, cluster: ResolvedCluster['object'], databasesRead?: KubeObject[]): Promise<Reach> {
+export async function reachOf(deps: Dependencies, object: KubeObject, cluster: ResolvedCluster['object'], databasesRead?: KubeObject[]): Promise<Reach> {
   const namespace = object.metadata.namespace ?? '';
   const [roles, databases] = await Promise.all([
-    objectsOnCluster(services, resources.roles, cluster.metadata.name),
-    databasesRead ?? objectsOnCluster(services, resources.databases, cluster.metadata.name),
+    objectsOnCluster(deps, resources.roles, cluster.metadata.name),
+    databasesRead ?? objectsOnCluster(deps, resources.databases, cluster.metadata.name),
   ]);
   const names = (list: KubeObject[], field: string) => new Set(list.filter((o) => o.metadata.namespace === namespace).map((o) => String((o.spec as Record<string, unknown>)[field])));
   return {
@@ -77,7 +77,7 @@ export async function reachOf(services: Services, object: KubeObject, cluster: R
     ownDatabases: names(databases!, 'name'),
     grantableRoles: grantableRolesFor(cluster.spec, namespace),
     allowedExtensions: new Set(cluster.spec.allowedExtensions ?? []),
-    store: services.store.location,
+    store: deps.store.location,
   };
 }
 
@@ -107,7 +107,7 @@ export async function eligible(object: KubeObject, request: WriteContext, check:
  * Whether the object may own the role or database it names (ownership.ts): 409 for a name another namespace
  * owns or that exists unmanaged (no adoption rule), 422 for Delete on an adopted one. The record to write, if any.
  */
-export async function ownership(services: Services, object: KubeObject, cluster: ResolvedCluster['object'], facts: ServerFacts, kind: OwnedKind, name: string, managedAlready: boolean): Promise<OwnerRecord | undefined> {
+export async function ownership(deps: Dependencies, object: KubeObject, cluster: ResolvedCluster['object'], facts: ServerFacts, kind: OwnedKind, name: string, managedAlready: boolean): Promise<OwnerRecord | undefined> {
   const decision = decideOwnership({
     kind,
     name,
@@ -123,7 +123,7 @@ export async function ownership(services: Services, object: KubeObject, cluster:
   if (decision.refusal === 'AlreadyExists') {
     // Another DatabaseCluster's object (through another DSN database: other records) may hold it: say which.
     const resource = kind === 'role' ? resources.roles : resources.databases;
-    await services.store.checkClaims(resource, object, [{ server: facts.systemIdentifier, kind, name }]).catch((error: unknown) => {
+    await deps.store.checkClaims(resource, object, [{ server: facts.systemIdentifier, kind, name }]).catch((error: unknown) => {
       throw fromStoreError(error);
     });
     throw new StatusError('AlreadyExists', `${what.resource}.${what.group} "${what.name}" is refused: ${decision.message}`, { name: what.name, group: what.group, kind: what.resource });

@@ -129,23 +129,28 @@ export class ClusterCatalog {
     return pool;
   }
 
-  /** A snapshot of the scope; concurrent callers asking for the same scope share one read. */
-  snapshot(scope: SnapshotScope): Promise<Snapshot> {
+  /**
+   * A snapshot of the scope; concurrent callers asking for the same scope share one read. A write asks for a
+   * `fresh` one: a read that began before it (before another write's SQL committed, say) could be stale for it,
+   * so it starts its own, which later callers share.
+   */
+  snapshot(scope: SnapshotScope, options: { fresh?: boolean } = {}): Promise<Snapshot> {
     const key = JSON.stringify([[...scope.roles].sort(), [...scope.databases].sort()]);
-    let inflight = this.inflightSnapshots.get(key);
-    if (!inflight) {
-      inflight = this.observed('snapshot', this.maintenanceDatabase, () => readSnapshot(this.pool(null), (name) => this.pool(name), scope))
-        .then((snapshot) => {
-          for (const live of snapshot.databases.values()) if (live.template) this.closePool(live.name);
-          return snapshot;
-        })
-        .catch((error: unknown) => {
-          throw CatalogError.from(error, 'reading the catalog');
-        })
-        .finally(() => this.inflightSnapshots.delete(key));
-      this.inflightSnapshots.set(key, inflight);
-    }
-    return inflight;
+    const shared = this.inflightSnapshots.get(key);
+    if (shared && !options.fresh) return shared;
+    const read: Promise<Snapshot> = this.observed('snapshot', this.maintenanceDatabase, () => readSnapshot(this.pool(null), (name) => this.pool(name), scope))
+      .then((snapshot) => {
+        for (const live of snapshot.databases.values()) if (live.template) this.closePool(live.name);
+        return snapshot;
+      })
+      .catch((error: unknown) => {
+        throw CatalogError.from(error, 'reading the catalog');
+      })
+      .finally(() => {
+        if (this.inflightSnapshots.get(key) === read) this.inflightSnapshots.delete(key);
+      });
+    this.inflightSnapshots.set(key, read);
+    return read;
   }
 
   /** What the eligibility rules need to know about these names (eligibility.ts). */

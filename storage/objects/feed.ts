@@ -7,6 +7,7 @@ import { guardedClient } from '../connections.ts';
 import { quoteIdent } from '../catalog/identifiers.ts';
 import { Expired } from './errors.ts';
 import type { Change } from './types.ts';
+import { Backoff } from '../../lib/backoff.ts';
 
 /** Changes read in one snapshot of the log. */
 export interface ChangeWindow {
@@ -45,8 +46,6 @@ interface Subscriber {
   buffer: Change[] | undefined;
 }
 
-const firstRetryDelay = 100;
-const maxRetryDelay = 2000;
 
 export class ChangeFeed {
   private readonly subscribers = new Set<Subscriber>();
@@ -56,7 +55,8 @@ export class ChangeFeed {
   private cursor: bigint | undefined;
   private reading = false;
   private readAgain = false;
-  private retryDelay = firstRetryDelay;
+  /** Between tries to reach PostgreSQL again: from 0.1–0.2 s, doubling up to 1–2 s. */
+  private readonly retry = new Backoff({ firstMs: 200, maxMs: 2_000 });
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
@@ -134,7 +134,7 @@ export class ChangeFeed {
       return;
     }
     this.client = client;
-    this.retryDelay = firstRetryDelay;
+    this.retry.reset();
     this.readChanges(); // what was committed while no connection was listening
   }
 
@@ -149,16 +149,15 @@ export class ChangeFeed {
     this.connect().catch(() => this.later(() => this.reconnect()));
   }
 
-  /** Runs `action` after the current retry delay, which doubles up to a maximum until a connection succeeds. */
+  /** Runs `action` after the retry delay, which doubles up to a maximum until PostgreSQL answers again. */
   private later(action: () => void): void {
     if (this.closed) return;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       if (!this.closed) action();
-    }, this.retryDelay);
+    }, this.retry.next());
     timer.unref();
     this.timers.add(timer);
-    this.retryDelay = Math.min(this.retryDelay * 2, maxRetryDelay);
   }
 
   /** Reads and delivers everything after the cursor; wake-ups that come in meanwhile are coalesced into one more read. */
@@ -186,7 +185,7 @@ export class ChangeFeed {
         return;
       }
       if (this.closed) return;
-      this.retryDelay = firstRetryDelay;
+      this.retry.reset();
       if (window.expired) {
         // Changes were compacted before this replica read them: no watcher can be complete any more.
         const error = Expired.tooOld(this.cursor!, window.oldest);

@@ -1,7 +1,7 @@
 // The DriftDetected Event's message: what differs, in words, at most five entries named.
 import test from 'ava';
 import type { DriftEntry } from '../../openapi/common.ts';
-import { driftMessage } from '../../reconcile/kinds/services.ts';
+import { driftMessage } from '../../reconcile/kinds/shared.ts';
 
 const revoked = (table: string): DriftEntry => ({ kind: 'table', database: 'app', schema: 'public', object: table, privilege: 'SELECT', expected: 'granted', actual: 'revoked' });
 

@@ -1,5 +1,6 @@
-// What the kinds' rules reach beyond the request: other objects in the store, Secrets, and the PostgreSQL
-// servers (one catalog per DatabaseCluster). Also how a DatabaseCluster reference becomes a live catalog.
+// What the kinds share: their dependencies (other objects in the store, Secrets, the PostgreSQL servers: one
+// catalog per DatabaseCluster), how a DatabaseCluster reference becomes a live catalog, conditions, live status
+// persisted, reclaim, and how a write's fault is told.
 import type { Condition, DriftEntry, LabelSelector } from '../../openapi/common.ts';
 import type { DatabaseClusterSpec } from '../../openapi/databasecluster.ts';
 import { kinds } from '../../openapi/index.ts';
@@ -18,7 +19,8 @@ import type { KubeObject } from '../../openapi/objects.ts';
 import type { ResourceStore } from '../../storage/objects/types.ts';
 import { rfc3339 } from '../../lib/time.ts';
 
-export interface Services {
+/** What the kinds' rules reach beyond the object: built once by the composition root (modes/server.ts). */
+export interface Dependencies {
   store: ResourceStore;
   secrets: SecretReader;
   core: CoreObjects;
@@ -60,11 +62,11 @@ export async function readOrUndefined(store: ResourceStore, resource: string, na
 }
 
 /** The DatabaseCluster, its DSN from the Secret, and the catalog for it. */
-export async function resolveCluster(services: Services, name: string): Promise<ResolvedCluster | ClusterProblem> {
-  const object = (await readOrUndefined(services.store, resources.clusters, '', name)) as ResolvedCluster['object'] | undefined;
+export async function resolveCluster(deps: Dependencies, name: string): Promise<ResolvedCluster | ClusterProblem> {
+  const object = (await readOrUndefined(deps.store, resources.clusters, '', name)) as ResolvedCluster['object'] | undefined;
   if (!object) return { reason: 'ClusterNotFound', message: `DatabaseCluster "${name}" does not exist` };
   const { namespace, name: secretName, key = 'connection' } = object.spec.connection;
-  const secret = await services.secrets.read(namespace, secretName);
+  const secret = await deps.secrets.read(namespace, secretName);
   if (!secret) return { reason: 'SecretNotFound', message: `Secret ${namespace}/${secretName} does not exist` };
   const dsn = secret.data[key];
   if (dsn === undefined) return { reason: 'SecretKeyMissing', message: `Secret ${namespace}/${secretName} has no key "${key}"` };
@@ -78,7 +80,7 @@ export async function resolveCluster(services: Services, name: string): Promise<
     return { reason: 'MalformedDSN', message: `the value of key "${key}" in Secret ${namespace}/${secretName} is not a postgres:// URL` };
   }
   const sslmode = url.searchParams.get('sslmode') ?? undefined;
-  return { object, catalog: services.catalogs.catalogFor(name, dsn.trim()), host: `${url.hostname}:${url.port || '5432'}`, sslmode };
+  return { object, catalog: deps.catalogs.catalogFor(name, dsn.trim()), host: `${url.hostname}:${url.port || '5432'}`, sslmode };
 }
 
 function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
@@ -98,16 +100,16 @@ function selectorMatches(selector: LabelSelector | undefined, labels: Record<str
 }
 
 /** DatabaseCluster.spec.allowedNamespaces: whether objects of `namespace` may use the cluster. */
-export async function namespaceAllowed(services: Services, cluster: ResolvedCluster['object'], namespace: string): Promise<boolean> {
+export async function namespaceAllowed(deps: Dependencies, cluster: ResolvedCluster['object'], namespace: string): Promise<boolean> {
   const allowed = cluster.spec.allowedNamespaces;
   if (!allowed || (allowed.from ?? 'All') === 'All') return true;
-  const ns = await services.core.namespace(namespace);
+  const ns = await deps.core.namespace(namespace);
   return selectorMatches(allowed.selector, (ns?.metadata.labels ?? {}) as Record<string, string>);
 }
 
 /** Every object of a kind that refers to the cluster, in every namespace. */
-export function objectsOnCluster(services: Services, resource: string, cluster: string): Promise<KubeObject[]> {
-  return services.store.find(resource, ['spec', 'databaseClusterRef', 'name'], [cluster]);
+export function objectsOnCluster(deps: Dependencies, resource: string, cluster: string): Promise<KubeObject[]> {
+  return deps.store.find(resource, ['spec', 'databaseClusterRef', 'name'], [cluster]);
 }
 
 /** A condition; its lastTransitionTime only moves when its status changes. */
@@ -135,13 +137,13 @@ export function subject(object: KubeObject) {
  * the server does not have) is the request's 422: a create keeps nothing. Any other fault is the environment's:
  * a Warning and an Event, and the object stays (Ready=False), retried.
  */
-export async function writeFailed(services: Services, object: KubeObject, error: unknown, request: WriteContext): Promise<void> {
+export async function writeFailed(deps: Dependencies, object: KubeObject, error: unknown, request: WriteContext): Promise<void> {
   if (error instanceof CatalogError && error.isObjectFault && !error.planPartlyApplied) {
     throw invalid(subject(object), [{ type: 'FieldValueInvalid', field: 'spec', message: `Invalid value: PostgreSQL refused it ${error.message}` }]);
   }
   const fault = environmentFault(error);
   request.warn(`${fault.message}; it is retried`);
-  if (!request.dryRun) await services.events.record(object, 'Warning', fault.reason, fault.message);
+  if (!request.dryRun) await deps.events.record(object, 'Warning', fault.reason, fault.message);
 }
 
 /** One drift entry as a person reads it: "table app.public.orders: DELETE expected granted, found revoked". */
@@ -168,10 +170,10 @@ function driftOf(status: unknown): DriftEntry[] {
  * concurrent write wins (the next read tries again). Drift that appears or changes on what existed is recorded
  * as a Warning Event by the one write that stored it.
  */
-export async function persistStatus(services: Services, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
+export async function persistStatus(deps: Dependencies, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
   if (JSON.stringify(object.status ?? null) === JSON.stringify(status)) return object;
   const next = { ...object, status };
-  const stored = await services.store.update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((error: { reason?: string }) => {
+  const stored = await deps.store.update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((error: { reason?: string }) => {
     if (error.reason === 'Conflict' || error.reason === 'NotFound') return undefined;
     throw error;
   });
@@ -180,7 +182,7 @@ export async function persistStatus(services: Services, resource: string, object
   // Drift happens to what existed: a new object read before its first write ran has nothing to drift from yet.
   const existed = (object.status as { exists?: boolean } | undefined)?.exists === true;
   if (existed && drift.length > 0 && JSON.stringify(drift) !== JSON.stringify(driftOf(object.status))) {
-    await services.events.record(stored, 'Warning', 'DriftDetected', driftMessage(drift));
+    await deps.events.record(stored, 'Warning', 'DriftDetected', driftMessage(drift));
   }
   return stored;
 }
@@ -189,16 +191,16 @@ export async function persistStatus(services: Services, resource: string, object
 export const reclaimFinalizer = 'postgres.databases.dinhloc.dev/reclaim';
 
 /** reclaimPolicy Delete: runs a deletion plan; throws (with the reason, never a secret) when it cannot now. */
-export function reclaimHook(services: Services, planFor: (object: KubeObject) => { cluster: string; what: string; scope: SnapshotScope; plan(snapshot: Snapshot): Plan }): Reclaim {
+export function reclaimHook(deps: Dependencies, planFor: (object: KubeObject) => { cluster: string; what: string; scope: SnapshotScope; plan(snapshot: Snapshot): Plan }): Reclaim {
   return {
     finalizer: reclaimFinalizer,
     needed: (object) => (object.spec as { reclaimPolicy?: string } | undefined)?.reclaimPolicy === 'Delete',
     run: async (object) => {
       const { cluster, what, scope, plan } = planFor(object);
-      const resolved = await resolveCluster(services, cluster);
+      const resolved = await resolveCluster(deps, cluster);
       if (isProblem(resolved)) throw new StatusError('ServiceUnavailable', `cannot drop ${what} yet: ${resolved.message}`);
       try {
-        await resolved.catalog.apply(plan(await resolved.catalog.snapshot(scope)));
+        await resolved.catalog.apply(plan(await resolved.catalog.snapshot(scope, { fresh: true })));
       } catch (error) {
         throw new StatusError('ServiceUnavailable', `cannot drop ${what} yet: ${environmentFault(error).message}`);
       }
@@ -214,7 +216,7 @@ type ClusterObject = KubeObject & { spec: { databaseClusterRef: { name: string }
  * persisted when it changed.
  */
 export async function decorateByCluster<T extends ClusterObject>(
-  services: Services,
+  deps: Dependencies,
   resource: string,
   objects: readonly T[],
   conditionTypes: readonly string[],
@@ -231,7 +233,7 @@ export async function decorateByCluster<T extends ClusterObject>(
         statuses.set(o, { ...o.status, conditions: conditionTypes.map((type) => condition(type, false, reason, message, generation, o.status?.conditions)), observedGeneration: generation });
       }
     };
-    const resolved = await resolveCluster(services, name);
+    const resolved = await resolveCluster(deps, name);
     if (isProblem(resolved)) {
       failAll(resolved.reason, resolved.message);
       continue;
@@ -243,5 +245,5 @@ export async function decorateByCluster<T extends ClusterObject>(
       failAll(fault.reason, fault.message);
     }
   }
-  return Promise.all(objects.map((o) => persistStatus(services, resource, o, statuses.get(o)!)));
+  return Promise.all(objects.map((o) => persistStatus(deps, resource, o, statuses.get(o)!)));
 }
