@@ -117,7 +117,8 @@ function secureContextOf(tls: Pick<ServingCertificate, 'cert' | 'key'>) {
 }
 
 export async function listen(app: Koa, tls: Pick<ServingCertificate, 'cert' | 'key'>, port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer({ ...secureContextOf(tls), requestCert: true, rejectUnauthorized: false }, app.callback());
+  const handle = app.callback(); // answers every error itself
+  const server = createServer({ ...secureContextOf(tls), requestCert: true, rejectUnauthorized: false }, (request, response) => void handle(request, response));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -4,13 +4,13 @@
 // Everything is pure but the few request helpers at the end.
 import { Readable } from 'node:stream';
 import type Koa from 'koa';
-import { databaseRole } from '../openapi/databaserole.ts';
 import { apiVersionOf, type ResourceKind } from '../reconcile/kinds/resource.ts';
 import { badRequest, invalid, StatusError } from '../openapi/status.ts';
 import type { KubeObject } from '../openapi/objects.ts';
 import type { FieldError } from '../openapi/fields.ts';
 import { rfc3339 } from '../lib/time.ts';
 import { isObject } from '../lib/guards.ts';
+import type { ListKeys } from '../openapi/schema.ts';
 
 /** A field path as FieldsV1 spells its steps: `f:spec`, `k:{"database":"app"}`. */
 export type FieldPath = readonly string[];
@@ -19,7 +19,6 @@ export type FieldPath = readonly string[];
 export type FieldSet = ReadonlySet<string>;
 
 /** Lists merged item by item: the path of the list by field names (`spec.permissions.schemas`) → its items' key. */
-export type ListKeys = Readonly<Record<string, string>>;
 
 export type Operation = 'Apply' | 'Update';
 
@@ -473,20 +472,6 @@ export function compactMetadata(object: KubeObject): KubeObject {
 
 // ---- Kinds and requests ---------------------------------------------------------------------------------------
 
-/** The lists of our kinds that merge by key, as `x-kubernetes-list-type: map` would declare them; others are atomic. */
-const keyedLists: Record<string, ListKeys> = {
-  [`${databaseRole.group}/${databaseRole.kind}`]: {
-    'spec.permissions': 'database',
-    'spec.permissions.schemas': 'name',
-    'spec.permissions.schemas.tables': 'name',
-    'spec.permissions.schemas.sequences': 'name',
-    'spec.permissions.schemas.functions': 'name',
-  },
-};
-
-export function listKeysOf(kind: Pick<ResourceKind, 'group' | 'kind'>): ListKeys {
-  return keyedLists[`${kind.group}/${kind.kind}`] ?? {};
-}
 
 /** Set by the server, never owned (kube-apiserver's stripped fields). */
 const systemFields = new Set(
@@ -498,7 +483,7 @@ export function managementOf(kind: ResourceKind, subresource: 'status' | undefin
   const inStatus = (path: FieldPath) => path[0] === 'f:status';
   return {
     apiVersion: apiVersionOf(kind),
-    keys: listKeysOf(kind),
+    keys: kind.listKeys ?? {},
     ignored: (path) => systemFields.has(encode(path)) || (subresource === 'status' ? !inStatus(path) : kind.statusSubresource && inStatus(path)),
     known: (object) => (kind.strategy.unknownFields(object).length > 0 ? kind.strategy.prune(object) : object),
     now: rfc3339(now),

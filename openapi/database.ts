@@ -2,7 +2,7 @@
 import { conditions, databaseClusterRef, drift, identifier, identifiers, observedGeneration, reclaimPolicy, type Condition, type DriftEntry, type ReclaimPolicy } from './common.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { Cell, TypedObject } from './objects.ts';
-import { array, boolean, integer, object, text } from './schema.ts';
+import { array, boolean, immutable, integer, object, text } from './schema.ts';
 
 export interface DatabaseSpec {
   /** The database's name in PostgreSQL; immutable. */
@@ -40,9 +40,9 @@ export type Database = TypedObject<DatabaseSpec, DatabaseStatus>;
 const setting = (description: string) => text(description, { minLength: 1, maxLength: 63 });
 
 const spec = object('The database, its schemas and extensions, and how to reach it.', {
-  name: identifier('The name of the database in PostgreSQL. Immutable. One that exists and no object manages is refused (409) unless the DatabaseCluster\'s spec.adoption lets this namespace adopt it; postgres, template0, template1, other templates, the DSN\'s database and the object store\'s are never allowed (403).'),
+  name: immutable(identifier('The name of the database in PostgreSQL. Immutable. One that exists and no object manages is refused (409) unless the DatabaseCluster\'s spec.adoption lets this namespace adopt it; postgres, template0, template1, other templates, the DSN\'s database and the object store\'s are never allowed (403).')),
   schema: { ...identifier('The schema to ensure exists; extensions are created in it.'), default: 'public' },
-  databaseClusterRef,
+  databaseClusterRef: immutable(databaseClusterRef),
   databaseServiceName: text('A Service of this name in this namespace is made to resolve to the server: ExternalName for a host name, a selector-less Service with an EndpointSlice for an IP.', {
     maxLength: 63,
     pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
@@ -50,10 +50,10 @@ const spec = object('The database, its schemas and extensions, and how to reach 
   owner: identifier("The role owning the database and its schemas: a role of a DatabaseRole in this namespace; default: the cluster's connecting user."),
   schemas: identifiers('More schemas to ensure exist.'),
   extensions: identifiers('Extensions to create (CREATE EXTENSION IF NOT EXISTS) in `schema`: trusted ones, or those the DatabaseCluster\'s spec.allowedExtensions lists.'),
-  encoding: setting('The character set encoding, e.g. UTF8. Immutable.'),
-  lcCollate: setting('The collation (LC_COLLATE). Immutable.'),
-  lcCtype: setting('The character classification (LC_CTYPE). Immutable.'),
-  template: identifier('The template database to copy: template0, template1, or a database of a Database in this namespace. Immutable.'),
+  encoding: immutable(setting('The character set encoding, e.g. UTF8. Immutable.')),
+  lcCollate: immutable(setting('The collation (LC_COLLATE). Immutable.')),
+  lcCtype: immutable(setting('The character classification (LC_CTYPE). Immutable.')),
+  template: immutable(identifier('The template database to copy: template0, template1, or a database of a Database in this namespace. Immutable.')),
   connectionLimit: integer('How many concurrent connections the database allows; -1: no limit.', { minimum: -1 }),
   reclaimPolicy,
 }, ['name', 'databaseClusterRef']);

@@ -4,7 +4,7 @@ import { conditions, databaseClusterRef, drift, identifier, identifiers, objectN
 import { timestamp } from './meta.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { TypedObject } from './objects.ts';
-import { array, boolean, integer, object, text, type Schema } from './schema.ts';
+import { array, boolean, immutable, integer, keyedList, object, text, type Schema } from './schema.ts';
 
 export interface ObjectPermission {
   /** An object's name, or "*" for every object of the schema, now and later. */
@@ -63,26 +63,26 @@ function privileges(description: string): Schema {
 }
 
 function objects(kind: string, names: string, allowed: string): Schema {
-  return array(`Privileges on ${names} of the schema.`, object(`Privileges on one ${kind}, or on every ${kind} of the schema.`, {
+  return keyedList(`Privileges on ${names} of the schema.`, object(`Privileges on one ${kind}, or on every ${kind} of the schema.`, {
     name: text(`The ${kind}'s name, or "*" for every ${kind} of the schema, including those created later.`, { minLength: 1, maxLength: 63 }),
     privileges: privileges(`${allowed} or ALL.`),
-  }, ['name', 'privileges']));
+  }, ['name', 'privileges']), 'name');
 }
 
-const permissions = (description: string) => array(description, object('Privileges in one database.', {
+const permissions = (description: string) => keyedList(description, object('Privileges in one database.', {
   database: identifier('The database; it must be managed by a Database in this namespace.'),
   privileges: privileges('Database privileges: CONNECT, CREATE, TEMPORARY or ALL. Default: CONNECT.'),
-  schemas: array('Privileges per schema.', object('Privileges in one schema.', {
+  schemas: keyedList('Privileges per schema.', object('Privileges in one schema.', {
     name: identifier('The schema.'),
     privileges: privileges('Schema privileges: USAGE, CREATE or ALL. Default: USAGE.'),
     tables: objects('table', 'tables (and views)', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN (PostgreSQL 17+)'),
     sequences: objects('sequence', 'sequences', 'USAGE, SELECT, UPDATE'),
     functions: objects('function', 'functions and procedures', 'EXECUTE'),
-  }, ['name'])),
-}, ['database']));
+  }, ['name']), 'name'),
+}, ['database']), 'database');
 
 const spec = object('The role, its password, and every privilege it holds on the databases it names.', {
-  roleName: identifier('The name of the role in PostgreSQL. Immutable. One that exists and no object manages is refused (409) unless the DatabaseCluster\'s spec.adoption lets this namespace adopt it; superusers, roles with REPLICATION or BYPASSRLS and the connecting user are never allowed (403), nor names starting with pg_ (422).'),
+  roleName: immutable(identifier('The name of the role in PostgreSQL. Immutable. One that exists and no object manages is refused (409) unless the DatabaseCluster\'s spec.adoption lets this namespace adopt it; superusers, roles with REPLICATION or BYPASSRLS and the connecting user are never allowed (403), nor names starting with pg_ (422).')),
   password: object('The Secret in this namespace holding the password; absent: the role has no password and cannot log in with one.', {
     name: objectName('The name of the Secret.'),
     key: text('The key of the password in the Secret.', { minLength: 1, maxLength: 253, default: 'password' }),
@@ -92,7 +92,7 @@ const spec = object('The role, its password, and every privilege it holds on the
     name: objectName('The name of the Secret to write.'),
     database: identifier('The database the connection details point to.'),
   }, ['name', 'database']),
-  databaseClusterRef,
+  databaseClusterRef: immutable(databaseClusterRef),
   permissions: permissions('Privileges per database; on databases this namespace manages, privileges not listed are revoked.'),
   login: boolean('Whether the role may log in. Default: true.'),
   connectionLimit: integer('How many concurrent connections the role may open; -1: no limit.', { minimum: -1 }),

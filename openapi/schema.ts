@@ -56,6 +56,28 @@ export function array(description: string, items: Schema): Schema {
   return { type: 'array', description, items };
 }
 
+/**
+ * A list whose items are merged by `key` (server-side apply, strategic merge): `x-kubernetes-list-type: map`,
+ * as a CRD declares it. The key must be a required field of the items.
+ */
+export function keyedList(description: string, items: Schema, key: string): Schema {
+  if (!items.required?.includes(key)) throw new Error(`the key "${key}" of a keyed list must be a required field of its items`);
+  return { ...array(description, items), 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': [key] };
+}
+
+/** The key of each keyed list, by the list's path without list steps (`spec.permissions.schemas` → `name`). */
+export type ListKeys = Readonly<Record<string, string>>;
+
+/** A field that may not change once set, marked as a CRD marks it: `x-kubernetes-validations: self == oldSelf`. */
+export function immutable(schema: Schema): Schema {
+  return { ...schema, 'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'field is immutable' }] };
+}
+
+export function isImmutable(schema: Schema): boolean {
+  const rules = schema['x-kubernetes-validations'];
+  return Array.isArray(rules) && rules.some((r: { rule?: string }) => r.rule === 'self == oldSelf');
+}
+
 export function map(description: string, values: Schema): Schema {
   return { type: 'object', description, additionalProperties: values };
 }

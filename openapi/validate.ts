@@ -15,6 +15,8 @@ const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
 // (P1D); Kubernetes durations are Go's (30s).
 formats.default(ajv, ['date-time', 'int32', 'int64']);
 ajv.addFormat('duration', durationPattern);
+// Marks for other readers: server-side apply reads the list keys, updates read immutability (reconcile/kinds/kind.ts).
+for (const keyword of ['x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-validations']) ajv.addKeyword({ keyword });
 
 interface Compiled {
   /** The whole object, status included: unknown fields and defaults. */

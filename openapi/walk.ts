@@ -1,6 +1,6 @@
 // The one place that knows how schemas nest (properties, map values, list items), and the two walks built on it:
 // over a schema alone (documents, descriptions) and over a value beside its schema (unknown fields, defaults).
-import type { Schema } from './schema.ts';
+import { isImmutable, type ListKeys, type Schema } from './schema.ts';
 import { isObject } from '../lib/guards.ts';
 
 /** Kubernetes field paths: `spec.permissions[0].schemas`. */
@@ -32,6 +32,20 @@ export function fieldsOf(schema: Schema, path = ''): { path: string; schema: Sch
     return [{ path: at, schema: child }, ...fieldsOf(child, at)];
   });
   return [...own, ...nested];
+}
+
+/** The keyed lists under `schema` (x-kubernetes-list-type: map), their paths starting at `root`. */
+export function listMapKeys(schema: Schema, root: string): ListKeys {
+  return Object.fromEntries(
+    fieldsOf(schema, root)
+      .filter((field) => field.schema['x-kubernetes-list-type'] === 'map')
+      .map((field) => [field.path.replaceAll('[]', ''), (field.schema['x-kubernetes-list-map-keys'] as string[])[0]!]),
+  );
+}
+
+/** The paths of the fields marked immutable under `schema`, starting at `root`; none inside lists or maps. */
+export function immutableFields(schema: Schema, root: string): string[] {
+  return fieldsOf(schema, root).filter((field) => isImmutable(field.schema) && !/\[\]|\{\}/.test(field.path)).map((field) => field.path);
 }
 
 /** A copy of the schema with every sub-schema passed through `each` (children first). */

@@ -114,7 +114,6 @@ function decorate(deps: Dependencies, objects: KubeObject[]): Promise<KubeObject
 export function databases(deps: Dependencies): ResourceKind {
   return servedKind(database, {
     validateSpec: (o) => validateDatabaseSpec(o.spec as DatabaseSpec),
-    immutable: ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'],
     admit: (o, old, request) => admit(deps, o as DatabaseObject, old as DatabaseObject | undefined, request),
     afterDelete: (o) => removeService(deps, o as DatabaseObject, (o as DatabaseObject).spec.databaseServiceName),
     // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.

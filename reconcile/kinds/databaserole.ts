@@ -209,7 +209,6 @@ export function databaseRoles(deps: Dependencies): ResourceKind {
   return servedKind(databaseRole, {
     forbidden: (o) => forbiddenAttributeErrors((o.spec ?? {}) as object),
     validateSpec: (o) => validateRoleSpec(o.spec as DatabaseRoleSpec),
-    immutable: ['roleName', 'databaseClusterRef'],
     admit: (o, old, request) => admit(deps, o as RoleObject, old as RoleObject | undefined, request),
     deleteWarnings: (o) => membersWarning(deps, o as RoleObject),
     // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.

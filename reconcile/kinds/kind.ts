@@ -6,24 +6,30 @@ import type { ResourceKind, Strategy } from './resource.ts';
 import { nameErrors } from '../../openapi/names.ts';
 import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { isObject } from '../../lib/guards.ts';
+import { immutableFields, listMapKeys } from '../../openapi/walk.ts';
 
 export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'afterDelete' | 'decorate'>> {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
   validateSpec?(object: KubeObject): FieldError[];
-  /** spec fields that may not change after creation. */
-  immutable?: readonly string[];
 }
 
-function immutableErrors(object: KubeObject, old: KubeObject | undefined, fields: readonly string[]): FieldError[] {
+/** The value at a dotted path (`spec.roleName`). */
+function valueAt(object: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((value, key) => (isObject(value) ? value[key] : undefined), object);
+}
+
+/** Changes to the fields the schema marks immutable (`paths`). */
+function immutableErrors(object: KubeObject, old: KubeObject | undefined, paths: readonly string[]): FieldError[] {
   if (!old) return [];
-  const spec = (object.spec ?? {}) as Record<string, unknown>;
-  const before = (old.spec ?? {}) as Record<string, unknown>;
-  return fields
-    .filter((f) => JSON.stringify(spec[f]) !== JSON.stringify(before[f]))
-    .map((f) => ({ type: 'FieldValueInvalid', field: `spec.${f}`, message: `Invalid value: ${JSON.stringify(spec[f] ?? null)}: field is immutable` }));
+  return paths
+    .filter((path) => !isDeepStrictEqual(valueAt(object, path), valueAt(old, path)))
+    .map((path) => ({ type: 'FieldValueInvalid', field: path, message: `Invalid value: ${JSON.stringify(valueAt(object, path) ?? null)}: field is immutable` }));
 }
 
 export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): ResourceKind {
+  const immutable = immutableFields(descriptor.schema.spec, 'spec');
   const strategy: Strategy = {
     ...(rules.forbidden ? { forbidden: rules.forbidden } : {}),
     unknownFields: (o) => unknownFields(o, descriptor),
@@ -34,7 +40,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
       // The kind's own checks need a spec of the right shape; a field reported twice is reported once.
       const reported = new Set(schemaErrors.map((e) => e.field));
       const specErrors = schemaErrors.length === 0 ? (rules.validateSpec?.(o) ?? []) : [];
-      return [...nameErrors(o.metadata.name), ...schemaErrors, ...specErrors.filter((e) => !reported.has(e.field)), ...immutableErrors(o, old, rules.immutable ?? [])];
+      return [...nameErrors(o.metadata.name), ...schemaErrors, ...specErrors.filter((e) => !reported.has(e.field)), ...immutableErrors(o, old, immutable)];
     },
     ...(rules.admit ? { admit: rules.admit } : {}),
     ...(rules.reclaim ? { reclaim: rules.reclaim } : {}),
@@ -52,6 +58,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
     statusSubresource: true,
     // Stored objects of the kind always have the spec the descriptor's cells read.
     columns: descriptor.columns as unknown as readonly PrinterColumn[],
+    listKeys: { ...listMapKeys(descriptor.schema.spec, 'spec'), ...listMapKeys(descriptor.schema.status, 'status') },
     strategy,
   };
 }

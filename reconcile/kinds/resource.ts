@@ -1,6 +1,7 @@
 // A kind as the HTTP layer and the loops use it: names, columns, and its rules as small hooks with no HTTP in them.
 import type { Claim } from '../../storage/objects/types.ts';
 import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
+import type { ListKeys } from '../../openapi/schema.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 
 export type { KubeObject };
@@ -84,6 +85,8 @@ export interface ResourceKind {
   /** Whether status is a subresource: writes of the main resource keep the stored status. */
   statusSubresource: boolean;
   columns: readonly PrinterColumn[];
+  /** The lists that merge by key under server-side apply, from the schema's marks (none for the core kinds here). */
+  listKeys?: ListKeys;
   strategy: Strategy;
   /** Fields fieldSelector supports besides metadata.name and metadata.namespace (Events: involvedObject.*). */
   fields?: { names: readonly string[]; of(object: KubeObject): Record<string, string> };

@@ -168,9 +168,14 @@ export class ChangeFeed {
     }
     if (this.closed || this.cursor === undefined) return;
     this.reading = true;
-    this.readAndDeliver().finally(() => {
-      this.reading = false;
-    });
+    this.readAndDeliver()
+      .catch((error: unknown) => {
+        // Not PostgreSQL (that is retried): a fault of delivery itself. Every watcher ends with it and watches again.
+        for (const subscriber of [...this.subscribers]) this.end(subscriber, error instanceof Error ? error : new Error(String(error)));
+      })
+      .finally(() => {
+        this.reading = false;
+      });
   }
 
   private async readAndDeliver(): Promise<void> {

@@ -8,7 +8,6 @@ import {
   compare,
   fieldSetOf,
   fromFieldsV1,
-  listKeysOf,
   managedEntriesOf,
   managerFromUserAgent,
   merge,
@@ -19,13 +18,14 @@ import {
 } from '../../apiserver/apply.ts';
 import type { ResourceKind } from '../../reconcile/kinds/resource.ts';
 import { databaseRole } from '../../openapi/databaserole.ts';
+import { listMapKeys } from '../../openapi/walk.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import { serveKinds } from '../support/apiserver.ts';
 import { startTestServer, type TestServer } from '../support/postgres.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 
-const keys = listKeysOf(databaseRole);
+const keys = listMapKeys(databaseRole.schema.spec, 'spec');
 const fields = (object: unknown) => toFieldsV1(fieldSetOf(object, keys));
 
 // ---- Field sets -------------------------------------------------------------------------------------------
@@ -53,8 +53,18 @@ for (const c of fieldSets) {
   });
 }
 
+test('the keyed lists come from the schema\'s x-kubernetes-list-type: map marks', (t) => {
+  t.deepEqual(keys, {
+    'spec.permissions': 'database',
+    'spec.permissions.schemas': 'name',
+    'spec.permissions.schemas.tables': 'name',
+    'spec.permissions.schemas.sequences': 'name',
+    'spec.permissions.schemas.functions': 'name',
+  });
+});
+
 test('a kind without keyed lists (a Secret) has every list atomic', (t) => {
-  t.deepEqual(toFieldsV1(fieldSetOf({ spec: { permissions: [{ database: 'a' }] } }, listKeysOf({ group: '', kind: 'Secret' }))), { 'f:spec': { 'f:permissions': {} } });
+  t.deepEqual(toFieldsV1(fieldSetOf({ spec: { permissions: [{ database: 'a' }] } }, {})), { 'f:spec': { 'f:permissions': {} } });
 });
 
 test('a path prints as kube-apiserver names a field', (t) => {

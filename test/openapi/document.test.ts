@@ -67,6 +67,20 @@ for (const { name, doc, schemas, refPrefix } of documents) {
     }
   });
 
+  test(`${name}: keyed lists carry x-kubernetes-list-type map and their keys, immutable fields self == oldSelf`, (t) => {
+    const role = schemas['dev.dinhloc.databases.postgres.v1alpha1.DatabaseRole'].properties.spec.properties;
+    t.like(role.permissions, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['database'] });
+    t.like(role.permissions.items.properties.schemas, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
+    t.like(role.permissions.items.properties.schemas.items.properties.tables, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
+    t.is(role.memberOf['x-kubernetes-list-type'], undefined, 'other lists are atomic');
+    const immutable = [{ rule: 'self == oldSelf', message: 'field is immutable' }];
+    t.deepEqual(role.roleName['x-kubernetes-validations'], immutable);
+    t.deepEqual(role.databaseClusterRef['x-kubernetes-validations'], immutable);
+    const database = schemas['dev.dinhloc.databases.postgres.v1alpha1.Database'].properties.spec.properties;
+    for (const field of ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template']) t.deepEqual(database[field]['x-kubernetes-validations'], immutable, field);
+    t.is(database.schemas['x-kubernetes-validations'], undefined);
+  });
+
   test(`${name}: PATCH takes JSON patch, merge patch and apply, never strategic merge, and lists fieldValidation`, (t) => {
     const patches = operations(doc).filter((o) => o.method === 'patch');
     t.is(patches.length, 6, 'the object and its status, for three kinds');
