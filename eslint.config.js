@@ -9,11 +9,24 @@ function onlyBelow(files, above, message) {
   const upward = `^(\\.\\./)+(${above.join('|')})/`;
   return {
     files,
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: upward, message }, { regex: '^(\\.\\./)+main\\.ts$', message }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: upward, message },
+            { regex: '^(\\.\\./)+main\\.ts$', message },
+          ],
+        },
+      ],
+    },
   };
 }
 
-const loopsOfReconcile = { regex: '^(\\.\\./)+reconcile/[a-z-]+\\.ts$', message: 'the loops are built by the composition root (modes/), not by the HTTP layer' };
+const loopsOfReconcile = {
+  regex: '^(\\.\\./)+reconcile/[a-z-]+\\.ts$',
+  message: 'the loops are built by the composition root (modes/), not by the HTTP layer',
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/', '.cache/'] },
@@ -39,28 +52,49 @@ export default tseslint.config(
     files: ['bench/**', 'test/**', 'main.ts', 'apiservice/certificate.ts'],
     rules: { 'no-console': 'off' },
   },
-  onlyBelow(['lib/**'], ['apiserver', 'apiservice', 'bench', 'modes', 'openapi', 'reconcile', 'storage', 'test'], 'lib/ imports nothing of the project'),
-  onlyBelow(['openapi/**'], ['apiserver', 'apiservice', 'bench', 'modes', 'reconcile', 'storage', 'test'], 'openapi/ (the schemas and the shared vocabulary) imports only lib/'),
+  onlyBelow(
+    ['lib/**'],
+    ['apiserver', 'apiservice', 'bench', 'modes', 'openapi', 'reconcile', 'storage', 'test'],
+    'lib/ imports nothing of the project',
+  ),
+  onlyBelow(
+    ['openapi/**'],
+    ['apiserver', 'apiservice', 'bench', 'modes', 'reconcile', 'storage', 'test'],
+    'openapi/ (the schemas and the shared vocabulary) imports only lib/',
+  ),
   onlyBelow(['storage/**'], ['apiserver', 'apiservice', 'bench', 'modes', 'reconcile', 'test'], 'storage/ imports only openapi/ and lib/'),
   onlyBelow(['reconcile/**'], ['apiserver', 'apiservice', 'bench', 'modes', 'test'], 'reconcile/ imports only storage/, openapi/ and lib/'),
   {
     files: ['reconcile/kinds/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { regex: '^(\\.\\./)+(apiserver|apiservice|bench|modes|test)/', message: 'the kinds import only storage/, openapi/ and lib/' },
-        { regex: '^\\.\\./[a-z-]+\\.ts$', message: 'the kinds know nothing of the loops that call them' },
-        { regex: '^(\\.\\./)+main\\.ts$', message: 'the kinds import only storage/, openapi/ and lib/' },
-      ] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(\\.\\./)+(apiserver|apiservice|bench|modes|test)/', message: 'the kinds import only storage/, openapi/ and lib/' },
+            { regex: '^\\.\\./[a-z-]+\\.ts$', message: 'the kinds know nothing of the loops that call them' },
+            { regex: '^(\\.\\./)+main\\.ts$', message: 'the kinds import only storage/, openapi/ and lib/' },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['apiserver/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { regex: '^(\\.\\./)+(apiservice|bench|modes|test)/', message: 'apiserver/ imports the kinds and what is below them, never the composition root' },
-        { regex: '^(\\.\\./)+main\\.ts$', message: 'apiserver/ never imports the composition root' },
-        loopsOfReconcile,
-      ] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(apiservice|bench|modes|test)/',
+              message: 'apiserver/ imports the kinds and what is below them, never the composition root',
+            },
+            { regex: '^(\\.\\./)+main\\.ts$', message: 'apiserver/ never imports the composition root' },
+            loopsOfReconcile,
+          ],
+        },
+      ],
     },
   },
 );

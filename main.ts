@@ -63,11 +63,18 @@ const log = createLogger(values['log-level']);
 const port = Number(values.port);
 const resyncIntervalMs = Number(values['resync-interval']) * 1000;
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, not ${JSON.stringify(values.port)}`);
-if (!(resyncIntervalMs >= 1000 && resyncIntervalMs <= 86_400_000)) fail(`--resync-interval must be from 1 to 86400 seconds, not ${JSON.stringify(values['resync-interval'])}`);
+if (!(resyncIntervalMs >= 1000 && resyncIntervalMs <= 86_400_000))
+  fail(`--resync-interval must be from 1 to 86400 seconds, not ${JSON.stringify(values['resync-interval'])}`);
 
 async function runCluster() {
-  const required = { 'store-dsn': values['store-dsn'], 'tls-cert-file': values['tls-cert-file'], 'tls-private-key-file': values['tls-private-key-file'] };
-  const missing = Object.entries(required).filter(([, v]) => !v).map(([k]) => `--${k}`);
+  const required = {
+    'store-dsn': values['store-dsn'],
+    'tls-cert-file': values['tls-cert-file'],
+    'tls-private-key-file': values['tls-private-key-file'],
+  };
+  const missing = Object.entries(required)
+    .filter(([, v]) => !v)
+    .map(([k]) => `--${k}`);
   if (missing.length > 0) fail(`cluster mode needs ${missing.join(', ')}`);
   const server = await startClusterMode({
     port,

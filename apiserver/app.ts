@@ -118,7 +118,10 @@ function secureContextOf(tls: Pick<ServingCertificate, 'cert' | 'key'>) {
 
 export async function listen(app: Koa, tls: Pick<ServingCertificate, 'cert' | 'key'>, port: number, host = '127.0.0.1'): Promise<Server> {
   const handle = app.callback(); // answers every error itself
-  const server = createServer({ ...secureContextOf(tls), requestCert: true, rejectUnauthorized: false }, (request, response) => void handle(request, response));
+  const server = createServer(
+    { ...secureContextOf(tls), requestCert: true, rejectUnauthorized: false },
+    (request, response) => void handle(request, response),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -81,16 +81,23 @@ function startsWith(path: FieldPath, prefix: FieldPath): boolean {
 
 /** `.spec.permissions[database="app"].privileges`, as conflicts name a field. */
 export function pathString(path: FieldPath): string {
-  return path.map((step) => {
-    if (step.startsWith('f:')) return `.${step.slice(2)}`;
-    const key = JSON.parse(step.slice(2)) as Record<string, unknown>;
-    return `[${Object.entries(key).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(',')}]`;
-  }).join('');
+  return path
+    .map((step) => {
+      if (step.startsWith('f:')) return `.${step.slice(2)}`;
+      const key = JSON.parse(step.slice(2)) as Record<string, unknown>;
+      return `[${Object.entries(key)
+        .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+        .join(',')}]`;
+    })
+    .join('');
 }
 
 /** The set as FieldsV1: `{"f:spec":{"f:roleName":{}}}`; `"."` marks a member that also has members below. */
 export function toFieldsV1(set: FieldSet): Record<string, unknown> {
-  interface Node { member: boolean; children: Map<string, Node> }
+  interface Node {
+    member: boolean;
+    children: Map<string, Node>;
+  }
   const root: Node = { member: false, children: new Map() };
   for (const path of set) {
     let node = root;
@@ -126,7 +133,12 @@ export function fromFieldsV1(fields: unknown): Set<string> {
 // ---- Objects as trees of fields -----------------------------------------------------------------------------
 
 function keyOf(path: FieldPath, keys: ListKeys): string | undefined {
-  return keys[path.filter((s) => s.startsWith('f:')).map((s) => s.slice(2)).join('.')];
+  return keys[
+    path
+      .filter((s) => s.startsWith('f:'))
+      .map((s) => s.slice(2))
+      .join('.')
+  ];
 }
 
 /** The items of a list by their step; undefined when one has no scalar key or a key repeats (the list is atomic). */
@@ -220,7 +232,8 @@ export function compare(before: unknown, after: unknown, keys: ListKeys): Change
       below(path, b, changes.added);
       return;
     }
-    for (const step of new Set([...x.children.keys(), ...y.children.keys()])) visit([...path, step], x.children.get(step), y.children.get(step));
+    for (const step of new Set([...x.children.keys(), ...y.children.keys()]))
+      visit([...path, step], x.children.get(step), y.children.get(step));
   };
   visit([], before, after);
   return changes;
@@ -229,7 +242,11 @@ export function compare(before: unknown, after: unknown, keys: ListKeys): Change
 function withoutNulls(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutNulls);
   if (!isObject(value)) return value;
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, withoutNulls(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, withoutNulls(v)]),
+  );
 }
 
 /**
@@ -274,7 +291,9 @@ export function merge(live: unknown, config: unknown, keys: ListKeys, path: Fiel
 function childAt(container: unknown, step: string): unknown {
   if (step.startsWith('f:')) return isObject(container) ? container[step.slice(2)] : undefined;
   const key = JSON.parse(step.slice(2)) as Record<string, unknown>;
-  return Array.isArray(container) ? container.find((item) => isObject(item) && Object.entries(key).every(([k, v]) => item[k] === v)) : undefined;
+  return Array.isArray(container)
+    ? container.find((item) => isObject(item) && Object.entries(key).every(([k, v]) => item[k] === v))
+    : undefined;
 }
 
 /** Removes the field at `path` from `object` in place; false when it was not there. */
@@ -313,7 +332,11 @@ export function prune(object: KubeObject, stale: FieldSet, owned: FieldSet): Kub
   const ownedAtOrBelow = (path: FieldPath) => ownedPaths.some((p) => startsWith(p, path));
   for (const path of [...stale].map(decodePath)) {
     if (ownedAtOrBelow(path) || isItemKey(path) || !removeAt(out, path)) continue;
-    for (let parent = path.slice(0, -1); parent.length >= 2 && isEmptyAt(out, parent) && !ownedAtOrBelow(parent); parent = parent.slice(0, -1)) {
+    for (
+      let parent = path.slice(0, -1);
+      parent.length >= 2 && isEmptyAt(out, parent) && !ownedAtOrBelow(parent);
+      parent = parent.slice(0, -1)
+    ) {
       removeAt(out, parent);
     }
   }
@@ -326,23 +349,31 @@ export function prune(object: KubeObject, stale: FieldSet, owned: FieldSet): Kub
 export function managedEntriesOf(value: unknown): ManagedEntry[] {
   if (!Array.isArray(value)) return [];
   return value.flatMap((entry): ManagedEntry[] => {
-    if (!isObject(entry) || (entry.operation !== 'Apply' && entry.operation !== 'Update') || typeof entry.apiVersion !== 'string') return [];
+    if (!isObject(entry) || (entry.operation !== 'Apply' && entry.operation !== 'Update') || typeof entry.apiVersion !== 'string')
+      return [];
     if (entry.fieldsType !== undefined && entry.fieldsType !== 'FieldsV1') return [];
-    return [{
-      manager: typeof entry.manager === 'string' ? entry.manager : '',
-      operation: entry.operation,
-      apiVersion: entry.apiVersion,
-      ...(typeof entry.time === 'string' ? { time: entry.time } : {}),
-      ...(typeof entry.subresource === 'string' && entry.subresource ? { subresource: entry.subresource } : {}),
-      fields: fromFieldsV1(entry.fieldsV1),
-    }];
+    return [
+      {
+        manager: typeof entry.manager === 'string' ? entry.manager : '',
+        operation: entry.operation,
+        apiVersion: entry.apiVersion,
+        ...(typeof entry.time === 'string' ? { time: entry.time } : {}),
+        ...(typeof entry.subresource === 'string' && entry.subresource ? { subresource: entry.subresource } : {}),
+        fields: fromFieldsV1(entry.fieldsV1),
+      },
+    ];
   });
 }
 
 /** As kube-apiserver orders them: appliers first, then oldest first, then by manager. */
 function byOrder(a: ManagedEntry, b: ManagedEntry): number {
   if (a.operation !== b.operation) return a.operation < b.operation ? -1 : 1;
-  return byCodeUnits(a.time ?? '', b.time ?? '') || byCodeUnits(a.manager, b.manager) || byCodeUnits(a.apiVersion, b.apiVersion) || byCodeUnits(a.subresource ?? '', b.subresource ?? '');
+  return (
+    byCodeUnits(a.time ?? '', b.time ?? '') ||
+    byCodeUnits(a.manager, b.manager) ||
+    byCodeUnits(a.apiVersion, b.apiVersion) ||
+    byCodeUnits(a.subresource ?? '', b.subresource ?? '')
+  );
 }
 
 function encodeManagedEntries(entries: readonly ManagedEntry[]): Record<string, unknown>[] {
@@ -359,7 +390,10 @@ function encodeManagedEntries(entries: readonly ManagedEntry[]): Record<string, 
 
 function withManagedEntries(object: KubeObject, entries: readonly ManagedEntry[]): KubeObject {
   const { managedFields: _old, ...metadata } = object.metadata;
-  return { ...object, metadata: (entries.length > 0 ? { ...metadata, managedFields: encodeManagedEntries(entries) } : metadata) as KubeObject['metadata'] };
+  return {
+    ...object,
+    metadata: (entries.length > 0 ? { ...metadata, managedFields: encodeManagedEntries(entries) } : metadata) as KubeObject['metadata'],
+  };
 }
 
 /** At most this many Update entries; the oldest are merged into one, as kube-apiserver caps them. */
@@ -371,7 +405,13 @@ function capped(entries: ManagedEntry[]): ManagedEntry[] {
   if (updates.length <= maxUpdateManagers) return entries;
   const oldest = updates.slice(0, updates.length - maxUpdateManagers + 1);
   const newest = oldest[oldest.length - 1]!;
-  const bucket: ManagedEntry = { manager: ancientChanges, operation: 'Update', apiVersion: newest.apiVersion, ...(newest.time ? { time: newest.time } : {}), fields: union(...oldest.map((e) => e.fields)) };
+  const bucket: ManagedEntry = {
+    manager: ancientChanges,
+    operation: 'Update',
+    apiVersion: newest.apiVersion,
+    ...(newest.time ? { time: newest.time } : {}),
+    fields: union(...oldest.map((e) => e.fields)),
+  };
   return [...entries.filter((e) => !oldest.includes(e)), bucket];
 }
 
@@ -390,7 +430,13 @@ function ownable(set: FieldSet, m: Management): Set<string> {
  * and its managedFields; or the conflicts: fields another manager owns that the apply would change. With `force`
  * the applier takes them over.
  */
-export function applyConfiguration(live: KubeObject | undefined, config: KubeObject, manager: string, force: boolean, m: Management): { object: KubeObject } | { conflicts: Conflict[] } {
+export function applyConfiguration(
+  live: KubeObject | undefined,
+  config: KubeObject,
+  manager: string,
+  force: boolean,
+  m: Management,
+): { object: KubeObject } | { conflicts: Conflict[] } {
   const entries = managedEntriesOf(live?.metadata.managedFields);
   const self = entries.find((e) => e.operation === 'Apply' && e.manager === manager && !e.subresource);
   const others = entries.filter((e) => e !== self);
@@ -401,19 +447,24 @@ export function applyConfiguration(live: KubeObject | undefined, config: KubeObj
 
   const changes = compare(base, merged, m.keys);
   const changed = ownable(union(changes.added, changes.modified, changes.removed), m);
-  const conflicts = others.flatMap((e) => [...intersection(e.fields, changed)].map((p) => ({ manager: printedManager(e), path: decodePath(p) })));
+  const conflicts = others.flatMap((e) =>
+    [...intersection(e.fields, changed)].map((p) => ({ manager: printedManager(e), path: decodePath(p) })),
+  );
   if (conflicts.length > 0 && !force) return { conflicts: conflicts.sort(byManagerThenPath) };
 
   const kept = others.map((e) => ({ ...e, fields: minus(e.fields, changed) })).filter((e) => e.fields.size > 0);
   const touched = !self || changed.size > 0 || !sameSet(self.fields, applied);
   const time = touched ? m.now : self.time;
-  const mine: ManagedEntry[] = applied.size === 0 ? [] : [{ manager, operation: 'Apply', apiVersion: m.apiVersion, ...(time ? { time } : {}), fields: applied }];
+  const mine: ManagedEntry[] =
+    applied.size === 0 ? [] : [{ manager, operation: 'Apply', apiVersion: m.apiVersion, ...(time ? { time } : {}), fields: applied }];
   return { object: withManagedEntries(merged, [...kept, ...mine]) };
 }
 
 /** `managedFields: [{}]` asks for them to be cleared. */
 function isReset(managedFields: unknown): boolean {
-  return Array.isArray(managedFields) && managedFields.length === 1 && isObject(managedFields[0]) && Object.keys(managedFields[0]).length === 0;
+  return (
+    Array.isArray(managedFields) && managedFields.length === 1 && isObject(managedFields[0]) && Object.keys(managedFields[0]).length === 0
+  );
 }
 
 /**
@@ -431,10 +482,14 @@ export function recordUpdate(old: KubeObject | undefined, next: KubeObject, mana
   const removed = ownable(changes.removed, m);
   const lost = union(gained, removed);
   const self = entries.find((e) => e.operation === 'Update' && e.manager === manager && e.apiVersion === m.apiVersion && !e.subresource);
-  const others = entries.filter((e) => e !== self).map((e) => ({ ...e, fields: minus(e.fields, lost) })).filter((e) => e.fields.size > 0);
+  const others = entries
+    .filter((e) => e !== self)
+    .map((e) => ({ ...e, fields: minus(e.fields, lost) }))
+    .filter((e) => e.fields.size > 0);
   const fields = union(minus(self?.fields ?? new Set(), removed), gained);
   const time = gained.size > 0 || !self ? m.now : self.time;
-  const mine: ManagedEntry[] = fields.size === 0 ? [] : [{ manager, operation: 'Update', apiVersion: m.apiVersion, ...(time ? { time } : {}), fields }];
+  const mine: ManagedEntry[] =
+    fields.size === 0 ? [] : [{ manager, operation: 'Update', apiVersion: m.apiVersion, ...(time ? { time } : {}), fields }];
   return withManagedEntries(next, capped([...others, ...mine]));
 }
 
@@ -451,12 +506,23 @@ function byManagerThenPath(a: Conflict, b: Conflict): number {
 
 /** 409 as kube-apiserver words it, one FieldManagerConflict cause per field. */
 export function applyConflict(conflicts: readonly Conflict[]): StatusError {
-  const causes = conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${c.manager}`, field: pathString(c.path) }));
+  const causes = conflicts.map((c) => ({
+    reason: 'FieldManagerConflict',
+    message: `conflict with ${c.manager}`,
+    field: pathString(c.path),
+  }));
   if (conflicts.length === 1) {
-    return new StatusError('Conflict', `Apply failed with 1 conflict: conflict with ${conflicts[0]!.manager}: ${pathString(conflicts[0]!.path)}`, { causes });
+    return new StatusError(
+      'Conflict',
+      `Apply failed with 1 conflict: conflict with ${conflicts[0]!.manager}: ${pathString(conflicts[0]!.path)}`,
+      { causes },
+    );
   }
   const managers = [...new Set(conflicts.map((c) => c.manager))].sort();
-  const lines = managers.flatMap((manager) => [`conflicts with ${manager}:`, ...conflicts.filter((c) => c.manager === manager).map((c) => `- ${pathString(c.path)}`)]);
+  const lines = managers.flatMap((manager) => [
+    `conflicts with ${manager}:`,
+    ...conflicts.filter((c) => c.manager === manager).map((c) => `- ${pathString(c.path)}`),
+  ]);
   return new StatusError('Conflict', `Apply failed with ${conflicts.length} conflicts: ${lines.join('\n')}`, { causes });
 }
 
@@ -466,17 +532,24 @@ const omittedWhenEmpty = ['labels', 'annotations', 'finalizers', 'ownerReference
 /** `object` with its metadata as ObjectMeta keeps it (kubectl's patches carry `annotations: {}`). */
 export function compactMetadata(object: KubeObject): KubeObject {
   const empty = (value: unknown) => (Array.isArray(value) && value.length === 0) || (isObject(value) && Object.keys(value).length === 0);
-  const metadata = Object.fromEntries(Object.entries(object.metadata).filter(([field, value]) => !(omittedWhenEmpty.includes(field) && empty(value))));
+  const metadata = Object.fromEntries(
+    Object.entries(object.metadata).filter(([field, value]) => !(omittedWhenEmpty.includes(field) && empty(value))),
+  );
   return { ...object, metadata: metadata as KubeObject['metadata'] };
 }
 
 // ---- Kinds and requests ---------------------------------------------------------------------------------------
 
-
 /** Set by the server, never owned (kube-apiserver's stripped fields). */
 const systemFields = new Set(
-  [['apiVersion'], ['kind'], ['metadata'], ...['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'clusterName', 'generation', 'managedFields', 'resourceVersion'].map((f) => ['metadata', f])]
-    .map((path) => encode(path.map((f) => `f:${f}`))),
+  [
+    ['apiVersion'],
+    ['kind'],
+    ['metadata'],
+    ...['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'clusterName', 'generation', 'managedFields', 'resourceVersion'].map(
+      (f) => ['metadata', f],
+    ),
+  ].map((path) => encode(path.map((f) => `f:${f}`))),
 );
 
 export function managementOf(kind: ResourceKind, subresource: 'status' | undefined, now = new Date()): Management {
@@ -484,7 +557,8 @@ export function managementOf(kind: ResourceKind, subresource: 'status' | undefin
   return {
     apiVersion: apiVersionOf(kind),
     keys: kind.listKeys ?? {},
-    ignored: (path) => systemFields.has(encode(path)) || (subresource === 'status' ? !inStatus(path) : kind.statusSubresource && inStatus(path)),
+    ignored: (path) =>
+      systemFields.has(encode(path)) || (subresource === 'status' ? !inStatus(path) : kind.statusSubresource && inStatus(path)),
     known: (object) => (kind.strategy.unknownFields(object).length > 0 ? kind.strategy.prune(object) : object),
     now: rfc3339(now),
   };
@@ -495,13 +569,16 @@ export function appliedObject(body: unknown, kind: ResourceKind, scope: { namesp
   if (!isObject(body)) throw badRequest('error decoding YAML: the apply configuration is not an object');
   if (body.apiVersion !== apiVersionOf(kind) || body.kind !== kind.kind) {
     const apiVersion = typeof body.apiVersion === 'string' ? body.apiVersion : '';
-    throw badRequest(`invalid object type: ${apiVersion.includes('/') ? apiVersion : `/${apiVersion}`}, Kind=${typeof body.kind === 'string' ? body.kind : ''}`);
+    throw badRequest(
+      `invalid object type: ${apiVersion.includes('/') ? apiVersion : `/${apiVersion}`}, Kind=${typeof body.kind === 'string' ? body.kind : ''}`,
+    );
   }
   const given = body.metadata ?? {};
   if (!isObject(given)) throw badRequest('metadata must be an object');
   if (given.managedFields !== undefined && given.managedFields !== null) throw badRequest('metadata.managedFields must be nil');
   const name = typeof given.name === 'string' ? given.name : '';
-  if (name !== scope.name && (name !== '' || !exists)) throw badRequest(`the name of the object (${name}) does not match the name on the URL (${scope.name})`);
+  if (name !== scope.name && (name !== '' || !exists))
+    throw badRequest(`the name of the object (${name}) does not match the name on the URL (${scope.name})`);
   const { namespace, managedFields: _nil, ...metadata } = given;
   if (kind.namespaced && namespace && namespace !== scope.namespace) {
     throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
@@ -521,7 +598,11 @@ function fieldManagerErrors(manager: string): FieldError[] {
   for (const char of manager) {
     if (!printable.test(char)) {
       const code = `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-      errors.push({ type: 'FieldValueInvalid', field: 'fieldManager', message: `Invalid value: ${JSON.stringify(manager)}: invalid character ${code} (at position ${position})` });
+      errors.push({
+        type: 'FieldValueInvalid',
+        field: 'fieldManager',
+        message: `Invalid value: ${JSON.stringify(manager)}: invalid character ${code} (at position ${position})`,
+      });
     }
     position += Buffer.byteLength(char);
   }
@@ -552,8 +633,10 @@ export function patchOptionsOf(ctx: Koa.Context, apply: boolean): { manager: str
   const manager = single(ctx.query.fieldManager) ?? '';
   const force = single(ctx.query.force);
   const errors: FieldError[] = [];
-  if (!apply && force !== undefined) errors.push({ type: 'FieldValueForbidden', field: 'force', message: 'Forbidden: may not be specified for non-apply patch' });
-  if (apply && manager === '') errors.push({ type: 'FieldValueRequired', field: 'fieldManager', message: 'Required value: is required for apply patch' });
+  if (!apply && force !== undefined)
+    errors.push({ type: 'FieldValueForbidden', field: 'force', message: 'Forbidden: may not be specified for non-apply patch' });
+  if (apply && manager === '')
+    errors.push({ type: 'FieldValueRequired', field: 'fieldManager', message: 'Required value: is required for apply patch' });
   refuseOptions('PatchOptions', [...errors, ...fieldManagerErrors(manager)]);
   return {
     manager: manager || managerFromUserAgent(ctx.get('user-agent')),

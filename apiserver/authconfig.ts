@@ -89,7 +89,8 @@ const where = `ConfigMap ${authenticationConfigMap.namespace}/${authenticationCo
 /** The first read: the server cannot authenticate anyone without it, so any failure is the caller's. */
 async function readFirst(core: CoreV1Api): Promise<{ configMap: V1ConfigMap; config: AuthenticationConfig }> {
   const configMap = await core.readNamespacedConfigMap(authenticationConfigMap).catch((error: unknown) => {
-    const hint = (error as { code?: number }).code === 403 ? ' (bind the Role extension-apiserver-authentication-reader in kube-system)' : '';
+    const hint =
+      (error as { code?: number }).code === 403 ? ' (bind the Role extension-apiserver-authentication-reader in kube-system)' : '';
     throw new Error(`cannot read ${where}: ${failureOf(error)}${hint}`);
   });
   try {
@@ -105,7 +106,13 @@ async function readFirst(core: CoreV1Api): Promise<{ configMap: V1ConfigMap; con
  * fails (keepWatching); a re-read every `resyncMs` besides. A change that does not parse keeps the last good
  * config, as kube-apiserver's own controllers do.
  */
-function followConfigMap(kc: KubeConfig, core: CoreV1Api, log: Logger, first: Awaited<ReturnType<typeof readFirst>>, resyncMs: number): AuthenticationConfigSource {
+function followConfigMap(
+  kc: KubeConfig,
+  core: CoreV1Api,
+  log: Logger,
+  first: Awaited<ReturnType<typeof readFirst>>,
+  resyncMs: number,
+): AuthenticationConfigSource {
   let config = first.config;
   let resourceVersion = first.configMap.metadata?.resourceVersion;
   const apply = (configMap: V1ConfigMap) => {
@@ -125,18 +132,26 @@ function followConfigMap(kc: KubeConfig, core: CoreV1Api, log: Logger, first: Aw
     if (type === 'DELETED') log.warn(`${where} was deleted; keeping the last config`);
     resourceVersion = type === 'ERROR' ? undefined : object.metadata?.resourceVersion;
   };
-  const watching = keepWatching(async (ended) => {
-    if (resourceVersion === undefined) await reread();
-    const query = {
-      fieldSelector: `metadata.name=${authenticationConfigMap.name}`,
-      resourceVersion,
-      allowWatchBookmarks: true,
-      // Renewed every 5 to 10 minutes, as client-go's reflectors do, so a silently dead connection does not last.
-      timeoutSeconds: 300 + Math.floor(Math.random() * 300),
-    };
-    const abort = await new Watch(kc).watch(`/api/v1/namespaces/${authenticationConfigMap.namespace}/configmaps`, query, onEvent, (error: unknown) => ended(error ?? undefined));
-    return () => abort.abort();
-  }, (error, failures) => log.warn({ reason: failureOf(error), failures }, `cannot follow ${where}; retrying`));
+  const watching = keepWatching(
+    async (ended) => {
+      if (resourceVersion === undefined) await reread();
+      const query = {
+        fieldSelector: `metadata.name=${authenticationConfigMap.name}`,
+        resourceVersion,
+        allowWatchBookmarks: true,
+        // Renewed every 5 to 10 minutes, as client-go's reflectors do, so a silently dead connection does not last.
+        timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+      };
+      const abort = await new Watch(kc).watch(
+        `/api/v1/namespaces/${authenticationConfigMap.namespace}/configmaps`,
+        query,
+        onEvent,
+        (error: unknown) => ended(error ?? undefined),
+      );
+      return () => abort.abort();
+    },
+    (error, failures) => log.warn({ reason: failureOf(error), failures }, `cannot follow ${where}; retrying`),
+  );
   const resync = setInterval(() => {
     reread().catch((error: unknown) => log.warn({ reason: failureOf(error) }, `periodic read of ${where} failed`));
   }, resyncMs);
@@ -154,7 +169,11 @@ function followConfigMap(kc: KubeConfig, core: CoreV1Api, log: Logger, first: Aw
  * The config of ConfigMap kube-system/extension-apiserver-authentication, kept current. Rejects when the
  * ConfigMap cannot be read or does not parse; later failures are logged and the last good config kept.
  */
-export async function followAuthenticationConfig(kc: KubeConfig, log: Logger, options: FollowOptions = {}): Promise<AuthenticationConfigSource> {
+export async function followAuthenticationConfig(
+  kc: KubeConfig,
+  log: Logger,
+  options: FollowOptions = {},
+): Promise<AuthenticationConfigSource> {
   const core = kc.makeApiClient(CoreV1Api);
   return followConfigMap(kc, core, log, await readFirst(core), options.resyncMs ?? 60_000);
 }

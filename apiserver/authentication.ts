@@ -82,7 +82,11 @@ function usableAt(cert: X509Certificate, now: Date): boolean {
  * Go's x509 Verify with ExtKeyUsage ClientAuth decides for kube-apiserver: every certificate of the chain within
  * its validity and allowing ClientAuth when it restricts its usages, every intermediate a CA.
  */
-export function verifyClientCertificate(presented: readonly X509Certificate[], roots: readonly X509Certificate[], now = new Date()): boolean {
+export function verifyClientCertificate(
+  presented: readonly X509Certificate[],
+  roots: readonly X509Certificate[],
+  now = new Date(),
+): boolean {
   const [leaf, ...intermediates] = presented;
   if (!leaf || !usableAt(leaf, now)) return false;
   if (roots.some((root) => root.raw.equals(leaf.raw))) return true;
@@ -92,7 +96,14 @@ export function verifyClientCertificate(presented: readonly X509Certificate[], r
   const reachesRoot = (cert: X509Certificate, unused: X509Certificate[]): boolean =>
     roots.some((root) => usableAt(root, now) && signedBy(cert, root)) ||
     unused.some(
-      (next) => next.ca && usableAt(next, now) && signedBy(cert, next) && reachesRoot(next, unused.filter((other) => other !== next)),
+      (next) =>
+        next.ca &&
+        usableAt(next, now) &&
+        signedBy(cert, next) &&
+        reachesRoot(
+          next,
+          unused.filter((other) => other !== next),
+        ),
     );
   return reachesRoot(leaf, intermediates);
 }
@@ -227,7 +238,9 @@ export function cachedTokenReview(
 export function tokenReviewer(kc: KubeConfig): (token: string) => Promise<User | undefined> {
   const api = kc.makeApiClient(AuthenticationV1Api);
   return cachedTokenReview(async (token) => {
-    const { status } = await api.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+    const { status } = await api.createTokenReview({
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    });
     return status?.authenticated && status.user?.username ? userOf(status.user) : undefined;
   });
 }
@@ -236,7 +249,11 @@ export function tokenReviewer(kc: KubeConfig): (token: string) => Promise<User |
  * Cluster-mode authentication: trust from ConfigMap kube-system/extension-apiserver-authentication (read now,
  * failing when it cannot be; followed after), tokens by TokenReview. `stop` ends the following.
  */
-export async function delegatedAuthentication(kc: KubeConfig, log: Logger, options?: FollowOptions): Promise<Koa.Middleware & { stop(): void }> {
+export async function delegatedAuthentication(
+  kc: KubeConfig,
+  log: Logger,
+  options?: FollowOptions,
+): Promise<Koa.Middleware & { stop(): void }> {
   const source = await followAuthenticationConfig(kc, log, options);
   return Object.assign(authentication({ config: source.current, reviewToken: tokenReviewer(kc), log }), { stop: source.stop });
 }

@@ -40,13 +40,19 @@ const grouplessApiPrefixes = new Set(['api']);
 const specialVerbs = new Set(['proxy', 'watch']);
 const specialVerbsNoSubresources = new Set(['proxy']);
 const namespaceSubresources = new Set(['status', 'finalize']);
-const verbOfMethod: Readonly<Record<string, string>> = { POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+const verbOfMethod: Readonly<Record<string, string>> = {
+  POST: 'create',
+  GET: 'get',
+  HEAD: 'get',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+};
 
 function splitPath(path: string): string[] {
   const trimmed = path.replace(/^\/+|\/+$/g, '');
   return trimmed === '' ? [] : trimmed.split('/');
 }
-
 
 function isPathSegmentName(name: string): boolean {
   return name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
@@ -81,7 +87,8 @@ export function requestAttributes(method: string, path: string, query: URLSearch
 
   let verb = verbOfMethod[method] ?? '';
   if (specialVerbs.has(parts[0]!)) {
-    if (parts.length < 2) throw new StatusError('InternalError', `failed to create RequestInfo: unable to determine kind and namespace from url, ${path}`);
+    if (parts.length < 2)
+      throw new StatusError('InternalError', `failed to create RequestInfo: unable to determine kind and namespace from url, ${path}`);
     verb = parts.shift()!;
   }
 
@@ -136,8 +143,20 @@ export function forbiddenError(user: User, attributes: RequestAttributes, reason
 /** The review's spec for a user and request; extra keys sorted so that equal questions read alike (cache key). */
 export function subjectAccessReviewSpec(user: User, attributes: RequestAttributes): V1SubjectAccessReviewSpec {
   const { extra } = user;
-  const sortedExtra = extra && Object.fromEntries(Object.keys(extra).sort().map((key) => [key, extra[key]!]));
-  return { user: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups, ...(sortedExtra ? { extra: sortedExtra } : {}), ...attributes };
+  const sortedExtra =
+    extra &&
+    Object.fromEntries(
+      Object.keys(extra)
+        .sort()
+        .map((key) => [key, extra[key]!]),
+    );
+  return {
+    user: user.name,
+    ...(user.uid ? { uid: user.uid } : {}),
+    groups: user.groups,
+    ...(sortedExtra ? { extra: sortedExtra } : {}),
+    ...attributes,
+  };
 }
 
 export type AccessReview = (spec: V1SubjectAccessReviewSpec) => Promise<V1SubjectAccessReviewStatus>;
@@ -156,7 +175,8 @@ function decodedPath(rawPath: string): string {
   }
 }
 
-const authorizationFailed = () => new StatusError('InternalError', 'Internal error occurred: the authorization check could not be completed');
+const authorizationFailed = () =>
+  new StatusError('InternalError', 'Internal error occurred: the authorization check could not be completed');
 
 async function authorize(user: User, attributes: RequestAttributes, options: AuthorizationOptions): Promise<void> {
   let status: V1SubjectAccessReviewStatus;
@@ -194,7 +214,9 @@ export function cachedAccessReview(review: AccessReview, now?: () => number): Ac
 export function subjectAccessReviewer(kc: KubeConfig): AccessReview {
   const api = kc.makeApiClient(AuthorizationV1Api);
   return cachedAccessReview(async (spec) => {
-    const review = await api.createSubjectAccessReview({ body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec } });
+    const review = await api.createSubjectAccessReview({
+      body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
+    });
     return review.status ?? { allowed: false };
   });
 }

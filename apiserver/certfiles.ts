@@ -28,7 +28,12 @@ export function readCertificate(files: CertificateFiles): Certificate | undefine
 }
 
 /** Calls `renewed` with each new whole pair the files hold, until stopped. */
-export function followCertificate(files: CertificateFiles, current: Certificate, renewed: (certificate: Certificate) => void, log: Logger): { stop(): void } {
+export function followCertificate(
+  files: CertificateFiles,
+  current: Certificate,
+  renewed: (certificate: Certificate) => void,
+  log: Logger,
+): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   const check = () => {
     const next = readCertificate(files);
@@ -37,10 +42,12 @@ export function followCertificate(files: CertificateFiles, current: Certificate,
     log.info({ file: files.cert }, 'the serving certificate was renewed: new connections get it');
     renewed(next);
   };
-  const watchers: FSWatcher[] = [...new Set([dirname(files.cert), dirname(files.key)])].map((dir) => watch(dir, () => {
-    clearTimeout(timer);
-    timer = setTimeout(check, settleMs);
-  }));
+  const watchers: FSWatcher[] = [...new Set([dirname(files.cert), dirname(files.key)])].map((dir) =>
+    watch(dir, () => {
+      clearTimeout(timer);
+      timer = setTimeout(check, settleMs);
+    }),
+  );
   return {
     stop: () => {
       clearTimeout(timer);

@@ -28,7 +28,12 @@ const subresourceVerbs = ['get', 'patch', 'update'];
 
 function wantsAggregated(accept: string): boolean {
   return accept.split(',').some((type) => {
-    const params = new Set(type.split(';').slice(1).map((p) => p.trim()));
+    const params = new Set(
+      type
+        .split(';')
+        .slice(1)
+        .map((p) => p.trim()),
+    );
     return params.has('g=apidiscovery.k8s.io') && params.has('v=v2') && params.has('as=APIGroupDiscoveryList');
   });
 }
@@ -40,23 +45,27 @@ function aggregated(groups: readonly DiscoveryGroup[]) {
     metadata: {},
     items: groups.map((g) => ({
       metadata: { name: g.group },
-      versions: [{
-        version: g.version,
-        freshness: 'Current',
-        resources: g.resources.map((r) => {
-          const responseKind = { group: g.group, version: g.version, kind: r.kind };
-          return {
-            resource: r.plural,
-            responseKind,
-            scope: r.namespaced ? 'Namespaced' : 'Cluster',
-            singularResource: r.singular,
-            verbs: r.verbs,
-            ...(r.shortNames?.length ? { shortNames: r.shortNames } : {}),
-            ...(r.categories?.length ? { categories: r.categories } : {}),
-            ...(r.subresources?.length ? { subresources: r.subresources.map((subresource) => ({ subresource, responseKind, verbs: subresourceVerbs })) } : {}),
-          };
-        }),
-      }],
+      versions: [
+        {
+          version: g.version,
+          freshness: 'Current',
+          resources: g.resources.map((r) => {
+            const responseKind = { group: g.group, version: g.version, kind: r.kind };
+            return {
+              resource: r.plural,
+              responseKind,
+              scope: r.namespaced ? 'Namespaced' : 'Cluster',
+              singularResource: r.singular,
+              verbs: r.verbs,
+              ...(r.shortNames?.length ? { shortNames: r.shortNames } : {}),
+              ...(r.categories?.length ? { categories: r.categories } : {}),
+              ...(r.subresources?.length
+                ? { subresources: r.subresources.map((subresource) => ({ subresource, responseKind, verbs: subresourceVerbs })) }
+                : {}),
+            };
+          }),
+        },
+      ],
     })),
   };
 }
@@ -76,9 +85,21 @@ function resourceList(g: DiscoveryGroup) {
     apiVersion: 'v1',
     groupVersion: groupVersion(g),
     resources: g.resources.flatMap((r) => {
-      const entry = { name: r.plural, singularName: r.singular, namespaced: r.namespaced, group: g.group, version: g.version, kind: r.kind };
+      const entry = {
+        name: r.plural,
+        singularName: r.singular,
+        namespaced: r.namespaced,
+        group: g.group,
+        version: g.version,
+        kind: r.kind,
+      };
       return [
-        { ...entry, verbs: r.verbs, ...(r.shortNames?.length ? { shortNames: r.shortNames } : {}), ...(r.categories?.length ? { categories: r.categories } : {}) },
+        {
+          ...entry,
+          verbs: r.verbs,
+          ...(r.shortNames?.length ? { shortNames: r.shortNames } : {}),
+          ...(r.categories?.length ? { categories: r.categories } : {}),
+        },
         ...(r.subresources ?? []).map((s) => ({ ...entry, name: `${r.plural}/${s}`, singularName: '', verbs: subresourceVerbs })),
       ];
     }),
@@ -109,11 +130,18 @@ export function discoveryRouter(groups: readonly DiscoveryGroup[]): Router {
     else sendCached(ctx, legacy(), 'application/json');
   };
   if (core.length > 0) {
-    router.get('/api', serveList(core, () => ({ kind: 'APIVersions', versions: core.map((g) => g.version), serverAddressByClientCIDRs: null })));
+    router.get(
+      '/api',
+      serveList(core, () => ({ kind: 'APIVersions', versions: core.map((g) => g.version), serverAddressByClientCIDRs: null })),
+    );
   }
-  router.get('/apis', serveList(named, () => ({ kind: 'APIGroupList', apiVersion: 'v1', groups: named.map(apiGroup) })));
+  router.get(
+    '/apis',
+    serveList(named, () => ({ kind: 'APIGroupList', apiVersion: 'v1', groups: named.map(apiGroup) })),
+  );
   for (const g of groups) {
-    if (g.group) router.get(`/apis/${g.group}`, (ctx) => sendCached(ctx, { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(g) }, 'application/json'));
+    if (g.group)
+      router.get(`/apis/${g.group}`, (ctx) => sendCached(ctx, { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(g) }, 'application/json'));
     router.get(g.group ? `/apis/${groupVersion(g)}` : `/api/${g.version}`, (ctx) => sendCached(ctx, resourceList(g), 'application/json'));
   }
   return router;

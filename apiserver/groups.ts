@@ -10,7 +10,14 @@ export const ourDiscovery: DiscoveryGroup = {
   group: kinds.databases.group,
   version: kinds.databases.version,
   resources: Object.values(kinds).map((k) => ({
-    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs, shortNames: k.shortNames, categories: k.categories, subresources: ['status'],
+    plural: k.plural,
+    singular: k.singular,
+    kind: k.kind,
+    namespaced: k.namespaced,
+    verbs,
+    shortNames: k.shortNames,
+    categories: k.categories,
+    subresources: ['status'],
   })),
 };
 
@@ -18,8 +25,18 @@ export const coreDiscovery: DiscoveryGroup = {
   group: '',
   version: 'v1',
   resources: coreKinds.map((k) => ({
-    plural: k.plural, singular: k.singular, kind: k.kind, namespaced: k.namespaced, verbs,
-    ...(k.plural === 'namespaces' ? { shortNames: ['ns'] } : k.plural === 'services' ? { shortNames: ['svc'] } : k.plural === 'events' ? { shortNames: ['ev'] } : {}),
+    plural: k.plural,
+    singular: k.singular,
+    kind: k.kind,
+    namespaced: k.namespaced,
+    verbs,
+    ...(k.plural === 'namespaces'
+      ? { shortNames: ['ns'] }
+      : k.plural === 'services'
+        ? { shortNames: ['svc'] }
+        : k.plural === 'events'
+          ? { shortNames: ['ev'] }
+          : {}),
   })),
 };
 
@@ -28,19 +45,38 @@ export const coreDiscovery: DiscoveryGroup = {
  * fieldValidation, so it validates on the server instead of asking for protobuf OpenAPI v2.
  */
 export function coreOpenAPIDocument(): object {
-  const fieldValidation = { name: 'fieldValidation', in: 'query', description: 'Strict, Warn or Ignore: what to do with unknown fields.', schema: { type: 'string', uniqueItems: true } };
-  const paths = Object.fromEntries(coreKinds.map((k) => {
-    const item = k.namespaced ? `/api/v1/namespaces/{namespace}/${k.plural}/{name}` : `/api/v1/${k.plural}/{name}`;
-    const patch = {
-      description: `partially update the specified ${k.kind}`,
-      operationId: `patchCoreV1${k.kind}`,
-      parameters: [fieldValidation],
-      requestBody: { content: Object.fromEntries(['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'].map((t) => [t, { schema: { type: 'object' } }])) },
-      responses: { '200': { description: 'OK' } },
-      'x-kubernetes-action': 'patch',
-      'x-kubernetes-group-version-kind': { group: '', version: 'v1', kind: k.kind },
-    };
-    return [item, { patch }];
-  }));
-  return { openapi: '3.0.0', info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' }, paths, components: { schemas: {} } };
+  const fieldValidation = {
+    name: 'fieldValidation',
+    in: 'query',
+    description: 'Strict, Warn or Ignore: what to do with unknown fields.',
+    schema: { type: 'string', uniqueItems: true },
+  };
+  const paths = Object.fromEntries(
+    coreKinds.map((k) => {
+      const item = k.namespaced ? `/api/v1/namespaces/{namespace}/${k.plural}/{name}` : `/api/v1/${k.plural}/{name}`;
+      const patch = {
+        description: `partially update the specified ${k.kind}`,
+        operationId: `patchCoreV1${k.kind}`,
+        parameters: [fieldValidation],
+        requestBody: {
+          content: Object.fromEntries(
+            ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'].map((t) => [
+              t,
+              { schema: { type: 'object' } },
+            ]),
+          ),
+        },
+        responses: { '200': { description: 'OK' } },
+        'x-kubernetes-action': 'patch',
+        'x-kubernetes-group-version-kind': { group: '', version: 'v1', kind: k.kind },
+      };
+      return [item, { patch }];
+    }),
+  );
+  return {
+    openapi: '3.0.0',
+    info: { title: 'Kubernetes core kinds served in local mode', version: 'v1' },
+    paths,
+    components: { schemas: {} },
+  };
 }

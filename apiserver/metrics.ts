@@ -35,7 +35,14 @@ export function requestInfo(method: string, path: string, query: URLSearchParams
   }
   if (!('resourceAttributes' in attributes)) return nonResource;
   const { verb, resource, subresource } = attributes.resourceAttributes;
-  const reported = verb === 'watch' ? 'WATCH' : verb === 'list' ? 'LIST' : contentType.startsWith(applyPatchType) && method.toUpperCase() === 'PATCH' ? 'APPLY' : method.toUpperCase();
+  const reported =
+    verb === 'watch'
+      ? 'WATCH'
+      : verb === 'list'
+        ? 'LIST'
+        : contentType.startsWith(applyPatchType) && method.toUpperCase() === 'PATCH'
+          ? 'APPLY'
+          : method.toUpperCase();
   return { verb: reported, resource, subresource };
 }
 
@@ -130,7 +137,9 @@ export class Metrics {
     } finally {
       const info = requestInfo(ctx.method, ctx.path, new URLSearchParams(ctx.querystring), ctx.get('content-type'));
       const matched = (ctx as { routerPath?: string }).routerPath !== undefined;
-      const labels = matched ? { verb: info.verb, resource: info.resource, subresource: info.subresource } : { verb: info.verb, resource: '', subresource: '' };
+      const labels = matched
+        ? { verb: info.verb, resource: info.resource, subresource: info.subresource }
+        : { verb: info.verb, resource: '', subresource: '' };
       const watch = info.verb === 'WATCH' && ctx.status < 300;
       if (watch) this.longRunning.inc(labels);
       const record = () => {
@@ -138,7 +147,8 @@ export class Metrics {
         if (watch) this.longRunning.dec(labels);
         else this.durations.observe(labels, (performance.now() - started) / 1000);
       };
-      if (ctx.res.closed) record(); // the client went away before the answer
+      if (ctx.res.closed)
+        record(); // the client went away before the answer
       else ctx.res.once('close', record);
     }
   };

@@ -2,7 +2,15 @@
 // v3 hash semantics of kube-openapi's handler3 (a stale hash is redirected, the current one is immutable).
 import Router from '@koa/router';
 import type Koa from 'koa';
-import { buildOpenAPIV3Discovery, groupVersionPath, openAPIV2, openAPIV3Discovery, openAPIV3GroupVersion, serve, type ServedDocument } from '../openapi/document.ts';
+import {
+  buildOpenAPIV3Discovery,
+  groupVersionPath,
+  openAPIV2,
+  openAPIV3Discovery,
+  openAPIV3GroupVersion,
+  serve,
+  type ServedDocument,
+} from '../openapi/document.ts';
 
 function send(ctx: Koa.Context, document: ServedDocument, cacheControl = 'no-cache, private'): void {
   ctx.set('ETag', document.etag);
@@ -20,7 +28,8 @@ function send(ctx: Koa.Context, document: ServedDocument, cacheControl = 'no-cac
 export function openapiRouter(extra: Record<string, ServedDocument> = {}): Router {
   const router = new Router();
   const ours = openAPIV3GroupVersion(groupVersionPath)!;
-  const discovery = Object.keys(extra).length === 0 ? openAPIV3Discovery() : serve(buildOpenAPIV3Discovery({ [groupVersionPath]: ours, ...extra }));
+  const discovery =
+    Object.keys(extra).length === 0 ? openAPIV3Discovery() : serve(buildOpenAPIV3Discovery({ [groupVersionPath]: ours, ...extra }));
   router.get('/openapi/v2', (ctx) => send(ctx, openAPIV2()));
   router.get('/openapi/v3', (ctx) => send(ctx, discovery));
   router.get('/openapi/v3/*path', (ctx, next) => {

@@ -32,7 +32,8 @@ const maxTimeoutSeconds = Math.floor((2 ** 31 - 1) / 1000);
 export function countParameter(query: Query, name: string): number | undefined {
   const value = single(query, name);
   if (value === undefined || value === '') return undefined;
-  if (!/^\d{1,15}$/.test(value)) throw badRequest(`invalid value for ${name}: ${JSON.stringify(value)}: must be a non-negative whole number`);
+  if (!/^\d{1,15}$/.test(value))
+    throw badRequest(`invalid value for ${name}: ${JSON.stringify(value)}: must be a non-negative whole number`);
   return Number(value);
 }
 

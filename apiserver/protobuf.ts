@@ -60,18 +60,23 @@ function objectMeta(f: Fields | undefined): Record<string, unknown> {
   if (!f) return {};
   const finalizers = texts(f, 14);
   return defined({
-    name: text(f, 1), generateName: text(f, 2), namespace: text(f, 3), resourceVersion: text(f, 6),
-    labels: map(f, 11, (e) => text(e, 2) ?? ''), annotations: map(f, 12, (e) => text(e, 2) ?? ''),
+    name: text(f, 1),
+    generateName: text(f, 2),
+    namespace: text(f, 3),
+    resourceVersion: text(f, 6),
+    labels: map(f, 11, (e) => text(e, 2) ?? ''),
+    annotations: map(f, 12, (e) => text(e, 2) ?? ''),
     finalizers: finalizers.length > 0 ? finalizers : undefined,
   });
 }
 
 const decoders: Record<string, (f: Fields) => Record<string, unknown>> = {
-  Secret: (f) => defined({
-    data: map(f, 2, (e) => ((e.get(2)?.[0] as Buffer | undefined) ?? Buffer.alloc(0)).toString('base64')),
-    type: text(f, 3),
-    stringData: map(f, 4, (e) => text(e, 2) ?? ''),
-  }),
+  Secret: (f) =>
+    defined({
+      data: map(f, 2, (e) => ((e.get(2)?.[0] as Buffer | undefined) ?? Buffer.alloc(0)).toString('base64')),
+      type: text(f, 3),
+      stringData: map(f, 4, (e) => text(e, 2) ?? ''),
+    }),
   Namespace: () => ({}),
 };
 
@@ -81,7 +86,11 @@ export function isProtobuf(contentType: string): boolean {
 
 /** A v1 object from Kubernetes protobuf, as JSON would have carried it. */
 export function decodeProtobuf(body: Buffer): Record<string, unknown> {
-  const unsupported = (why: string) => new StatusError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (${why})`);
+  const unsupported = (why: string) =>
+    new StatusError(
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (${why})`,
+    );
   if (!body.subarray(0, 4).equals(magic)) throw unsupported('not a Kubernetes protobuf envelope');
   try {
     const unknown = fields(body.subarray(4));

@@ -30,7 +30,10 @@ export async function readBody(ctx: Koa.Context): Promise<Buffer> {
 export function decode(body: Buffer, contentType: string): unknown {
   if (isProtobuf(contentType)) return decodeProtobuf(body);
   if (!/json|yaml/.test(contentType) && contentType !== '') {
-    throw new StatusError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+    throw new StatusError(
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`,
+    );
   }
   const text = body.toString('utf8');
   if (text.trim() === '') throw badRequest('the request body is empty');
@@ -41,14 +44,16 @@ export function decode(body: Buffer, contentType: string): unknown {
   }
 }
 
-
 /** The body of a create or update: an object of this kind, as kube-apiserver checks it before anything else. */
 export function decodeObject(body: Buffer, contentType: string, kind: ResourceKind): KubeObject {
   const value = decode(body, contentType);
-  if (!isObject(value)) throw badRequest(`${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: the body is not an object`);
+  if (!isObject(value))
+    throw badRequest(`${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: the body is not an object`);
   const apiVersion = kind.group ? `${kind.group}/${kind.version}` : kind.version;
   if (value.apiVersion !== apiVersion || value.kind !== kind.kind) {
-    throw badRequest(`the API version in the data (${String(value.apiVersion)}) and kind (${String(value.kind)}) do not match the expected ${apiVersion}, Kind=${kind.kind}`);
+    throw badRequest(
+      `the API version in the data (${String(value.apiVersion)}) and kind (${String(value.kind)}) do not match the expected ${apiVersion}, Kind=${kind.kind}`,
+    );
   }
   if (value.metadata !== undefined && !isObject(value.metadata)) throw badRequest('metadata must be an object');
   return { ...value, metadata: { ...((value.metadata as object | undefined) ?? {}) } } as KubeObject;
@@ -60,7 +65,10 @@ function oneOf<T extends string>(ctx: Koa.Context, name: string, values: readonl
   const given = ctx.query[name];
   if (given === undefined || given === '') return fallback;
   if (typeof given === 'string' && (values as readonly string[]).includes(given)) return given as T;
-  throw new StatusError('Invalid', `${name}: Unsupported value: ${JSON.stringify(given)}: supported values: ${values.map((v) => `"${v}"`).join(', ')}`);
+  throw new StatusError(
+    'Invalid',
+    `${name}: Unsupported value: ${JSON.stringify(given)}: supported values: ${values.map((v) => `"${v}"`).join(', ')}`,
+  );
 }
 
 export function fieldValidationOf(ctx: Koa.Context): FieldValidation {
@@ -78,6 +86,9 @@ export function sendWarnings(ctx: Koa.Context): void {
   const warnings = (ctx.state.warnings ?? []) as string[];
   const printable = (text: string) => [...text].map((c) => (c < ' ' || c === '\u007f' ? ' ' : c)).join('');
   const escape = (text: string) => printable(text).replace(/["\\]/g, (c) => `\\${c}`);
-  if (warnings.length > 0) ctx.set('Warning', warnings.map((w) => `299 - "${escape(w)}"`));
+  if (warnings.length > 0)
+    ctx.set(
+      'Warning',
+      warnings.map((w) => `299 - "${escape(w)}"`),
+    );
 }
-

@@ -6,11 +6,30 @@ import Router from '@koa/router';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import jsonMergePatch from 'json-merge-patch';
 import type Koa from 'koa';
-import { appliedObject, applyConfiguration, applyConflict, compactMetadata, fieldManagerOf, managementOf, patchOptionsOf, recordUpdate, withBody } from './apply.ts';
+import {
+  appliedObject,
+  applyConfiguration,
+  applyConflict,
+  compactMetadata,
+  fieldManagerOf,
+  managementOf,
+  patchOptionsOf,
+  recordUpdate,
+  withBody,
+} from './apply.ts';
 import { objectKey, ObjectLocks } from '../lib/locks.ts';
 import { countParameter, watchRequested } from './parameters.ts';
 import { applyPatchType, decode, decodeObject, fieldValidationOf, readBody, writeContext, sendWarnings } from './request.ts';
-import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, withReclaimFinalizer, type Admission, type WriteContext, type ResourceKind } from '../reconcile/kinds/resource.ts';
+import {
+  apiVersionOf,
+  selectableFieldNames,
+  selectableFields,
+  storeResource,
+  withReclaimFinalizer,
+  type Admission,
+  type WriteContext,
+  type ResourceKind,
+} from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { badRequest, conflict, invalid, StatusError, type Subject } from '../openapi/status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
@@ -46,7 +65,9 @@ function clone<T>(value: T): T {
 /** The object without what a write stamps (resourceVersion, managedFields times): equal means a no-op. */
 function writtenContent(object: KubeObject): unknown {
   const { resourceVersion: _rv, managedFields, ...metadata } = object.metadata;
-  const fields = Array.isArray(managedFields) ? managedFields.map(({ time: _time, ...entry }: Record<string, unknown>) => entry) : managedFields;
+  const fields = Array.isArray(managedFields)
+    ? managedFields.map(({ time: _time, ...entry }: Record<string, unknown>) => entry)
+    : managedFields;
   return { ...object, metadata: { ...metadata, managedFields: fields } };
 }
 
@@ -95,7 +116,11 @@ export class ResourceHandlers {
     sendWarnings(ctx);
     ctx.status = status;
     if (wantsTable(ctx.get('accept'))) {
-      ctx.body = toTable(this.kind.columns, [object], { include: includeObjectOf(ctx.query.includeObject as string | undefined), withColumns: true, metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') } });
+      ctx.body = toTable(this.kind.columns, [object], {
+        include: includeObjectOf(ctx.query.includeObject as string | undefined),
+        withColumns: true,
+        metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') },
+      });
     } else {
       ctx.body = object;
     }
@@ -111,15 +136,25 @@ export class ResourceHandlers {
     const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(this.kind));
     const limit = countParameter(ctx.query, 'limit') || undefined;
     const page = await this.store
-      .list(this.resource, { namespace, ...(limit ? { limit } : {}), ...(ctx.query.continue ? { continue: String(ctx.query.continue) } : {}) })
+      .list(this.resource, {
+        namespace,
+        ...(limit ? { limit } : {}),
+        ...(ctx.query.continue ? { continue: String(ctx.query.continue) } : {}),
+      })
       .catch((error: unknown) => {
         throw fromStoreError(error);
       });
-    const selected = page.items.filter((o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)));
+    const selected = page.items.filter(
+      (o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)),
+    );
     const items = await this.decorate(selected);
     const metadata = { resourceVersion: page.resourceVersion, ...(page.continue ? { continue: page.continue } : {}) };
     if (wantsTable(ctx.get('accept'))) {
-      ctx.body = toTable(this.kind.columns, items, { include: includeObjectOf(ctx.query.includeObject as string | undefined), withColumns: true, metadata });
+      ctx.body = toTable(this.kind.columns, items, {
+        include: includeObjectOf(ctx.query.includeObject as string | undefined),
+        withColumns: true,
+        metadata,
+      });
     } else {
       ctx.body = { apiVersion: apiVersionOf(this.kind), kind: `${this.kind.kind}List`, metadata, items };
     }
@@ -139,7 +174,9 @@ export class ResourceHandlers {
     const unknown = strategy.unknownFields(object);
     if (unknown.length > 0 && validation === 'Strict') {
       const fields = unknown.map((f) => `unknown field "${f}"`).join(', ');
-      throw badRequest(`${this.kind.kind} in version "${this.kind.version}" cannot be handled as a ${this.kind.kind}: strict decoding error: ${fields}`);
+      throw badRequest(
+        `${this.kind.kind} in version "${this.kind.version}" cannot be handled as a ${this.kind.kind}: strict decoding error: ${fields}`,
+      );
     }
     if (validation === 'Warn') for (const f of unknown) writeContext(ctx).warn(`unknown field "${f}"`);
     const admitted = strategy.withDefaults(unknown.length > 0 ? strategy.prune(object) : object);
@@ -162,27 +199,38 @@ export class ResourceHandlers {
   /** `applied`: the object an apply built, whose managedFields already name its manager. */
   async create(ctx: Koa.Context, namespace: string, applied = false): Promise<void> {
     const decoded = withName(this.inScope(decodeObject(await readBody(ctx), ctx.get('content-type'), this.kind), namespace));
-    if (!decoded.metadata.name) throw invalid(subjectOf(this.kind), [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
+    if (!decoded.metadata.name)
+      throw invalid(subjectOf(this.kind), [
+        { type: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' },
+      ]);
     // The uid is the server's, named before admission so that hooks (Events, owner references) can use it.
     decoded.metadata = { ...decoded.metadata, uid: randomUUID() };
     const { status: _status, ...withoutStatus } = decoded;
     const admitted = this.admit(ctx, this.kind.statusSubresource ? (withoutStatus as KubeObject) : decoded, undefined);
-    const object = applied ? admitted : recordUpdate(undefined, admitted, fieldManagerOf(ctx, 'CreateOptions'), managementOf(this.kind, undefined));
+    const object = applied
+      ? admitted
+      : recordUpdate(undefined, admitted, fieldManagerOf(ctx, 'CreateOptions'), managementOf(this.kind, undefined));
     const request = writeContext(ctx);
     const fresh = withReclaimFinalizer(this.kind.strategy, { ...object, metadata: { ...object.metadata, generation: 1 } });
     const admission = await this.admission(fresh, undefined, request);
     if (request.dryRun) {
-      await this.store.checkClaims(this.resource, fresh, admission.claims).catch((e: unknown) => { throw fromStoreError(e); });
+      await this.store.checkClaims(this.resource, fresh, admission.claims).catch((e: unknown) => {
+        throw fromStoreError(e);
+      });
       this.send(ctx, await this.answer(admission.write ? await admission.write(fresh) : fresh, true), 201);
       return;
     }
     // The object and its claims first, in one transaction: a create that loses a claim runs no SQL. Its write
     // holds the object's lock, so that no correction of the reconciler runs beside it (an apply holds it already).
     const create = async () => {
-      const stored = await this.store.create(this.resource, fresh, admission.claims).catch((e: unknown) => { throw fromStoreError(e); });
+      const stored = await this.store.create(this.resource, fresh, admission.claims).catch((e: unknown) => {
+        throw fromStoreError(e);
+      });
       return this.written(stored, admission, request);
     };
-    const created = applied ? await create() : await this.locks.run(objectKey(this.resource, fresh.metadata.namespace, fresh.metadata.name), create);
+    const created = applied
+      ? await create()
+      : await this.locks.run(objectKey(this.resource, fresh.metadata.namespace, fresh.metadata.name), create);
     this.send(ctx, await this.answer(created, false), 201);
   }
 
@@ -211,17 +259,28 @@ export class ResourceHandlers {
     }
     // What the write recorded in status (passwordSecretVersion), kept over a live status a read persisted meanwhile.
     const before = (stored.status ?? {}) as Record<string, unknown>;
-    const recorded = Object.fromEntries(Object.entries((written.status ?? {}) as Record<string, unknown>).filter(([key, value]) => !isDeepStrictEqual(before[key], value)));
+    const recorded = Object.fromEntries(
+      Object.entries((written.status ?? {}) as Record<string, unknown>).filter(([key, value]) => !isDeepStrictEqual(before[key], value)),
+    );
     if (Object.keys(recorded).length === 0) return stored;
-    const record = (current: KubeObject) => this.store.update(this.resource, { ...current, status: { ...(current.status as object | undefined), ...recorded } }, { expectedResourceVersion: String(current.metadata.resourceVersion) });
-    return despitePersistedStatus(this.store, this.resource, stored, record).catch((e: unknown) => { throw fromStoreError(e); });
+    const record = (current: KubeObject) =>
+      this.store.update(
+        this.resource,
+        { ...current, status: { ...(current.status as object | undefined), ...recorded } },
+        { expectedResourceVersion: String(current.metadata.resourceVersion) },
+      );
+    return despitePersistedStatus(this.store, this.resource, stored, record).catch((e: unknown) => {
+      throw fromStoreError(e);
+    });
   }
 
   /** Stores `next` in place of `old`: immutable metadata kept, generation bumped when the spec changed. */
   private async replace(ctx: Koa.Context, next: KubeObject, old: KubeObject, subresource: 'status' | undefined): Promise<void> {
-    if (next.metadata.uid && next.metadata.uid !== old.metadata.uid) throw uidConflict(this.kind, old.metadata.name, next.metadata.uid, old.metadata.uid);
+    if (next.metadata.uid && next.metadata.uid !== old.metadata.uid)
+      throw uidConflict(this.kind, old.metadata.name, next.metadata.uid, old.metadata.uid);
     const keepStatus = this.kind.statusSubresource && subresource === undefined;
-    const merged: KubeObject = subresource === 'status' ? { ...old, status: next.status } : { ...next, ...(keepStatus ? { status: old.status } : {}) };
+    const merged: KubeObject =
+      subresource === 'status' ? { ...old, status: next.status } : { ...next, ...(keepStatus ? { status: old.status } : {}) };
     if (merged.status === undefined) delete merged.status;
     const metadata: KubeObject['metadata'] = {
       ...(subresource === 'status' ? old.metadata : next.metadata),
@@ -235,7 +294,8 @@ export class ResourceHandlers {
     };
     const object = subresource === 'status' ? { ...merged, metadata } : this.admit(ctx, { ...merged, metadata }, old);
     const request = writeContext(ctx);
-    const prepared = subresource === undefined ? await this.admitAndWrite(withReclaimFinalizer(this.kind.strategy, object), old, request) : object;
+    const prepared =
+      subresource === undefined ? await this.admitAndWrite(withReclaimFinalizer(this.kind.strategy, object), old, request) : object;
     const finalizers = (prepared.metadata.finalizers as string[] | undefined) ?? [];
     if (old.metadata.deletionTimestamp && finalizers.length === 0) {
       await this.remove(ctx, prepared, request.dryRun);
@@ -245,7 +305,12 @@ export class ResourceHandlers {
     let stored: KubeObject;
     if (isDeepStrictEqual(writtenContent(prepared), writtenContent(old))) stored = old;
     else if (request.dryRun) stored = prepared;
-    else stored = await this.store.update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
+    else
+      stored = await this.store
+        .update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) })
+        .catch((e: unknown) => {
+          throw fromStoreError(e);
+        });
     const shown = await this.answer(stored, request.dryRun);
     this.send(ctx, shown);
   }
@@ -253,8 +318,12 @@ export class ResourceHandlers {
   /** An update's admission, its claims (an object stored before its server could be read has none yet), then its write. */
   private async admitAndWrite(object: KubeObject, old: KubeObject, request: WriteContext): Promise<KubeObject> {
     const admission = await this.admission(object, old, request);
-    const claim = request.dryRun ? this.store.checkClaims(this.resource, old, admission.claims) : this.store.claim(this.resource, old, admission.claims);
-    await claim.catch((e: unknown) => { throw fromStoreError(e); });
+    const claim = request.dryRun
+      ? this.store.checkClaims(this.resource, old, admission.claims)
+      : this.store.claim(this.resource, old, admission.claims);
+    await claim.catch((e: unknown) => {
+      throw fromStoreError(e);
+    });
     return admission.write ? admission.write(object) : object;
   }
 
@@ -262,18 +331,28 @@ export class ResourceHandlers {
     const next = this.inScope(decodeObject(await readBody(ctx), ctx.get('content-type'), this.kind), scope.namespace);
     if (next.metadata.name !== scope.name) throw badRequest('the name of the object does not match the name on the URL');
     if (!next.metadata.resourceVersion) {
-      throw invalid(subjectOf(this.kind, scope.name), [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }]);
+      throw invalid(subjectOf(this.kind, scope.name), [
+        { type: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' },
+      ]);
     }
     const old = await this.load(scope);
     if (String(next.metadata.resourceVersion) !== String(old.metadata.resourceVersion)) throw conflict(subjectOf(this.kind, scope.name));
-    await this.replace(ctx, recordUpdate(old, next, fieldManagerOf(ctx, 'UpdateOptions'), managementOf(this.kind, subresource)), old, subresource);
+    await this.replace(
+      ctx,
+      recordUpdate(old, next, fieldManagerOf(ctx, 'UpdateOptions'), managementOf(this.kind, subresource)),
+      old,
+      subresource,
+    );
   }
 
   async patch(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {
     const type = ctx.get('content-type').split(';')[0]!.trim();
     const accepted = this.kind.strategicMergePatch ? [...patchTypes, strategicMergePatchType] : patchTypes;
     if (!accepted.includes(type)) {
-      throw new StatusError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
+      throw new StatusError(
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
+      );
     }
     const isApply = type === applyPatchType;
     const { manager, force } = patchOptionsOf(ctx, isApply);
@@ -294,9 +373,20 @@ export class ResourceHandlers {
     if (isApply) {
       next = apply(old);
     } else {
-      const patched = type === 'application/json-patch+json' ? jsonPatch(old, body) : mergePatch(old, type === strategicMergePatchType ? withoutDirectives(body) : body);
+      const patched =
+        type === 'application/json-patch+json'
+          ? jsonPatch(old, body)
+          : mergePatch(old, type === strategicMergePatchType ? withoutDirectives(body) : body);
       if (!isObject(patched) || !isObject(patched.metadata)) throw badRequest('the patch leaves no object');
-      next = recordUpdate(old, compactMetadata({ ...(patched as KubeObject), metadata: { ...patched.metadata, resourceVersion: old.metadata.resourceVersion } as KubeObject['metadata'] }), manager, management);
+      next = recordUpdate(
+        old,
+        compactMetadata({
+          ...(patched as KubeObject),
+          metadata: { ...patched.metadata, resourceVersion: old.metadata.resourceVersion } as KubeObject['metadata'],
+        }),
+        manager,
+        management,
+      );
     }
     if (next.apiVersion !== old.apiVersion || next.kind !== old.kind || next.metadata.name !== old.metadata.name) {
       throw badRequest('a patch may not change apiVersion, kind or metadata.name');
@@ -309,7 +399,13 @@ export class ResourceHandlers {
   private async remove(ctx: Koa.Context, object: KubeObject, dryRun: boolean): Promise<void> {
     const deleted = dryRun
       ? object
-      : await this.store.delete(this.resource, object.metadata.namespace ?? '', object.metadata.name, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((e: unknown) => { throw fromStoreError(e); });
+      : await this.store
+          .delete(this.resource, object.metadata.namespace ?? '', object.metadata.name, {
+            expectedResourceVersion: String(object.metadata.resourceVersion),
+          })
+          .catch((e: unknown) => {
+            throw fromStoreError(e);
+          });
     const shown = await this.answer(deleted, dryRun);
     this.send(ctx, shown);
   }
@@ -318,10 +414,14 @@ export class ResourceHandlers {
     const options = await deleteOptions(ctx);
     const object = await this.load(scope);
     const preconditions = (options.preconditions ?? {}) as { resourceVersion?: string; uid?: string };
-    if (preconditions.uid && preconditions.uid !== object.metadata.uid) throw uidConflict(this.kind, scope.name, preconditions.uid, object.metadata.uid);
-    if (preconditions.resourceVersion && preconditions.resourceVersion !== object.metadata.resourceVersion) throw conflict(subjectOf(this.kind, scope.name));
+    if (preconditions.uid && preconditions.uid !== object.metadata.uid)
+      throw uidConflict(this.kind, scope.name, preconditions.uid, object.metadata.uid);
+    if (preconditions.resourceVersion && preconditions.resourceVersion !== object.metadata.resourceVersion)
+      throw conflict(subjectOf(this.kind, scope.name));
     const request = writeContext(ctx);
-    const result = await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => { throw fromStoreError(e); });
+    const result = await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => {
+      throw fromStoreError(e);
+    });
     this.send(ctx, await this.answer(result, request.dryRun));
   }
 
@@ -331,13 +431,24 @@ export class ResourceHandlers {
     const request = writeContext(ctx);
     const { items, resourceVersion } = await this.store.list(this.resource, { namespace });
     const deleted: KubeObject[] = [];
-    for (const object of items.filter((o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)))) {
+    for (const object of items.filter(
+      (o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)),
+    )) {
       await this.locks.run(objectKey(this.resource, object.metadata.namespace, object.metadata.name), async () => {
-        deleted.push(await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => { throw fromStoreError(e); }));
+        deleted.push(
+          await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => {
+            throw fromStoreError(e);
+          }),
+        );
       });
     }
     sendWarnings(ctx);
-    ctx.body = { apiVersion: apiVersionOf(this.kind), kind: `${this.kind.kind}List`, metadata: { resourceVersion }, items: await this.decorate(deleted) };
+    ctx.body = {
+      apiVersion: apiVersionOf(this.kind),
+      kind: `${this.kind.kind}List`,
+      metadata: { resourceVersion },
+      items: await this.decorate(deleted),
+    };
   }
 }
 
@@ -353,7 +464,11 @@ function mergePatch(old: KubeObject, patch: unknown): unknown {
 function withoutDirectives(patch: unknown): unknown {
   if (Array.isArray(patch)) return patch.map(withoutDirectives);
   if (!isObject(patch)) return patch;
-  return Object.fromEntries(Object.entries(patch).filter(([key]) => !key.startsWith('$')).map(([key, value]) => [key, withoutDirectives(value)]));
+  return Object.fromEntries(
+    Object.entries(patch)
+      .filter(([key]) => !key.startsWith('$'))
+      .map(([key, value]) => [key, withoutDirectives(value)]),
+  );
 }
 
 function jsonPatch(old: KubeObject, patch: unknown): unknown {
@@ -361,7 +476,10 @@ function jsonPatch(old: KubeObject, patch: unknown): unknown {
   try {
     return fastJsonPatch.applyPatch(clone(old), patch as Operation[], true, false).newDocument;
   } catch (error) {
-    throw new StatusError('Invalid', `the server rejected our request due to an error in our request: ${(error as Error).message.split('\n')[0]}`);
+    throw new StatusError(
+      'Invalid',
+      `the server rejected our request due to an error in our request: ${(error as Error).message.split('\n')[0]}`,
+    );
   }
 }
 
@@ -377,7 +495,11 @@ async function deleteOptions(ctx: Koa.Context): Promise<Record<string, unknown>>
   const policy = value.propagationPolicy ?? ctx.query.propagationPolicy;
   if (policy !== undefined && !propagationPolicies.includes(String(policy))) {
     throw invalid({ group: 'meta.k8s.io', resource: 'deleteoptions', kind: 'DeleteOptions' }, [
-      { type: 'FieldValueNotSupported', field: 'propagationPolicy', message: `Unsupported value: ${JSON.stringify(policy)}: supported values: ${propagationPolicies.map((p) => `"${p}"`).join(', ')}` },
+      {
+        type: 'FieldValueNotSupported',
+        field: 'propagationPolicy',
+        message: `Unsupported value: ${JSON.stringify(policy)}: supported values: ${propagationPolicies.map((p) => `"${p}"`).join(', ')}`,
+      },
     ]);
   }
   return value;
@@ -385,7 +507,10 @@ async function deleteOptions(ctx: Koa.Context): Promise<Record<string, unknown>>
 
 /** kube-apiserver's answer to a write naming another object's uid (a precondition that fails). */
 function uidConflict(kind: ResourceKind, name: string, requested: unknown, stored: unknown): StatusError {
-  return conflict(subjectOf(kind, name), `Precondition failed: UID in precondition: ${String(requested)}, UID in object meta: ${String(stored)}`);
+  return conflict(
+    subjectOf(kind, name),
+    `Precondition failed: UID in precondition: ${String(requested)}, UID in object meta: ${String(stored)}`,
+  );
 }
 
 /** Mounts the kind's paths: namespaced kinds also list and watch across namespaces. */
@@ -398,7 +523,8 @@ export function resourceRouter(kind: ResourceKind, store: ResourceStore, locks =
   const item = `${collection}/:name`;
   const namespaceOf = (ctx: Koa.Context) => (ctx.params.namespace as string | undefined) ?? '';
   const scopeOf = (ctx: Koa.Context): Scope => ({ namespace: namespaceOf(ctx), name: ctx.params.name! });
-  const locked = (ctx: Koa.Context, write: () => Promise<void>) => locks.run(objectKey(storeResource(kind), namespaceOf(ctx), ctx.params.name!), write);
+  const locked = (ctx: Koa.Context, write: () => Promise<void>) =>
+    locks.run(objectKey(storeResource(kind), namespaceOf(ctx), ctx.params.name!), write);
   const listOrWatch = (ctx: Koa.Context) => {
     return watchRequested(ctx.query) ? handlers.watch(ctx, namespaceOf(ctx)) : handlers.list(ctx, namespaceOf(ctx));
   };

@@ -1,9 +1,7 @@
 // labelSelector and fieldSelector query parameters, parsed once and matched against objects.
 import { StatusError } from '../openapi/status.ts';
 
-type Requirement =
-  | { key: string; op: 'in' | 'notin'; values: string[] }
-  | { key: string; op: 'exists' | '!exists' };
+type Requirement = { key: string; op: 'in' | 'notin'; values: string[] } | { key: string; op: 'exists' | '!exists' };
 
 export type Matcher = (labels: Record<string, string>) => boolean;
 
@@ -131,6 +129,7 @@ export function parseFieldSelector(selector: string): FieldRequirement[] | undef
 export function fieldSelector(selector: string | undefined, supported: readonly string[]): Matcher {
   const requirements = parseFieldSelector(selector ?? '');
   if (!requirements) throw new StatusError('BadRequest', `invalid field selector: ${JSON.stringify(selector)}`);
-  for (const r of requirements) if (!supported.includes(r.field)) throw new StatusError('BadRequest', `field label not supported: ${r.field}`);
+  for (const r of requirements)
+    if (!supported.includes(r.field)) throw new StatusError('BadRequest', `field label not supported: ${r.field}`);
   return (fields) => requirements.every((r) => (fields[r.field] === r.value) === r.equals);
 }

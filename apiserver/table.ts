@@ -7,7 +7,12 @@ export type IncludeObject = 'None' | 'Metadata' | 'Object';
 /** Which representation the client asked for in Accept: a Table, or the object itself. */
 export function wantsTable(accept: string | undefined): boolean {
   return (accept ?? '').split(',').some((type) => {
-    const params = new Map(type.split(';').slice(1).map((p) => p.trim().split('=') as [string, string]));
+    const params = new Map(
+      type
+        .split(';')
+        .slice(1)
+        .map((p) => p.trim().split('=') as [string, string]),
+    );
     return params.get('as') === 'Table' && params.get('g') === 'meta.k8s.io' && (params.get('v') === 'v1' || params.get('v') === 'v1beta1');
   });
 }
@@ -25,7 +30,8 @@ export function humanDuration(milliseconds: number): string {
   if (seconds < 0) return '0s';
   if (seconds < 120) return `${seconds}s`;
   const minutes = Math.floor(seconds / 60);
-  const both = (big: number, unit: string, small: number, smallUnit: string) => (small === 0 ? `${big}${unit}` : `${big}${unit}${small}${smallUnit}`);
+  const both = (big: number, unit: string, small: number, smallUnit: string) =>
+    small === 0 ? `${big}${unit}` : `${big}${unit}${small}${smallUnit}`;
   if (minutes < 10) return both(minutes, 'm', seconds % 60, 's');
   if (minutes < 180) return `${minutes}m`;
   const hours = Math.floor(minutes / 60);

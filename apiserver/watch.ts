@@ -17,7 +17,9 @@ const bookmarkInterval = 60_000;
 const defaultTimeoutSeconds = 1800;
 
 function invalidParameter(field: string, why: string): StatusError {
-  return new StatusError('Invalid', `${field}: Forbidden: ${why}`, { causes: [{ reason: 'FieldValueForbidden', message: `Forbidden: ${why}`, field }] });
+  return new StatusError('Invalid', `${field}: Forbidden: ${why}`, {
+    causes: [{ reason: 'FieldValueForbidden', message: `Forbidden: ${why}`, field }],
+  });
 }
 
 /** The parameter rules kube-apiserver checks for a watch (apimachinery internalversion validation). */
@@ -33,7 +35,13 @@ function checkParameters(query: Koa.Context['query']): { sendInitialEvents: bool
   return { sendInitialEvents };
 }
 
-export async function serveWatch(ctx: Koa.Context, kind: ResourceKind, store: ResourceStore, namespace: string, present: (objects: KubeObject[]) => Promise<KubeObject[]>): Promise<void> {
+export async function serveWatch(
+  ctx: Koa.Context,
+  kind: ResourceKind,
+  store: ResourceStore,
+  namespace: string,
+  present: (objects: KubeObject[]) => Promise<KubeObject[]>,
+): Promise<void> {
   const { sendInitialEvents } = checkParameters(ctx.query);
   const timeoutSeconds = watchTimeoutSeconds(ctx.query) || defaultTimeoutSeconds;
   const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
@@ -48,9 +56,12 @@ export async function serveWatch(ctx: Koa.Context, kind: ResourceKind, store: Re
   const requested = ctx.query.resourceVersion as string | undefined;
 
   // Initial state first when asked for (no resourceVersion, "0", or sendInitialEvents).
-  const initial = !requested || requested === '0' || sendInitialEvents
-    ? await store.list(resource, { namespace }).catch((e: unknown) => { throw fromStoreError(e); })
-    : undefined;
+  const initial =
+    !requested || requested === '0' || sendInitialEvents
+      ? await store.list(resource, { namespace }).catch((e: unknown) => {
+          throw fromStoreError(e);
+        })
+      : undefined;
 
   const stream = new PassThrough();
   let columnsSent = false;
@@ -61,11 +72,22 @@ export async function serveWatch(ctx: Koa.Context, kind: ResourceKind, store: Re
   };
   const writeObject = (type: EventType, object: KubeObject) => {
     if (!asTable) return write(type, object);
-    write(type, toTable(kind.columns, [object], { include, withColumns: !columnsSent, metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') } }));
+    write(
+      type,
+      toTable(kind.columns, [object], {
+        include,
+        withColumns: !columnsSent,
+        metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') },
+      }),
+    );
     columnsSent = true;
   };
   const bookmark = (annotations?: Record<string, string>) =>
-    write('BOOKMARK', { kind: asTable ? 'Table' : kind.kind, apiVersion: asTable ? 'meta.k8s.io/v1' : apiVersionOf(kind), metadata: { resourceVersion: lastResourceVersion, ...(annotations ? { annotations } : {}) } });
+    write('BOOKMARK', {
+      kind: asTable ? 'Table' : kind.kind,
+      apiVersion: asTable ? 'meta.k8s.io/v1' : apiVersionOf(kind),
+      metadata: { resourceVersion: lastResourceVersion, ...(annotations ? { annotations } : {}) },
+    });
 
   ctx.req.socket.setTimeout(0);
   ctx.status = 200;

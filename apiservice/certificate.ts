@@ -57,7 +57,13 @@ async function certificateAuthority(): Promise<CertificateAuthority & { kept: bo
 mkdirSync(dir, { recursive: true });
 const ca = await certificateAuthority();
 // kube-apiserver dials <svc>.<ns>.svc; the other forms are for clients inside the cluster.
-const names = [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, ...values['extra-san']];
+const names = [
+  service,
+  `${service}.${namespace}`,
+  `${service}.${namespace}.svc`,
+  `${service}.${namespace}.svc.cluster.local`,
+  ...values['extra-san'],
+];
 const serving = await signServingCertificate(ca, names);
 
 write('ca.crt', ca.cert);

@@ -33,7 +33,6 @@ interface Ours {
   inSync: number;
 }
 
-
 function roleNames(prefix: string): string[] {
   return Array.from({ length: roleCount }, (_, i) => `${prefix}_${String(i + 1).padStart(4, '0')}`);
 }
@@ -51,7 +50,9 @@ async function freshDatabase(dsn: string, database: string): Promise<void> {
 }
 
 async function databaseOwner(dsn: string, database: string): Promise<string> {
-  const rows = await sql<{ owner: string }>(dsn, 'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', { params: [database] });
+  const rows = await sql<{ owner: string }>(dsn, 'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', {
+    params: [database],
+  });
   return rows[0]!.owner;
 }
 
@@ -83,8 +84,11 @@ async function timeInSync(catalog: ClusterCatalog, database: string, roles: Desi
   const snapshot = await catalog.snapshot({ roles: roles.map((r) => r.spec.roleName), databases: [database] });
   const plans = roles.map((r) => planRole(r, snapshot));
   const elapsed = performance.now() - started;
-  const behind = plans.flatMap((p, i) => (p.statements.length > 0 ? [`${roles[i]!.spec.roleName}: ${p.statements.map((s) => s.sql).join('; ')}`] : []));
-  if (behind.length > 0) throw new Error(`${behind.length} of ${roles.length} roles are not in sync in ${database}, e.g. ${behind[0]!.slice(0, 500)}`);
+  const behind = plans.flatMap((p, i) =>
+    p.statements.length > 0 ? [`${roles[i]!.spec.roleName}: ${p.statements.map((s) => s.sql).join('; ')}`] : [],
+  );
+  if (behind.length > 0)
+    throw new Error(`${behind.length} of ${roles.length} roles are not in sync in ${database}, e.g. ${behind[0]!.slice(0, 500)}`);
   return elapsed;
 }
 
@@ -100,7 +104,9 @@ async function checkPrivileges(dsn: string, database: string, role: string): Pro
                     WHERE a.grantee = to_regrole($1) AND a.privilege_type = 'SELECT') AS "defaults"`,
     { database, params: [role] },
   );
-  const missing = Object.entries(row!).filter(([, ok]) => !ok).map(([what]) => what);
+  const missing = Object.entries(row!)
+    .filter(([, ok]) => !ok)
+    .map(([what]) => what);
   if (missing.length > 0) throw new Error(`${role} in ${database} lacks privileges on: ${missing.join(', ')}`);
 }
 
@@ -177,30 +183,40 @@ function report(title: string, m: Measured): number {
   const part = (key: keyof Ours) => seconds(median(m.ours.map((r) => r[key])));
   const all = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(', ');
   console.log(`${title}:`);
-  console.log(`  reference (psql -f, ${roleCount} CREATE ROLE + 4 grants): ${seconds(ref)}  [runs: ${all(m.reference.map((r) => r.total))}]`);
+  console.log(
+    `  reference (psql -f, ${roleCount} CREATE ROLE + 4 grants): ${seconds(ref)}  [runs: ${all(m.reference.map((r) => r.total))}]`,
+  );
   console.log(`  ours (snapshot + planRole + applyAll):          ${seconds(ours)}  [runs: ${all(m.ours.map((r) => r.total))}]`);
-  console.log(`    snapshot ${part('snapshot')}, plan ${part('plan')}, applyAll: CREATE ROLE phase ${part('rolePhase')}, merged database phase ${part('databasePhase')}`);
+  console.log(
+    `    snapshot ${part('snapshot')}, plan ${part('plan')}, applyAll: CREATE ROLE phase ${part('rolePhase')}, merged database phase ${part('databasePhase')}`,
+  );
   console.log(`  in-sync check (snapshot + plan of the ${roleCount} roles right after, warm connections): ${part('inSync')}`);
   console.log(`  ours / reference: ${(ours / ref).toFixed(2)}`);
   return ours / ref;
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(psqlPath)) throw new Error(`psql not found at ${psqlPath}: install the PostgreSQL client (apt-get install postgresql-client) or set PSQL`);
+  if (!existsSync(psqlPath))
+    throw new Error(`psql not found at ${psqlPath}: install the PostgreSQL client (apt-get install postgresql-client) or set PSQL`);
   const server = await startTestServer('pg17', { max_connections: '300' });
   const workDir = mkdtempSync(join(tmpdir(), 'bench-converge-'));
   let headline: Measured;
   let withPasswords: Measured;
   try {
     const [row] = await sql<{ server_version: string }>(server.superuserDsn, 'SHOW server_version');
-    console.log(`PostgreSQL ${row!.server_version}, ${tableCount} tables, ${roleCount} roles, median of ${rounds} runs, each in a fresh database`);
+    console.log(
+      `PostgreSQL ${row!.server_version}, ${tableCount} tables, ${roleCount} roles, median of ${rounds} runs, each in a fresh database`,
+    );
     headline = await measure(server.superuserDsn, false, workDir);
     withPasswords = await measure(server.superuserDsn, true, workDir);
   } finally {
     rmSync(workDir, { recursive: true, force: true });
     await server.stop();
   }
-  report('with passwords (SCRAM: the server hashes for psql; ours computes verifiers in Node, and checks them when in sync)', withPasswords);
+  report(
+    'with passwords (SCRAM: the server hashes for psql; ours computes verifiers in Node, and checks them when in sync)',
+    withPasswords,
+  );
   const ratio = report('HEADLINE, no passwords', headline);
   console.log(`ratio: ${ratio.toFixed(2)}`);
 }

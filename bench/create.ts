@@ -7,7 +7,21 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { quoteIdent, quoteLiteral } from '../storage/catalog/identifiers.ts';
 import { sql } from '../test/support/postgres.ts';
-import { all, apiOf, benchRole, guideCluster, inDatabase, inParallel, kubectl, median, passwordSecret, psqlPath, seconds, startLocal, timePsql } from './support.ts';
+import {
+  all,
+  apiOf,
+  benchRole,
+  guideCluster,
+  inDatabase,
+  inParallel,
+  kubectl,
+  median,
+  passwordSecret,
+  psqlPath,
+  seconds,
+  startLocal,
+  timePsql,
+} from './support.ts';
 
 const count = Number(process.env.BENCH_CREATE_COUNT ?? 200);
 const tableCount = 20;
@@ -16,20 +30,26 @@ const database = 'my_app_db_production';
 
 /** Per role, what the guide's DatabaseRole means in SQL, sent in autocommit as a person would. */
 function referenceSql(names: string[], passwords: string[]): string {
-  return names.flatMap((name, i) => {
-    const role = quoteIdent(name);
-    return [
-      `CREATE ROLE ${role} LOGIN PASSWORD ${quoteLiteral(passwords[i]!)};`,
-      `GRANT USAGE, CREATE ON SCHEMA public TO ${role};`,
-      `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};`,
-      `ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${role};`,
-    ];
-  }).join('\n');
+  return names
+    .flatMap((name, i) => {
+      const role = quoteIdent(name);
+      return [
+        `CREATE ROLE ${role} LOGIN PASSWORD ${quoteLiteral(passwords[i]!)};`,
+        `GRANT USAGE, CREATE ON SCHEMA public TO ${role};`,
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};`,
+        `ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${role};`,
+      ];
+    })
+    .join('\n');
 }
 
 /** Both sides must end with the role able to write every table. */
 async function checkGranted(dsn: string, role: string): Promise<void> {
-  const [row] = await sql<{ ok: boolean }>(dsn, `SELECT bool_and(has_table_privilege($1, c.oid, 'SELECT,INSERT,UPDATE,DELETE')) AS ok FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'`, { database, params: [role] });
+  const [row] = await sql<{ ok: boolean }>(
+    dsn,
+    `SELECT bool_and(has_table_privilege($1, c.oid, 'SELECT,INSERT,UPDATE,DELETE')) AS ok FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'`,
+    { database, params: [role] },
+  );
   if (!row?.ok) throw new Error(`${role} lacks its table privileges`);
 }
 
@@ -47,13 +67,16 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const indexes = Array.from({ length: count }, (_, i) => round * count + i);
       const passwords = indexes.map(() => randomBytes(12).toString('hex'));
-      await inParallel(count, 8, (i) => setup.post('/api/v1/namespaces/default/secrets', passwordSecret(indexes[i]!, passwords[i]!)).then(() => undefined));
+      await inParallel(count, 8, (i) =>
+        setup.post('/api/v1/namespaces/default/secrets', passwordSecret(indexes[i]!, passwords[i]!)).then(() => undefined),
+      );
       const file = join(local.dataDir, `reference-${round}.sql`);
       const referenceNames = indexes.map((i) => `reference_role_${i}`);
       writeFileSync(file, referenceSql(referenceNames, passwords));
       const runOurs = async () => {
         const t0 = performance.now();
-        for (const i of indexes) await oneAtATime.post('/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles', benchRole(i));
+        for (const i of indexes)
+          await oneAtATime.post('/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles', benchRole(i));
         ours.push(performance.now() - t0);
       };
       const runReference = async () => reference.push(await timePsql(inDatabase(local.postgresDsn, database), file));
@@ -63,8 +86,12 @@ async function main(): Promise<void> {
     }
     const ratio = median(ours) / median(reference);
     console.log(`${count} DatabaseRoles POSTed one at a time (each answer after its SQL): ${seconds(median(ours))}  [runs: ${all(ours)}]`);
-    console.log(`psql -f, the same roles' SQL statement by statement (autocommit):      ${seconds(median(reference))}  [runs: ${all(reference)}]`);
-    console.log(`per role: ours ${(median(ours) / count).toFixed(1)} ms, psql ${(median(reference) / count).toFixed(1)} ms; total run time ${seconds(performance.now() - started)}`);
+    console.log(
+      `psql -f, the same roles' SQL statement by statement (autocommit):      ${seconds(median(reference))}  [runs: ${all(reference)}]`,
+    );
+    console.log(
+      `per role: ours ${(median(ours) / count).toFixed(1)} ms, psql ${(median(reference) / count).toFixed(1)} ms; total run time ${seconds(performance.now() - started)}`,
+    );
     console.log(`ratio: ${ratio.toFixed(2)}`);
   } finally {
     oneAtATime.close();

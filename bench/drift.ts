@@ -34,7 +34,11 @@ interface Mode {
 }
 
 async function granted(mode: Mode): Promise<boolean> {
-  const { rows } = await mode.client.query<{ ok: boolean }>('SELECT has_table_privilege($1, $2, $3) AS ok', [`${mode.cluster}_user`, 'orders', 'SELECT']);
+  const { rows } = await mode.client.query<{ ok: boolean }>('SELECT has_table_privilege($1, $2, $3) AS ok', [
+    `${mode.cluster}_user`,
+    'orders',
+    'SELECT',
+  ]);
   return rows[0]!.ok;
 }
 
@@ -47,7 +51,8 @@ async function trial(mode: Mode): Promise<void> {
   await mode.client.query(`REVOKE SELECT ON orders FROM ${mode.cluster}_user`);
   const committed = performance.now();
   while (!(await granted(mode))) {
-    if (performance.now() - committed > trialTimeoutMs) throw new Error(`${mode.title}: the grant was not back after ${seconds(trialTimeoutMs)}`);
+    if (performance.now() - committed > trialTimeoutMs)
+      throw new Error(`${mode.title}: the grant was not back after ${seconds(trialTimeoutMs)}`);
     await sleep(pollMs);
   }
   mode.times.push(performance.now() - committed);
@@ -64,7 +69,11 @@ async function prepare(local: LocalServer, cluster: string, dsn: string, expecte
   const client = new pg.Client(connectionConfig(local.postgresDsn, `${cluster}_db`));
   await client.connect();
   const mode: Mode = { title, cluster, client, times: [] };
-  for (const deadline = Date.now() + 30_000; !(await granted(mode)) || (await driftDetection(local, cluster)) !== expected; await sleep(200)) {
+  for (
+    const deadline = Date.now() + 30_000;
+    !(await granted(mode)) || (await driftDetection(local, cluster)) !== expected;
+    await sleep(200)
+  ) {
     if (Date.now() > deadline) throw new Error(`cluster ${cluster}: no ${expected} drift detection with the grant in place after 30 s`);
   }
   return mode;
@@ -84,8 +93,12 @@ async function main(): Promise<void> {
   try {
     modes.push(await prepare(local, 'triggered', local.postgresDsn, 'EventTrigger', 'with the event trigger (superuser)'));
     modes.push(await prepare(local, 'polled', await createAdmin(local.postgresDsn), 'Polling', 'without (RDS-like admin, resync alone)'));
-    const { rows: [server] } = await modes[0]!.client.query<{ server_version: string }>('SHOW server_version');
-    console.log(`PostgreSQL ${server!.server_version}, local mode, resyncInterval ${resyncInterval}, ${trials} trials each: REVOKE by hand, then the grant polled every ${pollMs} ms`);
+    const {
+      rows: [server],
+    } = await modes[0]!.client.query<{ server_version: string }>('SHOW server_version');
+    console.log(
+      `PostgreSQL ${server!.server_version}, local mode, resyncInterval ${resyncInterval}, ${trials} trials each: REVOKE by hand, then the grant polled every ${pollMs} ms`,
+    );
     // The two modes take turns going first.
     for (let i = 0; i < trials; i++) for (const mode of i % 2 === 0 ? modes : [...modes].reverse()) await trial(mode);
   } finally {
@@ -93,7 +106,9 @@ async function main(): Promise<void> {
     await local.stop();
   }
   const [triggered, polled] = modes.map(report) as [number, number];
-  console.log(`  target p99 <= 2 s with the event trigger: ${triggered <= 2_000 ? 'met' : 'missed'}; p99 with / without: ${(triggered / polled).toFixed(2)}`);
+  console.log(
+    `  target p99 <= 2 s with the event trigger: ${triggered <= 2_000 ? 'met' : 'missed'}; p99 with / without: ${(triggered / polled).toFixed(2)}`,
+  );
   console.log(`ratio: ${(triggered / resyncMs).toFixed(2)}`);
 }
 

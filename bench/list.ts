@@ -3,7 +3,19 @@
 // `ratio: <roles / secrets>`.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { all, apiOf, benchRole, guideCluster, inParallel, kubectl, median, passwordSecret, seconds, startLocal, type LocalServer } from './support.ts';
+import {
+  all,
+  apiOf,
+  benchRole,
+  guideCluster,
+  inParallel,
+  kubectl,
+  median,
+  passwordSecret,
+  seconds,
+  startLocal,
+  type LocalServer,
+} from './support.ts';
 
 const count = Number(process.env.BENCH_LIST_COUNT ?? 1000);
 /** Timed runs of each command: `runs`, or fewer (never under `minRuns`) once `budgetMs` is spent. */
@@ -16,7 +28,9 @@ const concurrency = 8;
 /** Every role must read Ready and InSync, as after POSTs: else the shortcut above made something else. */
 function checkInSync(json: string): void {
   const items = (JSON.parse(json) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] }).items;
-  const bad = items.filter((o) => !['Ready', 'InSync'].every((type) => o.status?.conditions?.some((c) => c.type === type && c.status === 'True')));
+  const bad = items.filter(
+    (o) => !['Ready', 'InSync'].every((type) => o.status?.conditions?.some((c) => c.type === type && c.status === 'True')),
+  );
   if (items.length !== count || bad.length > 0) {
     throw new Error(`${items.length} roles, ${bad.length} not Ready and InSync, e.g. ${JSON.stringify(bad[0]?.status?.conditions)}`);
   }
@@ -49,14 +63,18 @@ async function main(): Promise<void> {
       await api.post('/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles', benchRole(i));
     });
     const createdRoles = performance.now() - t0;
-    console.log(`created ${count} Secrets and ${count} DatabaseRoles (POST, ${concurrency} in flight) in ${seconds(createdSecrets)} and ${seconds(createdRoles)}; not timed below`);
+    console.log(
+      `created ${count} Secrets and ${count} DatabaseRoles (POST, ${concurrency} in flight) in ${seconds(createdSecrets)} and ${seconds(createdRoles)}; not timed below`,
+    );
 
     const roleArgs = ['get', 'databaseroles', '-A'];
     const secretArgs = ['get', 'secrets', '-A'];
     // The first of each fills kubectl's discovery cache; the first list of roles also persists every live status.
     const firstRoles = await timeKubectl(local, roleArgs, count);
     const firstSecrets = await timeKubectl(local, secretArgs, count + 1);
-    console.log(`first runs (discovery cache cold; ${count} statuses persisted): roles ${seconds(firstRoles)}, secrets ${seconds(firstSecrets)}`);
+    console.log(
+      `first runs (discovery cache cold; ${count} statuses persisted): roles ${seconds(firstRoles)}, secrets ${seconds(firstSecrets)}`,
+    );
     t0 = performance.now();
     checkInSync(await kubectl(local, [...roleArgs, '-o', 'json']));
     const json = performance.now() - t0;
@@ -65,7 +83,10 @@ async function main(): Promise<void> {
     const secrets: number[] = [];
     const timedFrom = performance.now();
     for (let run = 0; run < runs && (run < minRuns || performance.now() - timedFrom < budgetMs); run++) {
-      const pair = [async () => roles.push(await timeKubectl(local, roleArgs, count)), async () => secrets.push(await timeKubectl(local, secretArgs, count + 1))];
+      const pair = [
+        async () => roles.push(await timeKubectl(local, roleArgs, count)),
+        async () => secrets.push(await timeKubectl(local, secretArgs, count + 1)),
+      ];
       for (const measure of run % 2 === 0 ? pair : pair.reverse()) await measure();
     }
 

@@ -33,15 +33,19 @@ export function apiOf(kubeconfigPath: string, sockets: number): Api {
   const agent = new Agent({ keepAlive: true, maxSockets: sockets, ca });
   const post = (path: string, body: object) =>
     new Promise<{ metadata: { resourceVersion: string } }>((resolve, reject) => {
-      const req = request(`${server}${path}`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode === 201) resolve(JSON.parse(text));
-          else reject(new Error(`POST ${path}: ${res.statusCode} ${text.slice(0, 500)}`));
-        });
-      });
+      const req = request(
+        `${server}${path}`,
+        { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (res.statusCode === 201) resolve(JSON.parse(text));
+            else reject(new Error(`POST ${path}: ${res.statusCode} ${text.slice(0, 500)}`));
+          });
+        },
+      );
       req.on('error', reject);
       req.end(JSON.stringify(body));
     });
@@ -51,14 +55,19 @@ export function apiOf(kubeconfigPath: string, sockets: number): Api {
 /** Runs `work` for 0..n-1, `concurrency` at a time. */
 export async function inParallel(n: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await work(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await work(next++);
+    }),
+  );
 }
 
 /** The guide's Steps 1–3 (connection Secret, DatabaseCluster, Database); its one DatabaseRole and password Secret are left out. */
 export function guideCluster(dsn: string): string {
-  return guideManifests(dsn).split(/^---$/m).filter((doc) => !/^kind: DatabaseRole$/m.test(doc) && !/name: app-user-password/.test(doc)).join('---');
+  return guideManifests(dsn)
+    .split(/^---$/m)
+    .filter((doc) => !/^kind: DatabaseRole$/m.test(doc) && !/name: app-user-password/.test(doc))
+    .join('---');
 }
 
 export type LocalServer = LocalMode & { dataDir: string };
@@ -85,11 +94,22 @@ const suffix = (i: number) => String(i + 1).padStart(4, '0');
 
 /** The password Secret of the i-th benchmark role. */
 export function passwordSecret(i: number, password: string): object {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: `bench-role-${suffix(i)}-password`, namespace: 'default' }, type: 'Opaque', stringData: { password } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `bench-role-${suffix(i)}-password`, namespace: 'default' },
+    type: 'Opaque',
+    stringData: { password },
+  };
 }
 
 /** The i-th benchmark DatabaseRole: the guide's, with its own role name and password Secret. */
-export function benchRole(i: number): { apiVersion: string; kind: string; metadata: { name: string; namespace: string }; spec: DatabaseRoleSpec } {
+export function benchRole(i: number): {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string };
+  spec: DatabaseRoleSpec;
+} {
   return {
     apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
     kind: 'DatabaseRole',
@@ -98,14 +118,28 @@ export function benchRole(i: number): { apiVersion: string; kind: string; metada
       roleName: `bench_role_${suffix(i)}`,
       password: { name: `bench-role-${suffix(i)}-password`, key: 'password' },
       databaseClusterRef: { name: 'main-cluster' },
-      permissions: [{ database: 'my_app_db_production', schemas: [{ name: 'public', privileges: ['USAGE', 'CREATE'], tables: [{ name: '*', privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] }] }] }],
+      permissions: [
+        {
+          database: 'my_app_db_production',
+          schemas: [
+            {
+              name: 'public',
+              privileges: ['USAGE', 'CREATE'],
+              tables: [{ name: '*', privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] }],
+            },
+          ],
+        },
+      ],
     },
   };
 }
 
 /** kubectl with the server's kubeconfig and discovery cache; its output whole (`-o json` of 1,000 roles is megabytes). */
 export async function kubectl(local: LocalServer, args: string[], input?: string): Promise<string> {
-  const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, ...args], { env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, ...args], {
+    env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   child.stdin.end(input);
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
@@ -115,10 +149,10 @@ export async function kubectl(local: LocalServer, args: string[], input?: string
     child.once('error', reject);
     child.once('close', resolve);
   });
-  if (code !== 0) throw new Error(`kubectl ${args.join(' ')} exited with ${code}: ${Buffer.concat(stderr).toString('utf8').slice(0, 1000)}`);
+  if (code !== 0)
+    throw new Error(`kubectl ${args.join(' ')} exited with ${code}: ${Buffer.concat(stderr).toString('utf8').slice(0, 1000)}`);
   return Buffer.concat(stdout).toString('utf8');
 }
-
 
 export const psqlPath = process.env.PSQL ?? '/usr/bin/psql';
 

@@ -26,6 +26,8 @@ export class Heartbeats {
   /** The loops that have not ticked in time, each with how long it has been silent. */
   stuck(): string[] {
     const now = this.clock.now();
-    return [...this.last].filter(([, { at, overdueAfterMs }]) => now - at > overdueAfterMs).map(([name, { at }]) => `${name}: no turn for ${Math.round((now - at) / 1000)} s`);
+    return [...this.last]
+      .filter(([, { at, overdueAfterMs }]) => now - at > overdueAfterMs)
+      .map(([name, { at }]) => `${name}: no turn for ${Math.round((now - at) / 1000)} s`);
   }
 }

@@ -8,7 +8,6 @@ export type OpenWatch = (ended: (error?: unknown) => void) => Promise<() => void
 const reopenMs = 500;
 const maxRetryMs = 30_000;
 
-
 export function keepWatching(open: OpenWatch, failed: (error: unknown, failures: number) => void): { stop(): void } {
   let stopped = false;
   let failures = 0;

@@ -55,21 +55,29 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Run
     stops.add(async () => authentication.stop());
     const store = await ObjectStore.open(options.storeDsn);
     stops.add(() => store.close());
-    const server = await startServer({
-      store,
-      election: new LeaseElection({ leases: clusterLeases(config), namespace: leaseNamespace(options.leaseNamespace), name: leaseName, log }),
-      core: clusterCore(config),
-      events: (onError) => clusterEvents(config, onError),
-      authenticate: authentication,
-      authorize: subjectAccessReviewAuthorization(config, log),
-      tls,
-      port: options.port,
-      host: options.bindAddress,
-      resyncIntervalMs: options.resyncIntervalMs,
-      // Events are the cluster's: kube-apiserver expires them.
-      retention: { ...defaultRetention, eventTtlMs: undefined },
-      log,
-    }, stops);
+    const server = await startServer(
+      {
+        store,
+        election: new LeaseElection({
+          leases: clusterLeases(config),
+          namespace: leaseNamespace(options.leaseNamespace),
+          name: leaseName,
+          log,
+        }),
+        core: clusterCore(config),
+        events: (onError) => clusterEvents(config, onError),
+        authenticate: authentication,
+        authorize: subjectAccessReviewAuthorization(config, log),
+        tls,
+        port: options.port,
+        host: options.bindAddress,
+        resyncIntervalMs: options.resyncIntervalMs,
+        // Events are the cluster's: kube-apiserver expires them.
+        retention: { ...defaultRetention, eventTtlMs: undefined },
+        log,
+      },
+      stops,
+    );
     const following = followCertificate(files, tls, (renewed) => server.replaceCertificate(renewed), log);
     stops.add(async () => following.stop());
     return server;

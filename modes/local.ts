@@ -69,9 +69,11 @@ async function ensureDatabase(dsn: string, name: string): Promise<string> {
 /** The namespaces every cluster starts with. */
 async function seedNamespaces(store: ObjectStore): Promise<void> {
   for (const name of ['default', 'kube-system', 'kube-public']) {
-    await store.create(storeResource(namespaces), { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } }).catch((error: { reason?: string }) => {
-      if (error.reason !== 'AlreadyExists') throw error;
-    });
+    await store
+      .create(storeResource(namespaces), { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } })
+      .catch((error: { reason?: string }) => {
+        if (error.reason !== 'AlreadyExists') throw error;
+      });
   }
 }
 
@@ -109,22 +111,30 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     stops.add(() => store.close());
     await seedNamespaces(store);
     const tls = await servingCertificateIn(join(options.dataDir, 'tls'), ['localhost', '127.0.0.1']);
-    if (tls.created) options.log.info({ dir: join(options.dataDir, 'tls') }, 'no serving certificate given: generated a self-signed CA and certificate');
+    if (tls.created)
+      options.log.info({ dir: join(options.dataDir, 'tls') }, 'no serving certificate given: generated a self-signed CA and certificate');
     const token = persistentSecret(join(options.dataDir, 'token'));
-    const server = await startServer({
-      store,
-      election: new AdvisoryLockElection(storeDsn, options.log),
-      core: storeCore(store),
-      events: (onError) => storeEvents(store, onError),
-      authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),
-      tls,
-      port: options.port,
-      host: '127.0.0.1',
-      resyncIntervalMs: options.resyncIntervalMs ?? 10_000,
-      retention: defaultRetention,
-      log: options.log,
-      extra: { kinds: (ours) => localCoreKinds(store, ours), discovery: coreDiscovery, openapi: { 'api/v1': serve(coreOpenAPIDocument()) } },
-    }, stops);
+    const server = await startServer(
+      {
+        store,
+        election: new AdvisoryLockElection(storeDsn, options.log),
+        core: storeCore(store),
+        events: (onError) => storeEvents(store, onError),
+        authenticate: bearerTokenAuthentication(token, { name: 'local-admin', groups: ['system:masters', 'system:authenticated'] }),
+        tls,
+        port: options.port,
+        host: '127.0.0.1',
+        resyncIntervalMs: options.resyncIntervalMs ?? 10_000,
+        retention: defaultRetention,
+        log: options.log,
+        extra: {
+          kinds: (ours) => localCoreKinds(store, ours),
+          discovery: coreDiscovery,
+          openapi: { 'api/v1': serve(coreOpenAPIDocument()) },
+        },
+      },
+      stops,
+    );
     const kubeconfig = join(options.dataDir, 'kubeconfig');
     writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${server.port}`, ca: tls.ca, token });
     return { port: server.port, kubeconfig, postgresDsn: postgres.dsn, storeDsn, isLeader: server.isLeader, stop: server.stop };

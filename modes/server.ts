@@ -43,7 +43,11 @@ export interface ServerParts {
   retention: RetentionOptions;
   log: Logger;
   /** Kinds served beside ours (local mode's core kinds), their discovery and OpenAPI documents. */
-  extra?: { kinds: (ours: readonly ResourceKind[]) => readonly ResourceKind[]; discovery: DiscoveryGroup; openapi: Record<string, ServedDocument> };
+  extra?: {
+    kinds: (ours: readonly ResourceKind[]) => readonly ResourceKind[];
+    discovery: DiscoveryGroup;
+    openapi: Record<string, ServedDocument>;
+  };
 }
 
 export interface RunningServer {
@@ -65,7 +69,8 @@ export class Stops {
   }
 
   async run(): Promise<void> {
-    for (const stop of this.list.splice(0).reverse()) await stop().catch((error: unknown) => this.log.error({ err: error }, 'while stopping'));
+    for (const stop of this.list.splice(0).reverse())
+      await stop().catch((error: unknown) => this.log.error({ err: error }, 'while stopping'));
   }
 }
 

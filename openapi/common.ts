@@ -48,9 +48,13 @@ export function objectName(description: string): Schema {
   return text(description, { minLength: 1, maxLength: 253 });
 }
 
-export const databaseClusterRef = object('The DatabaseCluster (the PostgreSQL server) this object lives on.', {
-  name: objectName('The name of the DatabaseCluster.'),
-}, ['name']);
+export const databaseClusterRef = object(
+  'The DatabaseCluster (the PostgreSQL server) this object lives on.',
+  {
+    name: objectName('The name of the DatabaseCluster.'),
+  },
+  ['name'],
+);
 
 export function selector(description: string): Schema {
   return { ...refersTo(labelSelector), description };
@@ -62,21 +66,31 @@ export function conditions(description: string): Schema {
 
 export const observedGeneration = integer('The metadata.generation the status was computed for.', { format: 'int64', minimum: 0 });
 
-export const reclaimPolicy = text('What deleting this object does in PostgreSQL: Retain stops managing and drops nothing; Delete drops it.', {
-  enum: ['Retain', 'Delete'],
-  default: 'Retain',
-});
+export const reclaimPolicy = text(
+  'What deleting this object does in PostgreSQL: Retain stops managing and drops nothing; Delete drops it.',
+  {
+    enum: ['Retain', 'Delete'],
+    default: 'Retain',
+  },
+);
 
-export const drift = array('What the live catalog has that the spec does not, and the reverse; one entry per difference.', object('One difference between the spec and the live catalog.', {
-  kind: text('What differs.', { enum: driftKinds }),
-  database: text('The database, for anything inside one.'),
-  schema: text('The schema, for anything inside one.'),
-  object: text('The name of the object; "*" for every object of the kind in the schema.'),
-  privilege: text('The privilege that differs, for grants.'),
-  attribute: text('The attribute that differs, for roles and databases (e.g. connectionLimit).'),
-  expected: text('What the spec asks for.'),
-  actual: text('What the live catalog has.'),
-}, ['kind', 'object', 'expected', 'actual']));
+export const drift = array(
+  'What the live catalog has that the spec does not, and the reverse; one entry per difference.',
+  object(
+    'One difference between the spec and the live catalog.',
+    {
+      kind: text('What differs.', { enum: driftKinds }),
+      database: text('The database, for anything inside one.'),
+      schema: text('The schema, for anything inside one.'),
+      object: text('The name of the object; "*" for every object of the kind in the schema.'),
+      privilege: text('The privilege that differs, for grants.'),
+      attribute: text('The attribute that differs, for roles and databases (e.g. connectionLimit).'),
+      expected: text('What the spec asks for.'),
+      actual: text('What the live catalog has.'),
+    },
+    ['kind', 'object', 'expected', 'actual'],
+  ),
+);
 
 /** Go durations as Kubernetes writes them: 30s, 5m, 1h30m, 1.5h. */
 export const durationPattern = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;

@@ -1,5 +1,16 @@
 // The Database kind (API.md): a database on a DatabaseCluster, the schemas in it and, optionally, a Service.
-import { conditions, databaseClusterRef, drift, identifier, identifiers, observedGeneration, reclaimPolicy, type Condition, type DriftEntry, type ReclaimPolicy } from './common.ts';
+import {
+  conditions,
+  databaseClusterRef,
+  drift,
+  identifier,
+  identifiers,
+  observedGeneration,
+  reclaimPolicy,
+  type Condition,
+  type DriftEntry,
+  type ReclaimPolicy,
+} from './common.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { Cell, TypedObject } from './objects.ts';
 import { array, boolean, immutable, integer, object, text } from './schema.ts';
@@ -39,24 +50,41 @@ export type Database = TypedObject<DatabaseSpec, DatabaseStatus>;
 
 const setting = (description: string) => text(description, { minLength: 1, maxLength: 63 });
 
-const spec = object('The database, its schemas and extensions, and how to reach it.', {
-  name: immutable(identifier('The name of the database in PostgreSQL. Immutable. One that exists and no object manages is refused (409) unless the DatabaseCluster\'s spec.adoption lets this namespace adopt it; postgres, template0, template1, other templates, the DSN\'s database and the object store\'s are never allowed (403).')),
-  schema: { ...identifier('The schema to ensure exists; extensions are created in it.'), default: 'public' },
-  databaseClusterRef: immutable(databaseClusterRef),
-  databaseServiceName: text('A Service of this name in this namespace is made to resolve to the server: ExternalName for a host name, a selector-less Service with an EndpointSlice for an IP.', {
-    maxLength: 63,
-    pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
-  }),
-  owner: identifier("The role owning the database and its schemas: a role of a DatabaseRole in this namespace; default: the cluster's connecting user."),
-  schemas: identifiers('More schemas to ensure exist.'),
-  extensions: identifiers('Extensions to create (CREATE EXTENSION IF NOT EXISTS) in `schema`: trusted ones, or those the DatabaseCluster\'s spec.allowedExtensions lists.'),
-  encoding: immutable(setting('The character set encoding, e.g. UTF8. Immutable.')),
-  lcCollate: immutable(setting('The collation (LC_COLLATE). Immutable.')),
-  lcCtype: immutable(setting('The character classification (LC_CTYPE). Immutable.')),
-  template: immutable(identifier('The template database to copy: template0, template1, or a database of a Database in this namespace. Immutable.')),
-  connectionLimit: integer('How many concurrent connections the database allows; -1: no limit.', { minimum: -1 }),
-  reclaimPolicy,
-}, ['name', 'databaseClusterRef']);
+const spec = object(
+  'The database, its schemas and extensions, and how to reach it.',
+  {
+    name: immutable(
+      identifier(
+        "The name of the database in PostgreSQL. Immutable. One that exists and no object manages is refused (409) unless the DatabaseCluster's spec.adoption lets this namespace adopt it; postgres, template0, template1, other templates, the DSN's database and the object store's are never allowed (403).",
+      ),
+    ),
+    schema: { ...identifier('The schema to ensure exists; extensions are created in it.'), default: 'public' },
+    databaseClusterRef: immutable(databaseClusterRef),
+    databaseServiceName: text(
+      'A Service of this name in this namespace is made to resolve to the server: ExternalName for a host name, a selector-less Service with an EndpointSlice for an IP.',
+      {
+        maxLength: 63,
+        pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
+      },
+    ),
+    owner: identifier(
+      "The role owning the database and its schemas: a role of a DatabaseRole in this namespace; default: the cluster's connecting user.",
+    ),
+    schemas: identifiers('More schemas to ensure exist.'),
+    extensions: identifiers(
+      "Extensions to create (CREATE EXTENSION IF NOT EXISTS) in `schema`: trusted ones, or those the DatabaseCluster's spec.allowedExtensions lists.",
+    ),
+    encoding: immutable(setting('The character set encoding, e.g. UTF8. Immutable.')),
+    lcCollate: immutable(setting('The collation (LC_COLLATE). Immutable.')),
+    lcCtype: immutable(setting('The character classification (LC_CTYPE). Immutable.')),
+    template: immutable(
+      identifier('The template database to copy: template0, template1, or a database of a Database in this namespace. Immutable.'),
+    ),
+    connectionLimit: integer('How many concurrent connections the database allows; -1: no limit.', { minimum: -1 }),
+    reclaimPolicy,
+  },
+  ['name', 'databaseClusterRef'],
+);
 
 const status = object('What the live catalog holds for this database.', {
   conditions: conditions('Ready: the database exists and holds every schema and extension of the spec.'),
@@ -87,14 +115,27 @@ export const database = defineKind<DatabaseSpec, DatabaseStatus>({
   singular: 'database',
   shortNames: ['pgdb'],
   namespaced: true,
-  description: 'Database is a PostgreSQL database on a DatabaseCluster, with the schemas and extensions it must hold and, optionally, a Service that resolves to its server.',
+  description:
+    'Database is a PostgreSQL database on a DatabaseCluster, with the schemas and extensions it must hold and, optionally, a Service that resolves to its server.',
   schema: { spec, status },
   columns: [
     nameColumn,
     { name: 'Database', type: 'string', priority: 0, description: 'The database name in PostgreSQL.', cell: (o) => o.spec.name },
     { name: 'Cluster', type: 'string', priority: 0, description: 'The DatabaseCluster.', cell: (o) => o.spec.databaseClusterRef.name },
-    { name: 'Size', type: 'string', priority: 0, description: 'The size of the database on disk.', cell: (o) => sizeCell(o.status?.sizeBytes) },
-    { name: 'Ready', type: 'string', priority: 0, description: 'Whether the database holds everything the spec asks for.', cell: (o) => conditionCell(o.status?.conditions, 'Ready') },
+    {
+      name: 'Size',
+      type: 'string',
+      priority: 0,
+      description: 'The size of the database on disk.',
+      cell: (o) => sizeCell(o.status?.sizeBytes),
+    },
+    {
+      name: 'Ready',
+      type: 'string',
+      priority: 0,
+      description: 'Whether the database holds everything the spec asks for.',
+      cell: (o) => conditionCell(o.status?.conditions, 'Ready'),
+    },
     ageColumn,
   ],
 });

@@ -3,7 +3,16 @@
 import { createHash } from 'node:crypto';
 import { kinds } from './index.ts';
 import { group, version, type KindDescriptor } from './kind.ts';
-import { gvk, kindDefinition, listDefinition, pathsOf, sharedDefinitions, type Operation, type Parameter, type PathItem } from './operations.ts';
+import {
+  gvk,
+  kindDefinition,
+  listDefinition,
+  pathsOf,
+  sharedDefinitions,
+  type Operation,
+  type Parameter,
+  type PathItem,
+} from './operations.ts';
 import { definitionOf, type Definition, type Schema } from './schema.ts';
 import { mapSchema } from './walk.ts';
 
@@ -17,7 +26,14 @@ interface Dialect {
 /** Swagger 2.0: a field's description beside its $ref, as kube-apiserver writes it; bodies are parameters. */
 const v2: Dialect = {
   reference: (name, description) => ({ ...(description ? { description } : {}), $ref: `#/definitions/${name}` }),
-  parameter: ({ name, in: where, type, description }) => ({ name, in: where, type, uniqueItems: true, description, ...(where === 'path' ? { required: true } : {}) }),
+  parameter: ({ name, in: where, type, description }) => ({
+    name,
+    in: where,
+    type,
+    uniqueItems: true,
+    description,
+    ...(where === 'path' ? { required: true } : {}),
+  }),
   operation: (op, ref) => ({
     ...(op.body ? { consumes: op.body.contentTypes } : {}),
     produces: op.produces,
@@ -27,7 +43,9 @@ const v2: Dialect = {
       ...op.query.map(v2.parameter),
     ],
     responses: {
-      ...Object.fromEntries(Object.entries(op.responses).map(([code, r]) => [code, { description: r.description, schema: ref(r.definition) }])),
+      ...Object.fromEntries(
+        Object.entries(op.responses).map(([code, r]) => [code, { description: r.description, schema: ref(r.definition) }]),
+      ),
       401: { description: 'Unauthorized' },
     },
   }),
@@ -35,15 +53,28 @@ const v2: Dialect = {
 
 /** OpenAPI 3.0: a field's description beside allOf [$ref], as kube-apiserver writes it; bodies per content type. */
 const v3: Dialect = {
-  reference: (name, description) => (description ? { description, allOf: [{ $ref: `#/components/schemas/${name}` }] } : { $ref: `#/components/schemas/${name}` }),
-  parameter: ({ name, in: where, type, description }) => ({ name, in: where, description, ...(where === 'path' ? { required: true } : {}), schema: { type, uniqueItems: true } }),
+  reference: (name, description) =>
+    description ? { description, allOf: [{ $ref: `#/components/schemas/${name}` }] } : { $ref: `#/components/schemas/${name}` },
+  parameter: ({ name, in: where, type, description }) => ({
+    name,
+    in: where,
+    description,
+    ...(where === 'path' ? { required: true } : {}),
+    schema: { type, uniqueItems: true },
+  }),
   operation: (op, ref) => {
-    const content = (types: readonly string[], definition: Definition) => Object.fromEntries(types.map((t) => [t, { schema: ref(definition) }]));
+    const content = (types: readonly string[], definition: Definition) =>
+      Object.fromEntries(types.map((t) => [t, { schema: ref(definition) }]));
     return {
       parameters: op.query.map(v3.parameter),
       ...(op.body ? { requestBody: { content: content(op.body.contentTypes, op.body.definition), required: op.method !== 'delete' } } : {}),
       responses: {
-        ...Object.fromEntries(Object.entries(op.responses).map(([code, r]) => [code, { description: r.description, content: content(op.produces, r.definition) }])),
+        ...Object.fromEntries(
+          Object.entries(op.responses).map(([code, r]) => [
+            code,
+            { description: r.description, content: content(op.produces, r.definition) },
+          ]),
+        ),
         401: { description: 'Unauthorized' },
       },
     };
@@ -90,18 +121,23 @@ class Definitions {
 const tag = `${group.replace(/\.(\w)/g, (_, letter: string) => letter.toUpperCase())}_${version}`;
 
 function pathsDocument(items: PathItem[], dialect: Dialect, definitions: Definitions): Record<string, object> {
-  return sortedByKey(items.map((item) => {
-    const operations = item.operations.map((op) => [op.method, {
-      tags: [tag],
-      description: op.description,
-      operationId: op.operationId,
-      ...dialect.operation(op, definitions.ref),
-      'x-kubernetes-action': op.action,
-      'x-kubernetes-group-version-kind': gvk(item.kind),
-    }]);
-    const parameters = item.parameters.length > 0 ? { parameters: item.parameters.map(dialect.parameter) } : {};
-    return [item.path, { ...Object.fromEntries(operations), ...parameters }];
-  }));
+  return sortedByKey(
+    items.map((item) => {
+      const operations = item.operations.map((op) => [
+        op.method,
+        {
+          tags: [tag],
+          description: op.description,
+          operationId: op.operationId,
+          ...dialect.operation(op, definitions.ref),
+          'x-kubernetes-action': op.action,
+          'x-kubernetes-group-version-kind': gvk(item.kind),
+        },
+      ]);
+      const parameters = item.parameters.length > 0 ? { parameters: item.parameters.map(dialect.parameter) } : {};
+      return [item.path, { ...Object.fromEntries(operations), ...parameters }];
+    }),
+  );
 }
 
 function collect(list: readonly KindDescriptor[], definitions: Definitions) {
@@ -145,7 +181,11 @@ export const groupVersionPath = `apis/${group}/${version}`;
 
 /** /openapi/v3: each group-version's URL, with the hash of its document so clients can cache it for good. */
 export function buildOpenAPIV3Discovery(groupVersions: Record<string, ServedDocument>): object {
-  return { paths: sortedByKey(Object.entries(groupVersions).map(([path, d]) => [path, { serverRelativeURL: `/openapi/v3/${path}?hash=${d.hash}` }])) };
+  return {
+    paths: sortedByKey(
+      Object.entries(groupVersions).map(([path, d]) => [path, { serverRelativeURL: `/openapi/v3/${path}?hash=${d.hash}` }]),
+    ),
+  };
 }
 
 interface Served {

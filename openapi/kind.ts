@@ -37,23 +37,32 @@ export function defineKind<Spec, Status>(input: KindInput<Spec, Status>): KindDe
  * because status is not the client's to write there.
  */
 export function objectSchema(kind: KindDescriptor, status: Schema = kind.schema.status): Schema {
-  return object(kind.description, {
-    apiVersion: { ...objectFields.apiVersion, enum: [apiVersion] },
-    kind: { ...objectFields.kind, enum: [kind.kind] },
-    metadata: objectFields.metadata,
-    spec: kind.schema.spec,
-    status,
-  }, ['spec']);
+  return object(
+    kind.description,
+    {
+      apiVersion: { ...objectFields.apiVersion, enum: [apiVersion] },
+      kind: { ...objectFields.kind, enum: [kind.kind] },
+      metadata: objectFields.metadata,
+      spec: kind.schema.spec,
+      status,
+    },
+    ['spec'],
+  );
 }
 
 export const nameColumn: PrinterColumn<{ metadata: { name: string; creationTimestamp?: string } }> = {
-  name: 'Name', type: 'string', format: 'name', priority: 0,
+  name: 'Name',
+  type: 'string',
+  format: 'name',
+  priority: 0,
   description: 'The name of the object, unique within its namespace (or the cluster for cluster-scoped kinds).',
   cell: (o) => o.metadata.name,
 };
 
 export const ageColumn: PrinterColumn<{ metadata: { name: string; creationTimestamp?: string } }> = {
-  name: 'Age', type: 'date', priority: 0,
+  name: 'Age',
+  type: 'date',
+  priority: 0,
   description: 'The time since the object was created.',
   cell: (o) => o.metadata.creationTimestamp ?? null,
 };

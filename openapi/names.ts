@@ -12,13 +12,25 @@ export function nameErrors(name: string, label = false): FieldError[] {
   const max = label ? 63 : 253;
   if (name.length <= max && pattern.test(name)) return [];
   const what = label
-    ? 'a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\', and must start and end with an alphanumeric character'
-    : 'a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character';
-  return [{ type: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: ${what} (at most ${max} characters)` }];
+    ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+    : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+  return [
+    {
+      type: 'FieldValueInvalid',
+      field: 'metadata.name',
+      message: `Invalid value: ${JSON.stringify(name)}: ${what} (at most ${max} characters)`,
+    },
+  ];
 }
 
 /** A key of a Secret's data: at most 253 of [-._a-zA-Z0-9], and neither "." nor ".." nor starting with "..". */
 export function secretKeyErrors(key: string, field: string): FieldError[] {
   if (key.length <= 253 && configKey.test(key) && key !== '.' && !key.startsWith('..')) return [];
-  return [{ type: 'FieldValueInvalid', field, message: `Invalid value: ${JSON.stringify(key)}: a valid config key must consist of alphanumeric characters, '-', '_' or '.' (at most 253, not "." or "..")` }];
+  return [
+    {
+      type: 'FieldValueInvalid',
+      field,
+      message: `Invalid value: ${JSON.stringify(key)}: a valid config key must consist of alphanumeric characters, '-', '_' or '.' (at most 253, not "." or "..")`,
+    },
+  ];
 }

@@ -44,7 +44,10 @@ const queryDescriptions = {
   pretty: ['string', 'If "true", the output is indented.'],
   dryRun: ['string', 'All: validate and plan, change nothing. No other value is accepted.'],
   fieldManager: ['string', 'The name of the actor making the change, for server-side apply (at most 128 printable characters).'],
-  fieldValidation: ['string', 'What to do with fields the schema does not have: Ignore drops them; Warn (the default) drops them with a warning; Strict refuses the request.'],
+  fieldValidation: [
+    'string',
+    'What to do with fields the schema does not have: Ignore drops them; Warn (the default) drops them with a warning; Strict refuses the request.',
+  ],
   force: ['boolean', 'Apply requests only: take over fields other managers own.'],
   allowWatchBookmarks: ['boolean', 'Watch only: send BOOKMARK events.'],
   continue: ['string', 'The continue token of the previous page.'],
@@ -67,7 +70,17 @@ function query(...names: QueryName[]): Parameter[] {
   return names.map((name) => ({ name, in: 'query', type: queryDescriptions[name][0], description: queryDescriptions[name][1] }));
 }
 
-const listQuery = ['allowWatchBookmarks', 'continue', 'fieldSelector', 'labelSelector', 'limit', 'resourceVersion', 'resourceVersionMatch', 'sendInitialEvents', 'timeoutSeconds'] as const;
+const listQuery = [
+  'allowWatchBookmarks',
+  'continue',
+  'fieldSelector',
+  'labelSelector',
+  'limit',
+  'resourceVersion',
+  'resourceVersionMatch',
+  'sendInitialEvents',
+  'timeoutSeconds',
+] as const;
 const writeQuery = ['dryRun', 'fieldManager', 'fieldValidation'] as const;
 const deleteQuery = ['dryRun', 'gracePeriodSeconds', 'orphanDependents', 'propagationPolicy'] as const;
 
@@ -93,7 +106,11 @@ export function kindDefinition(kind: KindDescriptor): Definition {
 
 export function listDefinition(kind: KindDescriptor): Definition {
   const schema: Schema = {
-    ...object(`${kind.listKind} is a list of ${kind.kind}.`, { ...listFields, items: array(`The ${kind.plural}.`, refersTo(kindDefinition(kind))) }, ['items']),
+    ...object(
+      `${kind.listKind} is a list of ${kind.kind}.`,
+      { ...listFields, items: array(`The ${kind.plural}.`, refersTo(kindDefinition(kind))) },
+      ['items'],
+    ),
     'x-kubernetes-group-version-kind': [gvk(kind, kind.listKind)],
   };
   return { name: definitionName(kind, kind.listKind), schema };
@@ -104,7 +121,11 @@ function capitalized(word: string): string {
 }
 
 /** Operation IDs as kube-apiserver forms them: listPostgresDatabasesDinhlocDevV1alpha1NamespacedDatabase. */
-function operationId(verb: string, kind: KindDescriptor, shape: { collection?: boolean; allNamespaces?: boolean; status?: boolean }): string {
+function operationId(
+  verb: string,
+  kind: KindDescriptor,
+  shape: { collection?: boolean; allNamespaces?: boolean; status?: boolean },
+): string {
   const groupVersion = [...kind.group.split('.'), kind.version].map(capitalized).join('');
   const scope = kind.namespaced && !shape.allNamespaces ? 'Namespaced' : '';
   return `${verb}${groupVersion}${shape.collection ? 'Collection' : ''}${scope}${kind.kind}${shape.status ? 'Status' : ''}${shape.allNamespaces ? 'ForAllNamespaces' : ''}`;
@@ -117,8 +138,15 @@ function ok(definition: Definition, ...codes: string[]) {
 
 /** GET on a collection lists, or watches with `watch`: one operation, as kube-apiserver documents it. */
 function listOperation(kind: KindDescriptor, allNamespaces: boolean): Operation {
-  return { method: 'get', action: 'list', operationId: operationId('list', kind, { allNamespaces }), description: `list or watch objects of kind ${kind.kind}`,
-    query: query('pretty', ...listQuery, 'watch'), produces: watchable, responses: ok(listDefinition(kind), '200') };
+  return {
+    method: 'get',
+    action: 'list',
+    operationId: operationId('list', kind, { allNamespaces }),
+    description: `list or watch objects of kind ${kind.kind}`,
+    query: query('pretty', ...listQuery, 'watch'),
+    produces: watchable,
+    responses: ok(listDefinition(kind), '200'),
+  };
 }
 
 function collectionOperations(kind: KindDescriptor): Operation[] {
@@ -126,10 +154,26 @@ function collectionOperations(kind: KindDescriptor): Operation[] {
   const list = listDefinition(kind);
   return [
     listOperation(kind, false),
-    { method: 'post', action: 'post', operationId: operationId('create', kind, {}), description: `create a ${kind.kind}`,
-      query: query('pretty', ...writeQuery), body: { definition: one, contentTypes: json }, produces: json, responses: ok(one, '200', '201', '202') },
-    { method: 'delete', action: 'deletecollection', operationId: operationId('delete', kind, { collection: true }), description: `delete collection of ${kind.kind}`,
-      query: query('pretty', ...listQuery, ...deleteQuery), body: { definition: deleteOptions, contentTypes: json }, produces: json, responses: ok(list, '200') },
+    {
+      method: 'post',
+      action: 'post',
+      operationId: operationId('create', kind, {}),
+      description: `create a ${kind.kind}`,
+      query: query('pretty', ...writeQuery),
+      body: { definition: one, contentTypes: json },
+      produces: json,
+      responses: ok(one, '200', '201', '202'),
+    },
+    {
+      method: 'delete',
+      action: 'deletecollection',
+      operationId: operationId('delete', kind, { collection: true }),
+      description: `delete collection of ${kind.kind}`,
+      query: query('pretty', ...listQuery, ...deleteQuery),
+      body: { definition: deleteOptions, contentTypes: json },
+      produces: json,
+      responses: ok(list, '200'),
+    },
   ];
 }
 
@@ -138,16 +182,50 @@ function itemOperations(kind: KindDescriptor, status: boolean): Operation[] {
   const one = kindDefinition(kind);
   const what = status ? `status of the specified ${kind.kind}` : `the specified ${kind.kind}`;
   const operations: Operation[] = [
-    { method: 'get', action: 'get', operationId: operationId('read', kind, { status }), description: `read ${what}`,
-      query: query('pretty'), produces: json, responses: ok(one, '200') },
-    { method: 'put', action: 'put', operationId: operationId('replace', kind, { status }), description: `replace ${what}`,
-      query: query('pretty', ...writeQuery), body: { definition: one, contentTypes: json }, produces: json, responses: ok(one, '200', '201') },
-    { method: 'patch', action: 'patch', operationId: operationId('patch', kind, { status }), description: `partially update ${what}`,
-      query: query('pretty', ...writeQuery, 'force'), body: { definition: patch, contentTypes: patchContentTypes }, produces: json, responses: ok(one, '200', '201') },
+    {
+      method: 'get',
+      action: 'get',
+      operationId: operationId('read', kind, { status }),
+      description: `read ${what}`,
+      query: query('pretty'),
+      produces: json,
+      responses: ok(one, '200'),
+    },
+    {
+      method: 'put',
+      action: 'put',
+      operationId: operationId('replace', kind, { status }),
+      description: `replace ${what}`,
+      query: query('pretty', ...writeQuery),
+      body: { definition: one, contentTypes: json },
+      produces: json,
+      responses: ok(one, '200', '201'),
+    },
+    {
+      method: 'patch',
+      action: 'patch',
+      operationId: operationId('patch', kind, { status }),
+      description: `partially update ${what}`,
+      query: query('pretty', ...writeQuery, 'force'),
+      body: { definition: patch, contentTypes: patchContentTypes },
+      produces: json,
+      responses: ok(one, '200', '201'),
+    },
   ];
   if (status) return operations;
-  return [...operations, { method: 'delete', action: 'delete', operationId: operationId('delete', kind, {}), description: `delete a ${kind.kind}`,
-    query: query('pretty', ...deleteQuery), body: { definition: deleteOptions, contentTypes: json }, produces: json, responses: ok(one, '200', '202') }];
+  return [
+    ...operations,
+    {
+      method: 'delete',
+      action: 'delete',
+      operationId: operationId('delete', kind, {}),
+      description: `delete a ${kind.kind}`,
+      query: query('pretty', ...deleteQuery),
+      body: { definition: deleteOptions, contentTypes: json },
+      produces: json,
+      responses: ok(one, '200', '202'),
+    },
+  ];
 }
 
 function parametersOf(path: string): Parameter[] {

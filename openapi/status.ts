@@ -99,8 +99,15 @@ export function alreadyExists(subject: Subject): StatusError {
   return new StatusError('AlreadyExists', `${qualifiedResource(subject)} "${subject.name}" already exists`, detailsOf(subject));
 }
 
-export function conflict(subject: Subject, why = 'the object has been modified; please apply your changes to the latest version and try again'): StatusError {
-  return new StatusError('Conflict', `Operation cannot be fulfilled on ${qualifiedResource(subject)} "${subject.name}": ${why}`, detailsOf(subject));
+export function conflict(
+  subject: Subject,
+  why = 'the object has been modified; please apply your changes to the latest version and try again',
+): StatusError {
+  return new StatusError(
+    'Conflict',
+    `Operation cannot be fulfilled on ${qualifiedResource(subject)} "${subject.name}": ${why}`,
+    detailsOf(subject),
+  );
 }
 
 export function forbidden(subject: Subject, why: string): StatusError {

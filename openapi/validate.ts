@@ -67,7 +67,11 @@ function pathOf(pointer: string, data: unknown): string {
 function fieldError(error: ErrorObject, object: unknown): FieldError {
   const field = pathOf(error.instancePath, object);
   const value = error.data;
-  const invalid = (detail: string): FieldError => ({ type: 'FieldValueInvalid', field, message: `Invalid value: ${shown(value)}: ${field} in body ${detail}` });
+  const invalid = (detail: string): FieldError => ({
+    type: 'FieldValueInvalid',
+    field,
+    message: `Invalid value: ${shown(value)}: ${field} in body ${detail}`,
+  });
   switch (error.keyword) {
     case 'required':
       return { type: 'FieldValueRequired', field: fieldPath(field, error.params.missingProperty as string), message: 'Required value' };
@@ -79,7 +83,11 @@ function fieldError(error: ErrorObject, object: unknown): FieldError {
       return { type: 'FieldValueTooLong', field, message: `Too long: may not be more than ${error.params.limit as number} bytes` };
     case 'type': {
       const actual = typeName(value);
-      return { type: 'FieldValueInvalid', field, message: `Invalid value: "${actual}": ${field} in body must be of type ${error.params.type as string}: "${actual}"` };
+      return {
+        type: 'FieldValueInvalid',
+        field,
+        message: `Invalid value: "${actual}": ${field} in body must be of type ${error.params.type as string}: "${actual}"`,
+      };
     }
     case 'format': // kube-openapi repeats the value only when it is a string
       return invalid(`must be of type ${error.params.format as string}${typeof value === 'string' ? `: ${JSON.stringify(value)}` : ''}`);
@@ -111,7 +119,12 @@ export function validate(object: unknown, kind: KindDescriptor, options: { statu
 export function unknownFields(object: unknown, kind: KindDescriptor): string[] {
   const found: string[] = [];
   rewrite(object, compiledFor(kind).schema, (value, schema, path) => {
-    if (listsFields(schema)) found.push(...Object.keys(value).filter((k) => !Object.hasOwn(schema.properties!, k)).map((k) => fieldPath(path, k)));
+    if (listsFields(schema))
+      found.push(
+        ...Object.keys(value)
+          .filter((k) => !Object.hasOwn(schema.properties!, k))
+          .map((k) => fieldPath(path, k)),
+      );
     return value;
   });
   return found;
@@ -131,7 +144,9 @@ export function pruneUnknownFields<T>(object: T, kind: KindDescriptor): T {
 export function withDefaults<T>(object: T, kind: KindDescriptor): T {
   return rewrite(object, compiledFor(kind).schema, (value, schema) => {
     if (!schema.properties) return value;
-    const kept: JsonObject = Object.fromEntries(Object.entries(value).filter(([k, v]) => v !== null || !Object.hasOwn(schema.properties!, k)));
+    const kept: JsonObject = Object.fromEntries(
+      Object.entries(value).filter(([k, v]) => v !== null || !Object.hasOwn(schema.properties!, k)),
+    );
     const defaults = Object.entries(schema.properties)
       .filter(([k, s]) => s.default !== undefined && !Object.hasOwn(kept, k))
       .map(([k, s]) => [k, structuredClone(s.default)]);

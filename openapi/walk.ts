@@ -45,7 +45,9 @@ export function listMapKeys(schema: Schema, root: string): ListKeys {
 
 /** The paths of the fields marked immutable under `schema`, starting at `root`; none inside lists or maps. */
 export function immutableFields(schema: Schema, root: string): string[] {
-  return fieldsOf(schema, root).filter((field) => isImmutable(field.schema) && !/\[\]|\{\}/.test(field.path)).map((field) => field.path);
+  return fieldsOf(schema, root)
+    .filter((field) => isImmutable(field.schema) && !/\[\]|\{\}/.test(field.path))
+    .map((field) => field.path);
 }
 
 /** A copy of the schema with every sub-schema passed through `each` (children first). */
@@ -60,7 +62,6 @@ export function mapSchema(schema: Schema, each: (schema: Schema) => Schema): Sch
 }
 
 export type JsonObject = Record<string, unknown>;
-
 
 /** Called on each object the schema describes, before its fields are visited; returns the object to keep. */
 export type ObjectStep = (value: JsonObject, schema: Schema, path: string) => JsonObject;

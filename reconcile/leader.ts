@@ -97,7 +97,10 @@ export class AdvisoryLockElection implements LeaderElection {
   }
 
   private async connect(): Promise<pg.Client> {
-    const client = guardedClient({ ...connectionConfig(this.dsn), application_name: 'postgres-apiserver leader', keepAlive: true }, (error) => this.lose(error));
+    const client = guardedClient(
+      { ...connectionConfig(this.dsn), application_name: 'postgres-apiserver leader', keepAlive: true },
+      (error) => this.lose(error),
+    );
     client.on('end', () => this.lose(new Error('connection ended')));
     await client.connect().catch(async (error: unknown) => {
       await client.end().catch(() => undefined);

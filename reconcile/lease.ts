@@ -36,7 +36,12 @@ export interface LeaseTiming {
  * lease has gone unrenewed for its duration, so a dead leader is replaced within about 10 + 2 × 1.2 s — inside
  * the 15 s the reconciler promises. The leader gives up (renew deadline) before anyone may take over.
  */
-export const defaultLeaseTiming: LeaseTiming = { leaseDurationMs: 10_000, renewDeadlineMs: 7_000, renewEveryMs: 2_000, retryPeriodMs: 1_000 };
+export const defaultLeaseTiming: LeaseTiming = {
+  leaseDurationMs: 10_000,
+  renewDeadlineMs: 7_000,
+  renewEveryMs: 2_000,
+  retryPeriodMs: 1_000,
+};
 
 export interface LeaseSpec {
   holderIdentity?: string;
@@ -58,7 +63,13 @@ export function specOf(lease: KubeObject): LeaseSpec {
 }
 
 /** The record's fields in a fixed order: two reads saw the same record when these are equal. */
-function recordOf({ holderIdentity = '', leaseDurationSeconds = 0, acquireTime = '', renewTime = '', leaseTransitions = 0 }: LeaseSpec): string {
+function recordOf({
+  holderIdentity = '',
+  leaseDurationSeconds = 0,
+  acquireTime = '',
+  renewTime = '',
+  leaseTransitions = 0,
+}: LeaseSpec): string {
   return JSON.stringify([holderIdentity, leaseDurationSeconds, acquireTime, renewTime, leaseTransitions]);
 }
 
@@ -90,7 +101,13 @@ export function claimed(current: LeaseSpec | undefined, identity: string, leaseD
 /** The record a leader leaves when it stops: no holder, and a second before whoever looks may take it. */
 export function released(current: LeaseSpec, now: Date): LeaseSpec {
   const time = microTime(now);
-  return { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: time, renewTime: time, leaseTransitions: current.leaseTransitions ?? 0 };
+  return {
+    holderIdentity: '',
+    leaseDurationSeconds: 1,
+    acquireTime: time,
+    renewTime: time,
+    leaseTransitions: current.leaseTransitions ?? 0,
+  };
 }
 
 /** `work`, or a rejection once `ms` have passed on `clock` (the request itself is left to finish). */
@@ -137,7 +154,8 @@ export class LeaseElection implements LeaderElection {
    * deadline is lost here, and the listeners hear it before this answers.
    */
   isLeader(): boolean {
-    if (this.leadership.get() && this.clock.now() >= this.renewedAt + this.timing.renewDeadlineMs) this.lose('the Lease was not renewed within the renew deadline');
+    if (this.leadership.get() && this.clock.now() >= this.renewedAt + this.timing.renewDeadlineMs)
+      this.lose('the Lease was not renewed within the renew deadline');
     return this.leadership.get();
   }
 
@@ -147,7 +165,10 @@ export class LeaseElection implements LeaderElection {
 
   start(beat?: () => void): void {
     if (beat) this.beat = beat;
-    this.options.log.info({ lease: `${this.options.namespace}/${this.options.name}`, identity: this.identity }, 'electing a leader by Lease');
+    this.options.log.info(
+      { lease: `${this.options.namespace}/${this.options.name}`, identity: this.identity },
+      'electing a leader by Lease',
+    );
     this.cycle();
   }
 
@@ -167,7 +188,8 @@ export class LeaseElection implements LeaderElection {
     });
     if (this.stopped) return 0;
     if (holds) this.renewed(startedAt);
-    else if (this.observation && heldByAnother(this.observation, this.identity, this.clock.now())) this.lose('another replica holds the Lease');
+    else if (this.observation && heldByAnother(this.observation, this.identity, this.clock.now()))
+      this.lose('another replica holds the Lease');
     return holds ? this.timing.renewEveryMs : this.timing.retryPeriodMs * (1 + Math.random() * 0.2);
   }
 
@@ -177,12 +199,20 @@ export class LeaseElection implements LeaderElection {
     const durationSeconds = Math.round(this.timing.leaseDurationMs / 1000);
     // A leader writes over the Lease it saw last; a Conflict means it changed since, so it reads it again.
     if (this.leadership.get() && this.observation) {
-      const renewed = await this.write(this.observation.lease, claimed(specOf(this.observation.lease), this.identity, durationSeconds, new Date(now))).catch(() => undefined);
+      const renewed = await this.write(
+        this.observation.lease,
+        claimed(specOf(this.observation.lease), this.identity, durationSeconds, new Date(now)),
+      ).catch(() => undefined);
       if (renewed) return true;
     }
     const lease = await leases.get(namespace, name);
     if (!lease) {
-      const created = await leases.create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: claimed(undefined, this.identity, durationSeconds, new Date(now)) });
+      const created = await leases.create({
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name, namespace },
+        spec: claimed(undefined, this.identity, durationSeconds, new Date(now)),
+      });
       this.see(created, now);
       return true;
     }
@@ -211,7 +241,8 @@ export class LeaseElection implements LeaderElection {
     this.renewedAt = sentAt;
     this.clock.clearTimeout(this.deadline);
     this.deadline = this.clock.setTimeout(() => this.isLeader(), sentAt + this.timing.renewDeadlineMs - this.clock.now());
-    if (!this.leadership.get()) this.options.log.info({ identity: this.identity }, 'leading: this replica holds the Lease and runs the reconciler');
+    if (!this.leadership.get())
+      this.options.log.info({ identity: this.identity }, 'leading: this replica holds the Lease and runs the reconciler');
     this.leadership.set(true);
   }
 
@@ -232,7 +263,8 @@ export class LeaseElection implements LeaderElection {
     if (!lease || specOf(lease).holderIdentity !== this.identity) return;
     await this.options.leases.replace({ ...lease, spec: released(specOf(lease), new Date(this.clock.now())) }).then(
       () => this.options.log.info('released the Lease'),
-      (error: unknown) => this.options.log.warn({ err: failureOf(error) }, 'releasing the Lease failed: another replica takes over once it expires'),
+      (error: unknown) =>
+        this.options.log.warn({ err: failureOf(error) }, 'releasing the Lease failed: another replica takes over once it expires'),
     );
   }
 }

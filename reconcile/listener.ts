@@ -72,7 +72,11 @@ class DatabaseListener {
   private refuse(client: pg.Client): void {
     if (client !== this.client) return; // closed on purpose meanwhile
     this.close(client);
-    if (!this.refused) this.log.info({ database: this.database }, 'the connecting user may not create event triggers: drift in this database is found at each resync');
+    if (!this.refused)
+      this.log.info(
+        { database: this.database },
+        'the connecting user may not create event triggers: drift in this database is found at each resync',
+      );
     this.refused = true;
     this.retryIn(refusedRetryMs);
   }
@@ -152,14 +156,16 @@ export class DriftListeners {
     const gone = [...this.byDatabase.keys()].filter((database) => !catalog || !databases.includes(database));
     await Promise.all(gone.map((database) => this.stopListener(database)));
     if (!catalog) return;
-    await Promise.all(databases.map((database) => {
-      const listener = this.byDatabase.get(database);
-      if (listener) return listener.check();
-      const started = new DatabaseListener(catalog, database, this.onChange, this.log);
-      this.byDatabase.set(database, started);
-      started.start();
-      return undefined;
-    }));
+    await Promise.all(
+      databases.map((database) => {
+        const listener = this.byDatabase.get(database);
+        if (listener) return listener.check();
+        const started = new DatabaseListener(catalog, database, this.onChange, this.log);
+        this.byDatabase.set(database, started);
+        started.start();
+        return undefined;
+      }),
+    );
   }
 
   private async stopListener(database: string): Promise<void> {

@@ -138,7 +138,8 @@ export class Reconciler {
       for (const object of (await this.deps.store.list(resource, {})).items) {
         const cluster = clusterOf(resource, object);
         if (cluster === undefined) continue;
-        if (resource === resources.clusters) intervals.set(cluster, resyncIntervalMs(object.spec as DatabaseClusterSpec, defaultIntervalMs));
+        if (resource === resources.clusters)
+          intervals.set(cluster, resyncIntervalMs(object.spec as DatabaseClusterSpec, defaultIntervalMs));
         else if (!intervals.has(cluster)) intervals.set(cluster, defaultIntervalMs);
       }
     }
@@ -189,7 +190,8 @@ export class Reconciler {
           tried.push(String(object.metadata.uid));
         }
         // A database being dropped is going away: nobody listens to it any more.
-        if (resource === resources.databases) databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
+        if (resource === resources.databases)
+          databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
       } catch (error) {
         this.deps.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
       }
@@ -241,12 +243,14 @@ export class Reconciler {
   private finishDeletion(kind: ResourceKind, seen: KubeObject): Promise<void> {
     const reclaim = kind.strategy.reclaim;
     if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
-    return this.latest(kind, seen, (object) => this.attempt(kind, object, async () => {
-      const warnings: string[] = [];
-      await deleteObject(kind, this.deps.store, object, { dryRun: false, warn: (w) => warnings.push(w) });
-      if (warnings.length > 0) throw new Error(warnings.join('; '));
-      this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
-    }));
+    return this.latest(kind, seen, (object) =>
+      this.attempt(kind, object, async () => {
+        const warnings: string[] = [];
+        await deleteObject(kind, this.deps.store, object, { dryRun: false, warn: (w) => warnings.push(w) });
+        if (warnings.length > 0) throw new Error(warnings.join('; '));
+        this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
+      }),
+    );
   }
 
   /** Runs the object's write again (its SQL), then stores what the write recorded and the new live status. */
@@ -261,9 +265,12 @@ export class Reconciler {
       await this.deps.store.claim(storeResource(kind), object, admission.claims);
       if (!admission.write) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
       const written = await admission.write(object);
-      const stored = JSON.stringify(written.status) === JSON.stringify(object.status)
-        ? object
-        : await this.deps.store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });
+      const stored =
+        JSON.stringify(written.status) === JSON.stringify(object.status)
+          ? object
+          : await this.deps.store.update(storeResource(kind), written, {
+              expectedResourceVersion: String(object.metadata.resourceVersion),
+            });
       const [after] = await decorate([stored]);
       if (warnings.length > 0 || differs(after!)) throw new Error(warnings.join('; ') || 'the catalog still differs from the spec');
       this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'drift corrected');
@@ -285,7 +292,10 @@ export class Reconciler {
       const failures = (wait?.failures ?? 0) + 1;
       const delay = backoffDelay(failures, { firstMs: firstBackoffMs, maxMs: maxBackoffMs });
       this.backoff.set(uid, { failures, notBefore: this.clock.now() + delay });
-      this.deps.log.warn({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error }, 'reconciling failed; backing off');
+      this.deps.log.warn(
+        { kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error },
+        'reconciling failed; backing off',
+      );
     }
   }
 

@@ -58,7 +58,10 @@ class SecretUses {
     const { items, resourceVersion } = await this.store.list(resource, {});
     for (const object of items) this.record(resource, object);
     const unsubscribe = await this.store.watch(
-      ({ type, object }) => (type === 'DELETED' ? this.byObject.delete(objectKey(resource, object.metadata.namespace, object.metadata.name)) : this.record(resource, object)),
+      ({ type, object }) =>
+        type === 'DELETED'
+          ? this.byObject.delete(objectKey(resource, object.metadata.namespace, object.metadata.name))
+          : this.record(resource, object),
       { resource, resourceVersion, onError: this.expired },
     );
     this.unsubscribes.push(unsubscribe);
@@ -110,12 +113,19 @@ export class SecretTriggers {
    */
   async start(): Promise<void> {
     if (this.following) return;
-    const uses = new SecretUses(this.store, (error) => this.expired(error), (cluster) => this.nudge([cluster]));
+    const uses = new SecretUses(
+      this.store,
+      (error) => this.expired(error),
+      (cluster) => this.nudge([cluster]),
+    );
     try {
       await uses.load();
     } catch (error) {
       uses.stop();
-      this.log.warn({ err: error }, 'reading which Secrets our objects name failed; Secret changes are found at each resync until it succeeds');
+      this.log.warn(
+        { err: error },
+        'reading which Secrets our objects name failed; Secret changes are found at each resync until it succeeds',
+      );
       return;
     }
     const watch = this.core.watchSecrets({

@@ -20,7 +20,16 @@ export function guardedClient(config: pg.ClientConfig, onError: (error: Error) =
   return client;
 }
 
-const unreachableErrnos = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const unreachableErrnos = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 // SQLSTATEs that say the server cannot serve now: too many connections, shutting down, starting up.
 const unavailableSqlstates = new Set(['53300', '57P01', '57P02', '57P03']);
 // pg's own words when the socket closed, or no connection came within connectionTimeoutMillis.

@@ -68,10 +68,22 @@ function initdb(major: number, dataDir: string, password: string): void {
   const pwfile = `${dataDir}.pw`;
   writeFileSync(pwfile, password, { mode: 0o600 });
   giveToServerUser(pwfile);
-  const result = spawnSync(join(binDir(major), 'initdb'), [
-    '-D', dataDir, '-U', superuser, `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256',
-    '-E', 'UTF8', '--locale=C.UTF-8',
-  ], { encoding: 'utf8', ...serverUser() });
+  const result = spawnSync(
+    join(binDir(major), 'initdb'),
+    [
+      '-D',
+      dataDir,
+      '-U',
+      superuser,
+      `--pwfile=${pwfile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+    ],
+    { encoding: 'utf8', ...serverUser() },
+  );
   rmSync(pwfile, { force: true });
   if (result.status !== 0) throw new Error(`initdb for PostgreSQL ${major} failed: ${result.stderr || result.stdout}`);
 }
@@ -178,7 +190,7 @@ async function stopLeftover(dataDir: string): Promise<void> {
   };
   if (!Number.isInteger(pid) || pid <= 0 || !alive()) return;
   process.kill(pid, 'SIGINT');
-  for (const deadline = Date.now() + 30_000; alive() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+  for (const deadline = Date.now() + 30_000; alive() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
   if (alive()) process.kill(pid, 'SIGKILL');
 }
 

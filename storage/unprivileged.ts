@@ -18,7 +18,8 @@ export function serverUser(): { uid: number; gid: number } | Record<string, neve
   if (!asRoot()) return {};
   const id = (flag: string) => spawnSync('id', [flag, serverUserName], { encoding: 'utf8' });
   const [uid, gid] = [id('-u'), id('-g')];
-  if (uid.status !== 0 || gid.status !== 0) throw new Error(`PostgreSQL cannot run as root and there is no user ${serverUserName} to run it as`);
+  if (uid.status !== 0 || gid.status !== 0)
+    throw new Error(`PostgreSQL cannot run as root and there is no user ${serverUserName} to run it as`);
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
@@ -60,7 +61,9 @@ export function reachableFolder(dir: string): string {
   if (asRoot() && !reachable(dirname(resolve(dir)))) {
     if (existsSync(dir) && !lstatSync(dir).isSymbolicLink() && !reachable(dir)) {
       if (existsSync(join(dir, 'data', 'PG_VERSION'))) {
-        throw new Error(`${dir} holds PostgreSQL data that the user ${serverUserName}, which PostgreSQL runs as when started by root, cannot reach: move it to a folder it can reach`);
+        throw new Error(
+          `${dir} holds PostgreSQL data that the user ${serverUserName}, which PostgreSQL runs as when started by root, cannot reach: move it to a folder it can reach`,
+        );
       }
       rmSync(dir, { recursive: true, force: true });
     }

@@ -13,7 +13,12 @@ function pgpassField(value: string): string {
   return value.replace(/[\\:]/g, (c) => `\\${c}`);
 }
 
-export function connectionDetails(cluster: Pick<ResolvedCluster, 'host' | 'sslmode'>, database: string, username: string, password: string): Record<string, string> {
+export function connectionDetails(
+  cluster: Pick<ResolvedCluster, 'host' | 'sslmode'>,
+  database: string,
+  username: string,
+  password: string,
+): Record<string, string> {
   const at = cluster.host.lastIndexOf(':');
   const [host, port] = [cluster.host.slice(0, at), cluster.host.slice(at + 1)];
   const ssl = cluster.sslmode ? `sslmode=${encodeURIComponent(cluster.sslmode)}` : '';
@@ -31,13 +36,20 @@ export function connectionDetails(cluster: Pick<ResolvedCluster, 'host' | 'sslmo
 }
 
 /** Writes the role's connection Secret; a warning when a Secret of that name belongs to someone else. */
-export async function writeConnectionSecret(deps: Dependencies, role: KubeObject & { spec: DatabaseRoleSpec }, cluster: ResolvedCluster, password: string): Promise<string | undefined> {
+export async function writeConnectionSecret(
+  deps: Dependencies,
+  role: KubeObject & { spec: DatabaseRoleSpec },
+  cluster: ResolvedCluster,
+  password: string,
+): Promise<string | undefined> {
   const target = role.spec.connectionSecret;
   if (!target) return undefined;
   const namespace = role.metadata.namespace ?? '';
   const details = connectionDetails(cluster, target.database, role.spec.roleName, password);
   const outcome = await deps.secrets.write(namespace, target.name, details, labels);
-  return outcome === 'notOurs' ? `Secret ${namespace}/${target.name} exists and was not written by this server: the connection details are not written there` : undefined;
+  return outcome === 'notOurs'
+    ? `Secret ${namespace}/${target.name} exists and was not written by this server: the connection details are not written there`
+    : undefined;
 }
 
 /**
@@ -45,13 +57,19 @@ export async function writeConnectionSecret(deps: Dependencies, role: KubeObject
  * than the role's (a host or password since changed, a key edited). A Secret this server did not write is left
  * alone, so it is no drift. Names only: never a value.
  */
-export function connectionSecretDrift(role: KubeObject & { spec: DatabaseRoleSpec }, cluster: Pick<ResolvedCluster, 'host' | 'sslmode'>, password: string, secret: SecretData | undefined): string | undefined {
+export function connectionSecretDrift(
+  role: KubeObject & { spec: DatabaseRoleSpec },
+  cluster: Pick<ResolvedCluster, 'host' | 'sslmode'>,
+  password: string,
+  secret: SecretData | undefined,
+): string | undefined {
   const target = role.spec.connectionSecret;
   if (!target) return undefined;
   const where = `Secret ${role.metadata.namespace}/${target.name}`;
   if (!secret) return `${where} (connectionSecret) does not exist`;
   if (!hasLabels(secret.labels, labels)) return undefined;
   const wanted = connectionDetails(cluster, target.database, role.spec.roleName, password);
-  const same = Object.keys(wanted).length === Object.keys(secret.data).length && Object.entries(wanted).every(([k, v]) => secret.data[k] === v);
+  const same =
+    Object.keys(wanted).length === Object.keys(secret.data).length && Object.entries(wanted).every(([k, v]) => secret.data[k] === v);
   return same ? undefined : `${where} (connectionSecret) does not hold the role's current connection details`;
 }

@@ -44,15 +44,20 @@ function secretErrors(secret: KubeObject, old: KubeObject | undefined): FieldErr
       size += Buffer.from(value, 'base64').length;
     }
   }
-  if (size > maxSecretBytes) errors.push({ type: 'FieldValueTooLong', field: 'data', message: `Too long: may not be more than ${maxSecretBytes} bytes` });
-  if (old && old.type !== secret.type) errors.push({ type: 'FieldValueInvalid', field: 'type', message: 'Invalid value: field is immutable' });
+  if (size > maxSecretBytes)
+    errors.push({ type: 'FieldValueTooLong', field: 'data', message: `Too long: may not be more than ${maxSecretBytes} bytes` });
+  if (old && old.type !== secret.type)
+    errors.push({ type: 'FieldValueInvalid', field: 'type', message: 'Invalid value: field is immutable' });
   return errors;
 }
 
 /** A string column; a cell with no string value shows as `<none>`. */
 function column(name: string, description: string, cell: (object: KubeObject) => unknown): PrinterColumn {
   return {
-    name, type: 'string', description, priority: 0,
+    name,
+    type: 'string',
+    description,
+    priority: 0,
     cell: (o) => {
       const value = cell(o);
       return typeof value === 'string' ? value : null;
@@ -63,39 +68,87 @@ function column(name: string, description: string, cell: (object: KubeObject) =>
 const core = { group: '', version: 'v1', statusSubresource: false, strategicMergePatch: true } as const;
 
 export const namespaces: ResourceKind = {
-  ...core, kind: 'Namespace', plural: 'namespaces', singular: 'namespace', namespaced: false, statusSubresource: true,
-  columns: [nameColumn, column('Status', 'The phase of the namespace.', (o) => (o.metadata.deletionTimestamp ? 'Terminating' : (o.status as { phase?: string } | undefined)?.phase)), ageColumn],
+  ...core,
+  kind: 'Namespace',
+  plural: 'namespaces',
+  singular: 'namespace',
+  namespaced: false,
+  statusSubresource: true,
+  columns: [
+    nameColumn,
+    column('Status', 'The phase of the namespace.', (o) =>
+      o.metadata.deletionTimestamp ? 'Terminating' : (o.status as { phase?: string } | undefined)?.phase,
+    ),
+    ageColumn,
+  ],
   strategy: schemaless(true, { withDefaults: (o) => ({ ...o, status: { phase: 'Active' } }) }),
 };
 
 export const secrets: ResourceKind = {
-  ...core, kind: 'Secret', plural: 'secrets', singular: 'secret', namespaced: true,
-  columns: [nameColumn, column('Type', 'The type of the secret.', (o) => o.type), {
-    name: 'Data', type: 'integer', priority: 0, description: 'The number of keys in data.', cell: (o) => Object.keys((o.data ?? {}) as object).length,
-  }, ageColumn],
+  ...core,
+  kind: 'Secret',
+  plural: 'secrets',
+  singular: 'secret',
+  namespaced: true,
+  columns: [
+    nameColumn,
+    column('Type', 'The type of the secret.', (o) => o.type),
+    {
+      name: 'Data',
+      type: 'integer',
+      priority: 0,
+      description: 'The number of keys in data.',
+      cell: (o) => Object.keys((o.data ?? {}) as object).length,
+    },
+    ageColumn,
+  ],
   strategy: schemaless(false, { withDefaults: secretDefaults, validate: secretErrors }),
 };
 
 export const services: ResourceKind = {
-  ...core, kind: 'Service', plural: 'services', singular: 'service', namespaced: true,
+  ...core,
+  kind: 'Service',
+  plural: 'services',
+  singular: 'service',
+  namespaced: true,
   columns: [
     nameColumn,
     column('Type', 'The type of the service.', (o) => (o.spec as { type?: string } | undefined)?.type ?? 'ClusterIP'),
-    column('External-IP', 'The external name or addresses.', (o) => (o.spec as { externalName?: string } | undefined)?.externalName ?? '<none>'),
+    column(
+      'External-IP',
+      'The external name or addresses.',
+      (o) => (o.spec as { externalName?: string } | undefined)?.externalName ?? '<none>',
+    ),
     ageColumn,
   ],
   strategy: schemaless(true),
 };
 
-const involvedObjectFields = ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'reason', 'type'];
+const involvedObjectFields = [
+  'involvedObject.kind',
+  'involvedObject.namespace',
+  'involvedObject.name',
+  'involvedObject.uid',
+  'involvedObject.apiVersion',
+  'reason',
+  'type',
+];
 
 export const events: ResourceKind = {
-  ...core, kind: 'Event', plural: 'events', singular: 'event', namespaced: true,
+  ...core,
+  kind: 'Event',
+  plural: 'events',
+  singular: 'event',
+  namespaced: true,
   columns: [
     column('Last Seen', 'When the event last happened.', (o) => String(o.lastTimestamp ?? o.eventTime ?? '')),
     column('Type', 'Normal or Warning.', (o) => o.type),
     column('Reason', 'Why it happened.', (o) => o.reason),
-    column('Object', 'What it is about.', (o) => `${(o.involvedObject as { kind?: string }).kind?.toLowerCase()}/${(o.involvedObject as { name?: string }).name}`),
+    column(
+      'Object',
+      'What it is about.',
+      (o) => `${(o.involvedObject as { kind?: string }).kind?.toLowerCase()}/${(o.involvedObject as { name?: string }).name}`,
+    ),
     column('Message', 'What happened.', (o) => o.message),
   ],
   strategy: schemaless(false),
@@ -104,8 +157,13 @@ export const events: ResourceKind = {
     of: (o) => {
       const involved = (o.involvedObject ?? {}) as Record<string, string>;
       return {
-        'involvedObject.kind': involved.kind ?? '', 'involvedObject.namespace': involved.namespace ?? '', 'involvedObject.name': involved.name ?? '',
-        'involvedObject.uid': involved.uid ?? '', 'involvedObject.apiVersion': involved.apiVersion ?? '', reason: String(o.reason ?? ''), type: String(o.type ?? ''),
+        'involvedObject.kind': involved.kind ?? '',
+        'involvedObject.namespace': involved.namespace ?? '',
+        'involvedObject.name': involved.name ?? '',
+        'involvedObject.uid': involved.uid ?? '',
+        'involvedObject.apiVersion': involved.apiVersion ?? '',
+        reason: String(o.reason ?? ''),
+        type: String(o.type ?? ''),
       };
     },
   },
@@ -128,10 +186,16 @@ function emptiedOnDelete(store: ResourceStore, content: () => readonly ResourceK
       const warnings: string[] = [];
       const request = { dryRun: false, warn: (warning: string) => warnings.push(warning) };
       for (const kind of kinds) {
-        for (const object of (await store.list(storeResource(kind), { namespace: namespace.metadata.name })).items) await deleteObject(kind, store, object, request);
+        for (const object of (await store.list(storeResource(kind), { namespace: namespace.metadata.name })).items)
+          await deleteObject(kind, store, object, request);
       }
-      const left = (await Promise.all(kinds.map(async (k) => (await store.list(storeResource(k), { namespace: namespace.metadata.name })).items.length))).reduce((a, b) => a + b, 0);
-      if (left > 0) throw new Error(`namespace "${namespace.metadata.name}" still holds ${left} object(s) being deleted${warnings.length > 0 ? ` (${warnings.join('; ')})` : ''}`);
+      const left = (
+        await Promise.all(kinds.map(async (k) => (await store.list(storeResource(k), { namespace: namespace.metadata.name })).items.length))
+      ).reduce((a, b) => a + b, 0);
+      if (left > 0)
+        throw new Error(
+          `namespace "${namespace.metadata.name}" still holds ${left} object(s) being deleted${warnings.length > 0 ? ` (${warnings.join('; ')})` : ''}`,
+        );
     },
   };
 }
@@ -147,7 +211,8 @@ function storeAccess(store: ResourceStore, resource: string): ObjectAccess {
   return {
     get: (namespace, name) => readOrUndefined(store, resource, namespace, name),
     list: async (namespace) => (await store.list(resource, { namespace })).items,
-    named: async (namespace, names) => (await store.find(resource, ['metadata', 'name'], names)).filter((o) => (o.metadata.namespace ?? '') === namespace),
+    named: async (namespace, names) =>
+      (await store.find(resource, ['metadata', 'name'], names)).filter((o) => (o.metadata.namespace ?? '') === namespace),
     create: (object) => store.create(resource, object),
     replace: (object) => store.update(resource, object, { expectedResourceVersion: String(object.metadata.resourceVersion) }),
     delete: async (namespace, name) => {

@@ -11,7 +11,16 @@ import { withoutRecord, withRecord, type Recording } from '../../storage/catalog
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
 import { servedKind } from './kind.ts';
-import { condition, decorateByCluster, isProblem, reclaimHook, resources, writeFailed, type ResolvedCluster, type Dependencies } from './shared.ts';
+import {
+  condition,
+  decorateByCluster,
+  isProblem,
+  reclaimHook,
+  resources,
+  writeFailed,
+  type ResolvedCluster,
+  type Dependencies,
+} from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
@@ -27,7 +36,12 @@ async function eligibility(deps: Dependencies, object: DatabaseObject, cluster: 
 }
 
 /** Tenancy and eligibility; the database name is claimed on its server, and the write runs once the object is stored. */
-async function admit(deps: Dependencies, object: DatabaseObject, old: DatabaseObject | undefined, request: WriteContext): Promise<Admission> {
+async function admit(
+  deps: Dependencies,
+  object: DatabaseObject,
+  old: DatabaseObject | undefined,
+  request: WriteContext,
+): Promise<Admission> {
   const cluster = await admitToCluster(deps, object, old === undefined);
   await claimCheck(deps, resources.databases, object, cluster.name, ['spec', 'name'], 'database name');
   if (isProblem(cluster.resolved)) {
@@ -50,7 +64,13 @@ async function admit(deps: Dependencies, object: DatabaseObject, old: DatabaseOb
 }
 
 /** The database's SQL; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
-async function writeSql(deps: Dependencies, object: DatabaseObject, cluster: ResolvedCluster, owner: Recording, request: WriteContext): Promise<void> {
+async function writeSql(
+  deps: Dependencies,
+  object: DatabaseObject,
+  cluster: ResolvedCluster,
+  owner: Recording,
+  request: WriteContext,
+): Promise<void> {
   try {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] }, { fresh: true });
     const databasePlan = planDatabase(object.spec, snapshot);
@@ -58,7 +78,8 @@ async function writeSql(deps: Dependencies, object: DatabaseObject, cluster: Res
     if (request.dryRun) await cluster.catalog.rehearse(plan);
     else if (plan.statements.length > 0) {
       await cluster.catalog.apply(plan);
-      if (databasePlan.statements.length > 0) await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
+      if (databasePlan.statements.length > 0)
+        await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
     }
   } catch (error) {
     await writeFailed(deps, object, error, request);
@@ -66,7 +87,13 @@ async function writeSql(deps: Dependencies, object: DatabaseObject, cluster: Res
 }
 
 /** The database's Service (and the one it had before, under another name, removed). */
-async function writeService(deps: Dependencies, object: DatabaseObject, old: DatabaseObject | undefined, cluster: ResolvedCluster, request: WriteContext): Promise<KubeObject> {
+async function writeService(
+  deps: Dependencies,
+  object: DatabaseObject,
+  old: DatabaseObject | undefined,
+  cluster: ResolvedCluster,
+  request: WriteContext,
+): Promise<KubeObject> {
   if (request.dryRun) return object;
   const problem = await ensureService(deps, object, cluster.host);
   if (problem) {
@@ -86,15 +113,22 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot, service: Service
   const ready = live !== undefined && plan.statements.length === 0 && plan.pending.length === 0 && !service.drift;
   const [reason, message] = !live
     ? ['NotCreated', `database "${object.spec.name}" does not exist`]
-    : plan.pending.length > 0 ? ['Pending', plan.pending.join('; ')]
-      : plan.statements.length > 0 ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`]
-        : service.drift ? [service.drift.reason, service.drift.message]
+    : plan.pending.length > 0
+      ? ['Pending', plan.pending.join('; ')]
+      : plan.statements.length > 0
+        ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`]
+        : service.drift
+          ? [service.drift.reason, service.drift.message]
           : ['Ready', `database "${object.spec.name}" exists as specified`];
   return {
     conditions: [condition('Ready', ready, reason!, message!, generation, previous)],
     exists: live !== undefined,
-    ...(live ? { owner: live.owner, ...(live.sizeBytes !== null ? { sizeBytes: live.sizeBytes } : {}), connections: live.connections } : {}),
-    ...(contents ? { schemas: desiredSchemas(object.spec).filter((s) => contents.schemas.has(s)), extensions: [...contents.extensions.keys()].sort() } : {}),
+    ...(live
+      ? { owner: live.owner, ...(live.sizeBytes !== null ? { sizeBytes: live.sizeBytes } : {}), connections: live.connections }
+      : {}),
+    ...(contents
+      ? { schemas: desiredSchemas(object.spec).filter((s) => contents.schemas.has(s)), extensions: [...contents.extensions.keys()].sort() }
+      : {}),
     ...(service.name ? { serviceName: service.name } : {}),
     drift: [...plan.drift],
     observedGeneration: generation,
@@ -107,7 +141,12 @@ function decorate(deps: Dependencies, objects: KubeObject[]): Promise<KubeObject
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
     const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
     const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await deps.core.services.list(ns)] as const)));
-    return new Map(list.map((o) => [o, statusFrom(o, snapshot, serviceStatusOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? [], cluster.host))]));
+    return new Map(
+      list.map((o) => [
+        o,
+        statusFrom(o, snapshot, serviceStatusOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? [], cluster.host)),
+      ]),
+    );
   });
 }
 
@@ -119,7 +158,8 @@ export function databases(deps: Dependencies): ResourceKind {
     // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.
     reclaim: reclaimHook(deps, (o) => {
       const { spec } = o as DatabaseObject;
-      const plan = (snapshot: Snapshot) => withoutRecord(planDatabaseDeletion(spec.name, snapshot), snapshot.ownershipSchema, 'database', spec.name);
+      const plan = (snapshot: Snapshot) =>
+        withoutRecord(planDatabaseDeletion(spec.name, snapshot), snapshot.ownershipSchema, 'database', spec.name);
       return { cluster: spec.databaseClusterRef.name, what: `database "${spec.name}"`, scope: { roles: [], databases: [spec.name] }, plan };
     }),
     decorate: (objects) => decorate(deps, objects),

@@ -8,7 +8,16 @@ import { driftDetection, listenedDatabases } from '../../storage/catalog/drifttr
 import type { Reclaim, ResourceKind } from './resource.ts';
 import { StatusError } from '../../openapi/status.ts';
 import { servedKind } from './kind.ts';
-import { condition, environmentFault, isProblem, objectsOnCluster, persistStatus, resolveCluster, resources, type Dependencies } from './shared.ts';
+import {
+  condition,
+  environmentFault,
+  isProblem,
+  objectsOnCluster,
+  persistStatus,
+  resolveCluster,
+  resources,
+  type Dependencies,
+} from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 
 /** server_version_num 170006 → "17.6" (13+ numbering). */
@@ -21,7 +30,9 @@ export const dependentsFinalizer = 'postgres.databases.dinhloc.dev/dependents';
 
 /** The Databases and DatabaseRoles that use the cluster. */
 async function dependentsOf(deps: Dependencies, cluster: string): Promise<{ databases: KubeObject[]; roles: KubeObject[] }> {
-  const [databases, roles] = await Promise.all([resources.databases, resources.roles].map((resource) => objectsOnCluster(deps, resource, cluster)));
+  const [databases, roles] = await Promise.all(
+    [resources.databases, resources.roles].map((resource) => objectsOnCluster(deps, resource, cluster)),
+  );
   return { databases: databases!, roles: roles! };
 }
 
@@ -42,7 +53,10 @@ function protectDependents(deps: Dependencies): Reclaim {
     run: async (cluster) => {
       const dependents = await dependentsOf(deps, cluster.metadata.name);
       if (dependents.databases.length + dependents.roles.length === 0) return;
-      throw new StatusError('Conflict', `DatabaseCluster "${cluster.metadata.name}" is still used by ${describeDependents(dependents)}; it is deleted once they are`);
+      throw new StatusError(
+        'Conflict',
+        `DatabaseCluster "${cluster.metadata.name}" is still used by ${describeDependents(dependents)}; it is deleted once they are`,
+      );
     },
   };
 }
@@ -53,16 +67,30 @@ async function liveStatus(deps: Dependencies, cluster: KubeObject): Promise<Data
   const dependents = await dependentsOf(deps, cluster.metadata.name);
   const { databases, roles } = dependents;
   const counts = { databases: databases.length, roles: roles.length, observedGeneration: generation };
-  const terminating = cluster.metadata.deletionTimestamp && databases.length + roles.length > 0
-    ? [condition('Terminating', true, 'DependentsRemain', `deleted once no object uses it: ${describeDependents(dependents)}`, generation, previous)]
-    : [];
+  const terminating =
+    cluster.metadata.deletionTimestamp && databases.length + roles.length > 0
+      ? [
+          condition(
+            'Terminating',
+            true,
+            'DependentsRemain',
+            `deleted once no object uses it: ${describeDependents(dependents)}`,
+            generation,
+            previous,
+          ),
+        ]
+      : [];
   const resolved = await resolveCluster(deps, cluster.metadata.name);
-  if (isProblem(resolved)) return { conditions: [condition('Ready', false, resolved.reason, resolved.message, generation, previous), ...terminating], ...counts };
+  if (isProblem(resolved))
+    return { conditions: [condition('Ready', false, resolved.reason, resolved.message, generation, previous), ...terminating], ...counts };
   // A database being dropped is no longer watched for drift.
   const managed = databases.filter((d) => !d.metadata.deletionTimestamp).map((d) => (d.spec as DatabaseSpec).name);
   try {
     const listened = listenedDatabases(managed);
-    const [snapshot, triggers] = await Promise.all([resolved.catalog.snapshot({ roles: [], databases: [] }), resolved.catalog.driftTriggers(listened)]);
+    const [snapshot, triggers] = await Promise.all([
+      resolved.catalog.snapshot({ roles: [], databases: [] }),
+      resolved.catalog.driftTriggers(listened),
+    ]);
     const who = snapshot.superuser ? 'a superuser' : 'a non-superuser';
     const detection = driftDetection(snapshot.superuser, triggers, managed.length - listened.length);
     return {
@@ -78,7 +106,11 @@ async function liveStatus(deps: Dependencies, cluster: KubeObject): Promise<Data
     };
   } catch (error) {
     const fault = environmentFault(error);
-    return { conditions: [condition('Ready', false, fault.reason, fault.message, generation, previous), ...terminating], host: resolved.host, ...counts };
+    return {
+      conditions: [condition('Ready', false, fault.reason, fault.message, generation, previous), ...terminating],
+      host: resolved.host,
+      ...counts,
+    };
   }
 }
 

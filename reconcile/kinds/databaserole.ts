@@ -3,14 +3,31 @@
 import { randomBytes } from 'node:crypto';
 import type { DatabaseRoleSpec, DatabaseRoleStatus } from '../../openapi/databaserole.ts';
 import { databaseRole } from '../../openapi/databaserole.ts';
-import { forbiddenAttributeErrors, passwordsOf, planRole, planRoleDeletion, validateRoleSpec, type DesiredRole } from '../../storage/catalog/roles.ts';
+import {
+  forbiddenAttributeErrors,
+  passwordsOf,
+  planRole,
+  planRoleDeletion,
+  validateRoleSpec,
+  type DesiredRole,
+} from '../../storage/catalog/roles.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { Admission, WriteContext, ResourceKind } from './resource.ts';
 import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
 import { servedKind } from './kind.ts';
-import { condition, decorateByCluster, isProblem, objectsOnCluster, reclaimHook, resources, writeFailed, type ResolvedCluster, type Dependencies } from './shared.ts';
+import {
+  condition,
+  decorateByCluster,
+  isProblem,
+  objectsOnCluster,
+  reclaimHook,
+  resources,
+  writeFailed,
+  type ResolvedCluster,
+  type Dependencies,
+} from './shared.ts';
 import { admitToCluster, claimCheck, eligible, ownership, reachOf, refuse } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
@@ -49,13 +66,25 @@ function tenancyErrors(object: RoleObject, databases: Map<string, string>): Fiel
   return (object.spec.permissions ?? []).flatMap((p, i) => {
     const owner = databases.get(p.database);
     return owner !== undefined && owner !== namespace
-      ? [{ type: 'FieldValueForbidden' as const, field: `spec.permissions[${i}].database`, message: `Forbidden: database "${p.database}" is managed by a Database in namespace "${owner}"` }]
+      ? [
+          {
+            type: 'FieldValueForbidden' as const,
+            field: `spec.permissions[${i}].database`,
+            message: `Forbidden: database "${p.database}" is managed by a Database in namespace "${owner}"`,
+          },
+        ]
       : [];
   });
 }
 
 /** What no rule of the cluster can allow: the server's own roles and databases (eligibility.ts). */
-async function eligibility(deps: Dependencies, object: RoleObject, old: RoleObject | undefined, cluster: ResolvedCluster, databaseObjects: KubeObject[]) {
+async function eligibility(
+  deps: Dependencies,
+  object: RoleObject,
+  old: RoleObject | undefined,
+  cluster: ResolvedCluster,
+  databaseObjects: KubeObject[],
+) {
   const { roleName, memberOf = [], permissions = [] } = object.spec;
   const databases = permissions.map((p) => p.database);
   const [reach, facts] = await Promise.all([
@@ -65,7 +94,12 @@ async function eligibility(deps: Dependencies, object: RoleObject, old: RoleObje
   return { facts, errors: roleRefusals({ roleName, managedAlready: old?.spec.roleName === roleName, memberOf, databases }, facts, reach) };
 }
 
-async function passwordOf(deps: Dependencies, object: RoleObject, lookup: SecretLookup, create: boolean): Promise<{ password: string | null | undefined; version: string | undefined; problem?: PasswordProblem }> {
+async function passwordOf(
+  deps: Dependencies,
+  object: RoleObject,
+  lookup: SecretLookup,
+  create: boolean,
+): Promise<{ password: string | null | undefined; version: string | undefined; problem?: PasswordProblem }> {
   const ref = object.spec.password;
   if (!ref) return { password: null, version: noPassword };
   const namespace = object.metadata.namespace ?? '';
@@ -73,16 +107,32 @@ async function passwordOf(deps: Dependencies, object: RoleObject, lookup: Secret
   let secret = await lookup(namespace, ref.name);
   if (!secret && ref.generate && create) {
     const created = await deps.secrets.create(namespace, ref.name, { [key]: randomBytes(24).toString('base64url') });
-    secret = await deps.secrets.read(namespace, ref.name) ?? { data: {}, resourceVersion: created.resourceVersion, labels: {} };
+    secret = (await deps.secrets.read(namespace, ref.name)) ?? { data: {}, resourceVersion: created.resourceVersion, labels: {} };
   }
-  if (!secret) return { password: undefined, version: undefined, problem: { reason: 'SecretNotFound', message: `Secret ${namespace}/${ref.name} does not exist: the role keeps its password` } };
+  if (!secret)
+    return {
+      password: undefined,
+      version: undefined,
+      problem: { reason: 'SecretNotFound', message: `Secret ${namespace}/${ref.name} does not exist: the role keeps its password` },
+    };
   const password = secret.data[key];
-  if (password === undefined) return { password: undefined, version: undefined, problem: { reason: 'SecretKeyMissing', message: `Secret ${namespace}/${ref.name} has no key "${key}": the role keeps its password` } };
+  if (password === undefined)
+    return {
+      password: undefined,
+      version: undefined,
+      problem: { reason: 'SecretKeyMissing', message: `Secret ${namespace}/${ref.name} has no key "${key}": the role keeps its password` },
+    };
   return { password, version: secret.resourceVersion };
 }
 
 /** The role as the catalog should hold it: this namespace's databases only, the password from its Secret. */
-async function desiredOf(deps: Dependencies, object: RoleObject, databases: Map<string, string>, lookup: SecretLookup, create: boolean): Promise<Desired> {
+async function desiredOf(
+  deps: Dependencies,
+  object: RoleObject,
+  databases: Map<string, string>,
+  lookup: SecretLookup,
+  create: boolean,
+): Promise<Desired> {
   const namespace = object.metadata.namespace ?? '';
   const pending: string[] = [];
   const permissions = (object.spec.permissions ?? []).filter((p) => {
@@ -125,11 +175,27 @@ async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | u
 }
 
 /** The role's SQL and its connection Secret; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
-async function write(deps: Dependencies, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>, owner: Recording, request: WriteContext): Promise<KubeObject> {
-  const { desired, passwordVersion, pending } = await desiredOf(deps, object, databases, (ns, name) => deps.secrets.read(ns, name), !request.dryRun);
+async function write(
+  deps: Dependencies,
+  object: RoleObject,
+  cluster: ResolvedCluster,
+  databases: Map<string, string>,
+  owner: Recording,
+  request: WriteContext,
+): Promise<KubeObject> {
+  const { desired, passwordVersion, pending } = await desiredOf(
+    deps,
+    object,
+    databases,
+    (ns, name) => deps.secrets.read(ns, name),
+    !request.dryRun,
+  );
   for (const p of pending) request.warn(p);
   try {
-    const snapshot = await cluster.catalog.snapshot({ roles: [object.spec.roleName], databases: desired.managedDatabases }, { fresh: true });
+    const snapshot = await cluster.catalog.snapshot(
+      { roles: [object.spec.roleName], databases: desired.managedDatabases },
+      { fresh: true },
+    );
     const rolePlan = planRole(desired, snapshot);
     const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record);
     if (request.dryRun) {
@@ -137,7 +203,8 @@ async function write(deps: Dependencies, object: RoleObject, cluster: ResolvedCl
       return object;
     }
     if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));
-    if (rolePlan.statements.length > 0) await deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
+    if (rolePlan.statements.length > 0)
+      await deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
     if (typeof desired.password === 'string') {
       const refused = await writeConnectionSecret(deps, object, cluster, desired.password);
       if (refused) request.warn(refused);
@@ -152,10 +219,14 @@ async function write(deps: Dependencies, object: RoleObject, cluster: ResolvedCl
 /** Deleting a role that others are memberOf leaves their spec asking for it: say which. */
 async function membersWarning(deps: Dependencies, object: RoleObject): Promise<string[]> {
   const { roleName, databaseClusterRef } = object.spec;
-  const members = (await objectsOnCluster(deps, resources.roles, databaseClusterRef.name)).filter((o) => ((o.spec as DatabaseRoleSpec).memberOf ?? []).includes(roleName));
+  const members = (await objectsOnCluster(deps, resources.roles, databaseClusterRef.name)).filter((o) =>
+    ((o.spec as DatabaseRoleSpec).memberOf ?? []).includes(roleName),
+  );
   if (members.length === 0) return [];
   const names = members.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).join(', ');
-  return [`role "${roleName}" is in the memberOf of DatabaseRole(s) ${names}: their membership stays pending until the role exists again or they stop asking for it`];
+  return [
+    `role "${roleName}" is in the memberOf of DatabaseRole(s) ${names}: their membership stays pending until the role exists again or they stop asking for it`,
+  ];
 }
 
 /** `connectionDrift`: what the connection Secret lacks (connectionsecret.ts), fixed by writing the role again. */
@@ -167,15 +238,28 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
   const pending = [...desired.pending, ...plan.pending];
   const passwordSet = desired.desired.password === undefined ? false : exists && !plan.drift.some((d) => d.attribute === 'password');
   const ready = exists && passwordSet && !connectionDrift;
-  const readyWhy = !exists ? ['NotCreated', `role "${object.spec.roleName}" does not exist`]
-    : desired.passwordProblem ? [desired.passwordProblem.reason, desired.passwordProblem.message]
-      : !passwordSet ? ['PasswordNotSet', 'the password is not applied yet']
-        : connectionDrift ? ['ConnectionSecretDrift', connectionDrift] : ['Ready', `role "${object.spec.roleName}" exists with its password`];
+  const readyWhy = !exists
+    ? ['NotCreated', `role "${object.spec.roleName}" does not exist`]
+    : desired.passwordProblem
+      ? [desired.passwordProblem.reason, desired.passwordProblem.message]
+      : !passwordSet
+        ? ['PasswordNotSet', 'the password is not applied yet']
+        : connectionDrift
+          ? ['ConnectionSecretDrift', connectionDrift]
+          : ['Ready', `role "${object.spec.roleName}" exists with its password`];
   const inSync = plan.drift.length === 0 && pending.length === 0;
-  const syncWhy = plan.drift.length > 0 ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`] : pending.length > 0 ? ['Pending', pending.join('; ')] : ['InSync', 'the catalog matches the spec'];
+  const syncWhy =
+    plan.drift.length > 0
+      ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`]
+      : pending.length > 0
+        ? ['Pending', pending.join('; ')]
+        : ['InSync', 'the catalog matches the spec'];
   return {
     ...(object.status?.passwordSecretVersion ? { passwordSecretVersion: object.status.passwordSecretVersion } : {}),
-    conditions: [condition('Ready', ready, readyWhy[0]!, readyWhy[1]!, generation, previous), condition('InSync', inSync, syncWhy[0]!, syncWhy[1]!, generation, previous)],
+    conditions: [
+      condition('Ready', ready, readyWhy[0]!, readyWhy[1]!, generation, previous),
+      condition('InSync', inSync, syncWhy[0]!, syncWhy[1]!, generation, previous),
+    ],
     exists,
     drift: [...plan.drift],
     observedGeneration: generation,
@@ -187,21 +271,31 @@ function decorate(deps: Dependencies, objects: KubeObject[]): Promise<KubeObject
   return decorateByCluster(deps, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], async (list, cluster) => {
     // One read of the cluster's Databases and, per namespace, of the Secrets the roles name.
     const owners = databaseOwners(await objectsOnCluster(deps, resources.databases, cluster.object.metadata.name));
-    const secrets = new Map(await Promise.all([...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => {
-      const names = list.filter((o) => (o.metadata.namespace ?? '') === ns).flatMap((o) => [o.spec.password?.name, o.spec.connectionSecret?.name]).filter((n) => n !== undefined);
-      return [ns, await deps.secrets.readNamed(ns, [...new Set(names)])] as const;
-    })));
+    const secrets = new Map(
+      await Promise.all(
+        [...new Set(list.map((o) => o.metadata.namespace ?? ''))].map(async (ns) => {
+          const names = list
+            .filter((o) => (o.metadata.namespace ?? '') === ns)
+            .flatMap((o) => [o.spec.password?.name, o.spec.connectionSecret?.name])
+            .filter((n) => n !== undefined);
+          return [ns, await deps.secrets.readNamed(ns, [...new Set(names)])] as const;
+        }),
+      ),
+    );
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
     const desired = await Promise.all(list.map((o) => desiredOf(deps, o, owners, lookup, false)));
     const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
     const snapshot = await cluster.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
-    return new Map(list.map((o, i) => {
-      const { password } = desired[i]!.desired;
-      const connection = o.spec.connectionSecret && typeof password === 'string'
-        ? connectionSecretDrift(o, cluster, password, secrets.get(o.metadata.namespace ?? '')?.get(o.spec.connectionSecret.name))
-        : undefined;
-      return [o, statusFrom(o, desired[i]!, snapshot, connection)];
-    }));
+    return new Map(
+      list.map((o, i) => {
+        const { password } = desired[i]!.desired;
+        const connection =
+          o.spec.connectionSecret && typeof password === 'string'
+            ? connectionSecretDrift(o, cluster, password, secrets.get(o.metadata.namespace ?? '')?.get(o.spec.connectionSecret.name))
+            : undefined;
+        return [o, statusFrom(o, desired[i]!, snapshot, connection)];
+      }),
+    );
   });
 }
 
@@ -214,8 +308,14 @@ export function databaseRoles(deps: Dependencies): ResourceKind {
     // reclaimPolicy Delete drops the role after reassigning and dropping what it owns; Retain leaves it.
     reclaim: reclaimHook(deps, (o) => {
       const { spec } = o as RoleObject;
-      const plan = (snapshot: Snapshot) => withoutRecord(planRoleDeletion(spec.roleName, snapshot), snapshot.ownershipSchema, 'role', spec.roleName);
-      return { cluster: spec.databaseClusterRef.name, what: `role "${spec.roleName}"`, scope: { roles: [spec.roleName], databases: [] }, plan };
+      const plan = (snapshot: Snapshot) =>
+        withoutRecord(planRoleDeletion(spec.roleName, snapshot), snapshot.ownershipSchema, 'role', spec.roleName);
+      return {
+        cluster: spec.databaseClusterRef.name,
+        what: `role "${spec.roleName}"`,
+        scope: { roles: [spec.roleName], databases: [] },
+        plan,
+      };
     }),
     decorate: (objects) => decorate(deps, objects),
   });

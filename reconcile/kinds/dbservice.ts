@@ -41,7 +41,10 @@ export function targetOf(hostPort: string): Target {
 }
 
 function isOurs(service: KubeObject, database: DatabaseObject): boolean {
-  return hasLabels(service.metadata.labels as Record<string, string> | undefined, { [managedBy]: manager, [databaseLabel]: database.metadata.name });
+  return hasLabels(service.metadata.labels as Record<string, string> | undefined, {
+    [managedBy]: manager,
+    [databaseLabel]: database.metadata.name,
+  });
 }
 
 function desiredService(database: DatabaseObject, name: string, { host, port, family }: Target): KubeObject {
@@ -53,7 +56,16 @@ function desiredService(database: DatabaseObject, name: string, { host, port, fa
       name,
       namespace: database.metadata.namespace,
       labels: { [managedBy]: manager, [databaseLabel]: database.metadata.name },
-      ownerReferences: [{ apiVersion: database.apiVersion, kind: database.kind, name: database.metadata.name, uid: database.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: database.apiVersion,
+          kind: database.kind,
+          name: database.metadata.name,
+          uid: database.metadata.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec: family ? { type: 'ClusterIP', ports } : { type: 'ExternalName', externalName: host, ports },
   };
@@ -62,7 +74,11 @@ function desiredService(database: DatabaseObject, name: string, { host, port, fa
 /** The fields this server sets; the API server fills others (clusterIP, sessionAffinity, …) that are kept. */
 function ownedFields(spec: unknown): string {
   const { type, externalName, ports } = (spec ?? {}) as { type?: string; externalName?: string; ports?: Record<string, unknown>[] };
-  return JSON.stringify({ type, externalName, ports: (ports ?? []).map(({ name, protocol, port, targetPort }) => ({ name, protocol, port, targetPort })) });
+  return JSON.stringify({
+    type,
+    externalName,
+    ports: (ports ?? []).map(({ name, protocol, port, targetPort }) => ({ name, protocol, port, targetPort })),
+  });
 }
 
 /** The desired spec over the live one; a change of type starts afresh, as the API server allocates anew. */
@@ -89,14 +105,26 @@ export function desiredEndpointSlice(service: KubeObject, { host, port, family }
 }
 
 function isOurSlice(slice: KubeObject, serviceName: string): boolean {
-  return hasLabels(slice.metadata.labels as Record<string, string> | undefined, { [sliceManagedBy]: sliceManager, [serviceNameLabel]: serviceName });
+  return hasLabels(slice.metadata.labels as Record<string, string> | undefined, {
+    [sliceManagedBy]: sliceManager,
+    [serviceNameLabel]: serviceName,
+  });
 }
 
 /** The fields of a slice this server sets; the API server fills others that are kept. */
 function sliceFields(slice: KubeObject): string {
-  const { addressType, endpoints, ports } = slice as { addressType?: string; endpoints?: { addresses?: string[] }[]; ports?: Record<string, unknown>[] };
+  const { addressType, endpoints, ports } = slice as {
+    addressType?: string;
+    endpoints?: { addresses?: string[] }[];
+    ports?: Record<string, unknown>[];
+  };
   const owners = ((slice.metadata.ownerReferences ?? []) as { uid?: string }[]).map((o) => o.uid);
-  return JSON.stringify({ addressType, addresses: (endpoints ?? []).map((e) => e.addresses), ports: (ports ?? []).map(({ name, protocol, port }) => ({ name, protocol, port })), owners });
+  return JSON.stringify({
+    addressType,
+    addresses: (endpoints ?? []).map((e) => e.addresses),
+    ports: (ports ?? []).map(({ name, protocol, port }) => ({ name, protocol, port })),
+    owners,
+  });
 }
 
 /** Creates the slice, or brings ours up to date; a new address family needs a new slice (addressType is immutable). */
@@ -104,8 +132,12 @@ async function writeEndpointSlice(slices: ObjectAccess, existing: KubeObject | u
   const { namespace = '', name } = desired.metadata;
   if (existing && existing.addressType === desired.addressType) {
     if (sliceFields(existing) === sliceFields(desired)) return;
-    const labels = { ...existing.metadata.labels as object, ...desired.metadata.labels as object };
-    await slices.replace({ ...existing, ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels, resourceVersion: existing.metadata.resourceVersion } });
+    const labels = { ...(existing.metadata.labels as object), ...(desired.metadata.labels as object) };
+    await slices.replace({
+      ...existing,
+      ...desired,
+      metadata: { ...existing.metadata, ...desired.metadata, labels, resourceVersion: existing.metadata.resourceVersion },
+    });
     return;
   }
   if (existing) await slices.delete(namespace, name);
@@ -118,12 +150,18 @@ async function ensureEndpointSlice(slices: ObjectAccess, service: KubeObject, ta
   try {
     const existing = await slices.get(namespace, name);
     if (existing && !isOurSlice(existing, name)) {
-      return { reason: 'EndpointSliceConflict', message: `EndpointSlice ${namespace}/${name} exists and was not made for this Database's Service: it is left alone, and the Service may not resolve to the server` };
+      return {
+        reason: 'EndpointSliceConflict',
+        message: `EndpointSlice ${namespace}/${name} exists and was not made for this Database's Service: it is left alone, and the Service may not resolve to the server`,
+      };
     }
     await writeEndpointSlice(slices, existing, desiredEndpointSlice(service, target));
     return undefined;
   } catch (error) {
-    return { reason: 'EndpointSliceFailed', message: `Service ${namespace}/${name} has no endpoints: its EndpointSlice could not be written: ${failureOf(error)}` };
+    return {
+      reason: 'EndpointSliceFailed',
+      message: `Service ${namespace}/${name} has no endpoints: its EndpointSlice could not be written: ${failureOf(error)}`,
+    };
   }
 }
 
@@ -150,7 +188,10 @@ export async function ensureService(deps: Dependencies, database: DatabaseObject
   const namespace = database.metadata.namespace ?? '';
   const existing = await deps.core.services.get(namespace, name);
   if (existing && !isOurs(existing, database)) {
-    return { reason: 'ServiceConflict', message: `Service ${namespace}/${name} exists and was not created for this Database: it is left alone` };
+    return {
+      reason: 'ServiceConflict',
+      message: `Service ${namespace}/${name} exists and was not created for this Database: it is left alone`,
+    };
   }
   const target = targetOf(host);
   const desired = desiredService(database, name, target);
@@ -158,7 +199,10 @@ export async function ensureService(deps: Dependencies, database: DatabaseObject
     ? await deps.core.services.create(desired)
     : ownedFields(existing.spec) === ownedFields(desired.spec)
       ? existing
-      : await deps.core.services.replace({ ...existing, spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>) });
+      : await deps.core.services.replace({
+          ...existing,
+          spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>),
+        });
   return syncEndpointSlice(deps.core, service, target);
 }
 
@@ -189,6 +233,7 @@ export function serviceStatusOf(database: DatabaseObject, namespaceServices: rea
   if (!service) return { drift: { reason: 'ServiceMissing', message: `${where} does not exist` } };
   if (!isOurs(service, database)) return {};
   const desired = desiredService(database, name, targetOf(host));
-  if (ownedFields(service.spec) !== ownedFields(desired.spec)) return { name, drift: { reason: 'ServiceOutOfDate', message: `${where} does not point at ${host}` } };
+  if (ownedFields(service.spec) !== ownedFields(desired.spec))
+    return { name, drift: { reason: 'ServiceOutOfDate', message: `${where} does not point at ${host}` } };
   return { name };
 }

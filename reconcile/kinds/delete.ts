@@ -9,7 +9,12 @@ import { rfc3339 } from '../../lib/time.ts';
  * carries its finalizer: the object goes once no finalizer remains; otherwise it stays, marked with a
  * deletionTimestamp (and a Warning says why), until the reconciler or the finalizers' owners finish.
  */
-export async function deleteObject(kind: ResourceKind, store: ResourceStore, object: KubeObject, request: WriteContext): Promise<KubeObject> {
+export async function deleteObject(
+  kind: ResourceKind,
+  store: ResourceStore,
+  object: KubeObject,
+  request: WriteContext,
+): Promise<KubeObject> {
   if (!object.metadata.deletionTimestamp) for (const warning of (await kind.strategy.deleteWarnings?.(object)) ?? []) request.warn(warning);
   const reclaim = kind.strategy.reclaim;
   let finalizers = (object.metadata.finalizers as string[] | undefined) ?? [];
@@ -27,13 +32,20 @@ export async function deleteObject(kind: ResourceKind, store: ResourceStore, obj
   const precondition = (current: KubeObject) => ({ expectedResourceVersion: String(current.metadata.resourceVersion) });
   if (finalizers.length === 0) {
     if (request.dryRun) return object;
-    const deleted = await despitePersistedStatus(store, resource, object, (current) => store.delete(resource, current.metadata.namespace ?? '', current.metadata.name, precondition(current)));
+    const deleted = await despitePersistedStatus(store, resource, object, (current) =>
+      store.delete(resource, current.metadata.namespace ?? '', current.metadata.name, precondition(current)),
+    );
     await kind.strategy.afterDelete?.(deleted);
     return deleted;
   }
   const deletionTimestamp = object.metadata.deletionTimestamp ?? rfc3339();
-  const marked = (current: KubeObject) => ({ ...current, metadata: { ...current.metadata, finalizers, deletionTimestamp, deletionGracePeriodSeconds: 0 } });
-  return request.dryRun ? marked(object) : despitePersistedStatus(store, resource, object, (current) => store.update(resource, marked(current), precondition(current)));
+  const marked = (current: KubeObject) => ({
+    ...current,
+    metadata: { ...current.metadata, finalizers, deletionTimestamp, deletionGracePeriodSeconds: 0 },
+  });
+  return request.dryRun
+    ? marked(object)
+    : despitePersistedStatus(store, resource, object, (current) => store.update(resource, marked(current), precondition(current)));
 }
 
 /**
@@ -41,7 +53,12 @@ export async function deleteObject(kind: ResourceKind, store: ResourceStore, obj
  * (reads take no lock, and a reclaim can take a while), once more on the stored object if its spec is the same.
  * Without this, a drop that succeeded could leave its object behind, and the reconciler would create it again.
  */
-export async function despitePersistedStatus(store: ResourceStore, resource: string, object: KubeObject, write: (current: KubeObject) => Promise<KubeObject>): Promise<KubeObject> {
+export async function despitePersistedStatus(
+  store: ResourceStore,
+  resource: string,
+  object: KubeObject,
+  write: (current: KubeObject) => Promise<KubeObject>,
+): Promise<KubeObject> {
   try {
     return await write(object);
   } catch (error) {

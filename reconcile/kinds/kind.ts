@@ -10,7 +10,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { isObject } from '../../lib/guards.ts';
 import { immutableFields, listMapKeys } from '../../openapi/walk.ts';
 
-export interface KindRules extends Partial<Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'afterDelete' | 'decorate'>> {
+export interface KindRules extends Partial<
+  Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'afterDelete' | 'decorate'>
+> {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
   validateSpec?(object: KubeObject): FieldError[];
 }
@@ -25,7 +27,11 @@ function immutableErrors(object: KubeObject, old: KubeObject | undefined, paths:
   if (!old) return [];
   return paths
     .filter((path) => !isDeepStrictEqual(valueAt(object, path), valueAt(old, path)))
-    .map((path) => ({ type: 'FieldValueInvalid', field: path, message: `Invalid value: ${JSON.stringify(valueAt(object, path) ?? null)}: field is immutable` }));
+    .map((path) => ({
+      type: 'FieldValueInvalid',
+      field: path,
+      message: `Invalid value: ${JSON.stringify(valueAt(object, path) ?? null)}: field is immutable`,
+    }));
 }
 
 export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): ResourceKind {
@@ -40,7 +46,12 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
       // The kind's own checks need a spec of the right shape; a field reported twice is reported once.
       const reported = new Set(schemaErrors.map((e) => e.field));
       const specErrors = schemaErrors.length === 0 ? (rules.validateSpec?.(o) ?? []) : [];
-      return [...nameErrors(o.metadata.name), ...schemaErrors, ...specErrors.filter((e) => !reported.has(e.field)), ...immutableErrors(o, old, immutable)];
+      return [
+        ...nameErrors(o.metadata.name),
+        ...schemaErrors,
+        ...specErrors.filter((e) => !reported.has(e.field)),
+        ...immutableErrors(o, old, immutable),
+      ];
     },
     ...(rules.admit ? { admit: rules.admit } : {}),
     ...(rules.reclaim ? { reclaim: rules.reclaim } : {}),

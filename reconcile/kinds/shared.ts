@@ -54,7 +54,12 @@ export function isProblem(value: ResolvedCluster | ClusterProblem): value is Clu
   return 'reason' in value;
 }
 
-export async function readOrUndefined(store: ResourceStore, resource: string, namespace: string, name: string): Promise<KubeObject | undefined> {
+export async function readOrUndefined(
+  store: ResourceStore,
+  resource: string,
+  namespace: string,
+  name: string,
+): Promise<KubeObject | undefined> {
   return store.get(resource, namespace, name).catch((error: { reason?: string }) => {
     if (error.reason === 'NotFound') return undefined;
     throw error;
@@ -84,19 +89,22 @@ export async function resolveCluster(deps: Dependencies, name: string): Promise<
 }
 
 function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
-  return hasLabels(labels, selector?.matchLabels ?? {}) && (selector?.matchExpressions ?? []).every((e) => {
-    const has = Object.hasOwn(labels, e.key);
-    switch (e.operator) {
-      case 'In':
-        return has && (e.values ?? []).includes(labels[e.key]!);
-      case 'NotIn':
-        return !has || !(e.values ?? []).includes(labels[e.key]!);
-      case 'Exists':
-        return has;
-      case 'DoesNotExist':
-        return !has;
-    }
-  });
+  return (
+    hasLabels(labels, selector?.matchLabels ?? {}) &&
+    (selector?.matchExpressions ?? []).every((e) => {
+      const has = Object.hasOwn(labels, e.key);
+      switch (e.operator) {
+        case 'In':
+          return has && (e.values ?? []).includes(labels[e.key]!);
+        case 'NotIn':
+          return !has || !(e.values ?? []).includes(labels[e.key]!);
+        case 'Exists':
+          return has;
+        case 'DoesNotExist':
+          return !has;
+      }
+    })
+  );
 }
 
 /** DatabaseCluster.spec.allowedNamespaces: whether objects of `namespace` may use the cluster. */
@@ -113,7 +121,14 @@ export function objectsOnCluster(deps: Dependencies, resource: string, cluster: 
 }
 
 /** A condition; its lastTransitionTime only moves when its status changes. */
-export function condition(type: string, ok: boolean, reason: string, message: string, generation: number, previous: Condition[] | undefined): Condition {
+export function condition(
+  type: string,
+  ok: boolean,
+  reason: string,
+  message: string,
+  generation: number,
+  previous: Condition[] | undefined,
+): Condition {
   const status = ok ? 'True' : 'False';
   const before = previous?.find((c) => c.type === type);
   const lastTransitionTime = before?.status === status ? before.lastTransitionTime : rfc3339();
@@ -139,7 +154,9 @@ export function subject(object: KubeObject) {
  */
 export async function writeFailed(deps: Dependencies, object: KubeObject, error: unknown, request: WriteContext): Promise<void> {
   if (error instanceof CatalogError && error.isObjectFault && !error.planPartlyApplied) {
-    throw invalid(subject(object), [{ type: 'FieldValueInvalid', field: 'spec', message: `Invalid value: PostgreSQL refused it ${error.message}` }]);
+    throw invalid(subject(object), [
+      { type: 'FieldValueInvalid', field: 'spec', message: `Invalid value: PostgreSQL refused it ${error.message}` },
+    ]);
   }
   const fault = environmentFault(error);
   request.warn(`${fault.message}; it is retried`);
@@ -173,10 +190,12 @@ function driftOf(status: unknown): DriftEntry[] {
 export async function persistStatus(deps: Dependencies, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
   if (JSON.stringify(object.status ?? null) === JSON.stringify(status)) return object;
   const next = { ...object, status };
-  const stored = await deps.store.update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) }).catch((error: { reason?: string }) => {
-    if (error.reason === 'Conflict' || error.reason === 'NotFound') return undefined;
-    throw error;
-  });
+  const stored = await deps.store
+    .update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) })
+    .catch((error: { reason?: string }) => {
+      if (error.reason === 'Conflict' || error.reason === 'NotFound') return undefined;
+      throw error;
+    });
   if (!stored) return next;
   const drift = driftOf(status);
   // Drift happens to what existed: a new object read before its first write ran has nothing to drift from yet.
@@ -191,7 +210,10 @@ export async function persistStatus(deps: Dependencies, resource: string, object
 export const reclaimFinalizer = 'postgres.databases.dinhloc.dev/reclaim';
 
 /** reclaimPolicy Delete: runs a deletion plan; throws (with the reason, never a secret) when it cannot now. */
-export function reclaimHook(deps: Dependencies, planFor: (object: KubeObject) => { cluster: string; what: string; scope: SnapshotScope; plan(snapshot: Snapshot): Plan }): Reclaim {
+export function reclaimHook(
+  deps: Dependencies,
+  planFor: (object: KubeObject) => { cluster: string; what: string; scope: SnapshotScope; plan(snapshot: Snapshot): Plan },
+): Reclaim {
   return {
     finalizer: reclaimFinalizer,
     needed: (object) => (object.spec as { reclaimPolicy?: string } | undefined)?.reclaimPolicy === 'Delete',
@@ -230,7 +252,11 @@ export async function decorateByCluster<T extends ClusterObject>(
     const failAll = (reason: string, message: string) => {
       for (const o of list) {
         const generation = Number(o.metadata.generation ?? 1);
-        statuses.set(o, { ...o.status, conditions: conditionTypes.map((type) => condition(type, false, reason, message, generation, o.status?.conditions)), observedGeneration: generation });
+        statuses.set(o, {
+          ...o.status,
+          conditions: conditionTypes.map((type) => condition(type, false, reason, message, generation, o.status?.conditions)),
+          observedGeneration: generation,
+        });
       }
     };
     const resolved = await resolveCluster(deps, name);

@@ -5,7 +5,18 @@ import type { Reach, ServerFacts } from '../../storage/catalog/eligibility.ts';
 import { decideOwnership, recordKey, type OwnedKind, type OwnerRecord } from '../../storage/catalog/ownership.ts';
 import type { WriteContext } from './resource.ts';
 import { conflict, forbidden, invalid, StatusError } from '../../openapi/status.ts';
-import { environmentFault, isProblem, namespaceAllowed, objectsOnCluster, resolveCluster, resources, subject, type ClusterProblem, type ResolvedCluster, type Dependencies } from './shared.ts';
+import {
+  environmentFault,
+  isProblem,
+  namespaceAllowed,
+  objectsOnCluster,
+  resolveCluster,
+  resources,
+  subject,
+  type ClusterProblem,
+  type ResolvedCluster,
+  type Dependencies,
+} from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { fromStoreError } from '../../storage/objects/errors.ts';
@@ -31,12 +42,24 @@ export async function admitToCluster(deps: Dependencies, object: KubeObject, cre
   const name = (object.spec as { databaseClusterRef: { name: string } }).databaseClusterRef.name;
   const resolved = await resolveCluster(deps, name);
   if (isProblem(resolved) && resolved.reason === 'ClusterNotFound') {
-    throw invalid(subject(object), [{ type: 'FieldValueNotFound', field: 'spec.databaseClusterRef.name', message: `Not found: "${name}": no DatabaseCluster of that name` }]);
+    throw invalid(subject(object), [
+      {
+        type: 'FieldValueNotFound',
+        field: 'spec.databaseClusterRef.name',
+        message: `Not found: "${name}": no DatabaseCluster of that name`,
+      },
+    ]);
   }
-  const cluster = isProblem(resolved) ? ((await deps.store.get(resources.clusters, '', name)) as ResolvedCluster['object']) : resolved.object;
-  if (creating && cluster.metadata.deletionTimestamp) throw forbidden(subject(object), `DatabaseCluster "${name}" is being deleted: no new object may use it`);
+  const cluster = isProblem(resolved)
+    ? ((await deps.store.get(resources.clusters, '', name)) as ResolvedCluster['object'])
+    : resolved.object;
+  if (creating && cluster.metadata.deletionTimestamp)
+    throw forbidden(subject(object), `DatabaseCluster "${name}" is being deleted: no new object may use it`);
   if (!(await namespaceAllowed(deps, cluster, object.metadata.namespace ?? ''))) {
-    throw forbidden(subject(object), `namespace "${object.metadata.namespace}" may not use DatabaseCluster "${name}" (spec.allowedNamespaces)`);
+    throw forbidden(
+      subject(object),
+      `namespace "${object.metadata.namespace}" may not use DatabaseCluster "${name}" (spec.allowedNamespaces)`,
+    );
   }
   return { name, resolved };
 }
@@ -50,13 +73,23 @@ export function clusterRefOf(object: KubeObject): string | undefined {
  * A database or role name (the spec field at `keyPath`) belongs to the first object that claims it on a
  * cluster (409 for the others). Only the objects with that name are read.
  */
-export async function claimCheck(deps: Dependencies, resource: string, object: KubeObject, cluster: string, keyPath: readonly ['spec', string], what: string): Promise<void> {
+export async function claimCheck(
+  deps: Dependencies,
+  resource: string,
+  object: KubeObject,
+  cluster: string,
+  keyPath: readonly ['spec', string],
+  what: string,
+): Promise<void> {
   const key = String((object.spec as Record<string, unknown>)[keyPath[1]]);
   const owner = (await deps.store.find(resource, keyPath, [key])).find(
     (o) => clusterRefOf(o) === cluster && !(o.metadata.name === object.metadata.name && o.metadata.namespace === object.metadata.namespace),
   );
   if (owner) {
-    throw conflict(subject(object), `${what} "${key}" on DatabaseCluster "${cluster}" belongs to ${owner.metadata.namespace}/${owner.metadata.name}`);
+    throw conflict(
+      subject(object),
+      `${what} "${key}" on DatabaseCluster "${cluster}" belongs to ${owner.metadata.namespace}/${owner.metadata.name}`,
+    );
   }
 }
 
@@ -64,13 +97,19 @@ export async function claimCheck(deps: Dependencies, resource: string, object: K
  * What the object's namespace owns on the cluster and what the cluster gives it (eligibility.ts's Reach);
  * `databasesRead`: the cluster's Database objects when the caller has read them already.
  */
-export async function reachOf(deps: Dependencies, object: KubeObject, cluster: ResolvedCluster['object'], databasesRead?: KubeObject[]): Promise<Reach> {
+export async function reachOf(
+  deps: Dependencies,
+  object: KubeObject,
+  cluster: ResolvedCluster['object'],
+  databasesRead?: KubeObject[],
+): Promise<Reach> {
   const namespace = object.metadata.namespace ?? '';
   const [roles, databases] = await Promise.all([
     objectsOnCluster(deps, resources.roles, cluster.metadata.name),
     databasesRead ?? objectsOnCluster(deps, resources.databases, cluster.metadata.name),
   ]);
-  const names = (list: KubeObject[], field: string) => new Set(list.filter((o) => o.metadata.namespace === namespace).map((o) => String((o.spec as Record<string, unknown>)[field])));
+  const names = (list: KubeObject[], field: string) =>
+    new Set(list.filter((o) => o.metadata.namespace === namespace).map((o) => String((o.spec as Record<string, unknown>)[field])));
   return {
     namespace,
     ownRoles: names(roles!, 'roleName'),
@@ -91,7 +130,11 @@ export function refuse(object: KubeObject, errors: FieldError[]): void {
  * undefined when the server could not be read (an environment fault: the write is accepted with a Warning, and
  * runs no SQL until the reconciler finds the server readable).
  */
-export async function eligible(object: KubeObject, request: WriteContext, check: () => Promise<{ facts: ServerFacts; errors: FieldError[] }>): Promise<ServerFacts | undefined> {
+export async function eligible(
+  object: KubeObject,
+  request: WriteContext,
+  check: () => Promise<{ facts: ServerFacts; errors: FieldError[] }>,
+): Promise<ServerFacts | undefined> {
   let checked: { facts: ServerFacts; errors: FieldError[] };
   try {
     checked = await check();
@@ -107,7 +150,15 @@ export async function eligible(object: KubeObject, request: WriteContext, check:
  * Whether the object may own the role or database it names (ownership.ts): 409 for a name another namespace
  * owns or that exists unmanaged (no adoption rule), 422 for Delete on an adopted one. The record to write, if any.
  */
-export async function ownership(deps: Dependencies, object: KubeObject, cluster: ResolvedCluster['object'], facts: ServerFacts, kind: OwnedKind, name: string, managedAlready: boolean): Promise<OwnerRecord | undefined> {
+export async function ownership(
+  deps: Dependencies,
+  object: KubeObject,
+  cluster: ResolvedCluster['object'],
+  facts: ServerFacts,
+  kind: OwnedKind,
+  name: string,
+  managedAlready: boolean,
+): Promise<OwnerRecord | undefined> {
   const decision = decideOwnership({
     kind,
     name,
@@ -126,7 +177,11 @@ export async function ownership(deps: Dependencies, object: KubeObject, cluster:
     await deps.store.checkClaims(resource, object, [{ server: facts.systemIdentifier, kind, name }]).catch((error: unknown) => {
       throw fromStoreError(error);
     });
-    throw new StatusError('AlreadyExists', `${what.resource}.${what.group} "${what.name}" is refused: ${decision.message}`, { name: what.name, group: what.group, kind: what.resource });
+    throw new StatusError('AlreadyExists', `${what.resource}.${what.group} "${what.name}" is refused: ${decision.message}`, {
+      name: what.name,
+      group: what.group,
+      kind: what.resource,
+    });
   }
   if (decision.refusal === 'Invalid') throw invalid(what, [decision.error]);
   return decision.record;

@@ -138,7 +138,9 @@ export class ClusterCatalog {
     const key = JSON.stringify([[...scope.roles].sort(), [...scope.databases].sort()]);
     const shared = this.inflightSnapshots.get(key);
     if (shared && !options.fresh) return shared;
-    const read: Promise<Snapshot> = this.observed('snapshot', this.maintenanceDatabase, () => readSnapshot(this.pool(null), (name) => this.pool(name), scope))
+    const read: Promise<Snapshot> = this.observed('snapshot', this.maintenanceDatabase, () =>
+      readSnapshot(this.pool(null), (name) => this.pool(name), scope),
+    )
       .then((snapshot) => {
         for (const live of snapshot.databases.values()) if (live.template) this.closePool(live.name);
         return snapshot;
@@ -187,7 +189,9 @@ export class ClusterCatalog {
    * of them would have created. A password not known yet is rehearsed as none.
    */
   async rehearse(plan: Plan, passwords: Passwords = new Map()): Promise<void> {
-    const known: Passwords = new Map(plan.statements.filter((s) => s.passwordOf).map((s) => [s.passwordOf!, passwords.get(s.passwordOf!) ?? null]));
+    const known: Passwords = new Map(
+      plan.statements.filter((s) => s.passwordOf).map((s) => [s.passwordOf!, passwords.get(s.passwordOf!) ?? null]),
+    );
     let skippedOne = false;
     for (const batch of batches(plan.statements)) {
       if (!batch.transactional) {
@@ -220,17 +224,30 @@ export class ClusterCatalog {
         continue;
       }
       if (split.head.length > 0) heads.push({ plan: i, statements: split.head });
-      for (const [database, statements] of split.byDatabase) inDatabases.set(database, [...(inDatabases.get(database) ?? []), { plan: i, statements }]);
+      for (const [database, statements] of split.byDatabase)
+        inDatabases.set(database, [...(inDatabases.get(database) ?? []), { plan: i, statements }]);
     }
     const failed = await this.runMerged(null, heads, passwords, record);
     await Promise.all(
-      [...inDatabases].map(([database, parts]) => this.runMerged(database, parts.filter((p) => !failed.has(p.plan)), passwords, record)),
+      [...inDatabases].map(([database, parts]) =>
+        this.runMerged(
+          database,
+          parts.filter((p) => !failed.has(p.plan)),
+          passwords,
+          record,
+        ),
+      ),
     );
     return results;
   }
 
   /** Runs the parts as one transaction and one query; on failure, part by part. Returns the parts that failed. */
-  private async runMerged(database: string | null, parts: Part[], passwords: Passwords, record: (plan: number) => (error: unknown) => void): Promise<Set<number>> {
+  private async runMerged(
+    database: string | null,
+    parts: Part[],
+    passwords: Passwords,
+    record: (plan: number) => (error: unknown) => void,
+  ): Promise<Set<number>> {
     const failed = new Set<number>();
     if (parts.length === 0) return failed;
     try {
@@ -271,9 +288,11 @@ export class ClusterCatalog {
    */
   private async runBatch(batch: Batch, passwords: Passwords, asOneQuery: boolean, rollback: boolean): Promise<void> {
     const database = batch.database ?? this.maintenanceDatabase;
-    const client = await this.pool(batch.database).connect().catch((error: unknown) => {
-      throw CatalogError.from(error, `connecting to database ${database}`);
-    });
+    const client = await this.pool(batch.database)
+      .connect()
+      .catch((error: unknown) => {
+        throw CatalogError.from(error, `connecting to database ${database}`);
+      });
     let broken: Error | undefined;
     try {
       if (batch.transactional) {
@@ -283,7 +302,12 @@ export class ClusterCatalog {
       // Passwords are hashed in parallel, off the main thread.
       const prepared = await Promise.all(batch.statements.map((s) => this.prepare(database, s, passwords)));
       if (asOneQuery) {
-        await query(client, prepared.map((p) => p.sql).join(';\n'), `applying ${prepared.length} statements in database ${database}`, prepared.flatMap((p) => p.secrets));
+        await query(
+          client,
+          prepared.map((p) => p.sql).join(';\n'),
+          `applying ${prepared.length} statements in database ${database}`,
+          prepared.flatMap((p) => p.secrets),
+        );
       } else {
         for (const [i, p] of prepared.entries()) await query(client, p.sql, batch.statements[i]!.description, p.secrets);
       }
@@ -309,27 +333,41 @@ export class ClusterCatalog {
 
   /** Our event triggers (drifttrigger.ts) in each of `databases` that exists and takes connections. */
   async driftTriggers(databases: readonly string[]): Promise<Map<string, DatabaseTriggers>> {
-    const { rows } = await this.pool(null).query<{ name: string }>('SELECT datname AS name FROM pg_catalog.pg_database WHERE datname = ANY($1) AND datallowconn', [databases])
+    const { rows } = await this.pool(null)
+      .query<{ name: string }>('SELECT datname AS name FROM pg_catalog.pg_database WHERE datname = ANY($1) AND datallowconn', [databases])
       .catch((error: unknown) => {
         throw CatalogError.from(error, 'listing the databases that may have event triggers');
       });
-    return new Map(await Promise.all(rows.map(async ({ name }): Promise<[string, DatabaseTriggers]> => {
-      try {
-        return [name, await readDriftTriggers(this.pool(name))];
-      } catch (error) {
-        return [name, { error: CatalogError.from(error, `reading the event triggers of database ${quoteIdent(name)}`).message }];
-      }
-    })));
+    return new Map(
+      await Promise.all(
+        rows.map(async ({ name }): Promise<[string, DatabaseTriggers]> => {
+          try {
+            return [name, await readDriftTriggers(this.pool(name))];
+          } catch (error) {
+            return [name, { error: CatalogError.from(error, `reading the event triggers of database ${quoteIdent(name)}`).message }];
+          }
+        }),
+      ),
+    );
   }
 
   /** A connection of its own to one database, outside the pools: LISTEN needs one that stays open. The caller ends it. */
   dedicatedClient(database: string): pg.Client {
-    return guardedClient({ ...connectionConfig(this.dsn, database), application_name: 'postgres-apiserver drift listener', keepAlive: true });
+    return guardedClient({
+      ...connectionConfig(this.dsn, database),
+      application_name: 'postgres-apiserver drift listener',
+      keepAlive: true,
+    });
   }
 
   /** Connection counts of every pool opened so far. */
   poolStats(): PoolStats[] {
-    return [...this.pools].map(([database, pool]) => ({ database, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));
+    return [...this.pools].map(([database, pool]) => ({
+      database,
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }));
   }
 
   /** A database that became a template keeps no idle connection of ours. */

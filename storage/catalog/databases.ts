@@ -29,11 +29,19 @@ export function validateDatabaseSpec(spec: DatabaseSpec): FieldError[] {
   for (const [field] of immutableSettings) {
     const value = spec[field];
     if (value !== undefined && !/^[A-Za-z0-9_.@-]{1,63}$/.test(value)) {
-      errors.push({ type: 'FieldValueInvalid', field: `spec.${field}`, message: `Invalid value: ${JSON.stringify(value)}: not an encoding or locale name` });
+      errors.push({
+        type: 'FieldValueInvalid',
+        field: `spec.${field}`,
+        message: `Invalid value: ${JSON.stringify(value)}: not an encoding or locale name`,
+      });
     }
   }
   if (spec.connectionLimit !== undefined && !(Number.isInteger(spec.connectionLimit) && spec.connectionLimit >= -1)) {
-    errors.push({ type: 'FieldValueInvalid', field: 'spec.connectionLimit', message: 'Invalid value: must be an integer, -1 for no limit' });
+    errors.push({
+      type: 'FieldValueInvalid',
+      field: 'spec.connectionLimit',
+      message: 'Invalid value: must be an integer, -1 for no limit',
+    });
   }
   return errors;
 }
@@ -90,13 +98,25 @@ function planContents(spec: DatabaseSpec, live: LiveDatabase | undefined, drift:
   for (const schema of desiredSchemas(spec)) {
     if (contents?.schemas.has(schema)) continue;
     if (contents) drift.push({ kind: 'schema', database: spec.name, object: schema, expected: 'present', actual: 'absent' });
-    statements.push(statement(spec.name, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}${authorization}`, `creating schema ${quoteIdent(schema)} in database ${quoteIdent(spec.name)}`));
+    statements.push(
+      statement(
+        spec.name,
+        `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}${authorization}`,
+        `creating schema ${quoteIdent(schema)} in database ${quoteIdent(spec.name)}`,
+      ),
+    );
   }
   const extensionSchema = quoteIdent(spec.schema ?? 'public');
   for (const extension of spec.extensions ?? []) {
     if (contents?.extensions.has(extension)) continue;
     if (contents) drift.push({ kind: 'extension', database: spec.name, object: extension, expected: 'present', actual: 'absent' });
-    statements.push(statement(spec.name, `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(extension)} SCHEMA ${extensionSchema}`, `creating extension ${quoteIdent(extension)} in database ${quoteIdent(spec.name)}`));
+    statements.push(
+      statement(
+        spec.name,
+        `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(extension)} SCHEMA ${extensionSchema}`,
+        `creating extension ${quoteIdent(extension)} in database ${quoteIdent(spec.name)}`,
+      ),
+    );
   }
   return statements;
 }

@@ -19,9 +19,19 @@ export const driftChannel = 'postgres_apiserver_drift';
 /** ddl_command_end for the statements that grant, revoke or make objects a "*" covers; sql_drop for every drop. */
 const triggerNames = ['postgres_apiserver_drift_ddl', 'postgres_apiserver_drift_drop'] as const;
 const ddlTags = [
-  'GRANT', 'REVOKE', 'ALTER DEFAULT PRIVILEGES', 'CREATE SCHEMA',
-  'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE VIEW', 'CREATE MATERIALIZED VIEW', 'CREATE FOREIGN TABLE',
-  'CREATE SEQUENCE', 'CREATE FUNCTION', 'CREATE PROCEDURE',
+  'GRANT',
+  'REVOKE',
+  'ALTER DEFAULT PRIVILEGES',
+  'CREATE SCHEMA',
+  'CREATE TABLE',
+  'CREATE TABLE AS',
+  'SELECT INTO',
+  'CREATE VIEW',
+  'CREATE MATERIALIZED VIEW',
+  'CREATE FOREIGN TABLE',
+  'CREATE SEQUENCE',
+  'CREATE FUNCTION',
+  'CREATE PROCEDURE',
 ];
 const triggerEvents: Record<(typeof triggerNames)[number], string> = {
   postgres_apiserver_drift_ddl: `ddl_command_end WHEN TAG IN (${ddlTags.map(quoteLiteral).join(', ')})`,
@@ -64,20 +74,34 @@ export async function readDriftTriggers(db: Queryable): Promise<Map<string, bool
 export function planDriftTriggers(database: string, present: ReadonlyMap<string, boolean>): Plan {
   if (triggerNames.every((name) => present.has(name))) return freezePlan([], [], []);
   const where = `in database ${quoteIdent(database)}`;
-  return freezePlan([
-    statement(database, `SELECT pg_catalog.pg_advisory_xact_lock(${installLockKey})`, `waiting for other installs of the event triggers ${where}`),
-    statement(database, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`, `creating schema ${quoteIdent(schema)} ${where}`),
-    statement(database, `CREATE OR REPLACE FUNCTION ${notifyFunction}() RETURNS event_trigger LANGUAGE plpgsql AS $function$${functionBody}\n$function$`, `creating function ${notifyFunction} ${where}`),
-    ...triggerNames.map((name) => statement(
-      database,
-      `DO $do$ BEGIN
+  return freezePlan(
+    [
+      statement(
+        database,
+        `SELECT pg_catalog.pg_advisory_xact_lock(${installLockKey})`,
+        `waiting for other installs of the event triggers ${where}`,
+      ),
+      statement(database, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`, `creating schema ${quoteIdent(schema)} ${where}`),
+      statement(
+        database,
+        `CREATE OR REPLACE FUNCTION ${notifyFunction}() RETURNS event_trigger LANGUAGE plpgsql AS $function$${functionBody}\n$function$`,
+        `creating function ${notifyFunction} ${where}`,
+      ),
+      ...triggerNames.map((name) =>
+        statement(
+          database,
+          `DO $do$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = ${quoteLiteral(name)}) THEN
     CREATE EVENT TRIGGER ${quoteIdent(name)} ON ${triggerEvents[name]} EXECUTE FUNCTION ${notifyFunction}();
   END IF;
 END $do$`,
-      `creating event trigger ${quoteIdent(name)} ${where}`,
-    )),
-  ], [], []);
+          `creating event trigger ${quoteIdent(name)} ${where}`,
+        ),
+      ),
+    ],
+    [],
+    [],
+  );
 }
 
 export interface DriftDetection {
@@ -117,7 +141,10 @@ export function listenedDatabases(databases: readonly string[]): string[] {
  */
 export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<string, DatabaseTriggers>, unlistened = 0): DriftDetection {
   if (byDatabase.size === 0) return polling('NoDatabases', 'no managed database exists yet');
-  const silent = [...byDatabase].filter(([, triggers]) => !notifies(triggers)).map(([name]) => quoteIdent(name)).join(', ');
+  const silent = [...byDatabase]
+    .filter(([, triggers]) => !notifies(triggers))
+    .map(([name]) => quoteIdent(name))
+    .join(', ');
   if (!silent) {
     return {
       mode: 'EventTrigger',
@@ -125,6 +152,13 @@ export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<strin
       message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)${unlistened > 0 ? `; ${unlistened} more managed database(s) get no listener (at most ${maxListenedDatabases} per cluster, each holding a connection) and are compared at each resync only` : ''}`,
     };
   }
-  if (!superuser) return polling('NotPermitted', `only a superuser may create event triggers, and the connecting user is not one (none in database(s) ${silent})`);
-  return polling('NotInstalled', `the event triggers are missing, disabled or unreadable in database(s) ${silent} (missing ones are installed at the next resync)`);
+  if (!superuser)
+    return polling(
+      'NotPermitted',
+      `only a superuser may create event triggers, and the connecting user is not one (none in database(s) ${silent})`,
+    );
+  return polling(
+    'NotInstalled',
+    `the event triggers are missing, disabled or unreadable in database(s) ${silent} (missing ones are installed at the next resync)`,
+  );
 }

@@ -8,7 +8,11 @@ import type { Queryable } from './snapshot.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 
 /** Roles that reach the server's files or run programs on it: never granted, whatever the cluster lists. */
-export const serverAccessRoles: ReadonlySet<string> = new Set(['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files']);
+export const serverAccessRoles: ReadonlySet<string> = new Set([
+  'pg_execute_server_program',
+  'pg_read_server_files',
+  'pg_write_server_files',
+]);
 
 /** Databases no object may claim, grant on, copy or drop: they belong to the server. */
 const serverDatabases: ReadonlySet<string> = new Set(['postgres', 'template0', 'template1']);
@@ -80,14 +84,25 @@ export interface FactsScope {
 /** The facts the rules below need, for these names only. */
 export async function readServerFacts(server: Queryable, scope: FactsScope): Promise<ServerFacts> {
   const [serverRows, roleRows, databaseRows, trustedRows] = await Promise.all([
-    server.query<{ systemIdentifier: string; maintenanceDatabase: string; superuser: boolean; ownershipSchema: string; recordsKept: boolean }>(serverQuery),
+    server.query<{
+      systemIdentifier: string;
+      maintenanceDatabase: string;
+      superuser: boolean;
+      ownershipSchema: string;
+      recordsKept: boolean;
+    }>(serverQuery),
     server.query<RoleFacts & { name: string }>(rolesQuery, [[...scope.roles]]),
     server.query<{ name: string; template: boolean }>(databasesQuery, [[...scope.databases]]),
     server.query<{ name: string }>(trustedQuery, [[...scope.extensions]]),
   ]);
   const { recordsKept, ...about } = serverRows.rows[0]!;
   const records = recordsKept
-    ? (await server.query<OwnerRecord & { kind: OwnedKind; name: string }>(ownersQuery(about.ownershipSchema), [[...scope.roles], [...scope.databases]])).rows
+    ? (
+        await server.query<OwnerRecord & { kind: OwnedKind; name: string }>(ownersQuery(about.ownershipSchema), [
+          [...scope.roles],
+          [...scope.databases],
+        ])
+      ).rows
     : [];
   return {
     ...about,
@@ -139,7 +154,8 @@ function serverDatabaseReason(name: string, facts: ServerFacts, store: StoreLoca
   if (serverDatabases.has(name)) return `database "${name}" belongs to the server`;
   if (facts.templates.has(name)) return `database "${name}" is a template`;
   if (name === facts.maintenanceDatabase) return `database "${name}" is the DatabaseCluster's connection database`;
-  if (store && store.systemIdentifier === facts.systemIdentifier && store.database === name) return `database "${name}" holds the object store`;
+  if (store && store.systemIdentifier === facts.systemIdentifier && store.database === name)
+    return `database "${name}" holds the object store`;
   return undefined;
 }
 
@@ -173,7 +189,12 @@ export function roleRefusals(request: RoleRequest, facts: ServerFacts, reach: Re
     const never = serverRoleReason(group, facts);
     if (never) return errors.push(forbidden(field, never));
     if (reach.ownRoles.has(group) || reach.grantableRoles.has(group)) return;
-    errors.push(forbidden(field, `role "${group}" is managed by no DatabaseRole in namespace "${reach.namespace}" and is not among the DatabaseCluster's spec.grantableRoles for it`));
+    errors.push(
+      forbidden(
+        field,
+        `role "${group}" is managed by no DatabaseRole in namespace "${reach.namespace}" and is not among the DatabaseCluster's spec.grantableRoles for it`,
+      ),
+    );
   });
   request.databases.forEach((database, i) => {
     const never = serverDatabaseReason(database, facts, reach.store);
@@ -199,11 +220,21 @@ export function databaseRefusals(request: DatabaseRequest, facts: ServerFacts, r
   }
   const template = request.template;
   if (template !== undefined && !defaultTemplates.has(template) && !reach.ownDatabases.has(template)) {
-    errors.push(forbidden('spec.template', `database "${template}" is neither template0, template1 nor managed by a Database in namespace "${reach.namespace}"`));
+    errors.push(
+      forbidden(
+        'spec.template',
+        `database "${template}" is neither template0, template1 nor managed by a Database in namespace "${reach.namespace}"`,
+      ),
+    );
   }
   request.extensions.forEach((extension, i) => {
     if (facts.trustedExtensions.has(extension) || reach.allowedExtensions.has(extension)) return;
-    errors.push(forbidden(`spec.extensions[${i}]`, `extension "${extension}" is not trusted and not among the DatabaseCluster's spec.allowedExtensions`));
+    errors.push(
+      forbidden(
+        `spec.extensions[${i}]`,
+        `extension "${extension}" is not trusted and not among the DatabaseCluster's spec.allowedExtensions`,
+      ),
+    );
   });
   return errors;
 }

@@ -11,7 +11,11 @@ export function identifierError(value: unknown, field: string): FieldError | und
   if (value.includes('\0')) return { type: 'FieldValueInvalid', field, message: 'Invalid value: must not contain a NUL character' };
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > maxIdentifierBytes) {
-    return { type: 'FieldValueTooLong', field, message: `Too long: ${bytes} bytes, PostgreSQL identifiers have at most ${maxIdentifierBytes}` };
+    return {
+      type: 'FieldValueTooLong',
+      field,
+      message: `Too long: ${bytes} bytes, PostgreSQL identifiers have at most ${maxIdentifierBytes}`,
+    };
   }
   return undefined;
 }

@@ -58,9 +58,12 @@ function recordStatements(schema: string, kind: OwnedKind, name: string, owner: 
   const keeping = `keeping the ownership records (schema ${quoteIdent(schema)} of the DSN's database; the connecting user needs CREATE on that database)`;
   return [
     statement(null, ensureTable(schema), keeping),
-    statement(null, `INSERT INTO ${table(schema)} AS owners (kind, name, namespace, object, uid, adopted) VALUES (${values}, ${owner.adopted})
+    statement(
+      null,
+      `INSERT INTO ${table(schema)} AS owners (kind, name, namespace, object, uid, adopted) VALUES (${values}, ${owner.adopted})
 ON CONFLICT (kind, name) DO UPDATE SET namespace = EXCLUDED.namespace, object = EXCLUDED.object, uid = EXCLUDED.uid, adopted = owners.adopted OR EXCLUDED.adopted, recorded_at = now()`,
-    `recording that ${owner.namespace}/${owner.object} owns ${kind} ${quoteLiteral(name)}`),
+      `recording that ${owner.namespace}/${owner.object} owns ${kind} ${quoteLiteral(name)}`,
+    ),
   ];
 }
 
@@ -75,18 +78,30 @@ export function withRecord(plan: Plan, schema: string, kind: OwnedKind, name: st
   if (!owner) return plan;
   const firstElsewhere = plan.statements.findIndex((s) => s.database !== null);
   const at = firstElsewhere < 0 ? plan.statements.length : firstElsewhere;
-  return freezePlan([...plan.statements.slice(0, at), ...recordStatements(schema, kind, name, owner), ...plan.statements.slice(at)], [...plan.drift], [...plan.pending]);
+  return freezePlan(
+    [...plan.statements.slice(0, at), ...recordStatements(schema, kind, name, owner), ...plan.statements.slice(at)],
+    [...plan.drift],
+    [...plan.pending],
+  );
 }
 
 /** A deletion plan that also forgets the name once what it names is dropped, where records are kept (`schema`). */
 export function withoutRecord(plan: Plan, schema: string | undefined, kind: OwnedKind, name: string): Plan {
   if (plan.statements.length === 0 || schema === undefined) return plan;
-  const forget = statement(null, `DELETE FROM ${table(schema)} WHERE kind = ${quoteLiteral(kind)} AND name = ${quoteLiteral(name)}`, `forgetting the owner of ${kind} ${quoteLiteral(name)}`);
+  const forget = statement(
+    null,
+    `DELETE FROM ${table(schema)} WHERE kind = ${quoteLiteral(kind)} AND name = ${quoteLiteral(name)}`,
+    `forgetting the owner of ${kind} ${quoteLiteral(name)}`,
+  );
   return freezePlan([...plan.statements, forget], [...plan.drift], [...plan.pending]);
 }
 
 function adoptionRule(rules: readonly AdoptionRule[], kind: OwnedKind, name: string, namespace: string): AdoptionRule | undefined {
-  return rules.find((rule) => rule.namespaces.some((p) => matchesPattern(p, namespace)) && (kind === 'role' ? rule.roles : rule.databases)?.some((p) => matchesPattern(p, name)));
+  return rules.find(
+    (rule) =>
+      rule.namespaces.some((p) => matchesPattern(p, namespace)) &&
+      (kind === 'role' ? rule.roles : rule.databases)?.some((p) => matchesPattern(p, name)),
+  );
 }
 
 export interface OwnershipRequest {
@@ -135,11 +150,20 @@ export function decideOwnership(request: OwnershipRequest): OwnershipDecision {
 }
 
 /** An adopted name is never dropped unless its rule says allowDelete. */
-function deleteAllowed(request: OwnershipRequest, record: OwnerRecord, changed: boolean, rule = adoptionRule(request.adoption, request.kind, request.name, request.claimant.namespace)): OwnershipDecision {
+function deleteAllowed(
+  request: OwnershipRequest,
+  record: OwnerRecord,
+  changed: boolean,
+  rule = adoptionRule(request.adoption, request.kind, request.name, request.claimant.namespace),
+): OwnershipDecision {
   if (request.reclaimDelete && !rule?.allowDelete) {
     return {
       refusal: 'Invalid',
-      error: { type: 'FieldValueForbidden', field: 'spec.reclaimPolicy', message: `Forbidden: ${request.kind} "${request.name}" was adopted: Delete would drop what existed before, which the DatabaseCluster's spec.adoption does not allow (allowDelete)` },
+      error: {
+        type: 'FieldValueForbidden',
+        field: 'spec.reclaimPolicy',
+        message: `Forbidden: ${request.kind} "${request.name}" was adopted: Delete would drop what existed before, which the DatabaseCluster's spec.adoption does not allow (allowDelete)`,
+      },
     };
   }
   return { refusal: undefined, record: changed ? record : undefined };

@@ -30,9 +30,17 @@ export function privilegeErrors(list: unknown, target: PrivilegeTarget, field: s
     const name = typeof entry === 'string' ? entry.toUpperCase() : undefined;
     if (name === undefined || !(name === 'ALL' || allowed[target].includes(name))) {
       const supported = ['ALL', ...allowed[target]].map((p) => `"${p}"`).join(', ');
-      errors.push({ type: 'FieldValueNotSupported', field: path, message: `Unsupported value: ${JSON.stringify(entry)}: supported values for a ${target}: ${supported}` });
+      errors.push({
+        type: 'FieldValueNotSupported',
+        field: path,
+        message: `Unsupported value: ${JSON.stringify(entry)}: supported values for a ${target}: ${supported}`,
+      });
     } else if (major !== undefined && !privilegesOf(target, major).includes(name) && name !== 'ALL') {
-      errors.push({ type: 'FieldValueNotSupported', field: path, message: `Unsupported value: "${name}" needs PostgreSQL 17 or later; this server runs ${major}` });
+      errors.push({
+        type: 'FieldValueNotSupported',
+        field: path,
+        message: `Unsupported value: "${name}" needs PostgreSQL 17 or later; this server runs ${major}`,
+      });
     } else if (seen.has(name)) {
       errors.push({ type: 'FieldValueDuplicate', field: path, message: `Duplicate value: "${name}"` });
     }

@@ -4,7 +4,15 @@ import type { DatabasePermission, DatabaseRoleSpec, ObjectPermission, SchemaPerm
 import { throwIfInvalid } from './errors.ts';
 import { identifierError, qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Drift, type Plan } from './plan.ts';
-import { expandPrivileges, objectKinds, ordered, privilegeErrors, privilegesOf, type ObjectKind, type PrivilegeTarget } from './privileges.ts';
+import {
+  expandPrivileges,
+  objectKinds,
+  ordered,
+  privilegeErrors,
+  privilegesOf,
+  type ObjectKind,
+  type PrivilegeTarget,
+} from './privileges.ts';
 import { verifyScram } from './scram.ts';
 import type { LiveDatabase, LiveRole, LiveSchema, Snapshot } from './snapshot.ts';
 import { grantStatement, statement, type Statement } from './statements.ts';
@@ -18,7 +26,9 @@ function duplicateErrors(names: unknown[], field: (i: number) => string): FieldE
   return names.flatMap((name, i) => {
     const duplicate = seen.has(name);
     seen.add(name);
-    return duplicate ? [{ type: 'FieldValueDuplicate' as const, field: field(i), message: `Duplicate value: ${JSON.stringify(name)}` }] : [];
+    return duplicate
+      ? [{ type: 'FieldValueDuplicate' as const, field: field(i), message: `Duplicate value: ${JSON.stringify(name)}` }]
+      : [];
   });
 }
 
@@ -33,7 +43,10 @@ function objectErrors(entries: ObjectPermission[], kind: ObjectKind, field: stri
       ...(o.name === '*' ? [] : identifierErrors(o.name, `${field}[${i}].name`)),
       ...privilegeErrors(o.privileges, kind, `${field}[${i}].privileges`, major),
     ]),
-    ...duplicateErrors(entries.map((o) => o.name), (i) => `${field}[${i}].name`),
+    ...duplicateErrors(
+      entries.map((o) => o.name),
+      (i) => `${field}[${i}].name`,
+    ),
   ];
 }
 
@@ -51,7 +64,10 @@ function permissionErrors(p: DatabasePermission, field: string, major: number | 
     ...identifierErrors(p.database, `${field}.database`),
     ...(p.privileges === undefined ? [] : privilegeErrors(p.privileges, 'database', `${field}.privileges`, major)),
     ...schemas.flatMap((s, i) => schemaErrors(s, `${field}.schemas[${i}]`, major)),
-    ...duplicateErrors(schemas.map((s) => s.name), (i) => `${field}.schemas[${i}].name`),
+    ...duplicateErrors(
+      schemas.map((s) => s.name),
+      (i) => `${field}.schemas[${i}].name`,
+    ),
   ];
 }
 
@@ -61,7 +77,13 @@ function roleNameErrors(name: unknown, field: string): FieldError[] {
   if (errors.length > 0) return errors;
   const lower = String(name);
   if (lower.startsWith('pg_') || lower === 'public' || lower === 'none') {
-    return [{ type: 'FieldValueInvalid', field, message: `Invalid value: ${JSON.stringify(name)}: PostgreSQL reserves "public", "none" and names starting with "pg_"` }];
+    return [
+      {
+        type: 'FieldValueInvalid',
+        field,
+        message: `Invalid value: ${JSON.stringify(name)}: PostgreSQL reserves "public", "none" and names starting with "pg_"`,
+      },
+    ];
   }
   return [];
 }
@@ -77,7 +99,11 @@ function groupNameErrors(name: unknown, field: string): FieldError[] {
 export function forbiddenAttributeErrors(spec: object): FieldError[] {
   return forbiddenAttributes
     .filter((attribute) => (spec as Record<string, unknown>)[attribute] !== undefined)
-    .map((attribute) => ({ type: 'FieldValueForbidden', field: `spec.${attribute}`, message: `Forbidden: ${attribute} roles are not managed` }));
+    .map((attribute) => ({
+      type: 'FieldValueForbidden',
+      field: `spec.${attribute}`,
+      message: `Forbidden: ${attribute} roles are not managed`,
+    }));
 }
 
 /** Every fault of a DatabaseRole spec; `major` also checks privileges against the server's version. */
@@ -87,19 +113,35 @@ export function validateRoleSpec(spec: DatabaseRoleSpec, major?: number): FieldE
   const errors = [
     ...roleNameErrors(spec.roleName, 'spec.roleName'),
     ...permissions.flatMap((p, i) => permissionErrors(p, `spec.permissions[${i}]`, major)),
-    ...duplicateErrors(permissions.map((p) => p.database), (i) => `spec.permissions[${i}].database`),
+    ...duplicateErrors(
+      permissions.map((p) => p.database),
+      (i) => `spec.permissions[${i}].database`,
+    ),
     ...memberOf.flatMap((m, i) => groupNameErrors(m, `spec.memberOf[${i}]`)),
     ...duplicateErrors(memberOf, (i) => `spec.memberOf[${i}]`),
   ];
   memberOf.forEach((m, i) => {
-    if (m === spec.roleName) errors.push({ type: 'FieldValueInvalid', field: `spec.memberOf[${i}]`, message: 'Invalid value: a role cannot be a member of itself' });
+    if (m === spec.roleName)
+      errors.push({
+        type: 'FieldValueInvalid',
+        field: `spec.memberOf[${i}]`,
+        message: 'Invalid value: a role cannot be a member of itself',
+      });
   });
   errors.push(...forbiddenAttributeErrors(spec));
   if (spec.connectionLimit !== undefined && !(Number.isInteger(spec.connectionLimit) && spec.connectionLimit >= -1)) {
-    errors.push({ type: 'FieldValueInvalid', field: 'spec.connectionLimit', message: 'Invalid value: must be an integer, -1 for no limit' });
+    errors.push({
+      type: 'FieldValueInvalid',
+      field: 'spec.connectionLimit',
+      message: 'Invalid value: must be an integer, -1 for no limit',
+    });
   }
   if (spec.validUntil !== undefined && Number.isNaN(Date.parse(spec.validUntil))) {
-    errors.push({ type: 'FieldValueInvalid', field: 'spec.validUntil', message: `Invalid value: ${JSON.stringify(spec.validUntil)}: must be an RFC 3339 timestamp` });
+    errors.push({
+      type: 'FieldValueInvalid',
+      field: 'spec.validUntil',
+      message: `Invalid value: ${JSON.stringify(spec.validUntil)}: must be an RFC 3339 timestamp`,
+    });
   }
   return errors;
 }
@@ -159,7 +201,10 @@ function attributeClause(name: keyof Attributes, want: Attributes): string {
 }
 
 function sameAttribute(name: keyof Attributes, want: Attributes, live: LiveRole): boolean {
-  if (name === 'validUntil') return want.validUntil === null ? live.validUntil === null : live.validUntil !== null && Math.abs(live.validUntil - want.validUntil) < 1;
+  if (name === 'validUntil')
+    return want.validUntil === null
+      ? live.validUntil === null
+      : live.validUntil !== null && Math.abs(live.validUntil - want.validUntil) < 1;
   return want[name] === live[name];
 }
 
@@ -194,7 +239,14 @@ function planRoleItself(desired: DesiredRole, live: LiveRole | undefined, drift:
     drift.push({ kind: 'role', object: name, attribute: a, expected: 'false', actual: 'true' });
   }
   const setPassword = passwordNeedsSetting(desired, live);
-  if (setPassword) drift.push({ kind: 'role', object: name, attribute: 'password', expected: desired.password === null ? 'none' : 'from the Secret', actual: 'different' });
+  if (setPassword)
+    drift.push({
+      kind: 'role',
+      object: name,
+      attribute: 'password',
+      expected: desired.password === null ? 'none' : 'from the Secret',
+      actual: 'different',
+    });
   if (clauses.length === 0 && !setPassword) return [];
   const sql = clauses.length > 0 ? `ALTER ROLE ${role} WITH ${clauses.join(' ')}` : `ALTER ROLE ${role}`;
   return [statement(null, sql, `altering role ${role}`, setPassword ? { passwordOf: name } : {})];
@@ -211,7 +263,12 @@ function planMemberships(desired: DesiredRole, live: LiveRole | undefined, major
   const inherit = desired.spec.inherit ?? true;
   const options = major >= 16 ? ` WITH INHERIT ${inherit ? 'TRUE' : 'FALSE'}` : '';
   const statements: Statement[] = [];
-  const grant = (group: string) => statement(null, `GRANT ${quoteIdent(group)} TO ${quoteIdent(name)}${options}`, `adding ${quoteIdent(name)} to role ${quoteIdent(group)}`);
+  const grant = (group: string) =>
+    statement(
+      null,
+      `GRANT ${quoteIdent(group)} TO ${quoteIdent(name)}${options}`,
+      `adding ${quoteIdent(name)} to role ${quoteIdent(group)}`,
+    );
   for (const group of want) {
     if (!have.has(group)) {
       drift.push({ kind: 'membership', object: group, expected: 'member', actual: 'not a member' });
@@ -224,7 +281,13 @@ function planMemberships(desired: DesiredRole, live: LiveRole | undefined, major
   for (const group of have) {
     if (want.has(group)) continue;
     drift.push({ kind: 'membership', object: group, expected: 'not a member', actual: 'member' });
-    statements.push(statement(null, `REVOKE ${quoteIdent(group)} FROM ${quoteIdent(name)}`, `removing ${quoteIdent(name)} from role ${quoteIdent(group)}`));
+    statements.push(
+      statement(
+        null,
+        `REVOKE ${quoteIdent(group)} FROM ${quoteIdent(name)}`,
+        `removing ${quoteIdent(name)} from role ${quoteIdent(group)}`,
+      ),
+    );
   }
   return statements;
 }
@@ -250,11 +313,20 @@ class GrantBuilder {
     return { missing, extra };
   }
 
-  reconcile(target: string, kind: PrivilegeTarget, want: ReadonlySet<string>, have: ReadonlySet<string>, where: DriftPlace, defaults?: string): void {
+  reconcile(
+    target: string,
+    kind: PrivilegeTarget,
+    want: ReadonlySet<string>,
+    have: ReadonlySet<string>,
+    where: DriftPlace,
+    defaults?: string,
+  ): void {
     const { missing, extra } = this.report(want, have, where);
     const shape = { target, grantees: [this.role], ...(defaults ? { defaults } : {}) };
-    if (extra.length > 0) this.statements.push(grantStatement(this.database, { action: 'REVOKE', privileges: ordered(extra, kind), ...shape }));
-    if (missing.length > 0) this.statements.push(grantStatement(this.database, { action: 'GRANT', privileges: ordered(missing, kind), ...shape }));
+    if (extra.length > 0)
+      this.statements.push(grantStatement(this.database, { action: 'REVOKE', privileges: ordered(extra, kind), ...shape }));
+    if (missing.length > 0)
+      this.statements.push(grantStatement(this.database, { action: 'GRANT', privileges: ordered(missing, kind), ...shape }));
   }
 }
 
@@ -275,25 +347,39 @@ interface SchemaContext {
 function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly ObjectPermission[]): void {
   const { builder, role, schema, major } = ctx;
   const where = { kind, database: ctx.database.name, schema: schema.name };
-  const star = expandPrivileges(entries.filter((e) => e.name === '*').flatMap((e) => e.privileges), kind, major);
+  const star = expandPrivileges(
+    entries.filter((e) => e.name === '*').flatMap((e) => e.privileges),
+    kind,
+    major,
+  );
   const named = entries.filter((e) => e.name !== '*');
   const objects = schema.objects[kind];
   const held = schema.grants.get(role)?.[kind] ?? new Map<string, string[] | 'all'>();
   const notOwned = [...objects].filter(([, o]) => o.owner !== role).map(([key]) => key);
-  const heldKeys = new Map(privilegesOf(kind, major).map((p) => {
-    const h = held.get(p);
-    return [p, new Set(h === 'all' ? notOwned : (h ?? []))];
-  }));
+  const heldKeys = new Map(
+    privilegesOf(kind, major).map((p) => {
+      const h = held.get(p);
+      return [p, new Set(h === 'all' ? notOwned : (h ?? []))];
+    }),
+  );
   for (const e of named) {
-    if (![...objects.values()].some((o) => o.name === e.name)) ctx.pending.push(`${kind} ${qualified(schema.name, e.name)} does not exist in database ${quoteIdent(ctx.database.name)}`);
+    if (![...objects.values()].some((o) => o.name === e.name))
+      ctx.pending.push(`${kind} ${qualified(schema.name, e.name)} does not exist in database ${quoteIdent(ctx.database.name)}`);
   }
   // "*": every current object, by one statement for the whole schema.
   const missingOnAll = [...star].filter((p) => notOwned.some((key) => !heldKeys.get(p)!.has(key)));
-  builder.reconcile(`${allTargets[kind]} IN SCHEMA ${quoteIdent(schema.name)}`, kind, new Set(missingOnAll), new Set(), { ...where, object: '*' });
+  builder.reconcile(`${allTargets[kind]} IN SCHEMA ${quoteIdent(schema.name)}`, kind, new Set(missingOnAll), new Set(), {
+    ...where,
+    object: '*',
+  });
   // Everything not covered by "*": exactly the named objects' privileges.
   for (const key of notOwned) {
     const object = objects.get(key)!;
-    const want = expandPrivileges(named.filter((e) => e.name === object.name).flatMap((e) => e.privileges), kind, major);
+    const want = expandPrivileges(
+      named.filter((e) => e.name === object.name).flatMap((e) => e.privileges),
+      kind,
+      major,
+    );
     const have = new Set(privilegesOf(kind, major).filter((p) => !star.has(p) && heldKeys.get(p)!.has(key)));
     for (const p of star) want.delete(p);
     const target = `${singleTargets[kind]} ${qualified(schema.name, object.name)}${object.args === null ? '' : `(${object.args})`}`;
@@ -307,13 +393,24 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
   builder.reconcile(defaultTargets[kind], kind, star, haveDefaults, { ...where, kind: 'default', object: defaultTargets[kind] }, defaults);
 }
 
-function planDatabasePrivileges(desired: DesiredRole, database: LiveDatabase, entry: DatabasePermission | undefined, snapshot: Snapshot, drift: Drift[], pending: string[]): Statement[] {
+function planDatabasePrivileges(
+  desired: DesiredRole,
+  database: LiveDatabase,
+  entry: DatabasePermission | undefined,
+  snapshot: Snapshot,
+  drift: Drift[],
+  pending: string[],
+): Statement[] {
   const role = desired.spec.roleName;
   const builder = new GrantBuilder(database.name, role, drift);
   const isOwner = (owner: string) => owner === role;
   if (!isOwner(database.owner)) {
     const want = expandPrivileges(entry ? (entry.privileges ?? ['CONNECT']) : [], 'database', snapshot.major);
-    builder.reconcile(`DATABASE ${quoteIdent(database.name)}`, 'database', want, new Set(database.acl[role] ?? []), { kind: 'database', database: database.name, object: database.name });
+    builder.reconcile(`DATABASE ${quoteIdent(database.name)}`, 'database', want, new Set(database.acl[role] ?? []), {
+      kind: 'database',
+      database: database.name,
+      object: database.name,
+    });
   }
   if ('error' in database.contents) {
     if (entry?.schemas?.length) pending.push(`cannot read database ${quoteIdent(database.name)}: ${database.contents.error}`);
@@ -334,7 +431,10 @@ function planDatabasePrivileges(desired: DesiredRole, database: LiveDatabase, en
       } else {
         // Privileges PUBLIC holds are satisfied; anything else is reported, never attempted.
         const { missing, extra } = builder.report(new Set([...want].filter((p) => !schema.publicPrivileges.includes(p))), have, where);
-        if (missing.length + extra.length > 0) pending.push(`cannot change privileges on schema ${quoteIdent(schema.name)} in database ${quoteIdent(database.name)}: it belongs to ${quoteIdent(schema.owner)}`);
+        if (missing.length + extra.length > 0)
+          pending.push(
+            `cannot change privileges on schema ${quoteIdent(schema.name)} in database ${quoteIdent(database.name)}: it belongs to ${quoteIdent(schema.owner)}`,
+          );
       }
     }
     const ctx: SchemaContext = { builder, role, database, schema, major: snapshot.major, pending };
@@ -377,12 +477,17 @@ export function planRoleDeletion(roleName: string, snapshot: Snapshot): Plan {
   const role = quoteIdent(roleName);
   const statements: Statement[] = [];
   // A non-superuser needs the privileges of the role to reassign and drop what it owns.
-  if (!snapshot.superuser) statements.push(statement(null, `GRANT ${role} TO CURRENT_USER`, `taking membership of role ${role} to drop what it owns`));
+  if (!snapshot.superuser)
+    statements.push(statement(null, `GRANT ${role} TO CURRENT_USER`, `taking membership of role ${role} to drop what it owns`));
   const databases = new Set([snapshot.maintenanceDatabase, ...live.touchedDatabases]);
   for (const name of databases) {
     const database = name === snapshot.maintenanceDatabase ? null : name;
     statements.push(
-      statement(database, `REASSIGN OWNED BY ${role} TO CURRENT_USER`, `reassigning objects owned by ${role} in database ${quoteIdent(name)}`),
+      statement(
+        database,
+        `REASSIGN OWNED BY ${role} TO CURRENT_USER`,
+        `reassigning objects owned by ${role} in database ${quoteIdent(name)}`,
+      ),
       statement(database, `DROP OWNED BY ${role}`, `dropping privileges of ${role} in database ${quoteIdent(name)}`),
     );
   }

@@ -249,7 +249,14 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
 export async function readSnapshot(cluster: Queryable, database: (name: string) => Queryable, scope: SnapshotScope): Promise<Snapshot> {
   const roles = [...scope.roles];
   const [serverRows, roleRows, databaseRows] = await Promise.all([
-    cluster.query<{ version: number; currentUser: string; maintenanceDatabase: string; superuser: boolean; canReadPasswords: boolean; ownershipSchema: string | null }>(serverQuery),
+    cluster.query<{
+      version: number;
+      currentUser: string;
+      maintenanceDatabase: string;
+      superuser: boolean;
+      canReadPasswords: boolean;
+      ownershipSchema: string | null;
+    }>(serverQuery),
     cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]),
     cluster.query<Row<Omit<LiveDatabase, 'contents'>>>(databasesQuery, [roles, [...scope.databases]]),
   ]);

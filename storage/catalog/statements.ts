@@ -26,8 +26,19 @@ export interface Statement {
   readonly grant?: Grant;
 }
 
-export function statement(database: string | null, sql: string, description: string, options: { transactional?: boolean; passwordOf?: string } = {}): Statement {
-  return Object.freeze({ database, sql, description, transactional: options.transactional ?? true, ...(options.passwordOf ? { passwordOf: options.passwordOf } : {}) });
+export function statement(
+  database: string | null,
+  sql: string,
+  description: string,
+  options: { transactional?: boolean; passwordOf?: string } = {},
+): Statement {
+  return Object.freeze({
+    database,
+    sql,
+    description,
+    transactional: options.transactional ?? true,
+    ...(options.passwordOf ? { passwordOf: options.passwordOf } : {}),
+  });
 }
 
 function renderGrant(g: Grant): string {
@@ -43,7 +54,11 @@ function describeGrant(g: Grant): string {
 }
 
 export function grantStatement(database: string, grant: Grant): Statement {
-  const frozen = Object.freeze({ ...grant, privileges: Object.freeze([...grant.privileges]), grantees: Object.freeze([...grant.grantees]) });
+  const frozen = Object.freeze({
+    ...grant,
+    privileges: Object.freeze([...grant.privileges]),
+    grantees: Object.freeze([...grant.grantees]),
+  });
   return Object.freeze({ database, sql: renderGrant(frozen), description: describeGrant(frozen), transactional: true, grant: frozen });
 }
 

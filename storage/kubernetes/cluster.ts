@@ -3,7 +3,15 @@
 // as events.k8s.io/v1. Local mode keeps the same objects in its store (reconcile/kinds/core.ts). Leases for leader
 // election are the cluster's only.
 import { hostname } from 'node:os';
-import { ApiException, CoreV1Api, EventsV1Api, KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  EventsV1Api,
+  KubernetesObjectApi,
+  Watch,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { failureOf } from './delegation.ts';
 import { eventMessage, eventName, type EventRecorder } from './events.ts';
 import { keepWatching } from '../../lib/rewatch.ts';
@@ -39,9 +47,10 @@ function clusterAccess(api: KubernetesObjectApi, kind: string, apiVersion = 'v1'
     get,
     list,
     // A few names are read one by one; many, by one list of the namespace.
-    named: async (namespace, names) => names.length <= fewNames
-      ? (await Promise.all(names.map((name) => get(namespace, name)))).filter((o) => o !== undefined)
-      : (await list(namespace)).filter((o) => names.includes(o.metadata.name)),
+    named: async (namespace, names) =>
+      names.length <= fewNames
+        ? (await Promise.all(names.map((name) => get(namespace, name)))).filter((o) => o !== undefined)
+        : (await list(namespace)).filter((o) => names.includes(o.metadata.name)),
     create: async (object) => asKube(await api.create(withKind(object))),
     replace: async (object) => asKube(await api.replace(withKind(object))),
     delete: async (namespace, name) => {
@@ -58,7 +67,8 @@ function metadataOnly(config: KubeConfig): KubeConfig {
   const accept = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
   return Object.create(config, {
     applyToFetchOptions: {
-      value: (options: Parameters<KubeConfig['applyToFetchOptions']>[0]) => config.applyToFetchOptions({ ...options, headers: { ...options.headers, Accept: accept } }),
+      value: (options: Parameters<KubeConfig['applyToFetchOptions']>[0]) =>
+        config.applyToFetchOptions({ ...options, headers: { ...options.headers, Accept: accept } }),
     },
   }) as KubeConfig;
 }
@@ -82,20 +92,23 @@ function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop
     resourceVersion = object.metadata.resourceVersion;
     if (type !== 'BOOKMARK') changes.changed(object.metadata.namespace ?? '', object.metadata.name);
   };
-  return keepWatching(async (ended) => {
-    if (resourceVersion === undefined) {
-      // A list that matches nothing ('-' is no object's name) gives the resourceVersion and no Secret's data.
-      resourceVersion = (await core.listSecretForAllNamespaces({ fieldSelector: 'metadata.name=-', limit: 1 })).metadata?.resourceVersion;
-      if (gap) {
-        gap = false;
-        changes.missed();
+  return keepWatching(
+    async (ended) => {
+      if (resourceVersion === undefined) {
+        // A list that matches nothing ('-' is no object's name) gives the resourceVersion and no Secret's data.
+        resourceVersion = (await core.listSecretForAllNamespaces({ fieldSelector: 'metadata.name=-', limit: 1 })).metadata?.resourceVersion;
+        if (gap) {
+          gap = false;
+          changes.missed();
+        }
       }
-    }
-    // Renewed every 5 to 10 minutes, as client-go's reflectors do.
-    const query = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) };
-    const controller = await watch.watch('/api/v1/secrets', query, onEvent, (error: unknown) => ended(error ?? undefined));
-    return () => controller.abort();
-  }, (error, failures) => changes.failed(new Error(failureOf(error)), failures));
+      // Renewed every 5 to 10 minutes, as client-go's reflectors do.
+      const query = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) };
+      const controller = await watch.watch('/api/v1/secrets', query, onEvent, (error: unknown) => ended(error ?? undefined));
+      return () => controller.abort();
+    },
+    (error, failures) => changes.failed(new Error(failureOf(error)), failures),
+  );
 }
 
 export function clusterCore(config: KubeConfig): CoreObjects {
@@ -117,7 +130,6 @@ export function clusterLeases(config: KubeConfig): ObjectAccess {
   return clusterAccess(KubernetesObjectApi.makeApiClient(config), 'Lease', 'coordination.k8s.io/v1');
 }
 
-
 /** Events recorded in the cluster; recording never fails the work it reports on. */
 export function clusterEvents(config: KubeConfig, onError: (error: unknown) => void): EventRecorder {
   const api = config.makeApiClient(EventsV1Api);
@@ -135,8 +147,12 @@ export function clusterEvents(config: KubeConfig, onError: (error: unknown) => v
         reason,
         note: eventMessage(message),
         regarding: {
-          apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, uid: object.metadata.uid as string,
-          ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}), resourceVersion: String(object.metadata.resourceVersion),
+          apiVersion: object.apiVersion,
+          kind: object.kind,
+          name: object.metadata.name,
+          uid: object.metadata.uid as string,
+          ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
+          resourceVersion: String(object.metadata.resourceVersion),
         },
       };
       await api.createNamespacedEvent({ namespace, body }).catch(onError);

@@ -27,7 +27,6 @@ export function eventMessage(message: string): string {
   return message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message;
 }
 
-
 /** Events written to the store; recording never fails the work it reports on. */
 export function storeEvents(store: ResourceStore, onError: (error: unknown) => void): EventRecorder {
   return {
@@ -39,8 +38,12 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
         kind: 'Event',
         metadata: { name: eventName(object), namespace },
         involvedObject: {
-          apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, uid: object.metadata.uid,
-          ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}), resourceVersion: object.metadata.resourceVersion,
+          apiVersion: object.apiVersion,
+          kind: object.kind,
+          name: object.metadata.name,
+          uid: object.metadata.uid,
+          ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
+          resourceVersion: object.metadata.resourceVersion,
         },
         type,
         reason,

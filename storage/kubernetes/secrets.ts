@@ -9,12 +9,24 @@ function encoded(data: Record<string, string>): Record<string, string> {
 }
 
 function decoded(secret: KubeObject): SecretData {
-  const data = Object.fromEntries(Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-  return { data, resourceVersion: String(secret.metadata.resourceVersion), labels: { ...(secret.metadata.labels as Record<string, string> | undefined) } };
+  const data = Object.fromEntries(
+    Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+  return {
+    data,
+    resourceVersion: String(secret.metadata.resourceVersion),
+    labels: { ...(secret.metadata.labels as Record<string, string> | undefined) },
+  };
 }
 
 function secretObject(namespace: string, name: string, data: Record<string, string>, labels?: Record<string, string>): KubeObject {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, ...(labels ? { labels } : {}) }, type: 'Opaque', data: encoded(data) };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, ...(labels ? { labels } : {}) },
+    type: 'Opaque',
+    data: encoded(data),
+  };
 }
 
 export function secretReader(secrets: ObjectAccess): SecretReader {

@@ -46,7 +46,6 @@ interface Subscriber {
   buffer: Change[] | undefined;
 }
 
-
 export class ChangeFeed {
   private readonly subscribers = new Set<Subscriber>();
   private client: pg.Client | undefined;

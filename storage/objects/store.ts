@@ -67,7 +67,6 @@ interface ChangeRow {
   object: KubeObject;
 }
 
-
 function keyOf(resource: string, object: KubeObject): ObjectKey {
   const { name, namespace } = object.metadata ?? {};
   if (typeof name !== 'string' || name === '') throw new TypeError('object store: metadata.name is required');
@@ -129,7 +128,10 @@ export class ObjectStore {
       const client = await pool.connect();
       try {
         await migrate(client, schema);
-        location = await client.query<StoreLocation>(locationQuery).then(({ rows }) => rows[0], () => undefined);
+        location = await client.query<StoreLocation>(locationQuery).then(
+          ({ rows }) => rows[0],
+          () => undefined,
+        );
       } finally {
         client.release();
       }
@@ -155,7 +157,13 @@ export class ObjectStore {
     return this.write(key, `creating ${describe(key)}`, async (tx, resourceVersion) => {
       if (await this.stored(tx, key)) throw new AlreadyExists(key);
       // A uid given by the caller is kept: the API server names it before admission, as kube-apiserver does.
-      const metadata = { ...object.metadata, uid: object.metadata.uid ?? randomUUID(), resourceVersion, creationTimestamp: rfc3339(), generation: object.metadata.generation ?? 1 };
+      const metadata = {
+        ...object.metadata,
+        uid: object.metadata.uid ?? randomUUID(),
+        resourceVersion,
+        creationTimestamp: rfc3339(),
+        generation: object.metadata.generation ?? 1,
+      };
       const created: T = { ...object, metadata };
       await this.takeClaims(tx, key, metadata.uid, claims);
       await tx.query(this.sql.insert, [key.resource, key.namespace, key.name, metadata.uid, resourceVersion, JSON.stringify(created)]);
@@ -182,7 +190,12 @@ export class ObjectStore {
   }
 
   /** Removes an object and returns its last state, with the deletion's resourceVersion. NotFound, Conflict as update. */
-  async delete<T extends KubeObject = KubeObject>(resource: string, namespace: string, name: string, precondition: Precondition = {}): Promise<T> {
+  async delete<T extends KubeObject = KubeObject>(
+    resource: string,
+    namespace: string,
+    name: string,
+    precondition: Precondition = {},
+  ): Promise<T> {
     const key = { resource, namespace, name };
     return this.write(key, `deleting ${describe(key)}`, async (tx, resourceVersion) => {
       const previous = await this.expect(tx, key, precondition);
@@ -200,7 +213,9 @@ export class ObjectStore {
   async claim(resource: string, object: KubeObject, claims: readonly Claim[]): Promise<void> {
     if (claims.length === 0) return;
     const key = keyOf(resource, object);
-    await this.transaction(`claiming names for ${describe(key)}`, 'BEGIN', (tx) => this.takeClaims(tx, key, String(object.metadata.uid), claims));
+    await this.transaction(`claiming names for ${describe(key)}`, 'BEGIN', (tx) =>
+      this.takeClaims(tx, key, String(object.metadata.uid), claims),
+    );
   }
 
   /** For a dry run: the Conflict `claim` would meet, taking nothing. */
@@ -220,7 +235,11 @@ export class ObjectStore {
   }
 
   private async heldElsewhere(tx: pg.PoolClient, key: ObjectKey, uid: string, claim: Claim): Promise<void> {
-    const { rows } = await tx.query<{ uid: string; resource: string; namespace: string; object_name: string }>(this.sql.claimHolder, [claim.server, claim.kind, claim.name]);
+    const { rows } = await tx.query<{ uid: string; resource: string; namespace: string; object_name: string }>(this.sql.claimHolder, [
+      claim.server,
+      claim.kind,
+      claim.name,
+    ]);
     const holder = rows[0];
     if (!holder || holder.uid === uid) return;
     const owner = `${qualifiedResource(holder.resource)} "${holder.namespace ? `${holder.namespace}/` : ''}${holder.object_name}"`;
@@ -255,12 +274,20 @@ export class ObjectStore {
       const state = await this.state(tx);
       const at = from?.resourceVersion ?? state.resourceVersion;
       if (at < state.oldest) throw new Expired(continueExpired);
-      const parameters = [resource, String(at), options.namespace || null, from?.namespace ?? null, from?.name ?? null, limit === undefined ? null : limit + 1];
+      const parameters = [
+        resource,
+        String(at),
+        options.namespace || null,
+        from?.namespace ?? null,
+        from?.name ?? null,
+        limit === undefined ? null : limit + 1,
+      ];
       const { rows } = await tx.query<{ namespace: string; name: string; object: T }>(this.sql.listAt, parameters);
       const page = rows.slice(0, limit);
       const list: ObjectList<T> = { items: page.map((row) => row.object), resourceVersion: String(at) };
       const last = page.at(-1);
-      if (last && rows.length > page.length) list.continue = encodeContinue({ resourceVersion: at, namespace: last.namespace, name: last.name });
+      if (last && rows.length > page.length)
+        list.continue = encodeContinue({ resourceVersion: at, namespace: last.namespace, name: last.name });
       return list;
     });
   }
@@ -309,12 +336,24 @@ export class ObjectStore {
   }
 
   /** One write: the next resourceVersion (which serializes writers), the object row, the change, the notification. */
-  private write<T extends KubeObject>(key: ObjectKey, doing: string, body: (tx: pg.PoolClient, resourceVersion: string) => Promise<Written<T>>): Promise<T> {
+  private write<T extends KubeObject>(
+    key: ObjectKey,
+    doing: string,
+    body: (tx: pg.PoolClient, resourceVersion: string) => Promise<Written<T>>,
+  ): Promise<T> {
     return this.transaction(doing, 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
       const { rows } = await tx.query<{ resource_version: string }>(this.sql.nextResourceVersion);
       const resourceVersion = rows[0]!.resource_version;
       const { type, object, previous } = await body(tx, resourceVersion);
-      const logged = [resourceVersion, key.resource, key.namespace, key.name, type, JSON.stringify(object), previous ? JSON.stringify(previous) : null];
+      const logged = [
+        resourceVersion,
+        key.resource,
+        key.namespace,
+        key.name,
+        type,
+        JSON.stringify(object),
+        previous ? JSON.stringify(previous) : null,
+      ];
       await tx.query(this.sql.logChange, [...logged, this.schema]);
       return object;
     });
@@ -347,7 +386,14 @@ export class ObjectStore {
       if (after === undefined) return window;
       if (after < oldest) return { ...window, expired: true };
       const { rows } = await tx.query<ChangeRow>(this.sql.changesAfter, [String(after), resource ?? null]);
-      const changes = rows.map((row) => ({ type: row.type, resource: row.resource, namespace: row.namespace, name: row.name, resourceVersion: row.resource_version, object: row.object }));
+      const changes = rows.map((row) => ({
+        type: row.type,
+        resource: row.resource,
+        namespace: row.namespace,
+        name: row.name,
+        resourceVersion: row.resource_version,
+        object: row.object,
+      }));
       return { ...window, changes };
     });
   }
@@ -371,7 +417,12 @@ export class ObjectStore {
       throw storeError(error, doing);
     } finally {
       // A connection that cannot even roll back is broken: it is closed rather than returned to the pool.
-      const healthy = !failed || (await client.query('ROLLBACK').then(() => true, () => false));
+      const healthy =
+        !failed ||
+        (await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        ));
       client.release(!healthy);
     }
   }

@@ -39,7 +39,10 @@ export interface ResourceStore {
   /** Where the store lives (undefined where the server does not say): no object may claim its database. */
   readonly location?: StoreLocation | undefined;
   get(resource: string, namespace: string, name: string): Promise<KubeObject>;
-  list(resource: string, options: { namespace?: string; limit?: number; continue?: string }): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string }>;
+  list(
+    resource: string,
+    options: { namespace?: string; limit?: number; continue?: string },
+  ): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string }>;
   /** The current objects whose field at `path` is one of `values`: a few objects without listing them all. */
   find(resource: string, path: readonly string[], values: readonly string[]): Promise<KubeObject[]>;
   /** Stores a new object and takes its claims in one transaction: a claim another object holds is a Conflict. */

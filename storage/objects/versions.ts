@@ -29,6 +29,7 @@ export function decodeContinue(value: string): ContinueToken {
     parsed = undefined;
   }
   const { rv, namespace, name } = (parsed ?? {}) as Record<string, unknown>;
-  if (typeof rv !== 'string' || typeof namespace !== 'string' || typeof name !== 'string') throw new BadRequest('continue key is not valid');
+  if (typeof rv !== 'string' || typeof namespace !== 'string' || typeof name !== 'string')
+    throw new BadRequest('continue key is not valid');
   return { resourceVersion: parseResourceVersion(rv), namespace, name };
 }

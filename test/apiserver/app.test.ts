@@ -38,7 +38,15 @@ test('an unknown path is a NotFound Status', async (t) => {
   const { tls, base, close } = await serve();
   const res = await httpsRequest(`${base}/apis/nothing/here`, tls.ca);
   t.is(res.status, 404);
-  t.deepEqual(res.json(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', code: 404 });
+  t.deepEqual(res.json(), {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'the server could not find the requested resource',
+    reason: 'NotFound',
+    code: 404,
+  });
   await close();
 });
 

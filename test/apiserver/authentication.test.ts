@@ -123,7 +123,11 @@ async function configMapData(): Promise<Record<string, string>> {
 const silent = pino({ level: 'silent' });
 const noTokens = async () => undefined;
 
-async function serveCluster(t: ExecutionContext, config: () => AuthenticationConfig, reviewToken: (token: string) => Promise<User | undefined> = noTokens) {
+async function serveCluster(
+  t: ExecutionContext,
+  config: () => AuthenticationConfig,
+  reviewToken: (token: string) => Promise<User | undefined> = noTokens,
+) {
   const served = await serveApp({ routers: [whoami()], authenticate: authentication({ config, reviewToken, log: silent }) });
   t.teardown(served.close);
   return served;
@@ -208,7 +212,7 @@ for (const [title, which] of untrustedProxies) {
     const res = await get(`${base}/whoami`, tls.ca, { certs: [cert], headers: proxyHeaders });
     t.is(res.status, 401);
     t.like(res.body, { kind: 'Status', status: 'Failure', reason: 'Unauthorized', message: 'Unauthorized', code: 401 });
-    });
+  });
 }
 
 test('a trusted front proxy that names no user is 401', async (t) => {
@@ -221,7 +225,10 @@ test('a trusted front proxy that names no user is 401', async (t) => {
 test('a client certificate from the client CA is its CN with its O values as groups; X-Remote headers change nothing', async (t) => {
   const { jane } = await pki;
   const { tls, base } = await clusterServer(t);
-  const res = await get(`${base}/whoami`, tls.ca, { certs: [jane], headers: { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' } });
+  const res = await get(`${base}/whoami`, tls.ca, {
+    certs: [jane],
+    headers: { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' },
+  });
   t.is(res.status, 200);
   t.like(res.body, { name: 'jane', groups: ['dev', 'ops', 'system:authenticated'] });
 });
@@ -245,7 +252,11 @@ test('a bearer token is reviewed only when no certificate names a user, and a fa
   const { tls, base } = await clusterServer(t, review);
   const bearer = (value: string) => ({ authorization: `Bearer ${value}` });
   const viaToken = await get(`${base}/whoami`, tls.ca, { certs: [janeFromOtherCA], headers: bearer('valid') });
-  t.deepEqual(viaToken.body, { name: 'system:serviceaccount:apps:web', uid: 'sa-1', groups: ['system:serviceaccounts', 'system:authenticated'] });
+  t.deepEqual(viaToken.body, {
+    name: 'system:serviceaccount:apps:web',
+    uid: 'sa-1',
+    groups: ['system:serviceaccounts', 'system:authenticated'],
+  });
   t.like((await get(`${base}/whoami`, tls.ca, { certs: [jane], headers: bearer('never-asked') })).body, { name: 'jane' });
   t.is((await get(`${base}/whoami`, tls.ca, { headers: bearer('unknown') })).status, 401);
   t.is((await get(`${base}/whoami`, tls.ca, { headers: bearer('broken') })).status, 401);
@@ -278,8 +289,16 @@ const frontProxy = {
 
 const headerCases: { name: string; headers: Record<string, string[]>; user: User | undefined }[] = [
   { name: 'no username header: no user', headers: { 'x-remote-group': ['g'] }, user: undefined },
-  { name: 'an empty first username header falls to the next', headers: { 'x-remote-user': ['', 'late'], 'x-forwarded-user': ['bob'] }, user: { name: 'bob', groups: [] } },
-  { name: 'only the first line of a username header counts', headers: { 'x-remote-user': ['alice', 'mallory'] }, user: { name: 'alice', groups: [] } },
+  {
+    name: 'an empty first username header falls to the next',
+    headers: { 'x-remote-user': ['', 'late'], 'x-forwarded-user': ['bob'] },
+    user: { name: 'bob', groups: [] },
+  },
+  {
+    name: 'only the first line of a username header counts',
+    headers: { 'x-remote-user': ['alice', 'mallory'] },
+    user: { name: 'alice', groups: [] },
+  },
   {
     name: 'groups from every line of every group header, empty lines dropped, commas kept',
     headers: { 'x-remote-user': ['a'], 'x-remote-group': ['x, y', '', 'z'], 'x-other-group': ['w'] },
@@ -287,10 +306,19 @@ const headerCases: { name: string; headers: Record<string, string[]>; user: User
   },
   {
     name: 'extras from every prefix, keys lower-cased and percent-decoded, malformed keys kept',
-    headers: { 'x-remote-user': ['a'], 'x-remote-extra-scopes': ['r', 'w'], 'x-other-extra-acme.com%2fteam': ['t'], 'x-remote-extra-bad%zz': ['v'] },
+    headers: {
+      'x-remote-user': ['a'],
+      'x-remote-extra-scopes': ['r', 'w'],
+      'x-other-extra-acme.com%2fteam': ['t'],
+      'x-remote-extra-bad%zz': ['v'],
+    },
     user: { name: 'a', groups: [], extra: { scopes: ['r', 'w'], 'acme.com/team': ['t'], 'bad%zz': ['v'] } },
   },
-  { name: 'an extra named __proto__ is an ordinary key', headers: { 'x-remote-user': ['a'], 'x-remote-extra-__proto__': ['p'] }, user: { name: 'a', groups: [], extra: { ['__proto__']: ['p'] } } },
+  {
+    name: 'an extra named __proto__ is an ordinary key',
+    headers: { 'x-remote-user': ['a'], 'x-remote-extra-__proto__': ['p'] },
+    user: { name: 'a', groups: [], extra: { ['__proto__']: ['p'] } },
+  },
   { name: 'the uid header', headers: { 'x-remote-user': ['a'], 'x-remote-uid': ['42'] }, user: { name: 'a', uid: '42', groups: [] } },
 ];
 
@@ -306,7 +334,10 @@ test('chain verification: validity of every link, intermediates must be CAs, the
   // Allowed to sign by its KeyUsage, but not a CA by its BasicConstraints.
   const notCA = await clientCertificate('CN=not-a-ca', root, { keyUsages: KeyUsageFlags.keyCertSign });
   const underNotCA = await clientCertificate('CN=under', notCA);
-  const expiredRoot = await certificateAuthority('old-root', { notAfter: new Date(Date.now() - hour), notBefore: new Date(Date.now() - 2 * hour) });
+  const expiredRoot = await certificateAuthority('old-root', {
+    notAfter: new Date(Date.now() - hour),
+    notBefore: new Date(Date.now() - 2 * hour),
+  });
   const underExpiredRoot = await clientCertificate('CN=late', expiredRoot);
   const future = await clientCertificate('CN=future', root, { notBefore: new Date(Date.now() + hour) });
   t.true(verifyClientCertificate([leaf.x509], [root.x509]));
@@ -336,13 +367,21 @@ test('a client certificate without a CN names no user; its SHA-256 is its creden
   t.is(certificateUser(noName.x509), undefined);
   const jane = await clientCertificate('CN=jane, O=dev', ca);
   const fingerprint = new X509Certificate(jane.cert).fingerprint256.replaceAll(':', '').toLowerCase();
-  t.deepEqual(certificateUser(jane.x509), { name: 'jane', groups: ['dev'], extra: { 'authentication.kubernetes.io/credential-id': [`X509SHA256=${fingerprint}`] } });
+  t.deepEqual(certificateUser(jane.x509), {
+    name: 'jane',
+    groups: ['dev'],
+    extra: { 'authentication.kubernetes.io/credential-id': [`X509SHA256=${fingerprint}`] },
+  });
 });
 
 test('the ConfigMap: lists are JSON arrays, missing means none, no front-proxy CA means no front proxy', async (t) => {
   const data = await configMapData();
   const { clientCA, frontProxyCA } = await pki;
-  const config = parseAuthenticationConfig({ ...data, 'requestheader-uid-headers': '', 'client-ca-file': clientCA.cert + frontProxyCA.cert });
+  const config = parseAuthenticationConfig({
+    ...data,
+    'requestheader-uid-headers': '',
+    'client-ca-file': clientCA.cert + frontProxyCA.cert,
+  });
   t.is(config.clientCA.length, 2);
   t.deepEqual(config.requestHeader?.usernameHeaders, ['X-Remote-User']);
   t.deepEqual(config.requestHeader?.uidHeaders, []);
@@ -350,11 +389,19 @@ test('the ConfigMap: lists are JSON arrays, missing means none, no front-proxy C
   t.true(Object.isFrozen(config) && Object.isFrozen(config.requestHeader) && Object.isFrozen(config.requestHeader?.groupHeaders));
   t.deepEqual(parseAuthenticationConfig({ 'client-ca-file': clientCA.cert }).requestHeader, undefined);
   t.deepEqual(parseAuthenticationConfig(undefined), { clientCA: [] });
-  t.throws(() => parseAuthenticationConfig({ ...data, 'requestheader-group-headers': 'X-Remote-Group' }), { message: /requestheader-group-headers is not JSON/ });
-  t.throws(() => parseAuthenticationConfig({ ...data, 'requestheader-group-headers': '{"a":1}' }), { message: /not a JSON array of strings/ });
-  t.throws(() => parseAuthenticationConfig({ ...data, 'client-ca-file': 'not a certificate' }), { message: /client-ca-file holds no PEM certificate/ });
+  t.throws(() => parseAuthenticationConfig({ ...data, 'requestheader-group-headers': 'X-Remote-Group' }), {
+    message: /requestheader-group-headers is not JSON/,
+  });
+  t.throws(() => parseAuthenticationConfig({ ...data, 'requestheader-group-headers': '{"a":1}' }), {
+    message: /not a JSON array of strings/,
+  });
+  t.throws(() => parseAuthenticationConfig({ ...data, 'client-ca-file': 'not a certificate' }), {
+    message: /client-ca-file holds no PEM certificate/,
+  });
   const corrupt = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
-  t.throws(() => parseAuthenticationConfig({ ...data, 'requestheader-client-ca-file': corrupt }), { message: 'requestheader-client-ca-file: certificate 1 does not parse' });
+  t.throws(() => parseAuthenticationConfig({ ...data, 'requestheader-client-ca-file': corrupt }), {
+    message: 'requestheader-client-ca-file: certificate 1 does not parse',
+  });
 });
 
 test('Authorization header forms: only Bearer with a token', (t) => {
@@ -375,11 +422,14 @@ test('system:authenticated is added once, and not to system:anonymous', (t) => {
 test('TokenReview answers are kept 10 s, authenticated or not; a failed review is asked again', async (t) => {
   let time = 0;
   const calls: string[] = [];
-  const review = cachedTokenReview(async (given) => {
-    calls.push(given);
-    if (given === 'flaky' && calls.filter((c) => c === 'flaky').length === 1) throw new Error('timeout');
-    return given === 'good' ? { name: 'u', groups: [] } : undefined;
-  }, () => time);
+  const review = cachedTokenReview(
+    async (given) => {
+      calls.push(given);
+      if (given === 'flaky' && calls.filter((c) => c === 'flaky').length === 1) throw new Error('timeout');
+      return given === 'good' ? { name: 'u', groups: [] } : undefined;
+    },
+    () => time,
+  );
   t.deepEqual(await review('good'), { name: 'u', groups: [] });
   t.is(await review('bad'), undefined);
   await Promise.all([review('good'), review('bad')]);

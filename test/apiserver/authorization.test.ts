@@ -38,7 +38,11 @@ const cases: [string, string, RequestAttributes][] = [
   ['GET', `${base}/databaseclusters/main`, resource({ verb: 'get', resource: 'databaseclusters', name: 'main' })],
   ['HEAD', `${base}/databaseclusters/main`, resource({ verb: 'get', resource: 'databaseclusters', name: 'main' })],
   ['POST', `${base}/databaseclusters`, resource({ verb: 'create', resource: 'databaseclusters' })],
-  ['PUT', `${base}/databaseclusters/main/status`, resource({ verb: 'update', resource: 'databaseclusters', name: 'main', subresource: 'status' })],
+  [
+    'PUT',
+    `${base}/databaseclusters/main/status`,
+    resource({ verb: 'update', resource: 'databaseclusters', name: 'main', subresource: 'status' }),
+  ],
   ['DELETE', `${base}/databaseclusters/main`, resource({ verb: 'delete', resource: 'databaseclusters', name: 'main' })],
   ['DELETE', `${base}/databaseclusters`, resource({ verb: 'deletecollection', resource: 'databaseclusters' })],
   ['GET', `${base}/databaseclusters?watch=true`, resource({ verb: 'watch', resource: 'databaseclusters' })],
@@ -51,7 +55,11 @@ const cases: [string, string, RequestAttributes][] = [
   ['PUT', `${base}/namespaces/team-a/databaseroles/app`, resource({ verb: 'update', ...roles, name: 'app' })],
   ['PATCH', `${base}/namespaces/team-a/databaseroles/app`, resource({ verb: 'patch', ...roles, name: 'app' })],
   ['GET', `${base}/namespaces/team-a/databaseroles/app/status`, resource({ verb: 'get', ...roles, name: 'app', subresource: 'status' })],
-  ['PATCH', `${base}/namespaces/team-a/databaseroles/app/status`, resource({ verb: 'patch', ...roles, name: 'app', subresource: 'status' })],
+  [
+    'PATCH',
+    `${base}/namespaces/team-a/databaseroles/app/status`,
+    resource({ verb: 'patch', ...roles, name: 'app', subresource: 'status' }),
+  ],
   ['DELETE', `${base}/namespaces/team-a/databaseroles/app`, resource({ verb: 'delete', ...roles, name: 'app' })],
   ['DELETE', `${base}/namespaces/team-a/databaseroles`, resource({ verb: 'deletecollection', ...roles })],
   ['OPTIONS', `${base}/namespaces/team-a/databaseroles`, resource({ verb: '', ...roles })],
@@ -67,14 +75,42 @@ const cases: [string, string, RequestAttributes][] = [
   ['GET', `${base}/watch/namespaces/team-a/databaseroles/app`, resource({ verb: 'watch', ...roles, name: 'app' })],
   ['GET', `${base}/watch/databaseroles`, resource({ verb: 'watch', resource: 'databaseroles' })],
   // a name pinned by fieldSelector (kubectl get databaserole app -w) is the request's name
-  ['GET', `${base}/namespaces/team-a/databaseroles?fieldSelector=metadata.name%3Dapp&watch=true`, resource({ verb: 'watch', ...roles, name: 'app' })],
-  ['GET', `${base}/namespaces/team-a/databaseroles?fieldSelector=metadata.name%3D%3Dapp`, resource({ verb: 'list', ...roles, name: 'app' })],
+  [
+    'GET',
+    `${base}/namespaces/team-a/databaseroles?fieldSelector=metadata.name%3Dapp&watch=true`,
+    resource({ verb: 'watch', ...roles, name: 'app' }),
+  ],
+  [
+    'GET',
+    `${base}/namespaces/team-a/databaseroles?fieldSelector=metadata.name%3D%3Dapp`,
+    resource({ verb: 'list', ...roles, name: 'app' }),
+  ],
   ['GET', `${base}/namespaces/team-a/databaseroles?fieldSelector=metadata.name!%3Dapp`, resource({ verb: 'list', ...roles })],
   ['DELETE', `${base}/namespaces/team-a/databaseroles?fieldSelector=metadata.name%3Dapp`, resource({ verb: 'deletecollection', ...roles })],
   // core kinds and a namespace's own subresources
-  ['GET', '/api/v1/namespaces/team-a/secrets/app-password', resource({ verb: 'get', namespace: 'team-a', group: '', version: 'v1', resource: 'secrets', name: 'app-password' })],
-  ['GET', '/api/v1/namespaces/team-a', resource({ verb: 'get', namespace: 'team-a', group: '', version: 'v1', resource: 'namespaces', name: 'team-a' })],
-  ['PUT', '/api/v1/namespaces/team-a/finalize', resource({ verb: 'update', namespace: 'team-a', group: '', version: 'v1', resource: 'namespaces', name: 'team-a', subresource: 'finalize' })],
+  [
+    'GET',
+    '/api/v1/namespaces/team-a/secrets/app-password',
+    resource({ verb: 'get', namespace: 'team-a', group: '', version: 'v1', resource: 'secrets', name: 'app-password' }),
+  ],
+  [
+    'GET',
+    '/api/v1/namespaces/team-a',
+    resource({ verb: 'get', namespace: 'team-a', group: '', version: 'v1', resource: 'namespaces', name: 'team-a' }),
+  ],
+  [
+    'PUT',
+    '/api/v1/namespaces/team-a/finalize',
+    resource({
+      verb: 'update',
+      namespace: 'team-a',
+      group: '',
+      version: 'v1',
+      resource: 'namespaces',
+      name: 'team-a',
+      subresource: 'finalize',
+    }),
+  ],
   ['GET', '/api/v1/namespaces', resource({ verb: 'list', group: '', version: 'v1', resource: 'namespaces' })],
   // discovery, OpenAPI, metrics and the rest: non-resource paths
   ['GET', '/apis', nonResource('get', '/apis')],
@@ -154,13 +190,28 @@ const forbiddenCases: [string, RequestAttributes, string | undefined, string, ob
     { name: 's', kind: 'secrets' },
   ],
   ['a path', nonResource('get', '/metrics'), undefined, 'forbidden: User "alice" cannot get path "/metrics"', {}],
-  ['a path that looks like HTML', nonResource('get', '/<script>'), undefined, 'forbidden: User "alice" cannot get path "/&lt;script&gt;"', {}],
+  [
+    'a path that looks like HTML',
+    nonResource('get', '/<script>'),
+    undefined,
+    'forbidden: User "alice" cannot get path "/&lt;script&gt;"',
+    {},
+  ],
 ];
 
 for (const [title, attributes, reason, message, details] of forbiddenCases) {
   test(`403 for ${title}, worded as kube-apiserver words it`, (t) => {
     const status = forbiddenError(alice, attributes, reason).toStatus();
-    t.deepEqual(status, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Forbidden', details, code: 403 });
+    t.deepEqual(status, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason: 'Forbidden',
+      details,
+      code: 403,
+    });
   });
 }
 
@@ -168,7 +219,13 @@ test('the review spec: the user whole, extra keys in order, then the attributes'
   const user: User = { name: 'bob', uid: 'u1', groups: ['g'], extra: { scopes: ['r'], 'acme.com/team': ['t'] } };
   const attributes = nonResource('get', '/apis');
   const spec = subjectAccessReviewSpec(user, attributes);
-  t.deepEqual(spec, { user: 'bob', uid: 'u1', groups: ['g'], extra: { 'acme.com/team': ['t'], scopes: ['r'] }, nonResourceAttributes: { path: '/apis', verb: 'get' } });
+  t.deepEqual(spec, {
+    user: 'bob',
+    uid: 'u1',
+    groups: ['g'],
+    extra: { 'acme.com/team': ['t'], scopes: ['r'] },
+    nonResourceAttributes: { path: '/apis', verb: 'get' },
+  });
   t.deepEqual(Object.keys(spec.extra!), ['acme.com/team', 'scopes']);
   t.deepEqual(subjectAccessReviewSpec(alice, attributes), { user: 'alice', groups: alice.groups, ...attributes });
 });

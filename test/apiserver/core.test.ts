@@ -27,7 +27,11 @@ const secret = (name: string, fields: Record<string, unknown>) => ({ apiVersion:
 
 test('stringData is merged into data as base64 and never stored or returned', async (t) => {
   const { call } = await serveKinds(t, server.superuserDsn, coreKinds);
-  const created = await call('POST', secrets, secret('app-user-password', { stringData: { password: 'strong-password-here' }, data: { other: Buffer.from('x').toString('base64') } }));
+  const created = await call(
+    'POST',
+    secrets,
+    secret('app-user-password', { stringData: { password: 'strong-password-here' }, data: { other: Buffer.from('x').toString('base64') } }),
+  );
   t.is(created.status, 201);
   const body = created.json();
   t.deepEqual(body.data, { other: 'eA==', password: Buffer.from('strong-password-here').toString('base64') });
@@ -40,10 +44,13 @@ test('a Secret whose data is not base64, or whose key is not a config key, is 42
   const { call } = await serveKinds(t, server.superuserDsn, coreKinds);
   const res = await call('POST', secrets, secret('bad', { data: { password: 'not base64!', 'bad key': 'eA==' } }));
   t.is(res.status, 422);
-  t.deepEqual(res.json().details.causes.map((c: { field: string }) => c.field), ['data[password]', 'data[bad key]']);
+  t.deepEqual(
+    res.json().details.causes.map((c: { field: string }) => c.field),
+    ['data[password]', 'data[bad key]'],
+  );
 });
 
-test('kubectl apply\'s strategic merge patch works on a Secret, as a merge patch', async (t) => {
+test("kubectl apply's strategic merge patch works on a Secret, as a merge patch", async (t) => {
   const { call } = await serveKinds(t, server.superuserDsn, coreKinds);
   await call('POST', secrets, secret('s', { stringData: { a: '1' } }));
   const patch = { $setElementOrder: {}, stringData: { b: '2' }, metadata: { annotations: { note: 'x' } } };
@@ -65,26 +72,54 @@ test('names must be RFC 1123: a namespace is a label, a Secret a subdomain', asy
 test('Events are selected by involvedObject fields, as kubectl describe asks', async (t) => {
   const { call } = await serveKinds(t, server.superuserDsn, coreKinds);
   const event = (name: string, involved: string) => ({
-    apiVersion: 'v1', kind: 'Event', metadata: { name }, type: 'Normal', reason: 'Applied', message: 'done',
-    involvedObject: { kind: 'DatabaseRole', namespace: 'default', name: involved, uid: `uid-${involved}`, apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1' },
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name },
+    type: 'Normal',
+    reason: 'Applied',
+    message: 'done',
+    involvedObject: {
+      kind: 'DatabaseRole',
+      namespace: 'default',
+      name: involved,
+      uid: `uid-${involved}`,
+      apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    },
   });
   await call('POST', '/api/v1/namespaces/default/events', event('e1', 'app-user'));
   await call('POST', '/api/v1/namespaces/default/events', event('e2', 'other'));
-  const selector = encodeURIComponent('involvedObject.kind=DatabaseRole,involvedObject.name=app-user,involvedObject.namespace=default,involvedObject.uid=uid-app-user');
+  const selector = encodeURIComponent(
+    'involvedObject.kind=DatabaseRole,involvedObject.name=app-user,involvedObject.namespace=default,involvedObject.uid=uid-app-user',
+  );
   const res = await call('GET', `/api/v1/namespaces/default/events?fieldSelector=${selector}`);
-  t.deepEqual(res.json().items.map((e: { metadata: { name: string } }) => e.metadata.name), ['e1']);
+  t.deepEqual(
+    res.json().items.map((e: { metadata: { name: string } }) => e.metadata.name),
+    ['e1'],
+  );
   t.is((await call('GET', '/api/v1/namespaces/default/events?fieldSelector=spec.x%3Dy')).status, 400);
 });
 
 test('kubectl create secret and create namespace work: their protobuf bodies are read', async (t) => {
   const store = await ObjectStore.open(server.superuserDsn, { schema: unique('proto') });
-  const app = await serveApp({ routers: [discoveryRouter([coreDiscovery]), ...coreKinds.map((k) => resourceRouter(k, store))], authenticate: bearerTokenAuthentication('tok', { name: 'a', groups: [] }) });
+  const app = await serveApp({
+    routers: [discoveryRouter([coreDiscovery]), ...coreKinds.map((k) => resourceRouter(k, store))],
+    authenticate: bearerTokenAuthentication('tok', { name: 'a', groups: [] }),
+  });
   const dir = mkdtempSync(join(tmpdir(), 'proto-'));
   try {
     const config = join(dir, 'kubeconfig');
     writeKubeconfig(config, { server: app.base, ca: app.tls.ca, token: 'tok' });
     const run = (args: string[]) => kubectl(config, args, undefined, { KUBECACHEDIR: join(dir, 'cache') });
-    const created = await run(['create', 'secret', 'generic', 'creds', '-n', 'default', '--from-literal=password=p4ss word', '--from-literal=user=app']);
+    const created = await run([
+      'create',
+      'secret',
+      'generic',
+      'creds',
+      '-n',
+      'default',
+      '--from-literal=password=p4ss word',
+      '--from-literal=user=app',
+    ]);
     t.is(created.code, 0, created.stderr);
     const secret = JSON.parse((await run(['get', 'secret', 'creds', '-n', 'default', '-o', 'json'])).stdout);
     t.deepEqual(secret.data, { password: Buffer.from('p4ss word').toString('base64'), user: 'YXBw' });

@@ -27,7 +27,9 @@ test('an IPv4 host makes an IPv4 slice for the Service, owned by it, with the po
       name: 'orders-db',
       namespace: 'shop',
       labels: { 'kubernetes.io/service-name': 'orders-db', 'endpointslice.kubernetes.io/managed-by': 'postgres.databases.dinhloc.dev' },
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: 'orders-db', uid: 'svc-uid', controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        { apiVersion: 'v1', kind: 'Service', name: 'orders-db', uid: 'svc-uid', controller: true, blockOwnerDeletion: true },
+      ],
     },
     addressType: 'IPv4',
     endpoints: [{ addresses: ['10.0.0.7'], conditions: { ready: true } }],
@@ -36,5 +38,9 @@ test('an IPv4 host makes an IPv4 slice for the Service, owned by it, with the po
 });
 
 test('an IPv6 host makes an IPv6 slice holding the address without brackets', (t) => {
-  t.like(desiredEndpointSlice(service, targetOf('[fd00::7]:6432')), { addressType: 'IPv6', endpoints: [{ addresses: ['fd00::7'] }], ports: [{ port: 6432 }] });
+  t.like(desiredEndpointSlice(service, targetOf('[fd00::7]:6432')), {
+    addressType: 'IPv6',
+    endpoints: [{ addresses: ['fd00::7'] }],
+    ports: [{ port: 6432 }],
+  });
 });

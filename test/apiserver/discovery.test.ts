@@ -15,9 +15,29 @@ const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', '
 const groups: DiscoveryGroup[] = [
   { group: '', version: 'v1', resources: [{ plural: 'secrets', singular: 'secret', kind: 'Secret', namespaced: true, verbs }] },
   {
-    group: 'postgres.databases.dinhloc.dev', version: 'v1alpha1', resources: [
-      { plural: 'databaseroles', singular: 'databaserole', kind: 'DatabaseRole', namespaced: true, verbs, shortNames: ['pgrole'], categories: ['postgres'], subresources: ['status'] },
-      { plural: 'databaseclusters', singular: 'databasecluster', kind: 'DatabaseCluster', namespaced: false, verbs, shortNames: ['pgcluster'], categories: ['postgres'], subresources: ['status'] },
+    group: 'postgres.databases.dinhloc.dev',
+    version: 'v1alpha1',
+    resources: [
+      {
+        plural: 'databaseroles',
+        singular: 'databaserole',
+        kind: 'DatabaseRole',
+        namespaced: true,
+        verbs,
+        shortNames: ['pgrole'],
+        categories: ['postgres'],
+        subresources: ['status'],
+      },
+      {
+        plural: 'databaseclusters',
+        singular: 'databasecluster',
+        kind: 'DatabaseCluster',
+        namespaced: false,
+        verbs,
+        shortNames: ['pgcluster'],
+        categories: ['postgres'],
+        subresources: ['status'],
+      },
     ],
   },
 ];
@@ -35,8 +55,18 @@ test('aggregated discovery v2 is served with its content type and an ETag, and 3
   t.deepEqual(body.items[0].versions[0].resources[0], {
     resource: 'databaseroles',
     responseKind: { group: 'postgres.databases.dinhloc.dev', version: 'v1alpha1', kind: 'DatabaseRole' },
-    scope: 'Namespaced', singularResource: 'databaserole', verbs, shortNames: ['pgrole'], categories: ['postgres'],
-    subresources: [{ subresource: 'status', responseKind: { group: 'postgres.databases.dinhloc.dev', version: 'v1alpha1', kind: 'DatabaseRole' }, verbs: ['get', 'patch', 'update'] }],
+    scope: 'Namespaced',
+    singularResource: 'databaserole',
+    verbs,
+    shortNames: ['pgrole'],
+    categories: ['postgres'],
+    subresources: [
+      {
+        subresource: 'status',
+        responseKind: { group: 'postgres.databases.dinhloc.dev', version: 'v1alpha1', kind: 'DatabaseRole' },
+        verbs: ['get', 'patch', 'update'],
+      },
+    ],
   });
   const again = await httpsRequest(`${base}/apis`, tls.ca, { headers: { accept: v2, 'if-none-match': res.headers.etag! } });
   t.is(again.status, 304);
@@ -46,17 +76,29 @@ test('aggregated discovery v2 is served with its content type and an ETag, and 3
 
 test('legacy discovery lists the group, and each resource with its status subresource', async (t) => {
   const { tls, base, close } = await serveApp({ routers: [discoveryRouter(groups)] });
-  t.like((await httpsRequest(`${base}/apis`, tls.ca)).json(), { kind: 'APIGroupList', groups: [{ name: 'postgres.databases.dinhloc.dev', preferredVersion: { groupVersion: 'postgres.databases.dinhloc.dev/v1alpha1' } }] });
+  t.like((await httpsRequest(`${base}/apis`, tls.ca)).json(), {
+    kind: 'APIGroupList',
+    groups: [{ name: 'postgres.databases.dinhloc.dev', preferredVersion: { groupVersion: 'postgres.databases.dinhloc.dev/v1alpha1' } }],
+  });
   const list = (await httpsRequest(`${base}/apis/postgres.databases.dinhloc.dev/v1alpha1`, tls.ca)).json();
-  t.deepEqual(list.resources.map((r: { name: string; namespaced: boolean }) => [r.name, r.namespaced]), [
-    ['databaseroles', true], ['databaseroles/status', true], ['databaseclusters', false], ['databaseclusters/status', false],
-  ]);
+  t.deepEqual(
+    list.resources.map((r: { name: string; namespaced: boolean }) => [r.name, r.namespaced]),
+    [
+      ['databaseroles', true],
+      ['databaseroles/status', true],
+      ['databaseclusters', false],
+      ['databaseclusters/status', false],
+    ],
+  );
   t.is((await httpsRequest(`${base}/api/v1`, tls.ca)).json().resources[0].name, 'secrets');
   await close();
 });
 
 test('kubectl api-resources lists the kinds with short names, and the category postgres', async (t) => {
-  const { tls, base, close } = await serveApp({ routers: [discoveryRouter(groups)], authenticate: bearerTokenAuthentication('t0ken', { name: 'admin', groups: [] }) });
+  const { tls, base, close } = await serveApp({
+    routers: [discoveryRouter(groups)],
+    authenticate: bearerTokenAuthentication('t0ken', { name: 'admin', groups: [] }),
+  });
   const dir = mkdtempSync(join(tmpdir(), 'discovery-'));
   try {
     const kubeconfig = join(dir, 'kubeconfig');
@@ -64,13 +106,19 @@ test('kubectl api-resources lists the kinds with short names, and the category p
     const env = { ...process.env, KUBECACHEDIR: join(dir, 'cache') };
     const run = (args: string[]) => promisify(execFile)('kubectl', ['--kubeconfig', kubeconfig, ...args], { env });
     const { stdout } = await run(['api-resources', '--api-group=postgres.databases.dinhloc.dev', '--no-headers']);
-    const rows = stdout.trim().split('\n').map((line) => line.split(/\s+/));
+    const rows = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/));
     t.deepEqual(rows, [
       ['databaseclusters', 'pgcluster', 'postgres.databases.dinhloc.dev/v1alpha1', 'false', 'DatabaseCluster'],
       ['databaseroles', 'pgrole', 'postgres.databases.dinhloc.dev/v1alpha1', 'true', 'DatabaseRole'],
     ]);
     const { stdout: categories } = await run(['api-resources', '--categories=postgres', '-o', 'name']);
-    t.deepEqual(categories.trim().split('\n'), ['databaseclusters.postgres.databases.dinhloc.dev', 'databaseroles.postgres.databases.dinhloc.dev']);
+    t.deepEqual(categories.trim().split('\n'), [
+      'databaseclusters.postgres.databases.dinhloc.dev',
+      'databaseroles.postgres.databases.dinhloc.dev',
+    ]);
   } finally {
     rmSync(dir, { recursive: true });
     await close();

@@ -3,14 +3,27 @@ import test from 'ava';
 import type { DriftEntry } from '../../openapi/common.ts';
 import { driftMessage } from '../../reconcile/kinds/shared.ts';
 
-const revoked = (table: string): DriftEntry => ({ kind: 'table', database: 'app', schema: 'public', object: table, privilege: 'SELECT', expected: 'granted', actual: 'revoked' });
+const revoked = (table: string): DriftEntry => ({
+  kind: 'table',
+  database: 'app',
+  schema: 'public',
+  object: table,
+  privilege: 'SELECT',
+  expected: 'granted',
+  actual: 'revoked',
+});
 
 test('one entry names the object, the privilege, what was expected and what was found', (t) => {
-  t.is(driftMessage([revoked('orders')]), '1 difference between the spec and the catalog: table app.public.orders: SELECT expected granted, found revoked');
+  t.is(
+    driftMessage([revoked('orders')]),
+    '1 difference between the spec and the catalog: table app.public.orders: SELECT expected granted, found revoked',
+  );
 });
 
 test('a role attribute is named by the attribute, and a password by "from the Secret", never its value', (t) => {
-  const message = driftMessage([{ kind: 'role', object: 'app_user', attribute: 'password', expected: 'from the Secret', actual: 'different' }]);
+  const message = driftMessage([
+    { kind: 'role', object: 'app_user', attribute: 'password', expected: 'from the Secret', actual: 'different' },
+  ]);
   t.is(message, '1 difference between the spec and the catalog: role app_user: password expected from the Secret, found different');
 });
 

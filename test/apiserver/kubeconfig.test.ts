@@ -17,7 +17,10 @@ test('kubectl reaches the server with the written kubeconfig, and is refused wit
   router.get('/whoami', (ctx) => {
     ctx.body = ctx.state.user;
   });
-  const { tls, base, close } = await serveApp({ routers: [router], authenticate: bearerTokenAuthentication('secret-token', { name: 'admin', groups: [] }) });
+  const { tls, base, close } = await serveApp({
+    routers: [router],
+    authenticate: bearerTokenAuthentication('secret-token', { name: 'admin', groups: [] }),
+  });
   const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-'));
   try {
     const good = join(dir, 'good');

@@ -18,7 +18,15 @@ test.before(async () => {
 });
 test.after.always(async () => server?.stop());
 
-const requestCases: { path: string; method?: string; query?: Record<string, string>; contentType?: string; verb: string; resource: string; subresource?: string }[] = [
+const requestCases: {
+  path: string;
+  method?: string;
+  query?: Record<string, string>;
+  contentType?: string;
+  verb: string;
+  resource: string;
+  subresource?: string;
+}[] = [
   { path: '/api/v1/namespaces/default/secrets', verb: 'LIST', resource: 'secrets' },
   { path: '/api/v1/secrets', verb: 'LIST', resource: 'secrets' },
   { path: '/api/v1/namespaces/default/secrets', query: { watch: '1' }, verb: 'WATCH', resource: 'secrets' },
@@ -28,14 +36,31 @@ const requestCases: { path: string; method?: string; query?: Record<string, stri
   { path: '/api/v1/namespaces/default/secrets', method: 'POST', verb: 'POST', resource: 'secrets' },
   { path: '/api/v1/namespaces/default/secrets/s', method: 'PUT', verb: 'PUT', resource: 'secrets' },
   { path: '/api/v1/namespaces/default/secrets/s', method: 'PATCH', verb: 'PATCH', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets/s', method: 'PATCH', contentType: 'application/apply-patch+yaml', verb: 'APPLY', resource: 'secrets' },
-  { path: '/api/v1/namespaces/default/secrets', query: { fieldSelector: 'metadata.name=s', watch: 'true' }, verb: 'WATCH', resource: 'secrets' },
+  {
+    path: '/api/v1/namespaces/default/secrets/s',
+    method: 'PATCH',
+    contentType: 'application/apply-patch+yaml',
+    verb: 'APPLY',
+    resource: 'secrets',
+  },
+  {
+    path: '/api/v1/namespaces/default/secrets',
+    query: { fieldSelector: 'metadata.name=s', watch: 'true' },
+    verb: 'WATCH',
+    resource: 'secrets',
+  },
   { path: '/api/v1/namespaces/default/secrets/s', method: 'DELETE', verb: 'DELETE', resource: 'secrets' },
   { path: '/api/v1/namespaces/default/secrets', method: 'DELETE', verb: 'DELETE', resource: 'secrets' },
   { path: '/api/v1/namespaces', verb: 'LIST', resource: 'namespaces' },
   { path: '/api/v1/namespaces/default', verb: 'GET', resource: 'namespaces' },
   { path: '/api/v1/namespaces/default/status', method: 'PUT', verb: 'PUT', resource: 'namespaces', subresource: 'status' },
-  { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles/app-user/status', method: 'PATCH', verb: 'PATCH', resource: 'databaseroles', subresource: 'status' },
+  {
+    path: '/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles/app-user/status',
+    method: 'PATCH',
+    verb: 'PATCH',
+    resource: 'databaseroles',
+    subresource: 'status',
+  },
   { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1/databaseclusters/main-cluster', verb: 'GET', resource: 'databaseclusters' },
   { path: '/apis/postgres.databases.dinhloc.dev/v1alpha1', verb: 'GET', resource: '' },
   { path: '/apis', verb: 'GET', resource: '' },
@@ -47,7 +72,11 @@ const requestCases: { path: string; method?: string; query?: Record<string, stri
 
 for (const c of requestCases) {
   test(`request info: ${c.method ?? 'GET'} ${c.path}${c.query ? `?${new URLSearchParams(c.query)}` : ''} is ${c.verb} ${c.resource || '(non-resource)'}`, (t) => {
-    t.deepEqual(requestInfo(c.method ?? 'GET', c.path, new URLSearchParams(c.query ?? {}), c.contentType), { verb: c.verb, resource: c.resource, subresource: c.subresource ?? '' });
+    t.deepEqual(requestInfo(c.method ?? 'GET', c.path, new URLSearchParams(c.query ?? {}), c.contentType), {
+      verb: c.verb,
+      resource: c.resource,
+      subresource: c.subresource ?? '',
+    });
   });
 }
 
@@ -115,7 +144,8 @@ test('a scrape counts requests by verb, resource and code, and times them', asyn
   t.is(res.status, 200);
   t.regex(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
   const scrape = res.text;
-  const count = (verb: string, resource: string, code: number) => valueOf(scrape, 'apiserver_request_total', { verb, resource, subresource: '', code: String(code) });
+  const count = (verb: string, resource: string, code: number) =>
+    valueOf(scrape, 'apiserver_request_total', { verb, resource, subresource: '', code: String(code) });
   t.is(count('POST', 'secrets', 201), 2);
   t.is(count('POST', 'secrets', 409), 1);
   t.is(count('GET', 'secrets', 200), 1);

@@ -13,18 +13,33 @@ import type { FieldError } from '../../openapi/fields.ts';
 const colors = ['red', 'blue'];
 
 const widgets: ResourceKind = {
-  group: 'example.dev', version: 'v1', kind: 'Widget', plural: 'widgets', singular: 'widget', namespaced: true, statusSubresource: true,
-  columns: [nameColumn, { name: 'Size', type: 'integer', priority: 0, description: 'How big.', cell: (o) => (o.spec as { size?: number }).size ?? null }, ageColumn],
+  group: 'example.dev',
+  version: 'v1',
+  kind: 'Widget',
+  plural: 'widgets',
+  singular: 'widget',
+  namespaced: true,
+  statusSubresource: true,
+  columns: [
+    nameColumn,
+    { name: 'Size', type: 'integer', priority: 0, description: 'How big.', cell: (o) => (o.spec as { size?: number }).size ?? null },
+    ageColumn,
+  ],
   strategy: {
-    unknownFields: (o) => Object.keys((o.spec ?? {}) as object).filter((k) => k !== 'size' && k !== 'color').map((k) => `spec.${k}`),
+    unknownFields: (o) =>
+      Object.keys((o.spec ?? {}) as object)
+        .filter((k) => k !== 'size' && k !== 'color')
+        .map((k) => `spec.${k}`),
     prune: (o) => ({ ...o, spec: Object.fromEntries(Object.entries(o.spec as object).filter(([k]) => k === 'size' || k === 'color')) }),
     withDefaults: (o) => ({ ...o, spec: { color: 'red', ...(o.spec as object) } }),
     validate: (o, old) => {
       const spec = (o.spec ?? {}) as { size?: unknown; color?: unknown };
       const errors: FieldError[] = [];
       if (!Number.isInteger(spec.size)) errors.push({ type: 'FieldValueRequired', field: 'spec.size', message: 'Required value' });
-      if (!colors.includes(spec.color as string)) errors.push({ type: 'FieldValueNotSupported', field: 'spec.color', message: `Unsupported value: ${JSON.stringify(spec.color)}` });
-      if (old && (old.spec as { color?: string }).color !== spec.color) errors.push({ type: 'FieldValueInvalid', field: 'spec.color', message: 'Invalid value: field is immutable' });
+      if (!colors.includes(spec.color as string))
+        errors.push({ type: 'FieldValueNotSupported', field: 'spec.color', message: `Unsupported value: ${JSON.stringify(spec.color)}` });
+      if (old && (old.spec as { color?: string }).color !== spec.color)
+        errors.push({ type: 'FieldValueInvalid', field: 'spec.color', message: 'Invalid value: field is immutable' });
       return errors;
     },
   },
@@ -41,8 +56,13 @@ function serve(t: { teardown(fn: () => unknown): void }) {
 }
 
 const collection = '/apis/example.dev/v1/namespaces/default/widgets';
-const widget = (name: string, spec: Record<string, unknown> = { size: 1 }, extra: Record<string, unknown> = {}): KubeObject =>
-  ({ apiVersion: 'example.dev/v1', kind: 'Widget', metadata: { name, labels: { app: name } }, spec, ...extra });
+const widget = (name: string, spec: Record<string, unknown> = { size: 1 }, extra: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'example.dev/v1',
+  kind: 'Widget',
+  metadata: { name, labels: { app: name } },
+  spec,
+  ...extra,
+});
 
 test('create answers 201 with generation 1, defaults, and no status; get reads it back', async (t) => {
   const { call } = await serve(t);
@@ -60,17 +80,62 @@ test('create answers 201 with generation 1, defaults, and no status; get reads i
 
 const rejects: [string, () => [string, string, unknown, RequestOptions?], number, RegExp][] = [
   ['malformed JSON', () => ['POST', collection, '{"apiVersion": '], 400, /could not be decoded/],
-  ['malformed YAML', () => ['POST', collection, 'apiVersion: example.dev/v1\nkind: [Widget\n', { headers: { 'content-type': 'application/yaml' } }], 400, /could not be decoded/],
-  ['a body in an unknown format', () => ['POST', collection, '<widget/>', { headers: { 'content-type': 'application/xml' } }], 415, /unknown format/],
-  ['a wrong apiVersion', () => ['POST', collection, { ...widget('x'), apiVersion: 'example.dev/v2' }], 400, /do not match the expected example.dev\/v1, Kind=Widget/],
+  [
+    'malformed YAML',
+    () => ['POST', collection, 'apiVersion: example.dev/v1\nkind: [Widget\n', { headers: { 'content-type': 'application/yaml' } }],
+    400,
+    /could not be decoded/,
+  ],
+  [
+    'a body in an unknown format',
+    () => ['POST', collection, '<widget/>', { headers: { 'content-type': 'application/xml' } }],
+    415,
+    /unknown format/,
+  ],
+  [
+    'a wrong apiVersion',
+    () => ['POST', collection, { ...widget('x'), apiVersion: 'example.dev/v2' }],
+    400,
+    /do not match the expected example.dev\/v1, Kind=Widget/,
+  ],
   ['a wrong kind', () => ['POST', collection, { ...widget('x'), kind: 'Gadget' }], 400, /do not match/],
-  ['a missing required field', () => ['POST', collection, widget('x', {})], 422, /Widget.example.dev "x" is invalid: spec.size: Required value/],
-  ['an unknown field under Strict', () => ['POST', `${collection}?fieldValidation=Strict`, widget('x', { size: 1, shape: 'round' })], 400, /strict decoding error: unknown field "spec.shape"/],
-  ['a namespace that differs from the path', () => ['POST', collection, { ...widget('x'), metadata: { name: 'x', namespace: 'other' } }], 400, /does not match the namespace/],
+  [
+    'a missing required field',
+    () => ['POST', collection, widget('x', {})],
+    422,
+    /Widget.example.dev "x" is invalid: spec.size: Required value/,
+  ],
+  [
+    'an unknown field under Strict',
+    () => ['POST', `${collection}?fieldValidation=Strict`, widget('x', { size: 1, shape: 'round' })],
+    400,
+    /strict decoding error: unknown field "spec.shape"/,
+  ],
+  [
+    'a namespace that differs from the path',
+    () => ['POST', collection, { ...widget('x'), metadata: { name: 'x', namespace: 'other' } }],
+    400,
+    /does not match the namespace/,
+  ],
   ['an unknown dryRun value', () => ['POST', `${collection}?dryRun=Some`, widget('x')], 422, /dryRun: Unsupported value/],
-  ['an oversized body', () => ['POST', collection, JSON.stringify({ ...widget('x'), pad: 'x'.repeat(3 * 1024 * 1024) })], 413, /larger than/],
-  ['a strategic merge patch', () => ['PATCH', `${collection}/x`, {}, { headers: { 'content-type': 'application/strategic-merge-patch+json' } }], 415, /accepted media types include: application\/json-patch\+json, application\/merge-patch\+json/],
-  ['a get of a missing object', () => ['GET', `${collection}/missing`, undefined], 404, /widgets.example.dev "default\/missing" not found|widgets.example.dev "missing" not found/],
+  [
+    'an oversized body',
+    () => ['POST', collection, JSON.stringify({ ...widget('x'), pad: 'x'.repeat(3 * 1024 * 1024) })],
+    413,
+    /larger than/,
+  ],
+  [
+    'a strategic merge patch',
+    () => ['PATCH', `${collection}/x`, {}, { headers: { 'content-type': 'application/strategic-merge-patch+json' } }],
+    415,
+    /accepted media types include: application\/json-patch\+json, application\/merge-patch\+json/,
+  ],
+  [
+    'a get of a missing object',
+    () => ['GET', `${collection}/missing`, undefined],
+    404,
+    /widgets.example.dev "default\/missing" not found|widgets.example.dev "missing" not found/,
+  ],
 ];
 
 for (const [title, make, code, message] of rejects) {
@@ -127,7 +192,13 @@ test('update needs the current resourceVersion; generation moves with the spec o
   t.deepEqual(withStatus.status, { phase: 'Ready' });
   t.is(withStatus.metadata.generation, 1, 'a status write leaves generation alone');
 
-  const relabelled = (await call('PUT', `${collection}/a`, { ...withStatus, metadata: { ...withStatus.metadata, labels: { app: 'b' } }, status: { phase: 'overwritten?' } })).json();
+  const relabelled = (
+    await call('PUT', `${collection}/a`, {
+      ...withStatus,
+      metadata: { ...withStatus.metadata, labels: { app: 'b' } },
+      status: { phase: 'overwritten?' },
+    })
+  ).json();
   t.is(relabelled.metadata.generation, 1);
   t.deepEqual(relabelled.status, { phase: 'Ready' }, 'an update of the main resource keeps the status');
   const resized = (await call('PUT', `${collection}/a`, { ...relabelled, spec: { ...relabelled.spec, size: 5 } })).json();
@@ -143,12 +214,21 @@ test('update needs the current resourceVersion; generation moves with the spec o
 test('merge patch and JSON patch apply to the stored object', async (t) => {
   const { call } = await serve(t);
   await call('POST', collection, widget('a'));
-  const merged = await call('PATCH', `${collection}/a`, { metadata: { labels: { tier: 'x' } }, spec: { size: 3 } }, { headers: { 'content-type': 'application/merge-patch+json' } });
+  const merged = await call(
+    'PATCH',
+    `${collection}/a`,
+    { metadata: { labels: { tier: 'x' } }, spec: { size: 3 } },
+    { headers: { 'content-type': 'application/merge-patch+json' } },
+  );
   t.is(merged.status, 200);
   t.like(merged.json(), { metadata: { labels: { app: 'a', tier: 'x' }, generation: 2 }, spec: { size: 3, color: 'red' } });
-  const patched = await call('PATCH', `${collection}/a`, [{ op: 'replace', path: '/spec/size', value: 4 }], { headers: { 'content-type': 'application/json-patch+json' } });
+  const patched = await call('PATCH', `${collection}/a`, [{ op: 'replace', path: '/spec/size', value: 4 }], {
+    headers: { 'content-type': 'application/json-patch+json' },
+  });
   t.like(patched.json(), { spec: { size: 4 } });
-  const failing = await call('PATCH', `${collection}/a`, [{ op: 'test', path: '/spec/size', value: 99 }], { headers: { 'content-type': 'application/json-patch+json' } });
+  const failing = await call('PATCH', `${collection}/a`, [{ op: 'test', path: '/spec/size', value: 99 }], {
+    headers: { 'content-type': 'application/json-patch+json' },
+  });
   t.is(failing.status, 422);
 });
 
@@ -157,15 +237,38 @@ test('list filters by label and field selectors, pages with limit and continue, 
   for (const name of ['c', 'a', 'b']) await call('POST', collection, widget(name));
   const list = (await call('GET', `${collection}?labelSelector=app%20in%20(a,c)`)).json();
   t.is(list.kind, 'WidgetList');
-  t.deepEqual(list.items.map((o: KubeObject) => o.metadata.name), ['a', 'c']);
-  t.deepEqual((await call('GET', `/apis/example.dev/v1/widgets?fieldSelector=metadata.name%3Db`)).json().items.map((o: KubeObject) => o.metadata.name), ['b']);
+  t.deepEqual(
+    list.items.map((o: KubeObject) => o.metadata.name),
+    ['a', 'c'],
+  );
+  t.deepEqual(
+    (await call('GET', `/apis/example.dev/v1/widgets?fieldSelector=metadata.name%3Db`))
+      .json()
+      .items.map((o: KubeObject) => o.metadata.name),
+    ['b'],
+  );
   const first = (await call('GET', `${collection}?limit=2`)).json();
   const second = (await call('GET', `${collection}?limit=2&continue=${encodeURIComponent(first.metadata.continue)}`)).json();
-  t.deepEqual([...first.items, ...second.items].map((o: KubeObject) => o.metadata.name), ['a', 'b', 'c']);
-  const table = (await call('GET', collection, undefined, { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' } })).json();
+  t.deepEqual(
+    [...first.items, ...second.items].map((o: KubeObject) => o.metadata.name),
+    ['a', 'b', 'c'],
+  );
+  const table = (
+    await call('GET', collection, undefined, { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' } })
+  ).json();
   t.is(table.kind, 'Table');
-  t.deepEqual(table.columnDefinitions.map((c: { name: string }) => c.name), ['Name', 'Size', 'Age']);
-  t.deepEqual(table.rows.map((r: { cells: unknown[] }) => r.cells.slice(0, 2)), [['a', 1], ['b', 1], ['c', 1]]);
+  t.deepEqual(
+    table.columnDefinitions.map((c: { name: string }) => c.name),
+    ['Name', 'Size', 'Age'],
+  );
+  t.deepEqual(
+    table.rows.map((r: { cells: unknown[] }) => r.cells.slice(0, 2)),
+    [
+      ['a', 1],
+      ['b', 1],
+      ['c', 1],
+    ],
+  );
   t.is(table.rows[0].object.kind, 'PartialObjectMetadata');
 });
 
@@ -181,12 +284,17 @@ test('delete answers with the object and it is gone; with a finalizer it is only
   const marked = (await call('DELETE', `${collection}/f`)).json();
   t.truthy(marked.metadata.deletionTimestamp);
   t.is((await call('GET', `${collection}/f`)).status, 200);
-  const released = await call('PATCH', `${collection}/f`, { metadata: { finalizers: null } }, { headers: { 'content-type': 'application/merge-patch+json' } });
+  const released = await call(
+    'PATCH',
+    `${collection}/f`,
+    { metadata: { finalizers: null } },
+    { headers: { 'content-type': 'application/merge-patch+json' } },
+  );
   t.is(released.status, 200);
   t.is((await call('GET', `${collection}/f`)).status, 404);
 });
 
-test('a delete whose reclaim runs while a read persists a live status still goes through (a 409 left a dropped database\'s object behind)', async (t) => {
+test("a delete whose reclaim runs while a read persists a live status still goes through (a 409 left a dropped database's object behind)", async (t) => {
   // What a concurrent read does (reads take no lock): persist the object's live status while its drop runs.
   let readMeanwhile: (o: KubeObject) => Promise<unknown> = async () => undefined;
   let dropFails = false;
@@ -194,14 +302,23 @@ test('a delete whose reclaim runs while a read persists a live status still goes
     ...widgets,
     strategy: {
       ...widgets.strategy,
-      reclaim: { finalizer: 'example.dev/reclaim', needed: () => true, run: async (o) => {
-        await readMeanwhile(o);
-        if (dropFails) throw new Error('cannot drop yet');
-      } },
+      reclaim: {
+        finalizer: 'example.dev/reclaim',
+        needed: () => true,
+        run: async (o) => {
+          await readMeanwhile(o);
+          if (dropFails) throw new Error('cannot drop yet');
+        },
+      },
     },
   };
   const { call, store } = await serveKinds(t, server.superuserDsn, [reclaimed]);
-  readMeanwhile = (o) => store.update(storeResource(reclaimed), { ...o, status: { seen: Date.now() } }, { expectedResourceVersion: String(o.metadata.resourceVersion) });
+  readMeanwhile = (o) =>
+    store.update(
+      storeResource(reclaimed),
+      { ...o, status: { seen: Date.now() } },
+      { expectedResourceVersion: String(o.metadata.resourceVersion) },
+    );
   await call('POST', collection, widget('dropped'));
   t.is((await call('DELETE', `${collection}/dropped`)).status, 200);
   t.is((await call('GET', `${collection}/dropped`)).status, 404);
@@ -217,8 +334,14 @@ test('deletecollection removes what the selector matches', async (t) => {
   const { call } = await serve(t);
   for (const name of ['a', 'b']) await call('POST', collection, widget(name));
   const res = (await call('DELETE', `${collection}?labelSelector=app%3Da`)).json();
-  t.deepEqual(res.items.map((o: KubeObject) => o.metadata.name), ['a']);
-  t.deepEqual((await call('GET', collection)).json().items.map((o: KubeObject) => o.metadata.name), ['b']);
+  t.deepEqual(
+    res.items.map((o: KubeObject) => o.metadata.name),
+    ['a'],
+  );
+  t.deepEqual(
+    (await call('GET', collection)).json().items.map((o: KubeObject) => o.metadata.name),
+    ['b'],
+  );
 });
 
 type WatchEvents = Promise<{ type: string; object: Record<string, any> }[]>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -229,7 +352,13 @@ function watchEvents(base: string, ca: string, path: string, count: number, acce
 }
 
 /** watchEvents, and `opened`: the server has answered the watch's headers (it is established). */
-function openWatch(base: string, ca: string, path: string, count: number, accept = 'application/json'): { opened: Promise<void>; events: WatchEvents } {
+function openWatch(
+  base: string,
+  ca: string,
+  path: string,
+  count: number,
+  accept = 'application/json',
+): { opened: Promise<void>; events: WatchEvents } {
   let answered: () => void = () => undefined;
   const opened = new Promise<void>((resolve) => (answered = resolve));
   const collected: WatchEvents = new Promise((resolve, reject) => {
@@ -268,14 +397,29 @@ test('watch from a list resourceVersion delivers ADDED, MODIFIED and DELETED in 
   await call('POST', collection, widget('a'));
   await call('PATCH', `${collection}/a`, { spec: { size: 9 } }, { headers: { 'content-type': 'application/merge-patch+json' } });
   await call('DELETE', `${collection}/a`);
-  t.deepEqual((await events).map((e) => [e.type, e.object.metadata.name, e.object.spec.size]), [['ADDED', 'a', 1], ['MODIFIED', 'a', 9], ['DELETED', 'a', 9]]);
+  t.deepEqual(
+    (await events).map((e) => [e.type, e.object.metadata.name, e.object.spec.size]),
+    [
+      ['ADDED', 'a', 1],
+      ['MODIFIED', 'a', 9],
+      ['DELETED', 'a', 9],
+    ],
+  );
 });
 
 test('watch with sendInitialEvents sends the current objects, then the initial-events-end bookmark', async (t) => {
   const { call, app } = await serve(t);
   await call('POST', collection, widget('a'));
-  const events = await watchEvents(app.base, app.tls.ca, `${collection}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`, 2);
-  t.deepEqual(events.map((e) => e.type), ['ADDED', 'BOOKMARK']);
+  const events = await watchEvents(
+    app.base,
+    app.tls.ca,
+    `${collection}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`,
+    2,
+  );
+  t.deepEqual(
+    events.map((e) => e.type),
+    ['ADDED', 'BOOKMARK'],
+  );
   t.deepEqual(events[1]!.object.metadata.annotations, { 'k8s.io/initial-events-end': 'true' });
   const refused = await call('GET', `${collection}?watch=1&sendInitialEvents=true`);
   t.is(refused.status, 422);
@@ -285,7 +429,13 @@ test('watch rendered as Table sends the column definitions with the first event 
   const { call, app } = await serve(t);
   for (const name of ['a', 'b']) await call('POST', collection, widget(name));
   const events = await watchEvents(app.base, app.tls.ca, `${collection}?watch=1`, 2, 'application/json;as=Table;v=v1;g=meta.k8s.io');
-  t.deepEqual(events.map((e) => [e.type, e.object.kind, 'columnDefinitions' in e.object]), [['ADDED', 'Table', true], ['ADDED', 'Table', false]]);
+  t.deepEqual(
+    events.map((e) => [e.type, e.object.kind, 'columnDefinitions' in e.object]),
+    [
+      ['ADDED', 'Table', true],
+      ['ADDED', 'Table', false],
+    ],
+  );
 });
 
 test('watch from a compacted resourceVersion ends with a 410 Expired ERROR event', async (t) => {
@@ -319,7 +469,12 @@ test('a watch with nothing to send yet answers its headers at once (kubectl wait
 test('a write that changes nothing stores nothing: the resourceVersion stays and watchers see no event', async (t) => {
   const { call, app } = await serve(t);
   const created = (await call('POST', collection, widget('same', { size: 3 }))).json();
-  const { opened, events } = openWatch(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${created.metadata.resourceVersion}`, 1);
+  const { opened, events } = openWatch(
+    app.base,
+    app.tls.ca,
+    `${collection}?watch=1&resourceVersion=${created.metadata.resourceVersion}`,
+    1,
+  );
   await Promise.race([opened, events]);
   const merge = { headers: { 'content-type': 'application/merge-patch+json' } };
   const samePatch = await call('PATCH', `${collection}/same`, { spec: { size: 3 } }, merge);
@@ -328,5 +483,9 @@ test('a write that changes nothing stores nothing: the resourceVersion stays and
   t.is(samePut.json().metadata.resourceVersion, created.metadata.resourceVersion);
   const changed = await call('PATCH', `${collection}/same`, { spec: { size: 4 } }, merge);
   t.not(changed.json().metadata.resourceVersion, created.metadata.resourceVersion);
-  t.deepEqual((await events).map((e) => [e.type, e.object.spec.size]), [['MODIFIED', 4]], 'the first event is the real change');
+  t.deepEqual(
+    (await events).map((e) => [e.type, e.object.spec.size]),
+    [['MODIFIED', 4]],
+    'the first event is the real change',
+  );
 });

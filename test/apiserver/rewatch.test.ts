@@ -35,7 +35,11 @@ test('a watch that cannot open is retried with a backoff that doubles, each fail
   const watch = keepWatching(open, (error, count) => failures.push([(error as Error).message, count]));
   t.teardown(() => watch.stop());
   t.true(await eventually(() => state.opened === 4, 15_000));
-  t.deepEqual(failures, [['refused 1', 1], ['refused 2', 2], ['refused 3', 3]]);
+  t.deepEqual(failures, [
+    ['refused 1', 1],
+    ['refused 2', 2],
+    ['refused 3', 3],
+  ]);
   // Backoffs of 1, 2 and 4 s, each with up to half taken off by jitter: these are the least waits.
   const waits = state.openedAt.slice(1).map((at, i) => at - state.openedAt[i]!);
   for (const [i, least] of [500, 1_000, 2_000].entries()) t.true(waits[i]! >= least - 20, `wait ${i + 1}: ${waits[i]} ms`);

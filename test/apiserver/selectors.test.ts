@@ -37,6 +37,9 @@ test('fieldSelector supports metadata.name and metadata.namespace and refuses ot
   const fields = ['metadata.name', 'metadata.namespace'];
   t.true(fieldSelector('metadata.name=app-user', fields)({ 'metadata.name': 'app-user', 'metadata.namespace': 'default' }));
   t.false(fieldSelector('metadata.namespace!=default', fields)({ 'metadata.name': 'x', 'metadata.namespace': 'default' }));
-  t.throws(() => fieldSelector('spec.roleName=x', fields), { instanceOf: StatusError, message: 'field label not supported: spec.roleName' });
+  t.throws(() => fieldSelector('spec.roleName=x', fields), {
+    instanceOf: StatusError,
+    message: 'field label not supported: spec.roleName',
+  });
   t.throws(() => fieldSelector('metadata.name', fields), { instanceOf: StatusError });
 });

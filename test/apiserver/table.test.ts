@@ -7,10 +7,25 @@ import type { KubeObject } from '../../openapi/objects.ts';
 
 const s = 1000;
 const durations: [number, string][] = [
-  [-5 * s, '<invalid>'], [-1 * s, '0s'], [0, '0s'], [59 * s, '59s'], [119 * s, '119s'], [120 * s, '2m'], [125 * s, '2m5s'],
-  [600 * s, '10m'], [179 * 60 * s, '179m'], [3 * 3600 * s, '3h'], [3 * 3600 * s + 5 * 60 * s, '3h5m'], [8 * 3600 * s, '8h'],
-  [47 * 3600 * s, '47h'], [48 * 3600 * s, '2d'], [50 * 3600 * s, '2d2h'], [8 * 86400 * s, '8d'], [730 * 86400 * s, '2y'],
-  [800 * 86400 * s, '2y70d'], [9 * 365 * 86400 * s, '9y'],
+  [-5 * s, '<invalid>'],
+  [-1 * s, '0s'],
+  [0, '0s'],
+  [59 * s, '59s'],
+  [119 * s, '119s'],
+  [120 * s, '2m'],
+  [125 * s, '2m5s'],
+  [600 * s, '10m'],
+  [179 * 60 * s, '179m'],
+  [3 * 3600 * s, '3h'],
+  [3 * 3600 * s + 5 * 60 * s, '3h5m'],
+  [8 * 3600 * s, '8h'],
+  [47 * 3600 * s, '47h'],
+  [48 * 3600 * s, '2d'],
+  [50 * 3600 * s, '2d2h'],
+  [8 * 86400 * s, '8d'],
+  [730 * 86400 * s, '2y'],
+  [800 * 86400 * s, '2y70d'],
+  [9 * 365 * 86400 * s, '9y'],
 ];
 
 for (const [ms, text] of durations) {
@@ -33,12 +48,23 @@ test('includeObject takes None, Metadata (the default) and Object; anything else
   t.throws(() => includeObjectOf('Everything'), { instanceOf: StatusError, message: /includeObject: Unsupported value: "Everything"/ });
 });
 
-const object: KubeObject = { apiVersion: 'v1', kind: 'Thing', metadata: { name: 'a', namespace: 'ns', creationTimestamp: '2026-11-27T18:00:00Z' } };
+const object: KubeObject = {
+  apiVersion: 'v1',
+  kind: 'Thing',
+  metadata: { name: 'a', namespace: 'ns', creationTimestamp: '2026-11-27T18:00:00Z' },
+};
 
 test('a table has one cell per column, and the object as PartialObjectMetadata by default', (t) => {
-  const table = toTable([nameColumn, ageColumn], [object], { include: 'Metadata', withColumns: true, metadata: { resourceVersion: '7' }, now: Date.parse('2026-11-27T18:05:00Z') });
+  const table = toTable([nameColumn, ageColumn], [object], {
+    include: 'Metadata',
+    withColumns: true,
+    metadata: { resourceVersion: '7' },
+    now: Date.parse('2026-11-27T18:05:00Z'),
+  });
   t.deepEqual(table, {
-    kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: '7' },
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: { resourceVersion: '7' },
     columnDefinitions: [
       { name: 'Name', type: 'string', format: 'name', priority: 0, description: nameColumn.description },
       { name: 'Age', type: 'date', format: '', priority: 0, description: ageColumn.description },

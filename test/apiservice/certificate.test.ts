@@ -27,7 +27,16 @@ const single = (dir: string, file: string) => {
 };
 
 test('the serving certificate chains to ca.crt and names the Service in every form, plus the extra SANs', async (t) => {
-  const { dir, stdout } = await certificate(['--namespace', 'pg', '--service', 'api', '--extra-san', 'localhost', '--extra-san', '127.0.0.1']);
+  const { dir, stdout } = await certificate([
+    '--namespace',
+    'pg',
+    '--service',
+    'api',
+    '--extra-san',
+    'localhost',
+    '--extra-san',
+    '127.0.0.1',
+  ]);
   const ca = new X509Certificate(read(dir, 'ca.crt'));
   const cert = new X509Certificate(read(dir, 'tls.crt'));
   t.true(ca.ca);
@@ -53,7 +62,11 @@ test('serving-cert-secret.yaml is the kubernetes.io/tls Secret the Deployment mo
     apiVersion: 'v1',
     kind: 'Secret',
     type: 'kubernetes.io/tls',
-    metadata: { name: 'postgres-apiserver-serving-cert', namespace: 'postgres-apiserver', labels: { 'app.kubernetes.io/name': 'postgres-apiserver' } },
+    metadata: {
+      name: 'postgres-apiserver-serving-cert',
+      namespace: 'postgres-apiserver',
+      labels: { 'app.kubernetes.io/name': 'postgres-apiserver' },
+    },
     data: { 'tls.crt': base64('tls.crt'), 'tls.key': base64('tls.key'), 'ca.crt': base64('ca.crt') },
   });
   const apiService = single(dir, 'apiservice.yaml');

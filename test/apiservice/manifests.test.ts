@@ -52,7 +52,8 @@ test('each file holds one object of the expected kind, in the server namespace w
     t.is(inFile[0]!.metadata.labels?.['app.kubernetes.io/name'], name, file);
   }
   const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'APIService'];
-  for (const o of objects.filter((o) => !clusterScoped.includes(o.kind) && o.kind !== 'RoleBinding')) t.is(o.metadata.namespace, namespace, o.kind);
+  for (const o of objects.filter((o) => !clusterScoped.includes(o.kind) && o.kind !== 'RoleBinding'))
+    t.is(o.metadata.namespace, namespace, o.kind);
 });
 
 test('the Deployment runs two replicas as the ServiceAccount, in cluster mode with the serving certificate and the store DSN', (t) => {
@@ -149,14 +150,18 @@ test("the server's ClusterRole grants what it does, and no more", (t) => {
   }
   t.false(allows(rules, '', 'secrets', 'delete'), 'never deletes a Secret');
   t.false(allows(rules, '', 'configmaps', 'get'), 'configmaps only through the kube-system reader Role');
-  t.false(rules.some((r: Manifest) => [r.apiGroups, r.resources, r.verbs].some((l: string[]) => l.includes('*'))), 'no wildcard');
+  t.false(
+    rules.some((r: Manifest) => [r.apiGroups, r.resources, r.verbs].some((l: string[]) => l.includes('*'))),
+    'no wildcard',
+  );
 });
 
 test('users get our kinds through the aggregated admin, edit and view roles', (t) => {
   for (const role of ['admin', 'edit', 'view']) {
     const clusterRole = find('ClusterRole', `postgres-apiserver:aggregate-to-${role}`);
     t.is(clusterRole.metadata.labels[`rbac.authorization.k8s.io/aggregate-to-${role}`], 'true', role);
-    const verbs = role === 'view' ? ['get', 'list', 'watch'] : ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
+    const verbs =
+      role === 'view' ? ['get', 'list', 'watch'] : ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
     for (const resource of resources) {
       for (const verb of verbs) t.true(allows(clusterRole.rules, group, resource, verb), `${role}: ${verb} ${resource}`);
     }

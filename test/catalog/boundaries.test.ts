@@ -10,33 +10,43 @@ import { asUser, sql, unique } from '../support/postgres.ts';
 const each = perTarget(test);
 
 // 63 bytes: 'ü' is two bytes.
-const exactly63 = (seed: string) => `${seed}${'ü'.repeat((63 - Buffer.byteLength(seed)) / 2)}${(63 - Buffer.byteLength(seed)) % 2 ? 'x' : ''}`;
+const exactly63 = (seed: string) =>
+  `${seed}${'ü'.repeat((63 - Buffer.byteLength(seed)) / 2)}${(63 - Buffer.byteLength(seed)) % 2 ? 'x' : ''}`;
 
-each('identifiers with quotes, semicolons, backslashes, spaces, upper case, unicode and 63 bytes are created exactly', async (t, target) => {
-  const catalog = target.catalog();
-  const suffix = unique('');
-  const names = {
-    database: `My "DB"; DROP DATABASE postgres; --${suffix}`,
-    schema: `Sch\\ema 'x' ${suffix}`,
-    role: exactly63(`Rôle"; --${suffix}`),
-    table: `Tâble "T" ${suffix}`,
-  };
-  t.is(Buffer.byteLength(names.role), 63);
-  const database = { ...guideDatabase(names.database), schemas: [names.schema] };
-  const spec = guideRole(names.database, names.role);
-  spec.permissions![0]!.schemas = [{ name: names.schema, privileges: ['USAGE'], tables: [{ name: '*', privileges: ['SELECT'] }] }];
-  const role = desired(spec);
-  await converge(catalog, database, [role]);
-  await sql(target.dsn, `CREATE TABLE "${names.schema.replaceAll('"', '""')}"."${names.table.replaceAll('"', '""')}" (id int)`, { database: names.database });
+each(
+  'identifiers with quotes, semicolons, backslashes, spaces, upper case, unicode and 63 bytes are created exactly',
+  async (t, target) => {
+    const catalog = target.catalog();
+    const suffix = unique('');
+    const names = {
+      database: `My "DB"; DROP DATABASE postgres; --${suffix}`,
+      schema: `Sch\\ema 'x' ${suffix}`,
+      role: exactly63(`Rôle"; --${suffix}`),
+      table: `Tâble "T" ${suffix}`,
+    };
+    t.is(Buffer.byteLength(names.role), 63);
+    const database = { ...guideDatabase(names.database), schemas: [names.schema] };
+    const spec = guideRole(names.database, names.role);
+    spec.permissions![0]!.schemas = [{ name: names.schema, privileges: ['USAGE'], tables: [{ name: '*', privileges: ['SELECT'] }] }];
+    const role = desired(spec);
+    await converge(catalog, database, [role]);
+    await sql(target.dsn, `CREATE TABLE "${names.schema.replaceAll('"', '""')}"."${names.table.replaceAll('"', '""')}" (id int)`, {
+      database: names.database,
+    });
 
-  const [found] = await sql<{ database: boolean; role: boolean; schema: boolean; select: boolean }>(target.dsn, `
+    const [found] = await sql<{ database: boolean; role: boolean; schema: boolean; select: boolean }>(
+      target.dsn,
+      `
     SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS database, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2) AS role,
            EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $3) AS schema,
-           has_table_privilege($2, format('%I.%I', $3::text, $4::text), 'SELECT') AS select`, { database: names.database, params: [names.database, names.role, names.schema, names.table] });
-  t.deepEqual(found, { database: true, role: true, schema: true, select: true });
-  const next = await planAll(catalog, database, [role]);
-  t.deepEqual([...next.database.statements, ...next.roles[0]!.statements], []);
-});
+           has_table_privilege($2, format('%I.%I', $3::text, $4::text), 'SELECT') AS select`,
+      { database: names.database, params: [names.database, names.role, names.schema, names.table] },
+    );
+    t.deepEqual(found, { database: true, role: true, schema: true, select: true });
+    const next = await planAll(catalog, database, [role]);
+    t.deepEqual([...next.database.statements, ...next.roles[0]!.statements], []);
+  },
+);
 
 each('a 64-byte name is rejected before any SQL runs', async (t, target) => {
   const catalog = target.catalog();
@@ -45,7 +55,10 @@ each('a 64-byte name is rejected before any SQL runs', async (t, target) => {
   const tooLong = `${unique('r')}${'x'.repeat(64)}`.slice(0, 64);
   const snapshot = await catalog.snapshot({ roles: [tooLong], databases: [database.name] });
   const error = t.throws(() => planRole(desired(guideRole(database.name, tooLong)), snapshot), { instanceOf: InvalidError });
-  t.deepEqual(error!.causes.map((c) => c.field), ['spec.roleName']);
+  t.deepEqual(
+    error!.causes.map((c) => c.field),
+    ['spec.roleName'],
+  );
   t.throws(() => planDatabase(guideDatabase(tooLong), snapshot), { instanceOf: InvalidError, message: /spec\.name: Too long: 64 bytes/ });
   // PostgreSQL would have truncated it to 63 bytes and created another role.
   t.deepEqual(await sql(target.dsn, 'SELECT rolname FROM pg_roles WHERE rolname = $1', { params: [tooLong.slice(0, 63)] }), []);
@@ -124,7 +137,9 @@ each('reclaim Delete of a role that owns tables in two databases leaves no trace
   const scope = { roles: [spec.roleName], databases: [a.name, b.name] };
   await catalog.apply(planRole(role, await catalog.snapshot(scope)), new Map([[spec.roleName, 'owner-password']]));
   for (const db of [a.name, b.name]) {
-    await sql(asUser(target.dsn, spec.roleName, 'owner-password'), 'CREATE TABLE owned (id int); INSERT INTO owned VALUES (1)', { database: db });
+    await sql(asUser(target.dsn, spec.roleName, 'owner-password'), 'CREATE TABLE owned (id int); INSERT INTO owned VALUES (1)', {
+      database: db,
+    });
   }
   const snapshot = await catalog.snapshot(scope);
   t.deepEqual(snapshot.roles.get(spec.roleName)!.touchedDatabases.sort(), [a.name, b.name].sort());
@@ -133,8 +148,14 @@ each('reclaim Delete of a role that owns tables in two databases leaves no trace
   t.deepEqual(await sql(target.dsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [spec.roleName] }), []);
   for (const db of [a.name, b.name]) {
     // The data stays, owned by the connecting user; no ACL, default ACL or ownership mentions the role.
-    t.deepEqual(await sql(target.dsn, 'SELECT count(*)::int AS n, pg_get_userbyid((SELECT relowner FROM pg_class WHERE relname = \'owned\')) AS owner FROM owned', { database: db }),
-      [{ n: 1, owner: new URL(target.dsn).username }]);
+    t.deepEqual(
+      await sql(
+        target.dsn,
+        "SELECT count(*)::int AS n, pg_get_userbyid((SELECT relowner FROM pg_class WHERE relname = 'owned')) AS owner FROM owned",
+        { database: db },
+      ),
+      [{ n: 1, owner: new URL(target.dsn).username }],
+    );
   }
   const after = await catalog.snapshot(scope);
   t.deepEqual(planRoleDeletion(spec.roleName, after).statements, [], 'deleting again does nothing');

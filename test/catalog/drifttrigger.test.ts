@@ -43,43 +43,95 @@ async function within(ms: number, check: () => boolean): Promise<boolean> {
   return check();
 }
 
-each('a superuser installs the triggers once; then a REVOKE by hand notifies, a temporary table does not', async (t, target) => {
-  const { catalog, database, role } = await guideWithTable(target);
-  t.like(await detection(catalog, [database]), { mode: 'Polling', reason: 'NotInstalled' });
+each(
+  'a superuser installs the triggers once; then a REVOKE by hand notifies, a temporary table does not',
+  async (t, target) => {
+    const { catalog, database, role } = await guideWithTable(target);
+    t.like(await detection(catalog, [database]), { mode: 'Polling', reason: 'NotInstalled' });
 
-  const present = async () => (await catalog.driftTriggers([database])).get(database) as ReadonlyMap<string, boolean>;
-  await catalog.apply(planDriftTriggers(database, await present()));
-  await catalog.apply(planDriftTriggers(database, new Map())); // a second install, as after a lost race, changes nothing
-  t.deepEqual([...(await present())].sort(), [['postgres_apiserver_drift_ddl', true], ['postgres_apiserver_drift_drop', true]]);
-  t.deepEqual(planDriftTriggers(database, await present()).statements, [], 'nothing to do once installed');
-  t.like(await detection(catalog, [database, 'not_created_yet']), { mode: 'EventTrigger', reason: 'Installed' }, 'a database that does not exist is left out');
+    const present = async () => (await catalog.driftTriggers([database])).get(database) as ReadonlyMap<string, boolean>;
+    await catalog.apply(planDriftTriggers(database, await present()));
+    await catalog.apply(planDriftTriggers(database, new Map())); // a second install, as after a lost race, changes nothing
+    t.deepEqual([...(await present())].sort(), [
+      ['postgres_apiserver_drift_ddl', true],
+      ['postgres_apiserver_drift_drop', true],
+    ]);
+    t.deepEqual(planDriftTriggers(database, await present()).statements, [], 'nothing to do once installed');
+    t.like(
+      await detection(catalog, [database, 'not_created_yet']),
+      { mode: 'EventTrigger', reason: 'Installed' },
+      'a database that does not exist is left out',
+    );
 
-  const listener = await listen(target.dsn, database);
-  t.teardown(() => listener.close());
-  await sql(target.dsn, 'CREATE TEMPORARY TABLE scratch (id int); DROP TABLE scratch', { database });
-  await sql(target.dsn, `REVOKE SELECT ON orders FROM "${role}"`, { database });
-  t.true(await within(10_000, () => listener.payloads.length > 0));
-  t.deepEqual(listener.payloads, ['REVOKE'], 'the temporary table notified nothing');
-  await sql(target.dsn, 'DROP TABLE orders', { database });
-  t.true(await within(10_000, () => listener.payloads.includes('DROP TABLE')));
-}, ['superuser']);
+    const listener = await listen(target.dsn, database);
+    t.teardown(() => listener.close());
+    await sql(target.dsn, 'CREATE TEMPORARY TABLE scratch (id int); DROP TABLE scratch', { database });
+    await sql(target.dsn, `REVOKE SELECT ON orders FROM "${role}"`, { database });
+    t.true(await within(10_000, () => listener.payloads.length > 0));
+    t.deepEqual(listener.payloads, ['REVOKE'], 'the temporary table notified nothing');
+    await sql(target.dsn, 'DROP TABLE orders', { database });
+    t.true(await within(10_000, () => listener.payloads.includes('DROP TABLE')));
+  },
+  ['superuser'],
+);
 
-each('an admin that is not a superuser is refused, and nothing of the install is left behind', async (t, target) => {
-  const { catalog, database } = await guideWithTable(target);
-  const error = await t.throwsAsync(catalog.apply(planDriftTriggers(database, new Map())), { instanceOf: CatalogError });
-  t.is(error.reason, 'InsufficientPrivilege');
-  t.deepEqual(await sql(target.server.superuserDsn, "SELECT nspname FROM pg_namespace WHERE nspname = 'postgres_apiserver'", { database }), []);
-  t.like(await detection(catalog, [database]), { mode: 'Polling', reason: 'NotPermitted' });
-}, ['rds-admin']);
+each(
+  'an admin that is not a superuser is refused, and nothing of the install is left behind',
+  async (t, target) => {
+    const { catalog, database } = await guideWithTable(target);
+    const error = await t.throwsAsync(catalog.apply(planDriftTriggers(database, new Map())), { instanceOf: CatalogError });
+    t.is(error.reason, 'InsufficientPrivilege');
+    t.deepEqual(
+      await sql(target.server.superuserDsn, "SELECT nspname FROM pg_namespace WHERE nspname = 'postgres_apiserver'", { database }),
+      [],
+    );
+    t.like(await detection(catalog, [database]), { mode: 'Polling', reason: 'NotPermitted' });
+  },
+  ['rds-admin'],
+);
 
-const both = new Map([['postgres_apiserver_drift_ddl', true], ['postgres_apiserver_drift_drop', true]]);
+const both = new Map([
+  ['postgres_apiserver_drift_ddl', true],
+  ['postgres_apiserver_drift_drop', true],
+]);
 const cases: { name: string; superuser: boolean; databases: [string, DatabaseTriggers][]; expected: { mode: string; reason: string } }[] = [
   { name: 'no managed database exists yet', superuser: true, databases: [], expected: { mode: 'Polling', reason: 'NoDatabases' } },
-  { name: 'every database has both triggers, enabled', superuser: false, databases: [['a', both], ['b', both]], expected: { mode: 'EventTrigger', reason: 'Installed' } },
-  { name: 'a superuser, and one database without them yet', superuser: true, databases: [['a', both], ['b', new Map()]], expected: { mode: 'Polling', reason: 'NotInstalled' } },
-  { name: 'a trigger disabled by someone', superuser: true, databases: [['a', new Map([...both, ['postgres_apiserver_drift_drop', false]])]], expected: { mode: 'Polling', reason: 'NotInstalled' } },
-  { name: 'a database that cannot be read', superuser: true, databases: [['a', { error: 'permission denied' }]], expected: { mode: 'Polling', reason: 'NotInstalled' } },
-  { name: 'not a superuser, and no triggers', superuser: false, databases: [['a', new Map()]], expected: { mode: 'Polling', reason: 'NotPermitted' } },
+  {
+    name: 'every database has both triggers, enabled',
+    superuser: false,
+    databases: [
+      ['a', both],
+      ['b', both],
+    ],
+    expected: { mode: 'EventTrigger', reason: 'Installed' },
+  },
+  {
+    name: 'a superuser, and one database without them yet',
+    superuser: true,
+    databases: [
+      ['a', both],
+      ['b', new Map()],
+    ],
+    expected: { mode: 'Polling', reason: 'NotInstalled' },
+  },
+  {
+    name: 'a trigger disabled by someone',
+    superuser: true,
+    databases: [['a', new Map([...both, ['postgres_apiserver_drift_drop', false]])]],
+    expected: { mode: 'Polling', reason: 'NotInstalled' },
+  },
+  {
+    name: 'a database that cannot be read',
+    superuser: true,
+    databases: [['a', { error: 'permission denied' }]],
+    expected: { mode: 'Polling', reason: 'NotInstalled' },
+  },
+  {
+    name: 'not a superuser, and no triggers',
+    superuser: false,
+    databases: [['a', new Map()]],
+    expected: { mode: 'Polling', reason: 'NotPermitted' },
+  },
 ];
 for (const c of cases) {
   test(`drift detection: ${c.name}`, (t) => {

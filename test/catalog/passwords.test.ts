@@ -19,7 +19,7 @@ async function canLogIn(target: Target, role: string, password: string, database
   }
 }
 
-const passwords = ['correct horse battery staple', "it's a \"quoted\" \\ pass; word", 'pässwörd ünïcode 密码'];
+const passwords = ['correct horse battery staple', 'it\'s a "quoted" \\ pass; word', 'pässwörd ünïcode 密码'];
 
 each('a role logs in with its password, not with a wrong one, and the plaintext is never logged', async (t, target) => {
   const logged: Parameters<StatementLog>[0][] = [];
@@ -50,9 +50,16 @@ each('a changed password replaces the old one', async (t, target) => {
   await converge(catalog, database, [role]);
   // The Secret changed: a new version, not applied yet.
   const rotated = { ...role, password: 'second-password', passwordApplied: false };
-  const { roles: [plan] } = await planAll(catalog, database, [rotated]);
-  t.deepEqual(plan!.drift, [{ kind: 'role', object: role.spec.roleName, attribute: 'password', expected: 'from the Secret', actual: 'different' }]);
-  t.deepEqual(plan!.statements.map((s) => s.sql), [`ALTER ROLE "${role.spec.roleName}"`]);
+  const {
+    roles: [plan],
+  } = await planAll(catalog, database, [rotated]);
+  t.deepEqual(plan!.drift, [
+    { kind: 'role', object: role.spec.roleName, attribute: 'password', expected: 'from the Secret', actual: 'different' },
+  ]);
+  t.deepEqual(
+    plan!.statements.map((s) => s.sql),
+    [`ALTER ROLE "${role.spec.roleName}"`],
+  );
   await catalog.apply(plan!, passwordsOf(rotated));
   t.true(await canLogIn(target, role.spec.roleName, 'second-password', database.name));
   t.false(await canLogIn(target, role.spec.roleName, 'first-password', database.name));
@@ -64,8 +71,13 @@ each('a superuser sees a password changed by hand as drift; an admin that cannot
   const role = desired(guideRole(database.name), { password: 'kept-password' });
   await converge(catalog, database, [role]);
   await sql(target.server.superuserDsn, `ALTER ROLE "${role.spec.roleName}" PASSWORD 'changed-by-hand'`);
-  const { roles: [plan] } = await planAll(catalog, database, [role]);
-  t.is(plan!.drift.some((d) => d.attribute === 'password'), target.kind === 'superuser');
+  const {
+    roles: [plan],
+  } = await planAll(catalog, database, [role]);
+  t.is(
+    plan!.drift.some((d) => d.attribute === 'password'),
+    target.kind === 'superuser',
+  );
 });
 
 each('a role without a password has none, and a password set by hand is removed', async (t, target) => {
@@ -74,7 +86,9 @@ each('a role without a password has none, and a password set by hand is removed'
   const role = desired(guideRole(database.name), { password: null });
   await converge(catalog, database, [role]);
   await sql(target.server.superuserDsn, `ALTER ROLE "${role.spec.roleName}" PASSWORD 'set-by-hand'`);
-  const { roles: [plan] } = await planAll(catalog, database, [{ ...role, passwordApplied: false }]);
+  const {
+    roles: [plan],
+  } = await planAll(catalog, database, [{ ...role, passwordApplied: false }]);
   await catalog.apply(plan!, passwordsOf(role));
   t.false(await canLogIn(target, role.spec.roleName, 'set-by-hand', database.name));
 });

@@ -29,11 +29,7 @@ test('the RFC 7677 verifier authenticates the RFC 7677 exchange', (t) => {
   // What a server does with a stored verifier: check the client's proof
   // against StoredKey and sign with ServerKey; no PBKDF2 involved.
   const nonce = 'rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0';
-  const authMessage = [
-    'n=user,r=rOprNGfwEbeRWgbNEkqO',
-    `r=${nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096`,
-    `c=biws,r=${nonce}`,
-  ].join(',');
+  const authMessage = ['n=user,r=rOprNGfwEbeRWgbNEkqO', `r=${nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096`, `c=biws,r=${nonce}`].join(',');
   const clientProof = Buffer.from('dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=', 'base64');
   const { storedKey, serverKey } = parts(PENCIL_VERIFIER);
   const hmac = (key: Buffer) => createHmac('sha256', key).update(authMessage).digest();

@@ -17,8 +17,14 @@ test.after.always(() => rmSync(temp, { recursive: true, force: true }));
 
 /** Runs helm with its config, cache and data kept in a temp dir; resolves with its stdout. */
 async function helm(args: string[]): Promise<string> {
-  if (!existsSync(helmBinary)) throw new Error(`${helmBinary} is missing: build it with test/e2e/build-control-plane.sh (or test/e2e/build-helm.sh)`);
-  const env = { ...process.env, HELM_CONFIG_HOME: join(temp, 'config'), HELM_CACHE_HOME: join(temp, 'cache'), HELM_DATA_HOME: join(temp, 'data') };
+  if (!existsSync(helmBinary))
+    throw new Error(`${helmBinary} is missing: build it with test/e2e/build-control-plane.sh (or test/e2e/build-helm.sh)`);
+  const env = {
+    ...process.env,
+    HELM_CONFIG_HOME: join(temp, 'config'),
+    HELM_CACHE_HOME: join(temp, 'cache'),
+    HELM_DATA_HOME: join(temp, 'data'),
+  };
   return (await promisify(execFile)(helmBinary, args, { env })).stdout;
 }
 
@@ -32,7 +38,8 @@ const apiServiceKey = 'APIService /v1alpha1.postgres.databases.dinhloc.dev';
 const serviceKey = 'Service postgres-apiserver/postgres-apiserver';
 const deploymentKey = 'Deployment postgres-apiserver/postgres-apiserver';
 /** The objects but those of `keys`, in a stable order. */
-const without = (objects: Map<string, Manifest>, ...keys: string[]) => [...objects].filter(([key]) => !keys.includes(key)).sort(([a], [b]) => a.localeCompare(b));
+const without = (objects: Map<string, Manifest>, ...keys: string[]) =>
+  [...objects].filter(([key]) => !keys.includes(key)).sort(([a], [b]) => a.localeCompare(b));
 
 test('helm lint passes', async (t) => {
   t.regex(await helm(['lint', '--strict', chart]), /1 chart\(s\) linted, 0 chart\(s\) failed/);
@@ -47,7 +54,14 @@ test('with its defaults the chart renders exactly the objects of apiservice/mani
 test('service.externalName points the aggregator at a server outside the cluster, on the port given, trusting the CA file', async (t) => {
   const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
   writeFileSync(join(temp, 'ca.crt'), ca);
-  const rendered = await render(['--set', 'service.externalName=localhost', '--set', 'apiService.port=18443', '--set-file', `caBundle=${join(temp, 'ca.crt')}`]);
+  const rendered = await render([
+    '--set',
+    'service.externalName=localhost',
+    '--set',
+    'apiService.port=18443',
+    '--set-file',
+    `caBundle=${join(temp, 'ca.crt')}`,
+  ]);
   t.deepEqual(rendered.get(serviceKey)?.spec, { type: 'ExternalName', externalName: 'localhost' });
   t.false(rendered.has(deploymentKey), 'the server runs outside the cluster: no Deployment');
   const apiService = rendered.get(apiServiceKey)!;
@@ -85,7 +99,10 @@ test('another namespace, an image tag and no Namespace object (helm install --cr
   const rendered = await render(['--set', 'createNamespace=false', '--set', 'image.tag=1.2.3', '--set', 'replicas=3'], 'databases');
   t.false([...rendered.values()].some((o) => o.kind === 'Namespace'));
   t.deepEqual(
-    [...rendered.values()].filter((o) => o.metadata.namespace).map((o) => `${o.kind} ${o.metadata.namespace}`).sort(),
+    [...rendered.values()]
+      .filter((o) => o.metadata.namespace)
+      .map((o) => `${o.kind} ${o.metadata.namespace}`)
+      .sort(),
     ['Deployment databases', 'RoleBinding kube-system', 'Service databases', 'ServiceAccount databases'],
   );
   for (const o of rendered.values()) for (const subject of o.subjects ?? []) t.is(subject.namespace, 'databases', o.metadata.name);

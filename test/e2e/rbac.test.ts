@@ -24,7 +24,12 @@ spec: {roleName: someone, databaseClusterRef: {name: main-cluster}}
 const collection = '/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles';
 
 test('a user with no bindings is Forbidden to get, list, watch and create', async (t) => {
-  for (const args of [['get', 'pgrole', 'x'], ['get', 'pgrole'], ['get', 'pgrole', '--watch', '--request-timeout=5s'], ['create', '-f', '-']]) {
+  for (const args of [
+    ['get', 'pgrole', 'x'],
+    ['get', 'pgrole'],
+    ['get', 'pgrole', '--watch', '--request-timeout=5s'],
+    ['create', '-f', '-'],
+  ]) {
     const result = await asAdmin(args, args[0] === 'create' ? role : undefined, 'alice');
     t.not(result.code, 0, args.join(' '));
     t.regex(result.stderr, /Forbidden|forbidden/, args.join(' '));
@@ -40,20 +45,43 @@ test('a user bound to view lists but cannot create', async (t) => {
 });
 
 test('kubectl auth can-i agrees', async (t) => {
-  const canI = async (user: string, verb: string) => (await asAdmin(['auth', 'can-i', verb, 'databaseroles.postgres.databases.dinhloc.dev', '-n', 'default'], undefined, user)).stdout.trim();
+  const canI = async (user: string, verb: string) =>
+    (
+      await asAdmin(['auth', 'can-i', verb, 'databaseroles.postgres.databases.dinhloc.dev', '-n', 'default'], undefined, user)
+    ).stdout.trim();
   t.is(await canI('alice', 'list'), 'no');
   t.is(await canI('viewer', 'list'), 'yes');
   t.is(await canI('viewer', 'create'), 'no');
   t.is(await canI('e2e', 'create'), 'yes');
 });
 
-test('straight to the server: the aggregator\'s front-proxy certificate carries the user, and the server asks RBAC itself', async (t) => {
+test("straight to the server: the aggregator's front-proxy certificate carries the user, and the server asks RBAC itself", async (t) => {
   const { dir } = controlPlane();
-  const proxy = { cert: readFileSync(join(dir, 'front-proxy-client.crt'), 'utf8'), key: readFileSync(join(dir, 'front-proxy-client.key'), 'utf8') };
-  const as = (user: string, method = 'GET', body?: string) => direct(server, collection, { ...proxy, method, ...(body ? { body, headers: [['X-Remote-User', user], ['X-Remote-Group', 'system:authenticated'], ['Content-Type', 'application/yaml']] } : { headers: [['X-Remote-User', user]] }) });
+  const proxy = {
+    cert: readFileSync(join(dir, 'front-proxy-client.crt'), 'utf8'),
+    key: readFileSync(join(dir, 'front-proxy-client.key'), 'utf8'),
+  };
+  const as = (user: string, method = 'GET', body?: string) =>
+    direct(server, collection, {
+      ...proxy,
+      method,
+      ...(body
+        ? {
+            body,
+            headers: [
+              ['X-Remote-User', user],
+              ['X-Remote-Group', 'system:authenticated'],
+              ['Content-Type', 'application/yaml'],
+            ],
+          }
+        : { headers: [['X-Remote-User', user]] }),
+    });
   const alice = await as('alice');
   t.is(alice.status, 403);
-  t.regex(alice.json().message!, /User "alice" cannot list resource "databaseroles" in API group "postgres.databases.dinhloc.dev" in the namespace "default"/);
+  t.regex(
+    alice.json().message!,
+    /User "alice" cannot list resource "databaseroles" in API group "postgres.databases.dinhloc.dev" in the namespace "default"/,
+  );
   t.is((await as('viewer')).status, 200);
   t.is((await as('viewer', 'POST', role)).status, 403);
 });
@@ -63,12 +91,34 @@ test('straight to the server: no credentials, an unknown token, or a front-proxy
   t.is((await direct(server, collection, { headers: [['Authorization', 'Bearer not-a-real-token']] })).status, 401);
   const other = mkdtempSync(join(tmpdir(), 'other-ca-'));
   const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: other, stdio: 'pipe' });
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=other-ca', '-keyout', 'ca.key', '-out', 'ca.crt', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=other-ca',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  ]);
   openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=front-proxy-client', '-keyout', 'proxy.key', '-out', 'proxy.csr']);
   openssl(['x509', '-req', '-in', 'proxy.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-out', 'proxy.crt']);
   const forged = await direct(server, collection, {
-    cert: readFileSync(join(other, 'proxy.crt'), 'utf8'), key: readFileSync(join(other, 'proxy.key'), 'utf8'),
-    headers: [['X-Remote-User', 'admin'], ['X-Remote-Group', 'system:masters']],
+    cert: readFileSync(join(other, 'proxy.crt'), 'utf8'),
+    key: readFileSync(join(other, 'proxy.key'), 'utf8'),
+    headers: [
+      ['X-Remote-User', 'admin'],
+      ['X-Remote-Group', 'system:masters'],
+    ],
   });
   t.is(forged.status, 401);
 });

@@ -12,7 +12,9 @@ test.before(async () => {
   await mustKubectl(['create', 'secret', 'generic', 'tenancy-connection', '-n', 'default', `--from-literal=connection=${dsn}`]);
   for (const ns of ['team-a', 'team-b', 'team-c']) await mustKubectl(['create', 'namespace', ns]);
   await mustKubectl(['label', 'namespace', 'team-a', 'team-b', 'tenancy=allowed']);
-  await mustKubectl(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+  await mustKubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseCluster
 metadata: {name: shared}
 spec:
@@ -23,7 +25,8 @@ apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: Database
 metadata: {name: orders, namespace: team-a}
 spec: {name: team_a_orders, schema: public, databaseClusterRef: {name: shared}}
-`);
+`,
+  );
 });
 test.after.always(async () => server?.stop());
 
@@ -38,9 +41,10 @@ spec:
 `;
 }
 
-const roleExists = async (name: string) => (await sql(server.postgres.superuserDsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [name] })).length === 1;
+const roleExists = async (name: string) =>
+  (await sql(server.postgres.superuserDsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [name] })).length === 1;
 
-test.serial('a DatabaseRole in team-b asking for team-a\'s database is refused and no role is made', async (t) => {
+test.serial("a DatabaseRole in team-b asking for team-a's database is refused and no role is made", async (t) => {
   const refused = await asAdmin(['apply', '-f', '-'], role('team-b', 'team_b_snoop', 'team_a_orders'));
   t.not(refused.code, 0);
   t.regex(refused.stderr, /Forbidden|forbidden/);
@@ -56,11 +60,14 @@ test.serial('the same DatabaseRole in team-a is accepted and reaches PostgreSQL'
 });
 
 test.serial('a namespace outside allowedNamespaces cannot use the cluster', async (t) => {
-  const refused = await asAdmin(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+  const refused = await asAdmin(
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: Database
 metadata: {name: sneaky, namespace: team-c}
 spec: {name: team_c_db, schema: public, databaseClusterRef: {name: shared}}
-`);
+`,
+  );
   t.not(refused.code, 0);
   t.regex(refused.stderr, /namespace "team-c" may not use DatabaseCluster "shared" \(spec\.allowedNamespaces\)/);
   t.is((await sql(server.postgres.superuserDsn, `SELECT 1 FROM pg_database WHERE datname = 'team_c_db'`)).length, 0);

@@ -12,11 +12,14 @@ test.before(async () => {
   await mustKubectl(['create', 'secret', 'generic', 'tenant-connection', '-n', 'default', `--from-literal=connection=${dsn}`]);
   for (const ns of ['tenant-a', 'tenant-b']) await mustKubectl(['create', 'namespace', ns]);
   await mustKubectl(['create', 'rolebinding', 'tenant-edit', '--clusterrole=edit', '--user=tenant', '-n', 'tenant-a']);
-  await mustKubectl(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+  await mustKubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseCluster
 metadata: {name: tenant-shared}
 spec: {connection: {name: tenant-connection, namespace: default}}
-`);
+`,
+  );
   await sql(dsn, "CREATE ROLE made_by_hand LOGIN PASSWORD 'theirs'");
 });
 test.after.always(async () => server?.stop());
@@ -31,16 +34,20 @@ spec: {databaseClusterRef: {name: tenant-shared}, ${spec}}
 `;
 }
 
-const roleExists = async (name: string) => (await sql(server.postgres.superuserDsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [name] })).length === 1;
+const roleExists = async (name: string) =>
+  (await sql(server.postgres.superuserDsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [name] })).length === 1;
 
 test('the tenant manages a Database and a DatabaseRole in its own namespace', async (t) => {
   const roleName = unique('tenant_a_app');
-  const applied = await asTenant(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+  const applied = await asTenant(
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: Database
 metadata: {name: orders, namespace: tenant-a}
 spec: {name: ${unique('tenant_a_orders')}, databaseClusterRef: {name: tenant-shared}}
 ---
-${role('tenant-a', 'app', `roleName: ${roleName}`)}`);
+${role('tenant-a', 'app', `roleName: ${roleName}`)}`,
+  );
   t.is(applied.code, 0, applied.stderr);
   t.true(await roleExists(roleName));
 });
@@ -60,11 +67,14 @@ test('memberOf postgres, through kube-apiserver: 403 naming spec.memberOf[0], an
 });
 
 test('a Database claiming template1 (to break every CREATE DATABASE), through kube-apiserver: 403', async (t) => {
-  const refused = await asTenant(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+  const refused = await asTenant(
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: Database
 metadata: {name: template, namespace: tenant-a}
 spec: {name: template1, databaseClusterRef: {name: tenant-shared}, reclaimPolicy: Delete}
-`);
+`,
+  );
   t.not(refused.code, 0);
   t.regex(refused.stderr, /Error from server \(Forbidden\).*spec\.name: Forbidden: database "template1" belongs to the server/);
 });

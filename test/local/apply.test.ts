@@ -13,8 +13,12 @@ const role = 'databaserole.postgres.databases.dinhloc.dev/app-user';
 
 /** The guide's DatabaseRole alone, with a connection limit when given. */
 function roleManifest(connectionLimit?: number): string {
-  const manifest = guideManifests(local.postgresDsn).split(/^---$/m).find((doc) => doc.includes('kind: DatabaseRole'))!;
-  return connectionLimit === undefined ? manifest : manifest.replace('  roleName: my_app_user\n', `  roleName: my_app_user\n  connectionLimit: ${connectionLimit}\n`);
+  const manifest = guideManifests(local.postgresDsn)
+    .split(/^---$/m)
+    .find((doc) => doc.includes('kind: DatabaseRole'))!;
+  return connectionLimit === undefined
+    ? manifest
+    : manifest.replace('  roleName: my_app_user\n', `  roleName: my_app_user\n  connectionLimit: ${connectionLimit}\n`);
 }
 
 async function getJson(...args: string[]) {
@@ -26,16 +30,36 @@ async function getJson(...args: string[]) {
 test.serial('kubectl apply --server-side creates the guide, kubectl owning the fields it applied', async (t) => {
   const applied = await local.kubectl(['apply', '--server-side', '-f', '-'], guideManifests(local.postgresDsn));
   t.is(applied.code, 0, applied.stderr);
-  for (const name of ['secret/postgres-connection', 'databasecluster.postgres.databases.dinhloc.dev/main-cluster', 'database.postgres.databases.dinhloc.dev/my-app-db', 'secret/app-user-password', role]) {
+  for (const name of [
+    'secret/postgres-connection',
+    'databasecluster.postgres.databases.dinhloc.dev/main-cluster',
+    'database.postgres.databases.dinhloc.dev/my-app-db',
+    'secret/app-user-password',
+    role,
+  ]) {
     t.true(applied.stdout.includes(`${name} serverside-applied`), applied.stdout);
   }
   const { metadata } = await getJson('pgrole', 'app-user');
   t.is(metadata.managedFields.length, 1);
-  t.like(metadata.managedFields[0], { manager: 'kubectl', operation: 'Apply', apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', fieldsType: 'FieldsV1' });
+  t.like(metadata.managedFields[0], {
+    manager: 'kubectl',
+    operation: 'Apply',
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    fieldsType: 'FieldsV1',
+  });
   t.deepEqual(metadata.managedFields[0].fieldsV1['f:spec']['f:permissions'], {
-    'k:{"database":"my_app_db_production"}': { '.': {}, 'f:database': {}, 'f:schemas': { 'k:{"name":"public"}': {
-      '.': {}, 'f:name': {}, 'f:privileges': {}, 'f:tables': { 'k:{"name":"*"}': { '.': {}, 'f:name': {}, 'f:privileges': {} } },
-    } } },
+    'k:{"database":"my_app_db_production"}': {
+      '.': {},
+      'f:database': {},
+      'f:schemas': {
+        'k:{"name":"public"}': {
+          '.': {},
+          'f:name': {},
+          'f:privileges': {},
+          'f:tables': { 'k:{"name":"*"}': { '.': {}, 'f:name': {}, 'f:privileges': {} } },
+        },
+      },
+    },
   });
   const secret = await getJson('secret', 'app-user-password');
   t.is(Buffer.from(secret.data.password, 'base64').toString(), 'strong-password-here');
@@ -48,7 +72,8 @@ test.serial('applying the guide again changes nothing', async (t) => {
   const again = await local.kubectl(['apply', '--server-side', '-f', '-'], guideManifests(local.postgresDsn));
   t.is(again.code, 0, again.stderr);
   const after = await Promise.all(kinds.map((kind) => getJson(kind, '-A')));
-  const shown = (list: { items: { metadata: Record<string, unknown>; spec: unknown }[] }) => list.items.map((o) => [o.metadata.generation, o.spec, o.metadata.managedFields]);
+  const shown = (list: { items: { metadata: Record<string, unknown>; spec: unknown }[] }) =>
+    list.items.map((o) => [o.metadata.generation, o.spec, o.metadata.managedFields]);
   t.deepEqual(after.map(shown), before.map(shown));
 });
 
@@ -74,7 +99,10 @@ test.serial('once the change is applied, kubectl diff (client-side and --server-
   const applied = await local.kubectl(['apply', '--server-side', '-f', '-'], roleManifest(10));
   t.is(applied.code, 0, applied.stderr);
   t.is((await getJson('pgrole', 'app-user')).spec.connectionLimit, 10);
-  for (const args of [['diff', '--server-side', '-f', '-'], ['diff', '-f', '-']]) {
+  for (const args of [
+    ['diff', '--server-side', '-f', '-'],
+    ['diff', '-f', '-'],
+  ]) {
     const diff = await local.kubectl(args, roleManifest(10));
     t.is(diff.code, 0, `${args.join(' ')}: ${diff.stdout}${diff.stderr}`);
     t.is(diff.stdout, '');
@@ -98,7 +126,9 @@ spec: {connectionLimit: 20}
   const { spec, metadata } = await getJson('pgrole', 'app-user');
   t.is(spec.connectionLimit, 20);
   t.is(spec.roleName, 'my_app_user', 'the rest stays as kubectl applied it');
-  const owners = Object.fromEntries(metadata.managedFields.map((e: { manager: string; fieldsV1: { 'f:spec': object } }) => [e.manager, Object.keys(e.fieldsV1['f:spec'])]));
+  const owners = Object.fromEntries(
+    metadata.managedFields.map((e: { manager: string; fieldsV1: { 'f:spec': object } }) => [e.manager, Object.keys(e.fieldsV1['f:spec'])]),
+  );
   t.deepEqual(owners.other, ['f:connectionLimit']);
   t.false(owners.kubectl.includes('f:connectionLimit'));
 
@@ -107,30 +137,52 @@ spec: {connectionLimit: 20}
   t.regex(back.stderr, /conflict with "other": \.spec\.connectionLimit/);
 });
 
-test.serial('kubectl create and kubectl replace record who set each field: a later apply of another value conflicts with them', async (t) => {
-  const created = await local.kubectl(['create', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+test.serial(
+  'kubectl create and kubectl replace record who set each field: a later apply of another value conflicts with them',
+  async (t) => {
+    const created = await local.kubectl(
+      ['create', '-f', '-'],
+      `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
 metadata: {name: made-by-create, namespace: default}
 spec: {roleName: made_by_create, databaseClusterRef: {name: main-cluster}, connectionLimit: 3}
-`);
-  t.is(created.code, 0, created.stderr);
-  const entries = (await getJson('pgrole', 'made-by-create')).metadata.managedFields as { manager: string; operation: string; fieldsV1: { 'f:spec': object } }[];
-  t.like(entries.find((e) => e.manager === 'kubectl-create'), { operation: 'Update' });
-  t.true(Object.keys(entries.find((e) => e.manager === 'kubectl-create')!.fieldsV1['f:spec']).includes('f:connectionLimit'));
+`,
+    );
+    t.is(created.code, 0, created.stderr);
+    const entries = (await getJson('pgrole', 'made-by-create')).metadata.managedFields as {
+      manager: string;
+      operation: string;
+      fieldsV1: { 'f:spec': object };
+    }[];
+    t.like(
+      entries.find((e) => e.manager === 'kubectl-create'),
+      { operation: 'Update' },
+    );
+    t.true(Object.keys(entries.find((e) => e.manager === 'kubectl-create')!.fieldsV1['f:spec']).includes('f:connectionLimit'));
 
-  const conflicting = await local.kubectl(['apply', '--server-side', '--field-manager=platform', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+    const conflicting = await local.kubectl(
+      ['apply', '--server-side', '--field-manager=platform', '-f', '-'],
+      `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
 metadata: {name: made-by-create, namespace: default}
 spec: {connectionLimit: 9}
-`);
-  t.not(conflicting.code, 0);
-  t.regex(conflicting.stderr, /conflict with "kubectl-create"/);
+`,
+    );
+    t.not(conflicting.code, 0);
+    t.regex(conflicting.stderr, /conflict with "kubectl-create"/);
 
-  const current = await getJson('pgrole', 'made-by-create');
-  current.spec.connectionLimit = 4;
-  delete current.metadata.managedFields;
-  const replaced = await local.kubectl(['replace', '-f', '-'], JSON.stringify(current));
-  t.is(replaced.code, 0, replaced.stderr);
-  const after = (await getJson('pgrole', 'made-by-create')).metadata.managedFields as { manager: string; fieldsV1: { 'f:spec': object } }[];
-  t.true(Object.keys(after.find((e) => e.manager === 'kubectl-replace')!.fieldsV1['f:spec']).includes('f:connectionLimit'), 'kubectl replace took connectionLimit over');
-});
+    const current = await getJson('pgrole', 'made-by-create');
+    current.spec.connectionLimit = 4;
+    delete current.metadata.managedFields;
+    const replaced = await local.kubectl(['replace', '-f', '-'], JSON.stringify(current));
+    t.is(replaced.code, 0, replaced.stderr);
+    const after = (await getJson('pgrole', 'made-by-create')).metadata.managedFields as {
+      manager: string;
+      fieldsV1: { 'f:spec': object };
+    }[];
+    t.true(
+      Object.keys(after.find((e) => e.manager === 'kubectl-replace')!.fieldsV1['f:spec']).includes('f:connectionLimit'),
+      'kubectl replace took connectionLimit over',
+    );
+  },
+);

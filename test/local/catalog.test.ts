@@ -16,18 +16,29 @@ async function json(args: string[]) {
   return JSON.parse(result.stdout);
 }
 
-function condition(object: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } }, type: string) {
+function condition(
+  object: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } },
+  type: string,
+) {
   return object.status?.conditions?.find((c) => c.type === type);
 }
 
-test.serial('the guide\'s objects exist in PostgreSQL: the database, the role with its password, and its grants', async (t) => {
-  const [database] = await sql(local.postgresDsn, 'SELECT datname FROM pg_database WHERE datname = $1', { params: ['my_app_db_production'] });
+test.serial("the guide's objects exist in PostgreSQL: the database, the role with its password, and its grants", async (t) => {
+  const [database] = await sql(local.postgresDsn, 'SELECT datname FROM pg_database WHERE datname = $1', {
+    params: ['my_app_db_production'],
+  });
   t.truthy(database);
   const login = asUser(local.postgresDsn, 'my_app_user', 'strong-password-here');
   t.deepEqual(await sql(login, 'SELECT current_user AS who', { database: 'my_app_db_production' }), [{ who: 'my_app_user' }]);
-  const [grants] = await sql(local.postgresDsn, "SELECT has_schema_privilege('my_app_user', 'public', 'CREATE') AS create, has_database_privilege('my_app_user', 'my_app_db_production', 'CONNECT') AS connect", { database: 'my_app_db_production' });
+  const [grants] = await sql(
+    local.postgresDsn,
+    "SELECT has_schema_privilege('my_app_user', 'public', 'CREATE') AS create, has_database_privilege('my_app_user', 'my_app_db_production', 'CONNECT') AS connect",
+    { database: 'my_app_db_production' },
+  );
   t.deepEqual(grants, { create: true, connect: true });
-  await t.throwsAsync(sql(asUser(local.postgresDsn, 'my_app_user', 'wrong'), 'SELECT 1', { database: 'my_app_db_production' }), { message: /password authentication failed/ });
+  await t.throwsAsync(sql(asUser(local.postgresDsn, 'my_app_user', 'wrong'), 'SELECT 1', { database: 'my_app_db_production' }), {
+    message: /password authentication failed/,
+  });
 });
 
 test.serial('kubectl get databasecluster main-cluster -o yaml shows it connected', async (t) => {
@@ -41,29 +52,57 @@ test.serial('kubectl get databasecluster main-cluster -o yaml shows it connected
 test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubectl get, naming the privilege', async (t) => {
   t.is((await local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"driftPolicy":"Report"}}'])).code, 0);
   t.teardown(() => local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"driftPolicy":"Correct"}}']));
-  await sql(local.postgresDsn, 'CREATE TABLE orders (id int); REVOKE DELETE ON orders FROM my_app_user', { database: 'my_app_db_production' });
+  await sql(local.postgresDsn, 'CREATE TABLE orders (id int); REVOKE DELETE ON orders FROM my_app_user', {
+    database: 'my_app_db_production',
+  });
   const role = await json(['get', 'databaserole', 'app-user']);
   t.like(condition(role, 'InSync'), { status: 'False', reason: 'Drift' });
-  t.deepEqual(role.status.drift, [{ kind: 'table', database: 'my_app_db_production', schema: 'public', object: '*', privilege: 'DELETE', expected: 'granted', actual: 'revoked' }]);
+  t.deepEqual(role.status.drift, [
+    {
+      kind: 'table',
+      database: 'my_app_db_production',
+      schema: 'public',
+      object: '*',
+      privilege: 'DELETE',
+      expected: 'granted',
+      actual: 'revoked',
+    },
+  ]);
   const { stdout } = await local.kubectl(['get', 'pgrole', 'app-user']);
   t.regex(stdout, /app-user\s+my_app_user\s+main-cluster\s+True\s+False\s+1/);
   t.true(await passOver(local, 'main-cluster'), 'a whole pass of the reconciler ran since');
   t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'False' }, 'Report leaves the drift alone');
-  const events = await local.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=app-user,reason=DriftDetected', '-o', 'jsonpath={.items[*].message}']);
-  t.is(events.stdout, '1 difference between the spec and the catalog: table my_app_db_production.public.*: DELETE expected granted, found revoked', 'one Warning for the drift, however often it was read');
+  const events = await local.kubectl([
+    'get',
+    'events',
+    '--field-selector',
+    'involvedObject.name=app-user,reason=DriftDetected',
+    '-o',
+    'jsonpath={.items[*].message}',
+  ]);
+  t.is(
+    events.stdout,
+    '1 difference between the spec and the catalog: table my_app_db_production.public.*: DELETE expected granted, found revoked',
+    'one Warning for the drift, however often it was read',
+  );
   // A write of the role applies its spec again.
   await local.kubectl(['annotate', 'pgrole', 'app-user', 'resync=1']);
   t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'True' });
 });
 
 test.serial('under driftPolicy Correct (the default), a REVOKE by hand is corrected within seconds', async (t) => {
-  await sql(local.postgresDsn, 'CREATE TABLE IF NOT EXISTS invoices (id int); REVOKE SELECT ON invoices FROM my_app_user', { database: 'my_app_db_production' });
-  const regranted = () => sql<{ ok: boolean }>(local.postgresDsn, "SELECT has_table_privilege('my_app_user', 'invoices', 'SELECT') AS ok", { database: 'my_app_db_production' }).then(([r]) => r!.ok);
+  await sql(local.postgresDsn, 'CREATE TABLE IF NOT EXISTS invoices (id int); REVOKE SELECT ON invoices FROM my_app_user', {
+    database: 'my_app_db_production',
+  });
+  const regranted = () =>
+    sql<{ ok: boolean }>(local.postgresDsn, "SELECT has_table_privilege('my_app_user', 'invoices', 'SELECT') AS ok", {
+      database: 'my_app_db_production',
+    }).then(([r]) => r!.ok);
   t.true(await eventually(regranted));
   t.true(await eventually(async () => condition(await json(['get', 'databaserole', 'app-user']), 'InSync')?.status === 'True'));
 });
 
-test.serial('a DatabaseRole of namespace team-b cannot be granted team-a\'s database, and nothing changes', async (t) => {
+test.serial("a DatabaseRole of namespace team-b cannot be granted team-a's database, and nothing changes", async (t) => {
   await local.kubectl(['create', 'namespace', 'team-b']);
   const manifest = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
@@ -75,7 +114,10 @@ spec:
 `;
   const result = await local.kubectl(['apply', '-f', '-'], manifest);
   t.not(result.code, 0);
-  t.regex(result.stderr, /Forbidden.*spec.permissions\[0\].database: Forbidden: database "my_app_db_production" is managed by a Database in namespace "default"/);
+  t.regex(
+    result.stderr,
+    /Forbidden.*spec.permissions\[0\].database: Forbidden: database "my_app_db_production" is managed by a Database in namespace "default"/,
+  );
   t.deepEqual(await sql(local.postgresDsn, "SELECT 1 FROM pg_roles WHERE rolname = 'intruder'"), []);
 });
 
@@ -138,13 +180,16 @@ spec: {roleName: ${name}, databaseClusterRef: {name: main-cluster}, reclaimPolic
 `;
   t.is((await local.kubectl(['apply', '-f', '-'], manifest('doomed_user', 'Delete') + '---\n' + manifest('kept_user', 'Retain'))).code, 0);
   t.is((await local.kubectl(['delete', 'pgrole', 'doomed-user', 'kept-user'])).code, 0);
-  t.deepEqual(await sql(local.postgresDsn, "SELECT rolname FROM pg_roles WHERE rolname IN ('doomed_user', 'kept_user')"), [{ rolname: 'kept_user' }]);
+  t.deepEqual(await sql(local.postgresDsn, "SELECT rolname FROM pg_roles WHERE rolname IN ('doomed_user', 'kept_user')"), [
+    { rolname: 'kept_user' },
+  ]);
 });
 
 test.serial('a Delete that cannot drop yet keeps the object marked for deletion; the reconciler finishes it once it can', async (t) => {
   const goodDsn = local.postgresDsn;
   const badDsn = asUser(goodDsn, 'postgres', 'wrong-password');
-  const secret = (dsn: string) => `apiVersion: v1\nkind: Secret\nmetadata: {name: second-connection, namespace: default}\nstringData: {connection: "${dsn}"}\n`;
+  const secret = (dsn: string) =>
+    `apiVersion: v1\nkind: Secret\nmetadata: {name: second-connection, namespace: default}\nstringData: {connection: "${dsn}"}\n`;
   const objects = `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseCluster
 metadata: {name: second}
@@ -171,30 +216,42 @@ spec: {name: lingering_db, databaseClusterRef: {name: second}, reclaimPolicy: De
   t.deepEqual(await sql(goodDsn, "SELECT datname FROM pg_database WHERE datname = 'lingering_db'"), []);
 });
 
-test.serial('databaseServiceName makes a Service that reaches the server, never takes over another, and goes with the Database', async (t) => {
-  const port = Number(new URL(local.postgresDsn).port);
-  const service = JSON.parse((await local.kubectl(['get', 'service', 'my-app-db-svc', '-o', 'json'])).stdout);
-  t.like(service, { spec: { type: 'ClusterIP', ports: [{ name: 'postgres', port, targetPort: port }] }, metadata: { labels: { 'app.kubernetes.io/managed-by': 'postgres-apiserver', 'postgres.databases.dinhloc.dev/database': 'my-app-db' } } });
-  t.is((await json(['get', 'pgdb', 'my-app-db'])).status.serviceName, 'my-app-db-svc');
+test.serial(
+  'databaseServiceName makes a Service that reaches the server, never takes over another, and goes with the Database',
+  async (t) => {
+    const port = Number(new URL(local.postgresDsn).port);
+    const service = JSON.parse((await local.kubectl(['get', 'service', 'my-app-db-svc', '-o', 'json'])).stdout);
+    t.like(service, {
+      spec: { type: 'ClusterIP', ports: [{ name: 'postgres', port, targetPort: port }] },
+      metadata: {
+        labels: { 'app.kubernetes.io/managed-by': 'postgres-apiserver', 'postgres.databases.dinhloc.dev/database': 'my-app-db' },
+      },
+    });
+    t.is((await json(['get', 'pgdb', 'my-app-db'])).status.serviceName, 'my-app-db-svc');
 
-  const theirs = 'apiVersion: v1\nkind: Service\nmetadata: {name: taken-svc, namespace: default}\nspec: {type: ExternalName, externalName: elsewhere.example}\n';
-  t.is((await local.kubectl(['apply', '-f', '-'], theirs)).code, 0);
-  const database = (name: string, svc: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: Database\nmetadata: {name: ${name}, namespace: default}\nspec: {name: ${name.replace('-', '_')}, databaseClusterRef: {name: main-cluster}, databaseServiceName: ${svc}}\n`;
-  const refused = await local.kubectl(['apply', '-f', '-'], database('svc-taken', 'taken-svc'));
-  t.is(refused.code, 0);
-  t.regex(refused.stderr, /Warning: Service default\/taken-svc exists and was not created for this Database: it is left alone/);
-  t.is(JSON.parse((await local.kubectl(['get', 'service', 'taken-svc', '-o', 'json'])).stdout).spec.externalName, 'elsewhere.example');
+    const theirs =
+      'apiVersion: v1\nkind: Service\nmetadata: {name: taken-svc, namespace: default}\nspec: {type: ExternalName, externalName: elsewhere.example}\n';
+    t.is((await local.kubectl(['apply', '-f', '-'], theirs)).code, 0);
+    const database = (name: string, svc: string) =>
+      `apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: Database\nmetadata: {name: ${name}, namespace: default}\nspec: {name: ${name.replace('-', '_')}, databaseClusterRef: {name: main-cluster}, databaseServiceName: ${svc}}\n`;
+    const refused = await local.kubectl(['apply', '-f', '-'], database('svc-taken', 'taken-svc'));
+    t.is(refused.code, 0);
+    t.regex(refused.stderr, /Warning: Service default\/taken-svc exists and was not created for this Database: it is left alone/);
+    t.is(JSON.parse((await local.kubectl(['get', 'service', 'taken-svc', '-o', 'json'])).stdout).spec.externalName, 'elsewhere.example');
 
-  t.is((await local.kubectl(['apply', '-f', '-'], database('svc-owned', 'owned-svc'))).code, 0);
-  t.is((await local.kubectl(['get', 'service', 'owned-svc'])).code, 0);
-  t.is((await local.kubectl(['delete', 'pgdb', 'svc-owned'])).code, 0);
-  t.not((await local.kubectl(['get', 'service', 'owned-svc'])).code, 0, 'the Service went with its Database');
-  t.is((await local.kubectl(['delete', 'pgdb', 'svc-taken'])).code, 0);
-  t.is((await local.kubectl(['get', 'service', 'taken-svc'])).code, 0, 'a Service it did not make stays');
-});
+    t.is((await local.kubectl(['apply', '-f', '-'], database('svc-owned', 'owned-svc'))).code, 0);
+    t.is((await local.kubectl(['get', 'service', 'owned-svc'])).code, 0);
+    t.is((await local.kubectl(['delete', 'pgdb', 'svc-owned'])).code, 0);
+    t.not((await local.kubectl(['get', 'service', 'owned-svc'])).code, 0, 'the Service went with its Database');
+    t.is((await local.kubectl(['delete', 'pgdb', 'svc-taken'])).code, 0);
+    t.is((await local.kubectl(['get', 'service', 'taken-svc'])).code, 0, 'a Service it did not make stays');
+  },
+);
 
-test.serial('connectionSecret gives the application a Secret it can connect with, and never overwrites a Secret it did not write', async (t) => {
-  const role = (name: string, secret: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+test.serial(
+  'connectionSecret gives the application a Secret it can connect with, and never overwrites a Secret it did not write',
+  async (t) => {
+    const role = (name: string, secret: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
 metadata: {name: ${name.replaceAll('_', '-')}, namespace: default}
 spec:
@@ -204,36 +261,53 @@ spec:
   databaseClusterRef: {name: main-cluster}
   permissions: [{database: my_app_db_production}]
 `;
-  t.is((await local.kubectl(['apply', '-f', '-'], role('reporting_user', 'reporting-credentials'))).code, 0);
-  const secret = JSON.parse((await local.kubectl(['get', 'secret', 'reporting-credentials', '-o', 'json'])).stdout);
-  const data = Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-  t.deepEqual(Object.keys(data).sort(), ['dbname', 'host', 'jdbc-uri', 'password', 'pgpass', 'port', 'uri', 'username']);
-  t.deepEqual(await sql(data.uri!, 'SELECT current_user AS who, current_database() AS db'), [{ who: 'reporting_user', db: 'my_app_db_production' }]);
+    t.is((await local.kubectl(['apply', '-f', '-'], role('reporting_user', 'reporting-credentials'))).code, 0);
+    const secret = JSON.parse((await local.kubectl(['get', 'secret', 'reporting-credentials', '-o', 'json'])).stdout);
+    const data = Object.fromEntries(
+      Object.entries(secret.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
+    t.deepEqual(Object.keys(data).sort(), ['dbname', 'host', 'jdbc-uri', 'password', 'pgpass', 'port', 'uri', 'username']);
+    t.deepEqual(await sql(data.uri!, 'SELECT current_user AS who, current_database() AS db'), [
+      { who: 'reporting_user', db: 'my_app_db_production' },
+    ]);
 
-  t.is((await local.kubectl(['create', 'secret', 'generic', 'someone-elses', '--from-literal=keep=me'])).code, 0);
-  const refused = await local.kubectl(['apply', '-f', '-'], role('other_user', 'someone-elses'));
-  t.regex(refused.stderr, /Warning: Secret default\/someone-elses exists and was not written by this server/);
-  const kept = JSON.parse((await local.kubectl(['get', 'secret', 'someone-elses', '-o', 'json'])).stdout);
-  t.deepEqual(Object.keys(kept.data), ['keep']);
-});
+    t.is((await local.kubectl(['create', 'secret', 'generic', 'someone-elses', '--from-literal=keep=me'])).code, 0);
+    const refused = await local.kubectl(['apply', '-f', '-'], role('other_user', 'someone-elses'));
+    t.regex(refused.stderr, /Warning: Secret default\/someone-elses exists and was not written by this server/);
+    const kept = JSON.parse((await local.kubectl(['get', 'secret', 'someone-elses', '-o', 'json'])).stdout);
+    t.deepEqual(Object.keys(kept.data), ['keep']);
+  },
+);
 
-test.serial('--dry-run=server rehearses the SQL in a transaction that is rolled back: the faults a write would meet, and nothing changed', async (t) => {
-  await sql(local.postgresDsn, "CREATE ROLE weak_admin LOGIN PASSWORD 'weak-admin-password'");
-  const weakDsn = asUser(local.postgresDsn, 'weak_admin', 'weak-admin-password');
-  t.is((await local.kubectl(['create', 'secret', 'generic', 'weak-connection', `--from-literal=connection=${weakDsn}`])).code, 0);
-  const cluster = 'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: {name: weak-cluster}\nspec: {connection: {name: weak-connection, namespace: default}}\n';
-  t.is((await local.kubectl(['apply', '-f', '-'], cluster)).code, 0);
-  const role = (name: string, clusterName: string) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseRole\nmetadata: {name: ${name.replace(/_/g, '-')}}\nspec: {roleName: ${name}, databaseClusterRef: {name: ${clusterName}}}\n`;
-  const refused = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], role('rehearsed_weak', 'weak-cluster'));
-  t.is(refused.code, 0, refused.stderr);
-  t.regex(refused.stderr, /Warning: while creating role "rehearsed_weak": permission denied to create role/);
-  const rehearsed = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], role('rehearsed_ok', 'main-cluster'));
-  t.is(rehearsed.code, 0, rehearsed.stderr);
-  t.notRegex(rehearsed.stderr, /Warning/);
-  const database = 'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: Database\nmetadata: {name: rehearsed-db}\nspec: {name: rehearsed_db, schema: reporting, databaseClusterRef: {name: main-cluster}}\n';
-  const databaseRehearsed = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], database);
-  t.is(databaseRehearsed.code, 0, databaseRehearsed.stderr);
-  t.notRegex(databaseRehearsed.stderr, /Warning/);
-  t.deepEqual(await sql(local.postgresDsn, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'rehearsed%' UNION ALL SELECT datname FROM pg_database WHERE datname LIKE 'rehearsed%'"), []);
-  t.is((await local.kubectl(['get', 'pgrole', 'rehearsed-ok'])).code, 1);
-});
+test.serial(
+  '--dry-run=server rehearses the SQL in a transaction that is rolled back: the faults a write would meet, and nothing changed',
+  async (t) => {
+    await sql(local.postgresDsn, "CREATE ROLE weak_admin LOGIN PASSWORD 'weak-admin-password'");
+    const weakDsn = asUser(local.postgresDsn, 'weak_admin', 'weak-admin-password');
+    t.is((await local.kubectl(['create', 'secret', 'generic', 'weak-connection', `--from-literal=connection=${weakDsn}`])).code, 0);
+    const cluster =
+      'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: {name: weak-cluster}\nspec: {connection: {name: weak-connection, namespace: default}}\n';
+    t.is((await local.kubectl(['apply', '-f', '-'], cluster)).code, 0);
+    const role = (name: string, clusterName: string) =>
+      `apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseRole\nmetadata: {name: ${name.replace(/_/g, '-')}}\nspec: {roleName: ${name}, databaseClusterRef: {name: ${clusterName}}}\n`;
+    const refused = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], role('rehearsed_weak', 'weak-cluster'));
+    t.is(refused.code, 0, refused.stderr);
+    t.regex(refused.stderr, /Warning: while creating role "rehearsed_weak": permission denied to create role/);
+    const rehearsed = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], role('rehearsed_ok', 'main-cluster'));
+    t.is(rehearsed.code, 0, rehearsed.stderr);
+    t.notRegex(rehearsed.stderr, /Warning/);
+    const database =
+      'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: Database\nmetadata: {name: rehearsed-db}\nspec: {name: rehearsed_db, schema: reporting, databaseClusterRef: {name: main-cluster}}\n';
+    const databaseRehearsed = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], database);
+    t.is(databaseRehearsed.code, 0, databaseRehearsed.stderr);
+    t.notRegex(databaseRehearsed.stderr, /Warning/);
+    t.deepEqual(
+      await sql(
+        local.postgresDsn,
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE 'rehearsed%' UNION ALL SELECT datname FROM pg_database WHERE datname LIKE 'rehearsed%'",
+      ),
+      [],
+    );
+    t.is((await local.kubectl(['get', 'pgrole', 'rehearsed-ok'])).code, 1);
+  },
+);

@@ -24,14 +24,28 @@ test.before(async () => {
 test.after.always(async () => local?.stop());
 
 function role(namespace: string, name: string, roleName: string, cluster = 'main-cluster') {
-  return { apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', kind: 'DatabaseRole', metadata: { name, namespace }, spec: { roleName, databaseClusterRef: { name: cluster } } };
+  return {
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    kind: 'DatabaseRole',
+    metadata: { name, namespace },
+    spec: { roleName, databaseClusterRef: { name: cluster } },
+  };
 }
 
-const rolesLike = async (prefix: string) => (await sql<{ rolname: string }>(local.postgresDsn, "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1", { params: [prefix] })).map((r) => r.rolname);
+const rolesLike = async (prefix: string) =>
+  (
+    await sql<{ rolname: string }>(local.postgresDsn, 'SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1', {
+      params: [prefix],
+    })
+  ).map((r) => r.rolname);
 
 test('10 concurrent creates of one object, each naming another role: one 201, nine 409, and exactly one role exists', async (t) => {
   const prefix = unique('race');
-  const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', 'racer', `${prefix}_${i}`))));
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', 'racer', `${prefix}_${i}`)),
+    ),
+  );
   t.deepEqual(answers.map((a) => a.status).sort(), [201, ...Array(9).fill(409)]);
   const winner = answers.find((a) => a.status === 201)!.json();
   t.deepEqual(await rolesLike(prefix), [winner.spec.roleName], 'the losers ran no SQL');
@@ -45,13 +59,25 @@ test('two namespaces racing for one role name: exactly one object and one role, 
   ]);
   t.deepEqual([a.status, b.status].sort(), [201, 409], `${a.text}\n${b.text}`);
   const [winner, lost] = a.status === 201 ? ['default', b] : ['team-b', a];
-  t.regex(lost.json().message, new RegExp(`role "${roleName}" on this PostgreSQL server belongs to databaseroles\\.postgres\\.databases\\.dinhloc\\.dev "${winner}/contested"`));
+  t.regex(
+    lost.json().message,
+    new RegExp(
+      `role "${roleName}" on this PostgreSQL server belongs to databaseroles\\.postgres\\.databases\\.dinhloc\\.dev "${winner}/contested"`,
+    ),
+  );
   t.deepEqual(await rolesLike(roleName), [roleName]);
   t.is((await request(`${group}/namespaces/${winner}/databaseroles/contested`)).status, 200);
   // A merge patch, as kubectl patch sends it: no resourceVersion to race with the reconciler's status writes.
-  const updated = await request(`${group}/namespaces/${winner}/databaseroles/contested`, 'PATCH', { spec: { connectionLimit: 3 } }, 'application/merge-patch+json');
+  const updated = await request(
+    `${group}/namespaces/${winner}/databaseroles/contested`,
+    'PATCH',
+    { spec: { connectionLimit: 3 } },
+    'application/merge-patch+json',
+  );
   t.is(updated.status, 200, `the winner updates its own object: ${updated.text}`);
-  t.deepEqual(await sql(local.postgresDsn, 'SELECT rolconnlimit AS limit FROM pg_roles WHERE rolname = $1', { params: [roleName] }), [{ limit: 3 }]);
+  t.deepEqual(await sql(local.postgresDsn, 'SELECT rolconnlimit AS limit FROM pg_roles WHERE rolname = $1', { params: [roleName] }), [
+    { limit: 3 },
+  ]);
 });
 
 test('a second DatabaseCluster reaching the same server is no way around a claim: 409, and the role keeps its owner', async (t) => {
@@ -59,7 +85,10 @@ test('a second DatabaseCluster reaching the same server is no way around a claim
   t.is((await request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', 'first-door', roleName))).status, 201);
   const second = await request(`${group}/namespaces/team-b/databaseroles`, 'POST', role('team-b', 'second-door', roleName, 'second-door'));
   t.is(second.status, 409, second.text);
-  t.regex(second.json().message, /on this PostgreSQL server belongs to databaseroles\.postgres\.databases\.dinhloc\.dev "default\/first-door"/);
+  t.regex(
+    second.json().message,
+    /on this PostgreSQL server belongs to databaseroles\.postgres\.databases\.dinhloc\.dev "default\/first-door"/,
+  );
   t.is((await request(`${group}/namespaces/team-b/databaseroles/second-door`)).status, 404);
 });
 
@@ -75,7 +104,15 @@ test('a dry run checks the claim and takes none: the name stays free for a real 
 
 test('deleting the object with reclaimPolicy Delete drops the role and releases its claim: another namespace may then claim the name', async (t) => {
   const roleName = unique('released');
-  t.is((await request(`${group}/namespaces/default/databaseroles`, 'POST', { ...role('default', 'released', roleName), spec: { ...role('default', 'released', roleName).spec, reclaimPolicy: 'Delete' } })).status, 201);
+  t.is(
+    (
+      await request(`${group}/namespaces/default/databaseroles`, 'POST', {
+        ...role('default', 'released', roleName),
+        spec: { ...role('default', 'released', roleName).spec, reclaimPolicy: 'Delete' },
+      })
+    ).status,
+    201,
+  );
   t.is((await request(`${group}/namespaces/team-b/databaseroles`, 'POST', role('team-b', 'released', roleName))).status, 409);
   t.is((await request(`${group}/namespaces/default/databaseroles/released`, 'DELETE')).status, 200);
   t.deepEqual(await rolesLike(roleName), []);
@@ -84,14 +121,24 @@ test('deleting the object with reclaimPolicy Delete drops the role and releases 
 });
 
 function database(namespace: string, name: string, spec: Record<string, unknown>, cluster = 'main-cluster') {
-  return { apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', kind: 'Database', metadata: { name, namespace }, spec: { databaseClusterRef: { name: cluster }, ...spec } };
+  return {
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    kind: 'Database',
+    metadata: { name, namespace },
+    spec: { databaseClusterRef: { name: cluster }, ...spec },
+  };
 }
 
-const databaseExists = async (name: string) => (await sql(local.postgresDsn, 'SELECT 1 FROM pg_database WHERE datname = $1', { params: [name] })).length === 1;
+const databaseExists = async (name: string) =>
+  (await sql(local.postgresDsn, 'SELECT 1 FROM pg_database WHERE datname = $1', { params: [name] })).length === 1;
 
 test('a Database PostgreSQL refuses (a locale it does not know): 422 with its reason, neither object nor claim kept, and the fixed manifest is created', async (t) => {
   const name = unique('refused');
-  const refused = await request(`${group}/namespaces/default/databases`, 'POST', database('default', 'refused', { name, lcCollate: 'xx_XX.bogus', lcCtype: 'xx_XX.bogus', template: 'template0' }));
+  const refused = await request(
+    `${group}/namespaces/default/databases`,
+    'POST',
+    database('default', 'refused', { name, lcCollate: 'xx_XX.bogus', lcCtype: 'xx_XX.bogus', template: 'template0' }),
+  );
   t.is(refused.status, 422, refused.text);
   t.like(refused.json(), { reason: 'Invalid', details: { causes: [{ reason: 'FieldValueInvalid', field: 'spec' }] } });
   t.regex(refused.json().message, /PostgreSQL refused it while creating database .*locale name: "xx_XX\.bogus"/);
@@ -104,11 +151,19 @@ test('a Database PostgreSQL refuses (a locale it does not know): 422 with its re
 });
 
 test('an update PostgreSQL refuses before any of its SQL ran (an allowed extension the server does not have): 422, and the stored spec stays as it was', async (t) => {
-  const applied = await local.kubectl(['apply', '-f', '-'], extraCluster('lenient', local.postgresDsn, ', allowedExtensions: [no_such_extension]'));
+  const applied = await local.kubectl(
+    ['apply', '-f', '-'],
+    extraCluster('lenient', local.postgresDsn, ', allowedExtensions: [no_such_extension]'),
+  );
   t.is(applied.code, 0, applied.stderr);
   const name = unique('extended');
   t.is((await request(`${group}/namespaces/default/databases`, 'POST', database('default', 'extended', { name }, 'lenient'))).status, 201);
-  const refused = await request(`${group}/namespaces/default/databases/extended`, 'PATCH', { spec: { extensions: ['no_such_extension'] } }, 'application/merge-patch+json');
+  const refused = await request(
+    `${group}/namespaces/default/databases/extended`,
+    'PATCH',
+    { spec: { extensions: ['no_such_extension'] } },
+    'application/merge-patch+json',
+  );
   t.is(refused.status, 422, refused.text);
   t.regex(refused.json().message, /PostgreSQL refused it while creating extension .*"no_such_extension" is not available/);
   t.is((await request(`${group}/namespaces/default/databases/extended`)).json().spec.extensions, undefined);

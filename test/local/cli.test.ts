@@ -6,7 +6,12 @@ import test from 'ava';
 const root = resolve(import.meta.dirname, '../..');
 
 function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'main.ts', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, STORE_DSN: '', ...env }, timeout: 60_000 });
+  return spawnSync(process.execPath, ['--import', 'tsx', 'main.ts', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, STORE_DSN: '', ...env },
+    timeout: 60_000,
+  });
 }
 
 const refusals: [string[], RegExp][] = [
@@ -29,5 +34,6 @@ for (const [args, reason] of refusals) {
 test('--help lists the options of both modes', (t) => {
   const result = run(['--help']);
   t.is(result.status, 0);
-  for (const option of ['--mode', '--data-dir', '--store-dsn', '--resync-interval', '--tls-cert-file', '--kubeconfig', '--lease-namespace']) t.true(result.stdout.includes(option), option);
+  for (const option of ['--mode', '--data-dir', '--store-dsn', '--resync-interval', '--tls-cert-file', '--kubeconfig', '--lease-namespace'])
+    t.true(result.stdout.includes(option), option);
 });

@@ -2,7 +2,15 @@
 // on one cluster is corrected whatever another is doing. Deadlines are generous on purpose: the machine is shared;
 // what must have happened first (a loop's first pass) is read from /metrics, not waited for.
 import test from 'ava';
-import { clusterManifests, eventually, manageCluster, metricValue, reconcilePasses, startLocal, type LocalServer } from '../support/local.ts';
+import {
+  clusterManifests,
+  eventually,
+  manageCluster,
+  metricValue,
+  reconcilePasses,
+  startLocal,
+  type LocalServer,
+} from '../support/local.ts';
 import { createAdmin, sql } from '../support/postgres.ts';
 
 let local: LocalServer;
@@ -21,7 +29,10 @@ test.before(async () => {
 test.after.always(async () => local?.stop());
 
 const granted = (name: string) =>
-  sql<{ ok: boolean }>(local.postgresDsn, 'SELECT has_table_privilege($1, $2, $3) AS ok', { database: `${name}_db`, params: [`${name}_user`, 'orders', 'SELECT'] }).then(([r]) => r!.ok);
+  sql<{ ok: boolean }>(local.postgresDsn, 'SELECT has_table_privilege($1, $2, $3) AS ok', {
+    database: `${name}_db`,
+    params: [`${name}_user`, 'orders', 'SELECT'],
+  }).then(([r]) => r!.ok);
 
 const revokeByHand = (name: string) => sql(local.postgresDsn, `REVOKE SELECT ON orders FROM ${name}_user`, { database: `${name}_db` });
 
@@ -46,17 +57,20 @@ for (const [interval, fault] of refusals) {
   });
 }
 
-test.serial('each cluster is compared at its own resyncInterval: a REVOKE is corrected on the 2s cluster while the 1h cluster still shows it', async (t) => {
-  t.true(await eventually(async () => (await granted('quick')) && (await granted('slow')), 30_000));
-  // The pass each loop starts with is over: the slow cluster's next is an hour away.
-  t.true(await eventually(async () => (await reconcilePasses(local, 'quick')) > 0 && (await reconcilePasses(local, 'slow')) > 0, 30_000));
-  await revokeByHand('quick');
-  await revokeByHand('slow');
-  t.true(await eventually(() => granted('quick'), 30_000), 'corrected at the 2s interval');
-  t.false(await granted('slow'), 'not corrected before its 1h interval');
-  const slow = await json(['get', 'pgrole', 'slow-user']);
-  t.like(slow.status.drift, [{ database: 'slow_db', privilege: 'SELECT', expected: 'granted', actual: 'revoked' }]);
-});
+test.serial(
+  'each cluster is compared at its own resyncInterval: a REVOKE is corrected on the 2s cluster while the 1h cluster still shows it',
+  async (t) => {
+    t.true(await eventually(async () => (await granted('quick')) && (await granted('slow')), 30_000));
+    // The pass each loop starts with is over: the slow cluster's next is an hour away.
+    t.true(await eventually(async () => (await reconcilePasses(local, 'quick')) > 0 && (await reconcilePasses(local, 'slow')) > 0, 30_000));
+    await revokeByHand('quick');
+    await revokeByHand('slow');
+    t.true(await eventually(() => granted('quick'), 30_000), 'corrected at the 2s interval');
+    t.false(await granted('slow'), 'not corrected before its 1h interval');
+    const slow = await json(['get', 'pgrole', 'slow-user']);
+    t.like(slow.status.drift, [{ database: 'slow_db', privilege: 'SELECT', expected: 'granted', actual: 'revoked' }]);
+  },
+);
 
 function condition(object: { status?: { conditions?: { type: string; message: string }[] } }, type: string) {
   return object.status?.conditions?.find((c) => c.type === type);
@@ -97,22 +111,39 @@ test.serial('the notifications of our own corrections settle: after a correction
   t.is(await batches(), settled);
 });
 
-test.serial('a Database created on a 1h cluster after its loop\'s first pass gets its event triggers within seconds, not at the next resync', async (t) => {
-  const parts = clusterManifests('late', local.postgresDsn, '1h').split('---\n');
-  const cluster = await local.kubectl(['apply', '-f', '-'], [parts[0], parts[1]].join('---\n'));
-  t.is(cluster.code, 0, cluster.stderr);
-  t.true(await eventually(async () => (await reconcilePasses(local, 'late')) > 0, 30_000), 'the loop has made its first pass, with no database yet');
-  const database = await local.kubectl(['apply', '-f', '-'], parts[2]!);
-  t.is(database.code, 0, database.stderr);
-  t.true(await eventually(async () => (await json(['get', 'pgcluster', 'late'])).status?.driftDetection === 'EventTrigger', 30_000));
-});
+test.serial(
+  "a Database created on a 1h cluster after its loop's first pass gets its event triggers within seconds, not at the next resync",
+  async (t) => {
+    const parts = clusterManifests('late', local.postgresDsn, '1h').split('---\n');
+    const cluster = await local.kubectl(['apply', '-f', '-'], [parts[0], parts[1]].join('---\n'));
+    t.is(cluster.code, 0, cluster.stderr);
+    t.true(
+      await eventually(async () => (await reconcilePasses(local, 'late')) > 0, 30_000),
+      'the loop has made its first pass, with no database yet',
+    );
+    const database = await local.kubectl(['apply', '-f', '-'], parts[2]!);
+    t.is(database.code, 0, database.stderr);
+    t.true(await eventually(async () => (await json(['get', 'pgcluster', 'late'])).status?.driftDetection === 'EventTrigger', 30_000));
+  },
+);
 
-test.serial('a managed database made a template by hand loses its connections at the next pass: none blocks a CREATE DATABASE copying it', async (t) => {
-  await manageCluster(local, 'templ', local.postgresDsn, '2s');
-  const connected = async () => (await sql(local.postgresDsn, "SELECT 1 FROM pg_stat_activity WHERE datname = 'templ_db' AND application_name LIKE 'postgres-apiserver%'")).length;
-  t.true(await eventually(async () => (await connected()) > 0, 30_000), 'listened to while it is a plain database');
-  await sql(local.postgresDsn, 'ALTER DATABASE templ_db IS_TEMPLATE true');
-  t.true(await eventually(async () => (await connected()) === 0, 30_000), 'no connection to a template');
-  await sql(local.postgresDsn, 'CREATE DATABASE copied_from_template TEMPLATE templ_db');
-  t.deepEqual(await sql(local.postgresDsn, "SELECT datname FROM pg_database WHERE datname = 'copied_from_template'"), [{ datname: 'copied_from_template' }]);
-});
+test.serial(
+  'a managed database made a template by hand loses its connections at the next pass: none blocks a CREATE DATABASE copying it',
+  async (t) => {
+    await manageCluster(local, 'templ', local.postgresDsn, '2s');
+    const connected = async () =>
+      (
+        await sql(
+          local.postgresDsn,
+          "SELECT 1 FROM pg_stat_activity WHERE datname = 'templ_db' AND application_name LIKE 'postgres-apiserver%'",
+        )
+      ).length;
+    t.true(await eventually(async () => (await connected()) > 0, 30_000), 'listened to while it is a plain database');
+    await sql(local.postgresDsn, 'ALTER DATABASE templ_db IS_TEMPLATE true');
+    t.true(await eventually(async () => (await connected()) === 0, 30_000), 'no connection to a template');
+    await sql(local.postgresDsn, 'CREATE DATABASE copied_from_template TEMPLATE templ_db');
+    t.deepEqual(await sql(local.postgresDsn, "SELECT datname FROM pg_database WHERE datname = 'copied_from_template'"), [
+      { datname: 'copied_from_template' },
+    ]);
+  },
+);

@@ -10,7 +10,11 @@ test.before(async () => {
   // A second schema to drop, and a table for the table cases.
   await local.kubectl(['patch', 'pgdb', 'my-app-db', '--type', 'merge', '-p', '{"spec":{"schemas":["reporting"]}}']);
   await sql(local.postgresDsn, 'CREATE TABLE orders (id int)', { database });
-  if (!(await eventually(() => holds(`SELECT has_table_privilege('my_app_user', 'orders', 'SELECT') AND has_schema_privilege('postgres', 'reporting', 'USAGE')`)))) {
+  if (
+    !(await eventually(() =>
+      holds(`SELECT has_table_privilege('my_app_user', 'orders', 'SELECT') AND has_schema_privilege('postgres', 'reporting', 'USAGE')`),
+    ))
+  ) {
     throw new Error('the guide did not converge');
   }
 });
@@ -33,7 +37,15 @@ const inSync = async (resource: string, name: string) => {
 };
 
 const setPolicy = async (policy: 'Report' | 'Correct') => {
-  const result = await local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', JSON.stringify({ spec: { driftPolicy: policy } })]);
+  const result = await local.kubectl([
+    'patch',
+    'pgcluster',
+    'main-cluster',
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ spec: { driftPolicy: policy } }),
+  ]);
   if (result.code !== 0) throw new Error(result.stderr);
 };
 
@@ -74,10 +86,17 @@ const cases: DriftCase[] = [
   },
   {
     name: 'DROP ROLE',
-    byHand: [['DROP OWNED BY my_app_user', database], ['DROP ROLE my_app_user', 'postgres']],
+    byHand: [
+      ['DROP OWNED BY my_app_user', database],
+      ['DROP ROLE my_app_user', 'postgres'],
+    ],
     object: ['pgrole', 'app-user'],
-    specified: async () => (await holds(`has_table_privilege('my_app_user', 'orders', 'SELECT')`).catch(() => false))
-      && (await sql(asUser(local.postgresDsn, 'my_app_user', 'strong-password-here'), 'SELECT 1', { database }).then(() => true, () => false)),
+    specified: async () =>
+      (await holds(`has_table_privilege('my_app_user', 'orders', 'SELECT')`).catch(() => false)) &&
+      (await sql(asUser(local.postgresDsn, 'my_app_user', 'strong-password-here'), 'SELECT 1', { database }).then(
+        () => true,
+        () => false,
+      )),
   },
   {
     name: 'a dropped schema',
@@ -98,8 +117,9 @@ const cases: DriftCase[] = [
     name: 'DROP DATABASE',
     byHand: [[`DROP DATABASE ${database} WITH (FORCE)`, 'postgres']],
     object: ['pgdb', 'my-app-db'],
-    specified: async () => (await holds(`EXISTS (SELECT 1 FROM pg_database WHERE datname = '${database}')`, 'postgres'))
-      && (await holds(`has_schema_privilege('my_app_user', 'public', 'USAGE')`).catch(() => false)),
+    specified: async () =>
+      (await holds(`EXISTS (SELECT 1 FROM pg_database WHERE datname = '${database}')`, 'postgres')) &&
+      (await holds(`has_schema_privilege('my_app_user', 'public', 'USAGE')`).catch(() => false)),
   },
 ];
 
@@ -117,12 +137,19 @@ for (const c of cases) {
   });
 }
 
-test.serial('the Database\'s Service deleted by hand: Ready=False ServiceMissing under Report, made again under Correct', async (t) => {
+test.serial("the Database's Service deleted by hand: Ready=False ServiceMissing under Report, made again under Correct", async (t) => {
   await setPolicy('Report');
   t.teardown(() => setPolicy('Correct'));
   t.is((await local.kubectl(['delete', 'service', 'my-app-db-svc'])).code, 0);
   const serviceExists = async () => (await local.kubectl(['get', 'service', 'my-app-db-svc'])).code === 0;
-  t.true(await eventually(async () => (await statusOf('pgdb', 'my-app-db')).conditions?.some((c) => c.type === 'Ready' && c.status === 'False' && (c as { reason?: string }).reason === 'ServiceMissing') === true));
+  t.true(
+    await eventually(
+      async () =>
+        (await statusOf('pgdb', 'my-app-db')).conditions?.some(
+          (c) => c.type === 'Ready' && c.status === 'False' && (c as { reason?: string }).reason === 'ServiceMissing',
+        ) === true,
+    ),
+  );
   t.true(await passOver(local, 'main-cluster'), 'a whole pass of the reconciler ran since');
   t.false(await serviceExists(), 'Report leaves it missing');
   await setPolicy('Correct');
@@ -130,8 +157,12 @@ test.serial('the Database\'s Service deleted by hand: Ready=False ServiceMissing
   t.true(await eventually(() => inSync('pgdb', 'my-app-db')));
 });
 
-test.serial('a connectionSecret deleted or edited by hand: Ready=False ConnectionSecretDrift under Report, written again under Correct', async (t) => {
-  const applied = await local.kubectl(['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+test.serial(
+  'a connectionSecret deleted or edited by hand: Ready=False ConnectionSecretDrift under Report, written again under Correct',
+  async (t) => {
+    const applied = await local.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
 metadata: {name: reporter, namespace: default}
 spec:
@@ -140,23 +171,34 @@ spec:
   connectionSecret: {name: reporter-credentials, database: ${database}}
   databaseClusterRef: {name: main-cluster}
   permissions: [{database: ${database}}]
-`);
-  t.is(applied.code, 0, applied.stderr);
-  const uri = async () => {
-    const got = await local.kubectl(['get', 'secret', 'reporter-credentials', '-o', 'jsonpath={.data.uri}']);
-    return got.code === 0 && got.stdout ? Buffer.from(got.stdout, 'base64').toString('utf8') : undefined;
-  };
-  const original = await uri();
-  t.truthy(original);
-  const driftShown = async () => (await statusOf('pgrole', 'reporter')).conditions?.some((c) => c.type === 'Ready' && (c as { reason?: string }).reason === 'ConnectionSecretDrift') === true;
-  for (const change of [['delete', 'secret', 'reporter-credentials'], ['patch', 'secret', 'reporter-credentials', '--type', 'merge', '-p', '{"stringData":{"uri":"postgresql://elsewhere"}}']]) {
-    await setPolicy('Report');
-    t.is((await local.kubectl(change)).code, 0);
-    t.true(await eventually(driftShown), `${change[0]}: the status shows it`);
-    t.not(await uri(), original, `${change[0]}: Report leaves it`);
-    await setPolicy('Correct');
-    t.true(await eventually(async () => (await uri()) === original, 20_000), `${change[0]}: Correct writes it again`);
-    t.true(await eventually(() => inSync('pgrole', 'reporter')));
-  }
-  t.false((await statusOf('pgrole', 'reporter')).conditions?.some((c) => JSON.stringify(c).includes('elsewhere')), 'no value in the status');
-});
+`,
+    );
+    t.is(applied.code, 0, applied.stderr);
+    const uri = async () => {
+      const got = await local.kubectl(['get', 'secret', 'reporter-credentials', '-o', 'jsonpath={.data.uri}']);
+      return got.code === 0 && got.stdout ? Buffer.from(got.stdout, 'base64').toString('utf8') : undefined;
+    };
+    const original = await uri();
+    t.truthy(original);
+    const driftShown = async () =>
+      (await statusOf('pgrole', 'reporter')).conditions?.some(
+        (c) => c.type === 'Ready' && (c as { reason?: string }).reason === 'ConnectionSecretDrift',
+      ) === true;
+    for (const change of [
+      ['delete', 'secret', 'reporter-credentials'],
+      ['patch', 'secret', 'reporter-credentials', '--type', 'merge', '-p', '{"stringData":{"uri":"postgresql://elsewhere"}}'],
+    ]) {
+      await setPolicy('Report');
+      t.is((await local.kubectl(change)).code, 0);
+      t.true(await eventually(driftShown), `${change[0]}: the status shows it`);
+      t.not(await uri(), original, `${change[0]}: Report leaves it`);
+      await setPolicy('Correct');
+      t.true(await eventually(async () => (await uri()) === original, 20_000), `${change[0]}: Correct writes it again`);
+      t.true(await eventually(() => inSync('pgrole', 'reporter')));
+    }
+    t.false(
+      (await statusOf('pgrole', 'reporter')).conditions?.some((c) => JSON.stringify(c).includes('elsewhere')),
+      'no value in the status',
+    );
+  },
+);

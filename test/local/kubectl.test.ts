@@ -12,7 +12,11 @@ test.after.always(async () => local?.stop());
 test.serial('the guide applies, and applying it again leaves our objects unchanged', async (t) => {
   const again = await local.kubectl(['apply', '-f', '-'], guideManifests(local.postgresDsn));
   t.is(again.code, 0, again.stderr);
-  for (const line of ['databasecluster.postgres.databases.dinhloc.dev/main-cluster unchanged', 'database.postgres.databases.dinhloc.dev/my-app-db unchanged', 'databaserole.postgres.databases.dinhloc.dev/app-user unchanged']) {
+  for (const line of [
+    'databasecluster.postgres.databases.dinhloc.dev/main-cluster unchanged',
+    'database.postgres.databases.dinhloc.dev/my-app-db unchanged',
+    'databaserole.postgres.databases.dinhloc.dev/app-user unchanged',
+  ]) {
     t.true(again.stdout.includes(line), again.stdout);
   }
 });
@@ -27,13 +31,20 @@ test.serial('kubectl get postgres -A lists the three kinds with their columns', 
 
 test.serial('get -o json, -o yaml, -o jsonpath and -o wide', async (t) => {
   const json = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
-  t.like(json, { kind: 'DatabaseRole', metadata: { name: 'app-user', namespace: 'default', generation: 1 }, spec: { roleName: 'my_app_user', reclaimPolicy: 'Retain' } });
+  t.like(json, {
+    kind: 'DatabaseRole',
+    metadata: { name: 'app-user', namespace: 'default', generation: 1 },
+    spec: { roleName: 'my_app_user', reclaimPolicy: 'Retain' },
+  });
   t.regex((await local.kubectl(['get', 'pgdb', 'my-app-db', '-o', 'yaml'])).stdout, /name: my_app_db_production/);
-  t.is((await local.kubectl(['get', 'databaserole', 'app-user', '-o', 'jsonpath={.spec.permissions[0].schemas[0].privileges}'])).stdout, '["USAGE","CREATE"]');
+  t.is(
+    (await local.kubectl(['get', 'databaserole', 'app-user', '-o', 'jsonpath={.spec.permissions[0].schemas[0].privileges}'])).stdout,
+    '["USAGE","CREATE"]',
+  );
   t.regex((await local.kubectl(['get', 'databaseroles', '-o', 'wide'])).stdout, /DATABASES\s+LOGIN\s+VALID-UNTIL/);
 });
 
-test.serial('kubectl explain walks the schema through the group\'s OpenAPI v3', async (t) => {
+test.serial("kubectl explain walks the schema through the group's OpenAPI v3", async (t) => {
   const { stdout, code, stderr } = await local.kubectl(['explain', 'databaserole.spec.permissions.schemas.tables']);
   t.is(code, 0, stderr);
   t.regex(stdout, /KIND:\s+DatabaseRole/);
@@ -42,7 +53,20 @@ test.serial('kubectl explain walks the schema through the group\'s OpenAPI v3', 
 
 test.serial('patch --type merge and --type json change the object; a strategic patch gets the 415 hint', async (t) => {
   t.is((await local.kubectl(['patch', 'pgrole', 'app-user', '--type', 'merge', '-p', '{"spec":{"connectionLimit":5}}'])).code, 0);
-  t.is((await local.kubectl(['patch', 'pgrole', 'app-user', '--type', 'json', '-p', '[{"op":"replace","path":"/spec/connectionLimit","value":6}]'])).code, 0);
+  t.is(
+    (
+      await local.kubectl([
+        'patch',
+        'pgrole',
+        'app-user',
+        '--type',
+        'json',
+        '-p',
+        '[{"op":"replace","path":"/spec/connectionLimit","value":6}]',
+      ])
+    ).code,
+    0,
+  );
   const json = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
   t.is(json.spec.connectionLimit, 6);
   t.is(json.metadata.generation, 3);
@@ -54,32 +78,60 @@ test.serial('patch --type merge and --type json change the object; a strategic p
 test.serial('label and annotate work, and -l selects', async (t) => {
   t.is((await local.kubectl(['label', 'pgrole', 'app-user', 'team=payments'])).code, 0);
   t.is((await local.kubectl(['annotate', 'pgdb', 'my-app-db', 'owner=alice'])).code, 0);
-  t.regex((await local.kubectl(['get', 'pgrole', '-l', 'team=payments', '-o', 'name'])).stdout, /databaserole.postgres.databases.dinhloc.dev\/app-user/);
+  t.regex(
+    (await local.kubectl(['get', 'pgrole', '-l', 'team=payments', '-o', 'name'])).stdout,
+    /databaserole.postgres.databases.dinhloc.dev\/app-user/,
+  );
   t.is((await local.kubectl(['get', 'pgrole', '-l', 'team=other', '-o', 'name'])).stdout, '');
 });
 
 const badInputs: [string, string[], string | undefined, RegExp][] = [
-  ['an unknown field (kubectl validates strictly)', ['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+  [
+    'an unknown field (kubectl validates strictly)',
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: Database
 metadata: {name: typo, namespace: default}
 spec: {name: typo_db, databaseClusterRef: {name: main-cluster}, shcema: public}
-`, /unknown field "spec.shcema"/],
-  ['a missing required field', ['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+`,
+    /unknown field "spec.shcema"/,
+  ],
+  [
+    'a missing required field',
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
 metadata: {name: nameless, namespace: default}
 spec: {databaseClusterRef: {name: main-cluster}}
-`, /The DatabaseRole "nameless" is invalid:[\s\S]*spec.roleName: Required value/],
-  ['an unknown privilege', ['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+`,
+    /The DatabaseRole "nameless" is invalid:[\s\S]*spec.roleName: Required value/,
+  ],
+  [
+    'an unknown privilege',
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
 metadata: {name: greedy, namespace: default}
 spec: {roleName: greedy, databaseClusterRef: {name: main-cluster}, permissions: [{database: my_app_db_production, privileges: [CONNECT, OWN]}]}
-`, /spec.permissions\[0\].privileges\[1\]: Unsupported value: "OWN"/],
-  ['a change of an immutable field', ['patch', 'pgdb', 'my-app-db', '--type', 'merge', '-p', '{"spec":{"name":"renamed"}}'], undefined, /spec.name: Invalid value: "renamed": field is immutable/],
-  ['a superuser role', ['apply', '-f', '-'], `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+`,
+    /spec.permissions\[0\].privileges\[1\]: Unsupported value: "OWN"/,
+  ],
+  [
+    'a change of an immutable field',
+    ['patch', 'pgdb', 'my-app-db', '--type', 'merge', '-p', '{"spec":{"name":"renamed"}}'],
+    undefined,
+    /spec.name: Invalid value: "renamed": field is immutable/,
+  ],
+  [
+    'a superuser role',
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
 metadata: {name: root, namespace: default}
 spec: {roleName: root, databaseClusterRef: {name: main-cluster}, superuser: true}
-`, /spec.superuser: Forbidden: superuser roles are not managed|unknown field "spec.superuser"/],
+`,
+    /spec.superuser: Forbidden: superuser roles are not managed|unknown field "spec.superuser"/,
+  ],
 ];
 
 for (const [title, args, input, message] of badInputs) {
@@ -88,7 +140,10 @@ for (const [title, args, input, message] of badInputs) {
     const result = await local.kubectl(args, input);
     t.not(result.code, 0);
     t.regex(result.stderr, message);
-    t.is((await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout.replace(/"resourceVersion": "\d+"/, ''), before.replace(/"resourceVersion": "\d+"/, ''));
+    t.is(
+      (await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout.replace(/"resourceVersion": "\d+"/, ''),
+      before.replace(/"resourceVersion": "\d+"/, ''),
+    );
   });
 }
 

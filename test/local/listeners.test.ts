@@ -11,22 +11,45 @@ test.before(async () => {
 });
 test.after.always(async () => local?.stop());
 
-const listeners = async () => Number((await sql<{ n: string }>(local.postgresDsn, `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'postgres-apiserver drift listener'`))[0]!.n);
+const listeners = async () =>
+  Number(
+    (
+      await sql<{ n: string }>(
+        local.postgresDsn,
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'postgres-apiserver drift listener'`,
+      )
+    )[0]!.n,
+  );
 
 test(`a cluster with more than ${maxListenedDatabases} managed databases holds ${maxListenedDatabases} listening connections, and its status says so`, async (t) => {
-  const more = Array.from({ length: maxListenedDatabases }, (_, i) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+  const more = Array.from(
+    { length: maxListenedDatabases },
+    (_, i) => `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: Database
 metadata: {name: extra-${i}, namespace: default}
 spec: {name: extra_${String(i).padStart(2, '0')}, databaseClusterRef: {name: main-cluster}}
-`).join('---\n');
+`,
+  ).join('---\n');
   const applied = await local.kubectl(['apply', '-f', '-'], more);
   t.is(applied.code, 0, applied.stderr);
   const message = async () => {
     const cluster = JSON.parse((await local.kubectl(['get', 'pgcluster', 'main-cluster', '-o', 'json'])).stdout);
     return (cluster.status?.conditions ?? []).find((c: { type: string }) => c.type === 'EventTriggers')?.message ?? '';
   };
-  t.true(await eventually(async () => (await message()).includes(`1 more managed database(s) get no listener (at most ${maxListenedDatabases} per cluster`), 20_000), await message());
+  t.true(
+    await eventually(
+      async () => (await message()).includes(`1 more managed database(s) get no listener (at most ${maxListenedDatabases} per cluster`),
+      20_000,
+    ),
+    await message(),
+  );
   t.true(await eventually(async () => (await listeners()) === maxListenedDatabases, 20_000), `listeners: ${await listeners()}`);
   // my_app_db_production sorts after extra_00…extra_19: it is the one compared at each resync only.
-  t.deepEqual(await sql(local.postgresDsn, `SELECT datname FROM pg_stat_activity WHERE application_name = 'postgres-apiserver drift listener' AND datname = 'my_app_db_production'`), []);
+  t.deepEqual(
+    await sql(
+      local.postgresDsn,
+      `SELECT datname FROM pg_stat_activity WHERE application_name = 'postgres-apiserver drift listener' AND datname = 'my_app_db_production'`,
+    ),
+    [],
+  );
 });

@@ -11,7 +11,8 @@ test.before(async () => {
 });
 test.after.always(async () => local?.stop());
 
-const roleExists = async (name: string) => (await sql(local.postgresDsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [name] })).length === 1;
+const roleExists = async (name: string) =>
+  (await sql(local.postgresDsn, 'SELECT 1 FROM pg_roles WHERE rolname = $1', { params: [name] })).length === 1;
 const exists = async (...args: string[]) => (await local.kubectl(['get', ...args])).code === 0;
 
 function team(namespace: string, cluster: string, roleName: string): string {
@@ -43,8 +44,19 @@ test.serial('kubectl delete namespace removes its objects, and reclaimPolicy Del
 });
 
 test.serial('a drop that cannot run keeps the namespace Terminating; deleted again once it can, it goes', async (t) => {
-  t.is((await local.kubectl(['create', 'secret', 'generic', 'flaky-connection', `--from-literal=connection=${local.postgresDsn}`])).code, 0);
-  t.is((await local.kubectl(['apply', '-f', '-'], 'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: {name: flaky}\nspec: {connection: {name: flaky-connection, namespace: default}}\n')).code, 0);
+  t.is(
+    (await local.kubectl(['create', 'secret', 'generic', 'flaky-connection', `--from-literal=connection=${local.postgresDsn}`])).code,
+    0,
+  );
+  t.is(
+    (
+      await local.kubectl(
+        ['apply', '-f', '-'],
+        'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: {name: flaky}\nspec: {connection: {name: flaky-connection, namespace: default}}\n',
+      )
+    ).code,
+    0,
+  );
   t.is((await local.kubectl(['apply', '-f', '-'], team('stuck', 'flaky', 'stuck_role'))).code, 0);
   t.true(await roleExists('stuck_role'));
   t.is((await local.kubectl(['delete', 'secret', 'flaky-connection'])).code, 0);
@@ -54,8 +66,14 @@ test.serial('a drop that cannot run keeps the namespace Terminating; deleted aga
   t.regex((await local.kubectl(['get', 'namespace', 'stuck'])).stdout, /stuck\s+Terminating/);
   t.false(await exists('secret', 'notes', '-n', 'stuck'), 'what could go went');
   t.true(await roleExists('stuck_role'), 'nothing dropped without its connection');
-  t.is((await local.kubectl(['create', 'secret', 'generic', 'flaky-connection', `--from-literal=connection=${local.postgresDsn}`])).code, 0);
-  t.true(await eventually(async () => !(await roleExists('stuck_role')), 20_000), 'the reconciler finishes the role once the cluster can be reached');
+  t.is(
+    (await local.kubectl(['create', 'secret', 'generic', 'flaky-connection', `--from-literal=connection=${local.postgresDsn}`])).code,
+    0,
+  );
+  t.true(
+    await eventually(async () => !(await roleExists('stuck_role')), 20_000),
+    'the reconciler finishes the role once the cluster can be reached',
+  );
   t.is((await local.kubectl(['delete', 'namespace', 'stuck'])).code, 0);
   t.false(await exists('namespace', 'stuck'));
 });

@@ -20,7 +20,9 @@ test.after.always(async () => local?.stop());
 function stopPostgresByHand(dataDir: string): void {
   const pgCtl = [join(binDir(17), 'pg_ctl'), '-D', join(dataDir, 'postgres', 'data'), 'stop', '-m', 'fast', '-w'];
   const asRoot = process.getuid?.() === 0;
-  const result = spawnSync(asRoot ? 'runuser' : pgCtl[0]!, asRoot ? ['-u', 'nobody', '--', ...pgCtl] : pgCtl.slice(1), { encoding: 'utf8' });
+  const result = spawnSync(asRoot ? 'runuser' : pgCtl[0]!, asRoot ? ['-u', 'nobody', '--', ...pgCtl] : pgCtl.slice(1), {
+    encoding: 'utf8',
+  });
   if (result.status !== 0) throw new Error(`pg_ctl stop failed: ${result.stderr}`);
 }
 
@@ -33,7 +35,14 @@ test('PostgreSQL stopped twice under requests: the server stays up, answers 503 
   // One request every 100 ms, a list or a get, for as long as the test lasts.
   const traffic = (async () => {
     for (let i = 0; running; i++) {
-      answers.push(await request(i % 2 ? roles : `${roles}/app-user`).catch((error: Error) => ({ status: 0, headers: {}, text: error.message, json: () => undefined })));
+      answers.push(
+        await request(i % 2 ? roles : `${roles}/app-user`).catch((error: Error) => ({
+          status: 0,
+          headers: {},
+          text: error.message,
+          json: () => undefined,
+        })),
+      );
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
@@ -51,7 +60,20 @@ test('PostgreSQL stopped twice under requests: the server stays up, answers 503 
     t.is(unavailable.headers['retry-after'], '1');
     t.like(unavailable.json(), { kind: 'Status', reason: 'ServiceUnavailable', code: 503, details: { retryAfterSeconds: 1 } });
     t.is((await request('/livez')).status, 200, 'the process and its loops are alive');
-    t.true(await eventually(async () => since().some((a, i) => a.status === 200 && since().slice(0, i).some((b) => b.status === 503)), 60_000), `round ${round}: never served again`);
+    t.true(
+      await eventually(
+        async () =>
+          since().some(
+            (a, i) =>
+              a.status === 200 &&
+              since()
+                .slice(0, i)
+                .some((b) => b.status === 503),
+          ),
+        60_000,
+      ),
+      `round ${round}: never served again`,
+    );
     t.is((await request('/readyz')).status, 200);
   }
   const statuses = new Set(answers.map((a) => a.status));

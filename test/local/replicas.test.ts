@@ -22,9 +22,15 @@ test('one replica leads, both serve the same objects, and the other takes over w
   const b = await startLocal(undefined, { storeDsn });
   replicas.push(b);
   // b has tried the lock at least once: its election session is idle after pg_try_advisory_lock, holding none.
-  const bTried = async () => (await sql<{ n: number }>(storeDsn, `SELECT count(*)::int AS n FROM pg_stat_activity
+  const bTried = async () =>
+    (
+      await sql<{ n: number }>(
+        storeDsn,
+        `SELECT count(*)::int AS n FROM pg_stat_activity
     WHERE application_name = 'postgres-apiserver leader' AND state = 'idle' AND query LIKE '%pg_try_advisory_lock%'
-      AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`))[0]!.n >= 1;
+      AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`,
+      )
+    )[0]!.n >= 1;
   t.true(await eventually(bTried, 30_000), 'the second replica tried to lead');
   t.true(a.isLeader());
   t.false(b.isLeader(), 'never two leaders');

@@ -44,17 +44,25 @@ async function kubectlOk(args: string[]): Promise<void> {
 const ready = (role: Role) => role.status.conditions.find((c) => c.type === 'Ready')!;
 
 const logsIn = (password: string) =>
-  sql(asUser(local.postgresDsn, 'my_app_user', password), 'SELECT 1', { database: 'my_app_db_production' }).then(() => true, () => false);
+  sql(asUser(local.postgresDsn, 'my_app_user', password), 'SELECT 1', { database: 'my_app_db_production' }).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Ready's status and reason in each event `kubectl get -w` prints (`lines`, as they come), until `until` matches
  * one or 60 s pass (`done`).
  */
 function watchReady(until: RegExp): { lines: string[]; done: Promise<string[]> } {
-  const jsonpath = '{.type} {.object.status.conditions[?(@.type=="Ready")].status} {.object.status.conditions[?(@.type=="Ready")].reason}{"\\n"}';
-  const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, 'get', 'pgrole', 'app-user', '-w', '--output-watch-events', '-o', `jsonpath=${jsonpath}`], {
-    env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') },
-  });
+  const jsonpath =
+    '{.type} {.object.status.conditions[?(@.type=="Ready")].status} {.object.status.conditions[?(@.type=="Ready")].reason}{"\\n"}';
+  const child = spawn(
+    'kubectl',
+    ['--kubeconfig', local.kubeconfig, 'get', 'pgrole', 'app-user', '-w', '--output-watch-events', '-o', `jsonpath=${jsonpath}`],
+    {
+      env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') },
+    },
+  );
   const lines: string[] = [];
   const done = new Promise<string[]>((resolve) => {
     const timer = setTimeout(() => child.kill(), 60_000);
@@ -70,39 +78,57 @@ function watchReady(until: RegExp): { lines: string[]; done: Promise<string[]> }
   return { lines, done };
 }
 
-test.serial('a password changed with kubectl logs in within seconds, the old one fails, and passwordSecretVersion is the Secret\'s resourceVersion', async (t) => {
-  t.true(await logsIn('strong-password-here'));
-  const changedAt = Date.now();
-  await kubectlOk(['patch', 'secret', 'app-user-password', '--type', 'merge', '-p', '{"stringData":{"password":"rotated-password"}}']);
-  t.true(await eventually(() => logsIn('rotated-password'), 10_000));
-  t.log(`the new password logged in ${Date.now() - changedAt} ms after the change`);
-  t.false(await logsIn('strong-password-here'));
-  const secret = await json<{ metadata: { resourceVersion: string } }>(['get', 'secret', 'app-user-password']);
-  t.true(await eventually(async () => (await json<Role>(['get', 'pgrole', 'app-user'])).status.passwordSecretVersion === secret.metadata.resourceVersion));
-  t.like(ready(await json<Role>(['get', 'pgrole', 'app-user'])), { status: 'True', reason: 'Ready' });
-});
+test.serial(
+  "a password changed with kubectl logs in within seconds, the old one fails, and passwordSecretVersion is the Secret's resourceVersion",
+  async (t) => {
+    t.true(await logsIn('strong-password-here'));
+    const changedAt = Date.now();
+    await kubectlOk(['patch', 'secret', 'app-user-password', '--type', 'merge', '-p', '{"stringData":{"password":"rotated-password"}}']);
+    t.true(await eventually(() => logsIn('rotated-password'), 10_000));
+    t.log(`the new password logged in ${Date.now() - changedAt} ms after the change`);
+    t.false(await logsIn('strong-password-here'));
+    const secret = await json<{ metadata: { resourceVersion: string } }>(['get', 'secret', 'app-user-password']);
+    t.true(
+      await eventually(
+        async () => (await json<Role>(['get', 'pgrole', 'app-user'])).status.passwordSecretVersion === secret.metadata.resourceVersion,
+      ),
+    );
+    t.like(ready(await json<Role>(['get', 'pgrole', 'app-user'])), { status: 'True', reason: 'Ready' });
+  },
+);
 
 test.serial('a key removed from the Secret makes the role Ready=False with reason SecretKeyMissing; its password stays', async (t) => {
   await kubectlOk(['patch', 'secret', 'app-user-password', '--type', 'json', '-p', '[{"op":"remove","path":"/data/password"}]']);
   const role = await json<Role>(['get', 'pgrole', 'app-user']);
-  t.like(ready(role), { status: 'False', reason: 'SecretKeyMissing', message: 'Secret default/app-user-password has no key "password": the role keeps its password' });
+  t.like(ready(role), {
+    status: 'False',
+    reason: 'SecretKeyMissing',
+    message: 'Secret default/app-user-password has no key "password": the role keeps its password',
+  });
   t.true(await logsIn('rotated-password'));
 });
 
-test.serial('a deleted Secret turns the role Ready=False with reason SecretNotFound for a watcher within seconds; its password stays', async (t) => {
-  const watcher = watchReady(/^MODIFIED False SecretNotFound$/);
-  // The watch has listed the role (its first line) and waits.
-  t.true(await eventually(() => watcher.lines.length > 0, 30_000), 'the watch printed the role');
-  const deletedAt = Date.now();
-  await kubectlOk(['delete', 'secret', 'app-user-password']);
-  const lines = await watcher.done;
-  t.true(lines.includes('MODIFIED False SecretNotFound'), lines.join('\n'));
-  t.log(`a watcher saw Ready=False ${Date.now() - deletedAt} ms after the delete`);
-  const role = await json<Role>(['get', 'pgrole', 'app-user']);
-  t.like(ready(role), { status: 'False', reason: 'SecretNotFound', message: 'Secret default/app-user-password does not exist: the role keeps its password' });
-  t.true(await logsIn('rotated-password'));
-  t.false(JSON.stringify(role).includes('rotated-password'), 'no password in the object');
-});
+test.serial(
+  'a deleted Secret turns the role Ready=False with reason SecretNotFound for a watcher within seconds; its password stays',
+  async (t) => {
+    const watcher = watchReady(/^MODIFIED False SecretNotFound$/);
+    // The watch has listed the role (its first line) and waits.
+    t.true(await eventually(() => watcher.lines.length > 0, 30_000), 'the watch printed the role');
+    const deletedAt = Date.now();
+    await kubectlOk(['delete', 'secret', 'app-user-password']);
+    const lines = await watcher.done;
+    t.true(lines.includes('MODIFIED False SecretNotFound'), lines.join('\n'));
+    t.log(`a watcher saw Ready=False ${Date.now() - deletedAt} ms after the delete`);
+    const role = await json<Role>(['get', 'pgrole', 'app-user']);
+    t.like(ready(role), {
+      status: 'False',
+      reason: 'SecretNotFound',
+      message: 'Secret default/app-user-password does not exist: the role keeps its password',
+    });
+    t.true(await logsIn('rotated-password'));
+    t.false(JSON.stringify(role).includes('rotated-password'), 'no password in the object');
+  },
+);
 
 test.serial('the Secret created again is applied within seconds and the role is Ready again', async (t) => {
   await kubectlOk(['create', 'secret', 'generic', 'app-user-password', '--from-literal=password=recreated-password']);

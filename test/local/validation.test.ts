@@ -41,27 +41,44 @@ for (const [what, name] of badNames) {
 
 test('a Secret data key that is not a config key (a path, "..", 300 characters) is refused with 422', async (t) => {
   for (const key of ['../etc', '..', 'a/b', 'k'.repeat(300)]) {
-    const answer = await request('/api/v1/namespaces/default/secrets', 'POST', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'odd-keys' }, stringData: { [key]: 'x' } });
+    const answer = await request('/api/v1/namespaces/default/secrets', 'POST', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'odd-keys' },
+      stringData: { [key]: 'x' },
+    });
     t.is(answer.status, 422, `${key}: ${answer.text}`);
   }
 });
 
-test('a write carrying another object\'s uid is a 409 Conflict, as kube-apiserver answers, and changes nothing', async (t) => {
+test("a write carrying another object's uid is a 409 Conflict, as kube-apiserver answers, and changes nothing", async (t) => {
   // A merge patch: no resourceVersion that a status persisted meanwhile could make stale first.
-  const answer = await request(`${roles}/app-user`, 'PATCH', { metadata: { uid: '00000000-0000-0000-0000-000000000000', labels: { changed: 'yes' } } }, 'application/merge-patch+json');
+  const answer = await request(
+    `${roles}/app-user`,
+    'PATCH',
+    { metadata: { uid: '00000000-0000-0000-0000-000000000000', labels: { changed: 'yes' } } },
+    'application/merge-patch+json',
+  );
   t.is(answer.status, 409, answer.text);
   t.regex(answer.json().message, /Precondition failed: UID in precondition: 00000000-0000-0000-0000-000000000000, UID in object meta: /);
   t.is((await request(`${roles}/app-user`)).json().metadata.labels?.changed, undefined);
 });
 
 test('a delete whose preconditions name another uid is a 409, and the object stays', async (t) => {
-  const answer = await request(`${roles}/app-user`, 'DELETE', { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: 'not-its-uid' } });
+  const answer = await request(`${roles}/app-user`, 'DELETE', {
+    kind: 'DeleteOptions',
+    apiVersion: 'v1',
+    preconditions: { uid: 'not-its-uid' },
+  });
   t.is(answer.status, 409, answer.text);
   t.is((await request(`${roles}/app-user`)).status, 200);
 });
 
 test('propagationPolicy=Bogus is refused with 422 naming the field, and the object stays', async (t) => {
-  for (const answer of [await request(`${roles}/app-user?propagationPolicy=Bogus`, 'DELETE'), await request(`${roles}/app-user`, 'DELETE', { propagationPolicy: 'Bogus' })]) {
+  for (const answer of [
+    await request(`${roles}/app-user?propagationPolicy=Bogus`, 'DELETE'),
+    await request(`${roles}/app-user`, 'DELETE', { propagationPolicy: 'Bogus' }),
+  ]) {
     t.is(answer.status, 422, answer.text);
     t.like(answer.json(), { reason: 'Invalid', details: { causes: [{ field: 'propagationPolicy' }] } });
   }
@@ -99,17 +116,24 @@ test('a huge timeoutSeconds keeps the watch open instead of ending it at once (n
   const lines: string[] = [];
   let ended = false;
   await new Promise<void>((resolve, reject) => {
-    const req = raw(url, { ca: Buffer.from(config.clusters[0].cluster['certificate-authority-data'], 'base64'), headers: { Authorization: `Bearer ${config.users[0].user.token}` } }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        lines.push(...chunk.split('\n').filter(Boolean));
-        if (lines.length > 0) resolve();
-      });
-      res.on('end', () => {
-        ended = true;
-        resolve();
-      });
-    });
+    const req = raw(
+      url,
+      {
+        ca: Buffer.from(config.clusters[0].cluster['certificate-authority-data'], 'base64'),
+        headers: { Authorization: `Bearer ${config.users[0].user.token}` },
+      },
+      (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          lines.push(...chunk.split('\n').filter(Boolean));
+          if (lines.length > 0) resolve();
+        });
+        res.on('end', () => {
+          ended = true;
+          resolve();
+        });
+      },
+    );
     req.on('error', reject);
     req.end();
     t.teardown(() => req.destroy());

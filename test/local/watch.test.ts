@@ -17,7 +17,9 @@ test.after.always(async () => local?.stop());
 
 /** `kubectl get -w`, collecting lines (`received`, as they come) until `until` matches one or the deadline passes. */
 function watch(args: string[], until: RegExp, deadlineMs = 60_000): { lines: Promise<string[]>; received: string[]; stop(): void } {
-  const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, ...args], { env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') } });
+  const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, ...args], {
+    env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') },
+  });
   const lines: string[] = [];
   const done = new Promise<string[]>((resolve) => {
     const timer = setTimeout(() => child.kill(), deadlineMs);
@@ -58,12 +60,18 @@ spec:
     return role.status?.conditions?.find((c: { type: string }) => c.type === 'InSync')?.status === 'False';
   }, 30_000);
   // The drift stored reached the watcher before the delete.
-  await eventually(() => watcher.received.some((l) => /^MODIFIED\s+watched\s+watched_user\s+main-cluster\s+True\s+False\s+1/.test(l)), 30_000);
+  await eventually(
+    () => watcher.received.some((l) => /^MODIFIED\s+watched\s+watched_user\s+main-cluster\s+True\s+False\s+1/.test(l)),
+    30_000,
+  );
   t.is((await local.kubectl(['delete', 'pgrole', 'watched'])).code, 0);
   const lines = await watcher.lines;
   t.regex(lines[0] ?? '', /^EVENT\s+NAME\s+ROLE\s+CLUSTER\s+READY\s+IN-SYNC\s+DRIFT\s+AGE/);
   t.regex(lines[1] ?? '', /^ADDED\s+watched\s+watched_user\s+main-cluster\s+True\s+True\s+0/);
-  t.true(lines.some((l) => /^MODIFIED\s+watched\s+watched_user\s+main-cluster\s+True\s+False\s+1/.test(l)), lines.join('\n'));
+  t.true(
+    lines.some((l) => /^MODIFIED\s+watched\s+watched_user\s+main-cluster\s+True\s+False\s+1/.test(l)),
+    lines.join('\n'),
+  );
   t.regex(lines.at(-1) ?? '', /^DELETED\s+watched/);
 });
 
@@ -71,7 +79,8 @@ test.serial('kubectl wait --for=condition=Ready and --for=delete', async (t) => 
   const ready = await local.kubectl(['wait', '--for=condition=Ready', 'pgrole/app-user', '--timeout=30s']);
   t.is(ready.code, 0, ready.stderr);
   t.regex(ready.stdout, /databaserole.postgres.databases.dinhloc.dev\/app-user condition met/);
-  const manifest = 'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseRole\nmetadata: {name: short-lived, namespace: default}\nspec: {roleName: short_lived, databaseClusterRef: {name: main-cluster}}\n';
+  const manifest =
+    'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: DatabaseRole\nmetadata: {name: short-lived, namespace: default}\nspec: {roleName: short_lived, databaseClusterRef: {name: main-cluster}}\n';
   t.is((await local.kubectl(['apply', '-f', '-'], manifest)).code, 0);
   const reads = () => metricValue(local, 'apiserver_request_total', { verb: 'GET', resource: 'databaseroles', code: '200' });
   const readsBefore = await reads();
@@ -99,7 +108,10 @@ test.serial('kubectl edit changes the object through the editor', async (t) => {
   const editor = join(local.dataDir, 'editor.sh');
   writeFileSync(editor, '#!/bin/sh\nsed -i "s/reclaimPolicy: Retain/reclaimPolicy: Delete/" "$1"\n');
   chmodSync(editor, 0o755);
-  const edited = await kubectl(local.kubeconfig, ['edit', 'pgdb', 'my-app-db'], undefined, { KUBE_EDITOR: editor, KUBECACHEDIR: join(local.dataDir, 'kube-cache') });
+  const edited = await kubectl(local.kubeconfig, ['edit', 'pgdb', 'my-app-db'], undefined, {
+    KUBE_EDITOR: editor,
+    KUBECACHEDIR: join(local.dataDir, 'kube-cache'),
+  });
   t.is(edited.code, 0, edited.stderr);
   t.regex(edited.stdout, /database.postgres.databases.dinhloc.dev\/my-app-db edited/);
   t.is((await local.kubectl(['get', 'pgdb', 'my-app-db', '-o', 'jsonpath={.spec.reclaimPolicy}'])).stdout, 'Delete');
@@ -116,8 +128,12 @@ test.serial('a restart loses no object and resourceVersions keep growing', async
   const relabelled = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
   t.true(Number(relabelled.metadata.resourceVersion) > lastVersion);
   // A watch resumed from before the restart continues where it left off.
-  const labelled = (e: WatchEvent) => e.type === 'MODIFIED' && (e.object as { metadata: { labels?: Record<string, string> } }).metadata.labels?.restarted === 'yes';
-  const event = await watchEvent(`/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles?watch=1&resourceVersion=${lastVersion}`, labelled);
+  const labelled = (e: WatchEvent) =>
+    e.type === 'MODIFIED' && (e.object as { metadata: { labels?: Record<string, string> } }).metadata.labels?.restarted === 'yes';
+  const event = await watchEvent(
+    `/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles?watch=1&resourceVersion=${lastVersion}`,
+    labelled,
+  );
   t.like(event, { type: 'MODIFIED', object: { metadata: { name: 'app-user' } } });
 });
 

@@ -21,7 +21,10 @@ test('a checked-out pool connection terminated by the server fails its query and
   const pool = guardedPool({ ...connectionConfig(server.superuserDsn), application_name: 'terminated-here' });
   t.teardown(() => pool.end());
   const client = await pool.connect();
-  const [backend] = await sql<{ pid: number }>(server.superuserDsn, "SELECT pid FROM pg_stat_activity WHERE application_name = 'terminated-here'");
+  const [backend] = await sql<{ pid: number }>(
+    server.superuserDsn,
+    "SELECT pid FROM pg_stat_activity WHERE application_name = 'terminated-here'",
+  );
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
   const running = client.query('SELECT pg_sleep(30)');
   await sql(server.superuserDsn, 'SELECT pg_terminate_backend($1)', { params: [backend!.pid] });

@@ -18,7 +18,11 @@ test('create, get, update and delete round trip, each with a larger resourceVers
   t.regex(created.metadata.creationTimestamp!, rfc3339Seconds);
   t.is(created.metadata.generation, 1);
   t.deepEqual(await store.get(roles, 'team-a', 'app-user'), created);
-  t.deepEqual(Object.keys(await store.get(roles, 'team-a', 'app-user')), ['apiVersion', 'kind', 'metadata', 'spec'], 'the key order is kept');
+  t.deepEqual(
+    Object.keys(await store.get(roles, 'team-a', 'app-user')),
+    ['apiVersion', 'kind', 'metadata', 'spec'],
+    'the key order is kept',
+  );
 
   const changed = { ...created, spec: { roleName: 'app_user', connectionLimit: 5 }, metadata: { ...created.metadata, generation: 2 } };
   const updated = await store.update(roles, changed, { expectedResourceVersion: created.metadata.resourceVersion! });
@@ -28,7 +32,11 @@ test('create, get, update and delete round trip, each with a larger resourceVers
 
   const deleted = await store.delete(roles, 'team-a', 'app-user', { expectedResourceVersion: updated.metadata.resourceVersion! });
   t.true(BigInt(deleted.metadata.resourceVersion!) > BigInt(updated.metadata.resourceVersion!));
-  t.deepEqual({ ...deleted, metadata: { ...deleted.metadata, resourceVersion: updated.metadata.resourceVersion } }, updated, 'the last state');
+  t.deepEqual(
+    { ...deleted, metadata: { ...deleted.metadata, resourceVersion: updated.metadata.resourceVersion } },
+    updated,
+    'the last state',
+  );
   await t.throwsAsync(store.get(roles, 'team-a', 'app-user'), { instanceOf: NotFound });
   t.is(await store.currentResourceVersion(), deleted.metadata.resourceVersion!);
 });
@@ -37,7 +45,13 @@ test('the store owns creationTimestamp and resourceVersion, and uid once created
   const { store } = await suite.open(t);
   const given = role('app');
   const namedUid = '11111111-2222-4333-8444-555555555555';
-  given.metadata = { ...given.metadata, uid: namedUid, resourceVersion: '999999', creationTimestamp: '2000-01-01T00:00:00Z', generation: 7 };
+  given.metadata = {
+    ...given.metadata,
+    uid: namedUid,
+    resourceVersion: '999999',
+    creationTimestamp: '2000-01-01T00:00:00Z',
+    generation: 7,
+  };
   const created = await store.create(roles, given);
   t.is(created.metadata.uid, namedUid);
   t.regex((await store.create(roles, role('unnamed'))).metadata.uid!, uuid);
@@ -74,9 +88,18 @@ test('AlreadyExists, NotFound and Conflict carry the key and the message kube-ap
   await t.throwsAsync(store.delete(roles, 'team-a', 'app', stale), { instanceOf: Conflict });
 
   const missing = { resource: roles, namespace: 'team-a', name: 'nobody' };
-  for (const attempt of [store.get(roles, 'team-a', 'nobody'), store.update(roles, role('nobody')), store.delete(roles, 'team-a', 'nobody')]) {
+  for (const attempt of [
+    store.get(roles, 'team-a', 'nobody'),
+    store.update(roles, role('nobody')),
+    store.delete(roles, 'team-a', 'nobody'),
+  ]) {
     const error = await t.throwsAsync(attempt, { instanceOf: NotFound });
-    t.like(error, { key: missing, reason: 'NotFound', code: 404, message: 'databaseroles.postgres.databases.dinhloc.dev "nobody" not found' });
+    t.like(error, {
+      key: missing,
+      reason: 'NotFound',
+      code: 404,
+      message: 'databaseroles.postgres.databases.dinhloc.dev "nobody" not found',
+    });
   }
   await t.throwsAsync(store.get(roles, 'team-b', 'app'), { instanceOf: NotFound }, 'the namespace is part of the key');
 
@@ -87,11 +110,19 @@ test('AlreadyExists, NotFound and Conflict carry the key and the message kube-ap
 
 test('cluster-scoped objects have the empty namespace; core resources are named without a group', async (t) => {
   const { store } = await suite.open(t);
-  const cluster = { apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', kind: 'DatabaseCluster', metadata: { name: 'main-cluster' }, spec: {} };
+  const cluster = {
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    kind: 'DatabaseCluster',
+    metadata: { name: 'main-cluster' },
+    spec: {},
+  };
   const created = await store.create(clusters, cluster);
   t.deepEqual(await store.get(clusters, '', 'main-cluster'), created);
   t.deepEqual(keys((await store.list(clusters)).items), ['/main-cluster']);
-  await t.throwsAsync(store.get(secrets, 'team-a', 'app-user-password'), { instanceOf: NotFound, message: 'secrets "app-user-password" not found' });
+  await t.throwsAsync(store.get(secrets, 'team-a', 'app-user-password'), {
+    instanceOf: NotFound,
+    message: 'secrets "app-user-password" not found',
+  });
 });
 
 test('a list is sorted by namespace then name in byte order, filtered by namespace, and carries the current resourceVersion', async (t) => {
@@ -119,7 +150,8 @@ test('a list is sorted by namespace then name in byte order, filtered by namespa
 
 test('paging with limit and continue returns every object exactly once, as of the first page', async (t) => {
   const { store } = await suite.open(t);
-  for (const namespace of ['team-a', 'team-b']) for (const name of ['r1', 'r2', 'r3', 'r4']) await store.create(roles, role(name, namespace));
+  for (const namespace of ['team-a', 'team-b'])
+    for (const name of ['r1', 'r2', 'r3', 'r4']) await store.create(roles, role(name, namespace));
   const full = await store.list(roles);
 
   const first = await store.list(roles, { limit: 3 });
@@ -134,16 +166,32 @@ test('paging with limit and continue returns every object exactly once, as of th
 
   const pages = [first];
   while (pages.at(-1)!.continue) pages.push(await store.list(roles, { limit: 3, continue: pages.at(-1)!.continue! }));
-  t.deepEqual(pages.map((p) => p.items.length), [3, 3, 2]);
-  t.deepEqual(pages.map((p) => p.resourceVersion), [full.resourceVersion, full.resourceVersion, full.resourceVersion]);
-  t.deepEqual(pages.flatMap((p) => p.items), full.items);
+  t.deepEqual(
+    pages.map((p) => p.items.length),
+    [3, 3, 2],
+  );
+  t.deepEqual(
+    pages.map((p) => p.resourceVersion),
+    [full.resourceVersion, full.resourceVersion, full.resourceVersion],
+  );
+  t.deepEqual(
+    pages.flatMap((p) => p.items),
+    full.items,
+  );
   t.deepEqual(pages[1]!.items[0], changed, 'the object as it was when the list began');
-  t.deepEqual(pages[1]!.items[1], { ...deleted, metadata: { ...deleted.metadata, resourceVersion: pages[1]!.items[1]!.metadata.resourceVersion } });
+  t.deepEqual(pages[1]!.items[1], {
+    ...deleted,
+    metadata: { ...deleted.metadata, resourceVersion: pages[1]!.items[1]!.metadata.resourceVersion },
+  });
 
   const now = await store.list(roles, { namespace: 'team-b' });
   t.deepEqual(keys(now.items), ['team-b/r0', 'team-b/r2', 'team-b/r3', 'team-b/r4', 'team-b/r5']);
   const paged: KubeObject[] = [];
-  for (let page = await store.list(roles, { namespace: 'team-b', limit: 2 }); ; page = await store.list(roles, { namespace: 'team-b', limit: 2, continue: page.continue! })) {
+  for (
+    let page = await store.list(roles, { namespace: 'team-b', limit: 2 });
+    ;
+    page = await store.list(roles, { namespace: 'team-b', limit: 2, continue: page.continue! })
+  ) {
     paged.push(...page.items);
     if (!page.continue) break;
   }
@@ -161,7 +209,11 @@ test('a continue token whose changes were compacted away is Expired; a forged on
   t.regex(error!.message, /^The provided continue parameter is too old/);
   t.deepEqual(keys((await store.list(roles)).items), ['team-a/a', 'team-a/b', 'team-a/c', 'team-a/d'], 'a new list works');
 
-  for (const forged of ['not base64 json!', Buffer.from('{"rv":"x","namespace":"","name":""}').toString('base64url'), Buffer.from('[]').toString('base64url')]) {
+  for (const forged of [
+    'not base64 json!',
+    Buffer.from('{"rv":"x","namespace":"","name":""}').toString('base64url'),
+    Buffer.from('[]').toString('base64url'),
+  ]) {
     await t.throwsAsync(store.list(roles, { continue: forged }), { instanceOf: BadRequest });
   }
 });
@@ -184,10 +236,19 @@ test('changesSince replays ADDED, MODIFIED and DELETED in order, for one resourc
       ['DELETED', roles, 'team-a', 'app', deleted.metadata.resourceVersion],
     ],
   );
-  t.deepEqual(changes.map((c) => c.object), [created, cluster, updated, deleted]);
+  t.deepEqual(
+    changes.map((c) => c.object),
+    [created, cluster, updated, deleted],
+  );
   t.true(increasing(changes.map((c) => c.resourceVersion)));
-  t.deepEqual((await store.changesSince(start, roles)).map((c) => c.type), ['ADDED', 'MODIFIED', 'DELETED']);
-  t.deepEqual((await store.changesSince(updated.metadata.resourceVersion!)).map((c) => c.object), [deleted]);
+  t.deepEqual(
+    (await store.changesSince(start, roles)).map((c) => c.type),
+    ['ADDED', 'MODIFIED', 'DELETED'],
+  );
+  t.deepEqual(
+    (await store.changesSince(updated.metadata.resourceVersion!)).map((c) => c.object),
+    [deleted],
+  );
   t.deepEqual(await store.changesSince(await store.currentResourceVersion()), []);
   await t.throwsAsync(store.changesSince('12abc'), { instanceOf: BadRequest });
 });
@@ -201,7 +262,10 @@ test('compact keeps the newest changes; replaying from before them is Expired wi
   t.is(await store.compact(2), 0, 'compacting again removes nothing');
 
   const oldest = written[2]!; // the newest change removed: replay can start from there
-  t.deepEqual((await store.changesSince(oldest)).map((c) => c.resourceVersion), written.slice(3));
+  t.deepEqual(
+    (await store.changesSince(oldest)).map((c) => c.resourceVersion),
+    written.slice(3),
+  );
   for (const tooOld of [start, written[0]!, written[1]!]) {
     const error = await t.throwsAsync(store.changesSince(tooOld), { instanceOf: Expired });
     t.like(error, { reason: 'Expired', code: 410, message: `too old resource version: ${tooOld} (${oldest})` });
@@ -209,7 +273,11 @@ test('compact keeps the newest changes; replaying from before them is Expired wi
 
   t.is(await store.compact(0), 2);
   const later = await store.create(roles, role('f'));
-  t.deepEqual((await store.changesSince(written[4]!)).map((c) => c.object), [later], 'writes after compaction are replayed');
+  t.deepEqual(
+    (await store.changesSince(written[4]!)).map((c) => c.object),
+    [later],
+    'writes after compaction are replayed',
+  );
   t.deepEqual(keys((await store.list(roles)).items).length, 6, 'compaction never touches objects');
   await t.throwsAsync(store.compact(-1), { instanceOf: RangeError });
 });
@@ -224,7 +292,10 @@ test('after a restart the objects and changes are still there and new resourceVe
   const { store: again } = await suite.open(t, schema);
   t.deepEqual((await again.list(roles)).items, created);
   t.is(await again.currentResourceVersion(), before);
-  t.deepEqual((await again.changesSince('0')).map((c) => c.object), created);
+  t.deepEqual(
+    (await again.changesSince('0')).map((c) => c.object),
+    created,
+  );
   const next = await again.create(roles, role('d'));
   t.true(BigInt(next.metadata.resourceVersion!) > BigInt(before));
 });
@@ -263,12 +334,26 @@ test('find reads only the objects whose field is one of the values, of that reso
   await store.create(roles, role('b', 'team-b', 'shared_name'));
   await store.create(roles, role('a', 'team-a', 'shared_name'));
   await store.create(roles, role('other', 'team-a', 'other_name'));
-  await store.create(roles, { ...role('elsewhere', 'team-a', 'shared_name'), spec: { roleName: 'shared_name', databaseClusterRef: { name: 'second-cluster' } } });
-  await store.create(secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'team-a' }, spec: { roleName: 'shared_name' } });
+  await store.create(roles, {
+    ...role('elsewhere', 'team-a', 'shared_name'),
+    spec: { roleName: 'shared_name', databaseClusterRef: { name: 'second-cluster' } },
+  });
+  await store.create(secrets, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 's', namespace: 'team-a' },
+    spec: { roleName: 'shared_name' },
+  });
   const byName = await store.find(roles, ['spec', 'roleName'], ['shared_name']);
-  t.deepEqual(byName.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), ['team-a/a', 'team-a/elsewhere', 'team-b/b']);
+  t.deepEqual(
+    byName.map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
+    ['team-a/a', 'team-a/elsewhere', 'team-b/b'],
+  );
   const byCluster = await store.find(roles, ['spec', 'databaseClusterRef', 'name'], ['second-cluster', 'no-such-cluster']);
-  t.deepEqual(byCluster.map((o) => o.metadata.name), ['elsewhere']);
+  t.deepEqual(
+    byCluster.map((o) => o.metadata.name),
+    ['elsewhere'],
+  );
   t.deepEqual(await store.find(roles, ['spec', 'roleName'], []), []);
 });
 
@@ -277,9 +362,19 @@ test('a claim is taken with the object it belongs to, refused to any other objec
   const claim = { server: '7000000000000000001', kind: 'role' as const, name: 'shared_name' };
   const first = await store.create(roles, role('first'), [claim]);
   const refused = await t.throwsAsync(store.create(roles, role('second', 'team-b'), [claim]), { instanceOf: Conflict });
-  t.regex(refused.message, /role "shared_name" on this PostgreSQL server belongs to databaseroles\.postgres\.databases\.dinhloc\.dev "team-a\/first"/);
+  t.regex(
+    refused.message,
+    /role "shared_name" on this PostgreSQL server belongs to databaseroles\.postgres\.databases\.dinhloc\.dev "team-a\/first"/,
+  );
   await t.throwsAsync(store.get(roles, 'team-b', 'second'), { instanceOf: NotFound }, 'the object that lost its claim is not stored');
-  await t.throwsAsync(store.checkClaims(roles, { ...role('third'), metadata: { name: 'third', namespace: 'team-a', uid: '11111111-2222-4333-8444-555555555555' } }, [claim]), { instanceOf: Conflict });
+  await t.throwsAsync(
+    store.checkClaims(
+      roles,
+      { ...role('third'), metadata: { name: 'third', namespace: 'team-a', uid: '11111111-2222-4333-8444-555555555555' } },
+      [claim],
+    ),
+    { instanceOf: Conflict },
+  );
   await t.notThrowsAsync(store.claim(roles, first, [claim]), 'its own claim is its own');
   await t.notThrowsAsync(store.claim(roles, first, [{ ...claim, kind: 'database' }]), 'and it may take more');
   await store.delete(roles, 'team-a', 'first');

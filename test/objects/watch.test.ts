@@ -70,7 +70,10 @@ test('concurrent writers on two replicas: every watcher sees every change once, 
   const start = await one.currentResourceVersion();
   const watches = [await recorder(one), await recorder(other)];
   const names = Array.from({ length: 50 }, (_, i) => `role-${i}`);
-  await Promise.all([...names.map((name) => one.create(roles, role(name, 'team-a'))), ...names.map((name) => other.create(roles, role(name, 'team-b')))]);
+  await Promise.all([
+    ...names.map((name) => one.create(roles, role(name, 'team-a'))),
+    ...names.map((name) => other.create(roles, role(name, 'team-b'))),
+  ]);
 
   const logged = await one.changesSince(start);
   t.is(logged.length, 100);
@@ -91,7 +94,11 @@ test('a watcher survives its LISTEN connection being terminated and catches up',
   await terminateListener(server.superuserDsn, schema);
   for (const name of ['during-1', 'during-2', 'during-3']) await store.create(roles, role(name));
   await until('the changes made while reconnecting', () => watch.changes.length === 4);
-  await until('a new LISTEN connection', async () => (await sql(server.superuserDsn, `SELECT 1 FROM pg_stat_activity WHERE query = $1`, { params: [`LISTEN "${schema}"`] })).length === 1);
+  await until(
+    'a new LISTEN connection',
+    async () =>
+      (await sql(server.superuserDsn, `SELECT 1 FROM pg_stat_activity WHERE query = $1`, { params: [`LISTEN "${schema}"`] })).length === 1,
+  );
   await store.create(roles, role('after'));
   await until('the change made after reconnecting', () => watch.changes.length === 5);
   t.deepEqual(watch.summary(), ['ADDED before', 'ADDED during-1', 'ADDED during-2', 'ADDED during-3', 'ADDED after']);
@@ -110,7 +117,12 @@ async function replicaWithOwnUser(t: ExecutionContext, schema: string) {
     disconnect: async () => {
       await sql(server.superuserDsn, `ALTER ROLE ${user} NOLOGIN`);
       await terminateListener(server.superuserDsn, schema, user);
-      await until('the LISTEN connection to end', async () => (await sql(server.superuserDsn, `SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'LISTEN%'`, { params: [user] })).length === 0);
+      await until(
+        'the LISTEN connection to end',
+        async () =>
+          (await sql(server.superuserDsn, `SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'LISTEN%'`, { params: [user] }))
+            .length === 0,
+      );
     },
     reconnect: () => sql(server.superuserDsn, `ALTER ROLE ${user} LOGIN`),
   };
@@ -153,7 +165,10 @@ test('a watch from a compacted resourceVersion is refused with Expired', async (
   const start = await store.currentResourceVersion();
   for (const name of ['a', 'b']) await store.create(roles, role(name));
   await store.compact(1);
-  const error = await t.throwsAsync(store.watch(() => undefined, { resourceVersion: start }), { instanceOf: Expired });
+  const error = await t.throwsAsync(
+    store.watch(() => undefined, { resourceVersion: start }),
+    { instanceOf: Expired },
+  );
   t.regex(error!.message, new RegExp(`^too old resource version: ${start} \\(\\d+\\)$`));
 });
 
@@ -173,6 +188,9 @@ test('a stopped watch gets nothing more; a listener that throws ends only its ow
   await store.create(roles, role('b'));
   await until('the witness to see both', () => witness.changes.length === 2);
   t.deepEqual(stopped.changes, []);
-  t.deepEqual(failures.map((e) => e.message), ['listener failed']);
+  t.deepEqual(
+    failures.map((e) => e.message),
+    ['listener failed'],
+  );
   throwing();
 });

@@ -3,7 +3,10 @@ import test from 'ava';
 import { resyncIntervalMs, validateClusterSpec, type DatabaseClusterSpec } from '../../openapi/databasecluster.ts';
 
 const connection = { name: 'postgres-connection', namespace: 'default' };
-const spec = (resyncInterval?: string): DatabaseClusterSpec => ({ connection, ...(resyncInterval === undefined ? {} : { resyncInterval }) });
+const spec = (resyncInterval?: string): DatabaseClusterSpec => ({
+  connection,
+  ...(resyncInterval === undefined ? {} : { resyncInterval }),
+});
 
 for (const interval of ['1s', '30s', '1m30s', '1.5h', '24h']) {
   test(`a resync interval of ${interval} is accepted`, (t) => {

@@ -4,7 +4,14 @@ import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import test from 'ava';
 import {
-  buildOpenAPIV2, buildOpenAPIV3, buildOpenAPIV3Discovery, groupVersionPath, openAPIV2, openAPIV3Discovery, openAPIV3GroupVersion, serve,
+  buildOpenAPIV2,
+  buildOpenAPIV3,
+  buildOpenAPIV3Discovery,
+  groupVersionPath,
+  openAPIV2,
+  openAPIV3Discovery,
+  openAPIV3GroupVersion,
+  serve,
 } from '../../openapi/document.ts';
 import { group, kinds, version } from '../../openapi/index.ts';
 import { fieldsOf } from '../../openapi/walk.ts';
@@ -24,7 +31,8 @@ const documents = [
 
 function operations(doc: Json): { path: string; method: string; op: Json }[] {
   return Object.entries(doc.paths as Json).flatMap(([path, item]) =>
-    methods.filter((m) => item[m]).map((method) => ({ path, method, op: item[method] as Json })));
+    methods.filter((m) => item[m]).map((method) => ({ path, method, op: item[method] as Json })),
+  );
 }
 
 function refsIn(value: unknown): string[] {
@@ -47,7 +55,9 @@ for (const { name, doc, schemas, refPrefix } of documents) {
   test(`${name}: every field of every definition has a description`, (t) => {
     const missing = Object.entries(schemas).flatMap(([definition, schema]) => [
       ...(schema.description ? [] : [definition]),
-      ...fieldsOf(schema).filter((f) => !f.schema.description).map((f) => `${definition}: ${f.path}`),
+      ...fieldsOf(schema)
+        .filter((f) => !f.schema.description)
+        .map((f) => `${definition}: ${f.path}`),
     ]);
     t.deepEqual(missing, []);
   });
@@ -55,7 +65,10 @@ for (const { name, doc, schemas, refPrefix } of documents) {
   test(`${name}: every reference resolves`, (t) => {
     const refs = refsIn(doc);
     t.true(refs.length > 0);
-    t.deepEqual(refs.filter((r) => !r.startsWith(refPrefix) || !schemas[r.slice(refPrefix.length)]), []);
+    t.deepEqual(
+      refs.filter((r) => !r.startsWith(refPrefix) || !schemas[r.slice(refPrefix.length)]),
+      [],
+    );
   });
 
   test(`${name}: every operation names its kind (a single GVK) and its action`, (t) => {
@@ -71,13 +84,17 @@ for (const { name, doc, schemas, refPrefix } of documents) {
     const role = schemas['dev.dinhloc.databases.postgres.v1alpha1.DatabaseRole'].properties.spec.properties;
     t.like(role.permissions, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['database'] });
     t.like(role.permissions.items.properties.schemas, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
-    t.like(role.permissions.items.properties.schemas.items.properties.tables, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
+    t.like(role.permissions.items.properties.schemas.items.properties.tables, {
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    });
     t.is(role.memberOf['x-kubernetes-list-type'], undefined, 'other lists are atomic');
     const immutable = [{ rule: 'self == oldSelf', message: 'field is immutable' }];
     t.deepEqual(role.roleName['x-kubernetes-validations'], immutable);
     t.deepEqual(role.databaseClusterRef['x-kubernetes-validations'], immutable);
     const database = schemas['dev.dinhloc.databases.postgres.v1alpha1.Database'].properties.spec.properties;
-    for (const field of ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template']) t.deepEqual(database[field]['x-kubernetes-validations'], immutable, field);
+    for (const field of ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'])
+      t.deepEqual(database[field]['x-kubernetes-validations'], immutable, field);
     t.is(database.schemas['x-kubernetes-validations'], undefined);
   });
 
@@ -86,7 +103,10 @@ for (const { name, doc, schemas, refPrefix } of documents) {
     t.is(patches.length, 6, 'the object and its status, for three kinds');
     for (const { path, op } of patches) {
       t.deepEqual(name === 'v2' ? op.consumes : Object.keys(op.requestBody.content), patchTypes, path);
-      t.true(op.parameters.some((p: Json) => p.name === 'fieldValidation' && p.in === 'query'), path);
+      t.true(
+        op.parameters.some((p: Json) => p.name === 'fieldValidation' && p.in === 'query'),
+        path,
+      );
     }
     t.false(JSON.stringify(doc).includes('strategic-merge-patch'));
   });
@@ -101,13 +121,19 @@ test('namespaced kinds have namespaced paths and a list across namespaces; Datab
     t.is(verbs(`${collection}/{name}`), 'get,put,patch,delete');
     t.is(verbs(`${collection}/{name}/status`), 'get,put,patch');
     t.is(verbs(`${root}/${plural}`), 'get');
-    t.deepEqual(v3.paths[`${collection}/{name}`].parameters.map((p: Json) => p.name), ['namespace', 'name']);
+    t.deepEqual(
+      v3.paths[`${collection}/{name}`].parameters.map((p: Json) => p.name),
+      ['namespace', 'name'],
+    );
   }
   t.is(verbs(`${root}/databaseclusters`), 'get,post,delete');
   t.is(verbs(`${root}/databaseclusters/{name}`), 'get,put,patch,delete');
   t.is(verbs(`${root}/databaseclusters/{name}/status`), 'get,put,patch');
   t.false(Object.keys(v3.paths).some((p) => p.includes('namespaces/{namespace}/databaseclusters')));
-  t.deepEqual(v3.paths[`${root}/databases`].get.parameters.map((p: Json) => p.name).filter((n: string) => n === 'watch'), ['watch']);
+  t.deepEqual(
+    v3.paths[`${root}/databases`].get.parameters.map((p: Json) => p.name).filter((n: string) => n === 'watch'),
+    ['watch'],
+  );
   t.is(v3.paths[`${root}/namespaces/{namespace}/databases`].delete['x-kubernetes-action'], 'deletecollection');
 });
 
@@ -118,7 +144,9 @@ test('the apimachinery definitions the operations and kinds refer to are there',
   }
   const cluster = v3.components.schemas['dev.dinhloc.databases.postgres.v1alpha1.DatabaseCluster'];
   t.deepEqual(cluster.properties.metadata.allOf, [{ $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' }]);
-  t.deepEqual(cluster.properties.status.properties.conditions.items, { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Condition' });
+  t.deepEqual(cluster.properties.status.properties.conditions.items, {
+    $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Condition',
+  });
 });
 
 const sha512 = (text: string) => createHash('sha512').update(text).digest('hex').toUpperCase();
@@ -138,7 +166,11 @@ test('v3 discovery points at the group-version document with the hash of the byt
 test('the documents are built once: the same bytes and ETags on every call', (t) => {
   t.is(openAPIV2(), openAPIV2());
   t.is(openAPIV3Discovery(), openAPIV3Discovery());
-  t.is(serve(buildOpenAPIV3(Object.values(kinds))).etag, openAPIV3GroupVersion(groupVersionPath)!.etag, 'building again gives the same bytes');
+  t.is(
+    serve(buildOpenAPIV3(Object.values(kinds))).etag,
+    openAPIV3GroupVersion(groupVersionPath)!.etag,
+    'building again gives the same bytes',
+  );
 });
 
 test('a different API gives a different hash, and discovery follows it', (t) => {
@@ -153,7 +185,12 @@ test('a different API gives a different hash, and discovery follows it', (t) => 
 /** What kubectl explain (pkg/explain/v2 templates) does: the GVK from an operation, the schema holding it, then fields. */
 function explain(resource: string, fields: string[]): { description: string; fields: string[] } {
   const root = `/apis/${group}/${version}`;
-  const paths = [`${root}/${resource}`, `${root}/${resource}/{name}`, `${root}/namespaces/{namespace}/${resource}`, `${root}/namespaces/{namespace}/${resource}/{name}`];
+  const paths = [
+    `${root}/${resource}`,
+    `${root}/${resource}/{name}`,
+    `${root}/namespaces/{namespace}/${resource}`,
+    `${root}/namespaces/{namespace}/${resource}/{name}`,
+  ];
   const gvk = paths.flatMap((p) => methods.map((m) => v3.paths[p]?.[m]?.['x-kubernetes-group-version-kind'])).find(Boolean);
   const schemas = v3.components.schemas as Record<string, Json>;
   const resolve = (s: Json): Json => (s.$ref ? schemas[s.$ref.split('/').pop()]! : s);
@@ -167,7 +204,9 @@ function explain(resource: string, fields: string[]): { description: string; fie
     }
     return undefined;
   };
-  let node: Json | undefined = Object.values(schemas).find((s) => s['x-kubernetes-group-version-kind']?.some((g: Json) => isDeepStrictEqual(g, gvk)));
+  let node: Json | undefined = Object.values(schemas).find((s) =>
+    s['x-kubernetes-group-version-kind']?.some((g: Json) => isDeepStrictEqual(g, gvk)),
+  );
   for (const field of fields) node = node && step(node, field);
   if (!node) return { description: '', fields: [] };
   const target = resolve(node.allOf?.[0] ?? node);
@@ -176,11 +215,26 @@ function explain(resource: string, fields: string[]): { description: string; fie
 }
 
 const explained = [
-  { resource: 'databaseroles', path: 'spec.permissions.schemas.tables', description: /every table of the schema|Privileges on tables/, fields: ['name', 'privileges'] },
+  {
+    resource: 'databaseroles',
+    path: 'spec.permissions.schemas.tables',
+    description: /every table of the schema|Privileges on tables/,
+    fields: ['name', 'privileges'],
+  },
   { resource: 'databaseroles', path: '', description: /PostgreSQL role/, fields: ['apiVersion', 'kind', 'metadata', 'spec', 'status'] },
   { resource: 'databaseroles', path: 'spec.password.key', description: /key of the password/, fields: [] },
-  { resource: 'databaseclusters', path: 'spec.allowedNamespaces.selector', description: /labels of the allowed namespaces/, fields: ['matchLabels', 'matchExpressions'] },
-  { resource: 'databaseclusters', path: 'status.conditions', description: /Ready/, fields: ['type', 'status', 'observedGeneration', 'lastTransitionTime', 'reason', 'message'] },
+  {
+    resource: 'databaseclusters',
+    path: 'spec.allowedNamespaces.selector',
+    description: /labels of the allowed namespaces/,
+    fields: ['matchLabels', 'matchExpressions'],
+  },
+  {
+    resource: 'databaseclusters',
+    path: 'status.conditions',
+    description: /Ready/,
+    fields: ['type', 'status', 'observedGeneration', 'lastTransitionTime', 'reason', 'message'],
+  },
   { resource: 'databases', path: 'metadata', description: /metadata/, fields: ['name', 'generateName', 'namespace'] },
 ];
 

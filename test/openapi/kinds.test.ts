@@ -12,7 +12,15 @@ const names = [
 for (const n of names) {
   test(`${n.resource} is served as API.md names it`, (t) => {
     const kind = kindOf(n.resource)!;
-    t.like(kind, { group: 'postgres.databases.dinhloc.dev', version: 'v1alpha1', kind: n.kind, listKind: `${n.kind}List`, plural: n.resource, singular: n.singular, namespaced: n.namespaced });
+    t.like(kind, {
+      group: 'postgres.databases.dinhloc.dev',
+      version: 'v1alpha1',
+      kind: n.kind,
+      listKind: `${n.kind}List`,
+      plural: n.resource,
+      singular: n.singular,
+      namespaced: n.namespaced,
+    });
     t.deepEqual(kind.shortNames, n.shortNames);
     t.deepEqual(kind.categories, ['postgres']);
   });
@@ -36,22 +44,59 @@ function row(kind: KindDescriptor, object: Record<string, unknown>, wide = false
 test('columns of the guide objects, before and after the server reports their status', (t) => {
   const metadata = (o: Record<string, unknown>) => ({ ...(o.metadata as object), creationTimestamp: now });
   const cluster = { ...guideCluster, metadata: metadata(guideCluster) };
-  t.deepEqual(row(kinds.databaseclusters, cluster), { Name: 'main-cluster', Host: null, Version: null, Ready: null, Databases: null, Roles: null, Age: now });
-  const observed = { ...cluster, status: { host: 'postgres-host:5432', serverVersion: '16.4', databases: 3, roles: 7, conditions: [ready('Ready', 'True')] } };
+  t.deepEqual(row(kinds.databaseclusters, cluster), {
+    Name: 'main-cluster',
+    Host: null,
+    Version: null,
+    Ready: null,
+    Databases: null,
+    Roles: null,
+    Age: now,
+  });
+  const observed = {
+    ...cluster,
+    status: { host: 'postgres-host:5432', serverVersion: '16.4', databases: 3, roles: 7, conditions: [ready('Ready', 'True')] },
+  };
   t.like(row(kinds.databaseclusters, observed), { Host: 'postgres-host:5432', Version: '16.4', Ready: 'True', Databases: 3, Roles: 7 });
 
-  const database = { ...guideDatabase, metadata: metadata(guideDatabase), status: { sizeBytes: 8012345, conditions: [ready('Ready', 'False')] } };
-  t.deepEqual(row(kinds.databases, database), { Name: 'my-app-db', Database: 'my_app_db_production', Cluster: 'main-cluster', Size: '7.6MiB', Ready: 'False', Age: now });
+  const database = {
+    ...guideDatabase,
+    metadata: metadata(guideDatabase),
+    status: { sizeBytes: 8012345, conditions: [ready('Ready', 'False')] },
+  };
+  t.deepEqual(row(kinds.databases, database), {
+    Name: 'my-app-db',
+    Database: 'my_app_db_production',
+    Cluster: 'main-cluster',
+    Size: '7.6MiB',
+    Ready: 'False',
+    Age: now,
+  });
 
-  const role = { ...guideRole, metadata: metadata(guideRole), status: { drift: [{}, {}], conditions: [ready('Ready', 'True'), ready('InSync', 'False')] } };
-  t.deepEqual(row(kinds.databaseroles, role), { Name: 'app-user', Role: 'my_app_user', Cluster: 'main-cluster', Ready: 'True', 'In-Sync': 'False', Drift: 2, Age: now });
+  const role = {
+    ...guideRole,
+    metadata: metadata(guideRole),
+    status: { drift: [{}, {}], conditions: [ready('Ready', 'True'), ready('InSync', 'False')] },
+  };
+  t.deepEqual(row(kinds.databaseroles, role), {
+    Name: 'app-user',
+    Role: 'my_app_user',
+    Cluster: 'main-cluster',
+    Ready: 'True',
+    'In-Sync': 'False',
+    Drift: 2,
+    Age: now,
+  });
   t.like(row(kinds.databaseroles, role, true), { Databases: 'my_app_db_production', Login: true, 'Valid-Until': null });
 });
 
 test('NAME is the name column and AGE a date column on every kind', (t) => {
   for (const kind of Object.values(kinds)) {
     t.like(kind.columns[0], { name: 'Name', type: 'string', format: 'name', priority: 0 });
-    t.like(kind.columns.find((c) => c.name === 'Age'), { type: 'date', priority: 0 });
+    t.like(
+      kind.columns.find((c) => c.name === 'Age'),
+      { type: 'date', priority: 0 },
+    );
     t.true(kind.columns.every((c) => c.description.length > 0));
   }
 });

@@ -4,13 +4,33 @@
 // exact, whatever the machine's load.
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
-import { claimed, heldByAnother, LeaseElection, observe, released, specOf, type LeaseSpec, type LeaseTiming } from '../../reconcile/lease.ts';
+import {
+  claimed,
+  heldByAnother,
+  LeaseElection,
+  observe,
+  released,
+  specOf,
+  type LeaseSpec,
+  type LeaseTiming,
+} from '../../reconcile/lease.ts';
 import { fakeClock, type FakeClock } from '../support/clock.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { ObjectAccess } from '../../storage/kubernetes/types.ts';
 
-const lease = (spec: LeaseSpec, resourceVersion = '1'): KubeObject => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l', namespace: 'ns', resourceVersion }, spec });
-const held = { holderIdentity: 'other', leaseDurationSeconds: 15, acquireTime: '2020-01-01T00:00:00.000000Z', renewTime: '2020-01-01T00:00:05.000000Z', leaseTransitions: 3 };
+const lease = (spec: LeaseSpec, resourceVersion = '1'): KubeObject => ({
+  apiVersion: 'coordination.k8s.io/v1',
+  kind: 'Lease',
+  metadata: { name: 'l', namespace: 'ns', resourceVersion },
+  spec,
+});
+const held = {
+  holderIdentity: 'other',
+  leaseDurationSeconds: 15,
+  acquireTime: '2020-01-01T00:00:00.000000Z',
+  renewTime: '2020-01-01T00:00:05.000000Z',
+  leaseTransitions: 3,
+};
 
 test('a Lease seen again unchanged keeps the time it was first seen; a changed record restarts the clock', (t) => {
   const first = observe(undefined, lease(held), 1_000);
@@ -22,9 +42,14 @@ test('a Lease seen again unchanged keeps the time it was first seen; a changed r
 const holdingCases: { name: string; spec: LeaseSpec; seenFor: number; expected: boolean }[] = [
   { name: 'another holder, seen unchanged for less than its duration, holds it', spec: held, seenFor: 14_000, expected: true },
   { name: 'another holder, seen unchanged for its whole duration, has lost it', spec: held, seenFor: 15_000, expected: false },
-  { name: 'a renewTime far in the future changes nothing: only this clock counts', spec: { ...held, renewTime: '2999-01-01T00:00:00.000000Z' }, seenFor: 15_000, expected: false },
+  {
+    name: 'a renewTime far in the future changes nothing: only this clock counts',
+    spec: { ...held, renewTime: '2999-01-01T00:00:00.000000Z' },
+    seenFor: 15_000,
+    expected: false,
+  },
   { name: 'a released Lease (no holder) is free at once', spec: { ...held, holderIdentity: '' }, seenFor: 0, expected: false },
-  { name: 'this replica\'s own Lease is never held by another', spec: { ...held, holderIdentity: 'me' }, seenFor: 0, expected: false },
+  { name: "this replica's own Lease is never held by another", spec: { ...held, holderIdentity: 'me' }, seenFor: 0, expected: false },
 ];
 for (const c of holdingCases) {
   test(c.name, (t) => {
@@ -37,22 +62,46 @@ const claimCases: { name: string; current: LeaseSpec | undefined; expected: Leas
   {
     name: 'the first holder creates the Lease with no transition',
     current: undefined,
-    expected: { holderIdentity: 'me', leaseDurationSeconds: 15, acquireTime: '2026-07-01T12:00:00.123000Z', renewTime: '2026-07-01T12:00:00.123000Z', leaseTransitions: 0 },
+    expected: {
+      holderIdentity: 'me',
+      leaseDurationSeconds: 15,
+      acquireTime: '2026-07-01T12:00:00.123000Z',
+      renewTime: '2026-07-01T12:00:00.123000Z',
+      leaseTransitions: 0,
+    },
   },
   {
     name: 'a renewal keeps acquireTime and the transitions',
     current: { ...held, holderIdentity: 'me' },
-    expected: { holderIdentity: 'me', leaseDurationSeconds: 15, acquireTime: held.acquireTime, renewTime: '2026-07-01T12:00:00.123000Z', leaseTransitions: 3 },
+    expected: {
+      holderIdentity: 'me',
+      leaseDurationSeconds: 15,
+      acquireTime: held.acquireTime,
+      renewTime: '2026-07-01T12:00:00.123000Z',
+      leaseTransitions: 3,
+    },
   },
   {
     name: 'taking the Lease from another holder counts a transition',
     current: held,
-    expected: { holderIdentity: 'me', leaseDurationSeconds: 15, acquireTime: '2026-07-01T12:00:00.123000Z', renewTime: '2026-07-01T12:00:00.123000Z', leaseTransitions: 4 },
+    expected: {
+      holderIdentity: 'me',
+      leaseDurationSeconds: 15,
+      acquireTime: '2026-07-01T12:00:00.123000Z',
+      renewTime: '2026-07-01T12:00:00.123000Z',
+      leaseTransitions: 4,
+    },
   },
   {
     name: 'taking a released Lease counts a transition too',
     current: released(held, now),
-    expected: { holderIdentity: 'me', leaseDurationSeconds: 15, acquireTime: '2026-07-01T12:00:00.123000Z', renewTime: '2026-07-01T12:00:00.123000Z', leaseTransitions: 4 },
+    expected: {
+      holderIdentity: 'me',
+      leaseDurationSeconds: 15,
+      acquireTime: '2026-07-01T12:00:00.123000Z',
+      renewTime: '2026-07-01T12:00:00.123000Z',
+      leaseTransitions: 4,
+    },
   },
 ];
 for (const c of claimCases) {
@@ -158,7 +207,10 @@ test('a leader that cannot renew stops leading exactly at the renew deadline, an
   const { a, heard, renewedAt } = await leaderLosingItsLease(t, clock);
   t.true(await clock.until(() => !a.isLeader(), 5_000));
   t.deepEqual(heard, [true, false], 'the listeners knew when isLeader() turned false');
-  t.true(clock.now() >= renewedAt + fast.renewDeadlineMs && clock.now() <= renewedAt + fast.renewDeadlineMs + 10, `led on for ${clock.now() - renewedAt} ms after the last renewal`);
+  t.true(
+    clock.now() >= renewedAt + fast.renewDeadlineMs && clock.now() <= renewedAt + fast.renewDeadlineMs + 10,
+    `led on for ${clock.now() - renewedAt} ms after the last renewal`,
+  );
 });
 
 test('a leader asked between the renew deadline and the timer that marks it hears the loss first: no reader sees a lead its listeners do not', async (t) => {
@@ -192,6 +244,10 @@ test('a leader that finds another holder in the Lease stops leading at its next 
   t.teardown(() => a.stop());
   a.start();
   t.true(await clock.until(() => a.isLeader(), 5_000));
-  state.lease = { ...state.lease!, metadata: { ...state.lease!.metadata, resourceVersion: String(++state.version) }, spec: { ...held, holderIdentity: 'usurper', leaseDurationSeconds: 40 } };
+  state.lease = {
+    ...state.lease!,
+    metadata: { ...state.lease!.metadata, resourceVersion: String(++state.version) },
+    spec: { ...held, holderIdentity: 'usurper', leaseDurationSeconds: 40 },
+  };
   t.true(await clock.until(() => !a.isLeader(), 2_000 + 10));
 });

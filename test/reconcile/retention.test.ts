@@ -12,7 +12,14 @@ const log = pino({ level: 'silent' });
 const hour = 60 * 60_000;
 
 function event(name: string, lastTimestamp: string) {
-  return { apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: 'default' }, reason: 'Applied', message: 'applied', lastTimestamp };
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name, namespace: 'default' },
+    reason: 'Applied',
+    message: 'applied',
+    lastTimestamp,
+  };
 }
 
 test('a round keeps the newest changes and the Events of the last hour', async (t) => {
@@ -23,8 +30,15 @@ test('a round keeps the newest changes and the Events of the last hour', async (
   await store.create('/events', event('old', new Date(now - 2 * hour).toISOString()));
   await store.create('/events', event('recent', new Date(now - hour / 2).toISOString()));
   await new Retention(store, { changesKept: 2, eventTtlMs: hour, everyMs: 60_000 }, () => true, log).once(now);
-  t.deepEqual((await store.list('/events', {})).items.map((e) => e.metadata.name), ['recent']);
-  await t.throwsAsync(store.changesSince(first.metadata.resourceVersion!), { instanceOf: Expired }, 'changes before the newest two are gone');
+  t.deepEqual(
+    (await store.list('/events', {})).items.map((e) => e.metadata.name),
+    ['recent'],
+  );
+  await t.throwsAsync(
+    store.changesSince(first.metadata.resourceVersion!),
+    { instanceOf: Expired },
+    'changes before the newest two are gone',
+  );
   t.is((await store.list(roles, {})).items.length, 4, 'objects themselves stay');
 });
 

@@ -13,7 +13,12 @@ import type { SecretChanges } from '../../storage/kubernetes/types.ts';
 const suite = storeSuite(test);
 
 function cluster(name: string, secret: string): KubeObject {
-  return { apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1', kind: 'DatabaseCluster', metadata: { name }, spec: { connection: { name: secret, namespace: 'default' } } };
+  return {
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    kind: 'DatabaseCluster',
+    metadata: { name },
+    spec: { connection: { name: secret, namespace: 'default' } },
+  };
 }
 
 function passwordRole(name: string, namespace: string, secret: string, clusterName: string): KubeObject {
@@ -26,14 +31,25 @@ function passwordRole(name: string, namespace: string, secret: string, clusterNa
 }
 
 function secret(name: string, namespace: string, value: string): KubeObject {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, type: 'Opaque', data: { password: Buffer.from(value).toString('base64') } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace },
+    type: 'Opaque',
+    data: { password: Buffer.from(value).toString('base64') },
+  };
 }
 
 /** Triggers on the store's own Secrets (local mode's), recording each nudge: cluster names, or 'every loop'. */
 async function triggers(t: ExecutionContext, store: ObjectStore, watchSecrets?: (changes: SecretChanges) => { stop(): void }) {
   const nudges: string[][] = [];
   const core = { ...storeCore(store), ...(watchSecrets ? { watchSecrets } : {}) };
-  const started = new SecretTriggers(store, core, (clusters) => nudges.push(clusters ? [...clusters].sort() : ['every loop']), pino({ level: 'silent' }));
+  const started = new SecretTriggers(
+    store,
+    core,
+    (clusters) => nudges.push(clusters ? [...clusters].sort() : ['every loop']),
+    pino({ level: 'silent' }),
+  );
   t.teardown(() => started.stop());
   await started.start();
   return { started, nudges };
@@ -46,7 +62,10 @@ async function triggers(t: ExecutionContext, store: ObjectStore, watchSecrets?: 
 async function nudgesAfter(store: ObjectStore, nudges: string[][], write: () => Promise<unknown>): Promise<string[][]> {
   const before = nudges.length;
   await write();
-  await store.update(secrets, { ...(await store.get(secrets, 'default', 'west-dsn')), data: { password: Buffer.from(String(Math.random())).toString('base64') } });
+  await store.update(secrets, {
+    ...(await store.get(secrets, 'default', 'west-dsn')),
+    data: { password: Buffer.from(String(Math.random())).toString('base64') },
+  });
   await until('the marker Secret to nudge west', () => nudges.slice(before).some((n) => n.join() === 'west'));
   return nudges.slice(before, -1);
 }

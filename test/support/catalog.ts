@@ -75,7 +75,13 @@ export function guideRole(database: string, roleName = unique('my_app_user')): D
     permissions: [
       {
         database,
-        schemas: [{ name: 'public', privileges: ['USAGE', 'CREATE'], tables: [{ name: '*', privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] }] }],
+        schemas: [
+          {
+            name: 'public',
+            privileges: ['USAGE', 'CREATE'],
+            tables: [{ name: '*', privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] }],
+          },
+        ],
       },
     ],
   };
@@ -86,13 +92,21 @@ export function desired(spec: DatabaseRoleSpec, options: Partial<Omit<DesiredRol
 }
 
 /** Snapshot and plan of one Database and some roles, as the reconciler sees them. */
-export async function planAll(catalog: ClusterCatalog, database: DatabaseSpec, roles: DesiredRole[]): Promise<{ database: Plan; roles: Plan[] }> {
+export async function planAll(
+  catalog: ClusterCatalog,
+  database: DatabaseSpec,
+  roles: DesiredRole[],
+): Promise<{ database: Plan; roles: Plan[] }> {
   const snapshot = await catalog.snapshot({ roles: roles.map((r) => r.spec.roleName), databases: [database.name] });
   return { database: planDatabase(database, snapshot), roles: roles.map((r) => planRole(r, snapshot)) };
 }
 
 /** Applies the Database's plan, then the roles' plans. */
-export async function converge(catalog: ClusterCatalog, database: DatabaseSpec, roles: DesiredRole[]): Promise<{ database: Plan; roles: Plan[] }> {
+export async function converge(
+  catalog: ClusterCatalog,
+  database: DatabaseSpec,
+  roles: DesiredRole[],
+): Promise<{ database: Plan; roles: Plan[] }> {
   const plans = await planAll(catalog, database, roles);
   await catalog.apply(plans.database);
   if (plans.roles.some((p) => p.statements.length > 0)) {

@@ -9,7 +9,9 @@ import { createServingCertificate, type ServingCertificate } from '../../apiserv
 export const certificateNames = ['localhost', '127.0.0.1', 'postgres-apiserver.postgres-apiserver.svc'];
 
 /** The app on a free loopback port over TLS, with a fresh CA; `close` stops it. */
-export async function serveApp(options: Omit<AppOptions, 'log'>): Promise<{ tls: ServingCertificate; base: string; close: () => Promise<unknown> }> {
+export async function serveApp(
+  options: Omit<AppOptions, 'log'>,
+): Promise<{ tls: ServingCertificate; base: string; close: () => Promise<unknown> }> {
   const tls = await createServingCertificate(certificateNames);
   const server = await listen(createApp({ log: pino({ level: 'silent' }), ...options }), tls, 0);
   const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;

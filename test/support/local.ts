@@ -22,7 +22,10 @@ function searchableFolder(): string {
   return dir;
 }
 
-export async function startLocal(dataDir = searchableFolder(), options: { storeDsn?: string; resyncIntervalMs?: number } = {}): Promise<LocalServer> {
+export async function startLocal(
+  dataDir = searchableFolder(),
+  options: { storeDsn?: string; resyncIntervalMs?: number } = {},
+): Promise<LocalServer> {
   const local = await startLocalMode({ dataDir, port: 0, resyncIntervalMs: 500, log: pino({ level: 'silent' }), ...options });
   const cache = join(dataDir, 'kube-cache');
   return {
@@ -134,7 +137,11 @@ spec: {connection: {name: ${name}-connection, namespace: default}${spec}}
  */
 export async function startSharedLocal(clusters: Record<string, string> = {}): Promise<LocalServer> {
   const local = await startLocal();
-  const manifests = [guideManifests(local.postgresDsn), 'apiVersion: v1\nkind: Namespace\nmetadata: {name: team-b}\n', ...Object.entries(clusters).map(([name, dsn]) => extraCluster(name, dsn))];
+  const manifests = [
+    guideManifests(local.postgresDsn),
+    'apiVersion: v1\nkind: Namespace\nmetadata: {name: team-b}\n',
+    ...Object.entries(clusters).map(([name, dsn]) => extraCluster(name, dsn)),
+  ];
   const applied = await local.kubectl(['apply', '-f', '-'], manifests.join('---\n'));
   if (applied.code !== 0) {
     await local.stop();

@@ -37,7 +37,8 @@ export function testVersions(): number[] {
   if (!wanted) return [...supportedMajors];
   const versions = wanted.split(',').map((v) => Number(v.trim()));
   for (const v of versions) {
-    if (!(supportedMajors as readonly number[]).includes(v)) throw new Error(`PG_TEST_VERSIONS: ${v} is not one of ${supportedMajors.join(', ')}`);
+    if (!(supportedMajors as readonly number[]).includes(v))
+      throw new Error(`PG_TEST_VERSIONS: ${v} is not one of ${supportedMajors.join(', ')}`);
   }
   return versions;
 }
@@ -90,7 +91,14 @@ async function serverVersion(dsn: string): Promise<number> {
 export async function startTestServer(name: string, settings: Record<string, string> = {}): Promise<TestServer> {
   if (name === 'external') {
     const dsn = process.env.PG_TEST_DSN!;
-    return { name, major: await serverVersion(dsn), superuserDsn: dsn, adminDsn: await createAdmin(dsn), logFile: undefined, stop: async () => {} };
+    return {
+      name,
+      major: await serverVersion(dsn),
+      superuserDsn: dsn,
+      adminDsn: await createAdmin(dsn),
+      logFile: undefined,
+      stop: async () => {},
+    };
   }
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
   const major = Number(name.slice(2));

@@ -58,7 +58,9 @@ export function run(command: string, args: string[]): Promise<string> {
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${err}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolvePromise(out) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -78,8 +80,19 @@ export function helm(): string {
 
 /** The chart rendered for a server on the host: ExternalName localhost, the APIService on `port`. */
 export function renderChart(port: number, caFile: string): Promise<string> {
-  return run(helm(), ['template', 'postgres-apiserver', 'apiservice/chart', '--namespace', namespace,
-    '--set', 'service.externalName=localhost', '--set', `apiService.port=${port}`, '--set-file', `caBundle=${caFile}`]);
+  return run(helm(), [
+    'template',
+    'postgres-apiserver',
+    'apiservice/chart',
+    '--namespace',
+    namespace,
+    '--set',
+    'service.externalName=localhost',
+    '--set',
+    `apiService.port=${port}`,
+    '--set-file',
+    `caBundle=${caFile}`,
+  ]);
 }
 
 /** One server process in cluster mode. */
@@ -110,18 +123,26 @@ async function storeDatabase(postgres: TestServer): Promise<string> {
 /** A kubeconfig holding the ServiceAccount's token: the server acts with exactly the RBAC the chart grants it. */
 async function serviceAccountKubeconfig(cp: ControlPlane, file: string): Promise<string> {
   const token = (await mustKubectl(['create', 'token', 'postgres-apiserver', '-n', namespace, '--duration', '2h'])).trim();
-  writeFileSync(file, `apiVersion: v1
+  writeFileSync(
+    file,
+    `apiVersion: v1
 kind: Config
 clusters: [{name: e2e, cluster: {server: "${cp.server}", certificate-authority: "${join(cp.dir, 'ca.crt')}"}}]
 users: [{name: postgres-apiserver, user: {token: "${token}"}}]
 contexts: [{name: e2e, context: {cluster: e2e, user: postgres-apiserver}}]
 current-context: e2e
-`, { mode: 0o600 });
+`,
+    { mode: 0o600 },
+  );
   return file;
 }
 
 function startProcess(args: string[], logFile: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KUBECONFIG: '' },
+  });
   const log = createWriteStream(logFile);
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
@@ -149,12 +170,50 @@ export async function installServer(): Promise<InstalledServer> {
   const postgres = await startTestServer('pg17');
   const port = await freePort();
   const certs = join(cp.dir, 'serving-cert');
-  await run(process.execPath, ['--import', 'tsx', 'apiservice/certificate.ts', '--out', certs, '--namespace', namespace, '--service', 'postgres-apiserver']);
+  await run(process.execPath, [
+    '--import',
+    'tsx',
+    'apiservice/certificate.ts',
+    '--out',
+    certs,
+    '--namespace',
+    namespace,
+    '--service',
+    'postgres-apiserver',
+  ]);
   await mustKubectl(['apply', '-f', '-'], await renderChart(port, join(certs, 'ca.crt')));
   const storeDsn = await storeDatabase(postgres);
-  await mustKubectl(['apply', '-f', '-'], await mustKubectl(['create', 'secret', 'generic', 'postgres-apiserver-store', '-n', namespace, `--from-literal=dsn=${storeDsn}`, '--dry-run=client', '-o', 'yaml']));
-  const args = ['--bind-address', '127.0.0.1', '--tls-cert-file', join(certs, 'tls.crt'), '--tls-private-key-file', join(certs, 'tls.key'),
-    '--store-dsn', storeDsn, '--kubeconfig', await serviceAccountKubeconfig(cp, join(work, 'kubeconfig')), '--resync-interval', '1', '--log-level', 'debug'];
+  await mustKubectl(
+    ['apply', '-f', '-'],
+    await mustKubectl([
+      'create',
+      'secret',
+      'generic',
+      'postgres-apiserver-store',
+      '-n',
+      namespace,
+      `--from-literal=dsn=${storeDsn}`,
+      '--dry-run=client',
+      '-o',
+      'yaml',
+    ]),
+  );
+  const args = [
+    '--bind-address',
+    '127.0.0.1',
+    '--tls-cert-file',
+    join(certs, 'tls.crt'),
+    '--tls-private-key-file',
+    join(certs, 'tls.key'),
+    '--store-dsn',
+    storeDsn,
+    '--kubeconfig',
+    await serviceAccountKubeconfig(cp, join(work, 'kubeconfig')),
+    '--resync-interval',
+    '1',
+    '--log-level',
+    'debug',
+  ];
   const replicas = [startReplicaProcess(port, args, join(work, 'server.log'))];
   const first = replicas[0]!;
   const stop = async () => {
@@ -172,10 +231,17 @@ export async function installServer(): Promise<InstalledServer> {
   const available = await asAdmin(['wait', '--for=condition=Available', `apiservice/${apiService}`, '--timeout=90s']);
   if (available.code !== 0) {
     await stop();
-    throw new Error(`the APIService did not become Available: ${available.stderr}\nserver log:\n${readFileSync(first.logFile, 'utf8').slice(-4000)}`);
+    throw new Error(
+      `the APIService did not become Available: ${available.stderr}\nserver log:\n${readFileSync(first.logFile, 'utf8').slice(-4000)}`,
+    );
   }
   // The aggregator merges our OpenAPI v3 into its own a few seconds after the APIService is Available.
-  if (!(await eventually(async () => (await asAdmin(['get', '--raw', '/openapi/v3'])).stdout.includes('apis/postgres.databases.dinhloc.dev/v1alpha1'), 60_000))) {
+  if (
+    !(await eventually(
+      async () => (await asAdmin(['get', '--raw', '/openapi/v3'])).stdout.includes('apis/postgres.databases.dinhloc.dev/v1alpha1'),
+      60_000,
+    ))
+  ) {
     await stop();
     throw new Error('kube-apiserver did not serve our OpenAPI v3 within 60 s');
   }
@@ -193,17 +259,30 @@ export interface DirectRequest {
 }
 
 /** A request straight to the server's port, past kube-apiserver, as the aggregator or an intruder would send it. */
-export function direct(server: Pick<Replica, 'port'>, path: string, options: DirectRequest = {}): Promise<{ status: number; json: () => { reason?: string; message?: string } }> {
+export function direct(
+  server: Pick<Replica, 'port'>,
+  path: string,
+  options: DirectRequest = {},
+): Promise<{ status: number; json: () => { reason?: string; message?: string } }> {
   const ca = readFileSync(join(controlPlane().dir, 'serving-cert', 'ca.crt'), 'utf8');
   return new Promise((resolvePromise, reject) => {
-    const req = httpsRequest({
-      host: '127.0.0.1', port: server.port, path, method: options.method ?? 'GET', ca, servername: `postgres-apiserver.${namespace}.svc`,
-      headers: [['Host', `127.0.0.1:${server.port}`], ...(options.headers ?? [])].flat(), ...(options.cert ? { cert: options.cert, key: options.key } : {}),
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolvePromise({ status: res.statusCode!, json: () => JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
-    });
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        path,
+        method: options.method ?? 'GET',
+        ca,
+        servername: `postgres-apiserver.${namespace}.svc`,
+        headers: [['Host', `127.0.0.1:${server.port}`], ...(options.headers ?? [])].flat(),
+        ...(options.cert ? { cert: options.cert, key: options.key } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolvePromise({ status: res.statusCode!, json: () => JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
