@@ -3,7 +3,7 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CatalogEvent, PoolStats } from '../storage/catalog/cluster.ts';
+import type { CatalogEvent, PoolStats } from '../storage/catalog/server.ts';
 import { applyPatchType } from './request.ts';
 import { requestAttributes, type RequestAttributes } from './authorization.ts';
 

@@ -359,7 +359,7 @@ export class ResourceHandlers {
     const body = decode(await readBody(ctx), isApply ? 'application/yaml' : 'application/json');
     // Only an apply to the object itself may create it.
     const old = await this.load(scope).catch((error: unknown) => {
-      if (isApply && subresource === undefined && (error as StatusError).reason === 'NotFound') return undefined;
+      if (isApply && subresource === undefined && error instanceof StatusError && error.reason === 'NotFound') return undefined;
       throw error;
     });
     const management = managementOf(this.kind, subresource);

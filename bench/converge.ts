@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ClusterCatalog, type Passwords, type StatementLog } from '../storage/catalog/cluster.ts';
+import { ServerCatalog, type Passwords, type StatementLog } from '../storage/catalog/server.ts';
 import { quoteIdent, quoteLiteral } from '../storage/catalog/identifiers.ts';
 import { planRole, type DesiredRole } from '../storage/catalog/roles.ts';
 import { desired, guideRole } from '../test/support/catalog.ts';
@@ -79,7 +79,7 @@ function desiredRoles(database: string, passwords: Passwords): DesiredRole[] {
 }
 
 /** Snapshot + plans of roles that should be in sync: times it, and fails unless every plan is empty. */
-async function timeInSync(catalog: ClusterCatalog, database: string, roles: DesiredRole[]): Promise<number> {
+async function timeInSync(catalog: ServerCatalog, database: string, roles: DesiredRole[]): Promise<number> {
   const started = performance.now();
   const snapshot = await catalog.snapshot({ roles: roles.map((r) => r.spec.roleName), databases: [database] });
   const plans = roles.map((r) => planRole(r, snapshot));
@@ -116,7 +116,7 @@ async function runReference(dsn: string, database: string, passwords: Passwords,
   writeFileSync(file, referenceSql(database, await databaseOwner(dsn, database), passwords));
   const total = await timePsql(inDatabase(dsn, database), file);
   // The same end state as ours: our planner finds nothing to do for the reference's roles.
-  const catalog = new ClusterCatalog(dsn);
+  const catalog = new ServerCatalog(dsn);
   try {
     await timeInSync(catalog, database, desiredRoles(database, passwords));
   } finally {
@@ -134,7 +134,7 @@ async function runOurs(dsn: string, database: string, passwords: Passwords): Pro
   const log: StatementLog = (e) => {
     if (e.database === database) databasePhaseStart ??= performance.now();
   };
-  const catalog = new ClusterCatalog(dsn, { log });
+  const catalog = new ServerCatalog(dsn, { log });
   try {
     const t0 = performance.now();
     const snapshot = await catalog.snapshot({ roles: roles.map((r) => r.spec.roleName), databases: [database] });

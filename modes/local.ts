@@ -21,6 +21,7 @@ import { startServer, Stops } from './server.ts';
 import { defaultRetention } from '../reconcile/retention.ts';
 import { servingCertificateIn } from '../apiserver/tls.ts';
 import { coreDiscovery, coreOpenAPIDocument } from '../apiserver/groups.ts';
+import { AlreadyExists } from '../storage/objects/errors.ts';
 
 export interface LocalModeOptions {
   dataDir: string;
@@ -71,8 +72,8 @@ async function seedNamespaces(store: ObjectStore): Promise<void> {
   for (const name of ['default', 'kube-system', 'kube-public']) {
     await store
       .create(storeResource(namespaces), { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } })
-      .catch((error: { reason?: string }) => {
-        if (error.reason !== 'AlreadyExists') throw error;
+      .catch((error: unknown) => {
+        if (!(error instanceof AlreadyExists)) throw error;
       });
   }
 }

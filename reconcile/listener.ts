@@ -4,7 +4,7 @@
 // create event triggers is asked again every ten minutes only: each refusal is an ERROR in the server's log.
 import type pg from 'pg';
 import type { Logger } from '../lib/log.ts';
-import type { ClusterCatalog } from '../storage/catalog/cluster.ts';
+import type { ServerCatalog } from '../storage/catalog/server.ts';
 import { driftChannel, listenedDatabases, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
 import { CatalogError } from '../storage/catalog/errors.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
@@ -24,7 +24,7 @@ class DatabaseListener {
   private stopped = false;
 
   constructor(
-    private readonly catalog: ClusterCatalog,
+    private readonly catalog: ServerCatalog,
     private readonly database: string,
     private readonly onChange: () => void,
     private readonly log: Logger,
@@ -132,7 +132,7 @@ class DatabaseListener {
 
 /** One DatabaseCluster's listeners: one per managed database, through the catalog of the cluster's current DSN. */
 export class DriftListeners {
-  private catalog: ClusterCatalog | undefined;
+  private catalog: ServerCatalog | undefined;
   private readonly byDatabase = new Map<string, DatabaseListener>();
 
   constructor(
@@ -146,7 +146,7 @@ export class DriftListeners {
    * without one); a new catalog (a changed DSN) replaces them all. A template gets none: a connection to it
    * would make every CREATE DATABASE copying it fail, and triggers in it would be copied into every copy.
    */
-  async follow(catalog: ClusterCatalog | undefined, managed: readonly string[]): Promise<void> {
+  async follow(catalog: ServerCatalog | undefined, managed: readonly string[]): Promise<void> {
     const templates = catalog ? await catalog.templatesAmong(managed) : new Set<string>();
     const databases = listenedDatabases(managed.filter((database) => !templates.has(database)));
     if (catalog !== this.catalog) {

@@ -6,6 +6,7 @@ import type { Logger } from '../lib/log.ts';
 import { eventsResource } from '../storage/kubernetes/events.ts';
 import type { ObjectStore } from '../storage/objects/store.ts';
 import type { KubeObject } from '../openapi/objects.ts';
+import { NotFound } from '../storage/objects/errors.ts';
 
 export interface RetentionOptions {
   /** Changes kept in the log. */
@@ -54,8 +55,8 @@ export class Retention {
   private async expireEvents(before: number): Promise<void> {
     const { items } = await this.store.list(eventsResource, {});
     for (const event of items.filter((e) => lastHappened(e) < before)) {
-      await this.store.delete(eventsResource, event.metadata.namespace ?? '', event.metadata.name).catch((error: { reason?: string }) => {
-        if (error.reason !== 'NotFound') throw error;
+      await this.store.delete(eventsResource, event.metadata.namespace ?? '', event.metadata.name).catch((error: unknown) => {
+        if (!(error instanceof NotFound)) throw error;
       });
     }
   }

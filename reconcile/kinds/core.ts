@@ -10,6 +10,7 @@ import type { FieldError } from '../../openapi/fields.ts';
 import type { CoreObjects, ObjectAccess, SecretChanges } from '../../storage/kubernetes/types.ts';
 import type { ResourceStore } from '../../storage/objects/types.ts';
 import { deleteObject } from './delete.ts';
+import { NotFound } from '../../storage/objects/errors.ts';
 
 const maxSecretBytes = 1024 * 1024;
 
@@ -216,8 +217,8 @@ function storeAccess(store: ResourceStore, resource: string): ObjectAccess {
     create: (object) => store.create(resource, object),
     replace: (object) => store.update(resource, object, { expectedResourceVersion: String(object.metadata.resourceVersion) }),
     delete: async (namespace, name) => {
-      await store.delete(resource, namespace, name).catch((error: { reason?: string }) => {
-        if (error.reason !== 'NotFound') throw error;
+      await store.delete(resource, namespace, name).catch((error: unknown) => {
+        if (!(error instanceof NotFound)) throw error;
       });
     },
   };

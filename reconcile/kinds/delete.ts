@@ -3,6 +3,7 @@ import type { KubeObject } from '../../openapi/objects.ts';
 import type { ResourceStore } from '../../storage/objects/types.ts';
 import { storeResource, type ResourceKind, type WriteContext } from './resource.ts';
 import { rfc3339 } from '../../lib/time.ts';
+import { Conflict } from '../../storage/objects/errors.ts';
 
 /**
  * Deletes an object as kube-apiserver does with finalizers, running the kind's reclaim first when the object
@@ -62,7 +63,7 @@ export async function despitePersistedStatus(
   try {
     return await write(object);
   } catch (error) {
-    if ((error as { reason?: string }).reason !== 'Conflict') throw error;
+    if (!(error instanceof Conflict)) throw error;
     const current = await store.get(resource, object.metadata.namespace ?? '', object.metadata.name);
     if (current.metadata.uid !== object.metadata.uid || current.metadata.generation !== object.metadata.generation) throw error;
     return write(current);

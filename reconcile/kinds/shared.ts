@@ -4,7 +4,7 @@
 import type { Condition, DriftEntry, LabelSelector } from '../../openapi/common.ts';
 import type { DatabaseClusterSpec } from '../../openapi/databasecluster.ts';
 import { kinds } from '../../openapi/index.ts';
-import type { ClusterCatalog } from '../../storage/catalog/cluster.ts';
+import type { ServerCatalog } from '../../storage/catalog/server.ts';
 import { CatalogError } from '../../storage/catalog/errors.ts';
 import type { CatalogRegistry } from '../../storage/catalog/registry.ts';
 import type { Plan } from '../../storage/catalog/plan.ts';
@@ -18,6 +18,7 @@ import { storeResource, type Reclaim, type WriteContext } from './resource.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { ResourceStore } from '../../storage/objects/types.ts';
 import { rfc3339 } from '../../lib/time.ts';
+import { Conflict, NotFound } from '../../storage/objects/errors.ts';
 
 /** What the kinds' rules reach beyond the object: built once by the composition root (modes/server.ts). */
 export interface Dependencies {
@@ -43,7 +44,7 @@ export interface ClusterProblem {
 
 export interface ResolvedCluster {
   object: KubeObject & { spec: DatabaseClusterSpec };
-  catalog: ClusterCatalog;
+  catalog: ServerCatalog;
   /** host:port from the DSN; never the password. */
   host: string;
   /** The DSN's sslmode, if it names one, for the connection details given to applications. */
@@ -60,8 +61,8 @@ export async function readOrUndefined(
   namespace: string,
   name: string,
 ): Promise<KubeObject | undefined> {
-  return store.get(resource, namespace, name).catch((error: { reason?: string }) => {
-    if (error.reason === 'NotFound') return undefined;
+  return store.get(resource, namespace, name).catch((error: unknown) => {
+    if (error instanceof NotFound) return undefined;
     throw error;
   });
 }
@@ -192,8 +193,8 @@ export async function persistStatus(deps: Dependencies, resource: string, object
   const next = { ...object, status };
   const stored = await deps.store
     .update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) })
-    .catch((error: { reason?: string }) => {
-      if (error.reason === 'Conflict' || error.reason === 'NotFound') return undefined;
+    .catch((error: unknown) => {
+      if (error instanceof Conflict || error instanceof NotFound) return undefined;
       throw error;
     });
   if (!stored) return next;

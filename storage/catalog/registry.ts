@@ -1,18 +1,18 @@
-// One ClusterCatalog per DSN, shared by every request and loop that talks to that server, so pools and
+// One ServerCatalog per DSN, shared by every request and loop that talks to that server, so pools and
 // coalesced snapshots are shared too. A changed DSN (rotated password) gets a new catalog; the old one closes.
-import { ClusterCatalog, type ClusterCatalogOptions, type PoolStats } from './cluster.ts';
+import { ServerCatalog, type ClusterCatalogOptions, type PoolStats } from './server.ts';
 
 export class CatalogRegistry {
-  private readonly byCluster = new Map<string, { dsn: string; catalog: ClusterCatalog }>();
+  private readonly byCluster = new Map<string, { dsn: string; catalog: ServerCatalog }>();
 
   constructor(private readonly options: ClusterCatalogOptions = {}) {}
 
   /** The catalog for a DatabaseCluster's current DSN. */
-  catalogFor(cluster: string, dsn: string): ClusterCatalog {
+  catalogFor(cluster: string, dsn: string): ServerCatalog {
     const current = this.byCluster.get(cluster);
     if (current?.dsn === dsn) return current.catalog;
     if (current) void current.catalog.close();
-    const catalog = new ClusterCatalog(dsn, this.options);
+    const catalog = new ServerCatalog(dsn, this.options);
     this.byCluster.set(cluster, { dsn, catalog });
     return catalog;
   }

@@ -162,7 +162,7 @@ export interface DesiredRole {
   managedDatabases: readonly string[];
 }
 
-/** The passwords plans of these roles may set, for ClusterCatalog.apply; unknown ones are left out. */
+/** The passwords plans of these roles may set, for ServerCatalog.apply; unknown ones are left out. */
 export function passwordsOf(...roles: DesiredRole[]): Map<string, string | null> {
   return new Map(roles.flatMap((r) => (r.password === undefined ? [] : [[r.spec.roleName, r.password] as const])));
 }

@@ -1,7 +1,7 @@
 // Errors of the object store. Each carries what the HTTP layer needs to build a Kubernetes Status: the
 // reason and code, a message in kube-apiserver's words and, for errors about one object, its key.
 // Messages never hold a DSN, a password or the content of an object.
-import { serviceUnavailable, StatusError, type StatusReason } from '../../openapi/status.ts';
+import { serviceUnavailable, StatusError } from '../../openapi/status.ts';
 
 /** Where an object lives: resource is "<group>/<plural>" ("/secrets" in the core group), namespace '' when cluster-scoped. */
 export interface ObjectKey {
@@ -105,10 +105,8 @@ export class Unavailable extends StoreError {
   }
 }
 
-/** Store errors carry a reason and a message kube-apiserver would send; anything else passes through. */
+/** A store error as the Status the API answers with (its reason, code and message); anything else as it is. */
 export function fromStoreError(error: unknown): unknown {
   if (error instanceof Unavailable) return serviceUnavailable(error.message, error.retryAfterSeconds);
-  const { reason, message } = error as { reason?: StatusReason; message?: string };
-  const known: StatusReason[] = ['NotFound', 'AlreadyExists', 'Conflict', 'Expired', 'BadRequest'];
-  return reason && known.includes(reason) ? new StatusError(reason, message ?? reason) : error;
+  return error instanceof StoreError ? new StatusError(error.reason, error.message) : error;
 }

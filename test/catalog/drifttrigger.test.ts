@@ -2,7 +2,7 @@
 // tries) and a REVOKE by hand then notifies; an RDS-like admin is refused and nothing is left behind.
 import test from 'ava';
 import pg from 'pg';
-import type { ClusterCatalog } from '../../storage/catalog/cluster.ts';
+import type { ServerCatalog } from '../../storage/catalog/server.ts';
 import { CatalogError } from '../../storage/catalog/errors.ts';
 import { connectionConfig } from '../../storage/catalog/dsn.ts';
 import { driftChannel, driftDetection, planDriftTriggers, type DatabaseTriggers } from '../../storage/catalog/drifttrigger.ts';
@@ -23,7 +23,7 @@ async function guideWithTable(target: Target) {
 }
 
 /** The cluster's drift detection as its status reads it: whether the user is a superuser, and each database's triggers. */
-async function detection(catalog: ClusterCatalog, databases: string[]) {
+async function detection(catalog: ServerCatalog, databases: string[]) {
   const [snapshot, triggers] = await Promise.all([catalog.snapshot({ roles: [], databases: [] }), catalog.driftTriggers(databases)]);
   return driftDetection(snapshot.superuser, triggers);
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import type pg from 'pg';
-import type { StatementLog } from '../../storage/catalog/cluster.ts';
+import type { StatementLog } from '../../storage/catalog/server.ts';
 import { converge, desired, guideDatabase, guideRole, perTarget, planAll, passwordsOf } from '../support/catalog.ts';
 import { asUser, sql } from '../support/postgres.ts';
 import type { Target } from '../support/catalog.ts';

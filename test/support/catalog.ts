@@ -3,7 +3,7 @@
 import type { ExecutionContext, TestFn } from 'ava';
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
-import { ClusterCatalog, type StatementLog } from '../../storage/catalog/cluster.ts';
+import { ServerCatalog, type StatementLog } from '../../storage/catalog/server.ts';
 import type { Plan } from '../../storage/catalog/plan.ts';
 import { planDatabase } from '../../storage/catalog/databases.ts';
 import { passwordsOf, planRole, type DesiredRole } from '../../storage/catalog/roles.ts';
@@ -15,7 +15,7 @@ export interface Target {
   server: TestServer;
   kind: AdminKind;
   dsn: string;
-  catalog(log?: StatementLog): ClusterCatalog;
+  catalog(log?: StatementLog): ServerCatalog;
 }
 
 /**
@@ -39,13 +39,13 @@ export function perTarget(test: TestFn, settings: Record<string, string> = {}) {
       for (const kind of kinds) {
         test(`${name} as ${kind}: ${title}`, async (t) => {
           const server = await servers.get(name)!;
-          const opened: ClusterCatalog[] = [];
+          const opened: ServerCatalog[] = [];
           const target: Target = {
             server,
             kind,
             dsn: dsnFor(server, kind),
             catalog: (log) => {
-              const catalog = new ClusterCatalog(dsnFor(server, kind), log ? { log } : {});
+              const catalog = new ServerCatalog(dsnFor(server, kind), log ? { log } : {});
               opened.push(catalog);
               return catalog;
             },
@@ -93,7 +93,7 @@ export function desired(spec: DatabaseRoleSpec, options: Partial<Omit<DesiredRol
 
 /** Snapshot and plan of one Database and some roles, as the reconciler sees them. */
 export async function planAll(
-  catalog: ClusterCatalog,
+  catalog: ServerCatalog,
   database: DatabaseSpec,
   roles: DesiredRole[],
 ): Promise<{ database: Plan; roles: Plan[] }> {
@@ -103,7 +103,7 @@ export async function planAll(
 
 /** Applies the Database's plan, then the roles' plans. */
 export async function converge(
-  catalog: ClusterCatalog,
+  catalog: ServerCatalog,
   database: DatabaseSpec,
   roles: DesiredRole[],
 ): Promise<{ database: Plan; roles: Plan[] }> {

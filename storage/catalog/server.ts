@@ -101,7 +101,7 @@ async function query(client: pg.PoolClient, sql: string, description: string, se
   if (refusals.length > 0) throw new CatalogError(description, refusals[0]!.code, refusals.map((n) => n.message).join('; '));
 }
 
-export class ClusterCatalog {
+export class ServerCatalog {
   private readonly pools = new Map<string, pg.Pool>();
   private readonly maintenanceDatabase: string;
   private readonly inflightSnapshots = new Map<string, Promise<Snapshot>>();
