@@ -1,50 +1,20 @@
 // Fields more than one kind has: references, PostgreSQL identifiers, conditions, drift, reclaimPolicy.
 import { condition, labelSelector } from './meta.ts';
-import { array, integer, object, refersTo, text, type Schema } from './schema.ts';
-
-/** metav1.Condition */
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  observedGeneration?: number;
-  lastTransitionTime: string;
-  reason: string;
-  message: string;
-}
-
-/** metav1.LabelSelector */
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
-}
-
-/** One difference between the spec and the live catalog (`status.drift`). */
-export interface DriftEntry {
-  kind: (typeof driftKinds)[number];
-  database?: string;
-  schema?: string;
-  object: string;
-  privilege?: string;
-  attribute?: string;
-  expected: string;
-  actual: string;
-}
-
-export type ReclaimPolicy = 'Retain' | 'Delete';
+import { array, integer, object, refersTo, text, type Static } from './schema.ts';
 
 const driftKinds = ['role', 'membership', 'database', 'schema', 'extension', 'table', 'sequence', 'function', 'default'] as const;
 
 /** PostgreSQL identifiers have at most 63 bytes, so at most 63 characters; the catalog checks the bytes. */
-export function identifier(description: string): Schema {
+export function identifier(description: string) {
   return text(description, { minLength: 1, maxLength: 63 });
 }
 
-export function identifiers(description: string): Schema {
+export function identifiers(description: string) {
   return array(description, identifier('A PostgreSQL identifier.'));
 }
 
 /** The name of a Kubernetes object (a DNS subdomain: Secrets, DatabaseClusters). */
-export function objectName(description: string): Schema {
+export function objectName(description: string) {
   return text(description, { minLength: 1, maxLength: 253 });
 }
 
@@ -56,11 +26,11 @@ export const databaseClusterRef = object(
   ['name'],
 );
 
-export function selector(description: string): Schema {
+export function selector(description: string) {
   return { ...refersTo(labelSelector), description };
 }
 
-export function conditions(description: string): Schema {
+export function conditions(description: string) {
   return array(description, refersTo(condition));
 }
 
@@ -103,3 +73,11 @@ export function durationMilliseconds(duration: string): number {
   for (const [, amount, , unit] of duration.matchAll(/([0-9]+(\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(amount) * unitMilliseconds[unit!]!;
   return total;
 }
+
+/** metav1.Condition */
+export type Condition = Static<typeof condition.schema>;
+/** metav1.LabelSelector */
+export type LabelSelector = Static<typeof labelSelector.schema>;
+/** One difference between the spec and the live catalog (`status.drift`). */
+export type DriftEntry = Static<typeof drift>[number];
+export type ReclaimPolicy = Static<typeof reclaimPolicy>;

@@ -1,52 +1,8 @@
 // The Database kind (API.md): a database on a DatabaseCluster, the schemas in it and, optionally, a Service.
-import {
-  conditions,
-  databaseClusterRef,
-  drift,
-  identifier,
-  identifiers,
-  observedGeneration,
-  reclaimPolicy,
-  type Condition,
-  type DriftEntry,
-  type ReclaimPolicy,
-} from './common.ts';
+import { conditions, databaseClusterRef, drift, identifier, identifiers, observedGeneration, reclaimPolicy } from './common.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { Cell, TypedObject } from './objects.ts';
-import { array, boolean, immutable, integer, object, text } from './schema.ts';
-
-export interface DatabaseSpec {
-  /** The database's name in PostgreSQL; immutable. */
-  name: string;
-  /** The schema to ensure exists; default "public". */
-  schema?: string;
-  databaseClusterRef: { name: string };
-  databaseServiceName?: string;
-  owner?: string;
-  schemas?: string[];
-  extensions?: string[];
-  encoding?: string;
-  lcCollate?: string;
-  lcCtype?: string;
-  template?: string;
-  connectionLimit?: number;
-  reclaimPolicy?: ReclaimPolicy;
-}
-
-export interface DatabaseStatus {
-  conditions?: Condition[];
-  exists?: boolean;
-  owner?: string;
-  sizeBytes?: number;
-  connections?: number;
-  schemas?: string[];
-  extensions?: string[];
-  serviceName?: string;
-  drift?: DriftEntry[];
-  observedGeneration?: number;
-}
-
-export type Database = TypedObject<DatabaseSpec, DatabaseStatus>;
+import { array, boolean, immutable, integer, object, text, type Static } from './schema.ts';
 
 const setting = (description: string) => text(description, { minLength: 1, maxLength: 63 });
 
@@ -108,6 +64,10 @@ function sizeCell(bytes: number | undefined): Cell {
   const value = bytes / 1024 ** power;
   return `${power === 0 ? value : value.toFixed(1)}${units[power]}`;
 }
+
+export type DatabaseSpec = Static<typeof spec>;
+export type DatabaseStatus = Static<typeof status>;
+export type Database = TypedObject<DatabaseSpec, DatabaseStatus>;
 
 export const database = defineKind<DatabaseSpec, DatabaseStatus>({
   kind: 'Database',

@@ -1,60 +1,10 @@
 // The DatabaseCluster kind (API.md): a PostgreSQL server, reached through a DSN kept in a Secret. Cluster-scoped.
 import { matchesPattern } from '../lib/patterns.ts';
-import {
-  conditions,
-  durationMilliseconds,
-  identifier,
-  identifiers,
-  observedGeneration,
-  objectName,
-  selector,
-  type Condition,
-  type LabelSelector,
-} from './common.ts';
+import { conditions, durationMilliseconds, identifier, identifiers, observedGeneration, objectName, selector } from './common.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { TypedObject } from './objects.ts';
-import { array, boolean, integer, object, text } from './schema.ts';
+import { array, boolean, integer, object, text, type Static } from './schema.ts';
 import type { FieldError } from './fields.ts';
-
-export interface DatabaseClusterSpec {
-  connection: { name: string; namespace: string; key?: string };
-  allowedNamespaces?: { from?: 'All' | 'Selector'; selector?: LabelSelector };
-  driftPolicy?: 'Correct' | 'Report';
-  /** A Go duration, e.g. "30s"; absent: the server's --resync-interval. */
-  resyncInterval?: string;
-  /** Roles that DatabaseRoles may be memberOf although no DatabaseRole of their namespace manages them. */
-  grantableRoles?: GrantableRole[];
-  /** Extensions that Databases may create beyond the trusted ones. */
-  allowedExtensions?: string[];
-  /** Which namespaces may take over which roles and databases that exist and no object manages. */
-  adoption?: AdoptionRule[];
-}
-
-export interface AdoptionRule {
-  namespaces: string[];
-  roles?: string[];
-  databases?: string[];
-  allowDelete?: boolean;
-}
-
-export interface GrantableRole {
-  name: string;
-  /** Namespace patterns (`*` matches any run of characters); absent: every namespace that may use the cluster. */
-  namespaces?: string[];
-}
-
-export interface DatabaseClusterStatus {
-  conditions?: Condition[];
-  /** How drift is noticed (storage/catalog/drifttrigger.ts). */
-  driftDetection?: 'EventTrigger' | 'Polling';
-  serverVersion?: string;
-  host?: string;
-  databases?: number;
-  roles?: number;
-  observedGeneration?: number;
-}
-
-export type DatabaseCluster = TypedObject<DatabaseClusterSpec, DatabaseClusterStatus>;
 
 // Below a second, passes would follow each other with no pause; above a day, Node's timers overflow (24.8 days).
 const resyncBounds = { min: '1s', max: '24h' } as const;
@@ -145,6 +95,14 @@ const status = object('What the server observed on its last visit to the Postgre
   roles: integer('How many DatabaseRole objects are managed on this cluster.', { minimum: 0 }),
   observedGeneration,
 });
+
+export type DatabaseClusterSpec = Static<typeof spec>;
+export type DatabaseClusterStatus = Static<typeof status>;
+export type DatabaseCluster = TypedObject<DatabaseClusterSpec, DatabaseClusterStatus>;
+/** Which namespaces may take over which roles and databases that exist and no object manages. */
+export type AdoptionRule = NonNullable<DatabaseClusterSpec['adoption']>[number];
+/** A role DatabaseRoles may be memberOf although no DatabaseRole of their namespace manages it. */
+export type GrantableRole = NonNullable<DatabaseClusterSpec['grantableRoles']>[number];
 
 export const databaseCluster = defineKind<DatabaseClusterSpec, DatabaseClusterStatus>({
   kind: 'DatabaseCluster',

@@ -1,80 +1,17 @@
 // The DatabaseRole kind (API.md): a role on a DatabaseCluster, its password from a Secret, and its privileges per
 // database, schema and object.
-import {
-  conditions,
-  databaseClusterRef,
-  drift,
-  identifier,
-  identifiers,
-  objectName,
-  observedGeneration,
-  reclaimPolicy,
-  type Condition,
-  type DriftEntry,
-  type ReclaimPolicy,
-} from './common.ts';
+import { conditions, databaseClusterRef, drift, identifier, identifiers, objectName, observedGeneration, reclaimPolicy } from './common.ts';
 import { timestamp } from './meta.ts';
 import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { TypedObject } from './objects.ts';
-import { array, boolean, immutable, integer, keyedList, object, text, type Schema } from './schema.ts';
-
-export interface ObjectPermission {
-  /** An object's name, or "*" for every object of the schema, now and later. */
-  name: string;
-  privileges: string[];
-}
-
-export interface SchemaPermission {
-  name: string;
-  /** Schema privileges; default [USAGE]. */
-  privileges?: string[];
-  tables?: ObjectPermission[];
-  sequences?: ObjectPermission[];
-  functions?: ObjectPermission[];
-}
-
-export interface DatabasePermission {
-  database: string;
-  /** Database privileges; default [CONNECT]. */
-  privileges?: string[];
-  schemas?: SchemaPermission[];
-}
-
-export interface DatabaseRoleSpec {
-  roleName: string;
-  password?: { name: string; key?: string; generate?: boolean };
-  connectionSecret?: { name: string; database: string };
-  databaseClusterRef: { name: string };
-  permissions?: DatabasePermission[];
-  login?: boolean;
-  connectionLimit?: number;
-  validUntil?: string;
-  inherit?: boolean;
-  createdb?: boolean;
-  memberOf?: string[];
-  reclaimPolicy?: ReclaimPolicy;
-}
-
-export interface DatabaseRoleStatus {
-  conditions?: Condition[];
-  exists?: boolean;
-  /** The grants that really exist, in the shape of spec.permissions. */
-  permissions?: DatabasePermission[];
-  drift?: DriftEntry[];
-  /** resourceVersion of the password Secret last applied. */
-  passwordSecretVersion?: string;
-  lastReconcileTime?: string;
-  observedGeneration?: number;
-}
-
-export type DatabaseRole = TypedObject<DatabaseRoleSpec, DatabaseRoleStatus>;
+import { array, boolean, immutable, integer, keyedList, object, text, type Static } from './schema.ts';
 
 /** Privilege names are checked by the catalog (per object kind and server version), case-insensitively. */
-function privileges(description: string): Schema {
+function privileges(description: string) {
   return array(description, text('A privilege name, or ALL for every privilege of the object.', { minLength: 1 }));
 }
 
-function objects(kind: string, names: string, allowed: string): Schema {
+function objects(kind: string, names: string, allowed: string) {
   return keyedList(
     `Privileges on ${names} of the schema.`,
     object(
@@ -174,6 +111,16 @@ const status = object('What the live catalog holds for this role.', {
   lastReconcileTime: timestamp('When the reconciler last compared the role with the live catalog.'),
   observedGeneration,
 });
+
+export type DatabaseRoleSpec = Static<typeof spec>;
+export type DatabaseRoleStatus = Static<typeof status>;
+export type DatabaseRole = TypedObject<DatabaseRoleSpec, DatabaseRoleStatus>;
+/** Privileges in one database. */
+export type DatabasePermission = NonNullable<DatabaseRoleSpec['permissions']>[number];
+/** Privileges in one schema. */
+export type SchemaPermission = NonNullable<DatabasePermission['schemas']>[number];
+/** Privileges on one object, or on every object of the schema ("*"). */
+export type ObjectPermission = NonNullable<SchemaPermission['tables']>[number];
 
 export const databaseRole = defineKind<DatabaseRoleSpec, DatabaseRoleStatus>({
   kind: 'DatabaseRole',

@@ -4,14 +4,14 @@ import { array, boolean, integer, map, object, refersTo, text, type Definition, 
 
 const prefix = 'io.k8s.apimachinery.pkg.apis.meta.v1.';
 
-function define(name: string, schema: Schema): Definition {
+function define<S extends Schema>(name: string, schema: S): Definition<S> {
   return { name: prefix + name, schema };
 }
 
 export const time = define('Time', text('Time is a timestamp in RFC 3339 form, in UTC, to the second.', { format: 'date-time' }));
 
 /** A field holding a meta/v1 Time. */
-export function timestamp(description: string): Schema {
+export function timestamp(description: string) {
   return refersTo(time, text(description, { format: 'date-time' }));
 }
 

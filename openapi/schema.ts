@@ -1,14 +1,16 @@
 // The structural OpenAPI v3 schemas the kinds are written in (as CRDs write them), small builders that keep the
-// kind files readable, and the mark that makes a sub-schema a named definition in the served documents.
+// kind files readable, and the mark that makes a sub-schema a named definition in the served documents. The
+// schema is the one source of the kinds' TypeScript types too: each builder carries the type of the values it
+// accepts, and Static<typeof schema> reads it.
 
 export type SchemaType = 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
 
 const definitionKey: unique symbol = Symbol('definition');
 
 /** A named schema of the documents (`io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta`, ...). */
-export interface Definition {
+export interface Definition<S extends Schema = Schema> {
   name: string;
-  schema: Schema;
+  schema: S;
 }
 
 export interface Schema {
@@ -34,25 +36,46 @@ export interface Schema {
   [definitionKey]?: Definition;
 }
 
-type Extra = Omit<Schema, 'type' | 'description' | 'properties' | 'items'>;
+declare const staticType: unique symbol;
 
-export function text(description: string, extra: Extra = {}): Schema {
+/** A schema that carries, for the type checker only (nothing at run time), the type of the values it accepts. */
+export type Typed<T> = Schema & { readonly [staticType]?: T };
+
+/** The TypeScript type of the values a schema accepts; `unknown` for a schema built without a type. */
+export type Static<S> = S extends { readonly [staticType]?: infer T } ? (unknown extends T ? unknown : T) : unknown;
+
+/** `{ a: 1 } & { b?: 2 }` shown as one object type. */
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/** The values of an object schema: its required properties, then the others as optional. */
+type ObjectOf<P extends Record<string, Schema>, R extends keyof P> = Simplify<
+  { -readonly [K in R]: Static<P[K]> } & { -readonly [K in Exclude<keyof P, R>]?: Static<P[K]> }
+>;
+
+type Extra = Omit<Schema, 'type' | 'description' | 'properties' | 'items' | 'enum'>;
+
+/** A string; with `enum`, one of those strings. */
+export function text<const E extends string = string>(description: string, extra: Extra & { enum?: readonly E[] } = {}): Typed<E> {
   return { type: 'string', description, ...extra };
 }
 
-export function integer(description: string, extra: Extra = {}): Schema {
+export function integer(description: string, extra: Extra = {}): Typed<number> {
   return { type: 'integer', format: 'int32', description, ...extra };
 }
 
-export function boolean(description: string, extra: Extra = {}): Schema {
+export function boolean(description: string, extra: Extra = {}): Typed<boolean> {
   return { type: 'boolean', description, ...extra };
 }
 
-export function object(description: string, properties: Record<string, Schema>, required: string[] = []): Schema {
-  return { type: 'object', description, properties, ...(required.length > 0 ? { required } : {}) };
+export function object<const P extends Record<string, Schema>, const R extends keyof P & string = never>(
+  description: string,
+  properties: P,
+  required: readonly R[] = [],
+): Typed<ObjectOf<P, R>> {
+  return { type: 'object', description, properties, ...(required.length > 0 ? { required: [...required] } : {}) };
 }
 
-export function array(description: string, items: Schema): Schema {
+export function array<I extends Schema>(description: string, items: I): Typed<Static<I>[]> {
   return { type: 'array', description, items };
 }
 
@@ -60,7 +83,7 @@ export function array(description: string, items: Schema): Schema {
  * A list whose items are merged by `key` (server-side apply, strategic merge): `x-kubernetes-list-type: map`,
  * as a CRD declares it. The key must be a required field of the items.
  */
-export function keyedList(description: string, items: Schema, key: string): Schema {
+export function keyedList<I extends Schema>(description: string, items: I, key: string): Typed<Static<I>[]> {
   if (!items.required?.includes(key)) throw new Error(`the key "${key}" of a keyed list must be a required field of its items`);
   return { ...array(description, items), 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': [key] };
 }
@@ -69,7 +92,7 @@ export function keyedList(description: string, items: Schema, key: string): Sche
 export type ListKeys = Readonly<Record<string, string>>;
 
 /** A field that may not change once set, marked as a CRD marks it: `x-kubernetes-validations: self == oldSelf`. */
-export function immutable(schema: Schema): Schema {
+export function immutable<S extends Schema>(schema: S): S {
   return { ...schema, 'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'field is immutable' }] };
 }
 
@@ -78,7 +101,7 @@ export function isImmutable(schema: Schema): boolean {
   return Array.isArray(rules) && rules.some((r: { rule?: string }) => r.rule === 'self == oldSelf');
 }
 
-export function map(description: string, values: Schema): Schema {
+export function map<V extends Schema>(description: string, values: V): Typed<Record<string, Static<V>>> {
   return { type: 'object', description, additionalProperties: values };
 }
 
@@ -86,8 +109,8 @@ export function map(description: string, values: Schema): Schema {
  * `schema` where it is used, shown in documents as a $ref to `definition`. The mark survives object spread, so
  * `{ ...refersTo(d, s), description: 'this field' }` is still a reference.
  */
-export function refersTo(definition: Definition, schema: Schema = definition.schema): Schema {
-  return { ...schema, [definitionKey]: definition };
+export function refersTo<S extends Schema>(definition: Definition<S>, schema: Schema = definition.schema): S {
+  return { ...schema, [definitionKey]: definition } as unknown as S;
 }
 
 export function definitionOf(schema: Schema): Definition | undefined {
