@@ -75,6 +75,8 @@ async function writeSql(
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] }, { fresh: true });
     const databasePlan = planDatabase(object.spec, snapshot);
     const plan = withRecord(databasePlan, owner.schema, 'database', object.spec.name, owner.record);
+    // What cannot be planned now (the database's contents unreadable) is said, not silently left out.
+    for (const why of databasePlan.pending) request.warn(`${why}; it is retried`);
     if (request.dryRun) await cluster.catalog.rehearse(plan);
     else if (plan.statements.length > 0) {
       await cluster.catalog.apply(plan);
