@@ -3,6 +3,7 @@
 import { kinds } from '../openapi/index.ts';
 import { coreKinds } from '../reconcile/kinds/core.ts';
 import type { DiscoveryGroup } from './discovery.ts';
+import type { OpenAPIV3 } from 'openapi-types';
 
 const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
@@ -44,8 +45,8 @@ export const coreDiscovery: DiscoveryGroup = {
  * A minimal OpenAPI v3 document for the core kinds: what kubectl reads to know that PATCH takes
  * fieldValidation, so it validates on the server instead of asking for protobuf OpenAPI v2.
  */
-export function coreOpenAPIDocument(): object {
-  const fieldValidation = {
+export function coreOpenAPIDocument(): OpenAPIV3.Document {
+  const fieldValidation: OpenAPIV3.ParameterObject = {
     name: 'fieldValidation',
     in: 'query',
     description: 'Strict, Warn or Ignore: what to do with unknown fields.',
@@ -54,7 +55,7 @@ export function coreOpenAPIDocument(): object {
   const paths = Object.fromEntries(
     coreKinds.map((k) => {
       const item = k.namespaced ? `/api/v1/namespaces/{namespace}/${k.plural}/{name}` : `/api/v1/${k.plural}/{name}`;
-      const patch = {
+      const patch: OpenAPIV3.OperationObject<{ 'x-kubernetes-action': string; 'x-kubernetes-group-version-kind': object }> = {
         description: `partially update the specified ${k.kind}`,
         operationId: `patchCoreV1${k.kind}`,
         parameters: [fieldValidation],
@@ -62,7 +63,7 @@ export function coreOpenAPIDocument(): object {
           content: Object.fromEntries(
             ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'].map((t) => [
               t,
-              { schema: { type: 'object' } },
+              { schema: { type: 'object' as const } },
             ]),
           ),
         },

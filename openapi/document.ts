@@ -1,6 +1,7 @@
 // /openapi/v2 (Swagger 2.0) and /openapi/v3 (discovery plus one OpenAPI 3.0 document for the group-version),
 // built once from the kinds, with the hashes and ETags kube-openapi's handlers serve (uppercase hex SHA-512).
 import { createHash } from 'node:crypto';
+import type { OpenAPIV2, OpenAPIV3 } from 'openapi-types';
 import { kinds } from './index.ts';
 import { group, version, type KindDescriptor } from './kind.ts';
 import {
@@ -16,15 +17,31 @@ import {
 import { definitionOf, type Definition, type Schema } from './schema.ts';
 import { mapSchema } from './walk.ts';
 
-/** How a version of OpenAPI writes references, parameters and bodies. */
-interface Dialect {
-  reference(name: string, description?: string): Schema;
-  parameter(parameter: Parameter): object;
-  operation(operation: Operation, ref: (definition: Definition) => Schema): object;
+/** What kube-apiserver adds to every operation: its verb and the kind it acts on. */
+interface KubernetesOperation {
+  'x-kubernetes-action': Operation['action'];
+  'x-kubernetes-group-version-kind': ReturnType<typeof gvk>;
 }
 
+/** An operation's parameters, body and responses, as one version of OpenAPI writes them. */
+type OperationBody<Op> = Omit<Op, 'tags' | 'description' | 'operationId' | keyof KubernetesOperation>;
+
+/** How a version of OpenAPI writes references, parameters and bodies. */
+interface Dialect<Param, Op> {
+  reference(name: string, description?: string): Schema;
+  parameter(parameter: Parameter): Param;
+  operation(operation: Operation, ref: (definition: Definition) => Schema): OperationBody<Op>;
+}
+
+type V2Dialect = Dialect<OpenAPIV2.Parameter, OpenAPIV2.OperationObject<KubernetesOperation>>;
+type V3Dialect = Dialect<OpenAPIV3.ParameterObject, OpenAPIV3.OperationObject<KubernetesOperation>>;
+
+/** Our schemas are OpenAPI schemas with Kubernetes' x- marks; openapi-types' v3 schema has no place for those. */
+const v3Schema = (schema: Schema) => schema as OpenAPIV3.SchemaObject;
+const v2Schema = (schema: Schema) => schema as OpenAPIV2.SchemaObject;
+
 /** Swagger 2.0: a field's description beside its $ref, as kube-apiserver writes it; bodies are parameters. */
-const v2: Dialect = {
+const v2: V2Dialect = {
   reference: (name, description) => ({ ...(description ? { description } : {}), $ref: `#/definitions/${name}` }),
   parameter: ({ name, in: where, type, description }) => ({
     name,
@@ -35,16 +52,16 @@ const v2: Dialect = {
     ...(where === 'path' ? { required: true } : {}),
   }),
   operation: (op, ref) => ({
-    ...(op.body ? { consumes: op.body.contentTypes } : {}),
-    produces: op.produces,
+    ...(op.body ? { consumes: [...op.body.contentTypes] } : {}),
+    produces: [...op.produces],
     schemes: ['https'],
     parameters: [
-      ...(op.body ? [{ name: 'body', in: 'body', required: op.method !== 'delete', schema: ref(op.body.definition) }] : []),
+      ...(op.body ? [{ name: 'body', in: 'body', required: op.method !== 'delete', schema: v2Schema(ref(op.body.definition)) }] : []),
       ...op.query.map(v2.parameter),
     ],
     responses: {
       ...Object.fromEntries(
-        Object.entries(op.responses).map(([code, r]) => [code, { description: r.description, schema: ref(r.definition) }]),
+        Object.entries(op.responses).map(([code, r]) => [code, { description: r.description, schema: v2Schema(ref(r.definition)) }]),
       ),
       401: { description: 'Unauthorized' },
     },
@@ -52,7 +69,7 @@ const v2: Dialect = {
 };
 
 /** OpenAPI 3.0: a field's description beside allOf [$ref], as kube-apiserver writes it; bodies per content type. */
-const v3: Dialect = {
+const v3: V3Dialect = {
   reference: (name, description) =>
     description ? { description, allOf: [{ $ref: `#/components/schemas/${name}` }] } : { $ref: `#/components/schemas/${name}` },
   parameter: ({ name, in: where, type, description }) => ({
@@ -63,8 +80,8 @@ const v3: Dialect = {
     schema: { type, uniqueItems: true },
   }),
   operation: (op, ref) => {
-    const content = (types: readonly string[], definition: Definition) =>
-      Object.fromEntries(types.map((t) => [t, { schema: ref(definition) }]));
+    const content = (types: readonly string[], definition: Definition): Record<string, OpenAPIV3.MediaTypeObject> =>
+      Object.fromEntries(types.map((t) => [t, { schema: v3Schema(ref(definition)) }]));
     return {
       parameters: op.query.map(v3.parameter),
       ...(op.body ? { requestBody: { content: content(op.body.contentTypes, op.body.definition), required: op.method !== 'delete' } } : {}),
@@ -89,7 +106,7 @@ function sortedByKey<T>(entries: [string, T][]): Record<string, T> {
 class Definitions {
   private readonly found = new Map<string, Definition>();
 
-  constructor(private readonly dialect: Dialect) {}
+  constructor(private readonly dialect: Pick<V2Dialect | V3Dialect, 'reference'>) {}
 
   ref = (definition: Definition, description?: string): Schema => {
     this.found.set(definition.name, definition);
@@ -120,7 +137,7 @@ class Definitions {
 /** postgresDatabasesDinhlocDev_v1alpha1, as kube-apiserver tags a group-version's operations. */
 const tag = `${group.replace(/\.(\w)/g, (_, letter: string) => letter.toUpperCase())}_${version}`;
 
-function pathsDocument(items: PathItem[], dialect: Dialect, definitions: Definitions): Record<string, object> {
+function pathsDocument<Param, Op>(items: PathItem[], dialect: Dialect<Param, Op>, definitions: Definitions): Record<string, object> {
   return sortedByKey(
     items.map((item) => {
       const operations = item.operations.map((op) => [
@@ -148,17 +165,17 @@ function collect(list: readonly KindDescriptor[], definitions: Definitions) {
 const info = { title: 'postgres-apiserver', version: 'v1alpha1' };
 
 /** The Swagger 2.0 document kube-apiserver's aggregator downloads from /openapi/v2. */
-export function buildOpenAPIV2(list: readonly KindDescriptor[]): object {
+export function buildOpenAPIV2(list: readonly KindDescriptor[]): OpenAPIV2.Document<KubernetesOperation> {
   const definitions = new Definitions(v2);
-  const paths = pathsDocument(collect(list, definitions), v2, definitions);
-  return { swagger: '2.0', info, paths, definitions: definitions.all() };
+  const paths = pathsDocument(collect(list, definitions), v2, definitions) as OpenAPIV2.PathsObject<KubernetesOperation>;
+  return { swagger: '2.0', info, paths, definitions: definitions.all() as OpenAPIV2.DefinitionsObject };
 }
 
 /** The OpenAPI 3.0 document of the group-version (kubectl explain, field validation support, apply). */
-export function buildOpenAPIV3(list: readonly KindDescriptor[]): object {
+export function buildOpenAPIV3(list: readonly KindDescriptor[]): OpenAPIV3.Document<KubernetesOperation> {
   const definitions = new Definitions(v3);
-  const paths = pathsDocument(collect(list, definitions), v3, definitions);
-  return { openapi: '3.0.0', info, paths, components: { schemas: definitions.all() } };
+  const paths = pathsDocument(collect(list, definitions), v3, definitions) as OpenAPIV3.PathsObject<KubernetesOperation>;
+  return { openapi: '3.0.0', info, paths, components: { schemas: definitions.all() as Record<string, OpenAPIV3.SchemaObject> } };
 }
 
 export interface ServedDocument {
