@@ -21,7 +21,7 @@ import { systemClock, type Clock } from '../lib/clock.ts';
 import { SecretTriggers } from './secrets.ts';
 import { clusterRefOf } from './kinds/tenancy.ts';
 import type { KubeObject } from '../openapi/objects.ts';
-import { deleteObject } from './kinds/delete.ts';
+import { deleteStored, writeStored } from './kinds/correct.ts';
 import { backoffDelay } from '../lib/backoff.ts';
 
 const firstBackoffMs = 1_000;
@@ -245,8 +245,7 @@ export class Reconciler {
     if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
     return this.latest(kind, seen, (object) =>
       this.attempt(kind, object, async () => {
-        const warnings: string[] = [];
-        await deleteObject(kind, this.deps.store, object, { dryRun: false, warn: (w) => warnings.push(w) });
+        const { warnings } = await deleteStored(kind, this.deps.store, object);
         if (warnings.length > 0) throw new Error(warnings.join('; '));
         this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
       }),
@@ -259,18 +258,8 @@ export class Reconciler {
     if (!admit || !decorate || object.metadata.deletionTimestamp) return;
     if ((await this.driftPolicy(object)) !== 'Correct') return;
     await this.attempt(kind, object, async () => {
-      const warnings: string[] = [];
-      const admission = await admit(object, object, { dryRun: false, warn: (w) => warnings.push(w) });
-      // An object stored while its server could not be read claims its names now, before its first SQL.
-      await this.deps.store.claim(storeResource(kind), object, admission.claims);
-      if (!admission.write) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
-      const written = await admission.write(object);
-      const stored =
-        JSON.stringify(written.status) === JSON.stringify(object.status)
-          ? object
-          : await this.deps.store.update(storeResource(kind), written, {
-              expectedResourceVersion: String(object.metadata.resourceVersion),
-            });
+      const { object: stored, written, warnings } = await writeStored(kind, this.deps.store, object);
+      if (!written) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
       const [after] = await decorate([stored]);
       if (warnings.length > 0 || differs(after!)) throw new Error(warnings.join('; ') || 'the catalog still differs from the spec');
       this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'drift corrected');
