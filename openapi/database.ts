@@ -1,6 +1,6 @@
 // The Database kind (API.md): a database on a DatabaseCluster, the schemas in it and, optionally, a Service.
 import { conditions, databaseClusterRef, drift, identifier, identifiers, observedGeneration, reclaimPolicy } from './common.ts';
-import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
+import { ageColumn, clusterColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { Cell, TypedObject } from './objects.ts';
 import { array, boolean, immutable, integer, object, text, type Static } from './schema.ts';
 
@@ -81,7 +81,7 @@ export const database = defineKind<DatabaseSpec, DatabaseStatus>({
   columns: [
     nameColumn,
     { name: 'Database', type: 'string', priority: 0, description: 'The database name in PostgreSQL.', cell: (o) => o.spec.name },
-    { name: 'Cluster', type: 'string', priority: 0, description: 'The DatabaseCluster.', cell: (o) => o.spec.databaseClusterRef.name },
+    clusterColumn,
     {
       name: 'Size',
       type: 'string',

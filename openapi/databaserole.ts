@@ -2,7 +2,7 @@
 // database, schema and object.
 import { conditions, databaseClusterRef, drift, identifier, identifiers, objectName, observedGeneration, reclaimPolicy } from './common.ts';
 import { timestamp } from './meta.ts';
-import { ageColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
+import { ageColumn, clusterColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { TypedObject } from './objects.ts';
 import { array, boolean, immutable, integer, keyedList, object, text, type Static } from './schema.ts';
 
@@ -134,7 +134,7 @@ export const databaseRole = defineKind<DatabaseRoleSpec, DatabaseRoleStatus>({
   columns: [
     nameColumn,
     { name: 'Role', type: 'string', priority: 0, description: 'The role name in PostgreSQL.', cell: (o) => o.spec.roleName },
-    { name: 'Cluster', type: 'string', priority: 0, description: 'The DatabaseCluster.', cell: (o) => o.spec.databaseClusterRef.name },
+    clusterColumn,
     {
       name: 'Ready',
       type: 'string',

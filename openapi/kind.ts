@@ -67,6 +67,15 @@ export const ageColumn: PrinterColumn<{ metadata: { name: string; creationTimest
   cell: (o) => o.metadata.creationTimestamp ?? null,
 };
 
+/** The DatabaseCluster a namespaced object of ours lives on. */
+export const clusterColumn: PrinterColumn<{ spec: { databaseClusterRef: { name: string } } }> = {
+  name: 'Cluster',
+  type: 'string',
+  priority: 0,
+  description: 'The DatabaseCluster.',
+  cell: (o) => o.spec.databaseClusterRef.name,
+};
+
 /** The status of a condition ("True", "False", "Unknown"), for READY-like columns. */
 export function conditionCell(conditions: readonly { type: string; status: string }[] | undefined, type: string): Cell {
   return conditions?.find((c) => c.type === type)?.status ?? null;
