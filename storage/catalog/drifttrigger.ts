@@ -7,6 +7,7 @@ import { qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Plan } from './plan.ts';
 import type { Queryable } from './snapshot.ts';
 import { statement } from './statements.ts';
+import { objectKindDescriptors, objectKinds } from './objectkinds.ts';
 
 // A schema of our own. Not public: it belongs to the database's users (a DatabaseRole's `functions: *` would
 // cover our function there, and DROP SCHEMA public CASCADE would take the triggers along); pg_catalog is not
@@ -23,15 +24,7 @@ const ddlTags = [
   'REVOKE',
   'ALTER DEFAULT PRIVILEGES',
   'CREATE SCHEMA',
-  'CREATE TABLE',
-  'CREATE TABLE AS',
-  'SELECT INTO',
-  'CREATE VIEW',
-  'CREATE MATERIALIZED VIEW',
-  'CREATE FOREIGN TABLE',
-  'CREATE SEQUENCE',
-  'CREATE FUNCTION',
-  'CREATE PROCEDURE',
+  ...objectKinds.flatMap((kind) => objectKindDescriptors[kind].createdBy),
 ];
 const triggerEvents: Record<(typeof triggerNames)[number], string> = {
   postgres_apiserver_drift_ddl: `ddl_command_end WHEN TAG IN (${ddlTags.map(quoteLiteral).join(', ')})`,

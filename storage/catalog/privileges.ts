@@ -1,23 +1,24 @@
 // Privileges come from an allow-list per kind of object; ALL expands for the server's version, so specs and
 // live ACLs compare as sets and never show a perpetual difference.
 import type { FieldError } from '../../openapi/fields.ts';
+import { byObjectKind, objectKindDescriptors, type ObjectKind } from './objectkinds.ts';
 
-export type ObjectKind = 'table' | 'sequence' | 'function';
 export type PrivilegeTarget = 'database' | 'schema' | ObjectKind;
-
-export const objectKinds: readonly ObjectKind[] = ['table', 'sequence', 'function'];
 
 const allowed: Record<PrivilegeTarget, readonly string[]> = {
   database: ['CONNECT', 'CREATE', 'TEMPORARY'],
   schema: ['USAGE', 'CREATE'],
-  table: ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER', 'MAINTAIN'],
-  sequence: ['USAGE', 'SELECT', 'UPDATE'],
-  function: ['EXECUTE'],
+  ...byObjectKind((kind) => objectKindDescriptors[kind].privileges),
 };
+
+/** The first major version that has the privilege on this kind of object (0: every supported one). */
+function sinceOf(target: PrivilegeTarget, privilege: string): number {
+  return target === 'database' || target === 'schema' ? 0 : (objectKindDescriptors[target].since?.[privilege] ?? 0);
+}
 
 /** The privileges a kind of object has on a server of this major version. */
 export function privilegesOf(target: PrivilegeTarget, major: number): readonly string[] {
-  return target === 'table' && major < 17 ? allowed.table.filter((p) => p !== 'MAINTAIN') : allowed[target];
+  return allowed[target].filter((privilege) => sinceOf(target, privilege) <= major);
 }
 
 /** Checks a spec's list; reports every unknown or unsupported entry with its field path. */
@@ -39,7 +40,7 @@ export function privilegeErrors(list: unknown, target: PrivilegeTarget, field: s
       errors.push({
         type: 'FieldValueNotSupported',
         field: path,
-        message: `Unsupported value: "${name}" needs PostgreSQL 17 or later; this server runs ${major}`,
+        message: `Unsupported value: "${name}" needs PostgreSQL ${sinceOf(target, name)} or later; this server runs ${major}`,
       });
     } else if (seen.has(name)) {
       errors.push({ type: 'FieldValueDuplicate', field: path, message: `Duplicate value: "${name}"` });

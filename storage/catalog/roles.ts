@@ -4,22 +4,14 @@ import type { DatabasePermission, DatabaseRoleSpec, ObjectPermission, SchemaPerm
 import { throwIfInvalid } from './errors.ts';
 import { identifierError, qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Drift, type Plan } from './plan.ts';
-import {
-  expandPrivileges,
-  objectKinds,
-  ordered,
-  privilegeErrors,
-  privilegesOf,
-  type ObjectKind,
-  type PrivilegeTarget,
-} from './privileges.ts';
+import { expandPrivileges, ordered, privilegeErrors, privilegesOf, type PrivilegeTarget } from './privileges.ts';
 import { verifyScram } from './scram.ts';
 import type { LiveDatabase, LiveRole, LiveSchema, Snapshot } from './snapshot.ts';
 import { grantStatement, statement, type Statement } from './statements.ts';
 import type { FieldError } from '../../openapi/fields.ts';
+import { objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 
 const forbiddenAttributes = ['superuser', 'replication', 'bypassrls'] as const;
-const objectLists = { table: 'tables', sequence: 'sequences', function: 'functions' } as const;
 
 function duplicateErrors(names: unknown[], field: (i: number) => string): FieldError[] {
   const seen = new Set<unknown>();
@@ -54,7 +46,10 @@ function schemaErrors(schema: SchemaPermission, field: string, major: number | u
   return [
     ...identifierErrors(schema.name, `${field}.name`),
     ...(schema.privileges === undefined ? [] : privilegeErrors(schema.privileges, 'schema', `${field}.privileges`, major)),
-    ...objectKinds.flatMap((kind) => objectErrors(schema[objectLists[kind]] ?? [], kind, `${field}.${objectLists[kind]}`, major)),
+    ...objectKinds.flatMap((kind) => {
+      const list = objectKindDescriptors[kind].list;
+      return objectErrors(schema[list] ?? [], kind, `${field}.${list}`, major);
+    }),
   ];
 }
 
@@ -330,10 +325,6 @@ class GrantBuilder {
   }
 }
 
-const allTargets: Record<ObjectKind, string> = { table: 'ALL TABLES', sequence: 'ALL SEQUENCES', function: 'ALL ROUTINES' };
-const singleTargets: Record<ObjectKind, string> = { table: 'TABLE', sequence: 'SEQUENCE', function: 'ROUTINE' };
-const defaultTargets: Record<ObjectKind, string> = { table: 'TABLES', sequence: 'SEQUENCES', function: 'FUNCTIONS' };
-
 interface SchemaContext {
   builder: GrantBuilder;
   role: string;
@@ -368,7 +359,7 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
   }
   // "*": every current object, by one statement for the whole schema.
   const missingOnAll = [...star].filter((p) => notOwned.some((key) => !heldKeys.get(p)!.has(key)));
-  builder.reconcile(`${allTargets[kind]} IN SCHEMA ${quoteIdent(schema.name)}`, kind, new Set(missingOnAll), new Set(), {
+  builder.reconcile(`${objectKindDescriptors[kind].sql.all} IN SCHEMA ${quoteIdent(schema.name)}`, kind, new Set(missingOnAll), new Set(), {
     ...where,
     object: '*',
   });
@@ -382,7 +373,7 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
     );
     const have = new Set(privilegesOf(kind, major).filter((p) => !star.has(p) && heldKeys.get(p)!.has(key)));
     for (const p of star) want.delete(p);
-    const target = `${singleTargets[kind]} ${qualified(schema.name, object.name)}${object.args === null ? '' : `(${object.args})`}`;
+    const target = `${objectKindDescriptors[kind].sql.single} ${qualified(schema.name, object.name)}${object.args === null ? '' : `(${object.args})`}`;
     builder.reconcile(target, kind, want, have, { ...where, object: key });
   }
   // Objects the database owner creates later.
@@ -390,7 +381,8 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
   if (creator === role) return;
   const haveDefaults = new Set(schema.defaults.get(creator)?.get(role)?.[kind] ?? []);
   const defaults = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(creator)} IN SCHEMA ${quoteIdent(schema.name)}`;
-  builder.reconcile(defaultTargets[kind], kind, star, haveDefaults, { ...where, kind: 'default', object: defaultTargets[kind] }, defaults);
+  const defaultTarget = objectKindDescriptors[kind].sql.defaults;
+  builder.reconcile(defaultTarget, kind, star, haveDefaults, { ...where, kind: 'default', object: defaultTarget }, defaults);
 }
 
 function planDatabasePrivileges(
@@ -438,7 +430,7 @@ function planDatabasePrivileges(
       }
     }
     const ctx: SchemaContext = { builder, role, database, schema, major: snapshot.major, pending };
-    for (const kind of objectKinds) planObjects(ctx, kind, spec?.[objectLists[kind]] ?? []);
+    for (const kind of objectKinds) planObjects(ctx, kind, spec?.[objectKindDescriptors[kind].list] ?? []);
   }
   return builder.statements;
 }

@@ -1,7 +1,8 @@
 // A snapshot: everything the kinds need to know about one server, read in a fixed number of queries per
 // database whatever the number of roles and objects, with ACLs aggregated in SQL.
 import { ownershipPresentSql, ownershipSchemaSql } from './ownership.ts';
-import type { ObjectKind } from './privileges.ts';
+import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
+import { quoteLiteral } from './identifiers.ts';
 
 /** The small part of pg that reading needs. */
 export interface Queryable {
@@ -154,16 +155,27 @@ SELECT n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner,
        pg_has_role(n.nspowner, 'USAGE') AS manageable
 FROM pg_namespace n WHERE ${userSchemas}`;
 
-// Tables are every relation GRANT ... ON ALL TABLES covers; functions are every routine.
+// The kinds of objects, as the descriptors (objectkinds.ts) say the catalog keeps them.
+const relationKinds = objectKinds.flatMap((kind) => {
+  const { catalog, aclLetter } = objectKindDescriptors[kind];
+  return catalog === 'pg_proc' ? [] : catalog.relkinds.map((relkind) => ({ kind, relkind, aclLetter }));
+});
+const routineKind = objectKinds.find((kind) => objectKindDescriptors[kind].catalog === 'pg_proc')!;
+const relationKind = `CASE c.relkind ${relationKinds.map((r) => `WHEN ${quoteLiteral(r.relkind)} THEN ${quoteLiteral(r.kind)}`).join(' ')} END`;
+const relationAclLetter = `CASE c.relkind ${relationKinds.map((r) => `WHEN ${quoteLiteral(r.relkind)} THEN ${quoteLiteral(r.aclLetter)}`).join(' ')} END`;
+const defaultAclKind = `CASE d.defaclobjtype ${objectKinds.map((kind) => `WHEN ${quoteLiteral(objectKindDescriptors[kind].defaultAclType)} THEN ${quoteLiteral(kind)}`).join(' ')} END`;
+const inList = (values: readonly string[]) => values.map(quoteLiteral).join(', ');
+
 const objectsCte = `
 WITH objects AS (
-  SELECT c.relnamespace AS nsp, CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END AS kind,
+  SELECT c.relnamespace AS nsp, ${relationKind} AS kind,
          c.relname::text AS key, c.relname::text AS name, NULL AS args, c.relowner AS owner,
-         COALESCE(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS acl
-  FROM pg_class c WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S')
+         COALESCE(c.relacl, acldefault(${relationAclLetter}::"char", c.relowner)) AS acl
+  FROM pg_class c WHERE c.relkind IN (${inList(relationKinds.map((r) => r.relkind))})
   UNION ALL
-  SELECT p.pronamespace, 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-         p.proname, pg_get_function_identity_arguments(p.oid), p.proowner, COALESCE(p.proacl, acldefault('f', p.proowner))
+  SELECT p.pronamespace, ${quoteLiteral(routineKind)}, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+         p.proname, pg_get_function_identity_arguments(p.oid), p.proowner,
+         COALESCE(p.proacl, acldefault(${quoteLiteral(objectKindDescriptors[routineKind].aclLetter)}, p.proowner))
   FROM pg_proc p
 ), scoped AS (
   SELECT n.nspname AS schema, o.* FROM objects o JOIN pg_namespace n ON n.oid = o.nsp WHERE ${userSchemas}
@@ -191,20 +203,16 @@ GROUP BY g.schema, g.kind, g.rolname, g.privilege, t.total, o.owned`;
 
 const defaultsQuery = `
 SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema,
-       CASE d.defaclobjtype WHEN 'r' THEN 'table' WHEN 'S' THEN 'sequence' ELSE 'function' END AS kind,
+       ${defaultAclKind} AS kind,
        pg_get_userbyid(a.grantee) AS role, array_agg(a.privilege_type ORDER BY a.privilege_type) AS privileges
 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
 CROSS JOIN LATERAL unnest(d.defaclacl) item CROSS JOIN LATERAL aclexplode(ARRAY[item]) a
-WHERE d.defaclobjtype IN ('r', 'S', 'f') AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))
+WHERE d.defaclobjtype IN (${inList(objectKinds.map((kind) => objectKindDescriptors[kind].defaultAclType))}) AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))
 GROUP BY 1, 2, 3, 4`;
 
 const extensionsQuery = `SELECT e.extname AS name, n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace`;
 
 const databaseReadConcurrency = 4;
-
-function byKind<T>(make: () => T): Record<ObjectKind, T> {
-  return { table: make(), sequence: make(), function: make() };
-}
 
 function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   let value = map.get(key);
@@ -226,18 +234,18 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
   ]);
   const schemas = new Map<string, LiveSchema>();
   for (const r of schemaRows.rows) {
-    schemas.set(r.name, { ...r, objects: byKind(() => new Map()), grants: new Map(), defaults: new Map() });
+    schemas.set(r.name, { ...r, objects: byObjectKind(() => new Map()), grants: new Map(), defaults: new Map() });
   }
   for (const r of objectRows.rows) schemas.get(r.schema)?.objects[r.kind].set(r.key, { name: r.name, args: r.args, owner: r.owner });
   for (const r of grantRows.rows) {
     const schema = schemas.get(r.schema);
-    if (schema) getOrAdd(schema.grants, r.role, () => byKind(() => new Map()))[r.kind].set(r.privilege, r.keys ?? 'all');
+    if (schema) getOrAdd(schema.grants, r.role, () => byObjectKind(() => new Map()))[r.kind].set(r.privilege, r.keys ?? 'all');
   }
   for (const r of defaultRows.rows) {
     const schema = schemas.get(r.schema);
     if (!schema) continue;
     const grantees = getOrAdd(schema.defaults, r.creator, () => new Map<string, Record<ObjectKind, string[]>>());
-    getOrAdd(grantees, r.role, () => byKind((): string[] => []))[r.kind] = r.privileges;
+    getOrAdd(grantees, r.role, () => byObjectKind((): string[] => []))[r.kind] = r.privileges;
   }
   return { schemas, extensions: new Map(extensionRows.rows.map((r) => [r.name, r.schema])) };
 }
