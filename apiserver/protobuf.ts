@@ -1,5 +1,6 @@
-// kubectl's `create secret` and `create namespace` send core objects as Kubernetes protobuf (a "k8s\0"
-// envelope around runtime.Unknown). Local mode reads the few messages it needs; anything else is 415.
+// kubectl's `create secret`, `create namespace`, `auth can-i` and `auth whoami` send their objects as Kubernetes
+// protobuf (a "k8s\0" envelope around runtime.Unknown). Local mode reads the few messages it needs; anything
+// else is 415.
 import { StatusError } from '../openapi/status.ts';
 
 type Fields = Map<number, (Buffer | bigint)[]>;
@@ -70,14 +71,40 @@ function objectMeta(f: Fields | undefined): Record<string, unknown> {
   });
 }
 
+/** authorization.k8s.io/v1 ResourceAttributes and NonResourceAttributes (selectors are not read). */
+const resourceAttributes = (f: Fields) =>
+  defined({
+    namespace: text(f, 1),
+    verb: text(f, 2),
+    group: text(f, 3),
+    version: text(f, 4),
+    resource: text(f, 5),
+    subresource: text(f, 6),
+    name: text(f, 7),
+  });
+const nonResourceAttributes = (f: Fields) => defined({ path: text(f, 1), verb: text(f, 2) });
+
+/** By apiVersion and kind: the fields after metadata, as JSON carries them. */
 const decoders: Record<string, (f: Fields) => Record<string, unknown>> = {
-  Secret: (f) =>
+  'v1/Secret': (f) =>
     defined({
       data: map(f, 2, (e) => ((e.get(2)?.[0] as Buffer | undefined) ?? Buffer.alloc(0)).toString('base64')),
       type: text(f, 3),
       stringData: map(f, 4, (e) => text(e, 2) ?? ''),
     }),
-  Namespace: () => ({}),
+  'v1/Namespace': () => ({}),
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': (f) => {
+    const spec = messages(f, 2)[0] ?? new Map();
+    const resource = messages(spec, 1)[0];
+    const nonResource = messages(spec, 2)[0];
+    return {
+      spec: defined({
+        resourceAttributes: resource && resourceAttributes(resource),
+        nonResourceAttributes: nonResource && nonResourceAttributes(nonResource),
+      }),
+    };
+  },
+  'authentication.k8s.io/v1/SelfSubjectReview': () => ({}),
 };
 
 export function isProtobuf(contentType: string): boolean {
@@ -97,8 +124,8 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> {
     const typeMeta = messages(unknown, 1)[0] ?? new Map();
     const apiVersion = text(typeMeta, 1);
     const kind = text(typeMeta, 2) ?? '';
-    const decode = decoders[kind];
-    if (apiVersion !== 'v1' || !decode) throw unsupported(`protobuf is read for v1 ${Object.keys(decoders).join(' and ')} only`);
+    const decode = decoders[`${apiVersion}/${kind}`];
+    if (!decode) throw unsupported(`protobuf is read for ${Object.keys(decoders).join(', ')} only`);
     const object = fields((unknown.get(2)?.[0] as Buffer | undefined) ?? Buffer.alloc(0));
     return { apiVersion, kind, metadata: objectMeta(messages(object, 1)[0]), ...decode(object) };
   } catch (error) {

@@ -75,8 +75,21 @@ export function fieldValidationOf(ctx: Koa.Context): FieldValidation {
   return oneOf(ctx, 'fieldValidation', ['Strict', 'Warn', 'Ignore'] as const, 'Warn')!;
 }
 
+/**
+ * dryRun is a list in kube-apiserver (repeated query values, or DeleteOptions.dryRun in a delete's body): none
+ * means a real write, and every value must be All.
+ */
+function dryRunOf(ctx: Koa.Context): boolean {
+  const given = ctx.query.dryRun;
+  const values = (given === undefined ? [] : Array.isArray(given) ? given : [given]).filter((v) => v !== '');
+  const unsupported = values.find((v) => v !== 'All');
+  if (unsupported !== undefined)
+    throw new StatusError('Invalid', `dryRun: Unsupported value: ${JSON.stringify(unsupported)}: supported values: "All"`);
+  return values.length > 0;
+}
+
 export function writeContext(ctx: Koa.Context): WriteContext {
-  const dryRun = oneOf(ctx, 'dryRun', ['All'] as const, undefined) === 'All';
+  const dryRun = dryRunOf(ctx);
   const warnings: string[] = (ctx.state.warnings ??= []);
   return { dryRun, warn: (text) => warnings.push(text) };
 }

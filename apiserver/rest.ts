@@ -490,8 +490,11 @@ async function deleteOptions(ctx: Koa.Context): Promise<Record<string, unknown>>
   const body = await readBody(ctx);
   const value = body.length === 0 ? {} : decode(body, ctx.get('content-type'));
   if (!isObject(value)) throw badRequest('DeleteOptions must be an object');
-  const dryRun = value.dryRun as string[] | undefined;
-  if (dryRun?.length) ctx.query.dryRun = dryRun;
+  if (value.dryRun !== undefined) {
+    if (!Array.isArray(value.dryRun) || !value.dryRun.every((v) => typeof v === 'string'))
+      throw badRequest('DeleteOptions.dryRun must be a list of strings');
+    if (value.dryRun.length > 0) ctx.query.dryRun = value.dryRun as string[];
+  }
   const policy = value.propagationPolicy ?? ctx.query.propagationPolicy;
   if (policy !== undefined && !propagationPolicies.includes(String(policy))) {
     throw invalid({ group: 'meta.k8s.io', resource: 'deleteoptions', kind: 'DeleteOptions' }, [

@@ -22,6 +22,7 @@ import { defaultRetention } from '../reconcile/retention.ts';
 import { servingCertificateIn } from '../apiserver/tls.ts';
 import { coreDiscovery, coreOpenAPIDocument } from '../apiserver/groups.ts';
 import { AlreadyExists } from '../storage/objects/errors.ts';
+import { selfServiceRouter } from '../apiserver/selfservice.ts';
 
 export interface LocalModeOptions {
   dataDir: string;
@@ -132,6 +133,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
           kinds: (ours) => localCoreKinds(store, ours),
           discovery: coreDiscovery,
           openapi: { 'api/v1': serve(coreOpenAPIDocument()) },
+          routers: [selfServiceRouter()],
         },
       },
       stops,

@@ -26,6 +26,7 @@ import { secretReader } from '../storage/kubernetes/secrets.ts';
 import { resourceRouter } from '../apiserver/rest.ts';
 import type { ServingCertificate } from '../apiserver/tls.ts';
 import type { CoreObjects } from '../storage/kubernetes/types.ts';
+import type Router from '@koa/router';
 
 export interface ServerParts {
   store: ObjectStore;
@@ -42,11 +43,12 @@ export interface ServerParts {
   /** How the store is kept from growing: the change log's length, and Events' lifetime where they are the store's. */
   retention: RetentionOptions;
   log: Logger;
-  /** Kinds served beside ours (local mode's core kinds), their discovery and OpenAPI documents. */
+  /** Kinds served beside ours (local mode's core kinds), their discovery and OpenAPI documents, and other paths. */
   extra?: {
     kinds: (ours: readonly ResourceKind[]) => readonly ResourceKind[];
     discovery: DiscoveryGroup;
     openapi: Record<string, ServedDocument>;
+    routers: Router[];
   };
 }
 
@@ -104,6 +106,7 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
       discoveryRouter([...(parts.extra ? [parts.extra.discovery] : []), ourDiscovery]),
       openapiRouter(parts.extra?.openapi ?? {}),
       ...served.map((kind) => resourceRouter(kind, store, locks)),
+      ...(parts.extra?.routers ?? []),
     ],
     stuck: () => heartbeats.stuck(),
     ready: async () => {

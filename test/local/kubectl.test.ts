@@ -2,6 +2,7 @@
 // apply twice, patch, label, delete, and the bad inputs kubectl users meet.
 import test from 'ava';
 import { guideManifests, startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { rawClient } from '../support/rawclient.ts';
 
 let local: LocalServer;
 test.before(async () => {
@@ -146,6 +147,44 @@ for (const [title, args, input, message] of badInputs) {
     );
   });
 }
+
+test.serial('kubectl version, auth can-i and auth whoami get answers from local mode itself', async (t) => {
+  const version = await local.kubectl(['version', '-o', 'json']);
+  t.is(version.code, 0, version.stderr);
+  t.like(JSON.parse(version.stdout).serverVersion, { major: '1', minor: '34', gitVersion: 'v1.34.0+postgres-apiserver' });
+  const canList = await local.kubectl(['auth', 'can-i', 'list', 'databaseroles']);
+  t.is(canList.stdout.trim(), 'yes', canList.stderr);
+  const canDelete = await local.kubectl(['auth', 'can-i', 'delete', 'pgdb', '--all-namespaces']);
+  t.is(canDelete.stdout.trim(), 'yes', canDelete.stderr);
+  const whoami = await local.kubectl(['auth', 'whoami', '-o', 'json']);
+  t.is(whoami.code, 0, whoami.stderr);
+  t.like(JSON.parse(whoami.stdout), {
+    kind: 'SelfSubjectReview',
+    status: { userInfo: { username: 'local-admin', groups: ['system:masters', 'system:authenticated'] } },
+  });
+});
+
+test.serial('a SelfSubjectAccessReview asking about nothing, or about both kinds of attributes, is refused with 422', async (t) => {
+  const request = rawClient(local.kubeconfig);
+  const path = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
+  const review = (spec: object) => ({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec });
+  for (const spec of [{}, { resourceAttributes: { verb: 'get' }, nonResourceAttributes: { path: '/version', verb: 'get' } }]) {
+    const answer = await request(path, 'POST', review(spec));
+    t.is(answer.status, 422, answer.text);
+    t.regex(answer.json().message, /exactly one of nonResourceAttributes or resourceAttributes must be specified/);
+  }
+  const allowed = await request(path, 'POST', review({ nonResourceAttributes: { path: '/version', verb: 'get' } }));
+  t.is(allowed.status, 201, allowed.text);
+  t.like(allowed.json(), { status: { allowed: true }, spec: { nonResourceAttributes: { path: '/version' } } });
+});
+
+test.serial('delete --dry-run=server says what it would delete and deletes nothing', async (t) => {
+  const rehearsed = await local.kubectl(['delete', 'pgrole', 'app-user', '--dry-run=server']);
+  t.is(rehearsed.code, 0, rehearsed.stderr);
+  t.regex(rehearsed.stdout, /databaserole.postgres.databases.dinhloc.dev "app-user" deleted \(server dry run\)/);
+  const still = await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'jsonpath={.status.exists}']);
+  t.is(still.stdout, 'true', still.stderr);
+});
 
 test.serial('delete removes the objects, and get then says NotFound', async (t) => {
   const deleted = await local.kubectl(['delete', 'pgrole', 'app-user']);
