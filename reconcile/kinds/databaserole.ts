@@ -11,7 +11,7 @@ import {
   validateRoleSpec,
   type DesiredRole,
 } from '../../storage/catalog/roles.ts';
-import type { Snapshot } from '../../storage/catalog/snapshot.ts';
+import type { LiveRole, Snapshot } from '../../storage/catalog/snapshot.ts';
 import type { Admission, WriteContext, ResourceKind } from './resource.ts';
 import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
@@ -32,6 +32,7 @@ import { admitToCluster, claimCheck, eligible, ownership, reachOf, refuse } from
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
+import { rfc3339 } from '../../lib/time.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
 
@@ -261,8 +262,20 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
       condition('InSync', inSync, syncWhy[0]!, syncWhy[1]!, generation, previous),
     ],
     exists,
+    ...liveAttributes(snapshot.roles.get(object.spec.roleName)),
     drift: [...plan.drift],
     observedGeneration: generation,
+  };
+}
+
+/** The role's attributes as the catalog holds them: what LOGIN, VALID-UNTIL and MEMBER-OF show. */
+function liveAttributes(role: LiveRole | undefined): Partial<DatabaseRoleStatus> {
+  if (!role) return {};
+  return {
+    login: role.login,
+    ...(role.validUntil !== null && Number.isFinite(role.validUntil) ? { validUntil: rfc3339(new Date(role.validUntil * 1000)) } : {}),
+    connectionLimit: role.connectionLimit,
+    memberOf: [...role.memberOf].sort(),
   };
 }
 

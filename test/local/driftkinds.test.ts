@@ -137,6 +137,34 @@ for (const c of cases) {
   });
 }
 
+test.serial(
+  'kubectl get -o wide shows the live LOGIN, VALID-UNTIL and MEMBER-OF: NOLOGIN by hand shows false, true again once corrected',
+  async (t) => {
+    const wide = async () => {
+      const { stdout } = await local.kubectl([
+        'get',
+        'pgrole',
+        'app-user',
+        '-o',
+        'custom-columns=LOGIN:.status.login,UNTIL:.status.validUntil,MEMBER:.status.memberOf',
+        '--no-headers',
+      ]);
+      return stdout.trim().split(/\s+/);
+    };
+    await setPolicy('Report');
+    t.teardown(() => setPolicy('Correct'));
+    await sql(local.postgresDsn, "ALTER ROLE my_app_user NOLOGIN VALID UNTIL '2031-02-03T04:05:06Z'");
+    t.true(await eventually(async () => (await wide())[0] === 'false'), `LOGIN false: ${(await wide()).join(' ')}`);
+    t.is((await wide())[1], '2031-02-03T04:05:06Z');
+    const table = await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'wide']);
+    t.regex(table.stdout, /LOGIN\s+VALID-UNTIL\s+MEMBER-OF/);
+    t.regex(table.stdout.split('\n')[1]!, /\sfalse\s+2031-02-03T04:05:06Z\s*$/);
+    await sql(local.postgresDsn, "ALTER ROLE my_app_user VALID UNTIL 'infinity'");
+    await setPolicy('Correct');
+    t.true(await eventually(async () => (await wide())[0] === 'true', 20_000), 'corrected, and the column says so');
+  },
+);
+
 test.serial("the Database's Service deleted by hand: Ready=False ServiceMissing under Report, made again under Correct", async (t) => {
   await setPolicy('Report');
   t.teardown(() => setPolicy('Correct'));

@@ -76,7 +76,13 @@ test('columns of the guide objects, before and after the server reports their st
   const role = {
     ...guideRole,
     metadata: metadata(guideRole),
-    status: { drift: [{}, {}], conditions: [ready('Ready', 'True'), ready('InSync', 'False')] },
+    status: {
+      drift: [{}, {}],
+      conditions: [ready('Ready', 'True'), ready('InSync', 'False')],
+      login: false,
+      validUntil: '2031-02-03T04:05:06Z',
+      memberOf: ['readers', 'writers'],
+    },
   };
   t.deepEqual(row(kinds.databaseroles, role), {
     Name: 'app-user',
@@ -87,7 +93,13 @@ test('columns of the guide objects, before and after the server reports their st
     Drift: 2,
     Age: now,
   });
-  t.like(row(kinds.databaseroles, role, true), { Databases: 'my_app_db_production', Login: true, 'Valid-Until': null });
+  // The wide columns describe the live role, from status: a spec asking for LOGIN does not make LOGIN true.
+  t.like(row(kinds.databaseroles, role, true), {
+    Databases: 'my_app_db_production',
+    Login: false,
+    'Valid-Until': '2031-02-03T04:05:06Z',
+    'Member-Of': 'readers,writers',
+  });
 });
 
 test('NAME is the name column and AGE a date column on every kind', (t) => {
