@@ -109,7 +109,10 @@ const status = object('What the live catalog holds for this role.', {
   validUntil: timestamp("When the role's password stops being valid, as the catalog says; absent: never."),
   connectionLimit: integer('How many concurrent connections the role may open, as the catalog says; -1: no limit.'),
   memberOf: identifiers('The roles this role is a member of, as the catalog says.'),
-  permissions: permissions('The grants that really exist, in the shape of spec.permissions.'),
+  permissions: permissions(
+    'The grants that really exist on the managed databases, in the shape of spec.permissions. Per schema and kind of object, "*" shows the privileges every existing object has plus the default privileges new objects get; an object holding other privileges (a REVOKE by hand on it) is named with its own (20 at most per schema and kind: see permissionsOmitted). Objects the role owns are left out.',
+  ),
+  permissionsOmitted: integer('How many objects holding privileges of their own status.permissions leaves out.', { minimum: 0 }),
   drift,
   passwordSecretVersion: text('The resourceVersion of the password Secret last applied.'),
   lastReconcileTime: timestamp('When the reconciler last compared the role with the live catalog.'),
@@ -125,6 +128,21 @@ export type DatabasePermission = NonNullable<DatabaseRoleSpec['permissions']>[nu
 export type SchemaPermission = NonNullable<DatabasePermission['schemas']>[number];
 /** Privileges on one object, or on every object of the schema ("*"). */
 export type ObjectPermission = NonNullable<SchemaPermission['tables']>[number];
+
+/** Privileges listed in permissions: per database, schema and object entry. */
+function grantCount(list: DatabasePermission[]): number {
+  const objects = (schema: SchemaPermission) => [...(schema.tables ?? []), ...(schema.sequences ?? []), ...(schema.functions ?? [])];
+  return list.reduce(
+    (sum, d) =>
+      sum +
+      (d.privileges?.length ?? 0) +
+      (d.schemas ?? []).reduce(
+        (inner, s) => inner + (s.privileges?.length ?? 0) + objects(s).reduce((n, o) => n + o.privileges.length, 0),
+        0,
+      ),
+    0,
+  );
+}
 
 export const databaseRole = defineKind<DatabaseRoleSpec, DatabaseRoleStatus>({
   kind: 'DatabaseRole',
@@ -167,6 +185,13 @@ export const databaseRole = defineKind<DatabaseRoleSpec, DatabaseRoleStatus>({
       priority: 1,
       description: 'The databases the role has privileges in.',
       cell: (o) => (o.spec.permissions ?? []).map((p) => p.database).join(',') || null,
+    },
+    {
+      name: 'Grants',
+      type: 'integer',
+      priority: 1,
+      description: 'How many privileges status.permissions shows, counted per database, schema and object entry.',
+      cell: (o) => (o.status?.permissions ? grantCount(o.status.permissions) : null),
     },
     {
       name: 'Login',

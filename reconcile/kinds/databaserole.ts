@@ -33,6 +33,7 @@ import { withoutRecord, withRecord, type Recording } from '../../storage/catalog
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { rfc3339 } from '../../lib/time.ts';
+import { livePermissions } from '../../storage/catalog/grants.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
 
@@ -263,9 +264,17 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
     ],
     exists,
     ...liveAttributes(snapshot.roles.get(object.spec.roleName)),
+    ...liveGrants(object.spec.roleName, exists, desired.desired.managedDatabases, snapshot),
     drift: [...plan.drift],
     observedGeneration: generation,
   };
+}
+
+/** The role's grants as the catalog holds them (grants.ts). */
+function liveGrants(role: string, exists: boolean, databases: readonly string[], snapshot: Snapshot): Partial<DatabaseRoleStatus> {
+  if (!exists) return {};
+  const { permissions, omitted } = livePermissions(role, databases, snapshot);
+  return { permissions, ...(omitted > 0 ? { permissionsOmitted: omitted } : {}) };
 }
 
 /** The role's attributes as the catalog holds them: what LOGIN, VALID-UNTIL and MEMBER-OF show. */

@@ -165,6 +165,49 @@ test.serial(
   },
 );
 
+test.serial(
+  'status.permissions shows the live grants: a REVOKE by hand names the table with what it still holds, until corrected',
+  async (t) => {
+    const tables = async () => {
+      const { stdout } = await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'jsonpath={.status.permissions}']);
+      const permissions = JSON.parse(stdout || '[]') as {
+        database: string;
+        privileges: string[];
+        schemas?: { name: string; tables?: { name: string; privileges: string[] }[] }[];
+      }[];
+      const inDatabase = permissions.find((p) => p.database === database);
+      return { databasePrivileges: inDatabase?.privileges, tables: inDatabase?.schemas?.find((s) => s.name === 'public')?.tables ?? [] };
+    };
+    const probe = (list: { name: string; privileges: string[] }[]) => list.find((e) => e.name === 'grants_probe');
+    const dml = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
+    await sql(local.postgresDsn, 'CREATE TABLE IF NOT EXISTS grants_probe (id int)', { database });
+    t.true(
+      await eventually(async () => {
+        const now = await tables();
+        return (
+          JSON.stringify(now.databasePrivileges) === '["CONNECT"]' &&
+          JSON.stringify(now.tables[0]) === JSON.stringify({ name: '*', privileges: dml }) &&
+          !probe(now.tables)
+        );
+      }),
+      JSON.stringify(await tables()),
+    );
+    await setPolicy('Report');
+    t.teardown(() => setPolicy('Correct'));
+    await sql(local.postgresDsn, 'REVOKE DELETE ON grants_probe FROM my_app_user', { database });
+    t.true(
+      await eventually(
+        async () =>
+          JSON.stringify(probe((await tables()).tables)) ===
+          JSON.stringify({ name: 'grants_probe', privileges: ['SELECT', 'INSERT', 'UPDATE'] }),
+      ),
+      JSON.stringify(await tables()),
+    );
+    await setPolicy('Correct');
+    t.true(await eventually(async () => !probe((await tables()).tables), 20_000), 'corrected: the table holds what "*" says again');
+  },
+);
+
 test.serial("the Database's Service deleted by hand: Ready=False ServiceMissing under Report, made again under Correct", async (t) => {
   await setPolicy('Report');
   t.teardown(() => setPolicy('Correct'));

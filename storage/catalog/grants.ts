@@ -1,0 +1,90 @@
+// The grants a role really holds on the managed databases, in the shape of spec.permissions (status.permissions).
+// Per schema and kind of object, "*" shows the privileges every existing object has plus the default privileges
+// new objects get; an object holding other privileges than those (a REVOKE by hand on it) is named with its
+// own. Objects the role owns hold everything and are left out, as the planner leaves them.
+import type { DatabasePermission, ObjectPermission, SchemaPermission } from '../../openapi/databaserole.ts';
+import { objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
+import { ordered, privilegesOf } from './privileges.ts';
+import type { LiveDatabase, LiveSchema, Snapshot } from './snapshot.ts';
+
+/** Named objects shown per schema and kind at most; the others are counted. */
+export const namedObjectsShown = 20;
+
+export interface LivePermissions {
+  permissions: DatabasePermission[];
+  /** Named objects left out beyond namedObjectsShown per schema and kind. */
+  omitted: number;
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}
+
+/** One kind of object in one schema: "*" and the objects that differ from it. */
+function objectGrants(
+  role: string,
+  creator: string,
+  schema: LiveSchema,
+  kind: ObjectKind,
+  major: number,
+): { entries: ObjectPermission[]; omitted: number } {
+  const held = schema.grants.get(role)?.[kind] ?? new Map<string, string[] | 'all'>();
+  const notOwned = [...schema.objects[kind].values()].filter((o) => o.owner !== role);
+  const privilegesOfObject = (key: string) =>
+    new Set(
+      privilegesOf(kind, major).filter((p) => {
+        const h = held.get(p);
+        return h === 'all' || (h ?? []).includes(key);
+      }),
+    );
+  const keyOf = (o: { name: string; args: string | null }) => (o.args === null ? o.name : `${o.name}(${o.args})`);
+  const perObject = notOwned.map((o) => ({ key: keyOf(o), privileges: privilegesOfObject(keyOf(o)) }));
+  const defaults = creator === role ? [] : (schema.defaults.get(creator)?.get(role)?.[kind] ?? []);
+  const common = perObject.length === 0 ? [] : privilegesOf(kind, major).filter((p) => perObject.every((o) => o.privileges.has(p)));
+  const star = new Set([...common, ...defaults]);
+  const differing = perObject.filter((o) => !sameSet(o.privileges, star)).sort((a, b) => (a.key < b.key ? -1 : 1));
+  const entries: ObjectPermission[] = [
+    ...(star.size > 0 ? [{ name: '*', privileges: ordered(star, kind) }] : []),
+    ...differing.slice(0, namedObjectsShown).map((o) => ({ name: o.key, privileges: ordered(o.privileges, kind) })),
+  ];
+  return { entries, omitted: Math.max(0, differing.length - namedObjectsShown) };
+}
+
+function schemaGrants(
+  role: string,
+  database: LiveDatabase,
+  schema: LiveSchema,
+  major: number,
+): { entry: SchemaPermission | undefined; omitted: number } {
+  const entry: SchemaPermission = { name: schema.name, privileges: ordered(schema.acl[role] ?? [], 'schema') };
+  let omitted = 0;
+  for (const kind of objectKinds) {
+    const grants = objectGrants(role, database.owner, schema, kind, major);
+    omitted += grants.omitted;
+    if (grants.entries.length > 0) entry[objectKindDescriptors[kind].list] = grants.entries;
+  }
+  const empty = entry.privileges!.length === 0 && objectKinds.every((kind) => !entry[objectKindDescriptors[kind].list]);
+  return { entry: empty ? undefined : entry, omitted };
+}
+
+/** The role's live grants on `databases` (the managed ones), in the order and shape of spec.permissions. */
+export function livePermissions(role: string, databases: readonly string[], snapshot: Snapshot): LivePermissions {
+  const permissions: DatabasePermission[] = [];
+  let omitted = 0;
+  for (const name of [...databases].sort()) {
+    const database = snapshot.databases.get(name);
+    if (!database) continue;
+    const schemas: SchemaPermission[] = [];
+    if (!('error' in database.contents)) {
+      for (const schema of [...database.contents.schemas.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const grants = schemaGrants(role, database, schema, snapshot.major);
+        omitted += grants.omitted;
+        if (grants.entry) schemas.push(grants.entry);
+      }
+    }
+    const privileges = ordered(database.acl[role] ?? [], 'database');
+    if (privileges.length > 0 || schemas.length > 0)
+      permissions.push({ database: name, privileges, ...(schemas.length > 0 ? { schemas } : {}) });
+  }
+  return { permissions, omitted };
+}
