@@ -17,6 +17,7 @@ import {
   isProblem,
   reclaimHook,
   resources,
+  warnRehearsed,
   writeFailed,
   type ResolvedCluster,
   type Dependencies,
@@ -77,8 +78,10 @@ async function writeSql(
     const plan = withRecord(databasePlan, owner.schema, 'database', object.spec.name, owner.record);
     // What cannot be planned now (the database's contents unreadable) is said, not silently left out.
     for (const why of databasePlan.pending) request.warn(`${why}; it is retried`);
-    if (request.dryRun) await cluster.catalog.rehearse(plan);
-    else if (plan.statements.length > 0) {
+    if (request.dryRun) {
+      await cluster.catalog.rehearse(plan);
+      warnRehearsed(request, databasePlan);
+    } else if (plan.statements.length > 0) {
       await cluster.catalog.apply(plan);
       if (databasePlan.statements.length > 0)
         await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));

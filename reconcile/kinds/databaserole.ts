@@ -24,6 +24,7 @@ import {
   objectsOnCluster,
   reclaimHook,
   resources,
+  warnRehearsed,
   writeFailed,
   type ResolvedCluster,
   type Dependencies,
@@ -202,6 +203,7 @@ async function write(
     const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record);
     if (request.dryRun) {
       await cluster.catalog.rehearse(plan, passwordsOf(desired));
+      warnRehearsed(request, rolePlan);
       return object;
     }
     if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));

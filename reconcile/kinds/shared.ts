@@ -136,6 +136,15 @@ export function condition(
   return { type, status, observedGeneration: generation, lastTransitionTime, reason, message };
 }
 
+const rehearsedShown = 10;
+
+/** A dry run says what its write would do: the statements' descriptions (they never hold a secret), as Warnings. */
+export function warnRehearsed(request: WriteContext, plan: Plan): void {
+  const descriptions = plan.statements.map((s) => s.description);
+  for (const description of descriptions.slice(0, rehearsedShown)) request.warn(`dry run, not done: ${description}`);
+  if (descriptions.length > rehearsedShown) request.warn(`dry run, not done: ${descriptions.length - rehearsedShown} more statements`);
+}
+
 /** A fault met talking to PostgreSQL, as status and Warning headers show it (never a secret: see CatalogError). */
 export function environmentFault(error: unknown): { reason: string; message: string } {
   if (error instanceof CatalogError) return { reason: error.reason, message: error.message };

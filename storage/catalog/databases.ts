@@ -60,7 +60,7 @@ function createDatabase(spec: DatabaseSpec): Statement {
     ...(spec.connectionLimit !== undefined ? [`CONNECTION LIMIT ${spec.connectionLimit}`] : []),
   ];
   const sql = options.length > 0 ? `CREATE DATABASE ${db} WITH ${options.join(' ')}` : `CREATE DATABASE ${db}`;
-  return statement(null, sql, `creating database ${db}`, { transactional: false });
+  return statement(null, sql, `creating database ${db}`, { transactional: false, creates: 'database' });
 }
 
 function alterDatabase(spec: DatabaseSpec, live: LiveDatabase, drift: Drift[]): Statement[] {

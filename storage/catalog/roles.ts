@@ -220,7 +220,9 @@ function planRoleItself(desired: DesiredRole, live: LiveRole | undefined, drift:
     drift.push({ kind: 'role', object: name, expected: 'present', actual: 'absent' });
     const clauses = attributes.filter((a) => a !== 'validUntil' || want.validUntil !== null).map((a) => attributeClause(a, want));
     const withPassword = typeof desired.password === 'string' ? { passwordOf: name } : {};
-    return [statement(null, `CREATE ROLE ${role} WITH ${clauses.join(' ')}`, `creating role ${role}`, withPassword)];
+    return [
+      statement(null, `CREATE ROLE ${role} WITH ${clauses.join(' ')}`, `creating role ${role}`, { ...withPassword, creates: 'role' }),
+    ];
   }
   const clauses: string[] = [];
   for (const a of attributes) {

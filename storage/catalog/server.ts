@@ -185,22 +185,23 @@ export class ServerCatalog {
   /**
    * dryRun=All: runs the plan in transactions that are rolled back, so a dry run meets the faults the write
    * would meet (privileges, conflicts) and changes nothing. Statements PostgreSQL refuses inside a transaction
-   * (CREATE/DROP DATABASE) cannot be rehearsed: they are skipped, and so are the statements in a database one
-   * of them would have created. A password not known yet is rehearsed as none.
+   * (CREATE/DROP DATABASE) cannot be rehearsed: they are skipped. What an earlier statement would have made (a
+   * role, a database) is not there for the later ones, since nothing is kept: their "does not exist" is no
+   * fault of the write. A password not known yet is rehearsed as none.
    */
   async rehearse(plan: Plan, passwords: Passwords = new Map()): Promise<void> {
     const known: Passwords = new Map(
       plan.statements.filter((s) => s.passwordOf).map((s) => [s.passwordOf!, passwords.get(s.passwordOf!) ?? null]),
     );
-    let skippedOne = false;
+    let created = false;
     for (const batch of batches(plan.statements)) {
-      if (!batch.transactional) {
-        skippedOne = true;
-        continue;
+      if (batch.transactional) {
+        await this.run(batch, known, false, true).catch((error: CatalogError) => {
+          const missing = error.sqlstate === '3D000' || error.sqlstate === '42704';
+          if (!(created && missing)) throw error;
+        });
       }
-      await this.run(batch, known, false, true).catch((error: CatalogError) => {
-        if (!(skippedOne && error.sqlstate === '3D000')) throw error; // 3D000: the database it would have created
-      });
+      created ||= batch.statements.some((s) => s.creates !== undefined);
     }
   }
 

@@ -24,13 +24,15 @@ export interface Statement {
   /** The role whose password clause is attached when the statement runs; the plan never holds a secret. */
   readonly passwordOf?: string;
   readonly grant?: Grant;
+  /** What the statement makes that later statements may need (a dry run, which keeps nothing, knows so). */
+  readonly creates?: 'role' | 'database';
 }
 
 export function statement(
   database: string | null,
   sql: string,
   description: string,
-  options: { transactional?: boolean; passwordOf?: string } = {},
+  options: { transactional?: boolean; passwordOf?: string; creates?: 'role' | 'database' } = {},
 ): Statement {
   return Object.freeze({
     database,
@@ -38,6 +40,7 @@ export function statement(
     description,
     transactional: options.transactional ?? true,
     ...(options.passwordOf ? { passwordOf: options.passwordOf } : {}),
+    ...(options.creates ? { creates: options.creates } : {}),
   });
 }
 

@@ -295,12 +295,23 @@ test.serial(
     t.regex(refused.stderr, /Warning: while creating role "rehearsed_weak": permission denied to create role/);
     const rehearsed = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], role('rehearsed_ok', 'main-cluster'));
     t.is(rehearsed.code, 0, rehearsed.stderr);
-    t.notRegex(rehearsed.stderr, /Warning/);
+    t.is(rehearsed.stderr.trim(), 'Warning: dry run, not done: creating role "rehearsed_ok"', 'what the write would do, and no fault');
+    // Its grants run in the guide's database, where the role (rolled back) is not: no fault either.
+    const granted = `${role('rehearsed_granted', 'main-cluster').trimEnd().replace(/}$/, '')}, permissions: [{database: my_app_db_production}]}\n`;
+    const rehearsedGrants = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], granted);
+    t.is(rehearsedGrants.code, 0, rehearsedGrants.stderr);
+    t.regex(rehearsedGrants.stderr, /Warning: dry run, not done: creating role "rehearsed_granted"/);
+    t.regex(
+      rehearsedGrants.stderr,
+      /Warning: dry run, not done: granting CONNECT on DATABASE "my_app_db_production" to "rehearsed_granted"/,
+    );
+    t.notRegex(rehearsedGrants.stderr, /does not exist|retried/);
     const database =
       'apiVersion: postgres.databases.dinhloc.dev/v1alpha1\nkind: Database\nmetadata: {name: rehearsed-db}\nspec: {name: rehearsed_db, schema: reporting, databaseClusterRef: {name: main-cluster}}\n';
     const databaseRehearsed = await local.kubectl(['apply', '--dry-run=server', '-f', '-'], database);
     t.is(databaseRehearsed.code, 0, databaseRehearsed.stderr);
-    t.notRegex(databaseRehearsed.stderr, /Warning/);
+    t.regex(databaseRehearsed.stderr, /Warning: dry run, not done: creating database "rehearsed_db"/);
+    t.notRegex(databaseRehearsed.stderr, /does not exist|retried/);
     t.deepEqual(
       await sql(
         local.postgresDsn,

@@ -42,7 +42,7 @@ test.serial('get -o json, -o yaml, -o jsonpath and -o wide', async (t) => {
     (await local.kubectl(['get', 'databaserole', 'app-user', '-o', 'jsonpath={.spec.permissions[0].schemas[0].privileges}'])).stdout,
     '["USAGE","CREATE"]',
   );
-  t.regex((await local.kubectl(['get', 'databaseroles', '-o', 'wide'])).stdout, /DATABASES\s+LOGIN\s+VALID-UNTIL/);
+  t.regex((await local.kubectl(['get', 'databaseroles', '-o', 'wide'])).stdout, /DATABASES\s+GRANTS\s+LOGIN\s+VALID-UNTIL\s+MEMBER-OF/);
 });
 
 test.serial("kubectl explain walks the schema through the group's OpenAPI v3", async (t) => {
