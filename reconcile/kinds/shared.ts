@@ -175,7 +175,9 @@ export async function writeFailed(deps: Dependencies, object: KubeObject, error:
 
 /** One drift entry as a person reads it: "table app.public.orders: DELETE expected granted, found revoked". */
 function describeDrift(entry: DriftEntry): string {
-  const where = [entry.database, entry.schema, entry.object].filter(Boolean).join('.');
+  // A database's or schema's own entry names it once: "db", not "db.db".
+  const parts = [entry.database, entry.schema].filter(Boolean);
+  const where = [...parts, ...(entry.object && entry.object !== parts.at(-1) ? [entry.object] : [])].join('.');
   return `${entry.kind} ${where}: ${entry.privilege ?? entry.attribute ?? 'existence'} expected ${entry.expected}, found ${entry.actual}`;
 }
 

@@ -319,6 +319,11 @@ class GrantBuilder {
     defaults?: string,
   ): void {
     const { missing, extra } = this.report(want, have, where);
+    this.change(target, kind, missing, extra, defaults);
+  }
+
+  /** The statements that grant `missing` and revoke `extra` on the target (their drift is reported apart). */
+  change(target: string, kind: PrivilegeTarget, missing: readonly string[], extra: readonly string[], defaults?: string): void {
     const shape = { target, grantees: [this.role], ...(defaults ? { defaults } : {}) };
     if (extra.length > 0)
       this.statements.push(grantStatement(this.database, { action: 'REVOKE', privileges: ordered(extra, kind), ...shape }));
@@ -335,6 +340,9 @@ interface SchemaContext {
   major: number;
   pending: string[];
 }
+
+/** Objects lacking privileges "*" gives, named one by one in drift; the others are counted in one entry. */
+const driftObjectsNamed = 20;
 
 /** Objects of one kind in one schema: "*" privileges, the rest per object, and default privileges. */
 function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly ObjectPermission[]): void {
@@ -359,12 +367,16 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
     if (![...objects.values()].some((o) => o.name === e.name))
       ctx.pending.push(`${kind} ${qualified(schema.name, e.name)} does not exist in database ${quoteIdent(ctx.database.name)}`);
   }
-  // "*": every current object, by one statement for the whole schema.
+  // "*": every current object, by one statement for the whole schema; drift names the objects that lack some.
   const missingOnAll = [...star].filter((p) => notOwned.some((key) => !heldKeys.get(p)!.has(key)));
-  builder.reconcile(`${objectKindDescriptors[kind].sql.all} IN SCHEMA ${quoteIdent(schema.name)}`, kind, new Set(missingOnAll), new Set(), {
-    ...where,
-    object: '*',
-  });
+  const lacking = notOwned.filter((key) => missingOnAll.some((p) => !heldKeys.get(p)!.has(key))).sort();
+  for (const key of lacking.slice(0, driftObjectsNamed)) {
+    builder.report(new Set(missingOnAll), new Set(missingOnAll.filter((p) => heldKeys.get(p)!.has(key))), { ...where, object: key });
+  }
+  if (lacking.length > driftObjectsNamed) {
+    builder.report(new Set(missingOnAll), new Set(), { ...where, object: `* (${lacking.length - driftObjectsNamed} more)` });
+  }
+  builder.change(`${objectKindDescriptors[kind].sql.all} IN SCHEMA ${quoteIdent(schema.name)}`, kind, missingOnAll, []);
   // Everything not covered by "*": exactly the named objects' privileges.
   for (const key of notOwned) {
     const object = objects.get(key)!;

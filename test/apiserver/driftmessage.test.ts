@@ -34,3 +34,14 @@ test('more than five entries: five are named and the rest counted', (t) => {
   t.false(message.includes('app.public.f:'));
   t.regex(message, /; and 2 more$/);
 });
+
+test("a database's or a schema's own entry names it once", (t) => {
+  const message = driftMessage([
+    { kind: 'database', database: 'app', object: 'app', privilege: 'CREATE', expected: 'revoked', actual: 'granted' },
+    { kind: 'schema', database: 'app', object: 'reporting', privilege: 'USAGE', expected: 'granted', actual: 'revoked' },
+  ]);
+  t.is(
+    message,
+    '2 differences between the spec and the catalog: database app: CREATE expected revoked, found granted; schema app.reporting: USAGE expected granted, found revoked',
+  );
+});

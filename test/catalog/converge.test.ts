@@ -53,7 +53,15 @@ each('a REVOKE by hand shows as drift naming database, schema, object and privil
     roles: [plan],
   } = await planAll(catalog, database, [role]);
   t.deepEqual(plan!.drift, [
-    { kind: 'table', database: database.name, schema: 'public', object: '*', privilege: 'DELETE', expected: 'granted', actual: 'revoked' },
+    {
+      kind: 'table',
+      database: database.name,
+      schema: 'public',
+      object: 'invoices',
+      privilege: 'DELETE',
+      expected: 'granted',
+      actual: 'revoked',
+    },
   ]);
   t.deepEqual(
     plan!.statements.map((s) => s.sql),

@@ -184,3 +184,30 @@ for (const c of cases) {
     );
   });
 }
+
+test('a "*" grant missing on objects: drift names the first 20 of them and counts the rest; one statement grants on all', (t) => {
+  const names = Array.from({ length: 23 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+  const byKind = <T>(make: () => T) => ({ table: make(), sequence: make(), function: make() });
+  const objects = byKind(() => new Map());
+  for (const name of names) objects.table.set(name, { name, args: null, owner: 'admin' });
+  const schema = {
+    name: 'public',
+    owner: 'admin',
+    acl: { app: ['USAGE'] },
+    publicPrivileges: [],
+    manageable: true,
+    objects,
+    grants: new Map(),
+    defaults: new Map(),
+  };
+  const live = snapshot({ role: {}, databaseAcl: { app: ['CONNECT'] } });
+  const db = live.databases.get('db')!;
+  live.databases.set('db', { ...db, contents: { schemas: new Map([['public', schema]]), extensions: new Map() } });
+  const want = desired({
+    permissions: [{ database: 'db', schemas: [{ name: 'public', tables: [{ name: '*', privileges: ['SELECT'] }] }] }],
+  });
+  const plan = planRole(want, live);
+  const tableDrift = plan.drift.filter((d) => d.kind === 'table').map((d) => d.object);
+  t.deepEqual(tableDrift, [...names.slice(0, 20), '* (3 more)']);
+  t.true(plan.statements.some((s) => s.sql === 'GRANT SELECT ON ALL TABLES IN SCHEMA "public" TO "app"'));
+});

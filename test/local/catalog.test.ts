@@ -62,7 +62,7 @@ test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubect
       kind: 'table',
       database: 'my_app_db_production',
       schema: 'public',
-      object: '*',
+      object: 'orders',
       privilege: 'DELETE',
       expected: 'granted',
       actual: 'revoked',
@@ -82,7 +82,7 @@ test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubect
   ]);
   t.is(
     events.stdout,
-    '1 difference between the spec and the catalog: table my_app_db_production.public.*: DELETE expected granted, found revoked',
+    '1 difference between the spec and the catalog: table my_app_db_production.public.orders: DELETE expected granted, found revoked',
     'one Warning for the drift, however often it was read',
   );
   // A write of the role applies its spec again.
