@@ -1,6 +1,7 @@
 // postgres-apiserver. `npm start` runs local mode: the API on loopback with an embedded PostgreSQL server and
 // a kubeconfig for kubectl. `--mode cluster` runs behind kube-apiserver's aggregator (apiservice/).
 // `npm start -- --help` lists the options.
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startClusterMode } from './modes/cluster.ts';
@@ -54,6 +55,12 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/** A fault of the environment, in one line: no usage, no stack trace. */
+function refuse(message: string): never {
+  console.error(`postgres-apiserver: ${message}`);
+  process.exit(1);
+}
+
 if (values.help) {
   console.log(usage);
   process.exit(0);
@@ -91,8 +98,20 @@ async function runCluster() {
   return server;
 }
 
+/** Whether `port` can be listened on at `host` now (0 always can). */
+function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((done) => {
+    const probe = createServer();
+    probe.once('error', () => done(false));
+    probe.listen(port, host, () => probe.close(() => done(true)));
+  });
+}
+
 async function runLocal() {
   const dataDir = resolve(values['data-dir']);
+  // Before anything is written: a second server on the same port would only fail later, with a stack trace.
+  if (!(await portFree(port, '127.0.0.1')))
+    refuse(`port ${port} on 127.0.0.1 is in use (another postgres-apiserver?): stop it, or pass --port`);
   const local = await startLocalMode({
     dataDir,
     port,
@@ -108,7 +127,9 @@ Try it:
   kubectl api-resources --api-group=postgres.databases.dinhloc.dev
   kubectl get postgres -A
 
-The embedded PostgreSQL server to manage: its superuser DSN is in ${dataDir}/postgres.dsn
+The embedded PostgreSQL server to manage: its superuser DSN is in ${dataDir}/postgres.dsn.
+The usage guide's Secret (its Step 1), pointing at that server:
+  kubectl create secret generic postgres-connection --namespace default --from-file=connection=${dataDir}/postgres.dsn
 Press Ctrl-C to stop.`);
   return local;
 }

@@ -1,7 +1,13 @@
-// The command line refuses what it cannot run with, before it starts anything: exit code 2 and the reason.
-import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+// The command line refuses what it cannot run with, before it starts anything: exit code 2 and the reason for
+// bad options, 1 and one line for a fault of the environment (a busy port).
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import test from 'ava';
+import { kubectl } from '../support/kubectl.ts';
+import { guideManifests } from '../support/local.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -36,4 +42,61 @@ test('--help lists the options of both modes', (t) => {
   t.is(result.status, 0);
   for (const option of ['--mode', '--data-dir', '--store-dsn', '--resync-interval', '--tls-cert-file', '--kubeconfig', '--lease-namespace'])
     t.true(result.stdout.includes(option), option);
+});
+
+test('a busy port is one line on stderr, exit code 1, and nothing is written', async (t) => {
+  const busy = createServer();
+  await new Promise<void>((listening) => busy.listen(0, '127.0.0.1', () => listening()));
+  t.teardown(() => busy.close());
+  const port = (busy.address() as AddressInfo).port;
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'busy-')), 'data');
+  t.teardown(() => rmSync(dirname(dataDir), { recursive: true, force: true }));
+  const result = run(['--port', String(port), '--data-dir', dataDir]);
+  t.is(result.status, 1, result.stderr);
+  t.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+  t.regex(result.stderr, new RegExp(`port ${port} on 127.0.0.1 is in use`));
+  t.false(existsSync(dataDir), 'no data folder was made');
+});
+
+test("npm start's banner gives the command that makes the guide's Secret: run as printed, the guide's DatabaseCluster connects", async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'banner-'));
+  chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as nobody, who must reach the folder inside
+  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGINT');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  let banner = '';
+  child.stdout.on('data', (chunk: Buffer) => (banner += chunk.toString('utf8')));
+  for (const deadline = Date.now() + 60_000; !banner.includes('Press Ctrl-C'); await new Promise((r) => setTimeout(r, 100))) {
+    if (Date.now() > deadline || child.exitCode !== null) t.fail(`no banner: ${banner}`);
+  }
+  const command = banner.split('\n').find((line) => line.trim().startsWith('kubectl create secret generic postgres-connection'));
+  t.truthy(command, banner);
+  const kubeconfig = join(dataDir, 'kubeconfig');
+  const created = await kubectl(kubeconfig, command!.trim().split(/\s+/).slice(1), undefined, {
+    KUBECACHEDIR: join(dataDir, 'kube-cache'),
+  });
+  t.is(created.code, 0, created.stderr);
+  // The guide's Step 2 as it stands, now that Step 1's Secret points at the embedded server.
+  const step2 = guideManifests('unused')
+    .split(/^---$/m)
+    .find((doc) => doc.includes('kind: DatabaseCluster'))!;
+  t.is((await kubectl(kubeconfig, ['apply', '-f', '-'], step2, { KUBECACHEDIR: join(dataDir, 'kube-cache') })).code, 0);
+  const ready = await kubectl(
+    kubeconfig,
+    ['get', 'pgcluster', 'main-cluster', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'],
+    undefined,
+    {
+      KUBECACHEDIR: join(dataDir, 'kube-cache'),
+    },
+  );
+  t.is(ready.stdout, 'True', ready.stderr);
 });
