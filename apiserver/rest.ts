@@ -217,7 +217,9 @@ export class ResourceHandlers {
       await this.store.checkClaims(this.resource, fresh, admission.claims).catch((e: unknown) => {
         throw fromStoreError(e);
       });
-      this.send(ctx, await this.answer(admission.write ? await admission.write(fresh) : fresh, true), 201);
+      const rehearsed = admission.write ? await admission.write(fresh) : fresh;
+      await this.kind.strategy.writeWarnings?.(rehearsed, request);
+      this.send(ctx, await this.answer(rehearsed, true), 201);
       return;
     }
     // The object and its claims first, in one transaction: a create that loses a claim runs no SQL. Its write
@@ -231,6 +233,7 @@ export class ResourceHandlers {
     const created = applied
       ? await create()
       : await this.locks.run(objectKey(this.resource, fresh.metadata.namespace, fresh.metadata.name), create);
+    await this.kind.strategy.writeWarnings?.(created, request);
     this.send(ctx, await this.answer(created, false), 201);
   }
 
@@ -311,6 +314,7 @@ export class ResourceHandlers {
         .catch((e: unknown) => {
           throw fromStoreError(e);
         });
+    if (subresource === undefined) await this.kind.strategy.writeWarnings?.(stored, request);
     const shown = await this.answer(stored, request.dryRun);
     this.send(ctx, shown);
   }

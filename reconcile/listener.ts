@@ -62,7 +62,7 @@ class DatabaseListener {
     try {
       await this.catalog.apply(plan);
     } catch (error) {
-      if (error instanceof CatalogError && error.reason === 'InsufficientPrivilege') return false;
+      if (error instanceof CatalogError && error.reason === 'PermissionDenied') return false;
       throw error;
     }
     this.log.info({ database: this.database }, 'installed the drift event triggers');

@@ -5,7 +5,7 @@ import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { DatabaseClusterSpec, DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
 import { databaseCluster, validateClusterSpec } from '../../openapi/databasecluster.ts';
 import { driftDetection, listenedDatabases } from '../../storage/catalog/drifttrigger.ts';
-import type { Reclaim, ResourceKind } from './resource.ts';
+import type { Reclaim, ResourceKind, WriteContext } from './resource.ts';
 import { StatusError } from '../../openapi/status.ts';
 import { servedKind } from './kind.ts';
 import {
@@ -15,8 +15,10 @@ import {
   objectsOnCluster,
   persistStatus,
   resolveCluster,
+  resolveClusterObject,
   resources,
   type Dependencies,
+  type ResolvedCluster,
 } from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 
@@ -114,10 +116,28 @@ async function liveStatus(deps: Dependencies, cluster: KubeObject): Promise<Data
   }
 }
 
+/**
+ * A cluster that cannot reach its server is accepted (its Secret or server may come later), but whoever wrote it
+ * is told why at once, and an Event says so: the placeholder DSN of the usage guide, a wrong password.
+ */
+async function warnUnreachable(deps: Dependencies, cluster: KubeObject, context: WriteContext): Promise<void> {
+  const resolved = await resolveClusterObject(deps, cluster as ResolvedCluster['object']);
+  const fault = isProblem(resolved)
+    ? resolved
+    : await resolved.catalog.snapshot({ roles: [], databases: [] }, { fresh: true }).then(
+        () => undefined,
+        (error: unknown) => environmentFault(error),
+      );
+  if (!fault) return;
+  context.warn(`DatabaseCluster "${cluster.metadata.name}" cannot reach its server yet (${fault.reason}): ${fault.message}`);
+  if (!context.dryRun) await deps.events.record(cluster, 'Warning', fault.reason, fault.message);
+}
+
 export function databaseClusters(deps: Dependencies): ResourceKind {
   return servedKind(databaseCluster, {
     validateSpec: (o) => validateClusterSpec(o.spec as DatabaseClusterSpec),
     reclaim: protectDependents(deps),
+    writeWarnings: (o, context) => warnUnreachable(deps, o, context),
     decorate: (objects) => Promise.all(objects.map(async (o) => persistStatus(deps, resources.clusters, o, await liveStatus(deps, o)))),
   });
 }

@@ -11,7 +11,7 @@ import { isObject } from '../../lib/guards.ts';
 import { immutableFields, listMapKeys } from '../../openapi/walk.ts';
 
 export interface KindRules extends Partial<
-  Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'afterDelete' | 'decorate'>
+  Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'writeWarnings' | 'afterDelete' | 'decorate'>
 > {
   /** Checks beyond the schema (identifiers in bytes, privileges per version, …), on a schema-valid spec. */
   validateSpec?(object: KubeObject): FieldError[];
@@ -56,6 +56,7 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
     ...(rules.admit ? { admit: rules.admit } : {}),
     ...(rules.reclaim ? { reclaim: rules.reclaim } : {}),
     ...(rules.deleteWarnings ? { deleteWarnings: rules.deleteWarnings } : {}),
+    ...(rules.writeWarnings ? { writeWarnings: rules.writeWarnings } : {}),
     ...(rules.afterDelete ? { afterDelete: rules.afterDelete } : {}),
     ...(rules.decorate ? { decorate: rules.decorate } : {}),
   };

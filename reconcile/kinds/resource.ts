@@ -38,6 +38,11 @@ export interface Strategy {
   reclaim?: Reclaim;
   /** What a person deleting the object should know (other objects that depend on it), as Warnings. */
   deleteWarnings?(object: KubeObject): Promise<string[]>;
+  /**
+   * After a create or update, what the writer should know that refuses nothing (a DatabaseCluster that cannot
+   * reach its server yet): Warnings through `context`, and an Event unless it is a dry run.
+   */
+  writeWarnings?(object: KubeObject, context: WriteContext): Promise<void>;
   /** Runs once the object is gone from the store (objects made for it, such as a Database's Service). */
   afterDelete?(object: KubeObject): Promise<void>;
   /** The object as it is read: live status merged in. */

@@ -71,6 +71,15 @@ export async function readOrUndefined(
 export async function resolveCluster(deps: Dependencies, name: string): Promise<ResolvedCluster | ClusterProblem> {
   const object = (await readOrUndefined(deps.store, resources.clusters, '', name)) as ResolvedCluster['object'] | undefined;
   if (!object) return { reason: 'ClusterNotFound', message: `DatabaseCluster "${name}" does not exist` };
+  return resolveClusterObject(deps, object);
+}
+
+/** A DatabaseCluster object's DSN from its Secret, and the catalog for it. */
+export async function resolveClusterObject(
+  deps: Dependencies,
+  object: ResolvedCluster['object'],
+): Promise<ResolvedCluster | ClusterProblem> {
+  const name = object.metadata.name;
   const { namespace, name: secretName, key = 'connection' } = object.spec.connection;
   const secret = await deps.secrets.read(namespace, secretName);
   if (!secret) return { reason: 'SecretNotFound', message: `Secret ${namespace}/${secretName} does not exist` };

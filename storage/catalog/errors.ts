@@ -15,7 +15,7 @@ export function throwIfInvalid(causes: FieldError[]): void {
 }
 
 export type CatalogErrorReason =
-  | 'InsufficientPrivilege'
+  | 'PermissionDenied'
   | 'DatabaseNotFound'
   | 'ObjectNotFound'
   | 'ObjectInUse'
@@ -23,13 +23,16 @@ export type CatalogErrorReason =
   | 'AlreadyExists'
   | 'ConcurrentUpdate'
   | 'AuthenticationFailed'
+  | 'ConnectionRefused'
+  | 'HostNotFound'
+  | 'Timeout'
   | 'Unavailable'
   | 'SQLError';
 
 const reasonsBySqlstate: Record<string, CatalogErrorReason> = {
-  '42501': 'InsufficientPrivilege',
-  '01007': 'InsufficientPrivilege', // warning: no privileges were granted
-  '01006': 'InsufficientPrivilege', // warning: not all privileges were revoked
+  '42501': 'PermissionDenied',
+  '01007': 'PermissionDenied', // warning: no privileges were granted
+  '01006': 'PermissionDenied', // warning: not all privileges were revoked
   '3D000': 'DatabaseNotFound',
   '3F000': 'ObjectNotFound',
   '42P01': 'ObjectNotFound',
@@ -52,8 +55,16 @@ const reasonsBySqlstateClass: Record<string, CatalogErrorReason> = {
   '57': 'Unavailable', // operator intervention, e.g. the server is shutting down
 };
 
-function reasonOf(sqlstate: string | undefined, message: string): CatalogErrorReason {
-  if (!sqlstate) return 'Unavailable'; // no SQLSTATE: the server was not reached
+/** Why the server was not reached, by the network error's code. */
+const reasonsByNetworkCode: Record<string, CatalogErrorReason> = {
+  ECONNREFUSED: 'ConnectionRefused',
+  ENOTFOUND: 'HostNotFound',
+  EAI_AGAIN: 'HostNotFound',
+  ETIMEDOUT: 'Timeout',
+};
+
+function reasonOf(sqlstate: string | undefined, message: string, networkCode: string | undefined): CatalogErrorReason {
+  if (!sqlstate) return reasonsByNetworkCode[networkCode ?? ''] ?? (/timeout/i.test(message) ? 'Timeout' : 'Unavailable'); // the server was not reached
   if (sqlstate === 'XX000' && message.includes('tuple concurrently')) return 'ConcurrentUpdate';
   return reasonsBySqlstate[sqlstate] ?? reasonsBySqlstateClass[sqlstate.slice(0, 2)] ?? 'SQLError';
 }
@@ -77,10 +88,12 @@ export class CatalogError extends Error {
     readonly doing: string,
     readonly sqlstate: string | undefined,
     serverMessage: string,
+    /** The network error's code (ECONNREFUSED, ENOTFOUND, …) when the server was not reached. */
+    networkCode?: string,
   ) {
     super(`while ${doing}: ${serverMessage}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ''}`);
     this.name = 'CatalogError';
-    this.reason = reasonOf(sqlstate, serverMessage);
+    this.reason = reasonOf(sqlstate, serverMessage, networkCode);
   }
 
   /** A refusal of the object itself (see objectFaultSqlstates), not of the environment it met. */
@@ -92,9 +105,10 @@ export class CatalogError extends Error {
   static from(error: unknown, doing: string, secrets: string[] = []): CatalogError {
     if (error instanceof CatalogError) return error;
     const { code, message } = error as { code?: string; message?: string };
-    const sqlstate = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+    // A SQLSTATE has five characters, a digit among them; a network error's code (EPIPE) has none.
+    const sqlstate = typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code) ? code : undefined;
     let text = message ?? String(error);
     for (const secret of secrets) text = text.split(secret).join('<redacted>');
-    return new CatalogError(doing, sqlstate, text);
+    return new CatalogError(doing, sqlstate, text, sqlstate === undefined && typeof code === 'string' ? code : undefined);
   }
 }

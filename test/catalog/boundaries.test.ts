@@ -90,7 +90,7 @@ each('granting on tables the connecting user has no rights over fails with a cle
     return;
   }
   const error = await t.throwsAsync(catalog.apply(plan), { instanceOf: CatalogError });
-  t.is(error!.reason, 'InsufficientPrivilege');
+  t.is(error!.reason, 'PermissionDenied');
   t.regex(error!.message, /^while granting .* \(SQLSTATE (42501|01007)\)$/);
 });
 

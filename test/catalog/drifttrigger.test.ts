@@ -80,7 +80,7 @@ each(
   async (t, target) => {
     const { catalog, database } = await guideWithTable(target);
     const error = await t.throwsAsync(catalog.apply(planDriftTriggers(database, new Map())), { instanceOf: CatalogError });
-    t.is(error.reason, 'InsufficientPrivilege');
+    t.is(error.reason, 'PermissionDenied');
     t.deepEqual(
       await sql(target.server.superuserDsn, "SELECT nspname FROM pg_namespace WHERE nspname = 'postgres_apiserver'", { database }),
       [],
