@@ -4,7 +4,8 @@ import test from 'ava';
 import type { DatabasePermission } from '../../openapi/databaserole.ts';
 import { livePermissions, namedObjectsShown } from '../../storage/catalog/grants.ts';
 import type { ObjectKind } from '../../storage/catalog/objectkinds.ts';
-import type { Acl, LiveDatabase, LiveObject, LiveSchema, Snapshot } from '../../storage/catalog/snapshot.ts';
+import type { Acl, LiveObject, Snapshot } from '../../storage/catalog/snapshot.ts';
+import { liveDatabase, liveSchema, snapshotOf } from '../support/snapshot.ts';
 
 type Grants = Partial<Record<ObjectKind, Record<string, string[] | 'all'>>>;
 
@@ -17,48 +18,17 @@ interface SchemaCase {
   defaults?: Partial<Record<ObjectKind, string[]>>;
 }
 
-function schema(name: string, c: SchemaCase): LiveSchema {
-  const byKind = <T>(make: (kind: ObjectKind) => T) => ({ table: make('table'), sequence: make('sequence'), function: make('function') });
-  const objects = byKind((kind) => new Map((c.objects?.[kind] ?? []).map((o) => [o.args === null ? o.name : `${o.name}(${o.args})`, o])));
-  const grants = byKind((kind) => new Map(Object.entries(c.grants?.[kind] ?? {})));
-  const defaults = new Map([['admin', new Map([['app', byKind((kind) => c.defaults?.[kind] ?? [])]])]]);
-  return {
-    name,
-    owner: 'admin',
-    acl: c.acl ?? {},
-    publicPrivileges: [],
-    manageable: true,
-    objects,
-    grants: new Map([['app', grants]]),
-    defaults,
-  };
-}
-
+/** Database "db" with these schemas, the grants and default privileges being role "app"'s. */
 function snapshot(databaseAcl: Acl, schemas: Record<string, SchemaCase>): Snapshot {
-  const database: LiveDatabase = {
-    name: 'db',
-    owner: 'admin',
-    encoding: 'UTF8',
-    collate: 'C',
-    ctype: 'C',
-    connectionLimit: -1,
-    allowConnections: true,
-    template: false,
-    sizeBytes: 0,
-    connections: 0,
-    acl: databaseAcl,
-    contents: { schemas: new Map(Object.entries(schemas).map(([name, c]) => [name, schema(name, c)])), extensions: new Map() },
-  };
-  return {
-    version: 170_001,
-    major: 17,
-    currentUser: 'admin',
-    maintenanceDatabase: 'postgres',
-    superuser: true,
-    ownershipSchema: undefined,
-    roles: new Map(),
-    databases: new Map([['db', database]]),
-  };
+  const live = Object.entries(schemas).map(([name, c]) =>
+    liveSchema(name, {
+      ...(c.acl ? { acl: c.acl } : {}),
+      ...(c.objects ? { objects: c.objects } : {}),
+      grants: { app: c.grants ?? {} },
+      defaults: { admin: { app: c.defaults ?? {} } },
+    }),
+  );
+  return snapshotOf({ databases: [liveDatabase('db', { acl: databaseAcl, schemas: live })] });
 }
 
 const table = (name: string, owner = 'admin'): LiveObject => ({ name, args: null, owner });

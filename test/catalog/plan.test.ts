@@ -2,45 +2,12 @@
 import test from 'ava';
 import { planDatabase, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
 import { planRole, planRoleDeletion, validateRoleSpec } from '../../storage/catalog/roles.ts';
-import type { LiveDatabase, LiveSchema, Snapshot } from '../../storage/catalog/snapshot.ts';
 import { grantStatement, mergeGrants } from '../../storage/catalog/statements.ts';
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
 import { desired, guideDatabase, guideRole } from '../support/catalog.ts';
+import { liveDatabase, liveRole, snapshotOf } from '../support/snapshot.ts';
 
-function emptySchema(name: string, owner: string): LiveSchema {
-  const byKind = () => ({ table: new Map(), sequence: new Map(), function: new Map() });
-  return { name, owner, acl: {}, publicPrivileges: [], manageable: true, objects: byKind(), grants: new Map(), defaults: new Map() };
-}
-
-function snapshotWith(databases: LiveDatabase[] = [], major = 17): Snapshot {
-  return {
-    version: major * 10000 + 1,
-    major,
-    currentUser: 'admin',
-    maintenanceDatabase: 'postgres',
-    superuser: true,
-    ownershipSchema: undefined,
-    roles: new Map(),
-    databases: new Map(databases.map((d) => [d.name, d])),
-  };
-}
-
-function liveDatabase(name: string, schemas: LiveSchema[] = [emptySchema('public', 'admin')]): LiveDatabase {
-  return {
-    name,
-    owner: 'admin',
-    encoding: 'UTF8',
-    collate: 'C',
-    ctype: 'C',
-    connectionLimit: -1,
-    allowConnections: true,
-    template: false,
-    sizeBytes: 0,
-    connections: 0,
-    acl: {},
-    contents: { schemas: new Map(schemas.map((s) => [s.name, s])), extensions: new Map() },
-  };
-}
+const snapshotWith = (databases: ReturnType<typeof liveDatabase>[] = [], major = 17) => snapshotOf({ databases, major });
 
 test('the guide role on an existing empty database plans exactly these statements', (t) => {
   const spec = guideRole('my_app_db_production', 'my_app_user');
@@ -95,20 +62,7 @@ test('identifiers are quoted exactly, whatever they hold', (t) => {
 test('a dropped role is reassigned and dropped in every database it touched, then dropped', (t) => {
   const snapshot = snapshotWith();
   snapshot.superuser = false;
-  snapshot.roles.set('app', {
-    name: 'app',
-    login: true,
-    inherit: true,
-    createdb: false,
-    superuser: false,
-    replication: false,
-    bypassrls: false,
-    connectionLimit: -1,
-    validUntil: null,
-    memberOf: [],
-    notInheritedFrom: [],
-    touchedDatabases: ['a', 'b'],
-  });
+  snapshot.roles.set('app', liveRole('app', { touchedDatabases: ['a', 'b'] }));
   t.deepEqual(
     planRoleDeletion('app', snapshot).statements.map((s) => [s.database, s.sql]),
     [

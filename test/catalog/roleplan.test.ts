@@ -4,44 +4,8 @@
 import test from 'ava';
 import type { DatabaseRoleSpec } from '../../openapi/databaserole.ts';
 import { planRole, type DesiredRole } from '../../storage/catalog/roles.ts';
-import type { Acl, LiveDatabase, LiveRole, Snapshot } from '../../storage/catalog/snapshot.ts';
-
-function liveRole(name: string, attributes: Partial<LiveRole> = {}): LiveRole {
-  return {
-    name,
-    login: true,
-    inherit: true,
-    createdb: false,
-    superuser: false,
-    replication: false,
-    bypassrls: false,
-    connectionLimit: -1,
-    validUntil: null,
-    memberOf: [],
-    notInheritedFrom: [],
-    touchedDatabases: [],
-    password: null,
-    ...attributes,
-  };
-}
-
-function database(acl: Acl): LiveDatabase {
-  const contents = { schemas: new Map(), extensions: new Map() };
-  return {
-    name: 'db',
-    owner: 'admin',
-    encoding: 'UTF8',
-    collate: 'C',
-    ctype: 'C',
-    connectionLimit: -1,
-    allowConnections: true,
-    template: false,
-    sizeBytes: 0,
-    connections: 0,
-    acl,
-    contents,
-  };
-}
+import type { Acl, LiveRole, Snapshot } from '../../storage/catalog/snapshot.ts';
+import { liveDatabase, liveRole, liveSchema, snapshotOf } from '../support/snapshot.ts';
 
 interface Live {
   role?: Partial<LiveRole>;
@@ -51,18 +15,11 @@ interface Live {
   databaseAcl?: Acl;
 }
 
+/** Database "db" has no schema here: its ACL is what these cases are about. */
 function snapshot(live: Live): Snapshot {
   const roles = [...(live.role ? [liveRole('app', live.role)] : []), ...(live.groups ?? []).map((g) => liveRole(g, { login: false }))];
-  return {
-    version: 170_001,
-    major: 17,
-    currentUser: 'admin',
-    maintenanceDatabase: 'postgres',
-    superuser: true,
-    ownershipSchema: undefined,
-    roles: new Map(roles.map((r) => [r.name, r])),
-    databases: new Map(live.databaseAcl ? [['db', database(live.databaseAcl)]] : []),
-  };
+  const databases = live.databaseAcl ? [liveDatabase('db', { acl: live.databaseAcl, schemas: [] })] : [];
+  return snapshotOf({ roles, databases });
 }
 
 function desired(spec: Partial<DatabaseRoleSpec>, password: Partial<DesiredRole> = {}): DesiredRole {
@@ -187,22 +144,11 @@ for (const c of cases) {
 
 test('a "*" grant missing on objects: drift names the first 20 of them and counts the rest; one statement grants on all', (t) => {
   const names = Array.from({ length: 23 }, (_, i) => `t${String(i).padStart(2, '0')}`);
-  const byKind = <T>(make: () => T) => ({ table: make(), sequence: make(), function: make() });
-  const objects = byKind(() => new Map());
-  for (const name of names) objects.table.set(name, { name, args: null, owner: 'admin' });
-  const schema = {
-    name: 'public',
-    owner: 'admin',
+  const schema = liveSchema('public', {
     acl: { app: ['USAGE'] },
-    publicPrivileges: [],
-    manageable: true,
-    objects,
-    grants: new Map(),
-    defaults: new Map(),
-  };
-  const live = snapshot({ role: {}, databaseAcl: { app: ['CONNECT'] } });
-  const db = live.databases.get('db')!;
-  live.databases.set('db', { ...db, contents: { schemas: new Map([['public', schema]]), extensions: new Map() } });
+    objects: { table: names.map((name) => ({ name, args: null, owner: 'admin' })) },
+  });
+  const live = snapshotOf({ roles: [liveRole('app')], databases: [liveDatabase('db', { acl: { app: ['CONNECT'] }, schemas: [schema] })] });
   const want = desired({
     permissions: [{ database: 'db', schemas: [{ name: 'public', tables: [{ name: '*', privileges: ['SELECT'] }] }] }],
   });
