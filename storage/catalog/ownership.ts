@@ -39,19 +39,26 @@ export function recordKey(kind: OwnedKind, name: string): string {
 }
 
 // Created on first use by the connecting user, which needs CREATE on its DSN's database for it. PUBLIC gets no
-// privilege on a new schema; the REVOKE says so to a reader.
-const ensureTable = (schema: string) => `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)};
-REVOKE ALL ON SCHEMA ${quoteIdent(schema)} FROM PUBLIC;
-CREATE TABLE IF NOT EXISTS ${table(schema)} (
-  kind text NOT NULL CHECK (kind IN ('role', 'database')),
-  name text NOT NULL,
-  namespace text NOT NULL,
-  object text NOT NULL,
-  uid text NOT NULL,
-  adopted boolean NOT NULL DEFAULT false,
-  recorded_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (kind, name)
-)`;
+// privilege on a new schema; the REVOKE says so to a reader. Once the table is there nothing is done: writes that
+// record at once must not touch the schema's catalog row together ("tuple concurrently updated"); the first
+// ones take a lock while they make it.
+const ensureTable = (schema: string) => `DO $ensure$ BEGIN
+  IF to_regclass(${quoteLiteral(`${quoteIdent(schema)}.owners`)}) IS NULL THEN
+    PERFORM pg_advisory_xact_lock(hashtext(${quoteLiteral(schema)}));
+    CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)};
+    REVOKE ALL ON SCHEMA ${quoteIdent(schema)} FROM PUBLIC;
+    CREATE TABLE IF NOT EXISTS ${table(schema)} (
+      kind text NOT NULL CHECK (kind IN ('role', 'database')),
+      name text NOT NULL,
+      namespace text NOT NULL,
+      object text NOT NULL,
+      uid text NOT NULL,
+      adopted boolean NOT NULL DEFAULT false,
+      recorded_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (kind, name)
+    );
+  END IF;
+END $ensure$`;
 
 function recordStatements(schema: string, kind: OwnedKind, name: string, owner: OwnerRecord): Statement[] {
   const values = [kind, name, owner.namespace, owner.object, owner.uid].map(quoteLiteral).join(', ');

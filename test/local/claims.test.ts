@@ -174,3 +174,18 @@ test('an update PostgreSQL refuses before any of its SQL ran (an allowed extensi
   t.regex(refused.json().message, /PostgreSQL refused it while creating extension .*"no_such_extension" is not available/);
   t.is((await request(`${group}/namespaces/default/databases/extended`)).json().spec.extensions, undefined);
 });
+
+test('48 concurrent creates of distinct roles all record their owner: no Warning, and every role exists', async (t) => {
+  const prefix = unique('crowd');
+  const answers = await Promise.all(
+    Array.from({ length: 48 }, (_, i) =>
+      request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', `crowd-${i}`, `${prefix}_${i}`)),
+    ),
+  );
+  t.deepEqual(
+    answers.map((a) => a.status),
+    Array(48).fill(201),
+  );
+  t.deepEqual(answers.map((a) => a.headers.warning).filter(Boolean), []);
+  t.is((await rolesLike(prefix)).length, 48);
+});
