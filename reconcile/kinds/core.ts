@@ -142,7 +142,13 @@ export const events: ResourceKind = {
   singular: 'event',
   namespaced: true,
   columns: [
-    column('Last Seen', 'When the event last happened.', (o) => String(o.lastTimestamp ?? o.eventTime ?? '')),
+    {
+      name: 'Last Seen',
+      type: 'date',
+      priority: 0,
+      description: 'When the event last happened, shown as an age.',
+      cell: (o) => (typeof (o.lastTimestamp ?? o.eventTime) === 'string' ? String(o.lastTimestamp ?? o.eventTime) : null),
+    },
     column('Type', 'Normal or Warning.', (o) => o.type),
     column('Reason', 'Why it happened.', (o) => o.reason),
     column(

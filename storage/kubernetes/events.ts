@@ -27,12 +27,36 @@ export function eventMessage(message: string): string {
   return message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message;
 }
 
+/**
+ * The same Event again (same object, type, reason and message), counted on the one already there, as client-go's
+ * recorder aggregates repeats: `count` and `lastTimestamp` move. Undefined when there is none to count on.
+ */
+async function repeated(
+  store: ResourceStore,
+  object: KubeObject,
+  type: EventType,
+  reason: string,
+  message: string,
+  time: string,
+): Promise<KubeObject | undefined> {
+  const same = (await store.find(eventsResource, ['involvedObject', 'uid'], [String(object.metadata.uid)])).find(
+    (e) => e.type === type && e.reason === reason && e.message === message,
+  );
+  if (!same) return undefined;
+  const counted = { ...same, count: Number(same.count ?? 1) + 1, lastTimestamp: time };
+  // A concurrent count of the same Event wins; this one is then recorded as a new Event.
+  return store.update(eventsResource, counted, { expectedResourceVersion: String(same.metadata.resourceVersion) }).catch(() => undefined);
+}
+
 /** Events written to the store; recording never fails the work it reports on. */
 export function storeEvents(store: ResourceStore, onError: (error: unknown) => void): EventRecorder {
   return {
-    async record(object, type, reason, message) {
+    async record(object, type, reason, text) {
       const namespace = object.metadata.namespace || 'default';
       const time = rfc3339();
+      const message = eventMessage(text);
+      const counted = object.metadata.uid ? await repeated(store, object, type, reason, message, time).catch(() => undefined) : undefined;
+      if (counted) return;
       const event: KubeObject = {
         apiVersion: 'v1',
         kind: 'Event',
@@ -47,7 +71,7 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
         },
         type,
         reason,
-        message: eventMessage(message),
+        message,
         source: { component: 'postgres-apiserver' },
         reportingComponent: 'postgres-apiserver',
         firstTimestamp: time,

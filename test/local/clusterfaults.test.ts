@@ -83,3 +83,19 @@ test('a missing Secret: the Warning names it, and a dry run warns without an Eve
   const events = await local.kubectl(['get', 'events', '-A', '--field-selector', 'involvedObject.name=secretless', '-o', 'name']);
   t.is(events.stdout.trim(), '', 'a dry run records no Event');
 });
+
+test('the same Warning again is counted on one Event, as client-go aggregates repeats; LAST SEEN is an age', async (t) => {
+  const manifest = extraCluster('repeated', 'postgres://postgres:password@postgres-host:5432/postgres?sslmode=disable');
+  t.is((await local.kubectl(['apply', '-f', '-'], manifest)).code, 0);
+  // Two more writes of the cluster (an unchanged apply sends none): each warns again.
+  for (const value of ['1', '2'])
+    t.is((await local.kubectl(['annotate', '--overwrite', 'pgcluster', 'repeated', `touched=${value}`])).code, 0);
+  const events = JSON.parse(
+    (await local.kubectl(['get', 'events', '-A', '--field-selector', 'involvedObject.name=repeated,reason=HostNotFound', '-o', 'json']))
+      .stdout,
+  );
+  t.is(events.items.length, 1, JSON.stringify(events.items.map((e: { count: number }) => e.count)));
+  t.is(events.items[0].count, 3);
+  const table = await local.kubectl(['get', 'events', '-A', '--field-selector', 'involvedObject.name=repeated']);
+  t.regex(table.stdout.split('\n')[1]!, /^\S+\s+\d+s\s+Warning\s+HostNotFound/, table.stdout);
+});
