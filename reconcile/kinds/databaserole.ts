@@ -209,6 +209,14 @@ async function write(
     if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));
     if (rolePlan.statements.length > 0)
       await deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
+    if (rolePlan.statements.some((s) => s.passwordOf) && rotationUnderWay(object, desired.password, passwordVersion)) {
+      await deps.events.record(
+        object,
+        'Normal',
+        'PasswordRotated',
+        `the password from Secret ${object.metadata.namespace}/${object.spec.password!.name} (resourceVersion ${passwordVersion}) is applied`,
+      );
+    }
     if (typeof desired.password === 'string') {
       const refused = await writeConnectionSecret(deps, object, cluster, desired.password);
       if (refused) request.warn(refused);
@@ -239,8 +247,15 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
   const previous = object.status?.conditions;
   const exists = snapshot.roles.has(object.spec.roleName);
   const plan = planRole(desired.desired, snapshot);
-  const pending = [...desired.pending, ...plan.pending];
   const passwordSet = desired.desired.password === undefined ? false : exists && !plan.drift.some((d) => d.attribute === 'password');
+  // A new version of the password Secret not applied yet is a rotation under way, not drift made by hand.
+  const rotating = rotationUnderWay(object, desired.desired.password, desired.passwordVersion);
+  const drift = rotating ? plan.drift.filter((d) => d.attribute !== 'password') : [...plan.drift];
+  const pending = [
+    ...desired.pending,
+    ...plan.pending,
+    ...(rotating && !passwordSet ? ['the new password from its Secret is not applied yet'] : []),
+  ];
   const ready = exists && passwordSet && !connectionDrift;
   const readyWhy = !exists
     ? ['NotCreated', `role "${object.spec.roleName}" does not exist`]
@@ -251,10 +266,10 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
         : connectionDrift
           ? ['ConnectionSecretDrift', connectionDrift]
           : ['Ready', `role "${object.spec.roleName}" exists with its password`];
-  const inSync = plan.drift.length === 0 && pending.length === 0;
+  const inSync = drift.length === 0 && pending.length === 0;
   const syncWhy =
-    plan.drift.length > 0
-      ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`]
+    drift.length > 0
+      ? ['Drift', `${drift.length} difference(s) between the spec and the catalog`]
       : pending.length > 0
         ? ['Pending', pending.join('; ')]
         : ['InSync', 'the catalog matches the spec'];
@@ -267,9 +282,15 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
     exists,
     ...liveAttributes(snapshot.roles.get(object.spec.roleName)),
     ...liveGrants(object.spec.roleName, exists, desired.desired.managedDatabases, snapshot),
-    drift: [...plan.drift],
+    drift,
     observedGeneration: generation,
   };
+}
+
+/** Whether the password Secret has a version the role has not been given yet, after an earlier one was. */
+function rotationUnderWay(object: RoleObject, password: DesiredRole['password'], version: string | undefined): boolean {
+  const applied = object.status?.passwordSecretVersion;
+  return typeof password === 'string' && applied !== undefined && applied !== noPassword && applied !== version;
 }
 
 /** The role's grants as the catalog holds them (grants.ts). */

@@ -94,6 +94,23 @@ test.serial(
       ),
     );
     t.like(ready(await json<Role>(['get', 'pgrole', 'app-user'])), { status: 'True', reason: 'Ready' });
+    // A rotation on purpose is told as one, never as drift.
+    const reasons = async () =>
+      (
+        await local.kubectl([
+          'get',
+          'events',
+          '--field-selector',
+          'involvedObject.name=app-user',
+          '-o',
+          'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
+        ])
+      ).stdout;
+    t.true(
+      await eventually(async () => /^PasswordRotated: the password from Secret default\/app-user-password/m.test(await reasons())),
+      await reasons(),
+    );
+    t.notRegex(await reasons(), /^DriftDetected: .*password/m);
   },
 );
 
