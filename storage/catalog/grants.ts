@@ -20,6 +20,27 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return a.size === b.size && [...a].every((x) => b.has(x));
 }
 
+/**
+ * Which objects of a kind in a schema hold each privilege for the role: the keys of the objects it does not own
+ * (those it owns hold everything), and per privilege the keys granting it. The planner compares the spec with it.
+ */
+export function heldPrivileges(
+  schema: LiveSchema,
+  role: string,
+  kind: ObjectKind,
+  major: number,
+): { notOwned: string[]; heldKeys: Map<string, Set<string>> } {
+  const held = schema.grants.get(role)?.[kind] ?? new Map<string, string[] | 'all'>();
+  const notOwned = [...schema.objects[kind]].filter(([, o]) => o.owner !== role).map(([key]) => key);
+  const heldKeys = new Map(
+    privilegesOf(kind, major).map((p) => {
+      const h = held.get(p);
+      return [p, new Set(h === 'all' ? notOwned : (h ?? []))];
+    }),
+  );
+  return { notOwned, heldKeys };
+}
+
 /** One kind of object in one schema: "*" and the objects that differ from it. */
 function objectGrants(
   role: string,
@@ -28,17 +49,11 @@ function objectGrants(
   kind: ObjectKind,
   major: number,
 ): { entries: ObjectPermission[]; omitted: number } {
-  const held = schema.grants.get(role)?.[kind] ?? new Map<string, string[] | 'all'>();
-  const notOwned = [...schema.objects[kind].values()].filter((o) => o.owner !== role);
-  const privilegesOfObject = (key: string) =>
-    new Set(
-      privilegesOf(kind, major).filter((p) => {
-        const h = held.get(p);
-        return h === 'all' || (h ?? []).includes(key);
-      }),
-    );
-  const keyOf = (o: { name: string; args: string | null }) => (o.args === null ? o.name : `${o.name}(${o.args})`);
-  const perObject = notOwned.map((o) => ({ key: keyOf(o), privileges: privilegesOfObject(keyOf(o)) }));
+  const { notOwned, heldKeys } = heldPrivileges(schema, role, kind, major);
+  const perObject = notOwned.map((key) => ({
+    key,
+    privileges: new Set([...heldKeys].filter(([, keys]) => keys.has(key)).map(([p]) => p)),
+  }));
   const defaults = creator === role ? [] : (schema.defaults.get(creator)?.get(role)?.[kind] ?? []);
   const common = perObject.length === 0 ? [] : privilegesOf(kind, major).filter((p) => perObject.every((o) => o.privileges.has(p)));
   const star = new Set([...common, ...defaults]);

@@ -10,6 +10,7 @@ import type { LiveDatabase, LiveRole, LiveSchema, Snapshot } from './snapshot.ts
 import { grantStatement, statement, type Statement } from './statements.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
+import { heldPrivileges } from './grants.ts';
 
 const forbiddenAttributes = ['superuser', 'replication', 'bypassrls'] as const;
 
@@ -355,14 +356,7 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
   );
   const named = entries.filter((e) => e.name !== '*');
   const objects = schema.objects[kind];
-  const held = schema.grants.get(role)?.[kind] ?? new Map<string, string[] | 'all'>();
-  const notOwned = [...objects].filter(([, o]) => o.owner !== role).map(([key]) => key);
-  const heldKeys = new Map(
-    privilegesOf(kind, major).map((p) => {
-      const h = held.get(p);
-      return [p, new Set(h === 'all' ? notOwned : (h ?? []))];
-    }),
-  );
+  const { notOwned, heldKeys } = heldPrivileges(schema, role, kind, major);
   for (const e of named) {
     if (![...objects.values()].some((o) => o.name === e.name))
       ctx.pending.push(`${kind} ${qualified(schema.name, e.name)} does not exist in database ${quoteIdent(ctx.database.name)}`);
