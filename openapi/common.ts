@@ -1,5 +1,5 @@
 // Fields more than one kind has: references, PostgreSQL identifiers, conditions, drift, reclaimPolicy.
-import { condition, labelSelector } from './meta.ts';
+import { condition, labelSelector, timestamp } from './meta.ts';
 import { array, integer, object, refersTo, text, type Static } from './schema.ts';
 
 const driftKinds = ['role', 'membership', 'database', 'schema', 'extension', 'table', 'sequence', 'function', 'default'] as const;
@@ -81,3 +81,21 @@ export type LabelSelector = Static<typeof labelSelector.schema>;
 /** One difference between the spec and the live catalog (`status.drift`). */
 export type DriftEntry = Static<typeof drift>[number];
 export type ReclaimPolicy = Static<typeof reclaimPolicy>;
+
+export const lastReconcileTime = timestamp(
+  'When this server last ran SQL to make the catalog match the spec (a create or update, or a correction by the reconciler), whether it succeeded or not.',
+);
+
+export const lastWriteError = object(
+  'The fault the last write met, kept until a write succeeds: while the catalog differs from the spec, the False conditions show its reason and message. Never holds a secret.',
+  {
+    reason: text(
+      'The class of the fault, in CamelCase: TemplateNotFound, ExtensionNotAvailable, PermissionDenied, ConnectionRefused, AuthenticationFailed, Timeout, …',
+    ),
+    message: text('What PostgreSQL or the network said, with the statement that met it.'),
+    time: timestamp('When the write met it.'),
+  },
+  ['reason', 'message', 'time'],
+);
+
+export type WriteError = Static<typeof lastWriteError>;

@@ -1,8 +1,18 @@
 // The Database kind (API.md): a database on a DatabaseCluster, the schemas in it and, optionally, a Service.
-import { conditions, databaseClusterRef, drift, identifier, identifiers, observedGeneration, reclaimPolicy } from './common.ts';
+import {
+  conditions,
+  databaseClusterRef,
+  drift,
+  identifier,
+  identifiers,
+  lastReconcileTime,
+  lastWriteError,
+  observedGeneration,
+  reclaimPolicy,
+} from './common.ts';
 import { ageColumn, clusterColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { Cell, TypedObject } from './objects.ts';
-import { array, boolean, immutable, integer, object, text, type Static } from './schema.ts';
+import { array, boolean, fixedOnceCreated, immutable, integer, object, text, type Static } from './schema.ts';
 
 const setting = (description: string) => text(description, { minLength: 1, maxLength: 63 });
 
@@ -30,11 +40,13 @@ const spec = object(
     extensions: identifiers(
       "Extensions to create (CREATE EXTENSION IF NOT EXISTS) in `schema`: trusted ones, or those the DatabaseCluster's spec.allowedExtensions lists.",
     ),
-    encoding: immutable(setting('The character set encoding, e.g. UTF8. Immutable.')),
-    lcCollate: immutable(setting('The collation (LC_COLLATE). Immutable.')),
-    lcCtype: immutable(setting('The character classification (LC_CTYPE). Immutable.')),
-    template: immutable(
-      identifier('The template database to copy: template0, template1, or a database of a Database in this namespace. Immutable.'),
+    encoding: fixedOnceCreated(setting('The character set encoding, e.g. UTF8. Immutable once the database exists.')),
+    lcCollate: fixedOnceCreated(setting('The collation (LC_COLLATE). Immutable once the database exists.')),
+    lcCtype: fixedOnceCreated(setting('The character classification (LC_CTYPE). Immutable once the database exists.')),
+    template: fixedOnceCreated(
+      identifier(
+        'The template database to copy: template0, template1, or a database of a Database in this namespace. Immutable once the database exists: while it was never created (a template that does not exist yet), it may change.',
+      ),
     ),
     connectionLimit: integer('How many concurrent connections the database allows; -1: no limit.', { minimum: -1 }),
     reclaimPolicy,
@@ -52,6 +64,8 @@ const status = object('What the live catalog holds for this database.', {
   extensions: array('The extensions installed in the database.', text('An extension name.')),
   serviceName: text('The Service made for this database.'),
   drift,
+  lastReconcileTime,
+  lastWriteError,
   observedGeneration,
 });
 

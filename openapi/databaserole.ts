@@ -1,6 +1,17 @@
 // The DatabaseRole kind (API.md): a role on a DatabaseCluster, its password from a Secret, and its privileges per
 // database, schema and object.
-import { conditions, databaseClusterRef, drift, identifier, identifiers, objectName, observedGeneration, reclaimPolicy } from './common.ts';
+import {
+  conditions,
+  databaseClusterRef,
+  drift,
+  identifier,
+  identifiers,
+  lastReconcileTime,
+  lastWriteError,
+  objectName,
+  observedGeneration,
+  reclaimPolicy,
+} from './common.ts';
 import { timestamp } from './meta.ts';
 import { ageColumn, clusterColumn, conditionCell, defineKind, nameColumn } from './kind.ts';
 import type { TypedObject } from './objects.ts';
@@ -115,7 +126,8 @@ const status = object('What the live catalog holds for this role.', {
   permissionsOmitted: integer('How many objects holding privileges of their own status.permissions leaves out.', { minimum: 0 }),
   drift,
   passwordSecretVersion: text('The resourceVersion of the password Secret last applied.'),
-  lastReconcileTime: timestamp('When the reconciler last compared the role with the live catalog.'),
+  lastReconcileTime,
+  lastWriteError,
   observedGeneration,
 });
 

@@ -96,6 +96,21 @@ export function immutable<S extends Schema>(schema: S): S {
   return { ...schema, 'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'field is immutable' }] };
 }
 
+/**
+ * A setting PostgreSQL takes only when it creates the object (a database's template, encoding): it may change
+ * while the object was never created, and is immutable once it exists. No CEL rule can say so (it depends on
+ * status), so the mark is this server's own.
+ */
+export function fixedOnceCreated<S extends Schema>(schema: S): S {
+  return { ...schema, [fixedOnceCreatedMark]: true };
+}
+
+export const fixedOnceCreatedMark = 'x-postgres-apiserver-fixed-once-created';
+
+export function isFixedOnceCreated(schema: Schema): boolean {
+  return schema[fixedOnceCreatedMark] === true;
+}
+
 export function isImmutable(schema: Schema): boolean {
   const rules = schema['x-kubernetes-validations'];
   return Array.isArray(rules) && rules.some((r: { rule?: string }) => r.rule === 'self == oldSelf');

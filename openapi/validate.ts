@@ -5,7 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import formats from 'ajv-formats';
 import { durationPattern } from './common.ts';
 import { objectSchema, type KindDescriptor } from './kind.ts';
-import type { Schema } from './schema.ts';
+import { fixedOnceCreatedMark, type Schema } from './schema.ts';
 import { fieldPath, listsFields, rewrite, type JsonObject } from './walk.ts';
 import type { FieldError } from './fields.ts';
 import { isObject } from '../lib/guards.ts';
@@ -16,7 +16,8 @@ const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
 formats.default(ajv, ['date-time', 'int32', 'int64']);
 ajv.addFormat('duration', durationPattern);
 // Marks for other readers: server-side apply reads the list keys, updates read immutability (reconcile/kinds/kind.ts).
-for (const keyword of ['x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-validations']) ajv.addKeyword({ keyword });
+for (const keyword of ['x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-validations', fixedOnceCreatedMark])
+  ajv.addKeyword({ keyword });
 
 interface Compiled {
   /** The whole object, status included: unknown fields and defaults. */

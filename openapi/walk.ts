@@ -1,6 +1,6 @@
 // The one place that knows how schemas nest (properties, map values, list items), and the two walks built on it:
 // over a schema alone (documents, descriptions) and over a value beside its schema (unknown fields, defaults).
-import { isImmutable, type ListKeys, type Schema } from './schema.ts';
+import { isFixedOnceCreated, isImmutable, type ListKeys, type Schema } from './schema.ts';
 import { isObject } from '../lib/guards.ts';
 
 /** Kubernetes field paths: `spec.permissions[0].schemas`. */
@@ -43,11 +43,21 @@ export function listMapKeys(schema: Schema, root: string): ListKeys {
   );
 }
 
-/** The paths of the fields marked immutable under `schema`, starting at `root`; none inside lists or maps. */
-export function immutableFields(schema: Schema, root: string): string[] {
+/** The paths of the fields that pass `marked` under `schema`, starting at `root`; none inside lists or maps. */
+function markedFields(schema: Schema, root: string, marked: (schema: Schema) => boolean): string[] {
   return fieldsOf(schema, root)
-    .filter((field) => isImmutable(field.schema) && !/\[\]|\{\}/.test(field.path))
+    .filter((field) => marked(field.schema) && !/\[\]|\{\}/.test(field.path))
     .map((field) => field.path);
+}
+
+/** The fields marked immutable (`immutable`). */
+export function immutableFields(schema: Schema, root: string): string[] {
+  return markedFields(schema, root, isImmutable);
+}
+
+/** The fields immutable once the object exists in PostgreSQL (`fixedOnceCreated`). */
+export function fixedOnceCreatedFields(schema: Schema, root: string): string[] {
+  return markedFields(schema, root, isFixedOnceCreated);
 }
 
 /** A copy of the schema with every sub-schema passed through `each` (children first). */

@@ -10,13 +10,19 @@ import { admitToCluster, claimCheck, eligible, ownership, reachOf } from './tena
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
-import { servedKind } from './kind.ts';
+import { immutableErrors, servedKind } from './kind.ts';
+import { fixedOnceCreatedFields } from '../../openapi/walk.ts';
+import { invalid } from '../../openapi/status.ts';
 import {
+  becauseOf,
   condition,
   decorateByCluster,
+  keptRecord,
+  recordWrite,
   isProblem,
   reclaimHook,
   resources,
+  subject,
   warnRehearsed,
   writeFailed,
   type ResolvedCluster,
@@ -34,6 +40,14 @@ async function eligibility(deps: Dependencies, object: DatabaseObject, cluster: 
     cluster.catalog.serverFacts({ roles: owner ? [owner] : [], databases: [name], extensions }),
   ]);
   return { facts, errors: databaseRefusals({ name, owner, template, extensions }, facts, reach) };
+}
+
+const fixedFields = fixedOnceCreatedFields(database.schema.spec, 'spec');
+
+/** A creation setting changed while the database exists (its last read may not have seen it yet): 422. */
+function refuseFixedChanges(object: DatabaseObject, old: DatabaseObject): void {
+  const errors = immutableErrors(object, old, fixedFields);
+  if (errors.length > 0) throw invalid(subject(object), errors);
 }
 
 /** Tenancy and eligibility; the database name is claimed on its server, and the write runs once the object is stored. */
@@ -54,24 +68,28 @@ async function admit(
   // A server that cannot be read gets no SQL; the Service only needs its address.
   if (!facts) return { claims: [], write: (stored) => writeService(deps, stored as DatabaseObject, old, resolved, request) };
   const { name } = object.spec;
+  if (old && facts.databases.has(name)) refuseFixedChanges(object, old);
   const record = await ownership(deps, object, resolved.object, facts, 'database', name, old?.spec.name === name);
   return {
     claims: [{ server: facts.systemIdentifier, kind: 'database', name }],
     write: async (stored) => {
-      await writeSql(deps, stored as DatabaseObject, resolved, { schema: facts.ownershipSchema, record }, request);
-      return writeService(deps, stored as DatabaseObject, old, resolved, request);
+      const written = await writeSql(deps, stored as DatabaseObject, resolved, { schema: facts.ownershipSchema, record }, request);
+      return writeService(deps, written, old, resolved, request);
     },
   };
 }
 
-/** The database's SQL; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
+/**
+ * The database's SQL; a fault of the environment is a warning (Ready=False, retried), one of the object a 422
+ * (writeFailed). Returns the object with what the write recorded in status, when SQL ran.
+ */
 async function writeSql(
   deps: Dependencies,
   object: DatabaseObject,
   cluster: ResolvedCluster,
   owner: Recording,
   request: WriteContext,
-): Promise<void> {
+): Promise<DatabaseObject> {
   try {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] }, { fresh: true });
     const databasePlan = planDatabase(object.spec, snapshot);
@@ -81,13 +99,16 @@ async function writeSql(
     if (request.dryRun) {
       await cluster.catalog.rehearse(plan);
       warnRehearsed(request, databasePlan);
-    } else if (plan.statements.length > 0) {
-      await cluster.catalog.apply(plan);
-      if (databasePlan.statements.length > 0)
-        await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
+      return object;
     }
+    if (plan.statements.length === 0) return object;
+    await cluster.catalog.apply(plan);
+    if (databasePlan.statements.length > 0)
+      await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
+    return recordWrite(object, undefined);
   } catch (error) {
-    await writeFailed(deps, object, error, request);
+    const fault = await writeFailed(deps, object, error, request);
+    return request.dryRun ? object : recordWrite(object, fault);
   }
 }
 
@@ -116,17 +137,21 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot, service: Service
   const plan = planDatabase(object.spec, snapshot);
   const contents = live && !('error' in live.contents) ? live.contents : undefined;
   const ready = live !== undefined && plan.statements.length === 0 && plan.pending.length === 0 && !service.drift;
-  const [reason, message] = !live
-    ? ['NotCreated', `database "${object.spec.name}" does not exist`]
-    : plan.pending.length > 0
-      ? ['Pending', plan.pending.join('; ')]
-      : plan.statements.length > 0
-        ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`]
-        : service.drift
-          ? [service.drift.reason, service.drift.message]
-          : ['Ready', `database "${object.spec.name}" exists as specified`];
+  const [reason, message] = becauseOf(
+    ready,
+    !live
+      ? ['NotCreated', `database "${object.spec.name}" does not exist`]
+      : plan.pending.length > 0
+        ? ['Pending', plan.pending.join('; ')]
+        : plan.statements.length > 0
+          ? ['Drift', `${plan.drift.length} difference(s) between the spec and the catalog`]
+          : service.drift
+            ? [service.drift.reason, service.drift.message]
+            : ['Ready', `database "${object.spec.name}" exists as specified`],
+    object.status?.lastWriteError,
+  );
   return {
-    conditions: [condition('Ready', ready, reason!, message!, generation, previous)],
+    conditions: [condition('Ready', ready, reason, message, generation, previous)],
     exists: live !== undefined,
     ...(live
       ? { owner: live.owner, ...(live.sizeBytes !== null ? { sizeBytes: live.sizeBytes } : {}), connections: live.connections }
@@ -136,6 +161,7 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot, service: Service
       : {}),
     ...(service.name ? { serviceName: service.name } : {}),
     drift: [...plan.drift],
+    ...keptRecord(object.status, ready),
     observedGeneration: generation,
   };
 }

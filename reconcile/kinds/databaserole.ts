@@ -18,10 +18,13 @@ import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
 import { servedKind } from './kind.ts';
 import {
+  becauseOf,
   condition,
   decorateByCluster,
   isProblem,
+  keptRecord,
   objectsOnCluster,
+  recordWrite,
   reclaimHook,
   resources,
   warnRehearsed,
@@ -221,11 +224,17 @@ async function write(
       const refused = await writeConnectionSecret(deps, object, cluster, desired.password);
       if (refused) request.warn(refused);
     }
-    return passwordVersion === undefined ? object : { ...object, status: { ...object.status, passwordSecretVersion: passwordVersion } };
+    const applied = withPasswordVersion(object, passwordVersion);
+    return plan.statements.length > 0 ? recordWrite(applied, undefined) : applied;
   } catch (error) {
-    await writeFailed(deps, object, error, request);
-    return object;
+    const fault = await writeFailed(deps, object, error, request);
+    return request.dryRun ? object : recordWrite(object, fault);
   }
+}
+
+/** The object with the version of the password Secret just applied recorded in status. */
+function withPasswordVersion(object: RoleObject, passwordVersion: string | undefined): RoleObject {
+  return passwordVersion === undefined ? object : { ...object, status: { ...object.status, passwordSecretVersion: passwordVersion } };
 }
 
 /** Deleting a role that others are memberOf leaves their spec asking for it: say which. */
@@ -245,6 +254,7 @@ async function membersWarning(deps: Dependencies, object: RoleObject): Promise<s
 function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, connectionDrift?: string): DatabaseRoleStatus {
   const generation = Number(object.metadata.generation ?? 1);
   const previous = object.status?.conditions;
+  const fault = object.status?.lastWriteError;
   const exists = snapshot.roles.has(object.spec.roleName);
   const plan = planRole(desired.desired, snapshot);
   const passwordSet = desired.desired.password === undefined ? false : exists && !plan.drift.some((d) => d.attribute === 'password');
@@ -257,7 +267,7 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
     ...(rotating && !passwordSet ? ['the new password from its Secret is not applied yet'] : []),
   ];
   const ready = exists && passwordSet && !connectionDrift;
-  const readyWhy = !exists
+  const readyWhy: [string, string] = !exists
     ? ['NotCreated', `role "${object.spec.roleName}" does not exist`]
     : desired.passwordProblem
       ? [desired.passwordProblem.reason, desired.passwordProblem.message]
@@ -267,7 +277,7 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
           ? ['ConnectionSecretDrift', connectionDrift]
           : ['Ready', `role "${object.spec.roleName}" exists with its password`];
   const inSync = drift.length === 0 && pending.length === 0;
-  const syncWhy =
+  const syncWhy: [string, string] =
     drift.length > 0
       ? ['Drift', `${drift.length} difference(s) between the spec and the catalog`]
       : pending.length > 0
@@ -276,13 +286,14 @@ function statusFrom(object: RoleObject, desired: Desired, snapshot: Snapshot, co
   return {
     ...(object.status?.passwordSecretVersion ? { passwordSecretVersion: object.status.passwordSecretVersion } : {}),
     conditions: [
-      condition('Ready', ready, readyWhy[0]!, readyWhy[1]!, generation, previous),
-      condition('InSync', inSync, syncWhy[0]!, syncWhy[1]!, generation, previous),
+      condition('Ready', ready, ...becauseOf(ready, readyWhy, fault), generation, previous),
+      condition('InSync', inSync, ...becauseOf(inSync, syncWhy, fault), generation, previous),
     ],
     exists,
     ...liveAttributes(snapshot.roles.get(object.spec.roleName)),
     ...liveGrants(object.spec.roleName, exists, desired.desired.managedDatabases, snapshot),
     drift,
+    ...keptRecord(object.status, ready && inSync),
     observedGeneration: generation,
   };
 }

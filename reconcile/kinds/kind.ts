@@ -8,7 +8,7 @@ import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { isObject } from '../../lib/guards.ts';
-import { immutableFields, listMapKeys } from '../../openapi/walk.ts';
+import { fixedOnceCreatedFields, immutableFields, listMapKeys } from '../../openapi/walk.ts';
 
 export interface KindRules extends Partial<
   Pick<Strategy, 'forbidden' | 'admit' | 'reclaim' | 'deleteWarnings' | 'writeWarnings' | 'afterDelete' | 'decorate'>
@@ -23,7 +23,7 @@ function valueAt(object: unknown, path: string): unknown {
 }
 
 /** Changes to the fields the schema marks immutable (`paths`). */
-function immutableErrors(object: KubeObject, old: KubeObject | undefined, paths: readonly string[]): FieldError[] {
+export function immutableErrors(object: KubeObject, old: KubeObject | undefined, paths: readonly string[]): FieldError[] {
   if (!old) return [];
   return paths
     .filter((path) => !isDeepStrictEqual(valueAt(object, path), valueAt(old, path)))
@@ -34,8 +34,14 @@ function immutableErrors(object: KubeObject, old: KubeObject | undefined, paths:
     }));
 }
 
+/** Whether the object existed in PostgreSQL when it was last read (status.exists). */
+function existed(object: KubeObject | undefined): boolean {
+  return (object?.status as { exists?: boolean } | undefined)?.exists === true;
+}
+
 export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): ResourceKind {
   const immutable = immutableFields(descriptor.schema.spec, 'spec');
+  const fixed = fixedOnceCreatedFields(descriptor.schema.spec, 'spec');
   const strategy: Strategy = {
     ...(rules.forbidden ? { forbidden: rules.forbidden } : {}),
     unknownFields: (o) => unknownFields(o, descriptor),
@@ -51,6 +57,8 @@ export function servedKind(descriptor: KindDescriptor, rules: KindRules = {}): R
         ...schemaErrors,
         ...specErrors.filter((e) => !reported.has(e.field)),
         ...immutableErrors(o, old, immutable),
+        // As the last read saw it; the kind's admission checks the live catalog too.
+        ...(existed(old) ? immutableErrors(o, old, fixed) : []),
       ];
     },
     ...(rules.admit ? { admit: rules.admit } : {}),

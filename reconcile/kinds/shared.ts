@@ -1,7 +1,7 @@
 // What the kinds share: their dependencies (other objects in the store, Secrets, the PostgreSQL servers: one
 // catalog per DatabaseCluster), how a DatabaseCluster reference becomes a live catalog, conditions, live status
 // persisted, reclaim, and how a write's fault is told.
-import type { Condition, DriftEntry, LabelSelector } from '../../openapi/common.ts';
+import type { Condition, DriftEntry, LabelSelector, WriteError } from '../../openapi/common.ts';
 import type { DatabaseClusterSpec } from '../../openapi/databasecluster.ts';
 import { kinds } from '../../openapi/index.ts';
 import type { ServerCatalog } from '../../storage/catalog/server.ts';
@@ -169,9 +169,9 @@ export function subject(object: KubeObject) {
 /**
  * A write's SQL failed. PostgreSQL refusing the object itself before any of its SQL ran (a locale, an extension
  * the server does not have) is the request's 422: a create keeps nothing. Any other fault is the environment's:
- * a Warning and an Event, and the object stays (Ready=False), retried.
+ * a Warning and an Event, and the object stays (Ready=False), retried; the fault is returned for status.
  */
-export async function writeFailed(deps: Dependencies, object: KubeObject, error: unknown, request: WriteContext): Promise<void> {
+export async function writeFailed(deps: Dependencies, object: KubeObject, error: unknown, request: WriteContext): Promise<WriteError> {
   if (error instanceof CatalogError && error.isObjectFault && !error.planPartlyApplied) {
     throw invalid(subject(object), [
       { type: 'FieldValueInvalid', field: 'spec', message: `Invalid value: PostgreSQL refused it ${error.message}` },
@@ -180,6 +180,33 @@ export async function writeFailed(deps: Dependencies, object: KubeObject, error:
   const fault = environmentFault(error);
   request.warn(`${fault.message}; it is retried`);
   if (!request.dryRun) await deps.events.record(object, 'Warning', fault.reason, fault.message);
+  return { ...fault, time: rfc3339() };
+}
+
+/** What a write that ran SQL records in status: when, and the fault it met (none clears the last one). */
+export function recordWrite<T extends KubeObject>(object: T, fault: WriteError | undefined): T {
+  return { ...object, status: { ...(object.status as object | undefined), lastReconcileTime: rfc3339(), lastWriteError: fault } };
+}
+
+interface WriteRecord {
+  lastReconcileTime?: string;
+  lastWriteError?: WriteError;
+}
+
+/**
+ * The write's record, kept in a status computed from the catalog; its fault only while the catalog still
+ * differs from the spec (`settled`: it no longer does).
+ */
+export function keptRecord(status: WriteRecord | undefined, settled: boolean): WriteRecord {
+  return {
+    ...(status?.lastReconcileTime ? { lastReconcileTime: status.lastReconcileTime } : {}),
+    ...(status?.lastWriteError && !settled ? { lastWriteError: status.lastWriteError } : {}),
+  };
+}
+
+/** A False condition's reason and message: the last write's fault where there is one (the cause), else `why`. */
+export function becauseOf(ok: boolean, why: readonly [string, string], fault: WriteError | undefined): readonly [string, string] {
+  return !ok && fault ? [fault.reason, fault.message] : why;
 }
 
 /** One drift entry as a person reads it: "table app.public.orders: DELETE expected granted, found revoked". */

@@ -46,6 +46,9 @@ export function validateDatabaseSpec(spec: DatabaseSpec): FieldError[] {
   return errors;
 }
 
+/** PostgreSQL 15+ says 0A000 for an extension it does not have; 13 and 14 fail to open its control file (58P01). */
+const extensionFaults = { '0A000': 'ExtensionNotAvailable', '58P01': 'ExtensionNotAvailable' } as const;
+
 /** The schemas a Database ensures: `schema` (default public) first, then `schemas`. */
 export function desiredSchemas(spec: DatabaseSpec): string[] {
   return [...new Set([spec.schema ?? 'public', ...(spec.schemas ?? [])])];
@@ -60,7 +63,12 @@ function createDatabase(spec: DatabaseSpec): Statement {
     ...(spec.connectionLimit !== undefined ? [`CONNECTION LIMIT ${spec.connectionLimit}`] : []),
   ];
   const sql = options.length > 0 ? `CREATE DATABASE ${db} WITH ${options.join(' ')}` : `CREATE DATABASE ${db}`;
-  return statement(null, sql, `creating database ${db}`, { transactional: false, creates: 'database' });
+  // The only database a CREATE DATABASE names besides its own is its template.
+  return statement(null, sql, `creating database ${db}`, {
+    transactional: false,
+    creates: 'database',
+    faults: { '3D000': 'TemplateNotFound' },
+  });
 }
 
 function alterDatabase(spec: DatabaseSpec, live: LiveDatabase, drift: Drift[]): Statement[] {
@@ -115,6 +123,8 @@ function planContents(spec: DatabaseSpec, live: LiveDatabase | undefined, drift:
         spec.name,
         `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(extension)} SCHEMA ${extensionSchema}`,
         `creating extension ${quoteIdent(extension)} in database ${quoteIdent(spec.name)}`,
+        // One extension the server cannot install blocks neither the schemas nor the other extensions.
+        { isolated: true, faults: extensionFaults },
       ),
     );
   }

@@ -27,7 +27,15 @@ export type CatalogErrorReason =
   | 'HostNotFound'
   | 'Timeout'
   | 'Unavailable'
-  | 'SQLError';
+  | 'SQLError'
+  // Named by the statement that met the fault (Statement.faults), where the SQLSTATE alone says less.
+  | 'TemplateNotFound'
+  | 'ExtensionNotAvailable'
+  | 'RoleNotFound'
+  | 'SchemaNotFound';
+
+/** SQLSTATE → the reason a statement's fault has, where the statement knows better than the SQLSTATE's class. */
+export type FaultReasons = Readonly<Partial<Record<string, CatalogErrorReason>>>;
 
 const reasonsBySqlstate: Record<string, CatalogErrorReason> = {
   '42501': 'PermissionDenied',
@@ -90,10 +98,11 @@ export class CatalogError extends Error {
     serverMessage: string,
     /** The network error's code (ECONNREFUSED, ENOTFOUND, …) when the server was not reached. */
     networkCode?: string,
+    reasons: FaultReasons = {},
   ) {
     super(`while ${doing}: ${serverMessage}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ''}`);
     this.name = 'CatalogError';
-    this.reason = reasonOf(sqlstate, serverMessage, networkCode);
+    this.reason = (sqlstate && reasons[sqlstate]) || reasonOf(sqlstate, serverMessage, networkCode);
   }
 
   /** A refusal of the object itself (see objectFaultSqlstates), not of the environment it met. */
@@ -102,13 +111,13 @@ export class CatalogError extends Error {
   }
 
   /** Wraps an error from pg (or the network); `secrets` are removed from the server's message. */
-  static from(error: unknown, doing: string, secrets: string[] = []): CatalogError {
+  static from(error: unknown, doing: string, secrets: string[] = [], reasons: FaultReasons = {}): CatalogError {
     if (error instanceof CatalogError) return error;
     const { code, message } = error as { code?: string; message?: string };
     // A SQLSTATE has five characters, a digit among them; a network error's code (EPIPE) has none.
     const sqlstate = typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code) ? code : undefined;
     let text = message ?? String(error);
     for (const secret of secrets) text = text.split(secret).join('<redacted>');
-    return new CatalogError(doing, sqlstate, text, sqlstate === undefined && typeof code === 'string' ? code : undefined);
+    return new CatalogError(doing, sqlstate, text, sqlstate === undefined && typeof code === 'string' ? code : undefined, reasons);
   }
 }

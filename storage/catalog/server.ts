@@ -5,7 +5,7 @@ import { guardedClient, guardedPool } from '../connections.ts';
 import { readDriftTriggers, type DatabaseTriggers } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
 import { readServerFacts, readTemplates, type FactsScope, type ServerFacts } from './eligibility.ts';
-import { CatalogError } from './errors.ts';
+import { CatalogError, type FaultReasons } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
 import type { Plan } from './plan.ts';
 import { scramVerifier } from './scram.ts';
@@ -52,15 +52,18 @@ interface Batch {
   database: string | null;
   transactional: boolean;
   statements: readonly Statement[];
+  /** Its failure does not stop the batches after it (Statement.isolated). */
+  isolated?: boolean;
 }
 
-/** Consecutive statements for one database form one transaction; others run alone. */
+/** Consecutive statements for one database form one transaction; others, and isolated ones, run alone. */
 function batches(statements: readonly Statement[]): Batch[] {
   const result: (Batch & { statements: Statement[] })[] = [];
   for (const s of statements) {
     const last = result.at(-1);
-    if (last && s.transactional && last.transactional && last.database === s.database) last.statements.push(s);
-    else result.push({ database: s.database, transactional: s.transactional, statements: [s] });
+    const joins = last && !last.isolated && !s.isolated && s.transactional && last.transactional && last.database === s.database;
+    if (joins) last.statements.push(s);
+    else result.push({ database: s.database, transactional: s.transactional, statements: [s], ...(s.isolated ? { isolated: true } : {}) });
   }
   return result;
 }
@@ -85,7 +88,7 @@ function splitForMerging(plan: Plan): { head: Statement[]; byDatabase: Map<strin
 }
 
 /** Runs SQL; GRANT and REVOKE without the right to do it only warn, and a plan that did nothing must not pass for done. */
-async function query(client: pg.PoolClient, sql: string, description: string, secrets: string[]): Promise<void> {
+async function query(client: pg.PoolClient, sql: string, description: string, secrets: string[], faults?: FaultReasons): Promise<void> {
   const refusals: { code?: string; message?: string }[] = [];
   const onNotice = (notice: { code?: string; message?: string }) => {
     if (notice.code === '01007' || notice.code === '01006') refusals.push(notice);
@@ -94,7 +97,7 @@ async function query(client: pg.PoolClient, sql: string, description: string, se
   try {
     await client.query(sql);
   } catch (error) {
-    throw CatalogError.from(error, description, secrets);
+    throw CatalogError.from(error, description, secrets, faults);
   } finally {
     client.off('notice', onNotice);
   }
@@ -169,16 +172,27 @@ export class ServerCatalog {
     });
   }
 
-  /** Runs one plan, in order; throws a CatalogError naming the statement that failed and whether some ran before. */
+  /**
+   * Runs one plan, in order; throws a CatalogError naming the statement that failed and whether some ran before.
+   * An isolated statement that fails lets the rest run first; the first such fault is thrown at the end.
+   */
   async apply(plan: Plan, passwords: Passwords = new Map()): Promise<void> {
     let applied = false;
+    let skipped: CatalogError | undefined;
     for (const batch of batches(plan.statements)) {
-      await this.run(batch, passwords).catch((error: unknown) => {
+      try {
+        await this.run(batch, passwords);
+        applied = true;
+      } catch (error) {
         const fault = CatalogError.from(error, 'applying a plan');
         fault.planPartlyApplied = applied;
-        throw fault;
-      });
-      applied = true;
+        if (!batch.isolated) throw fault;
+        skipped ??= fault;
+      }
+    }
+    if (skipped) {
+      skipped.planPartlyApplied ||= applied;
+      throw skipped;
     }
   }
 
@@ -310,7 +324,10 @@ export class ServerCatalog {
           prepared.flatMap((p) => p.secrets),
         );
       } else {
-        for (const [i, p] of prepared.entries()) await query(client, p.sql, batch.statements[i]!.description, p.secrets);
+        for (const [i, p] of prepared.entries()) {
+          const { description, faults } = batch.statements[i]!;
+          await query(client, p.sql, description, p.secrets, faults);
+        }
       }
       if (batch.transactional) await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
     } catch (error) {

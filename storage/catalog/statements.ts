@@ -1,5 +1,6 @@
 // A plan is a list of frozen statements: built by pure functions, executed elsewhere. GRANT and REVOKE keep
 // their shape so that the same change for many roles can be merged into one statement naming all grantees.
+import type { FaultReasons } from './errors.ts';
 import { quoteIdent } from './identifiers.ts';
 
 export interface Grant {
@@ -26,14 +27,21 @@ export interface Statement {
   readonly grant?: Grant;
   /** What the statement makes that later statements may need (a dry run, which keeps nothing, knows so). */
   readonly creates?: 'role' | 'database';
+  /** Runs in a transaction of its own, and its failure does not stop the statements after it (one extension of many). */
+  readonly isolated?: boolean;
+  /** The reason its faults have, by SQLSTATE, where the statement says more than the SQLSTATE (TemplateNotFound). */
+  readonly faults?: FaultReasons;
 }
 
-export function statement(
-  database: string | null,
-  sql: string,
-  description: string,
-  options: { transactional?: boolean; passwordOf?: string; creates?: 'role' | 'database' } = {},
-): Statement {
+export interface StatementOptions {
+  transactional?: boolean;
+  passwordOf?: string;
+  creates?: 'role' | 'database';
+  isolated?: boolean;
+  faults?: FaultReasons;
+}
+
+export function statement(database: string | null, sql: string, description: string, options: StatementOptions = {}): Statement {
   return Object.freeze({
     database,
     sql,
@@ -41,6 +49,8 @@ export function statement(
     transactional: options.transactional ?? true,
     ...(options.passwordOf ? { passwordOf: options.passwordOf } : {}),
     ...(options.creates ? { creates: options.creates } : {}),
+    ...(options.isolated ? { isolated: true } : {}),
+    ...(options.faults ? { faults: options.faults } : {}),
   });
 }
 

@@ -93,8 +93,12 @@ for (const { name, doc, schemas, refPrefix } of documents) {
     t.deepEqual(role.roleName['x-kubernetes-validations'], immutable);
     t.deepEqual(role.databaseClusterRef['x-kubernetes-validations'], immutable);
     const database = schemas['dev.dinhloc.databases.postgres.v1alpha1.Database'].properties.spec.properties;
-    for (const field of ['name', 'databaseClusterRef', 'encoding', 'lcCollate', 'lcCtype', 'template'])
-      t.deepEqual(database[field]['x-kubernetes-validations'], immutable, field);
+    for (const field of ['name', 'databaseClusterRef']) t.deepEqual(database[field]['x-kubernetes-validations'], immutable, field);
+    // Creation settings may change until the database exists: no CEL rule says that, so they carry this server's mark.
+    for (const field of ['encoding', 'lcCollate', 'lcCtype', 'template']) {
+      t.is(database[field]['x-kubernetes-validations'], undefined, field);
+      t.is(database[field]['x-postgres-apiserver-fixed-once-created'], true, field);
+    }
     t.is(database.schemas['x-kubernetes-validations'], undefined);
   });
 

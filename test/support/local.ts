@@ -26,7 +26,13 @@ export async function startLocal(
   dataDir = searchableFolder(),
   options: { storeDsn?: string; resyncIntervalMs?: number } = {},
 ): Promise<LocalServer> {
-  const local = await startLocalMode({ dataDir, port: 0, resyncIntervalMs: 500, log: pino({ level: 'silent' }), ...options });
+  const local = await startLocalMode({
+    dataDir,
+    port: 0,
+    resyncIntervalMs: 500,
+    log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
+    ...options,
+  });
   const cache = join(dataDir, 'kube-cache');
   return {
     ...local,
