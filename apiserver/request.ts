@@ -91,7 +91,8 @@ function dryRunOf(ctx: Koa.Context): boolean {
 export function writeContext(ctx: Koa.Context): WriteContext {
   const dryRun = dryRunOf(ctx);
   const warnings: string[] = (ctx.state.warnings ??= []);
-  return { dryRun, warn: (text) => warnings.push(text) };
+  const push = (text: string) => warnings.push(text);
+  return { dryRun, warn: push, advise: push };
 }
 
 /** `Warning: 299 - "<text>"` per warning (K8S-WIRE §5). */

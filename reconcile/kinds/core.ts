@@ -191,7 +191,7 @@ function emptiedOnDelete(store: ResourceStore, content: () => readonly ResourceK
     run: async (namespace) => {
       const kinds = content().filter((k) => k.namespaced);
       const warnings: string[] = [];
-      const request = { dryRun: false, warn: (warning: string) => warnings.push(warning) };
+      const request = { dryRun: false, warn: (warning: string) => warnings.push(warning), advise: () => undefined };
       for (const kind of kinds) {
         for (const object of (await store.list(storeResource(kind), { namespace: namespace.metadata.name })).items)
           await deleteObject(kind, store, object, request);

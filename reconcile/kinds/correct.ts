@@ -16,7 +16,8 @@ export interface Outcome {
 /** A write that is no dry run and collects its Warnings. */
 function collecting(): { context: WriteContext; warnings: string[] } {
   const warnings: string[] = [];
-  return { context: { dryRun: false, warn: (text) => warnings.push(text) }, warnings };
+  // Advice is for a person applying the object; the kinds record an Event where it matters later.
+  return { context: { dryRun: false, warn: (text) => warnings.push(text), advise: () => undefined }, warnings };
 }
 
 /**

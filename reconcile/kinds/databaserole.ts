@@ -197,6 +197,8 @@ async function write(
     !request.dryRun,
   );
   for (const p of pending) request.warn(p);
+  const newline = endsInNewline(object, desired.password);
+  if (newline) request.advise(newline);
   try {
     const snapshot = await cluster.catalog.snapshot(
       { roles: [object.spec.roleName], databases: desired.managedDatabases },
@@ -212,7 +214,9 @@ async function write(
     if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));
     if (rolePlan.statements.length > 0)
       await deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
-    if (rolePlan.statements.some((s) => s.passwordOf) && rotationUnderWay(object, desired.password, passwordVersion)) {
+    const passwordSet = rolePlan.statements.some((s) => s.passwordOf);
+    if (passwordSet && newline) await deps.events.record(object, 'Warning', 'PasswordEndsInNewline', newline);
+    if (passwordSet && rotationUnderWay(object, desired.password, passwordVersion)) {
       await deps.events.record(
         object,
         'Normal',
@@ -230,6 +234,16 @@ async function write(
     const fault = await writeFailed(deps, object, error, request);
     return request.dryRun ? object : recordWrite(object, fault);
   }
+}
+
+/**
+ * A password Secret's value ending in a newline (`kubectl create secret --from-file` keeps the file's) is the
+ * password as it is, as everywhere in Kubernetes; the person who made it most likely did not mean it.
+ */
+function endsInNewline(object: RoleObject, password: DesiredRole['password']): string | undefined {
+  if (typeof password !== 'string' || !/[\r\n]$/.test(password)) return undefined;
+  const ref = object.spec.password!;
+  return `the password in Secret ${object.metadata.namespace}/${ref.name} (key "${ref.key ?? 'password'}") ends in a newline, which is part of the password as set; make the Secret with --from-literal, or from a file without the newline, if it is not meant`;
 }
 
 /** The object with the version of the password Secret just applied recorded in status. */

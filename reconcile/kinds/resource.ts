@@ -9,8 +9,10 @@ export type { KubeObject };
 /** How a write runs: from a request (dry run or not, its Warnings answered as headers) or from the reconciler. */
 export interface WriteContext {
   dryRun: boolean;
-  /** What the writer should know (a Warning header for a request, a log line for the reconciler). */
+  /** A fault the write met, retried (a Warning header for a request; the reconciler backs off). */
   warn(text: string): void;
+  /** What the writer should know that is no fault: the write did what was asked (a Warning header for a request). */
+  advise(text: string): void;
 }
 
 /** The kind-specific rules, as small hooks (STYLE: the sample-apiserver strategy). */

@@ -3,6 +3,7 @@
 // a Secret or key gone leaves the role Ready=False, naming the Secret, with its old password; a Secret created
 // again is applied. Timings are loose on purpose: the machine is shared.
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { asUser, sql } from '../support/postgres.ts';
@@ -153,3 +154,34 @@ test.serial('the Secret created again is applied within seconds and the role is 
   t.false(await logsIn('rotated-password'));
   t.true(await eventually(async () => ready(await json<Role>(['get', 'pgrole', 'app-user'])).status === 'True'));
 });
+
+test.serial(
+  'a Secret made --from-file keeps its newline: the password is used as it is, with a Warning Event; applying the role warns too',
+  async (t) => {
+    const file = join(local.dataDir, 'password.txt');
+    writeFileSync(file, 'from-a-file\n');
+    await kubectlOk(['delete', 'secret', 'app-user-password']);
+    await kubectlOk(['create', 'secret', 'generic', 'app-user-password', `--from-file=password=${file}`]);
+    t.true(await eventually(() => logsIn('from-a-file\n'), 10_000), 'the Secret’s bytes are the password');
+    t.false(await logsIn('from-a-file'));
+    const warnings = async () =>
+      (
+        await local.kubectl([
+          'get',
+          'events',
+          '--field-selector',
+          'involvedObject.name=app-user,type=Warning',
+          '-o',
+          'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
+        ])
+      ).stdout;
+    t.true(await eventually(async () => /^PasswordEndsInNewline: .*ends in a newline/m.test(await warnings())), await warnings());
+    t.false((await warnings()).includes('from-a-file'), 'the Event holds no password');
+
+    const role = await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'yaml']);
+    const applied = await local.kubectl(['apply', '-f', '-'], role.stdout);
+    t.is(applied.code, 0, applied.stderr);
+    t.regex(applied.stderr, /Warning: the password in Secret default\/app-user-password \(key "password"\) ends in a newline/);
+    t.like(ready(await json<Role>(['get', 'pgrole', 'app-user'])), { status: 'True' }, 'advice is no fault');
+  },
+);
