@@ -26,8 +26,34 @@ export async function readBody(ctx: Koa.Context): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** How deep a body may nest: our objects nest about 10 levels, managedFields twice that. */
+export const maxBodyDepth = 100;
+
+/**
+ * A decoded body the rest of the server can hold: nested at most maxBodyDepth deep (deeper would exhaust the
+ * stack of every walk over it), and no NUL character, which PostgreSQL cannot store in text or jsonb. Iterative.
+ */
+function checkShape(value: unknown): void {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [next, depth] = pending.pop()!;
+    if (typeof next === 'string') {
+      if (next.includes('\u0000')) throw badRequest('the request body holds a NUL character (\\u0000), which cannot be stored');
+    } else if (typeof next === 'object' && next !== null) {
+      if (depth >= maxBodyDepth) throw badRequest(`the request body is nested deeper than ${maxBodyDepth} levels`);
+      for (const [key, child] of Object.entries(next)) pending.push([key, depth + 1], [child, depth + 1]);
+    }
+  }
+}
+
 /** The body as a value: JSON, or YAML when the client says so. */
 export function decode(body: Buffer, contentType: string): unknown {
+  const value = decodeAs(body, contentType);
+  checkShape(value);
+  return value;
+}
+
+function decodeAs(body: Buffer, contentType: string): unknown {
   if (isProtobuf(contentType)) return decodeProtobuf(body);
   if (!/json|yaml/.test(contentType) && contentType !== '') {
     throw new StatusError(
@@ -95,14 +121,23 @@ export function writeContext(ctx: Koa.Context): WriteContext {
   return { dryRun, warn: push, advise: push };
 }
 
-/** `Warning: 299 - "<text>"` per warning (K8S-WIRE §5). */
+/**
+ * `Warning: 299 - "<text>"` per warning (K8S-WIRE §5). The text is sent as ASCII, whatever the body's encoding:
+ * Node refuses header characters beyond Latin-1 (a field named `€` would fail the answer after the write), so
+ * any other character is sent as `\uXXXX` (its backslash escaped: kubectl shows `\u20ac`); control characters
+ * become spaces.
+ */
 export function sendWarnings(ctx: Koa.Context): void {
   const warnings = (ctx.state.warnings ?? []) as string[];
-  const printable = (text: string) => [...text].map((c) => (c < ' ' || c === '\u007f' ? ' ' : c)).join('');
-  const escape = (text: string) => printable(text).replace(/["\\]/g, (c) => `\\${c}`);
+  const ascii = (c: string) => {
+    if (c === '"' || c === '\\') return `\\${c}`;
+    if (c >= ' ' && c < '\u007f') return c;
+    if (c < ' ' || c === '\u007f') return ' ';
+    return [...Array(c.length).keys()].map((i) => `\\\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+  };
   if (warnings.length > 0)
     ctx.set(
       'Warning',
-      warnings.map((w) => `299 - "${escape(w)}"`),
+      warnings.map((w) => `299 - "${[...w].map(ascii).join('')}"`),
     );
 }

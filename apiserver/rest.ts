@@ -31,7 +31,7 @@ import {
   type ResourceKind,
 } from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
-import { badRequest, conflict, invalid, StatusError, type Subject } from '../openapi/status.ts';
+import { badRequest, conflict, invalid, notFound, StatusError, type Subject } from '../openapi/status.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
 import { serveWatch } from './watch.ts';
 import type { KubeObject } from '../openapi/objects.ts';
@@ -530,6 +530,12 @@ export function resourceRouter(kind: ResourceKind, store: ResourceStore, locks =
   const item = `${collection}/:name`;
   const namespaceOf = (ctx: Koa.Context) => (ctx.params.namespace as string | undefined) ?? '';
   const scopeOf = (ctx: Koa.Context): Scope => ({ namespace: namespaceOf(ctx), name: ctx.params.name! });
+  // A NUL cannot be in a stored name (PostgreSQL holds none), so nothing is there.
+  for (const param of ['namespace', 'name'])
+    router.param(param, (value, _ctx, next) => {
+      if (value.includes('\u0000')) throw notFound(subjectOf(kind, param === 'name' ? value : ''));
+      return next();
+    });
   const locked = (ctx: Koa.Context, write: () => Promise<void>) =>
     locks.run(objectKey(storeResource(kind), namespaceOf(ctx), ctx.params.name!), write);
   const listOrWatch = (ctx: Koa.Context) => {

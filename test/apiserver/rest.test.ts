@@ -131,6 +131,19 @@ const rejects: [string, () => [string, string, unknown, RequestOptions?], number
     /accepted media types include: application\/json-patch\+json, application\/merge-patch\+json/,
   ],
   [
+    'labels nested 5,000 deep',
+    () => [
+      'POST',
+      collection,
+      `{"apiVersion":"example.dev/v1","kind":"Widget","metadata":{"name":"x","labels":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}},"spec":{"size":1}}`,
+    ],
+    400,
+    /nested deeper than 100/,
+  ],
+  ['a NUL in the name', () => ['POST', collection, widget('a\u0000b')], 400, /NUL character/],
+  ['a NUL in the name on the URL', () => ['GET', `${collection}/a%00b`, undefined], 404, /not found/],
+  ['limit=1e99', () => ['GET', `${collection}?limit=1e99`, undefined], 400, /invalid value for limit/],
+  [
     'a get of a missing object',
     () => ['GET', `${collection}/missing`, undefined],
     404,
@@ -173,6 +186,13 @@ test('an unknown field under Warn (the default) is stored without it, with a War
   t.is(res.status, 201);
   t.is(res.headers.warning, '299 - "unknown field \\"spec.shape\\""');
   t.false('shape' in res.json().spec);
+});
+
+test('an unknown field named beyond Latin-1 (€) is warned about after a 201, in ASCII that kubectl shows as \\u20ac', async (t) => {
+  const { call } = await serve(t);
+  const res = await call('POST', collection, widget('euro', { size: 1, '€': 1, é: 2 }));
+  t.is(res.status, 201, res.text);
+  t.is(res.headers.warning, '299 - "unknown field \\"spec.\\\\u20ac\\"", 299 - "unknown field \\"spec.\\\\u00e9\\""');
 });
 
 test('dryRun=All validates and answers, and stores nothing', async (t) => {
