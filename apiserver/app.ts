@@ -8,6 +8,7 @@ import { Unavailable } from '../storage/objects/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { serviceUnavailable, StatusError } from '../openapi/status.ts';
 import type { ServingCertificate } from './tls.ts';
+import { deadline } from './deadline.ts';
 
 export interface AppOptions {
   log: Logger;
@@ -22,6 +23,8 @@ export interface AppOptions {
   stuck?: () => string[];
   /** Request metrics (metrics.ts): `measure` wraps every request; `router` serves /metrics after authentication. */
   metrics?: { measure: Koa.Middleware; router: Router };
+  /** How long a request other than a watch may take (deadline.ts); kube-apiserver's 60 s by default. */
+  requestDeadlineMs?: number;
 }
 
 function errors(log: Logger): Koa.Middleware {
@@ -95,6 +98,7 @@ export function createApp(options: AppOptions): Koa {
   });
   if (options.metrics) app.use(options.metrics.measure);
   app.use(errors(options.log));
+  app.use(deadline(options.requestDeadlineMs));
   app.use(health(options.ready ?? (async () => true), options.stuck ?? (() => [])).routes());
   if (options.authenticate) app.use(options.authenticate);
   if (options.authorize) app.use(options.authorize);

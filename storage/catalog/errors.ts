@@ -52,6 +52,8 @@ const reasonsBySqlstate: Record<string, CatalogErrorReason> = {
   '42P04': 'AlreadyExists',
   '42P06': 'AlreadyExists',
   '23505': 'AlreadyExists',
+  '57014': 'Timeout', // statement_timeout
+  '55P03': 'Timeout', // lock_timeout
   '40001': 'ConcurrentUpdate',
   '40P01': 'ConcurrentUpdate',
 };

@@ -1,7 +1,7 @@
 // One PostgreSQL server (a DatabaseCluster): a pool per database, coalesced snapshots, and plans applied one
 // transaction per database, serialized per database so concurrent GRANTs never collide.
 import type pg from 'pg';
-import { guardedClient, guardedPool } from '../connections.ts';
+import { guardedClient, guardedPool, isConnectionFault } from '../connections.ts';
 import { readDriftTriggers, type DatabaseTriggers } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
 import { readServerFacts, readTemplates, type FactsScope, type ServerFacts } from './eligibility.ts';
@@ -88,20 +88,56 @@ function splitForMerging(plan: Plan): { head: Statement[]; byDatabase: Map<strin
 }
 
 /** Runs SQL; GRANT and REVOKE without the right to do it only warn, and a plan that did nothing must not pass for done. */
-async function query(client: pg.PoolClient, sql: string, description: string, secrets: string[], faults?: FaultReasons): Promise<void> {
+async function query(
+  client: pg.PoolClient,
+  sql: string,
+  description: string,
+  secrets: string[],
+  faults?: FaultReasons,
+  timeoutMs?: number,
+): Promise<void> {
   const refusals: { code?: string; message?: string }[] = [];
   const onNotice = (notice: { code?: string; message?: string }) => {
     if (notice.code === '01007' || notice.code === '01006') refusals.push(notice);
   };
   client.on('notice', onNotice);
   try {
-    await client.query(sql);
+    // query_timeout per query is pg's, missing from its types.
+    await client.query(timeoutMs ? ({ text: sql, query_timeout: timeoutMs } as pg.QueryConfig) : sql);
   } catch (error) {
     throw CatalogError.from(error, description, secrets, faults);
   } finally {
     client.off('notice', onNotice);
   }
   if (refusals.length > 0) throw new CatalogError(description, refusals[0]!.code, refusals.map((n) => n.message).join('; '));
+}
+
+/**
+ * Bounds on every catalog connection, so that a server that does not answer delays only its own cluster's
+ * requests, and never past the request deadline (apiserver/deadline.ts): 5 s to connect, 10 s per statement
+ * (PostgreSQL cancels it: 57014) and per lock wait (55P03), and, for a server that cannot even cancel (frozen),
+ * the client gives up 5 s later. CREATE and DROP DATABASE, which copy or remove files, get longer (slowStatementMs).
+ */
+const catalogDeadlines = {
+  connectionTimeoutMillis: 5_000,
+  statement_timeout: 10_000,
+  lock_timeout: 10_000,
+  query_timeout: 15_000,
+  idleTimeoutMillis: 10_000,
+  keepAlive: true,
+  application_name: 'postgres-apiserver',
+} satisfies pg.PoolConfig;
+
+/** How long a statement PostgreSQL refuses inside a transaction (CREATE/DROP DATABASE) may take. */
+const slowStatementMs = 5 * 60_000;
+
+/**
+ * Whether a connection that met `error` may not be used again: no SQLSTATE came back (it broke, or the client
+ * stopped waiting: query_timeout), or the server ended the session.
+ */
+function unusable(error: unknown): boolean {
+  if (!(error instanceof CatalogError)) return isConnectionFault(error);
+  return error.sqlstate === undefined || error.sqlstate.startsWith('08') || error.sqlstate === '57P01';
 }
 
 export class ServerCatalog {
@@ -120,13 +156,7 @@ export class ServerCatalog {
     const name = database ?? this.maintenanceDatabase;
     let pool = this.pools.get(name);
     if (!pool) {
-      pool = guardedPool({
-        ...connectionConfig(this.dsn, name),
-        max: this.options.maxConnections ?? 2,
-        idleTimeoutMillis: 10_000,
-        application_name: 'postgres-apiserver',
-        lock_timeout: 10_000,
-      });
+      pool = guardedPool({ ...connectionConfig(this.dsn, name), ...catalogDeadlines, max: this.options.maxConnections ?? 2 });
       this.pools.set(name, pool);
     }
     return pool;
@@ -324,14 +354,20 @@ export class ServerCatalog {
           prepared.flatMap((p) => p.secrets),
         );
       } else {
+        // Outside a transaction, a statement copies or removes a database's files: it gets longer than the default.
+        if (!batch.transactional) await client.query(`SET statement_timeout = ${slowStatementMs}`);
         for (const [i, p] of prepared.entries()) {
           const { description, faults } = batch.statements[i]!;
-          await query(client, p.sql, description, p.secrets, faults);
+          await query(client, p.sql, description, p.secrets, faults, batch.transactional ? undefined : slowStatementMs + 5_000);
         }
+        if (!batch.transactional) await client.query('RESET statement_timeout');
       }
       if (batch.transactional) await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
     } catch (error) {
-      if (batch.transactional) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      // A connection that timed out on our side or broke is in no known state: it is closed, not rolled back.
+      if (unusable(error)) broken = error as Error;
+      else if (batch.transactional) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      else await client.query('RESET statement_timeout').catch((e: Error) => (broken = e));
       throw error;
     } finally {
       client.release(broken);

@@ -84,3 +84,27 @@ test('the certificate kept in a folder is reused on the next start', async (t) =
   t.is(second.ca, first.ca);
   rmSync(dir, { recursive: true });
 });
+
+test('a request past its deadline answers 504 Timeout as kube-apiserver does; a shorter ?timeout= wins; a watch has none', async (t) => {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const router = new Router();
+  router.get('/slow', async (ctx) => {
+    await held;
+    ctx.body = 'late';
+  });
+  const { tls, base, close } = await serveApp({ routers: [router], requestDeadlineMs: 300 });
+  t.teardown(close);
+  const timedOut = await httpsRequest(`${base}/slow`, tls.ca);
+  t.is(timedOut.status, 504);
+  t.like(timedOut.json(), { kind: 'Status', reason: 'Timeout', code: 504 });
+  t.regex(timedOut.json().message, /did not complete within the allowed duration \(0.3s\)/);
+  const shorter = await httpsRequest(`${base}/slow?timeout=100ms`, tls.ca);
+  t.regex(shorter.json().message, /\(0.1s\)/);
+  const watch = httpsRequest(`${base}/slow?watch=true`, tls.ca);
+  // The watch is still open well past the deadline: it answers once the handler is let go.
+  const first = await Promise.race([watch.then(() => 'answered'), httpsRequest(`${base}/slow`, tls.ca).then(() => 'deadline')]);
+  t.is(first, 'deadline');
+  release();
+  t.is((await watch).text, 'late');
+});
