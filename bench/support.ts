@@ -18,10 +18,12 @@ export const all = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join('
 export interface Api {
   /** The created object. */
   post(path: string, body: object): Promise<{ metadata: { resourceVersion: string } }>;
+  /** Any request: its status and body text. */
+  call(method: string, path: string, body?: object): Promise<{ status: number; text: string }>;
   close(): void;
 }
 
-/** POSTs with the server, CA and token of the kubeconfig, over kept-alive connections (`sockets` at most). */
+/** Requests with the server, CA and token of the kubeconfig, over kept-alive connections (`sockets` at most). */
 export function apiOf(kubeconfigPath: string, sockets: number): Api {
   const config = parseYaml(readFileSync(kubeconfigPath, 'utf8')) as {
     clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
@@ -31,25 +33,26 @@ export function apiOf(kubeconfigPath: string, sockets: number): Api {
   const ca = Buffer.from(caData, 'base64').toString('utf8');
   const token = config.users[0]!.user.token;
   const agent = new Agent({ keepAlive: true, maxSockets: sockets, ca });
-  const post = (path: string, body: object) =>
-    new Promise<{ metadata: { resourceVersion: string } }>((resolve, reject) => {
+  const call = (method: string, path: string, body?: object) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = request(
         `${server}${path}`,
-        { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+        { method, agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode === 201) resolve(JSON.parse(text));
-            else reject(new Error(`POST ${path}: ${res.statusCode} ${text.slice(0, 500)}`));
-          });
+          res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString('utf8') }));
         },
       );
       req.on('error', reject);
-      req.end(JSON.stringify(body));
+      req.end(body === undefined ? undefined : JSON.stringify(body));
     });
-  return { post, close: () => agent.destroy() };
+  const post = async (path: string, body: object) => {
+    const { status, text } = await call('POST', path, body);
+    if (status !== 201) throw new Error(`POST ${path}: ${status} ${text.slice(0, 500)}`);
+    return JSON.parse(text) as { metadata: { resourceVersion: string } };
+  };
+  return { post, call, close: () => agent.destroy() };
 }
 
 /** Runs `work` for 0..n-1, `concurrency` at a time. */
