@@ -248,6 +248,11 @@ function documents(): Served {
   return served;
 }
 
+/** /openapi/v2 with Kubernetes kinds beside ours (local mode's events.k8s.io/v1 Event), in one document. */
+export function openAPIV2With(extra: readonly DocumentedKind[]): ServedDocument {
+  return serve(openAPIV2Of([...Object.values(kinds).map(documented), ...extra], info));
+}
+
 /** GET /openapi/v2 */
 export function openAPIV2(): ServedDocument {
   return documents().v2;
