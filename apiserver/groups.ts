@@ -1,7 +1,10 @@
-// The groups served: ours, and the core v1 group as local mode serves it (Namespaces, Secrets, Services,
-// Events) with the little OpenAPI kubectl needs of it.
+// The groups served: ours, and as local mode serves them the core v1 group (Namespaces, Secrets, Services,
+// Events) with the little OpenAPI kubectl needs of it, and events.k8s.io/v1 (the same Events) with its schema.
 import { kinds } from '../openapi/index.ts';
+import { eventsV1Documented } from '../openapi/events.ts';
+import { openAPIV3Of } from '../openapi/document.ts';
 import { coreKinds } from '../reconcile/kinds/core.ts';
+import { eventsV1 } from '../reconcile/kinds/events.ts';
 import type { DiscoveryGroup } from './discovery.ts';
 import type { OpenAPIV3 } from 'openapi-types';
 
@@ -40,6 +43,21 @@ export const coreDiscovery: DiscoveryGroup = {
           : {}),
   })),
 };
+
+/** events.k8s.io/v1, as local mode serves it: Events, the same objects as core v1 Events. */
+export const eventsDiscovery: DiscoveryGroup = {
+  group: eventsV1.group,
+  version: eventsV1.version,
+  resources: [{ plural: eventsV1.plural, singular: eventsV1.singular, kind: eventsV1.kind, namespaced: true, verbs, shortNames: ['ev'] }],
+};
+
+/** The path of events.k8s.io/v1's OpenAPI v3 document, under /openapi/v3/. */
+export const eventsOpenAPIPath = `apis/${eventsV1.group}/${eventsV1.version}`;
+
+/** The OpenAPI v3 document of events.k8s.io/v1: kubectl explain, and PATCH taking fieldValidation. */
+export function eventsOpenAPIDocument(): OpenAPIV3.Document {
+  return openAPIV3Of([eventsV1Documented], { title: 'Kubernetes events.k8s.io served in local mode', version: eventsV1.version });
+}
 
 /**
  * A minimal OpenAPI v3 document for the core kinds: what kubectl reads to know that PATCH takes

@@ -24,13 +24,16 @@ function send(ctx: Koa.Context, document: ServedDocument, cacheControl = 'no-cac
   ctx.body = document.json;
 }
 
-/** `extra`: more v3 group-version documents by path (local mode's `api/v1`), listed in /openapi/v3 too. */
-export function openapiRouter(extra: Record<string, ServedDocument> = {}): Router {
+/**
+ * `extra`: more v3 group-version documents by path (local mode's `api/v1`), listed in /openapi/v3 too; `v2`: the
+ * /openapi/v2 document when it has more than our kinds.
+ */
+export function openapiRouter(extra: Record<string, ServedDocument> = {}, v2: ServedDocument = openAPIV2()): Router {
   const router = new Router();
   const ours = openAPIV3GroupVersion(groupVersionPath)!;
   const discovery =
     Object.keys(extra).length === 0 ? openAPIV3Discovery() : serve(buildOpenAPIV3Discovery({ [groupVersionPath]: ours, ...extra }));
-  router.get('/openapi/v2', (ctx) => send(ctx, openAPIV2()));
+  router.get('/openapi/v2', (ctx) => send(ctx, v2));
   router.get('/openapi/v3', (ctx) => send(ctx, discovery));
   router.get('/openapi/v3/*path', (ctx, next) => {
     const path = ctx.params.path!;

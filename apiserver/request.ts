@@ -70,12 +70,19 @@ function decodeAs(body: Buffer, contentType: string): unknown {
   }
 }
 
-/** The body of a create or update: an object of this kind, as kube-apiserver checks it before anything else. */
+/**
+ * The body of a create or update: an object of this kind, as kube-apiserver checks it before anything else. A
+ * kind built into Kubernetes (one kubectl patches strategically) may leave out apiVersion and kind, which its
+ * typed decoder takes from the URL (client-node's EventsV1Api sends none); our kinds, as custom resources, may not.
+ */
 export function decodeObject(body: Buffer, contentType: string, kind: ResourceKind): KubeObject {
-  const value = decode(body, contentType);
-  if (!isObject(value))
+  const decoded = decode(body, contentType);
+  if (!isObject(decoded))
     throw badRequest(`${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: the body is not an object`);
   const apiVersion = kind.group ? `${kind.group}/${kind.version}` : kind.version;
+  const value = kind.strategicMergePatch
+    ? { ...decoded, apiVersion: decoded.apiVersion || apiVersion, kind: decoded.kind || kind.kind }
+    : decoded;
   if (value.apiVersion !== apiVersion || value.kind !== kind.kind) {
     throw badRequest(
       `the API version in the data (${String(value.apiVersion)}) and kind (${String(value.kind)}) do not match the expected ${apiVersion}, Kind=${kind.kind}`,

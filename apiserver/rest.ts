@@ -24,6 +24,7 @@ import {
   apiVersionOf,
   selectableFieldNames,
   selectableFields,
+  servedStore,
   storeResource,
   withReclaimFinalizer,
   type Admission,
@@ -523,7 +524,7 @@ function uidConflict(kind: ResourceKind, name: string, requested: unknown, store
 /** Mounts the kind's paths: namespaced kinds also list and watch across namespaces. */
 /** `locks` serializes writes of one object with the reconciler's corrections of it. */
 export function resourceRouter(kind: ResourceKind, store: ResourceStore, locks = new ObjectLocks()): Router {
-  const handlers = new ResourceHandlers(kind, store, locks);
+  const handlers = new ResourceHandlers(kind, servedStore(kind, store), locks);
   const router = new Router();
   const prefix = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
   const collection = kind.namespaced ? `${prefix}/namespaces/:namespace/${kind.plural}` : `${prefix}/${kind.plural}`;

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serve } from '../openapi/document.ts';
+import { openAPIV2With, serve } from '../openapi/document.ts';
+import { eventsV1Documented } from '../openapi/events.ts';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
 import { guardedClient } from '../storage/connections.ts';
@@ -20,7 +21,8 @@ import { storeEvents } from '../storage/kubernetes/events.ts';
 import { startServer, Stops } from './server.ts';
 import { defaultRetention } from '../reconcile/retention.ts';
 import { servingCertificateIn } from '../apiserver/tls.ts';
-import { coreDiscovery, coreOpenAPIDocument } from '../apiserver/groups.ts';
+import { coreDiscovery, coreOpenAPIDocument, eventsDiscovery, eventsOpenAPIDocument, eventsOpenAPIPath } from '../apiserver/groups.ts';
+import { eventsV1 } from '../reconcile/kinds/events.ts';
 import { AlreadyExists } from '../storage/objects/errors.ts';
 import { selfServiceRouter } from '../apiserver/selfservice.ts';
 
@@ -130,9 +132,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         retention: defaultRetention,
         log: options.log,
         extra: {
-          kinds: (ours) => localCoreKinds(store, ours),
-          discovery: coreDiscovery,
-          openapi: { 'api/v1': serve(coreOpenAPIDocument()) },
+          kinds: (ours) => [...localCoreKinds(store, ours), eventsV1],
+          discovery: [coreDiscovery, eventsDiscovery],
+          openapi: { 'api/v1': serve(coreOpenAPIDocument()), [eventsOpenAPIPath]: serve(eventsOpenAPIDocument()) },
+          openapiV2: openAPIV2With([eventsV1Documented]),
           routers: [selfServiceRouter()],
         },
       },

@@ -43,11 +43,15 @@ export interface ServerParts {
   /** How the store is kept from growing: the change log's length, and Events' lifetime where they are the store's. */
   retention: RetentionOptions;
   log: Logger;
-  /** Kinds served beside ours (local mode's core kinds), their discovery and OpenAPI documents, and other paths. */
+  /**
+   * Kinds served beside ours (local mode's core kinds and events.k8s.io), their discovery, their OpenAPI v3
+   * documents by path and the /openapi/v2 document with them, and other paths.
+   */
   extra?: {
     kinds: (ours: readonly ResourceKind[]) => readonly ResourceKind[];
-    discovery: DiscoveryGroup;
+    discovery: readonly DiscoveryGroup[];
     openapi: Record<string, ServedDocument>;
+    openapiV2?: ServedDocument;
     routers: Router[];
   };
 }
@@ -103,8 +107,8 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
     authenticate: parts.authenticate,
     ...(parts.authorize ? { authorize: parts.authorize } : {}),
     routers: [
-      discoveryRouter([...(parts.extra ? [parts.extra.discovery] : []), ourDiscovery]),
-      openapiRouter(parts.extra?.openapi ?? {}),
+      discoveryRouter([...(parts.extra?.discovery ?? []), ourDiscovery]),
+      openapiRouter(parts.extra?.openapi ?? {}, parts.extra?.openapiV2),
       ...served.map((kind) => resourceRouter(kind, store, locks)),
       ...(parts.extra?.routers ?? []),
     ],

@@ -5,11 +5,13 @@ import type { OpenAPIV2, OpenAPIV3 } from 'openapi-types';
 import { kinds } from './index.ts';
 import { group, version, type KindDescriptor } from './kind.ts';
 import {
+  documented,
+  friendlyGroup,
   gvk,
-  kindDefinition,
   listDefinition,
   pathsOf,
   sharedDefinitions,
+  type DocumentedKind,
   type Operation,
   type Parameter,
   type PathItem,
@@ -134,8 +136,10 @@ class Definitions {
   }
 }
 
-/** postgresDatabasesDinhlocDev_v1alpha1, as kube-apiserver tags a group-version's operations. */
-const tag = `${group.replace(/\.(\w)/g, (_, letter: string) => letter.toUpperCase())}_${version}`;
+/** postgresDatabasesDinhlocDev_v1alpha1 (events_v1), as kube-apiserver tags a group-version's operations. */
+function tagOf(kind: DocumentedKind): string {
+  return `${friendlyGroup(kind.group).replace(/\.(\w)/g, (_, letter: string) => letter.toUpperCase())}_${kind.version}`;
+}
 
 function pathsDocument<Param, Op>(items: PathItem[], dialect: Dialect<Param, Op>, definitions: Definitions): Record<string, object> {
   return sortedByKey(
@@ -143,7 +147,7 @@ function pathsDocument<Param, Op>(items: PathItem[], dialect: Dialect<Param, Op>
       const operations = item.operations.map((op) => [
         op.method,
         {
-          tags: [tag],
+          tags: [tagOf(item.kind)],
           description: op.description,
           operationId: op.operationId,
           ...dialect.operation(op, definitions.ref),
@@ -157,25 +161,46 @@ function pathsDocument<Param, Op>(items: PathItem[], dialect: Dialect<Param, Op>
   );
 }
 
-function collect(list: readonly KindDescriptor[], definitions: Definitions) {
-  for (const d of [...sharedDefinitions, ...list.flatMap((k) => [kindDefinition(k), listDefinition(k)])]) definitions.ref(d);
+function collect(list: readonly DocumentedKind[], definitions: Definitions) {
+  for (const d of [...sharedDefinitions, ...list.flatMap((k) => [k.definition, listDefinition(k)])]) definitions.ref(d);
   return list.flatMap(pathsOf);
 }
 
-const info = { title: 'postgres-apiserver', version: 'v1alpha1' };
+/** A document's title and version. */
+export interface DocumentInfo {
+  title: string;
+  version: string;
+}
+
+const info: DocumentInfo = { title: 'postgres-apiserver', version: 'v1alpha1' };
+
+/** A Swagger 2.0 document of these kinds (one or more group-versions). */
+export function openAPIV2Of(list: readonly DocumentedKind[], about: DocumentInfo): OpenAPIV2.Document<KubernetesOperation> {
+  const definitions = new Definitions(v2);
+  const paths = pathsDocument(collect(list, definitions), v2, definitions) as OpenAPIV2.PathsObject<KubernetesOperation>;
+  return { swagger: '2.0', info: about, paths, definitions: definitions.all() as OpenAPIV2.DefinitionsObject };
+}
+
+/** An OpenAPI 3.0 document of these kinds (of one group-version, as /openapi/v3/<path> serves it). */
+export function openAPIV3Of(list: readonly DocumentedKind[], about: DocumentInfo): OpenAPIV3.Document<KubernetesOperation> {
+  const definitions = new Definitions(v3);
+  const paths = pathsDocument(collect(list, definitions), v3, definitions) as OpenAPIV3.PathsObject<KubernetesOperation>;
+  return {
+    openapi: '3.0.0',
+    info: about,
+    paths,
+    components: { schemas: definitions.all() as Record<string, OpenAPIV3.SchemaObject> },
+  };
+}
 
 /** The Swagger 2.0 document kube-apiserver's aggregator downloads from /openapi/v2. */
 export function buildOpenAPIV2(list: readonly KindDescriptor[]): OpenAPIV2.Document<KubernetesOperation> {
-  const definitions = new Definitions(v2);
-  const paths = pathsDocument(collect(list, definitions), v2, definitions) as OpenAPIV2.PathsObject<KubernetesOperation>;
-  return { swagger: '2.0', info, paths, definitions: definitions.all() as OpenAPIV2.DefinitionsObject };
+  return openAPIV2Of(list.map(documented), info);
 }
 
 /** The OpenAPI 3.0 document of the group-version (kubectl explain, field validation support, apply). */
 export function buildOpenAPIV3(list: readonly KindDescriptor[]): OpenAPIV3.Document<KubernetesOperation> {
-  const definitions = new Definitions(v3);
-  const paths = pathsDocument(collect(list, definitions), v3, definitions) as OpenAPIV3.PathsObject<KubernetesOperation>;
-  return { openapi: '3.0.0', info, paths, components: { schemas: definitions.all() as Record<string, OpenAPIV3.SchemaObject> } };
+  return openAPIV3Of(list.map(documented), info);
 }
 
 export interface ServedDocument {
@@ -221,6 +246,11 @@ function documents(): Served {
     served = { v2: serve(buildOpenAPIV2(list)), v3, v3Discovery: serve(buildOpenAPIV3Discovery(v3)) };
   }
   return served;
+}
+
+/** /openapi/v2 with Kubernetes kinds beside ours (local mode's events.k8s.io/v1 Event), in one document. */
+export function openAPIV2With(extra: readonly DocumentedKind[]): ServedDocument {
+  return serve(openAPIV2Of([...Object.values(kinds).map(documented), ...extra], info));
 }
 
 /** GET /openapi/v2 */

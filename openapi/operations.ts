@@ -29,7 +29,7 @@ export interface Operation {
 
 export interface PathItem {
   path: string;
-  kind: KindDescriptor;
+  kind: DocumentedKind;
   parameters: Parameter[];
   operations: Operation[];
 }
@@ -89,13 +89,29 @@ const pathParameters: Record<string, Parameter> = {
   name: { name: 'name', in: 'path', type: 'string', description: 'The name of the object.' },
 };
 
+/**
+ * What the documents need of a kind: its names and scope, the definition of one object (its schema carries its
+ * x-kubernetes-group-version-kind), and whether it has a status subresource. Ours are `documented(kind)`; the
+ * Kubernetes kinds local mode serves (events.k8s.io/v1 Event) bring their own definition.
+ */
+export interface DocumentedKind {
+  group: string;
+  version: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  namespaced: boolean;
+  definition: Definition;
+  statusSubresource: boolean;
+}
+
 /** dev.dinhloc.databases.postgres.v1alpha1.<Kind>: the reversed group, as kube-apiserver names CRD definitions. */
 function definitionName(kind: KindDescriptor, name: string): string {
   return `${kind.group.split('.').reverse().join('.')}.${kind.version}.${name}`;
 }
 
 /** On a schema, in an array; on an operation, alone (kubectl finds a resource's kind through it). */
-export function gvk(kind: KindDescriptor, name = kind.kind) {
+export function gvk(kind: Pick<DocumentedKind, 'group' | 'version' | 'kind'>, name = kind.kind) {
   return { group: kind.group, kind: name, version: kind.version };
 }
 
@@ -104,29 +120,41 @@ export function kindDefinition(kind: KindDescriptor): Definition {
   return { name: definitionName(kind, kind.kind), schema };
 }
 
-export function listDefinition(kind: KindDescriptor): Definition {
+/** One of our kinds as the documents show it. */
+export function documented(kind: KindDescriptor): DocumentedKind {
+  const { group, version, listKind, plural, namespaced } = kind;
+  return { group, version, kind: kind.kind, listKind, plural, namespaced, definition: kindDefinition(kind), statusSubresource: true };
+}
+
+/** The list's definition, named beside the kind's (`…v1alpha1.Database` → `…v1alpha1.DatabaseList`). */
+export function listDefinition(kind: DocumentedKind): Definition {
   const schema: Schema = {
     ...object(
       `${kind.listKind} is a list of ${kind.kind}.`,
-      { ...listFields, items: array(`The ${kind.plural}.`, refersTo(kindDefinition(kind))) },
+      { ...listFields, items: array(`The ${kind.plural}.`, refersTo(kind.definition)) },
       ['items'],
     ),
     'x-kubernetes-group-version-kind': [gvk(kind, kind.listKind)],
   };
-  return { name: definitionName(kind, kind.listKind), schema };
+  return { name: `${kind.definition.name.slice(0, -kind.kind.length)}${kind.listKind}`, schema };
 }
 
 function capitalized(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
-/** Operation IDs as kube-apiserver forms them: listPostgresDatabasesDinhlocDevV1alpha1NamespacedDatabase. */
+/** A group as kube-apiserver's documents name it in tags and operation IDs: without `.k8s.io` (events.k8s.io → events). */
+export function friendlyGroup(group: string): string {
+  return group.replace(/\.k8s\.io$/, '');
+}
+
+/** Operation IDs as kube-apiserver forms them: listPostgresDatabasesDinhlocDevV1alpha1NamespacedDatabase, listEventsV1NamespacedEvent. */
 function operationId(
   verb: string,
-  kind: KindDescriptor,
+  kind: DocumentedKind,
   shape: { collection?: boolean; allNamespaces?: boolean; status?: boolean },
 ): string {
-  const groupVersion = [...kind.group.split('.'), kind.version].map(capitalized).join('');
+  const groupVersion = [...friendlyGroup(kind.group).split('.'), kind.version].map(capitalized).join('');
   const scope = kind.namespaced && !shape.allNamespaces ? 'Namespaced' : '';
   return `${verb}${groupVersion}${shape.collection ? 'Collection' : ''}${scope}${kind.kind}${shape.status ? 'Status' : ''}${shape.allNamespaces ? 'ForAllNamespaces' : ''}`;
 }
@@ -137,7 +165,7 @@ function ok(definition: Definition, ...codes: string[]) {
 }
 
 /** GET on a collection lists, or watches with `watch`: one operation, as kube-apiserver documents it. */
-function listOperation(kind: KindDescriptor, allNamespaces: boolean): Operation {
+function listOperation(kind: DocumentedKind, allNamespaces: boolean): Operation {
   return {
     method: 'get',
     action: 'list',
@@ -149,8 +177,8 @@ function listOperation(kind: KindDescriptor, allNamespaces: boolean): Operation 
   };
 }
 
-function collectionOperations(kind: KindDescriptor): Operation[] {
-  const one = kindDefinition(kind);
+function collectionOperations(kind: DocumentedKind): Operation[] {
+  const one = kind.definition;
   const list = listDefinition(kind);
   return [
     listOperation(kind, false),
@@ -178,8 +206,8 @@ function collectionOperations(kind: KindDescriptor): Operation[] {
 }
 
 /** The object itself, or (status) its status subresource, which has no delete. */
-function itemOperations(kind: KindDescriptor, status: boolean): Operation[] {
-  const one = kindDefinition(kind);
+function itemOperations(kind: DocumentedKind, status: boolean): Operation[] {
+  const one = kind.definition;
   const what = status ? `status of the specified ${kind.kind}` : `the specified ${kind.kind}`;
   const operations: Operation[] = [
     {
@@ -233,13 +261,13 @@ function parametersOf(path: string): Parameter[] {
 }
 
 /** Every path of a kind: its collection, each object, each object's status, and (namespaced kinds) all namespaces. */
-export function pathsOf(kind: KindDescriptor): PathItem[] {
+export function pathsOf(kind: DocumentedKind): PathItem[] {
   const root = `/apis/${kind.group}/${kind.version}`;
   const collection = `${root}${kind.namespaced ? '/namespaces/{namespace}' : ''}/${kind.plural}`;
   const items: [string, Operation[]][] = [
     [collection, collectionOperations(kind)],
     [`${collection}/{name}`, itemOperations(kind, false)],
-    [`${collection}/{name}/status`, itemOperations(kind, true)],
+    ...(kind.statusSubresource ? [[`${collection}/{name}/status`, itemOperations(kind, true)] as [string, Operation[]]] : []),
   ];
   if (kind.namespaced) items.push([`${root}/${kind.plural}`, [listOperation(kind, true)]]);
   return items.map(([path, operations]) => ({ path, kind, parameters: parametersOf(path), operations }));

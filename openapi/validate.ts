@@ -118,8 +118,13 @@ export function validate(object: unknown, kind: KindDescriptor, options: { statu
 
 /** The paths of fields the kind's schema does not have (`spec.x`, `spec.permissions[0].foo`), in document order. */
 export function unknownFields(object: unknown, kind: KindDescriptor): string[] {
+  return unknownFieldsIn(object, compiledFor(kind).schema);
+}
+
+/** The paths of fields `schema` does not have, in document order (a kind of Kubernetes' own, such as Event). */
+export function unknownFieldsIn(object: unknown, objectSchema: Schema): string[] {
   const found: string[] = [];
-  rewrite(object, compiledFor(kind).schema, (value, schema, path) => {
+  rewrite(object, objectSchema, (value, schema, path) => {
     if (listsFields(schema))
       found.push(
         ...Object.keys(value)
@@ -133,7 +138,12 @@ export function unknownFields(object: unknown, kind: KindDescriptor): string[] {
 
 /** A copy without the fields the kind's schema does not have (fieldValidation=Ignore, and after Warn). */
 export function pruneUnknownFields<T>(object: T, kind: KindDescriptor): T {
-  return rewrite(object, compiledFor(kind).schema, (value, schema) =>
+  return pruneUnknownFieldsIn(object, compiledFor(kind).schema);
+}
+
+/** A copy without the fields `schema` does not have. */
+export function pruneUnknownFieldsIn<T>(object: T, objectSchema: Schema): T {
+  return rewrite(object, objectSchema, (value, schema) =>
     listsFields(schema) ? Object.fromEntries(Object.entries(value).filter(([k]) => Object.hasOwn(schema.properties!, k))) : value,
   ) as T;
 }

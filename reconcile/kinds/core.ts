@@ -1,5 +1,5 @@
 // The few core v1 kinds local mode serves itself, so the usage guide runs without a cluster (DESIGN.md,
-// Modes): Namespaces, Secrets, Services and Events. In a cluster these are the cluster's.
+// Modes): Namespaces, Secrets, Services and Events (events.ts). In a cluster these are the cluster's.
 import { nameErrors, secretKeyErrors } from '../../openapi/names.ts';
 import { storeResource, type Reclaim, type ResourceKind, type Strategy } from './resource.ts';
 import { keepWatching } from '../../lib/rewatch.ts';
@@ -11,6 +11,7 @@ import type { CoreObjects, ObjectAccess, SecretChanges } from '../../storage/kub
 import type { ResourceStore } from '../../storage/objects/types.ts';
 import { deleteObject } from './delete.ts';
 import { NotFound } from '../../storage/objects/errors.ts';
+import { events } from './events.ts';
 
 const maxSecretBytes = 1024 * 1024;
 
@@ -123,57 +124,6 @@ export const services: ResourceKind = {
     ageColumn,
   ],
   strategy: schemaless(true),
-};
-
-const involvedObjectFields = [
-  'involvedObject.kind',
-  'involvedObject.namespace',
-  'involvedObject.name',
-  'involvedObject.uid',
-  'involvedObject.apiVersion',
-  'reason',
-  'type',
-];
-
-export const events: ResourceKind = {
-  ...core,
-  kind: 'Event',
-  plural: 'events',
-  singular: 'event',
-  namespaced: true,
-  columns: [
-    {
-      name: 'Last Seen',
-      type: 'date',
-      priority: 0,
-      description: 'When the event last happened, shown as an age.',
-      cell: (o) => (typeof (o.lastTimestamp ?? o.eventTime) === 'string' ? String(o.lastTimestamp ?? o.eventTime) : null),
-    },
-    column('Type', 'Normal or Warning.', (o) => o.type),
-    column('Reason', 'Why it happened.', (o) => o.reason),
-    column(
-      'Object',
-      'What it is about.',
-      (o) => `${(o.involvedObject as { kind?: string }).kind?.toLowerCase()}/${(o.involvedObject as { name?: string }).name}`,
-    ),
-    column('Message', 'What happened.', (o) => o.message),
-  ],
-  strategy: schemaless(false),
-  fields: {
-    names: involvedObjectFields,
-    of: (o) => {
-      const involved = (o.involvedObject ?? {}) as Record<string, string>;
-      return {
-        'involvedObject.kind': involved.kind ?? '',
-        'involvedObject.namespace': involved.namespace ?? '',
-        'involvedObject.name': involved.name ?? '',
-        'involvedObject.uid': involved.uid ?? '',
-        'involvedObject.apiVersion': involved.apiVersion ?? '',
-        reason: String(o.reason ?? ''),
-        type: String(o.type ?? ''),
-      };
-    },
-  },
 };
 
 export const coreKinds: readonly ResourceKind[] = [namespaces, secrets, services, events];

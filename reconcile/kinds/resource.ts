@@ -1,5 +1,6 @@
 // A kind as the HTTP layer and the loops use it: names, columns, and its rules as small hooks with no HTTP in them.
-import type { Claim } from '../../storage/objects/types.ts';
+import type { Claim, ResourceStore } from '../../storage/objects/types.ts';
+import { convertedStore, type StoredForm } from '../../storage/objects/converted.ts';
 import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
 import type { ListKeys } from '../../openapi/schema.ts';
 import type { FieldError } from '../../openapi/fields.ts';
@@ -99,6 +100,8 @@ export interface ResourceKind {
   fields?: { names: readonly string[]; of(object: KubeObject): Record<string, string> };
   /** Core kinds take kubectl's strategic merge patch (read as a merge patch); ours answer it with 415. */
   strategicMergePatch?: boolean;
+  /** Where the objects are another resource of the store, converted (events.k8s.io/v1 Events are core v1 ones). */
+  storedAs?: StoredForm;
 }
 
 /** The fields a fieldSelector can match on an object of this kind. */
@@ -112,6 +115,11 @@ export function selectableFieldNames(kind: ResourceKind): string[] {
 
 export function apiVersionOf(kind: Pick<ResourceKind, 'group' | 'version'>): string {
   return kind.group ? `${kind.group}/${kind.version}` : kind.version;
+}
+
+/** The store as the kind's requests use it: its objects in the kind's own form. */
+export function servedStore(kind: ResourceKind, store: ResourceStore): ResourceStore {
+  return kind.storedAs ? convertedStore(store, storeResource(kind), kind.storedAs) : store;
 }
 
 /** The key the store files a kind under. */

@@ -13,7 +13,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { failureOf } from './delegation.ts';
-import { eventMessage, eventName, type EventRecorder } from './events.ts';
+import { eventMessage, eventName, objectReference, type EventRecorder } from './events.ts';
 import { keepWatching } from '../../lib/rewatch.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { CoreObjects, ObjectAccess, SecretChanges } from './types.ts';
@@ -146,14 +146,7 @@ export function clusterEvents(config: KubeConfig, onError: (error: unknown) => v
         type,
         reason,
         note: eventMessage(message),
-        regarding: {
-          apiVersion: object.apiVersion,
-          kind: object.kind,
-          name: object.metadata.name,
-          uid: object.metadata.uid as string,
-          ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
-          resourceVersion: String(object.metadata.resourceVersion),
-        },
+        regarding: objectReference(object),
       };
       await api.createNamespacedEvent({ namespace, body }).catch(onError);
     },

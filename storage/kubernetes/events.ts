@@ -22,6 +22,22 @@ export function eventName(object: KubeObject): string {
   return `${object.metadata.name}.${randomBytes(8).toString('hex')}`;
 }
 
+/**
+ * The reference an Event holds to its object (core involvedObject, events.k8s.io regarding): the object's
+ * resourceVersion when it has one, never a made-up one.
+ */
+export function objectReference(object: KubeObject): Record<string, string> {
+  const { namespace, uid, resourceVersion } = object.metadata;
+  return {
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    name: object.metadata.name,
+    ...(uid ? { uid } : {}),
+    ...(namespace ? { namespace } : {}),
+    ...(typeof resourceVersion === 'string' && resourceVersion !== '' ? { resourceVersion } : {}),
+  };
+}
+
 /** Event messages are kept short, as kube-apiserver's own recorder does. */
 export function eventMessage(message: string): string {
   return message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message;
@@ -61,14 +77,7 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
         apiVersion: 'v1',
         kind: 'Event',
         metadata: { name: eventName(object), namespace },
-        involvedObject: {
-          apiVersion: object.apiVersion,
-          kind: object.kind,
-          name: object.metadata.name,
-          uid: object.metadata.uid,
-          ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
-          resourceVersion: object.metadata.resourceVersion,
-        },
+        involvedObject: objectReference(object),
         type,
         reason,
         message,

@@ -96,6 +96,11 @@ test('the same Warning again is counted on one Event, as client-go aggregates re
   );
   t.is(events.items.length, 1, JSON.stringify(events.items.map((e: { count: number }) => e.count)));
   t.is(events.items[0].count, 3);
+  // The Event names the resourceVersion the cluster had when it was first recorded: a real one, never "undefined".
+  const recordedAt = events.items[0].involvedObject.resourceVersion as string;
+  t.regex(recordedAt, /^\d+$/);
+  const current = (await local.kubectl(['get', 'pgcluster', 'repeated', '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout;
+  t.true(BigInt(recordedAt) < BigInt(current), `${recordedAt} < ${current}`);
   const table = await local.kubectl(['get', 'events', '-A', '--field-selector', 'involvedObject.name=repeated']);
   t.regex(table.stdout.split('\n')[1]!, /^\S+\s+\d+s\s+Warning\s+HostNotFound/, table.stdout);
 });
