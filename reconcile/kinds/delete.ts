@@ -50,9 +50,10 @@ export async function deleteObject(
 }
 
 /**
- * A write under the object's lock, on the object as read; when a read has persisted a live status meanwhile
- * (reads take no lock, and a reclaim can take a while), once more on the stored object if its spec is the same.
- * Without this, a drop that succeeded could leave its object behind, and the reconciler would create it again.
+ * A write under the object's lock, on the object as read; when reads have persisted a live status meanwhile
+ * (reads take no lock, and a reclaim can take a while; many concurrent lists may each persist one), again on the
+ * stored object while its spec is the same, a few times. Without this, a drop that succeeded could leave its
+ * object behind, and the reconciler would create it again.
  */
 export async function despitePersistedStatus(
   store: ResourceStore,
@@ -60,12 +61,16 @@ export async function despitePersistedStatus(
   object: KubeObject,
   write: (current: KubeObject) => Promise<KubeObject>,
 ): Promise<KubeObject> {
-  try {
-    return await write(object);
-  } catch (error) {
-    if (!(error instanceof Conflict)) throw error;
-    const current = await store.get(resource, object.metadata.namespace ?? '', object.metadata.name);
-    if (current.metadata.uid !== object.metadata.uid || current.metadata.generation !== object.metadata.generation) throw error;
-    return write(current);
+  let current = object;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write(current);
+    } catch (error) {
+      if (!(error instanceof Conflict) || attempt === persistedStatusAttempts) throw error;
+      current = await store.get(resource, object.metadata.namespace ?? '', object.metadata.name);
+      if (current.metadata.uid !== object.metadata.uid || current.metadata.generation !== object.metadata.generation) throw error;
+    }
   }
 }
+
+const persistedStatusAttempts = 5;

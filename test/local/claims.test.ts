@@ -189,3 +189,26 @@ test('48 concurrent creates of distinct roles all record their owner: no Warning
   t.deepEqual(answers.map((a) => a.headers.warning).filter(Boolean), []);
   t.is((await rolesLike(prefix)).length, 48);
 });
+
+test('creates while 10 clients keep listing (each list persists the new objects’ live status): every create is 201', async (t) => {
+  const prefix = unique('listed');
+  let creating = true;
+  const listers = Array.from({ length: 10 }, async () => {
+    let lists = 0;
+    while (creating) {
+      const listed = await request(`${group}/namespaces/default/databaseroles`);
+      if (listed.status !== 200) throw new Error(listed.text);
+      lists++;
+    }
+    return lists;
+  });
+  const answers: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const created = await request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', `listed-${i}`, `${prefix}_${i}`));
+    answers.push(created.status);
+  }
+  creating = false;
+  t.true((await Promise.all(listers)).every((lists) => lists > 0));
+  t.deepEqual(answers, Array(20).fill(201));
+  t.is((await rolesLike(prefix)).length, 20);
+});
