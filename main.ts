@@ -125,7 +125,7 @@ async function runLocal() {
 Try it:
   export KUBECONFIG=${local.kubeconfig}
   kubectl api-resources --api-group=postgres.databases.dinhloc.dev
-  kubectl get postgres -A
+  kubectl get pgapi -A
 
 The embedded PostgreSQL server to manage: its superuser DSN is in ${dataDir}/postgres.dsn.
 The usage guide's Secret (its Step 1), pointing at that server:

@@ -29,7 +29,7 @@ export interface KindDescriptor<Spec = unknown, Status = unknown> {
 type KindInput<Spec, Status> = Omit<KindDescriptor<Spec, Status>, 'group' | 'version' | 'listKind' | 'categories'>;
 
 export function defineKind<Spec, Status>(input: KindInput<Spec, Status>): KindDescriptor<Spec, Status> {
-  return Object.freeze({ group, version, listKind: `${input.kind}List`, categories: ['postgres'], ...input });
+  return Object.freeze({ group, version, listKind: `${input.kind}List`, categories: ['pgapi'], ...input });
 }
 
 /**

@@ -25,7 +25,7 @@ const groups: DiscoveryGroup[] = [
         namespaced: true,
         verbs,
         shortNames: ['pgrole'],
-        categories: ['postgres'],
+        categories: ['pgapi'],
         subresources: ['status'],
       },
       {
@@ -35,7 +35,7 @@ const groups: DiscoveryGroup[] = [
         namespaced: false,
         verbs,
         shortNames: ['pgcluster'],
-        categories: ['postgres'],
+        categories: ['pgapi'],
         subresources: ['status'],
       },
     ],
@@ -59,7 +59,7 @@ test('aggregated discovery v2 is served with its content type and an ETag, and 3
     singularResource: 'databaserole',
     verbs,
     shortNames: ['pgrole'],
-    categories: ['postgres'],
+    categories: ['pgapi'],
     subresources: [
       {
         subresource: 'status',
@@ -94,7 +94,7 @@ test('legacy discovery lists the group, and each resource with its status subres
   await close();
 });
 
-test('kubectl api-resources lists the kinds with short names, and the category postgres', async (t) => {
+test('kubectl api-resources lists the kinds with short names, and the category pgapi', async (t) => {
   const { tls, base, close } = await serveApp({
     routers: [discoveryRouter(groups)],
     authenticate: bearerTokenAuthentication('t0ken', { name: 'admin', groups: [] }),
@@ -114,7 +114,7 @@ test('kubectl api-resources lists the kinds with short names, and the category p
       ['databaseclusters', 'pgcluster', 'postgres.databases.dinhloc.dev/v1alpha1', 'false', 'DatabaseCluster'],
       ['databaseroles', 'pgrole', 'postgres.databases.dinhloc.dev/v1alpha1', 'true', 'DatabaseRole'],
     ]);
-    const { stdout: categories } = await run(['api-resources', '--categories=postgres', '-o', 'name']);
+    const { stdout: categories } = await run(['api-resources', '--categories=pgapi', '-o', 'name']);
     t.deepEqual(categories.trim().split('\n'), [
       'databaseclusters.postgres.databases.dinhloc.dev',
       'databaseroles.postgres.databases.dinhloc.dev',

@@ -22,8 +22,8 @@ test.serial('the guide applies, and applying it again leaves our objects unchang
   }
 });
 
-test.serial('kubectl get postgres -A lists the three kinds with their columns', async (t) => {
-  const { stdout, code, stderr } = await local.kubectl(['get', 'postgres', '-A']);
+test.serial('kubectl get pgapi -A lists the three kinds with their columns', async (t) => {
+  const { stdout, code, stderr } = await local.kubectl(['get', 'pgapi', '-A']);
   t.is(code, 0, stderr);
   t.regex(stdout, /NAME\s+HOST\s+VERSION\s+READY\s+DATABASES\s+ROLES\s+AGE/);
   t.regex(stdout, /default\s+database\.postgres\.databases\.dinhloc\.dev\/my-app-db\s+my_app_db_production\s+main-cluster/);

@@ -22,7 +22,7 @@ for (const n of names) {
       namespaced: n.namespaced,
     });
     t.deepEqual(kind.shortNames, n.shortNames);
-    t.deepEqual(kind.categories, ['postgres']);
+    t.deepEqual(kind.categories, ['pgapi']);
   });
 }
 
