@@ -147,6 +147,27 @@ async function phase(api: Api, target: Target, pid: number): Promise<number> {
   return perSecond;
 }
 
+/** The sum of a /metrics series' values whose labels include all of `labels`. */
+function metricSum(text: string, name: string, labels: string[]): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) && labels.every((label) => line.includes(label)))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+/** What the server's /metrics say of the roles phase: time in requests against time in the catalog's SQL. */
+async function whereTimeWent(api: Api): Promise<void> {
+  const { text } = await api.call('GET', '/metrics');
+  const requests = metricSum(text, 'apiserver_request_duration_seconds_sum', ['resource="databaseroles"']);
+  const snapshots = metricSum(text, 'catalog_operation_duration_seconds_sum', ['kind="snapshot"']);
+  const batches = metricSum(text, 'catalog_operation_duration_seconds_sum', ['kind="batch"']);
+  const count = (kind: string) => metricSum(text, 'catalog_operation_duration_seconds_count', [`kind="${kind}"`]);
+  console.log(
+    `  DatabaseRole requests: ${requests.toFixed(0)} s in all; catalog snapshots ${snapshots.toFixed(0)} s (${count('snapshot')}), ` +
+      `SQL batches ${batches.toFixed(0)} s (${count('batch')}), the reconciler's included`,
+  );
+}
+
 async function main(): Promise<void> {
   const server = await startServer();
   const pid = server.child.pid!;
@@ -157,6 +178,7 @@ async function main(): Promise<void> {
     const before = await connections(server.local.postgresDsn);
     const secretsPerSecond = await phase(api, secrets, pid);
     const rolesPerSecond = await phase(api, roles, pid);
+    await whereTimeWent(api);
     const after = await connections(server.local.postgresDsn);
     console.log(`PostgreSQL client connections (all of the server's, the store's included): before ${before}, after ${after}`);
     console.log(`ratio: ${(secretsPerSecond / rolesPerSecond).toFixed(2)}`);
