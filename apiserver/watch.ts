@@ -37,6 +37,23 @@ function checkParameters(query: Koa.Context['query']): { sendInitialEvents: bool
   return { sendInitialEvents };
 }
 
+/** The watches an app serves, each by what ends it: a server that stops ends them first (endWatches). */
+const openWatches = new WeakMap<Koa, Set<() => void>>();
+
+function openWatchesOf(app: Koa): Set<() => void> {
+  const open = openWatches.get(app) ?? new Set<() => void>();
+  openWatches.set(app, open);
+  return open;
+}
+
+/**
+ * Ends every watch the app serves, as kube-apiserver does when it shuts down: each response ends cleanly and its
+ * client watches again (through another replica) from the last resourceVersion it saw.
+ */
+export function endWatches(app: Koa): void {
+  for (const end of [...openWatchesOf(app)]) end();
+}
+
 export async function serveWatch(
   ctx: Koa.Context,
   kind: ResourceKind,
@@ -109,7 +126,9 @@ export async function serveWatch(
 
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe: (() => void) | undefined;
+  const open = openWatchesOf(ctx.app);
   const end = () => {
+    open.delete(end);
     unsubscribe?.();
     for (const timer of timers) clearTimeout(timer);
     stream.end();
@@ -119,6 +138,7 @@ export async function serveWatch(
     if (status instanceof StatusError) write('ERROR', status.toStatus());
     end();
   };
+  open.add(end);
   ctx.req.on('close', end);
   timers.push(setTimeout(end, timeoutSeconds * 1000));
   if (ctx.query.allowWatchBookmarks === 'true') timers.push(setInterval(() => bookmark(), bookmarkInterval));
