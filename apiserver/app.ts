@@ -9,6 +9,7 @@ import type { Logger } from '../lib/log.ts';
 import { serviceUnavailable, StatusError } from '../openapi/status.ts';
 import type { ServingCertificate } from './tls.ts';
 import { deadline } from './deadline.ts';
+import { endWatches } from './watch.ts';
 
 export interface AppOptions {
   log: Logger;
@@ -131,6 +132,20 @@ export async function listen(app: Koa, tls: Pick<ServingCertificate, 'cert' | 'k
     server.listen(port, host, () => resolve());
   });
   return server;
+}
+
+/**
+ * Stops serving `app`: no new connections, open watches end (their clients watch again elsewhere), and each
+ * connection closes once its requests are answered. Resolves when none is left.
+ */
+export function closeServer(server: Server, app: Koa): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    endWatches(app);
+    // close() closes the connections idle at that moment; the others close as they turn idle.
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    server.once('close', () => clearInterval(idle));
+  });
 }
 
 /** New connections are served with `tls` (a renewed certificate); open ones keep theirs. */

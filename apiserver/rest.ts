@@ -33,7 +33,8 @@ import {
 } from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { badRequest, conflict, invalid, notFound, StatusError, type Subject } from '../openapi/status.ts';
-import { includeObjectOf, toTable, wantsTable } from './table.ts';
+import { includeObjectOf, toTable } from './table.ts';
+import { asPartialObjectMetadata, asPartialObjectMetadataList, notAcceptable, representationOf, type ListMeta } from './representation.ts';
 import { serveWatch } from './watch.ts';
 import type { KubeObject } from '../openapi/objects.ts';
 import { deleteObject, despitePersistedStatus } from '../reconcile/kinds/delete.ts';
@@ -113,22 +114,60 @@ export class ResourceHandlers {
     });
   }
 
+  /** Answers one object as Accept asks: itself, a one-row Table, or its metadata only. */
   private send(ctx: Koa.Context, object: KubeObject, status = 200): void {
     sendWarnings(ctx);
+    const representation = representationOf(ctx.get('accept'));
     ctx.status = status;
-    if (wantsTable(ctx.get('accept'))) {
-      ctx.body = toTable(this.kind.columns, [object], {
-        include: includeObjectOf(ctx.query.includeObject as string | undefined),
-        withColumns: true,
-        metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') },
-      });
-    } else {
-      ctx.body = object;
+    switch (representation.as) {
+      case 'Table':
+        ctx.body = toTable(this.kind.columns, [object], {
+          include: includeObjectOf(ctx.query.includeObject as string | undefined),
+          withColumns: true,
+          metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') },
+        });
+        return;
+      case 'PartialObjectMetadata':
+        ctx.body = asPartialObjectMetadata(object, representation.groupVersion);
+        return;
+      case 'PartialObjectMetadataList':
+        throw notAcceptable(representation.as, this.kind.kind);
+      default:
+        ctx.body = object;
     }
   }
 
+  /** Answers a list as Accept asks: itself, a Table, or its items' metadata only. */
+  private sendList(ctx: Koa.Context, items: KubeObject[], metadata: ListMeta): void {
+    sendWarnings(ctx);
+    const representation = representationOf(ctx.get('accept'));
+    switch (representation.as) {
+      case 'Table':
+        ctx.body = toTable(this.kind.columns, items, {
+          include: includeObjectOf(ctx.query.includeObject as string | undefined),
+          withColumns: true,
+          metadata,
+        });
+        return;
+      case 'PartialObjectMetadataList':
+        ctx.body = asPartialObjectMetadataList(metadata, items, representation.groupVersion);
+        return;
+      case 'PartialObjectMetadata':
+        throw notAcceptable(representation.as, this.kind.kind);
+      default:
+        ctx.body = { apiVersion: apiVersionOf(this.kind), kind: `${this.kind.kind}List`, metadata, items };
+    }
+  }
+
+  /** Whether Accept asks for metadata only: then no live status is read (the metadata is the stored one). */
+  private metadataOnly(ctx: Koa.Context): boolean {
+    const { as } = representationOf(ctx.get('accept'));
+    return as === 'PartialObjectMetadata' || as === 'PartialObjectMetadataList';
+  }
+
   async get(ctx: Koa.Context, scope: Scope): Promise<void> {
-    const [object] = await this.decorate([await this.load(scope)]);
+    const stored = await this.load(scope);
+    const [object] = this.metadataOnly(ctx) ? this.visible([stored]) : await this.decorate([stored]);
     this.send(ctx, object!);
   }
 
@@ -148,17 +187,8 @@ export class ResourceHandlers {
     const selected = page.items.filter(
       (o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)),
     );
-    const items = await this.decorate(selected);
-    const metadata = { resourceVersion: page.resourceVersion, ...(page.continue ? { continue: page.continue } : {}) };
-    if (wantsTable(ctx.get('accept'))) {
-      ctx.body = toTable(this.kind.columns, items, {
-        include: includeObjectOf(ctx.query.includeObject as string | undefined),
-        withColumns: true,
-        metadata,
-      });
-    } else {
-      ctx.body = { apiVersion: apiVersionOf(this.kind), kind: `${this.kind.kind}List`, metadata, items };
-    }
+    const items = this.metadataOnly(ctx) ? this.visible(selected) : await this.decorate(selected);
+    this.sendList(ctx, items, { resourceVersion: page.resourceVersion, ...(page.continue ? { continue: page.continue } : {}) });
   }
 
   async watch(ctx: Koa.Context, namespace: string): Promise<void> {
@@ -447,13 +477,7 @@ export class ResourceHandlers {
         );
       });
     }
-    sendWarnings(ctx);
-    ctx.body = {
-      apiVersion: apiVersionOf(this.kind),
-      kind: `${this.kind.kind}List`,
-      metadata: { resourceVersion },
-      items: await this.decorate(deleted),
-    };
+    this.sendList(ctx, this.metadataOnly(ctx) ? this.visible(deleted) : await this.decorate(deleted), { resourceVersion });
   }
 }
 

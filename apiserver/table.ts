@@ -1,20 +1,13 @@
 // `kubectl get` output: meta.k8s.io/v1 Table with the kind's columns (K8S-WIRE §3).
 import type { KubeObject, PrinterColumn } from '../openapi/objects.ts';
 import { StatusError } from '../openapi/status.ts';
+import { asPartialObjectMetadata, representationOf } from './representation.ts';
 
 export type IncludeObject = 'None' | 'Metadata' | 'Object';
 
-/** Which representation the client asked for in Accept: a Table, or the object itself. */
+/** Whether Accept asks for a Table (representation.ts negotiates it). */
 export function wantsTable(accept: string | undefined): boolean {
-  return (accept ?? '').split(',').some((type) => {
-    const params = new Map(
-      type
-        .split(';')
-        .slice(1)
-        .map((p) => p.trim().split('=') as [string, string]),
-    );
-    return params.get('as') === 'Table' && params.get('g') === 'meta.k8s.io' && (params.get('v') === 'v1' || params.get('v') === 'v1beta1');
-  });
+  return representationOf(accept).as === 'Table';
 }
 
 export function includeObjectOf(value: string | undefined): IncludeObject {
@@ -53,8 +46,7 @@ function cellOf(column: PrinterColumn, object: KubeObject, now: number): unknown
 }
 
 function rowObject(object: KubeObject, include: IncludeObject): unknown {
-  if (include === 'Object') return object;
-  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: object.metadata };
+  return include === 'Object' ? object : asPartialObjectMetadata(object);
 }
 
 export interface TableOptions {

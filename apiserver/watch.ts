@@ -1,12 +1,14 @@
 // Watch (K8S-WIRE §4): newline-delimited events over a chunked 200, initial events and bookmarks, resume from
-// a resourceVersion, 410 Expired as an ERROR event, Table-encoded events for kubectl get -w.
+// a resourceVersion, 410 Expired as an ERROR event, Table-encoded events for kubectl get -w, metadata-only events
+// for metadata informers.
 import { PassThrough } from 'node:stream';
 import type Koa from 'koa';
 import { watchTimeoutSeconds } from './parameters.ts';
 import { apiVersionOf, selectableFieldNames, selectableFields, storeResource, type ResourceKind } from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { StatusError } from '../openapi/status.ts';
-import { includeObjectOf, toTable, wantsTable } from './table.ts';
+import { includeObjectOf, toTable } from './table.ts';
+import { asPartialObjectMetadata, representationOf } from './representation.ts';
 import type { KubeObject } from '../openapi/objects.ts';
 import type { ResourceStore } from '../storage/objects/types.ts';
 import { fromStoreError } from '../storage/objects/errors.ts';
@@ -35,6 +37,23 @@ function checkParameters(query: Koa.Context['query']): { sendInitialEvents: bool
   return { sendInitialEvents };
 }
 
+/** The watches an app serves, each by what ends it: a server that stops ends them first (endWatches). */
+const openWatches = new WeakMap<Koa, Set<() => void>>();
+
+function openWatchesOf(app: Koa): Set<() => void> {
+  const open = openWatches.get(app) ?? new Set<() => void>();
+  openWatches.set(app, open);
+  return open;
+}
+
+/**
+ * Ends every watch the app serves, as kube-apiserver does when it shuts down: each response ends cleanly and its
+ * client watches again (through another replica) from the last resourceVersion it saw.
+ */
+export function endWatches(app: Koa): void {
+  for (const end of [...openWatchesOf(app)]) end();
+}
+
 export async function serveWatch(
   ctx: Koa.Context,
   kind: ResourceKind,
@@ -50,7 +69,11 @@ export async function serveWatch(
     (!namespace || o.metadata.namespace === namespace) &&
     matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) &&
     matchesFields(selectableFields(kind, o));
-  const asTable = wantsTable(ctx.get('accept'));
+  // Table events for kubectl get -w; PartialObjectMetadata events for metadata informers. PartialObjectMetadataList
+  // has no meaning for one event: kube-apiserver then sends the objects themselves, and so does this.
+  const representation = representationOf(ctx.get('accept'));
+  const asTable = representation.as === 'Table';
+  const metadataOnly = representation.as === 'PartialObjectMetadata' ? representation.groupVersion : undefined;
   const include = includeObjectOf(ctx.query.includeObject as string | undefined);
   const resource = storeResource(kind);
   const requested = ctx.query.resourceVersion as string | undefined;
@@ -71,6 +94,7 @@ export async function serveWatch(
     stream.write(`${JSON.stringify({ type, object })}\n`);
   };
   const writeObject = (type: EventType, object: KubeObject) => {
+    if (metadataOnly) return write(type, asPartialObjectMetadata(object, metadataOnly));
     if (!asTable) return write(type, object);
     write(
       type,
@@ -82,12 +106,11 @@ export async function serveWatch(
     );
     columnsSent = true;
   };
-  const bookmark = (annotations?: Record<string, string>) =>
-    write('BOOKMARK', {
-      kind: asTable ? 'Table' : kind.kind,
-      apiVersion: asTable ? 'meta.k8s.io/v1' : apiVersionOf(kind),
-      metadata: { resourceVersion: lastResourceVersion, ...(annotations ? { annotations } : {}) },
-    });
+  const bookmark = (annotations?: Record<string, string>) => {
+    const metadata = { resourceVersion: lastResourceVersion, ...(annotations ? { annotations } : {}) };
+    if (metadataOnly) return write('BOOKMARK', { kind: 'PartialObjectMetadata', apiVersion: metadataOnly, metadata });
+    write('BOOKMARK', { kind: asTable ? 'Table' : kind.kind, apiVersion: asTable ? 'meta.k8s.io/v1' : apiVersionOf(kind), metadata });
+  };
 
   ctx.req.socket.setTimeout(0);
   ctx.status = 200;
@@ -103,7 +126,9 @@ export async function serveWatch(
 
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe: (() => void) | undefined;
+  const open = openWatchesOf(ctx.app);
   const end = () => {
+    open.delete(end);
     unsubscribe?.();
     for (const timer of timers) clearTimeout(timer);
     stream.end();
@@ -113,6 +138,7 @@ export async function serveWatch(
     if (status instanceof StatusError) write('ERROR', status.toStatus());
     end();
   };
+  open.add(end);
   ctx.req.on('close', end);
   timers.push(setTimeout(end, timeoutSeconds * 1000));
   if (ctx.query.allowWatchBookmarks === 'true') timers.push(setInterval(() => bookmark(), bookmarkInterval));

@@ -12,7 +12,7 @@ import { ObjectStore } from '../storage/objects/store.ts';
 import type { LeaderElection } from '../reconcile/leader.ts';
 import { Retention, type RetentionOptions } from '../reconcile/retention.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
-import { createApp, listen, replaceCertificate } from '../apiserver/app.ts';
+import { closeServer, createApp, listen, replaceCertificate } from '../apiserver/app.ts';
 import { discoveryRouter, type DiscoveryGroup } from '../apiserver/discovery.ts';
 import { ourDiscovery } from '../apiserver/groups.ts';
 import { ObjectLocks } from '../lib/locks.ts';
@@ -119,7 +119,7 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
     },
   });
   const server: Server = await listen(app, parts.tls, parts.port, parts.host);
-  stops.add(() => new Promise((resolve) => server.close(resolve)));
+  stops.add(() => closeServer(server, app));
   return {
     port: (server.address() as AddressInfo).port,
     isLeader: () => election.isLeader(),

@@ -3,7 +3,7 @@
 // a selector-less Service and, since nothing else gives such a Service endpoints, an EndpointSlice of the same
 // name holding that address. A Service or EndpointSlice this server did not create is never taken over.
 import { isIP } from 'node:net';
-import type { DatabaseSpec } from '../../openapi/database.ts';
+import { database as databaseKind, type DatabaseSpec } from '../../openapi/database.ts';
 import { failureOf } from '../../storage/kubernetes/delegation.ts';
 import { type Dependencies } from './shared.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
@@ -47,6 +47,48 @@ function isOurs(service: KubeObject, database: DatabaseObject): boolean {
   });
 }
 
+interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/**
+ * The Service's owner: the Database as a GET of it answers (apiVersion, kind, name, uid). kube-controller-manager's
+ * garbage collector deletes a dependent whose owner it does not find so, with another uid say.
+ */
+function ownerReferenceOf(database: DatabaseObject): OwnerReference {
+  return {
+    apiVersion: `${databaseKind.group}/${databaseKind.version}`,
+    kind: databaseKind.kind,
+    name: database.metadata.name,
+    uid: String(database.metadata.uid),
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function ownerReferencesOf(object: KubeObject): OwnerReference[] {
+  return (object.metadata.ownerReferences ?? []) as OwnerReference[];
+}
+
+/** Whether the Service names this Database, by its uid, as its owner (one made for a Database of the same name before may not). */
+function ownedBy(service: KubeObject, database: DatabaseObject): boolean {
+  const wanted = ownerReferenceOf(database);
+  return ownerReferencesOf(service).some(
+    (r) => r.apiVersion === wanted.apiVersion && r.kind === wanted.kind && r.name === wanted.name && r.uid === wanted.uid,
+  );
+}
+
+/** The Service's owner references with the Database's in place of any other Database's; other owners are kept. */
+function withOwner(service: KubeObject, database: DatabaseObject): OwnerReference[] {
+  const wanted = ownerReferenceOf(database);
+  return [wanted, ...ownerReferencesOf(service).filter((r) => !(r.apiVersion === wanted.apiVersion && r.kind === wanted.kind))];
+}
+
 function desiredService(database: DatabaseObject, name: string, { host, port, family }: Target): KubeObject {
   const ports = [{ name: 'postgres', protocol: 'TCP', port, targetPort: port }];
   return {
@@ -56,16 +98,7 @@ function desiredService(database: DatabaseObject, name: string, { host, port, fa
       name,
       namespace: database.metadata.namespace,
       labels: { [managedBy]: manager, [databaseLabel]: database.metadata.name },
-      ownerReferences: [
-        {
-          apiVersion: database.apiVersion,
-          kind: database.kind,
-          name: database.metadata.name,
-          uid: database.metadata.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: [ownerReferenceOf(database)],
     },
     spec: family ? { type: 'ClusterIP', ports } : { type: 'ExternalName', externalName: host, ports },
   };
@@ -197,10 +230,11 @@ export async function ensureService(deps: Dependencies, database: DatabaseObject
   const desired = desiredService(database, name, target);
   const service = !existing
     ? await deps.core.services.create(desired)
-    : ownedFields(existing.spec) === ownedFields(desired.spec)
+    : ownedFields(existing.spec) === ownedFields(desired.spec) && ownedBy(existing, database)
       ? existing
       : await deps.core.services.replace({
           ...existing,
+          metadata: { ...existing.metadata, ownerReferences: withOwner(existing, database) },
           spec: updatedSpec(existing.spec as Record<string, unknown>, desired.spec as Record<string, unknown>),
         });
   return syncEndpointSlice(deps.core, service, target);
@@ -220,7 +254,10 @@ export async function removeService(deps: Dependencies, database: DatabaseObject
 /** What the Database's status says of its Service: its name when it is ours, and what a write would fix. */
 export interface ServiceStatus {
   name?: string;
-  /** Missing, or pointing elsewhere than the DSN: the reconciler writes it again. A foreign one is not fixable. */
+  /**
+   * Missing, pointing elsewhere than the DSN, or owned by another uid (made for a Database of the same name
+   * before): the reconciler writes it again. A foreign one is not fixable.
+   */
   drift?: { reason: 'ServiceMissing' | 'ServiceOutOfDate'; message: string };
 }
 
@@ -235,5 +272,13 @@ export function serviceStatusOf(database: DatabaseObject, namespaceServices: rea
   const desired = desiredService(database, name, targetOf(host));
   if (ownedFields(service.spec) !== ownedFields(desired.spec))
     return { name, drift: { reason: 'ServiceOutOfDate', message: `${where} does not point at ${host}` } };
+  if (!ownedBy(service, database))
+    return {
+      name,
+      drift: {
+        reason: 'ServiceOutOfDate',
+        message: `${where} names another owner than this Database (uid ${database.metadata.uid}): the garbage collector would delete it`,
+      },
+    };
   return { name };
 }

@@ -18,7 +18,7 @@ ETCD_VERSION="${ETCD_VERSION:-$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $
 minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
 staging_version="v0.${KUBE_VERSION#v1.}"
 
-# kube-controller-manager runs only the ClusterRole aggregation controller in the e2e suite (RBAC's admin/edit/view).
+# kube-controller-manager runs its namespace, garbage collector and ClusterRole aggregation controllers in the e2e suite.
 missing=()
 for b in kube-apiserver kube-controller-manager; do
   if has_version "$BIN/$b" --version "Kubernetes $KUBE_VERSION"; then echo "$b $KUBE_VERSION: up to date"; else missing+=("$b"); fi

@@ -4,7 +4,11 @@
 #   test/e2e/start-control-plane.sh [command ...]        (default: kubectl get ns)
 # The command gets KUBECONFIG (an admin in system:masters; contexts `alice`, `viewer` and `tenant` are three more
 # users, with no bindings yet: tests bind them) and CONTROL_PLANE_DIR, which holds ca.crt (signs the serving and client certs),
-# front-proxy-ca.crt, front-proxy-client.{crt,key} and the logs. kube-controller-manager runs only the
+# front-proxy-ca.crt, front-proxy-client.{crt,key} and the logs, and CONTROLLER_MANAGER, the https URL of
+# kube-controller-manager (its /debug/controllers/garbagecollector/graph answers the admin's client cert).
+# kube-controller-manager runs the controllers every cluster runs that act on an aggregated API's objects: the
+# namespace controller (a deleted namespace's objects are deleted through every resource discovery lists) and the
+# garbage collector (metadata informers on every resource; dependents whose owner is gone are deleted), plus the
 # ClusterRole aggregation controller, so the admin/edit/view roles gather labelled rules as in a real cluster.
 set -euo pipefail
 
@@ -27,9 +31,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Three free loopback ports, held open together so they differ.
-read -r etcd_port peer_port api_port < <(node -e '
-  const net = require("net"); const s = [0, 1, 2].map(() => net.createServer());
+# Four free loopback ports, held open together so they differ.
+read -r etcd_port peer_port api_port kcm_port < <(node -e '
+  const net = require("net"); const s = [0, 1, 2, 3].map(() => net.createServer());
   Promise.all(s.map((x) => new Promise((r) => x.listen(0, "127.0.0.1", r))))
     .then(() => { console.log(s.map((x) => x.address().port).join(" ")); s.forEach((x) => x.close()); });')
 
@@ -48,6 +52,7 @@ mkdir -p "$DIR/certs"
 ca ca
 ca front-proxy-ca
 leaf certs/apiserver /CN=kube-apiserver ca serverAuth IP:127.0.0.1,DNS:localhost
+leaf certs/kube-controller-manager /CN=kube-controller-manager ca serverAuth IP:127.0.0.1,DNS:localhost
 leaf admin "/O=system:masters/CN=admin" ca clientAuth
 leaf alice /CN=alice ca clientAuth
 leaf viewer /CN=viewer ca clientAuth
@@ -97,9 +102,16 @@ wait_ok "$client/health" etcd
 pids+=($!)
 wait_ok "https://127.0.0.1:$api_port/healthz" kube-apiserver --cacert "$DIR/ca.crt" --cert "$DIR/admin.crt" --key "$DIR/admin.key"
 
-KUBECONFIG="$DIR/kubeconfig" "$BIN/kube-controller-manager" --kubeconfig="$DIR/kubeconfig" --controllers=clusterrole-aggregation \
-  --leader-elect=false --secure-port=0 >"$DIR/kube-controller-manager.log" 2>&1 &
+# As the admin (no ServiceAccount credentials: no token controller runs). Its secure port serves /healthz and the
+# garbage collector's graph to client certs of ca (system:masters needs no SubjectAccessReview).
+KUBECONFIG="$DIR/kubeconfig" "$BIN/kube-controller-manager" --kubeconfig="$DIR/kubeconfig" \
+  --controllers=namespace,garbagecollector,clusterrole-aggregation --use-service-account-credentials=false \
+  --leader-elect=false --bind-address=127.0.0.1 --secure-port="$kcm_port" \
+  --tls-cert-file="$DIR/certs/kube-controller-manager.crt" --tls-private-key-file="$DIR/certs/kube-controller-manager.key" \
+  --client-ca-file="$DIR/ca.crt" --authentication-kubeconfig="$DIR/kubeconfig" --authorization-kubeconfig="$DIR/kubeconfig" \
+  --v=2 >"$DIR/kube-controller-manager.log" 2>&1 &
 pids+=($!)
+wait_ok "https://127.0.0.1:$kcm_port/healthz" kube-controller-manager --cacert "$DIR/ca.crt" --cert "$DIR/admin.crt" --key "$DIR/admin.key"
 
 echo "control plane up: https://127.0.0.1:$api_port (etcd $client)" >&2
-KUBECONFIG="$DIR/kubeconfig" CONTROL_PLANE_DIR="$DIR" "$@"
+KUBECONFIG="$DIR/kubeconfig" CONTROL_PLANE_DIR="$DIR" CONTROLLER_MANAGER="https://127.0.0.1:$kcm_port" "$@"

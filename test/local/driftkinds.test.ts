@@ -229,6 +229,51 @@ test.serial("the Database's Service deleted by hand: Ready=False ServiceMissing 
 });
 
 test.serial(
+  "the Database's Service naming another owner uid (left by a Database of the same name): Ready=False ServiceOutOfDate, its ownerReference made the Database's again",
+  async (t) => {
+    await setPolicy('Report');
+    t.teardown(() => setPolicy('Correct'));
+    const database = JSON.parse((await local.kubectl(['get', 'pgdb', 'my-app-db', '-o', 'json'])).stdout);
+    const owners = async () =>
+      JSON.parse((await local.kubectl(['get', 'service', 'my-app-db-svc', '-o', 'json'])).stdout).metadata.ownerReferences;
+    t.like(await owners(), [{ apiVersion: database.apiVersion, kind: 'Database', name: 'my-app-db', uid: database.metadata.uid }]);
+    const stale = {
+      metadata: {
+        ownerReferences: [
+          {
+            apiVersion: database.apiVersion,
+            kind: 'Database',
+            name: 'my-app-db',
+            uid: '00000000-0000-4000-8000-000000000000',
+            controller: true,
+          },
+        ],
+      },
+    };
+    t.is((await local.kubectl(['patch', 'service', 'my-app-db-svc', '--type', 'merge', '-p', JSON.stringify(stale)])).code, 0);
+    t.true(
+      await eventually(
+        async () =>
+          (await statusOf('pgdb', 'my-app-db')).conditions?.some(
+            (c) =>
+              c.type === 'Ready' &&
+              c.status === 'False' &&
+              (c as { reason?: string }).reason === 'ServiceOutOfDate' &&
+              /names another owner than this Database/.test((c as { message?: string }).message ?? ''),
+          ) === true,
+      ),
+    );
+    await setPolicy('Correct');
+    t.true(
+      await eventually(async () => (await owners())?.[0]?.uid === database.metadata.uid, 20_000),
+      'Correct names the Database, by its uid, as the owner again',
+    );
+    t.is((await owners()).length, 1);
+    t.true(await eventually(() => inSync('pgdb', 'my-app-db')));
+  },
+);
+
+test.serial(
   'a connectionSecret deleted or edited by hand: Ready=False ConnectionSecretDrift under Report, written again under Correct',
   async (t) => {
     const applied = await local.kubectl(

@@ -8,6 +8,7 @@ import test from 'ava';
 import { kubectl } from '../support/kubectl.ts';
 import { eventually, metricValue, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 import { sql } from '../support/postgres.ts';
+import { rawWatch } from '../support/rawclient.ts';
 
 let local: LocalServer;
 test.before(async () => {
@@ -166,3 +167,19 @@ function watchEvent(path: string, wanted: (event: WatchEvent) => boolean): Promi
     req.end();
   });
 }
+
+test.serial('a server that stops ends its open watches at once instead of waiting for their timeout', async (t) => {
+  const watch = rawWatch(local.kubeconfig, '/apis/postgres.databases.dinhloc.dev/v1alpha1/databaseroles?watch=1&timeoutSeconds=600');
+  t.teardown(() => watch.stop());
+  t.regex(await watch.contentType, /^application\/json/, 'the watch is open');
+  const ended = watch
+    .until(() => false, 60_000)
+    .then(
+      () => 'still open',
+      (error: Error) => error.message,
+    );
+  const stopping = Date.now();
+  local = await local.restart();
+  t.regex(await ended, /^the watch ended \(HTTP 200\)/);
+  t.true(Date.now() - stopping < 30_000, `the restart took ${Date.now() - stopping} ms`);
+});

@@ -1,9 +1,11 @@
-// The end-to-end setting. `npm run test:e2e` starts etcd, kube-apiserver and the ClusterRole aggregation
-// controller (start-control-plane.sh: KUBECONFIG is its admin, CONTROL_PLANE_DIR its folder). Each test file
-// installs the server as a user would (the certificate command, the chart's rendered objects), then runs it
-// on the host in cluster mode with its ServiceAccount's token; the APIService reaches it through an
-// ExternalName Service `localhost`. One PostgreSQL server holds the object store and is the managed target.
-// More replicas may join on other ports (the APIService keeps reaching the first), sharing store and token.
+// The end-to-end setting. `npm run test:e2e` starts etcd, kube-apiserver and kube-controller-manager with its
+// namespace, garbage collector and ClusterRole aggregation controllers (start-control-plane.sh: KUBECONFIG is its
+// admin, CONTROL_PLANE_DIR its folder). Each test file installs the server as a user would (the certificate
+// command, the chart's rendered objects), then runs it on the host in cluster mode with its ServiceAccount's
+// token; the APIService reaches it through an ExternalName Service `localhost`. One PostgreSQL server holds the
+// object store and is the managed target. More replicas may join on other ports (the APIService keeps reaching
+// the first), sharing store and token. A file removes the APIService when it ends: an APIService whose server is
+// gone leaves discovery partial, and then the namespace controller deletes no namespace's content.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -109,7 +111,7 @@ export interface InstalledServer extends Replica {
   postgres: TestServer;
   /** Starts another replica on a free port with the same store and ServiceAccount; resolves once it is ready. */
   startReplica(): Promise<Replica>;
-  /** Stops every replica, then PostgreSQL. */
+  /** Removes the APIService, then stops every replica, then PostgreSQL. */
   stop(): Promise<void>;
 }
 
@@ -217,8 +219,10 @@ export async function installServer(): Promise<InstalledServer> {
   const replicas = [startReplicaProcess(port, args, join(work, 'server.log'))];
   const first = replicas[0]!;
   const stop = async () => {
+    const removed = await asAdmin(['delete', 'apiservice', apiService, '--ignore-not-found']);
     await Promise.all(replicas.map((r) => r.kill()));
     await postgres.stop();
+    if (removed.code !== 0) throw new Error(`the APIService could not be removed: ${removed.stderr}`);
   };
   const startReplica = async () => {
     const replica = startReplicaProcess(await freePort(), args, join(work, `replica-${replicas.length + 1}.log`));
@@ -286,4 +290,63 @@ export function direct(
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/** A node of the garbage collector's dependency graph, as its debug handler prints it. */
+export interface GraphNode {
+  uid: string;
+  kind: string;
+  name: string;
+  namespace: string;
+  /** Known only from a dependent's ownerReference, not (yet) observed through the GC's informer on its resource. */
+  virtual: boolean;
+  beingDeleted: boolean;
+}
+
+/**
+ * The garbage collector's graph around `uid` (kube-controller-manager's /debug/controllers/garbage-collector-
+ * controller/graph?uid=…, served to the admin's client cert): the nodes, and the edges dependent → owner.
+ */
+export function garbageCollectorGraph(uid: string): Promise<{ nodes: GraphNode[]; edges: [string, string][] }> {
+  const { dir } = controlPlane();
+  const base = process.env.CONTROLLER_MANAGER;
+  if (!base) throw new Error('CONTROLLER_MANAGER is not set: run the suite with `npm run test:e2e`');
+  const url = new URL(`/debug/controllers/garbage-collector-controller/graph?uid=${encodeURIComponent(uid)}`, base);
+  return new Promise((resolvePromise, reject) => {
+    const req = httpsRequest(
+      url,
+      {
+        ca: readFileSync(join(dir, 'ca.crt')),
+        cert: readFileSync(join(dir, 'admin.crt')),
+        key: readFileSync(join(dir, 'admin.key')),
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}: ${text}`));
+          const nodes = [...text.matchAll(/^ {2}"[^"]*" \[\n([\s\S]*?)^ {2}\];$/gm)].map(([, body]) => {
+            const attributes = new Map([...body!.matchAll(/^ {4}(\w+)="((?:[^"\\]|\\.)*)"$/gm)].map(([, key, value]) => [key!, value!]));
+            return {
+              uid: attributes.get('uid') ?? '',
+              kind: attributes.get('kind') ?? '',
+              name: attributes.get('name') ?? '',
+              namespace: attributes.get('namespace') ?? '',
+              virtual: attributes.get('virtual') === 'true',
+              beingDeleted: attributes.get('beingDeleted') === 'true',
+            };
+          });
+          const edges = [...text.matchAll(/^ {2}"([^"]+)" -> "([^"]+)";$/gm)].map(([, from, to]) => [from!, to!] as [string, string]);
+          resolvePromise({ nodes, edges });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** kube-controller-manager's log so far (start-control-plane.sh runs it at -v=2). */
+export function controllerManagerLog(): string {
+  return readFileSync(join(controlPlane().dir, 'kube-controller-manager.log'), 'utf8');
 }
