@@ -137,12 +137,13 @@ spec: {roleName: root, databaseClusterRef: {name: main-cluster}, superuser: true
 
 for (const [title, args, input, message] of badInputs) {
   test.serial(`${title} is refused with a message naming the field, and nothing is stored`, async (t) => {
-    const before = (await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout;
+    const before = (await local.kubectl(['get', 'pgapi', '-A', '-o', 'json'])).stdout;
+    t.regex(before, /"kind": "DatabaseRole"/, 'the listing to compare is there');
     const result = await local.kubectl(args, input);
     t.not(result.code, 0);
     t.regex(result.stderr, message);
     t.is(
-      (await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout.replace(/"resourceVersion": "\d+"/, ''),
+      (await local.kubectl(['get', 'pgapi', '-A', '-o', 'json'])).stdout.replace(/"resourceVersion": "\d+"/, ''),
       before.replace(/"resourceVersion": "\d+"/, ''),
     );
   });

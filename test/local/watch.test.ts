@@ -119,11 +119,11 @@ test.serial('kubectl edit changes the object through the editor', async (t) => {
 });
 
 test.serial('a restart loses no object and resourceVersions keep growing', async (t) => {
-  const before = JSON.parse((await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout);
+  const before = JSON.parse((await local.kubectl(['get', 'pgapi', '-A', '-o', 'json'])).stdout);
   const lastVersion = Math.max(...before.items.map((o: { metadata: { resourceVersion: string } }) => Number(o.metadata.resourceVersion)));
   const names = before.items.map((o: { metadata: { name: string } }) => o.metadata.name).sort();
   local = await local.restart();
-  const after = JSON.parse((await local.kubectl(['get', 'postgres', '-A', '-o', 'json'])).stdout);
+  const after = JSON.parse((await local.kubectl(['get', 'pgapi', '-A', '-o', 'json'])).stdout);
   t.deepEqual(after.items.map((o: { metadata: { name: string } }) => o.metadata.name).sort(), names);
   t.is((await local.kubectl(['label', 'pgrole', 'app-user', 'restarted=yes'])).code, 0);
   const relabelled = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
