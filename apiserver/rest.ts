@@ -103,9 +103,10 @@ export class ResourceHandlers {
   }
 
   /** As reads answer: visible, with the live status merged in. */
-  private async decorate(objects: KubeObject[]): Promise<KubeObject[]> {
+  private async decorate(objects: KubeObject[], ctx?: Koa.Context): Promise<KubeObject[]> {
     const visible = this.visible(objects);
-    return this.kind.strategy.decorate ? this.kind.strategy.decorate(visible) : visible;
+    const warn = ctx ? (text: string) => writeContext(ctx).warn(text) : undefined;
+    return this.kind.strategy.decorate ? this.kind.strategy.decorate(visible, warn) : visible;
   }
 
   private async load(scope: Scope): Promise<KubeObject> {
@@ -187,7 +188,7 @@ export class ResourceHandlers {
     const selected = page.items.filter(
       (o) => matchesLabels((o.metadata.labels ?? {}) as Record<string, string>) && matchesFields(selectableFields(this.kind, o)),
     );
-    const items = this.metadataOnly(ctx) ? this.visible(selected) : await this.decorate(selected);
+    const items = this.metadataOnly(ctx) ? this.visible(selected) : await this.decorate(selected, ctx);
     this.sendList(ctx, items, { resourceVersion: page.resourceVersion, ...(page.continue ? { continue: page.continue } : {}) });
   }
 

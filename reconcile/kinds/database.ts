@@ -167,8 +167,8 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot, service: Service
 }
 
 /** Reads share one snapshot per cluster for all the Databases on it, and one read of each namespace's Dependencies. */
-function decorate(deps: Dependencies, objects: KubeObject[]): Promise<KubeObject[]> {
-  return decorateByCluster(deps, resources.databases, objects as DatabaseObject[], ['Ready'], async (list, cluster) => {
+function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: string) => void): Promise<KubeObject[]> {
+  return decorateByCluster(deps, resources.databases, objects as DatabaseObject[], ['Ready'], warn, async (list, cluster) => {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
     const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
     const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await deps.core.services.list(ns)] as const)));
@@ -193,6 +193,6 @@ export function databases(deps: Dependencies): ResourceKind {
         withoutRecord(planDatabaseDeletion(spec.name, snapshot), snapshot.ownershipSchema, 'database', spec.name);
       return { cluster: spec.databaseClusterRef.name, what: `database "${spec.name}"`, scope: { roles: [], databases: [spec.name] }, plan };
     }),
-    decorate: (objects) => decorate(deps, objects),
+    decorate: (objects, warn) => decorate(deps, objects, warn),
   });
 }

@@ -337,8 +337,8 @@ function liveAttributes(role: LiveRole | undefined): Partial<DatabaseRoleStatus>
 }
 
 /** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
-function decorate(deps: Dependencies, objects: KubeObject[]): Promise<KubeObject[]> {
-  return decorateByCluster(deps, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], async (list, cluster) => {
+function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: string) => void): Promise<KubeObject[]> {
+  return decorateByCluster(deps, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], warn, async (list, cluster) => {
     // One read of the cluster's Databases and, per namespace, of the Secrets the roles name.
     const owners = databaseOwners(await objectsOnCluster(deps, resources.databases, cluster.object.metadata.name));
     const secrets = new Map(
@@ -387,6 +387,6 @@ export function databaseRoles(deps: Dependencies): ResourceKind {
         plan,
       };
     }),
-    decorate: (objects) => decorate(deps, objects),
+    decorate: (objects, warn) => decorate(deps, objects, warn),
   });
 }

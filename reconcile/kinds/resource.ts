@@ -48,8 +48,11 @@ export interface Strategy {
   writeWarnings?(object: KubeObject, context: WriteContext): Promise<void>;
   /** Runs once the object is gone from the store (objects made for it, such as a Database's Service). */
   afterDelete?(object: KubeObject): Promise<void>;
-  /** The object as it is read: live status merged in. */
-  decorate?(objects: KubeObject[]): Promise<KubeObject[]>;
+  /**
+   * The objects as they are read: live status merged in. `warn` tells a reader what it sees is not live (a
+   * cluster that did not answer a read across clusters in time).
+   */
+  decorate?(objects: KubeObject[], warn?: (text: string) => void): Promise<KubeObject[]>;
   /** Written only through create/update, never returned (Secret stringData). */
   writeOnly?(object: KubeObject): KubeObject;
 }

@@ -280,44 +280,73 @@ export function reclaimHook(
 
 type ClusterObject = KubeObject & { spec: { databaseClusterRef: { name: string } }; status?: { conditions?: Condition[] } };
 
+/** How long a read across several clusters waits for each one's live status (a frozen server must not hold up the rest). */
+export const clusterReadMs = 3_000;
+
 /**
- * The read path of the namespaced kinds: objects grouped by cluster, one live read per cluster (`live`), a
- * status with the given conditions False for every object of a cluster that cannot be read, then each status
- * persisted when it changed.
+ * The read path of the namespaced kinds: objects grouped by cluster, one live read per cluster (`live`), in
+ * parallel; a status with the given conditions False for every object of a cluster that cannot be read; then
+ * each status persisted when it changed. A read across several clusters waits `clusterReadMs` for each: one
+ * that has not answered by then is shown with its stored status and a Warning (`warn`), and its live status
+ * is persisted when it comes.
  */
 export async function decorateByCluster<T extends ClusterObject>(
   deps: Dependencies,
   resource: string,
   objects: readonly T[],
   conditionTypes: readonly string[],
+  warn: ((text: string) => void) | undefined,
   live: (list: T[], cluster: ResolvedCluster) => Promise<Map<T, object>>,
 ): Promise<KubeObject[]> {
-  const statuses = new Map<T, object>();
   // Grouped by hand: Map.groupBy needs Node 21.
   const byCluster = new Map<string, T[]>();
   for (const o of objects) byCluster.set(o.spec.databaseClusterRef.name, [...(byCluster.get(o.spec.databaseClusterRef.name) ?? []), o]);
-  for (const [name, list] of byCluster) {
-    const failAll = (reason: string, message: string) => {
-      for (const o of list) {
+  const persist = (statuses: Map<T, object>) => Promise.all([...statuses].map(([o, status]) => persistStatus(deps, resource, o, status)));
+  const read = (name: string, list: T[]) => liveStatuses(deps, name, list, conditionTypes, live);
+  const waitFor = byCluster.size > 1 && warn ? clusterReadMs : undefined;
+  const shown = await Promise.all(
+    [...byCluster].map(async ([name, list]) => {
+      const statuses = read(name, list);
+      if (waitFor === undefined) return persist(await statuses);
+      const answered = await Promise.race([statuses, timeout(waitFor)]);
+      if (answered) return persist(answered);
+      warn!(`DatabaseCluster "${name}" did not answer within ${waitFor / 1000}s: its ${list.length} object(s) show the status last read`);
+      void statuses
+        .then(persist)
+        .catch((error: unknown) => deps.log.debug({ err: error, cluster: name }, 'a late live status was not persisted'));
+      return list;
+    }),
+  );
+  const byUid = new Map(shown.flat().map((o) => [o.metadata.uid, o]));
+  return objects.map((o) => byUid.get(o.metadata.uid) ?? o);
+}
+
+function timeout(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+}
+
+/** One cluster's live statuses for `list`, or its fault in the given conditions of each. */
+async function liveStatuses<T extends ClusterObject>(
+  deps: Dependencies,
+  name: string,
+  list: T[],
+  conditionTypes: readonly string[],
+  live: (list: T[], cluster: ResolvedCluster) => Promise<Map<T, object>>,
+): Promise<Map<T, object>> {
+  const failAll = (reason: string, message: string) =>
+    new Map(
+      list.map((o) => {
         const generation = Number(o.metadata.generation ?? 1);
-        statuses.set(o, {
-          ...o.status,
-          conditions: conditionTypes.map((type) => condition(type, false, reason, message, generation, o.status?.conditions)),
-          observedGeneration: generation,
-        });
-      }
-    };
-    const resolved = await resolveCluster(deps, name);
-    if (isProblem(resolved)) {
-      failAll(resolved.reason, resolved.message);
-      continue;
-    }
-    try {
-      for (const [o, status] of await live(list, resolved)) statuses.set(o, status);
-    } catch (error) {
-      const fault = environmentFault(error);
-      failAll(fault.reason, fault.message);
-    }
+        const conditions = conditionTypes.map((type) => condition(type, false, reason, message, generation, o.status?.conditions));
+        return [o, { ...o.status, conditions, observedGeneration: generation }];
+      }),
+    );
+  const resolved = await resolveCluster(deps, name);
+  if (isProblem(resolved)) return failAll(resolved.reason, resolved.message);
+  try {
+    return await live(list, resolved);
+  } catch (error) {
+    const fault = environmentFault(error);
+    return failAll(fault.reason, fault.message);
   }
-  return Promise.all(objects.map((o) => persistStatus(deps, resource, o, statuses.get(o)!)));
 }

@@ -133,6 +133,12 @@ test.serial('the target frozen: its requests answer within the deadline with rea
     t.is(created.res.status, 201, created.res.text);
     t.log(`a create on the frozen target answered in ${created.ms} ms`);
     await guideUntouched(t);
+    const listed = await answered(roles);
+    t.is(listed.res.status, 200);
+    t.regex(String(listed.res.headers.warning), /DatabaseCluster \\"target\\" did not answer within 3s/);
+    const items = (listed.res.json() as { items: { metadata: { name: string } }[] }).items.map((o) => o.metadata.name);
+    t.true(items.includes('app-user') && items.includes('steady'), items.join(', '));
+    t.log(`a list across both clusters answered in ${listed.ms} ms`);
   } finally {
     thaw();
   }
