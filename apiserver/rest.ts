@@ -97,9 +97,19 @@ export class ResourceHandlers {
     return this.kind.strategy.writeOnly ? objects.map((o) => this.kind.strategy.writeOnly!(o)) : objects;
   }
 
-  /** What a write answers: the live object, or for a dry run the object as it would be (nothing is persisted). */
-  private async answer(object: KubeObject, dryRun: boolean): Promise<KubeObject> {
-    return dryRun ? this.visible([object])[0]! : (await this.decorate([object]))[0]!;
+  /**
+   * What a write answers: the live object, or for a dry run the object as it would be (nothing is persisted).
+   * The write is done by now: a live status that cannot be read (the store went away meanwhile) makes the
+   * answer the stored object with a Warning, never an error.
+   */
+  private async answer(ctx: Koa.Context, object: KubeObject, dryRun: boolean): Promise<KubeObject> {
+    if (dryRun) return this.visible([object])[0]!;
+    try {
+      return (await this.decorate([object], ctx))[0]!;
+    } catch (error) {
+      writeContext(ctx).warn(`the write is done, but its live status could not be read: ${(error as Error).message}`);
+      return this.visible([object])[0]!;
+    }
   }
 
   /** As reads answer: visible, with the live status merged in. */
@@ -251,7 +261,7 @@ export class ResourceHandlers {
       });
       const rehearsed = admission.write ? await admission.write(fresh) : fresh;
       await this.kind.strategy.writeWarnings?.(rehearsed, request);
-      this.send(ctx, await this.answer(rehearsed, true), 201);
+      this.send(ctx, await this.answer(ctx, rehearsed, true), 201);
       return;
     }
     // The object and its claims first, in one transaction: a create that loses a claim runs no SQL. Its write
@@ -266,7 +276,7 @@ export class ResourceHandlers {
       ? await create()
       : await this.locks.run(objectKey(this.resource, fresh.metadata.namespace, fresh.metadata.name), create);
     await this.kind.strategy.writeWarnings?.(created, request);
-    this.send(ctx, await this.answer(created, false), 201);
+    this.send(ctx, await this.answer(ctx, created, false), 201);
   }
 
   private admission(object: KubeObject, old: KubeObject | undefined, request: WriteContext): Promise<Admission> {
@@ -347,7 +357,7 @@ export class ResourceHandlers {
           throw fromStoreError(e);
         });
     if (subresource === undefined) await this.kind.strategy.writeWarnings?.(stored, request);
-    const shown = await this.answer(stored, request.dryRun);
+    const shown = await this.answer(ctx, stored, request.dryRun);
     this.send(ctx, shown);
   }
 
@@ -442,7 +452,7 @@ export class ResourceHandlers {
           .catch((e: unknown) => {
             throw fromStoreError(e);
           });
-    const shown = await this.answer(deleted, dryRun);
+    const shown = await this.answer(ctx, deleted, dryRun);
     this.send(ctx, shown);
   }
 
@@ -458,7 +468,7 @@ export class ResourceHandlers {
     const result = await deleteObject(this.kind, this.store, object, request).catch((e: unknown) => {
       throw fromStoreError(e);
     });
-    this.send(ctx, await this.answer(result, request.dryRun));
+    this.send(ctx, await this.answer(ctx, result, request.dryRun));
   }
 
   async deleteCollection(ctx: Koa.Context, namespace: string): Promise<void> {

@@ -195,6 +195,23 @@ test('an unknown field named beyond Latin-1 (€) is warned about after a 201, i
   t.is(res.headers.warning, '299 - "unknown field \\"spec.\\\\u20ac\\"", 299 - "unknown field \\"spec.\\\\u00e9\\""');
 });
 
+test('a write whose live status cannot be read afterwards answers the stored object with a Warning, never an error', async (t) => {
+  const failingReads: ResourceKind = {
+    ...widgets,
+    strategy: {
+      ...widgets.strategy,
+      decorate: async () => {
+        throw new Error('the store went away');
+      },
+    },
+  };
+  const { call } = await serveKinds(t, server.superuserDsn, [failingReads]);
+  const res = await call('POST', collection, widget('stored'));
+  t.is(res.status, 201, res.text);
+  t.like(res.json(), { metadata: { name: 'stored' }, spec: { size: 1 } });
+  t.is(res.headers.warning, '299 - "the write is done, but its live status could not be read: the store went away"');
+});
+
 test('dryRun=All validates and answers, and stores nothing', async (t) => {
   const { call } = await serve(t);
   t.is((await call('POST', `${collection}?dryRun=All`, widget('a'))).status, 201);
