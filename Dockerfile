@@ -1,16 +1,25 @@
-# The server's image. tsx runs the TypeScript sources as they are, so there is no build stage.
-FROM node:20-slim
+# The server's image: TypeScript compiled in a build stage; the image runs JavaScript (less memory and a faster
+# start than compiling at run time) with the production dependencies only.
+FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
-COPY tsconfig.json main.ts ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json main.ts ./
 COPY apiserver apiserver
+COPY apiservice apiservice
 COPY lib lib
 COPY modes modes
 COPY openapi openapi
 COPY reconcile reconcile
 COPY storage storage
+RUN npx tsc -p tsconfig.build.json
+
+FROM node:20-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY --from=build /app/dist dist
 # The base image's 'node' user, by number so that the kubelet can check runAsNonRoot.
 USER 1000:1000
 EXPOSE 8443
-ENTRYPOINT ["node", "--import", "tsx", "main.ts"]
+ENTRYPOINT ["node", "--enable-source-maps", "dist/main.js"]

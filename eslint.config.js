@@ -29,7 +29,7 @@ const loopsOfReconcile = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.cache/'] },
+  { ignores: ['node_modules/', '.cache/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

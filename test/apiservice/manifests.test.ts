@@ -175,6 +175,7 @@ test("the image runs as a numeric non-root user (runAsNonRoot can check it) and 
   t.truthy(user, 'USER is numeric');
   t.not(Number(user?.[1]), 0);
   t.regex(dockerfile, /^WORKDIR \/app$/m);
-  t.regex(dockerfile, /^ENTRYPOINT \["node", "--import", "tsx", "main.ts"\]$/m);
+  t.regex(dockerfile, /^ENTRYPOINT \["node", "--enable-source-maps", "dist\/main.js"\]$/m);
+  t.regex(dockerfile, /^RUN npx tsc -p tsconfig.build.json$/m, 'a build stage compiles the TypeScript');
   t.regex(dockerfile, /^RUN npm ci --omit=dev/m);
 });
