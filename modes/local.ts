@@ -14,7 +14,7 @@ import { ObjectStore } from '../storage/objects/store.ts';
 import { AdvisoryLockElection } from '../reconcile/leader.ts';
 import { bearerTokenAuthentication } from '../apiserver/authentication.ts';
 import { writeKubeconfig } from '../apiserver/kubeconfig.ts';
-import type { Logger } from '../lib/log.ts';
+import { failure, type Logger } from '../lib/log.ts';
 import { storeResource } from '../reconcile/kinds/resource.ts';
 import { localCoreKinds, namespaces, storeCore } from '../reconcile/kinds/core.ts';
 import { storeEvents } from '../storage/kubernetes/events.ts';
@@ -94,7 +94,10 @@ async function startPostgres(options: LocalModeOptions): Promise<PostgresSupervi
     const previous = existsSync(dsnFile) ? Number(new URL(readFileSync(dsnFile, 'utf8').trim()).port) : undefined;
     if (!previous) return start();
     return start(previous).catch((error: unknown) => {
-      options.log.warn({ err: error, port: previous }, 'the embedded PostgreSQL server cannot have its previous port; it takes another');
+      options.log.warn(
+        { ...failure(error), port: previous },
+        'the embedded PostgreSQL server cannot have its previous port; it takes another',
+      );
       return start();
     });
   };

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { guardedClient } from '../storage/connections.ts';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
-import type { Logger } from '../lib/log.ts';
+import { failure, type Logger } from '../lib/log.ts';
 
 export interface LeaderElection {
   /** Takes part from now on; `beat` is called at each turn (Heartbeats, for /livez). */
@@ -114,7 +114,7 @@ export class AdvisoryLockElection implements LeaderElection {
     const client = this.client;
     this.client = undefined;
     void client?.end().catch(() => undefined);
-    if (this.isLeader()) this.log.warn({ err: error }, 'lost the lead');
+    if (this.isLeader()) this.log.warn(failure(error), 'lost the lead');
     this.leadership.set(false);
     this.schedule();
   }

@@ -23,6 +23,8 @@ import { clusterRefOf } from './kinds/tenancy.ts';
 import type { KubeObject } from '../openapi/objects.ts';
 import { deleteStored, writeStored } from './kinds/correct.ts';
 import { backoffDelay } from '../lib/backoff.ts';
+import { failure } from '../lib/log.ts';
+import { rfc3339 } from '../lib/time.ts';
 
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -126,7 +128,7 @@ export class Reconciler {
       if (this.leader.isLeader()) await this.secretTriggers.start();
       else this.secretTriggers.stop();
     } catch (error) {
-      this.deps.log.warn({ err: error }, 'listing the clusters to reconcile failed');
+      this.deps.log.warn(failure(error), 'listing the clusters to reconcile failed');
     }
   }
 
@@ -193,7 +195,7 @@ export class Reconciler {
         if (resource === resources.databases)
           databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
       } catch (error) {
-        this.deps.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
+        this.deps.log.warn({ ...failure(error), kind: kind.kind, cluster }, 'reconcile pass failed');
       }
     }
     await this.follow(cluster, listeners, databases);
@@ -215,7 +217,7 @@ export class Reconciler {
       const resolved = await resolveCluster(this.deps, cluster);
       await listeners.follow(isProblem(resolved) ? undefined : resolved.catalog, databases);
     } catch (error) {
-      this.deps.log.warn({ err: error, cluster }, 'following the databases to listen to failed');
+      this.deps.log.warn({ ...failure(error), cluster }, 'following the databases to listen to failed');
     }
   }
 
@@ -281,9 +283,10 @@ export class Reconciler {
       const failures = (wait?.failures ?? 0) + 1;
       const delay = backoffDelay(failures, { firstMs: firstBackoffMs, maxMs: maxBackoffMs });
       this.backoff.set(uid, { failures, notBefore: this.clock.now() + delay });
+      const where = object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name}` : object.metadata.name;
       this.deps.log.warn(
-        { kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error },
-        'reconciling failed; backing off',
+        { kind: kind.kind, object: where, failures, ...failure(error), retryAt: rfc3339(new Date(this.clock.now() + delay)) },
+        'reconciling failed; retried later',
       );
     }
   }

@@ -2,7 +2,7 @@
 // keeps its newest changes (older watches and continued lists then get 410 Expired, as after an etcd
 // compaction), and in local mode, which keeps Events itself, an Event goes an hour after it last happened,
 // as kube-apiserver's --event-ttl does.
-import type { Logger } from '../lib/log.ts';
+import { failure, type Logger } from '../lib/log.ts';
 import { eventsResource } from '../storage/kubernetes/events.ts';
 import type { ObjectStore } from '../storage/objects/store.ts';
 import type { KubeObject } from '../openapi/objects.ts';
@@ -48,7 +48,7 @@ export class Retention {
       const removed = await this.store.compact(this.options.changesKept);
       if (removed > 0) this.log.debug({ removed }, 'compacted the change log');
     } catch (error) {
-      this.log.warn({ err: error }, 'store retention failed; it is tried again');
+      this.log.warn(failure(error), 'store retention failed; it is tried again');
     }
   }
 

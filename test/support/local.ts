@@ -2,7 +2,7 @@
 import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { startLocalMode, type LocalMode } from '../../modes/local.ts';
 import { guideManifests } from './guide.ts';
 import { kubectl } from './kubectl.ts';
@@ -24,7 +24,7 @@ function searchableFolder(): string {
 
 export async function startLocal(
   dataDir = searchableFolder(),
-  options: { storeDsn?: string; resyncIntervalMs?: number } = {},
+  options: { storeDsn?: string; resyncIntervalMs?: number; log?: Logger } = {},
 ): Promise<LocalServer> {
   const local = await startLocalMode({
     dataDir,
