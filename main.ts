@@ -137,8 +137,25 @@ Press Ctrl-C to stop.`);
 if (values.mode !== 'local' && values.mode !== 'cluster') fail(`--mode must be local or cluster, not ${JSON.stringify(values.mode)}`);
 const running = values.mode === 'cluster' ? await runCluster() : await runLocal();
 
+/**
+ * SIGTERM or SIGINT: a clean stop (requests in flight get apiserver/app.ts's grace, then 503; the loops stop; the
+ * pools close). What is not done within stopDeadlineMs, or at a second signal, is cut off; local mode's
+ * PostgreSQL server is still told to shut down.
+ */
+const stopDeadlineMs = 5_000;
+let stopping = false;
+function cutOff(): never {
+  if ('abandon' in running) running.abandon();
+  process.exit(1);
+}
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (stopping) cutOff();
+    stopping = true;
+    setTimeout(() => {
+      log.warn({ ms: stopDeadlineMs }, 'not stopped within the deadline: cutting off what is left');
+      cutOff();
+    }, stopDeadlineMs).unref();
     void running.stop().then(() => process.exit(0));
   });
 }

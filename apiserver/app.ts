@@ -8,7 +8,7 @@ import { Unavailable } from '../storage/objects/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { serviceUnavailable, StatusError } from '../openapi/status.ts';
 import type { ServingCertificate } from './tls.ts';
-import { deadline } from './deadline.ts';
+import { deadline, stopSignal, type StopSignal } from './deadline.ts';
 import { endWatches } from './watch.ts';
 
 export interface AppOptions {
@@ -99,7 +99,9 @@ export function createApp(options: AppOptions): Koa {
   });
   if (options.metrics) app.use(options.metrics.measure);
   app.use(errors(options.log));
-  app.use(deadline(options.requestDeadlineMs));
+  const stop = stopSignal();
+  stopSignals.set(app, stop);
+  app.use(deadline(stop, options.requestDeadlineMs));
   app.use(health(options.ready ?? (async () => true), options.stuck ?? (() => [])).routes());
   if (options.authenticate) app.use(options.authenticate);
   if (options.authorize) app.use(options.authorize);
@@ -138,15 +140,25 @@ export async function listen(app: Koa, tls: Pick<ServingCertificate, 'cert' | 'k
  * Stops serving `app`: no new connections, open watches end (their clients watch again elsewhere), and each
  * connection closes once its requests are answered. Resolves when none is left.
  */
-export function closeServer(server: Server, app: Koa): Promise<void> {
+export function closeServer(server: Server, app: Koa, graceMs = stopGraceMs): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     endWatches(app);
+    // Requests still in flight after the grace answer 503.
+    const grace = setTimeout(() => stopSignals.get(app)?.end(), graceMs);
     // close() closes the connections idle at that moment; the others close as they turn idle.
     const idle = setInterval(() => server.closeIdleConnections(), 100);
-    server.once('close', () => clearInterval(idle));
+    server.once('close', () => {
+      clearInterval(idle);
+      clearTimeout(grace);
+    });
   });
 }
+
+/** How long requests in flight may still take once the server stops (the whole stop takes 5 s at most). */
+export const stopGraceMs = 2_000;
+
+const stopSignals = new WeakMap<Koa, StopSignal>();
 
 /** New connections are served with `tls` (a renewed certificate); open ones keep theirs. */
 export function replaceCertificate(server: Server, tls: Pick<ServingCertificate, 'cert' | 'key'>): void {

@@ -1,8 +1,9 @@
 // Every request but a watch answers within a deadline, as kube-apiserver's --request-timeout (60 s) makes it:
 // past it the answer is 504 Timeout and the work under way is left to finish (or fail) on its own. A client's
-// shorter `?timeout=` wins.
+// shorter `?timeout=` wins. A server that stops gives the requests in flight a short grace, then answers them
+// 503 (the client retries elsewhere) and leaves their work to be cut off with the process.
 import type Koa from 'koa';
-import { StatusError } from '../openapi/status.ts';
+import { serviceUnavailable, StatusError } from '../openapi/status.ts';
 import { watchRequested } from './parameters.ts';
 
 /** kube-apiserver's default --request-timeout. */
@@ -17,7 +18,19 @@ function clientTimeoutMs(value: unknown): number | undefined {
   return Number(match[1]) * unit;
 }
 
-export function deadline(limitMs = requestDeadlineMs): Koa.Middleware {
+/** Resolved when the requests in flight have had their grace: they answer 503 then. */
+export interface StopSignal {
+  graceOver: Promise<'stopping'>;
+  end(): void;
+}
+
+export function stopSignal(): StopSignal {
+  let end: () => void = () => undefined;
+  const graceOver = new Promise<'stopping'>((resolve) => (end = () => resolve('stopping')));
+  return { graceOver, end };
+}
+
+export function deadline(stop: StopSignal, limitMs = requestDeadlineMs): Koa.Middleware {
   return async (ctx, next) => {
     if (watchRequested(ctx.query)) return next();
     const ms = Math.min(limitMs, clientTimeoutMs(ctx.query.timeout) ?? limitMs);
@@ -25,10 +38,11 @@ export function deadline(limitMs = requestDeadlineMs): Koa.Middleware {
     const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), ms)));
     const work = next().then(() => 'done' as const);
     try {
-      if ((await Promise.race([work, expired])) === 'expired') {
-        work.catch(() => undefined); // its fault, if any, comes after the answer
-        throw new StatusError('Timeout', `Timeout: request did not complete within the allowed duration (${ms / 1000}s)`);
-      }
+      const outcome = await Promise.race([work, expired, stop.graceOver]);
+      if (outcome === 'done') return;
+      work.catch(() => undefined); // its fault, if any, comes after the answer
+      if (outcome === 'stopping') throw serviceUnavailable('the server is stopping; retry', 1);
+      throw new StatusError('Timeout', `Timeout: request did not complete within the allowed duration (${ms / 1000}s)`);
     } finally {
       clearTimeout(timer);
     }

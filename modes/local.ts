@@ -48,6 +48,8 @@ export interface LocalMode {
   /** Whether this replica leads, and so runs the reconciler. */
   isLeader(): boolean;
   stop(): Promise<void>;
+  /** For a process that exits before `stop` is done: the embedded PostgreSQL server still shuts down. */
+  abandon(): void;
 }
 
 /** A secret kept in the data folder across restarts, made on first use. */
@@ -146,7 +148,15 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     );
     const kubeconfig = join(options.dataDir, 'kubeconfig');
     writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${server.port}`, ca: tls.ca, token });
-    return { port: server.port, kubeconfig, postgresDsn: postgres.dsn, storeDsn, isLeader: server.isLeader, stop: server.stop };
+    return {
+      port: server.port,
+      kubeconfig,
+      postgresDsn: postgres.dsn,
+      storeDsn,
+      isLeader: server.isLeader,
+      stop: server.stop,
+      abandon: () => supervisor.abandon(),
+    };
   } catch (error) {
     await stops.run();
     throw error;

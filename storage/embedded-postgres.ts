@@ -267,4 +267,10 @@ export class PostgresSupervisor {
     await this.restarting;
     await this.server.stop();
   }
+
+  /** For a process about to exit without waiting: the server is asked to shut down fast, and finishes alone. */
+  abandon(): void {
+    this.stopping = true;
+    this.server.process.kill('SIGINT');
+  }
 }

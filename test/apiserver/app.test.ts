@@ -8,6 +8,9 @@ import test from 'ava';
 import { StatusError } from '../../openapi/status.ts';
 import { createServingCertificate, servingCertificateIn } from '../../apiserver/tls.ts';
 import { certificateNames as names, httpsRequest, serveApp } from '../support/http.ts';
+import { closeServer, createApp, listen } from '../../apiserver/app.ts';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
 
 async function serve(routers: Router[] = [], ready?: () => Promise<boolean>) {
   return serveApp({ routers, ...(ready ? { ready } : {}) });
@@ -107,4 +110,27 @@ test('a request past its deadline answers 504 Timeout as kube-apiserver does; a 
   t.is(first, 'deadline');
   release();
   t.is((await watch).text, 'late');
+});
+
+test('a server that stops gives requests in flight a grace, then answers them 503 so the client retries elsewhere, and closes', async (t) => {
+  let reached: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => (reached = resolve));
+  const router = new Router();
+  router.get('/held', async (ctx) => {
+    reached();
+    await new Promise(() => undefined); // work that never ends by itself
+    ctx.body = 'never';
+  });
+  const tls = await createServingCertificate(names);
+  const app = createApp({ log: pino({ level: 'silent' }), routers: [router] });
+  const server = await listen(app, tls, 0);
+  const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const inFlight = httpsRequest(`${base}/held`, tls.ca);
+  await arrived;
+  const closed = closeServer(server, app, 200);
+  const answer = await inFlight;
+  t.is(answer.status, 503);
+  t.like(answer.json(), { kind: 'Status', reason: 'ServiceUnavailable', message: 'the server is stopping; retry' });
+  t.is(answer.headers['retry-after'], '1');
+  await closed;
 });

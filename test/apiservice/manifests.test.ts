@@ -106,6 +106,10 @@ test('the Deployment is probed over HTTPS (liveness /livez, readiness /readyz) a
   }
 });
 
+test('the pods get more time to stop than the server takes (5 s): nothing is killed halfway', (t) => {
+  t.true(Number(pod.terminationGracePeriodSeconds) > 5);
+});
+
 test('the Service sends port 443 to the pods on 8443, and the APIService reaches the server through it', (t) => {
   const service = find('Service', name, namespace);
   t.is(service.spec.type, 'ClusterIP');

@@ -1,13 +1,13 @@
 // The command line refuses what it cannot run with, before it starts anything: exit code 2 and the reason for
 // bad options, 1 and one line for a fault of the environment (a busy port).
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { kubectl } from '../support/kubectl.ts';
-import { guideManifests } from '../support/local.ts';
+import { eventually, guideManifests } from '../support/local.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -58,15 +58,17 @@ test('a busy port is one line on stderr, exit code 1, and nothing is written', a
   t.false(existsSync(dataDir), 'no data folder was made');
 });
 
-test("npm start's banner gives the command that makes the guide's Secret: run as printed, the guide's DatabaseCluster connects", async (t) => {
+/** `npm start`'s main in a new data folder, until its banner is out; stopped (SIGINT) when the test ends. */
+async function startMain(t: ExecutionContext): Promise<{ child: ChildProcessWithoutNullStreams; dataDir: string; banner: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'banner-'));
   chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as nobody, who must reach the folder inside
   const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn'], {
     cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: 'pipe',
   });
+  child.stderr.resume();
   t.teardown(async () => {
-    if (child.exitCode === null) {
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((done) => child.once('exit', done));
       child.kill('SIGINT');
       await exited;
@@ -78,6 +80,58 @@ test("npm start's banner gives the command that makes the guide's Secret: run as
   for (const deadline = Date.now() + 60_000; !banner.includes('Press Ctrl-C'); await new Promise((r) => setTimeout(r, 100))) {
     if (Date.now() > deadline || child.exitCode !== null) t.fail(`no banner: ${banner}`);
   }
+  return { child, dataDir, banner };
+}
+
+/** The embedded PostgreSQL server's pid, from its postmaster.pid. */
+function postgresPid(dataDir: string): number {
+  return Number(readFileSync(join(realpathSync(join(dataDir, 'postgres')), 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Whether something accepts connections on the loopback `port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+test('SIGTERM: the process stops cleanly (exit code 0) and its embedded PostgreSQL server shuts down', async (t) => {
+  const { child, dataDir } = await startMain(t);
+  const postgres = postgresPid(dataDir);
+  const exited = new Promise<number | null>((done) => child.once('exit', done));
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
+  t.true(await eventually(() => !alive(postgres), 30_000), 'the PostgreSQL server is left running');
+});
+
+test('a second SIGTERM while stopping cuts the stop short, and the embedded PostgreSQL server still shuts down', async (t) => {
+  const { child, dataDir, banner } = await startMain(t);
+  const port = Number(/serving on https:\/\/127\.0\.0\.1:(\d+)/.exec(banner)![1]);
+  const postgres = postgresPid(dataDir);
+  const exited = new Promise<number | null>((done) => child.once('exit', done));
+  child.kill('SIGTERM');
+  // The first signal is being handled once the port no longer takes connections (signals sent at once merge).
+  t.true(await eventually(async () => child.exitCode !== null || !(await listening(port))));
+  child.kill('SIGTERM');
+  t.true([0, 1].includes((await exited)!), 'it exits: 1 when cut short, 0 when the stop was done first');
+  t.true(await eventually(() => !alive(postgres), 30_000), 'the PostgreSQL server is left running');
+});
+
+test("npm start's banner gives the command that makes the guide's Secret: run as printed, the guide's DatabaseCluster connects", async (t) => {
+  const { dataDir, banner } = await startMain(t);
   const command = banner.split('\n').find((line) => line.trim().startsWith('kubectl create secret generic postgres-connection'));
   t.truthy(command, banner);
   const kubeconfig = join(dataDir, 'kubeconfig');
