@@ -80,3 +80,17 @@ export const clusterColumn: PrinterColumn<{ spec: { databaseClusterRef: { name: 
 export function conditionCell(conditions: readonly { type: string; status: string }[] | undefined, type: string): Cell {
   return conditions?.find((c) => c.type === type)?.status ?? null;
 }
+
+/** A string column; a cell with no string value shows as `<none>`. */
+export function stringColumn<T>(name: string, description: string, cell: (object: T) => unknown): PrinterColumn<T> {
+  return {
+    name,
+    type: 'string',
+    description,
+    priority: 0,
+    cell: (o) => {
+      const value = cell(o);
+      return typeof value === 'string' ? value : null;
+    },
+  };
+}

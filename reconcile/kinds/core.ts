@@ -4,8 +4,8 @@ import { nameErrors, secretKeyErrors } from '../../openapi/names.ts';
 import { storeResource, type Reclaim, type ResourceKind, type Strategy } from './resource.ts';
 import { keepWatching } from '../../lib/rewatch.ts';
 import { readOrUndefined } from './shared.ts';
-import { ageColumn, nameColumn } from '../../openapi/kind.ts';
-import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
+import { ageColumn, nameColumn, stringColumn } from '../../openapi/kind.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import type { CoreObjects, ObjectAccess, SecretChanges } from '../../storage/kubernetes/types.ts';
 import type { ResourceStore } from '../../storage/objects/types.ts';
@@ -53,20 +53,6 @@ function secretErrors(secret: KubeObject, old: KubeObject | undefined): FieldErr
   return errors;
 }
 
-/** A string column; a cell with no string value shows as `<none>`. */
-function column(name: string, description: string, cell: (object: KubeObject) => unknown): PrinterColumn {
-  return {
-    name,
-    type: 'string',
-    description,
-    priority: 0,
-    cell: (o) => {
-      const value = cell(o);
-      return typeof value === 'string' ? value : null;
-    },
-  };
-}
-
 const core = { group: '', version: 'v1', statusSubresource: false, strategicMergePatch: true } as const;
 
 export const namespaces: ResourceKind = {
@@ -78,7 +64,7 @@ export const namespaces: ResourceKind = {
   statusSubresource: true,
   columns: [
     nameColumn,
-    column('Status', 'The phase of the namespace.', (o) =>
+    stringColumn('Status', 'The phase of the namespace.', (o) =>
       o.metadata.deletionTimestamp ? 'Terminating' : (o.status as { phase?: string } | undefined)?.phase,
     ),
     ageColumn,
@@ -94,7 +80,7 @@ export const secrets: ResourceKind = {
   namespaced: true,
   columns: [
     nameColumn,
-    column('Type', 'The type of the secret.', (o) => o.type),
+    stringColumn('Type', 'The type of the secret.', (o) => o.type),
     {
       name: 'Data',
       type: 'integer',
@@ -115,8 +101,8 @@ export const services: ResourceKind = {
   namespaced: true,
   columns: [
     nameColumn,
-    column('Type', 'The type of the service.', (o) => (o.spec as { type?: string } | undefined)?.type ?? 'ClusterIP'),
-    column(
+    stringColumn('Type', 'The type of the service.', (o) => (o.spec as { type?: string } | undefined)?.type ?? 'ClusterIP'),
+    stringColumn(
       'External-IP',
       'The external name or addresses.',
       (o) => (o.spec as { externalName?: string } | undefined)?.externalName ?? '<none>',

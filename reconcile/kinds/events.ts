@@ -11,6 +11,7 @@ import { eventsResource } from '../../storage/kubernetes/events.ts';
 import { eventSchema, eventsGroup, eventsVersion } from '../../openapi/events.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { nameErrors } from '../../openapi/names.ts';
+import { stringColumn } from '../../openapi/kind.ts';
 import type { KubeObject, PrinterColumn } from '../../openapi/objects.ts';
 import { pruneUnknownFieldsIn, unknownFieldsIn } from '../../openapi/validate.ts';
 import { isObject } from '../../lib/guards.ts';
@@ -214,19 +215,6 @@ const selectableNames = (reference: string, controller: string) => [
   'type',
 ];
 
-function column(name: string, description: string, cell: (event: KubeObject) => unknown): PrinterColumn {
-  return {
-    name,
-    type: 'string',
-    description,
-    priority: 0,
-    cell: (o) => {
-      const value = cell(o);
-      return typeof value === 'string' ? value : null;
-    },
-  };
-}
-
 /** LAST SEEN as kube-apiserver prints it: the series' last time, else lastTimestamp, else when it first happened. */
 function lastSeen(event: KubeObject): unknown {
   const series = event.series as { lastObservedTime?: unknown } | undefined;
@@ -235,14 +223,14 @@ function lastSeen(event: KubeObject): unknown {
 
 /** The columns of `kubectl get events`, on the core form. */
 const eventColumns: PrinterColumn[] = [
-  { ...column('Last Seen', 'When the event last happened, shown as an age.', lastSeen), type: 'date' },
-  column('Type', 'Normal or Warning.', (o) => o.type),
-  column('Reason', 'Why it happened.', (o) => o.reason),
-  column('Object', 'What it is about.', (o) => {
+  { ...stringColumn('Last Seen', 'When the event last happened, shown as an age.', lastSeen), type: 'date' },
+  stringColumn('Type', 'Normal or Warning.', (o) => o.type),
+  stringColumn('Reason', 'Why it happened.', (o) => o.reason),
+  stringColumn('Object', 'What it is about.', (o) => {
     const involved = (o.involvedObject ?? {}) as { kind?: string; name?: string };
     return `${involved.kind?.toLowerCase()}/${involved.name}`;
   }),
-  column('Message', 'What happened.', (o) => o.message),
+  stringColumn('Message', 'What happened.', (o) => o.message),
 ];
 
 // ---- The kinds ------------------------------------------------------------------------------------------------
