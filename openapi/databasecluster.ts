@@ -69,6 +69,10 @@ const spec = object(
         ['namespaces'],
       ),
     ),
+    connectionBudget: integer(
+      "How many connections each replica of this server may hold to the PostgreSQL server, all databases together: requests, the reconciler, and the drift listeners of the replica that runs the cluster's loop (half of the budget at most, 20 at most). Idle connections close after 10 s, and an idle database's connections close at once when another database needs room. Databases whose listener does not fit are listed in status.pollingDatabases.",
+      { minimum: 3, maximum: 200, default: 10 }, // defaultConnectionBudget
+    ),
     resyncInterval: text(
       `How often the reconciler compares the spec with the live catalog, as a duration from ${resyncBounds.min} to ${resyncBounds.max} (30s, 5m, 1h); absent: the server's --resync-interval.`,
       {
@@ -92,6 +96,10 @@ const status = object('What the server observed on its last visit to the Postgre
   serverVersion: text('The PostgreSQL server version, e.g. "16.4".'),
   host: text('host:port from the DSN (never the password).'),
   databases: integer('How many Database objects are managed on this cluster.', { minimum: 0 }),
+  pollingDatabases: array(
+    "Managed databases with no drift listener (beyond spec.connectionBudget, or the cap of 20): their grants' drift is found at each resync; roles' attributes and database privileges still within seconds.",
+    text('A database name.'),
+  ),
   roles: integer('How many DatabaseRole objects are managed on this cluster.', { minimum: 0 }),
   observedGeneration,
 });
@@ -166,6 +174,13 @@ export function resyncIntervalMs(spec: DatabaseClusterSpec | undefined, defaultM
   if (spec?.resyncInterval === undefined) return defaultMs;
   return Math.min(maxResyncMs, Math.max(minResyncMs, durationMilliseconds(spec.resyncInterval)));
 }
+
+/** spec.connectionBudget, or its default for objects stored before it existed. */
+export function connectionBudgetOf(spec: DatabaseClusterSpec | undefined): number {
+  return spec?.connectionBudget ?? defaultConnectionBudget;
+}
+
+const defaultConnectionBudget = 10;
 
 /** The roles of spec.grantableRoles that `namespace` may be granted. */
 export function grantableRolesFor(spec: DatabaseClusterSpec, namespace: string): Set<string> {

@@ -25,6 +25,7 @@ export interface Schema {
   default?: unknown;
   format?: string;
   minimum?: number;
+  maximum?: number;
   minLength?: number;
   maxLength?: number;
   pattern?: string;

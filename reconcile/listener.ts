@@ -4,7 +4,7 @@
 // create event triggers is asked again every ten minutes only: each refusal is an ERROR in the server's log.
 import type pg from 'pg';
 import type { Logger } from '../lib/log.ts';
-import type { ServerCatalog } from '../storage/catalog/server.ts';
+import type { Dedicated, ServerCatalog } from '../storage/catalog/server.ts';
 import { driftChannel, listenedDatabases, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
 import { CatalogError } from '../storage/catalog/errors.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
@@ -17,6 +17,8 @@ const refusedRetryMs = 10 * 60_000;
 /** One database: its triggers installed, LISTEN, and `onChange` on every notification and every (re)connection. */
 class DatabaseListener {
   private client: pg.Client | undefined;
+  /** How to end each connection opened, giving its room in the connection budget back once closed. */
+  private readonly ends = new WeakMap<pg.Client, () => Promise<void>>();
   private listening = false;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
@@ -36,8 +38,16 @@ class DatabaseListener {
 
   private async open(): Promise<void> {
     this.timer = undefined;
-    const client = this.catalog.dedicatedClient(this.database);
+    let dedicated: Dedicated;
+    try {
+      dedicated = await this.catalog.dedicatedClient(this.database);
+    } catch (error) {
+      return this.failed(error); // no room in the cluster's connection budget now
+    }
+    if (this.stopped) return void dedicated.end();
+    const client = dedicated.client;
     this.client = client;
+    this.ends.set(client, dedicated.end);
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('the connection ended')));
     client.on('notification', () => this.onChange());
@@ -71,7 +81,7 @@ class DatabaseListener {
 
   private refuse(client: pg.Client): void {
     if (client !== this.client) return; // closed on purpose meanwhile
-    this.close(client);
+    void this.close(client);
     if (!this.refused)
       this.log.info(
         { database: this.database },
@@ -83,7 +93,11 @@ class DatabaseListener {
 
   private lost(client: pg.Client, error: unknown): void {
     if (client !== this.client) return; // closed on purpose
-    this.close(client);
+    void this.close(client);
+    this.failed(error);
+  }
+
+  private failed(error: unknown): void {
     this.failures += 1;
     const fields = { database: this.database, failures: this.failures, err: error };
     if (this.failures === 1) this.log.warn(fields, 'listening for drift failed; retrying with backoff');
@@ -91,10 +105,10 @@ class DatabaseListener {
     this.retryIn(backoffDelay(this.failures, { firstMs: firstRetryMs, maxMs: maxRetryMs }));
   }
 
-  private close(client: pg.Client): void {
+  private close(client: pg.Client): Promise<void> {
     this.client = undefined;
     this.listening = false;
-    void client.end().catch(() => undefined);
+    return this.ends.get(client)?.() ?? Promise.resolve();
   }
 
   private retryIn(ms: number): void {
@@ -123,10 +137,7 @@ class DatabaseListener {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    const client = this.client;
-    this.client = undefined;
-    this.listening = false;
-    await client?.end().catch(() => undefined);
+    if (this.client) await this.close(this.client);
   }
 }
 
@@ -148,7 +159,12 @@ export class DriftListeners {
    */
   async follow(catalog: ServerCatalog | undefined, managed: readonly string[]): Promise<void> {
     const templates = catalog ? await catalog.templatesAmong(managed) : new Set<string>();
-    const databases = listenedDatabases(managed.filter((database) => !templates.has(database)));
+    const databases = catalog
+      ? listenedDatabases(
+          managed.filter((database) => !templates.has(database)),
+          catalog.connectionBudget,
+        )
+      : [];
     if (catalog !== this.catalog) {
       await this.stop();
       this.catalog = catalog;

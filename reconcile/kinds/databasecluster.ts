@@ -3,7 +3,7 @@
 // event triggers report drift at once in its databases.
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import type { DatabaseClusterSpec, DatabaseClusterStatus } from '../../openapi/databasecluster.ts';
-import { databaseCluster, validateClusterSpec } from '../../openapi/databasecluster.ts';
+import { databaseCluster, validateClusterSpec, connectionBudgetOf } from '../../openapi/databasecluster.ts';
 import { driftDetection, listenedDatabases } from '../../storage/catalog/drifttrigger.ts';
 import type { Reclaim, ResourceKind, WriteContext } from './resource.ts';
 import { StatusError } from '../../openapi/status.ts';
@@ -88,7 +88,8 @@ async function liveStatus(deps: Dependencies, cluster: KubeObject): Promise<Data
   // A database being dropped is no longer watched for drift.
   const managed = databases.filter((d) => !d.metadata.deletionTimestamp).map((d) => (d.spec as DatabaseSpec).name);
   try {
-    const listened = listenedDatabases(managed);
+    const listened = listenedDatabases(managed, connectionBudgetOf(cluster.spec as DatabaseClusterSpec));
+    const polling = managed.filter((database) => !listened.includes(database)).sort();
     const [snapshot, triggers] = await Promise.all([
       resolved.catalog.snapshot({ roles: [], databases: [] }),
       resolved.catalog.driftTriggers(listened),
@@ -105,6 +106,7 @@ async function liveStatus(deps: Dependencies, cluster: KubeObject): Promise<Data
       serverVersion: serverVersion(snapshot.version),
       host: resolved.host,
       ...counts,
+      ...(polling.length > 0 ? { pollingDatabases: polling } : {}),
     };
   } catch (error) {
     const fault = environmentFault(error);

@@ -2,7 +2,7 @@
 // catalog per DatabaseCluster), how a DatabaseCluster reference becomes a live catalog, conditions, live status
 // persisted, reclaim, and how a write's fault is told.
 import type { Condition, DriftEntry, LabelSelector, WriteError } from '../../openapi/common.ts';
-import type { DatabaseClusterSpec } from '../../openapi/databasecluster.ts';
+import { connectionBudgetOf, type DatabaseClusterSpec } from '../../openapi/databasecluster.ts';
 import { kinds } from '../../openapi/index.ts';
 import type { ServerCatalog } from '../../storage/catalog/server.ts';
 import { CatalogError } from '../../storage/catalog/errors.ts';
@@ -95,7 +95,8 @@ export async function resolveClusterObject(
     return { reason: 'MalformedDSN', message: `the value of key "${key}" in Secret ${namespace}/${secretName} is not a postgres:// URL` };
   }
   const sslmode = url.searchParams.get('sslmode') ?? undefined;
-  return { object, catalog: deps.catalogs.catalogFor(name, dsn.trim()), host: `${url.hostname}:${url.port || '5432'}`, sslmode };
+  const catalog = deps.catalogs.catalogFor(name, dsn.trim(), connectionBudgetOf(object.spec));
+  return { object, catalog, host: `${url.hostname}:${url.port || '5432'}`, sslmode };
 }
 
 function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {

@@ -123,9 +123,12 @@ function notifies(triggers: DatabaseTriggers): boolean {
  */
 export const maxListenedDatabases = 20;
 
-/** The managed databases that get a listener. */
-export function listenedDatabases(databases: readonly string[]): string[] {
-  return [...databases].sort().slice(0, maxListenedDatabases);
+/**
+ * The managed databases that get a listener: as many as the cap allows and half the cluster's connection budget
+ * (spec.connectionBudget): the other half serves requests and the loop, which read every managed database.
+ */
+export function listenedDatabases(databases: readonly string[], connectionBudget: number): string[] {
+  return [...databases].sort().slice(0, Math.min(maxListenedDatabases, Math.floor(connectionBudget / 2)));
 }
 
 /**
@@ -142,7 +145,7 @@ export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<strin
     return {
       mode: 'EventTrigger',
       reason: 'Installed',
-      message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)${unlistened > 0 ? `; ${unlistened} more managed database(s) get no listener (at most ${maxListenedDatabases} per cluster, each holding a connection) and are compared at each resync only` : ''}`,
+      message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)${unlistened > 0 ? `; ${unlistened} more managed database(s) get no listener (each holds a connection: at most ${maxListenedDatabases} per cluster, and half of spec.connectionBudget) and are compared at each resync only (status.pollingDatabases)` : ''}`,
     };
   }
   if (!superuser)

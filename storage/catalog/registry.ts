@@ -7,13 +7,13 @@ export class CatalogRegistry {
 
   constructor(private readonly options: ClusterCatalogOptions = {}) {}
 
-  /** The catalog for a DatabaseCluster's current DSN. */
-  catalogFor(cluster: string, dsn: string): ServerCatalog {
+  /** The catalog for a DatabaseCluster's current DSN, within its connection budget (spec.connectionBudget). */
+  catalogFor(cluster: string, dsn: string, connectionBudget?: number): ServerCatalog {
     const current = this.byCluster.get(cluster);
-    if (current?.dsn === dsn) return current.catalog;
-    if (current) void current.catalog.close();
-    const catalog = new ServerCatalog(dsn, this.options);
+    const catalog = current?.dsn === dsn ? current.catalog : new ServerCatalog(dsn, this.options);
+    if (current && current.catalog !== catalog) void current.catalog.close();
     this.byCluster.set(cluster, { dsn, catalog });
+    if (connectionBudget !== undefined) catalog.connectionBudget = connectionBudget;
     return catalog;
   }
 

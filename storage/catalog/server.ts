@@ -9,7 +9,7 @@ import { CatalogError, type FaultReasons } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
 import type { Plan } from './plan.ts';
 import { scramVerifier } from './scram.ts';
-import { readSnapshot, type Snapshot, type SnapshotScope } from './snapshot.ts';
+import { readSnapshot, type Queryable, type Snapshot, type SnapshotScope } from './snapshot.ts';
 import { mergeGrants, type Statement } from './statements.ts';
 
 /** Called before a statement runs; it never carries a secret. */
@@ -140,6 +140,20 @@ function unusable(error: unknown): boolean {
   return error.sqlstate === undefined || error.sqlstate.startsWith('08') || error.sqlstate === '57P01';
 }
 
+/** A connection of its own and how to end it (ServerCatalog.dedicatedClient). */
+export interface Dedicated {
+  client: pg.Client;
+  end(): Promise<void>;
+}
+
+/** What the catalog asks of a database's connections: queries, and a client of its own for a transaction. */
+interface BudgetedPool extends Queryable {
+  connect(): Promise<pg.PoolClient>;
+}
+
+/** spec.connectionBudget's default (openapi/databasecluster.ts), until the cluster's is known. */
+const defaultConnectionBudget = 10;
+
 export class ServerCatalog {
   private readonly pools = new Map<string, pg.Pool>();
   private readonly maintenanceDatabase: string;
@@ -152,14 +166,147 @@ export class ServerCatalog {
     this.maintenanceDatabase = databaseOf(dsn);
   }
 
-  private pool(database: string | null): pg.Pool {
+  /**
+   * How many connections this catalog may hold, all databases together (DatabaseCluster spec.connectionBudget):
+   * its drift listeners (`listening`) and its pools share it.
+   */
+  connectionBudget = defaultConnectionBudget;
+  /** New connections being opened now, counted before they show in their pool. */
+  private opening = 0;
+  /** Connections of their own (dedicatedClient), until they are closed. */
+  private dedicated = 0;
+  /** Per pool, idle connections callers have been promised and not received yet. */
+  private readonly idleClaims = new WeakMap<pg.Pool, number>();
+  /** Connections of pools being closed, counted until they are. */
+  private closing = 0;
+  /** Callers waiting for room in the budget, woken whenever a connection is given back or closed. */
+  private readonly waitingForRoom = new Set<() => void>();
+
+  /** A database's pool as the catalog uses it: a query or a checkout that opens a connection waits for room in the budget. */
+  private pool(database: string | null): BudgetedPool {
+    return {
+      connect: () => this.checkout(database),
+      query: async <R extends object>(text: string, params?: unknown[]) => {
+        const client = await this.checkout(database);
+        try {
+          const result = await client.query<R & pg.QueryResultRow>(text, params);
+          client.release();
+          return result;
+        } catch (error) {
+          client.release(error as Error); // as pg's pool.query does: a client that failed is not reused
+          throw error;
+        }
+      },
+    };
+  }
+
+  private poolOf(database: string | null): pg.Pool {
     const name = database ?? this.maintenanceDatabase;
     let pool = this.pools.get(name);
     if (!pool) {
       pool = guardedPool({ ...connectionConfig(this.dsn, name), ...catalogDeadlines, max: this.options.maxConnections ?? 2 });
+      pool.on('release', () => this.wake());
+      pool.on('remove', (client) => this.closingUntilEnded(client));
       this.pools.set(name, pool);
     }
     return pool;
+  }
+
+  /** A connection of the database's pool: an idle one, or a new one once the budget has room for it. */
+  private async checkout(database: string | null): Promise<pg.PoolClient> {
+    const pool = this.poolOf(database);
+    // An idle connection is reused (unless callers before this one have claimed every idle one: the pool would
+    // open a new connection for this one); a full pool queues for its own.
+    const claimed = this.idleClaims.get(pool) ?? 0;
+    if (pool.idleCount > claimed) {
+      this.idleClaims.set(pool, claimed + 1);
+      return pool.connect().finally(() => this.idleClaims.set(pool, (this.idleClaims.get(pool) ?? 1) - 1));
+    }
+    if (pool.totalCount >= (this.options.maxConnections ?? 2)) return pool.connect();
+    await this.reserve(pool);
+    try {
+      return await pool.connect();
+    } finally {
+      this.opening -= 1; // the pool counts it now
+    }
+  }
+
+  /**
+   * A connection the pool let go (idle too long, or broken) still holds its server slot until its socket has
+   * closed: it counts as closing until then (a second at most, should its end never be told).
+   */
+  private closingUntilEnded(client: pg.PoolClient): void {
+    this.closing += 1;
+    let counted = true;
+    const ended = () => {
+      if (!counted) return;
+      counted = false;
+      clearTimeout(timer);
+      this.closing -= 1;
+      this.wake();
+    };
+    const timer = setTimeout(ended, 1_000);
+    client.once('end', ended);
+  }
+
+  private wake(): void {
+    for (const waiter of this.waitingForRoom) waiter();
+  }
+
+  private openConnections(): number {
+    return this.dedicated + this.opening + this.closing + [...this.pools.values()].reduce((sum, pool) => sum + pool.totalCount, 0);
+  }
+
+  /**
+   * Takes room for one more connection in the budget (counted in `opening`), in the same turn as the check that
+   * there is some: callers at once never both take the last one. Makes room by closing the pool of another
+   * database whose connections are all idle, and waits until it is closed or a connection is given back.
+   */
+  private async reserve(pool: pg.Pool | undefined): Promise<void> {
+    const until = Date.now() + catalogDeadlines.connectionTimeoutMillis;
+    for (;;) {
+      if (this.openConnections() < this.connectionBudget) {
+        this.opening += 1;
+        return;
+      }
+      // A pool being closed counts until its connections are gone; then this waiter is woken.
+      const closing = this.closeIdlePool(pool);
+      const left = until - Date.now();
+      if (left <= 0 && !closing)
+        throw new CatalogError(
+          'waiting for a connection',
+          undefined,
+          `all ${this.connectionBudget} connections of the DatabaseCluster's spec.connectionBudget are in use: timeout`,
+        );
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waitingForRoom.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.waitingForRoom.add(done);
+      });
+    }
+  }
+
+  /** Closes the pool of another database whose connections are all idle; whether there was one. */
+  private closeIdlePool(keep: pg.Pool | undefined): boolean {
+    for (const [name, pool] of this.pools) {
+      if (pool === keep || pool.totalCount === 0 || pool.idleCount < pool.totalCount || pool.waitingCount > 0) continue;
+      this.pools.delete(name);
+      const count = pool.totalCount;
+      this.closing += count;
+      void pool
+        .end()
+        .catch(() => undefined)
+        .finally(() => {
+          this.closing -= count;
+          this.wake();
+        });
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -405,13 +552,29 @@ export class ServerCatalog {
     );
   }
 
-  /** A connection of its own to one database, outside the pools: LISTEN needs one that stays open. The caller ends it. */
-  dedicatedClient(database: string): pg.Client {
-    return guardedClient({
+  /**
+   * A connection of its own to one database, outside the pools (LISTEN needs one that stays open), once the
+   * budget has room for it. The caller ends it with `end`, which gives its room back once it is closed.
+   */
+  async dedicatedClient(database: string): Promise<Dedicated> {
+    await this.reserve(undefined);
+    this.opening -= 1;
+    this.dedicated += 1;
+    const client = guardedClient({
       ...connectionConfig(this.dsn, database),
       application_name: 'postgres-apiserver drift listener',
       keepAlive: true,
     });
+    let ended: Promise<void> | undefined;
+    const end = () =>
+      (ended ??= client
+        .end()
+        .catch(() => undefined)
+        .finally(() => {
+          this.dedicated -= 1;
+          this.wake();
+        }));
+    return { client, end };
   }
 
   /** Connection counts of every pool opened so far. */

@@ -33,6 +33,7 @@ test("the guide's objects get the defaults API.md gives, and keep what they say"
   t.deepEqual(withDefaults(guideCluster, kinds.databaseclusters).spec, {
     connection: { name: 'postgres-connection', namespace: 'default', key: 'connection' },
     driftPolicy: 'Correct',
+    connectionBudget: 10,
   });
   t.deepEqual(withDefaults(guideDatabase, kinds.databases).spec, { ...(guideDatabase as Json).spec, reclaimPolicy: 'Retain' });
   t.deepEqual(withDefaults(guideRole, kinds.databaseroles).spec, { ...(guideRole as Json).spec, reclaimPolicy: 'Retain' });
