@@ -96,6 +96,7 @@ const status = object('What the server observed on its last visit to the Postgre
   serverVersion: text('The PostgreSQL server version, e.g. "16.4".'),
   host: text('host:port from the DSN (never the password).'),
   databases: integer('How many Database objects are managed on this cluster.', { minimum: 0 }),
+  connectionBudget: integer('The connections each replica may hold to the server (spec.connectionBudget, or its default).', { minimum: 0 }),
   pollingDatabases: array(
     "Managed databases with no drift listener (beyond spec.connectionBudget, or the cap of 20): their grants' drift is found at each resync; roles' attributes and database privileges still within seconds.",
     text('A database name.'),

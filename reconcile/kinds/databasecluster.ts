@@ -106,6 +106,7 @@ async function liveStatus(deps: Dependencies, cluster: KubeObject): Promise<Data
       serverVersion: serverVersion(snapshot.version),
       host: resolved.host,
       ...counts,
+      connectionBudget: connectionBudgetOf(cluster.spec as DatabaseClusterSpec),
       ...(polling.length > 0 ? { pollingDatabases: polling } : {}),
     };
   } catch (error) {

@@ -21,7 +21,9 @@ async function ours(): Promise<{ listeners: number; all: number }> {
   return { listeners: rows.filter((r) => r.application_name.endsWith('listener')).length, all: rows.length };
 }
 
-async function cluster(): Promise<{ status?: { pollingDatabases?: string[]; conditions?: { type: string; message: string }[] } }> {
+async function cluster(): Promise<{
+  status?: { connectionBudget?: number; pollingDatabases?: string[]; conditions?: { type: string; message: string }[] };
+}> {
   return JSON.parse((await local.kubectl(['get', 'pgcluster', 'main-cluster', '-o', 'json'])).stdout);
 }
 
@@ -57,6 +59,7 @@ spec: {name: extra_${String(i).padStart(2, '0')}, databaseClusterRef: {name: mai
     // extra_00 … extra_04 sort first: my_app_db_production is among those compared at each resync.
     const seen = await cluster();
     t.true(seen.status?.pollingDatabases?.includes('my_app_db_production'), JSON.stringify(seen.status));
+    t.is(seen.status?.connectionBudget, 10);
     const message = (await cluster()).status!.conditions!.find((c) => c.type === 'EventTriggers')!.message;
     t.regex(message, /23 more managed database\(s\) get no listener/);
     sampling = false;
