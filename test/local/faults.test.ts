@@ -108,8 +108,10 @@ test.serial('the target stopped: its objects say ConnectionRefused, a create is 
   t.is((await request('/livez')).status, 200);
 
   target = await start(target.port);
+  const restarted = Date.now();
   t.true(await readyAgain('steady'));
   t.true(await readyAgain('while-stopped'), 'the create made while the server was down is applied');
+  t.log(`recovered ${Date.now() - restarted} ms after the server was back`);
   t.true(await roleExists('while-stopped'));
 });
 
@@ -142,8 +144,10 @@ test.serial('the target frozen: its requests answer within the deadline with rea
   } finally {
     thaw();
   }
+  const thawed = Date.now();
   t.true(await readyAgain('steady'));
   t.true(await readyAgain('while-frozen'));
+  t.log(`recovered ${Date.now() - thawed} ms after the thaw`);
   t.true(await roleExists('while-frozen'));
 });
 
@@ -182,8 +186,10 @@ test.serial('every connection of the target taken from outside: reason Unavailab
   } finally {
     await Promise.all(hogs.map((client) => client.end()));
   }
+  const freed = Date.now();
   t.true(await readyAgain('steady'));
   t.true(await readyAgain('while-full'));
+  t.log(`recovered ${Date.now() - freed} ms after the connections were given back`);
   t.true(await roleExists('while-full'));
 });
 
