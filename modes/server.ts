@@ -88,7 +88,10 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   stops.add(() => catalogs.close());
   const locks = new ObjectLocks();
   const events = parts.events((error) => log.warn({ err: error }, 'recording an Event failed'));
-  const deps = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log };
+  // A write that created a database asks its cluster's loop for a pass (its listener starts): called only once
+  // requests are served, after the reconciler below exists.
+  const nudge = (cluster: string) => reconciler.nudge([cluster]);
+  const deps = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log, nudge };
   const ours = ourKinds(deps);
   const reconciler = new Reconciler(ours, deps, locks, election, { onPass: metrics.countPass });
   const retention = new Retention(store, parts.retention, () => election.isLeader(), log);

@@ -159,7 +159,7 @@ export class Reconciler {
   }
 
   /** A pass soon on these clusters (every one when none are given); one without a loop has none to run. */
-  private nudge(clusters: Iterable<string> = this.loops.keys()): void {
+  nudge(clusters: Iterable<string> = this.loops.keys()): void {
     for (const cluster of clusters) this.loops.get(cluster)?.loop.nudge();
   }
 
@@ -176,6 +176,8 @@ export class Reconciler {
    */
   private async pass(cluster: string, listeners: DriftListeners): Promise<number | undefined> {
     const databases: string[] = [];
+    /** Every database a Database names, once they were read: only then may a listened one count as released. */
+    let named: string[] | undefined;
     const tried: string[] = [];
     for (const kind of this.kinds) {
       if (!this.leader.isLeader()) break;
@@ -190,13 +192,15 @@ export class Reconciler {
           tried.push(String(object.metadata.uid));
         }
         // A database being dropped is going away: nobody listens to it any more.
-        if (resource === resources.databases)
+        if (resource === resources.databases) {
           databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
+          named = items.map((o) => (o.spec as DatabaseSpec).name);
+        }
       } catch (error) {
         this.deps.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
       }
     }
-    await this.follow(cluster, listeners, databases);
+    await this.follow(cluster, listeners, databases, named);
     this.options.onPass?.(cluster);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
@@ -210,10 +214,10 @@ export class Reconciler {
   }
 
   /** The cluster's listeners follow its databases through the catalog of its current DSN; none while it cannot be resolved. */
-  private async follow(cluster: string, listeners: DriftListeners, databases: string[]): Promise<void> {
+  private async follow(cluster: string, listeners: DriftListeners, databases: string[], named: string[] | undefined): Promise<void> {
     try {
       const resolved = await resolveCluster(this.deps, cluster);
-      await listeners.follow(isProblem(resolved) ? undefined : resolved.catalog, databases);
+      await listeners.follow(isProblem(resolved) ? undefined : resolved.catalog, databases, named);
     } catch (error) {
       this.deps.log.warn({ err: error, cluster }, 'following the databases to listen to failed');
     }

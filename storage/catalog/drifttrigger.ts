@@ -2,7 +2,8 @@
 // NOTIFYs the reconciler of statements that may make drift, so that it reacts within a second instead of at
 // the next resync. PostgreSQL 13 to 18 let only superusers create event triggers; without them the resync
 // alone finds drift. What event triggers never see: ALTER ROLE, DROP ROLE, GRANT/REVOKE on a database (a
-// shared object), DROP DATABASE and anything in an unmanaged database.
+// shared object), DROP DATABASE and anything in an unmanaged database. The write that creates a database
+// installs them at once; a database no longer managed has them removed (planDriftTriggersRemoval).
 import { qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Plan } from './plan.ts';
 import type { Queryable } from './snapshot.ts';
@@ -97,6 +98,41 @@ END $do$`,
   );
 }
 
+/** Whether anything of ours is in the database: one of the triggers, or the schema (which holds the function). */
+export async function driftInstallPresent(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ present: boolean }>(
+    `SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = ANY($1))
+         OR EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $2) AS present`,
+    [triggerNames, schema],
+  );
+  return rows[0]?.present === true;
+}
+
+/**
+ * What removes everything the install made from a database no longer managed, in one transaction: the
+ * triggers first (so the drops that follow notify nobody), then the function and the schema. The schema is
+ * dropped without CASCADE: something someone else put in it is not ours to take, and the drop then fails.
+ */
+export function planDriftTriggersRemoval(database: string): Plan {
+  const where = `in database ${quoteIdent(database)}`;
+  return freezePlan(
+    [
+      statement(
+        database,
+        `SELECT pg_catalog.pg_advisory_xact_lock(${installLockKey})`,
+        `waiting for other installs of the event triggers ${where}`,
+      ),
+      ...triggerNames.map((name) =>
+        statement(database, `DROP EVENT TRIGGER IF EXISTS ${quoteIdent(name)}`, `dropping event trigger ${quoteIdent(name)} ${where}`),
+      ),
+      statement(database, `DROP FUNCTION IF EXISTS ${notifyFunction}()`, `dropping function ${notifyFunction} ${where}`),
+      statement(database, `DROP SCHEMA IF EXISTS ${quoteIdent(schema)}`, `dropping schema ${quoteIdent(schema)} ${where}`),
+    ],
+    [],
+    [],
+  );
+}
+
 export interface DriftDetection {
   mode: 'EventTrigger' | 'Polling';
   reason: 'Installed' | 'NoDatabases' | 'NotPermitted' | 'NotInstalled';
@@ -152,6 +188,6 @@ export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<strin
     );
   return polling(
     'NotInstalled',
-    `the event triggers are missing, disabled or unreadable in database(s) ${silent} (missing ones are installed at the next resync)`,
+    `the event triggers are missing, disabled or unreadable in database(s) ${silent} (missing ones are installed at the next pass)`,
   );
 }

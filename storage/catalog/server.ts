@@ -2,7 +2,13 @@
 // transaction per database, serialized per database so concurrent GRANTs never collide.
 import type pg from 'pg';
 import { guardedClient, guardedPool } from '../connections.ts';
-import { readDriftTriggers, type DatabaseTriggers } from './drifttrigger.ts';
+import {
+  driftInstallPresent,
+  planDriftTriggers,
+  planDriftTriggersRemoval,
+  readDriftTriggers,
+  type DatabaseTriggers,
+} from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
 import { readServerFacts, readTemplates, type FactsScope, type ServerFacts } from './eligibility.ts';
 import { CatalogError } from './errors.ts';
@@ -350,6 +356,42 @@ export class ServerCatalog {
         }),
       ),
     );
+  }
+
+  /**
+   * Installs our event triggers in `database` where they are missing (drifttrigger.ts); true when something was
+   * installed. Only a superuser may: anyone else gets a PermissionDenied CatalogError.
+   */
+  async installDriftTriggers(database: string): Promise<boolean> {
+    const present = await readDriftTriggers(this.pool(database)).catch((error: unknown) => {
+      throw CatalogError.from(error, `reading the event triggers of database ${quoteIdent(database)}`);
+    });
+    const plan = planDriftTriggers(database, present);
+    if (plan.statements.length === 0) return false;
+    await this.apply(plan);
+    return true;
+  }
+
+  /**
+   * Removes what installDriftTriggers made from a database no longer managed; true when something was removed.
+   * A database that is gone, a template or one that takes no connections is left alone.
+   */
+  async removeDriftTriggers(database: string): Promise<boolean> {
+    const { rows } = await this.pool(null)
+      .query<{ reachable: boolean }>(
+        'SELECT datallowconn AND NOT datistemplate AS reachable FROM pg_catalog.pg_database WHERE datname = $1',
+        [database],
+      )
+      .catch((error: unknown) => {
+        throw CatalogError.from(error, `looking up database ${quoteIdent(database)}`);
+      });
+    if (rows[0]?.reachable !== true) return false;
+    const present = await driftInstallPresent(this.pool(database)).catch((error: unknown) => {
+      throw CatalogError.from(error, `reading the event triggers of database ${quoteIdent(database)}`);
+    });
+    if (!present) return false;
+    await this.apply(planDriftTriggersRemoval(database));
+    return true;
   }
 
   /** A connection of its own to one database, outside the pools: LISTEN needs one that stays open. The caller ends it. */

@@ -1,0 +1,105 @@
+// The fast path of drift detection from a database's first second. Every cluster here resyncs once an hour: a
+// correction within the (generous) deadlines below can only come from the fast path — the event triggers the
+// create installs and the listener it starts.
+import test from 'ava';
+import {
+  clusterManifests,
+  eventually,
+  extraCluster,
+  manageCluster,
+  reconcilePasses,
+  startLocal,
+  type LocalServer,
+} from '../support/local.ts';
+import { createAdmin, sql } from '../support/postgres.ts';
+
+let local: LocalServer;
+let adminDsn: string;
+test.before(async () => {
+  local = await startLocal();
+  adminDsn = await createAdmin(local.postgresDsn);
+  // born: a cluster with no database yet, whose loop has made its first pass.
+  const born = await local.kubectl(['apply', '-f', '-'], extraCluster('born', local.postgresDsn, ', resyncInterval: 1h'));
+  if (born.code !== 0) throw new Error(born.stderr);
+  await manageCluster(local, 'rdsattrs', adminDsn, '1h');
+  if (!(await eventually(async () => (await reconcilePasses(local, 'born')) > 0, 60_000))) throw new Error('no first pass on born');
+});
+test.after.always(async () => local?.stop());
+
+async function holds(query: string, database = 'postgres'): Promise<boolean> {
+  const [row] = await sql<{ ok: boolean }>(local.postgresDsn, `SELECT (${query}) AS ok`, { database });
+  return row?.ok === true;
+}
+
+const ourObjects = (database: string) =>
+  sql<{ what: string }>(
+    local.postgresDsn,
+    `SELECT 'trigger ' || evtname AS what FROM pg_event_trigger WHERE evtname LIKE 'postgres\\_apiserver\\_%'
+     UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname = 'postgres_apiserver'
+     UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname = 'notify_drift'
+     ORDER BY 1`,
+    { database },
+  ).then((rows) => rows.map((r) => r.what));
+
+const installed = [
+  'function notify_drift',
+  'schema postgres_apiserver',
+  'trigger postgres_apiserver_drift_ddl',
+  'trigger postgres_apiserver_drift_drop',
+];
+
+test.serial(
+  'a Database created by a superuser has its event triggers when the create answers; a REVOKE a second later is corrected long before the 1h resync',
+  async (t) => {
+    const parts = clusterManifests('born', local.postgresDsn, '1h').split('---\n');
+    const applied = await local.kubectl(['apply', '-f', '-'], [parts[2], parts[3]].join('---\n'));
+    const createdAt = Date.now();
+    t.is(applied.code, 0, applied.stderr);
+    t.deepEqual(await ourObjects('born_db'), installed, 'installed by the write that created the database');
+    await sql(local.postgresDsn, 'CREATE TABLE orders (id int)', { database: 'born_db' });
+    const granted = () => holds(`has_table_privilege('born_user', 'orders', 'SELECT')`, 'born_db');
+    t.true(await eventually(granted, 20_000), "the table's default privileges");
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, createdAt + 1_000 - Date.now()))); // the moment the issue names
+    await sql(local.postgresDsn, 'REVOKE SELECT ON orders FROM born_user', { database: 'born_db' });
+    t.true(await eventually(granted, 20_000), 'corrected without waiting for the resync');
+  },
+);
+
+test.serial('a Database created by an RDS-like admin answers without a Warning and installs nothing of the fast path', async (t) => {
+  const applied = await local.kubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: rds-born, namespace: default}
+spec: {name: rds_born_db, databaseClusterRef: {name: rdsattrs}}
+`,
+  );
+  t.is(applied.code, 0, applied.stderr);
+  t.notRegex(applied.stderr, /Warning/);
+  t.deepEqual(await ourObjects('rds_born_db'), []);
+});
+
+test.serial(
+  'a Database deleted with reclaimPolicy Retain keeps its database, without our schema, function and event triggers',
+  async (t) => {
+    const applied = await local.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: Database
+metadata: {name: kept, namespace: default}
+spec: {name: kept_db, databaseClusterRef: {name: born}, reclaimPolicy: Retain}
+`,
+    );
+    t.is(applied.code, 0, applied.stderr);
+    t.deepEqual(await ourObjects('kept_db'), installed);
+    const listened = () =>
+      holds(`EXISTS (SELECT FROM pg_stat_activity WHERE datname = 'kept_db' AND application_name = 'postgres-apiserver drift listener')`);
+    t.true(await eventually(listened, 20_000), 'its listener started');
+    const deleted = await local.kubectl(['delete', 'pgdb', 'kept']);
+    t.is(deleted.code, 0, deleted.stderr);
+    t.true(await eventually(async () => (await ourObjects('kept_db')).length === 0, 20_000), (await ourObjects('kept_db')).join(', '));
+    t.true(await eventually(async () => !(await listened()), 20_000), 'its listener stopped');
+    t.deepEqual(await ourObjects('kept_db'), [], 'and nothing was put back meanwhile');
+    t.true(await holds(`EXISTS (SELECT FROM pg_database WHERE datname = 'kept_db')`), 'the database is kept');
+  },
+);
