@@ -4,8 +4,10 @@
 // Correct, runs each differing object's write again so the catalog matches the spec. Failures back off per
 // object; one failing object never stops the others, and one slow or unreachable cluster never delays another.
 // Where the connecting user may create event triggers, they notify the loop of most changes within a second
-// (reconcile/listener.ts): a pass then follows shortly. Our own corrections notify too; the pass they cause
-// finds nothing to do and runs no statement, so it ends there. Only the leader reconciles: a replica that stops
+// (reconcile/listener.ts): a pass then follows shortly. What they cannot see (roles' attributes, passwords and
+// memberships, privileges on databases) a digest read every second finds (reconcile/fingerprint.ts). Our own
+// corrections notify and change the digest too; the pass they cause finds nothing to do and runs no
+// statement, so it ends there. Only the leader reconciles: a replica that stops
 // leading stops its loops at once and writes nothing more, one that starts leading starts them at once. A
 // change to a Secret our objects name nudges the loop of its cluster too (reconcile/secrets.ts): a rotated
 // password is applied within seconds.
@@ -13,9 +15,11 @@ import { objectKey, type ObjectLocks } from '../lib/locks.ts';
 import { storeResource, type ResourceKind } from './kinds/resource.ts';
 import { isProblem, objectsOnCluster, readOrUndefined, resolveCluster, resources, type Dependencies } from './kinds/shared.ts';
 import type { DatabaseSpec } from '../openapi/database.ts';
+import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { LeaderElection } from './leader.ts';
 import { DriftListeners } from './listener.ts';
+import { FingerprintWatch } from './fingerprint.ts';
 import { ClusterLoop } from './loop.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { SecretTriggers } from './secrets.ts';
@@ -47,11 +51,14 @@ export interface ReconcilerOptions {
   clock?: Clock;
   /** Told at the end of each pass (the reconcile_passes_total metric). */
   onPass?: (cluster: string) => void;
+  /** How often each cluster's fingerprint is read (reconcile/fingerprint.ts); a second unless told. */
+  fingerprintIntervalMs?: number;
 }
 
 interface ClusterWork {
   loop: ClusterLoop;
   listeners: DriftListeners;
+  fingerprint: FingerprintWatch;
 }
 
 export class Reconciler {
@@ -77,7 +84,16 @@ export class Reconciler {
     private readonly options: ReconcilerOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.secretTriggers = new SecretTriggers(deps.store, deps.core, (clusters) => this.nudge(clusters), deps.log);
+    this.secretTriggers = new SecretTriggers(
+      deps.store,
+      deps.core,
+      (clusters) => this.nudge(clusters),
+      deps.log,
+      // A new role or database is digested from the next second on, not from the next pass.
+      (change) => {
+        if (change.type === 'ADDED') this.loops.get(change.cluster)?.fingerprint.add(change.kind, change.name);
+      },
+    );
   }
 
   /**
@@ -149,9 +165,11 @@ export class Reconciler {
   private loopOf(cluster: string, intervalMs: number): ClusterWork {
     let work = this.loops.get(cluster);
     if (!work) {
-      const listeners = new DriftListeners(() => loop.nudge(), this.deps.log.child({ cluster }));
-      const loop = new ClusterLoop(() => this.pass(cluster, listeners), intervalMs, undefined, this.clock);
-      work = { loop, listeners };
+      const log = this.deps.log.child({ cluster });
+      const listeners = new DriftListeners(() => loop.nudge(), log);
+      const fingerprint = new FingerprintWatch(() => loop.nudge(), log, this.clock, this.options.fingerprintIntervalMs);
+      const loop = new ClusterLoop(() => this.pass(cluster, listeners, fingerprint), intervalMs, undefined, this.clock);
+      work = { loop, listeners, fingerprint };
       this.loops.set(cluster, work);
       loop.start();
     }
@@ -167,6 +185,7 @@ export class Reconciler {
     const work = this.loops.get(cluster);
     this.loops.delete(cluster);
     await work?.loop.stop();
+    await work?.fingerprint.stop();
     await work?.listeners.stop();
   }
 
@@ -174,8 +193,10 @@ export class Reconciler {
    * One pass over the objects of one cluster, kind by kind, then its listeners follow its databases. It never
    * throws; it resolves with how soon the first object backing off may be tried again, if one is.
    */
-  private async pass(cluster: string, listeners: DriftListeners): Promise<number | undefined> {
+  private async pass(cluster: string, listeners: DriftListeners, fingerprint: FingerprintWatch): Promise<number | undefined> {
+    const startedAt = this.clock.now();
     const databases: string[] = [];
+    const roles: string[] = [];
     /** Every database a Database names, once they were read: only then may a listened one count as released. */
     let named: string[] | undefined;
     const tried: string[] = [];
@@ -196,11 +217,13 @@ export class Reconciler {
           databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
           named = items.map((o) => (o.spec as DatabaseSpec).name);
         }
+        if (resource === resources.roles)
+          roles.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseRoleSpec).roleName));
       } catch (error) {
         this.deps.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
       }
     }
-    await this.follow(cluster, listeners, databases, named);
+    await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt });
     this.options.onPass?.(cluster);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
@@ -213,11 +236,20 @@ export class Reconciler {
     return object ? [object] : [];
   }
 
-  /** The cluster's listeners follow its databases through the catalog of its current DSN; none while it cannot be resolved. */
-  private async follow(cluster: string, listeners: DriftListeners, databases: string[], named: string[] | undefined): Promise<void> {
+  /**
+   * The cluster's listeners follow its databases, and its fingerprint watch its roles and databases, through the
+   * catalog of its current DSN; neither runs while it cannot be resolved.
+   */
+  private async follow(
+    cluster: string,
+    fast: { listeners: DriftListeners; fingerprint: FingerprintWatch },
+    managed: { databases: string[]; named: string[] | undefined; roles: string[]; readAt: number },
+  ): Promise<void> {
     try {
       const resolved = await resolveCluster(this.deps, cluster);
-      await listeners.follow(isProblem(resolved) ? undefined : resolved.catalog, databases, named);
+      const catalog = isProblem(resolved) ? undefined : resolved.catalog;
+      fast.fingerprint.follow(catalog, managed.roles, managed.databases, managed.readAt);
+      await fast.listeners.follow(catalog, managed.databases, managed.named);
     } catch (error) {
       this.deps.log.warn({ err: error, cluster }, 'following the databases to listen to failed');
     }

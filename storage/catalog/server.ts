@@ -10,6 +10,7 @@ import {
   type DatabaseTriggers,
 } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
+import { readFingerprint, readsPasswords } from './fingerprint.ts';
 import { readServerFacts, readTemplates, type FactsScope, type ServerFacts } from './eligibility.ts';
 import { CatalogError } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
@@ -24,9 +25,12 @@ export type StatementLog = (entry: { database: string; sql: string; description:
 /** role → its password (null for none); consulted only by statements that set a password. */
 export type Passwords = ReadonlyMap<string, string | null>;
 
-/** One snapshot read or one applied batch (a transaction, or a statement run alone), with how long it took. */
+/**
+ * One snapshot read, one applied batch (a transaction, or a statement run alone) or one fingerprint read (the
+ * fast path's query of the shared catalogs), with how long it took.
+ */
 export interface CatalogEvent {
-  kind: 'snapshot' | 'batch';
+  kind: 'snapshot' | 'batch' | 'fingerprint';
   /** The batch's database; for a snapshot, the maintenance database it starts from. */
   database: string;
   seconds: number;
@@ -111,6 +115,8 @@ export class ServerCatalog {
   private readonly pools = new Map<string, pg.Pool>();
   private readonly maintenanceDatabase: string;
   private readonly inflightSnapshots = new Map<string, Promise<Snapshot>>();
+  /** Whether the connecting user may read pg_authid: asked once, again after a refusal. */
+  private passwordsReadable: Promise<boolean> | undefined;
 
   constructor(
     private readonly dsn: string,
@@ -159,6 +165,24 @@ export class ServerCatalog {
       });
     this.inflightSnapshots.set(key, read);
     return read;
+  }
+
+  /**
+   * The digest of the managed roles' attributes, passwords (where the user may read them) and memberships, and
+   * of the managed databases' privileges, owner and limits (fingerprint.ts): one query in the DSN's database.
+   */
+  fingerprint(scope: SnapshotScope): Promise<string> {
+    return this.observed('fingerprint', this.maintenanceDatabase, async () => {
+      const pool = this.pool(null);
+      this.passwordsReadable ??= readsPasswords(pool);
+      const passwords = this.passwordsReadable;
+      try {
+        return await readFingerprint(pool, scope, await passwords);
+      } catch (error) {
+        if (this.passwordsReadable === passwords) this.passwordsReadable = undefined;
+        throw CatalogError.from(error, 'reading the fingerprint of the managed roles and databases');
+      }
+    });
   }
 
   /** What the eligibility rules need to know about these names (eligibility.ts). */

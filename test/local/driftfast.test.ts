@@ -1,17 +1,20 @@
-// The fast path of drift detection from a database's first second. Every cluster here resyncs once an hour: a
-// correction within the (generous) deadlines below can only come from the fast path — the event triggers the
-// create installs and the listener it starts.
+// The fast path of drift detection from a database's first second, and for what event triggers never see. Every
+// cluster here resyncs once an hour: a correction within the (generous) deadlines below can only come from the
+// fast path — the event triggers the create installs, the listener it starts, and the digest of the managed
+// roles and databases read every second.
 import test from 'ava';
 import {
   clusterManifests,
   eventually,
   extraCluster,
   manageCluster,
+  memberManifests,
+  memberPassword,
   reconcilePasses,
   startLocal,
   type LocalServer,
 } from '../support/local.ts';
-import { createAdmin, sql } from '../support/postgres.ts';
+import { asUser, createAdmin, sql } from '../support/postgres.ts';
 
 let local: LocalServer;
 let adminDsn: string;
@@ -21,8 +24,23 @@ test.before(async () => {
   // born: a cluster with no database yet, whose loop has made its first pass.
   const born = await local.kubectl(['apply', '-f', '-'], extraCluster('born', local.postgresDsn, ', resyncInterval: 1h'));
   if (born.code !== 0) throw new Error(born.stderr);
-  await manageCluster(local, 'rdsattrs', adminDsn, '1h');
-  if (!(await eventually(async () => (await reconcilePasses(local, 'born')) > 0, 60_000))) throw new Error('no first pass on born');
+  for (const [name, dsn] of [
+    ['attrs', local.postgresDsn],
+    ['rdsattrs', adminDsn],
+  ] as const) {
+    await manageCluster(local, name, dsn, '1h');
+    const members = await local.kubectl(['apply', '-f', '-'], memberManifests(name));
+    if (members.code !== 0) throw new Error(members.stderr);
+  }
+  const converged = async (name: string) =>
+    (await holds(`pg_has_role('${name}_member', '${name}_group', 'MEMBER')`)) && (await connects(name)) && (await canLogIn(name));
+  if (
+    !(await eventually(
+      async () => (await converged('attrs')) && (await converged('rdsattrs')) && (await reconcilePasses(local, 'born')) > 0,
+      60_000,
+    ))
+  )
+    throw new Error('the clusters did not converge');
 });
 test.after.always(async () => local?.stop());
 
@@ -30,6 +48,18 @@ async function holds(query: string, database = 'postgres'): Promise<boolean> {
   const [row] = await sql<{ ok: boolean }>(local.postgresDsn, `SELECT (${query}) AS ok`, { database });
   return row?.ok === true;
 }
+
+/** An explicit CONNECT for the member in the database's ACL (PUBLIC has one too, by default). */
+const connects = (name: string) =>
+  holds(
+    `EXISTS (SELECT FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = '${name}_db' AND a.grantee = '${name}_member'::regrole AND a.privilege_type = 'CONNECT')`,
+  );
+
+const canLogIn = (name: string) =>
+  sql(asUser(local.postgresDsn, `${name}_member`, memberPassword(name)), 'SELECT 1', { database: `${name}_db` }).then(
+    () => true,
+    () => false,
+  );
 
 const ourObjects = (database: string) =>
   sql<{ what: string }>(
@@ -103,3 +133,65 @@ spec: {name: kept_db, databaseClusterRef: {name: born}, reclaimPolicy: Retain}
     t.true(await holds(`EXISTS (SELECT FROM pg_database WHERE datname = 'kept_db')`), 'the database is kept');
   },
 );
+
+interface AttributeDrift {
+  name: string;
+  /** The change by hand, as the superuser, on cluster `c`. */
+  byHand: (c: string) => string;
+  /** Holds when the catalog is as the spec says. */
+  specified: (c: string) => Promise<boolean>;
+  /** Found without a superuser too (pg_roles, pg_auth_members and pg_database are readable by anyone). */
+  withoutSuperuser: boolean;
+}
+
+const drifts: AttributeDrift[] = [
+  {
+    name: 'ALTER ROLE … NOLOGIN',
+    byHand: (c) => `ALTER ROLE ${c}_member NOLOGIN`,
+    specified: (c) => holds(`(SELECT rolcanlogin FROM pg_roles WHERE rolname = '${c}_member')`),
+    withoutSuperuser: true,
+  },
+  {
+    name: 'ALTER ROLE … PASSWORD',
+    byHand: (c) => `ALTER ROLE ${c}_member PASSWORD 'changed-by-hand'`,
+    specified: canLogIn,
+    withoutSuperuser: false,
+  },
+  {
+    name: 'ALTER ROLE … CONNECTION LIMIT',
+    byHand: (c) => `ALTER ROLE ${c}_member CONNECTION LIMIT 7`,
+    specified: (c) => holds(`(SELECT rolconnlimit = -1 FROM pg_roles WHERE rolname = '${c}_member')`),
+    withoutSuperuser: true,
+  },
+  {
+    name: 'ALTER ROLE … VALID UNTIL',
+    byHand: (c) => `ALTER ROLE ${c}_member VALID UNTIL '2031-01-01'`,
+    specified: (c) => holds(`(SELECT rolvaliduntil IS NULL OR rolvaliduntil = 'infinity' FROM pg_roles WHERE rolname = '${c}_member')`),
+    withoutSuperuser: true,
+  },
+  {
+    name: 'REVOKE <group> FROM <member>',
+    byHand: (c) => `REVOKE ${c}_group FROM ${c}_member`,
+    specified: (c) => holds(`pg_has_role('${c}_member', '${c}_group', 'MEMBER')`),
+    withoutSuperuser: true,
+  },
+  {
+    name: 'REVOKE CONNECT ON DATABASE … FROM <member>',
+    byHand: (c) => `REVOKE CONNECT ON DATABASE ${c}_db FROM ${c}_member`,
+    specified: connects,
+    withoutSuperuser: true,
+  },
+];
+
+for (const [cluster, who] of [
+  ['attrs', 'a superuser'],
+  ['rdsattrs', 'an RDS-like admin'],
+] as const) {
+  for (const drift of drifts.filter((d) => cluster === 'attrs' || d.withoutSuperuser)) {
+    test.serial(`${drift.name} by hand is corrected long before the 1h resync, connected as ${who}`, async (t) => {
+      t.true(await drift.specified(cluster), 'as specified before');
+      await sql(local.postgresDsn, drift.byHand(cluster));
+      t.true(await eventually(() => drift.specified(cluster), 20_000));
+    });
+  }
+}
