@@ -20,43 +20,51 @@ const roleColumns = [
   'rolreplication',
   'rolbypassrls',
   'rolconnlimit',
-  'rolvaliduntil',
+  'quote_nullable(rolvaliduntil)',
 ];
 
-/**
- * The digest's query: $1 the managed role names, $2 the managed database names. `passwords` reads pg_authid
- * (the stored verifiers); without, pg_roles. Each part is a JSON array in a fixed order, so a change anywhere
- * changes the text; the server hashes it, so neither the text nor a verifier ever leaves it. Memberships are
- * the managed roles' own (with their grantor and options, whatever the version has).
- */
-export function fingerprintSql(passwords: boolean): string {
-  const roles = passwords
-    ? `SELECT oid, ${[...roleColumns, 'rolpassword'].join(', ')} FROM pg_catalog.pg_authid WHERE rolname = ANY($1)`
-    : `SELECT oid, ${roleColumns.join(', ')} FROM pg_catalog.pg_roles WHERE rolname = ANY($1)`;
-  return `
-WITH roles AS (${roles})
-SELECT encode(pg_catalog.sha256(convert_to(concat(
-  (SELECT json_agg(r ORDER BY r.rolname) FROM roles r)::text,
-  (SELECT json_agg(m ORDER BY m.member, m.roleid, m.grantor) FROM pg_catalog.pg_auth_members m
-    WHERE m.member IN (SELECT oid FROM roles))::text,
-  (SELECT json_agg(d ORDER BY d.datname) FROM (
-    SELECT datname, datdba, datacl, datconnlimit, datallowconn, datistemplate
-    FROM pg_catalog.pg_database WHERE datname = ANY($2)) d)::text
-), 'UTF8')), 'hex') AS fingerprint`;
+/** What the digest's query depends on: whether the user may read the stored verifiers, and the server's major version. */
+export interface FingerprintFacts {
+  passwords: boolean;
+  major: number;
 }
 
-/** Whether the connecting user may read the stored password verifiers. */
-export async function readsPasswords(db: Queryable): Promise<boolean> {
-  const { rows } = await db.query<{ ok: boolean }>(`SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS ok`);
-  return rows[0]?.ok === true;
+/**
+ * The digest's query: $1 the managed role names, $2 the managed database names. With `passwords` it reads
+ * pg_authid (the stored verifiers), else pg_roles. Each row is hashed (hashtextextended, 64 bits) and the hashes
+ * summed: no sort, no large text, nothing of a verifier leaves the server. Rows are the managed roles, their
+ * own memberships (with grantor and options: INHERIT and SET from PostgreSQL 16) and the managed databases
+ * (their ACL hashed as an array, never turned into text). A row that appears, goes or changes changes the sum.
+ */
+export function fingerprintSql({ passwords, major }: FingerprintFacts): string {
+  const columns = passwords ? [...roleColumns, 'quote_nullable(rolpassword)'] : roleColumns;
+  const membership = ['roleid', 'member', 'grantor', 'admin_option', ...(major >= 16 ? ['inherit_option', 'set_option'] : [])];
+  const hashed = (values: string) => `sum(pg_catalog.hashtextextended(concat_ws(',', ${values}), 0))`;
+  return `
+WITH roles AS MATERIALIZED (SELECT oid, concat_ws(',', ${columns.join(', ')}) AS line
+  FROM pg_catalog.${passwords ? 'pg_authid' : 'pg_roles'} WHERE rolname = ANY($1))
+SELECT concat_ws('/',
+  (SELECT sum(pg_catalog.hashtextextended(line, 0)) FROM roles),
+  (SELECT ${hashed(membership.join(', '))} FROM pg_catalog.pg_auth_members WHERE member IN (SELECT oid FROM roles)),
+  (SELECT ${hashed('datname, datdba, datconnlimit, datallowconn, datistemplate, quote_nullable(pg_catalog.hash_array_extended(datacl, 0))')}
+     FROM pg_catalog.pg_database WHERE datname = ANY($2))
+) AS fingerprint`;
+}
+
+/** Whether the connecting user may read the stored password verifiers, and the server's major version. */
+export async function readFingerprintFacts(db: Queryable): Promise<FingerprintFacts> {
+  const { rows } = await db.query<{ passwords: boolean; version: number }>(
+    `SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS passwords, current_setting('server_version_num')::int AS version`,
+  );
+  return { passwords: rows[0]?.passwords === true, major: Math.floor(Number(rows[0]?.version ?? 0) / 10000) };
 }
 
 /** The digest of the managed roles and databases (see fingerprintSql). */
 export async function readFingerprint(
   db: Queryable,
   scope: { roles: readonly string[]; databases: readonly string[] },
-  passwords: boolean,
+  facts: FingerprintFacts,
 ): Promise<string> {
-  const { rows } = await db.query<{ fingerprint: string }>(fingerprintSql(passwords), [[...scope.roles], [...scope.databases]]);
+  const { rows } = await db.query<{ fingerprint: string }>(fingerprintSql(facts), [[...scope.roles], [...scope.databases]]);
   return rows[0]!.fingerprint;
 }

@@ -10,7 +10,7 @@ import {
   type DatabaseTriggers,
 } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
-import { readFingerprint, readsPasswords } from './fingerprint.ts';
+import { readFingerprint, readFingerprintFacts, type FingerprintFacts } from './fingerprint.ts';
 import { readServerFacts, readTemplates, type FactsScope, type ServerFacts } from './eligibility.ts';
 import { CatalogError } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
@@ -115,8 +115,8 @@ export class ServerCatalog {
   private readonly pools = new Map<string, pg.Pool>();
   private readonly maintenanceDatabase: string;
   private readonly inflightSnapshots = new Map<string, Promise<Snapshot>>();
-  /** Whether the connecting user may read pg_authid: asked once, again after a refusal. */
-  private passwordsReadable: Promise<boolean> | undefined;
+  /** Whether the connecting user may read pg_authid, and the server's version: asked once, again after a failure. */
+  private fingerprintFacts: Promise<FingerprintFacts> | undefined;
 
   constructor(
     private readonly dsn: string,
@@ -174,12 +174,12 @@ export class ServerCatalog {
   fingerprint(scope: SnapshotScope): Promise<string> {
     return this.observed('fingerprint', this.maintenanceDatabase, async () => {
       const pool = this.pool(null);
-      this.passwordsReadable ??= readsPasswords(pool);
-      const passwords = this.passwordsReadable;
+      this.fingerprintFacts ??= readFingerprintFacts(pool);
+      const facts = this.fingerprintFacts;
       try {
-        return await readFingerprint(pool, scope, await passwords);
+        return await readFingerprint(pool, scope, await facts);
       } catch (error) {
-        if (this.passwordsReadable === passwords) this.passwordsReadable = undefined;
+        if (this.fingerprintFacts === facts) this.fingerprintFacts = undefined;
         throw CatalogError.from(error, 'reading the fingerprint of the managed roles and databases');
       }
     });

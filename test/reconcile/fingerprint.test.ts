@@ -85,7 +85,7 @@ test.serial('a tick while the last read still waits is skipped: never two reads 
   const waiting = async () =>
     (
       await locker.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%sha256%'`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%hashtextextended%'`,
       )
     ).rows[0]!.n;
   t.true(await until(async () => (await waiting()) === 1), 'the read waits on the lock');
