@@ -5,7 +5,7 @@
 // object; one failing object never stops the others, and one slow or unreachable cluster never delays another.
 // Where the connecting user may create event triggers, they notify the loop of most changes within a second
 // (reconcile/listener.ts): a pass then follows shortly. What they cannot see (roles' attributes, passwords and
-// memberships, privileges on databases) a digest read every second finds (reconcile/fingerprint.ts). Our own
+// memberships, privileges on databases) a digest read twice a second finds (reconcile/fingerprint.ts). Our own
 // corrections notify and change the digest too; the pass they cause finds nothing to do and runs no
 // statement, so it ends there. Only the leader reconciles: a replica that stops
 // leading stops its loops at once and writes nothing more, one that starts leading starts them at once. A
@@ -51,7 +51,7 @@ export interface ReconcilerOptions {
   clock?: Clock;
   /** Told at the end of each pass (the reconcile_passes_total metric). */
   onPass?: (cluster: string) => void;
-  /** How often each cluster's fingerprint is read (reconcile/fingerprint.ts); a second unless told. */
+  /** How often each cluster's fingerprint is read (reconcile/fingerprint.ts); fingerprintIntervalMs unless told. */
   fingerprintIntervalMs?: number;
 }
 
@@ -89,7 +89,7 @@ export class Reconciler {
       deps.core,
       (clusters) => this.nudge(clusters),
       deps.log,
-      // A new role or database is digested from the next second on, not from the next pass.
+      // A new role or database is digested from its next read on, not from the next pass.
       (change) => {
         if (change.type === 'ADDED') this.loops.get(change.cluster)?.fingerprint.add(change.kind, change.name);
       },
@@ -196,7 +196,8 @@ export class Reconciler {
   private async pass(cluster: string, listeners: DriftListeners, fingerprint: FingerprintWatch): Promise<number | undefined> {
     const startedAt = this.clock.now();
     const databases: string[] = [];
-    const roles: string[] = [];
+    /** The managed role names, once they were read (a failed read keeps the digest's roles as they were). */
+    let roles: string[] | undefined;
     /** Every database a Database names, once they were read: only then may a listened one count as released. */
     let named: string[] | undefined;
     const tried: string[] = [];
@@ -218,7 +219,7 @@ export class Reconciler {
           named = items.map((o) => (o.spec as DatabaseSpec).name);
         }
         if (resource === resources.roles)
-          roles.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseRoleSpec).roleName));
+          roles = items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseRoleSpec).roleName);
       } catch (error) {
         this.deps.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
       }
@@ -243,12 +244,12 @@ export class Reconciler {
   private async follow(
     cluster: string,
     fast: { listeners: DriftListeners; fingerprint: FingerprintWatch },
-    managed: { databases: string[]; named: string[] | undefined; roles: string[]; readAt: number },
+    managed: { databases: string[]; named: string[] | undefined; roles: string[] | undefined; readAt: number },
   ): Promise<void> {
     try {
       const resolved = await resolveCluster(this.deps, cluster);
       const catalog = isProblem(resolved) ? undefined : resolved.catalog;
-      fast.fingerprint.follow(catalog, managed.roles, managed.databases, managed.readAt);
+      fast.fingerprint.follow(catalog, managed.roles, managed.named && managed.databases, managed.readAt);
       await fast.listeners.follow(catalog, managed.databases, managed.named);
     } catch (error) {
       this.deps.log.warn({ err: error, cluster }, 'following the databases to listen to failed');

@@ -133,4 +133,11 @@ test.serial('a role whose object is created between passes is digested from the 
   await clock.tick(1_000);
   t.true(await until(() => reads.answered === 7));
   t.is(nudges, 2, 'dropped by a pass that read after it came (its object is gone)');
+  watch.follow(catalog, undefined, [], clock.now());
+  await clock.tick(1_000);
+  t.true(await until(() => reads.answered === 8));
+  await sql(server.superuserDsn, `ALTER ROLE ${first} NOLOGIN`);
+  await clock.tick(1_000);
+  t.true(await until(() => reads.answered === 9));
+  t.is(nudges, 3, 'a pass that could not read the roles keeps those it had');
 });
