@@ -1,13 +1,13 @@
 // What the digest of the shared catalogs (storage/catalog/fingerprint.ts) costs, which the reconciler reads once a
 // second per DatabaseCluster: its latency and CPU per read with 1,000 managed roles and 20 managed databases, and
-// 200 clusters' worth of it (200 catalogs, each with its own pool and watch, reading once a second) against one
+// 200 clusters' worth of it (200 catalogs, each with its own pool and watch, reading at the reconciler's rate, twice a second) against one
 // server. Last line: `ratio: <one read / one snapshot of the same roles and databases (what a pass reads)>`.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { pino } from 'pino';
 import { systemClock } from '../lib/clock.ts';
-import { FingerprintWatch } from '../reconcile/fingerprint.ts';
+import { FingerprintWatch, fingerprintIntervalMs } from '../reconcile/fingerprint.ts';
 import { connectionConfig } from '../storage/catalog/dsn.ts';
 import { fingerprintSql, readFingerprintFacts } from '../storage/catalog/fingerprint.ts';
 import { ServerCatalog } from '../storage/catalog/server.ts';
@@ -90,7 +90,7 @@ async function perRead(dsn: string, scope: { roles: string[]; databases: string[
 }
 
 /**
- * `clusterCount` catalogs on the one server, each with a watch reading once a second, for `loadSeconds`: how many
+ * `clusterCount` catalogs on the one server, each with a watch reading at the reconciler's rate, for `loadSeconds`: how many
  * reads answered, how many ticks found the last read still running, and the CPU used by the server's backends
  * and by this process.
  */
@@ -105,7 +105,7 @@ async function underLoad(dsn: string, scope: { roles: string[]; databases: strin
   const pids = await backendPids(dsn);
   const watches = counted.map(() => new FingerprintWatch(() => undefined, pino({ level: 'silent' }), systemClock));
   const [serverBefore, ownBefore, started] = [pids.map(processCpuMs), ownCpuMs(), performance.now()];
-  // Spread over the first second, as clusters' loops start at different moments.
+  // Spread over the first interval, as clusters' loops start at different moments.
   await Promise.all(
     watches.map(
       (watch, i) =>
@@ -115,7 +115,7 @@ async function underLoad(dsn: string, scope: { roles: string[]; databases: strin
               watch.follow(counted[i], scope.roles, scope.databases);
               resolve();
             },
-            (i * 1000) / clusterCount,
+            (i * fingerprintIntervalMs) / clusterCount,
           ),
         ),
     ),
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
 
     const load = await underLoad(server.superuserDsn, scope);
     console.log(
-      `  ${clusterCount} clusters on this one server, each reading once a second for ${load.seconds.toFixed(1)} s: ${(load.answered / load.seconds).toFixed(0)} reads/s answered over ${load.connections} connections; CPU: server ${(load.serverCores * 100).toFixed(0)}% of a core, this process ${(load.ownCores * 100).toFixed(0)}% of a core`,
+      `  ${clusterCount} clusters on this one server, each reading every ${fingerprintIntervalMs} ms for ${load.seconds.toFixed(1)} s: ${(load.answered / load.seconds).toFixed(0)} reads/s answered over ${load.connections} connections; CPU: server ${(load.serverCores * 100).toFixed(0)}% of a core, this process ${(load.ownCores * 100).toFixed(0)}% of a core`,
     );
     console.log(`ratio: ${(superuser.p50 / median(snapshots)).toFixed(3)}`);
   } finally {

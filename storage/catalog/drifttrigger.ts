@@ -3,7 +3,7 @@
 // the next resync. PostgreSQL 13 to 18 let only superusers create event triggers; without them the resync
 // alone finds drift inside the databases. What event triggers never see: ALTER ROLE, DROP ROLE, GRANT/REVOKE
 // on a database (a shared object), DROP DATABASE and anything in an unmanaged database; a digest of the shared
-// catalogs read every second finds the first four (fingerprint.ts). The write that creates a database installs
+// catalogs read twice a second finds the first four (fingerprint.ts). The write that creates a database installs
 // them at once; a database no longer managed has them removed (planDriftTriggersRemoval).
 import { qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Plan } from './plan.ts';
@@ -142,11 +142,11 @@ export interface DriftDetection {
 
 const resync = 'drift is found at each resync (spec.resyncInterval)';
 
-/** What the digest read every second (fingerprint.ts) finds, whatever the triggers: it needs no superuser, but passwords do. */
+/** What the digest read twice a second (fingerprint.ts) finds, whatever the triggers: it needs no superuser, but passwords do. */
 function digest(superuser: boolean): string {
   return superuser
-    ? "roles' attributes, passwords and memberships and privileges on databases are found within seconds by a digest read every second"
-    : "roles' attributes and memberships and privileges on databases are found within seconds by a digest read every second (a password changed by hand is not: only a superuser may read pg_authid)";
+    ? "roles' attributes, passwords and memberships and privileges on databases are found within seconds by a digest read twice a second"
+    : "roles' attributes and memberships and privileges on databases are found within seconds by a digest read twice a second (a password changed by hand is not: only a superuser may read pg_authid)";
 }
 
 function polling(reason: DriftDetection['reason'], why: string, superuser: boolean): DriftDetection {

@@ -1,7 +1,7 @@
 // The other half of the fast path of drift detection: what event triggers never see, because it lives in the
 // shared catalogs (pg_authid, pg_auth_members, pg_database): a role's attributes, password and memberships,
 // and the privileges, owner and connection limit of a database. One cheap query reads all of it for the
-// managed roles and databases of a cluster and answers one digest; the reconciler asks it every second and
+// managed roles and databases of a cluster and answers one digest; the reconciler asks it twice a second and
 // runs a pass when the digest changes (reconcile/fingerprint.ts). It runs in the DSN's database, through the
 // cluster's pool: no connection per database.
 //

@@ -1,7 +1,7 @@
 // The fast path of drift detection from a database's first second, and for what event triggers never see. Every
 // cluster here resyncs once an hour: a correction within the (generous) deadlines below can only come from the
 // fast path — the event triggers the create installs, the listener it starts, and the digest of the managed
-// roles and databases read every second.
+// roles and databases read twice a second.
 import test from 'ava';
 import pg from 'pg';
 import { connectionConfig } from '../../storage/catalog/dsn.ts';
