@@ -80,7 +80,7 @@ export class Metrics {
     });
     this.catalog = new Histogram({
       name: 'catalog_operation_duration_seconds',
-      help: 'Live catalog snapshot reads and applied SQL batches against the DatabaseClusters, by kind and outcome.',
+      help: 'Live catalog snapshot reads, applied SQL batches and fingerprint reads (the drift fast path) against the DatabaseClusters, by kind and outcome.',
       labelNames: ['kind', 'ok'],
       buckets: catalogBuckets,
       registers,

@@ -16,7 +16,7 @@ import { closeServer, createApp, listen, replaceCertificate } from '../apiserver
 import { discoveryRouter, type DiscoveryGroup } from '../apiserver/discovery.ts';
 import { ourDiscovery } from '../apiserver/groups.ts';
 import { ObjectLocks } from '../lib/locks.ts';
-import type { Logger } from '../lib/log.ts';
+import { failure, type Logger } from '../lib/log.ts';
 import { Metrics } from '../apiserver/metrics.ts';
 import { openapiRouter } from '../apiserver/openapi.ts';
 import type { ResourceKind } from '../reconcile/kinds/resource.ts';
@@ -76,7 +76,7 @@ export class Stops {
 
   async run(): Promise<void> {
     for (const stop of this.list.splice(0).reverse())
-      await stop().catch((error: unknown) => this.log.error({ err: error }, 'while stopping'));
+      await stop().catch((error: unknown) => this.log.error(failure(error), 'while stopping'));
   }
 }
 
@@ -91,8 +91,11 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   metrics.collectPools(() => catalogs.poolStats());
   stops.add(() => catalogs.close());
   const locks = new ObjectLocks();
-  const events = parts.events((error) => log.warn({ err: error }, 'recording an Event failed'));
-  const deps = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log };
+  const events = parts.events((error) => log.warn(failure(error), 'recording an Event failed'));
+  // A write that created a database asks its cluster's loop for a pass (its listener starts): called only once
+  // requests are served, after the reconciler below exists.
+  const nudge = (cluster: string) => reconciler.nudge([cluster]);
+  const deps = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log, nudge };
   const ours = ourKinds(deps);
   const reconciler = new Reconciler(ours, deps, locks, election, { onPass: metrics.countPass });
   const retention = new Retention(store, parts.retention, () => election.isLeader(), log);

@@ -88,7 +88,7 @@ const status = object('What the server observed on its last visit to the Postgre
     'Ready: the server is reachable and the connecting user is authorized. EventTriggers: every managed database has the event triggers that report changes at once (reason Installed), or why not (NoDatabases, NotPermitted, NotInstalled).',
   ),
   driftDetection: text(
-    'How the reconciler notices drift. EventTrigger: event triggers in the managed databases report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second, and the resync finds the rest; Polling: the resync alone (spec.resyncInterval). Event triggers need a connecting user that is a superuser.',
+    "How the reconciler notices drift inside the managed databases. EventTrigger: event triggers in them report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second, and the resync finds the rest; Polling: the resync alone (spec.resyncInterval). Event triggers need a connecting user that is a superuser. Either way, roles' attributes and memberships and privileges on databases (and passwords, for a superuser) are compared twice a second.",
     {
       enum: ['EventTrigger', 'Polling'],
     },

@@ -3,7 +3,7 @@
 // triggers installed and LISTENs for them. A lost connection comes back with backoff. A user that may not
 // create event triggers is asked again every ten minutes only: each refusal is an ERROR in the server's log.
 import type pg from 'pg';
-import type { Logger } from '../lib/log.ts';
+import { failure, type Logger } from '../lib/log.ts';
 import type { Dedicated, ServerCatalog } from '../storage/catalog/server.ts';
 import { driftChannel, listenedDatabases, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
 import { CatalogError } from '../storage/catalog/errors.ts';
@@ -99,7 +99,7 @@ class DatabaseListener {
 
   private failed(error: unknown): void {
     this.failures += 1;
-    const fields = { database: this.database, failures: this.failures, err: error };
+    const fields = { database: this.database, failures: this.failures, ...failure(error) };
     if (this.failures === 1) this.log.warn(fields, 'listening for drift failed; retrying with backoff');
     else this.log.debug(fields, 'listening for drift failed again');
     this.retryIn(backoffDelay(this.failures, { firstMs: firstRetryMs, maxMs: maxRetryMs }));
@@ -156,8 +156,10 @@ export class DriftListeners {
    * Listeners on the `databases` that get one (listenedDatabases: a capped number) through `catalog` (none
    * without one); a new catalog (a changed DSN) replaces them all. A template gets none: a connection to it
    * would make every CREATE DATABASE copying it fail, and triggers in it would be copied into every copy.
+   * `named`: every database a Database of the cluster names, being deleted or not; a listened one that left it
+   * is released. Without it (the Databases could not be read), none is.
    */
-  async follow(catalog: ServerCatalog | undefined, managed: readonly string[]): Promise<void> {
+  async follow(catalog: ServerCatalog | undefined, managed: readonly string[], named?: readonly string[]): Promise<void> {
     const templates = catalog ? await catalog.templatesAmong(managed) : new Set<string>();
     const databases = catalog
       ? listenedDatabases(
@@ -170,7 +172,12 @@ export class DriftListeners {
       this.catalog = catalog;
     }
     const gone = [...this.byDatabase.keys()].filter((database) => !catalog || !databases.includes(database));
-    await Promise.all(gone.map((database) => this.stopListener(database)));
+    await Promise.all(
+      gone.map(async (database) => {
+        await this.stopListener(database);
+        if (catalog && named && !named.includes(database)) await this.release(catalog, database);
+      }),
+    );
     if (!catalog) return;
     await Promise.all(
       databases.map((database) => {
@@ -182,6 +189,18 @@ export class DriftListeners {
         return undefined;
       }),
     );
+  }
+
+  /**
+   * A database no Database names any more (deleted with reclaimPolicy Retain) loses our triggers, function and
+   * schema. The Database's delete removed them already; this catches a pass that put them back meanwhile.
+   */
+  private async release(catalog: ServerCatalog, database: string): Promise<void> {
+    try {
+      if (await catalog.removeDriftTriggers(database)) this.log.info({ database }, 'removed the drift event triggers');
+    } catch (error) {
+      this.log.warn({ database, ...failure(error) }, 'removing the drift event triggers failed; they are left in the database');
+    }
   }
 
   private async stopListener(database: string): Promise<void> {

@@ -4,8 +4,10 @@
 // Correct, runs each differing object's write again so the catalog matches the spec. Failures back off per
 // object; one failing object never stops the others, and one slow or unreachable cluster never delays another.
 // Where the connecting user may create event triggers, they notify the loop of most changes within a second
-// (reconcile/listener.ts): a pass then follows shortly. Our own corrections notify too; the pass they cause
-// finds nothing to do and runs no statement, so it ends there. Only the leader reconciles: a replica that stops
+// (reconcile/listener.ts): a pass then follows shortly. What they cannot see (roles' attributes, passwords and
+// memberships, privileges on databases) a digest read twice a second finds (reconcile/fingerprint.ts). Our own
+// corrections notify and change the digest too; the pass they cause finds nothing to do and runs no
+// statement, so it ends there. Only the leader reconciles: a replica that stops
 // leading stops its loops at once and writes nothing more, one that starts leading starts them at once. A
 // change to a Secret our objects name nudges the loop of its cluster too (reconcile/secrets.ts): a rotated
 // password is applied within seconds.
@@ -13,9 +15,11 @@ import { objectKey, type ObjectLocks } from '../lib/locks.ts';
 import { storeResource, type ResourceKind } from './kinds/resource.ts';
 import { isProblem, objectsOnCluster, readOrUndefined, resolveCluster, resources, type Dependencies } from './kinds/shared.ts';
 import type { DatabaseSpec } from '../openapi/database.ts';
+import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
 import { resyncIntervalMs, type DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { LeaderElection } from './leader.ts';
 import { DriftListeners } from './listener.ts';
+import { FingerprintWatch } from './fingerprint.ts';
 import { ClusterLoop } from './loop.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { SecretTriggers } from './secrets.ts';
@@ -49,11 +53,14 @@ export interface ReconcilerOptions {
   clock?: Clock;
   /** Told at the end of each pass (the reconcile_passes_total metric). */
   onPass?: (cluster: string) => void;
+  /** How often each cluster's fingerprint is read (reconcile/fingerprint.ts); fingerprintIntervalMs unless told. */
+  fingerprintIntervalMs?: number;
 }
 
 interface ClusterWork {
   loop: ClusterLoop;
   listeners: DriftListeners;
+  fingerprint: FingerprintWatch;
 }
 
 export class Reconciler {
@@ -79,7 +86,16 @@ export class Reconciler {
     private readonly options: ReconcilerOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.secretTriggers = new SecretTriggers(deps.store, deps.core, (clusters) => this.nudge(clusters), deps.log);
+    this.secretTriggers = new SecretTriggers(
+      deps.store,
+      deps.core,
+      (clusters) => this.nudge(clusters),
+      deps.log,
+      // A new role or database is digested from its next read on, not from the next pass.
+      (change) => {
+        if (change.type === 'ADDED') this.loops.get(change.cluster)?.fingerprint.add(change.kind, change.name);
+      },
+    );
   }
 
   /**
@@ -151,9 +167,11 @@ export class Reconciler {
   private loopOf(cluster: string, intervalMs: number): ClusterWork {
     let work = this.loops.get(cluster);
     if (!work) {
-      const listeners = new DriftListeners(() => loop.nudge(), this.deps.log.child({ cluster }));
-      const loop = new ClusterLoop(() => this.pass(cluster, listeners), intervalMs, undefined, this.clock);
-      work = { loop, listeners };
+      const log = this.deps.log.child({ cluster });
+      const listeners = new DriftListeners(() => loop.nudge(), log);
+      const fingerprint = new FingerprintWatch(() => loop.nudge(), log, this.clock, this.options.fingerprintIntervalMs);
+      const loop = new ClusterLoop(() => this.pass(cluster, listeners, fingerprint), intervalMs, undefined, this.clock);
+      work = { loop, listeners, fingerprint };
       this.loops.set(cluster, work);
       loop.start();
     }
@@ -161,7 +179,7 @@ export class Reconciler {
   }
 
   /** A pass soon on these clusters (every one when none are given); one without a loop has none to run. */
-  private nudge(clusters: Iterable<string> = this.loops.keys()): void {
+  nudge(clusters: Iterable<string> = this.loops.keys()): void {
     for (const cluster of clusters) this.loops.get(cluster)?.loop.nudge();
   }
 
@@ -169,6 +187,7 @@ export class Reconciler {
     const work = this.loops.get(cluster);
     this.loops.delete(cluster);
     await work?.loop.stop();
+    await work?.fingerprint.stop();
     await work?.listeners.stop();
   }
 
@@ -176,8 +195,13 @@ export class Reconciler {
    * One pass over the objects of one cluster, kind by kind, then its listeners follow its databases. It never
    * throws; it resolves with how soon the first object backing off may be tried again, if one is.
    */
-  private async pass(cluster: string, listeners: DriftListeners): Promise<number | undefined> {
+  private async pass(cluster: string, listeners: DriftListeners, fingerprint: FingerprintWatch): Promise<number | undefined> {
+    const startedAt = this.clock.now();
     const databases: string[] = [];
+    /** The managed role names, once they were read (a failed read keeps the digest's roles as they were). */
+    let roles: string[] | undefined;
+    /** Every database a Database names, once they were read: only then may a listened one count as released. */
+    let named: string[] | undefined;
     const tried: string[] = [];
     for (const kind of this.kinds) {
       if (!this.leader.isLeader()) break;
@@ -192,13 +216,17 @@ export class Reconciler {
           tried.push(String(object.metadata.uid));
         }
         // A database being dropped is going away: nobody listens to it any more.
-        if (resource === resources.databases)
+        if (resource === resources.databases) {
           databases.push(...items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseSpec).name));
+          named = items.map((o) => (o.spec as DatabaseSpec).name);
+        }
+        if (resource === resources.roles)
+          roles = items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseRoleSpec).roleName);
       } catch (error) {
         this.deps.log.warn({ ...failure(error), kind: kind.kind, cluster }, 'reconcile pass failed');
       }
     }
-    await this.follow(cluster, listeners, databases);
+    await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt });
     this.options.onPass?.(cluster);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
@@ -211,11 +239,20 @@ export class Reconciler {
     return object ? [object] : [];
   }
 
-  /** The cluster's listeners follow its databases through the catalog of its current DSN; none while it cannot be resolved. */
-  private async follow(cluster: string, listeners: DriftListeners, databases: string[]): Promise<void> {
+  /**
+   * The cluster's listeners follow its databases, and its fingerprint watch its roles and databases, through the
+   * catalog of its current DSN; neither runs while it cannot be resolved.
+   */
+  private async follow(
+    cluster: string,
+    fast: { listeners: DriftListeners; fingerprint: FingerprintWatch },
+    managed: { databases: string[]; named: string[] | undefined; roles: string[] | undefined; readAt: number },
+  ): Promise<void> {
     try {
       const resolved = await resolveCluster(this.deps, cluster);
-      await listeners.follow(isProblem(resolved) ? undefined : resolved.catalog, databases);
+      const catalog = isProblem(resolved) ? undefined : resolved.catalog;
+      fast.fingerprint.follow(catalog, managed.roles, managed.named && managed.databases, managed.readAt);
+      await fast.listeners.follow(catalog, managed.databases, managed.named);
     } catch (error) {
       this.deps.log.warn({ ...failure(error), cluster }, 'following the databases to listen to failed');
     }

@@ -6,15 +6,26 @@
 // listed once and kept current from the store's change feed, answers each change without I/O, and the loop's
 // settle turns a burst of changes into one pass. The same change feed nudges a cluster's loop when one of its
 // Databases is created or deleted: the pass that follows starts or stops that database's drift listener, instead
-// of an interval later.
+// of an interval later. Databases and DatabaseRoles created or deleted are also told as they come (`cameOrWent`):
+// the cluster's digest of its roles and databases (reconcile/fingerprint.ts) covers a new one at once, without a
+// pass.
 import { objectKey } from '../lib/locks.ts';
-import type { Logger } from '../lib/log.ts';
+import { failure, type Logger } from '../lib/log.ts';
 import { resources } from './kinds/shared.ts';
 import type { DatabaseClusterSpec } from '../openapi/databasecluster.ts';
 import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
+import type { DatabaseSpec } from '../openapi/database.ts';
 import type { KubeObject } from '../openapi/objects.ts';
 import type { CoreObjects } from '../storage/kubernetes/types.ts';
 import type { ResourceStore } from '../storage/objects/types.ts';
+
+/** A Database or DatabaseRole created or deleted: its cluster, and the name it has in PostgreSQL. */
+export interface ManagedChange {
+  type: 'ADDED' | 'DELETED';
+  kind: 'database' | 'role';
+  cluster: string;
+  name: string;
+}
 
 /** A Secret one of our objects names, and the cluster whose loop must hear of its changes. */
 interface SecretUse {
@@ -45,8 +56,8 @@ class SecretUses {
     private readonly store: ResourceStore,
     /** The change feed lost changes; the index is no longer complete. */
     private readonly expired: (error: Error) => void,
-    /** A Database was created or deleted on this cluster. */
-    private readonly databaseCameOrWent: (cluster: string) => void,
+    /** A Database or DatabaseRole was created or deleted. */
+    private readonly cameOrWent: (change: ManagedChange) => void,
   ) {}
 
   async load(): Promise<void> {
@@ -58,10 +69,14 @@ class SecretUses {
     const { items, resourceVersion } = await this.store.list(resource, {});
     for (const object of items) this.record(resource, object);
     const unsubscribe = await this.store.watch(
-      ({ type, object }) =>
-        type === 'DELETED'
-          ? this.byObject.delete(objectKey(resource, object.metadata.namespace, object.metadata.name))
-          : this.record(resource, object),
+      ({ type, object }) => {
+        if (type === 'DELETED') this.byObject.delete(objectKey(resource, object.metadata.namespace, object.metadata.name));
+        else this.record(resource, object);
+        if (resource === resources.roles && type !== 'MODIFIED') {
+          const { roleName, databaseClusterRef } = object.spec as DatabaseRoleSpec;
+          this.cameOrWent({ type, kind: 'role', cluster: databaseClusterRef.name, name: roleName });
+        }
+      },
       { resource, resourceVersion, onError: this.expired },
     );
     this.unsubscribes.push(unsubscribe);
@@ -71,7 +86,8 @@ class SecretUses {
     const resource = resources.databases;
     const unsubscribe = await this.store.watch(
       ({ type, object }) => {
-        if (type !== 'MODIFIED') this.databaseCameOrWent((object.spec as { databaseClusterRef: { name: string } }).databaseClusterRef.name);
+        const { name, databaseClusterRef } = object.spec as DatabaseSpec;
+        if (type !== 'MODIFIED') this.cameOrWent({ type, kind: 'database', cluster: databaseClusterRef.name, name });
       },
       { resource, resourceVersion: await this.store.currentResourceVersion(), onError: this.expired },
     );
@@ -105,6 +121,8 @@ export class SecretTriggers {
     /** Nudges the loops of these clusters; of every cluster when none are given. */
     private readonly nudge: (clusters?: Iterable<string>) => void,
     private readonly log: Logger,
+    /** Databases and DatabaseRoles created or deleted; a Database's nudges its cluster's loop besides. */
+    private readonly cameOrWent: (change: ManagedChange) => void = () => undefined,
   ) {}
 
   /**
@@ -116,14 +134,17 @@ export class SecretTriggers {
     const uses = new SecretUses(
       this.store,
       (error) => this.expired(error),
-      (cluster) => this.nudge([cluster]),
+      (change) => {
+        if (change.kind === 'database') this.nudge([change.cluster]);
+        this.cameOrWent(change);
+      },
     );
     try {
       await uses.load();
     } catch (error) {
       uses.stop();
       this.log.warn(
-        { err: error },
+        failure(error),
         'reading which Secrets our objects name failed; Secret changes are found at each resync until it succeeds',
       );
       return;
@@ -132,7 +153,7 @@ export class SecretTriggers {
       changed: (namespace, name) => this.nudge(uses.clustersUsing(namespace, name)),
       missed: () => this.nudge(),
       failed: (error, failures) => {
-        const fields = { err: error, failures };
+        const fields = { ...failure(error), failures };
         if (failures === 1) this.log.warn(fields, 'watching Secrets failed; retrying with backoff');
         else this.log.debug(fields, 'watching Secrets failed again');
       },
@@ -143,7 +164,7 @@ export class SecretTriggers {
 
   /** The index is incomplete: following stops, and starts again at the next call of start(). */
   private expired(error: Error): void {
-    this.log.warn({ err: error }, 'the index of the Secrets our objects name lost changes; it is read again');
+    this.log.warn(failure(error), 'the index of the Secrets our objects name lost changes; it is read again');
     this.stop();
   }
 

@@ -13,6 +13,7 @@ import { appliedMessage } from '../../storage/kubernetes/events.ts';
 import { immutableErrors, servedKind } from './kind.ts';
 import { fixedOnceCreatedFields } from '../../openapi/walk.ts';
 import { invalid } from '../../openapi/status.ts';
+import { afterDatabaseCreated, releaseDatabase } from './fastpath.ts';
 import {
   becauseOf,
   condition,
@@ -103,6 +104,8 @@ async function writeSql(
     }
     if (plan.statements.length === 0) return object;
     await cluster.catalog.apply(plan);
+    if (databasePlan.statements.some((s) => s.creates === 'database'))
+      await afterDatabaseCreated(deps, cluster, object.spec.name, snapshot.superuser);
     if (databasePlan.statements.length > 0)
       await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
     return recordWrite(object, undefined);
@@ -185,7 +188,10 @@ export function databases(deps: Dependencies): ResourceKind {
   return servedKind(database, {
     validateSpec: (o) => validateDatabaseSpec(o.spec as DatabaseSpec),
     admit: (o, old, request) => admit(deps, o as DatabaseObject, old as DatabaseObject | undefined, request),
-    afterDelete: (o) => removeService(deps, o as DatabaseObject, (o as DatabaseObject).spec.databaseServiceName),
+    afterDelete: async (o) => {
+      await removeService(deps, o as DatabaseObject, (o as DatabaseObject).spec.databaseServiceName);
+      await releaseDatabase(deps, (o as DatabaseObject).spec);
+    },
     // reclaimPolicy Delete drops the database (sessions are terminated); Retain leaves it.
     reclaim: reclaimHook(deps, (o) => {
       const { spec } = o as DatabaseObject;

@@ -28,6 +28,8 @@ export interface Dependencies {
   catalogs: CatalogRegistry;
   events: EventRecorder;
   log: Logger;
+  /** Asks the cluster's loop for a pass soon, where this replica runs it (wired to the reconciler by modes/). */
+  nudge?: (cluster: string) => void;
 }
 
 export const resources = {

@@ -1,8 +1,10 @@
 // The fast path of drift detection: in every managed database, two event triggers call one function that
 // NOTIFYs the reconciler of statements that may make drift, so that it reacts within a second instead of at
 // the next resync. PostgreSQL 13 to 18 let only superusers create event triggers; without them the resync
-// alone finds drift. What event triggers never see: ALTER ROLE, DROP ROLE, GRANT/REVOKE on a database (a
-// shared object), DROP DATABASE and anything in an unmanaged database.
+// alone finds drift inside the databases. What event triggers never see: ALTER ROLE, DROP ROLE, GRANT/REVOKE
+// on a database (a shared object), DROP DATABASE and anything in an unmanaged database; a digest of the shared
+// catalogs read twice a second finds the first four (fingerprint.ts). The write that creates a database installs
+// them at once; a database no longer managed has them removed (planDriftTriggersRemoval).
 import { qualified, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { freezePlan, type Plan } from './plan.ts';
 import type { Queryable } from './snapshot.ts';
@@ -97,6 +99,41 @@ END $do$`,
   );
 }
 
+/** Whether anything of ours is in the database: one of the triggers, or the schema (which holds the function). */
+export async function driftInstallPresent(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ present: boolean }>(
+    `SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = ANY($1))
+         OR EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $2) AS present`,
+    [triggerNames, schema],
+  );
+  return rows[0]?.present === true;
+}
+
+/**
+ * What removes everything the install made from a database no longer managed, in one transaction: the
+ * triggers first (so the drops that follow notify nobody), then the function and the schema. The schema is
+ * dropped without CASCADE: something someone else put in it is not ours to take, and the drop then fails.
+ */
+export function planDriftTriggersRemoval(database: string): Plan {
+  const where = `in database ${quoteIdent(database)}`;
+  return freezePlan(
+    [
+      statement(
+        database,
+        `SELECT pg_catalog.pg_advisory_xact_lock(${installLockKey})`,
+        `waiting for other installs of the event triggers ${where}`,
+      ),
+      ...triggerNames.map((name) =>
+        statement(database, `DROP EVENT TRIGGER IF EXISTS ${quoteIdent(name)}`, `dropping event trigger ${quoteIdent(name)} ${where}`),
+      ),
+      statement(database, `DROP FUNCTION IF EXISTS ${notifyFunction}()`, `dropping function ${notifyFunction} ${where}`),
+      statement(database, `DROP SCHEMA IF EXISTS ${quoteIdent(schema)}`, `dropping schema ${quoteIdent(schema)} ${where}`),
+    ],
+    [],
+    [],
+  );
+}
+
 export interface DriftDetection {
   mode: 'EventTrigger' | 'Polling';
   reason: 'Installed' | 'NoDatabases' | 'NotPermitted' | 'NotInstalled';
@@ -105,8 +142,15 @@ export interface DriftDetection {
 
 const resync = 'drift is found at each resync (spec.resyncInterval)';
 
-function polling(reason: DriftDetection['reason'], why: string): DriftDetection {
-  return { mode: 'Polling', reason, message: `${why}: ${resync}` };
+/** What the digest read twice a second (fingerprint.ts) finds, whatever the triggers: it needs no superuser, but passwords do. */
+function digest(superuser: boolean): string {
+  return superuser
+    ? "roles' attributes, passwords and memberships and privileges on databases are found within seconds by a digest read twice a second"
+    : "roles' attributes and memberships and privileges on databases are found within seconds by a digest read twice a second (a password changed by hand is not: only a superuser may read pg_authid)";
+}
+
+function polling(reason: DriftDetection['reason'], why: string, superuser: boolean): DriftDetection {
+  return { mode: 'Polling', reason, message: `${why}: in the databases ${resync}; ${digest(superuser)}` };
 }
 
 /** Our event triggers in one database (name → enabled), or why they could not be read. */
@@ -136,7 +180,7 @@ export function listenedDatabases(databases: readonly string[], connectionBudget
  * managed databases beyond the cap are compared at each resync only.
  */
 export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<string, DatabaseTriggers>, unlistened = 0): DriftDetection {
-  if (byDatabase.size === 0) return polling('NoDatabases', 'no managed database exists yet');
+  if (byDatabase.size === 0) return polling('NoDatabases', 'no managed database exists yet', superuser);
   const silent = [...byDatabase]
     .filter(([, triggers]) => !notifies(triggers))
     .map(([name]) => quoteIdent(name))
@@ -145,16 +189,18 @@ export function driftDetection(superuser: boolean, byDatabase: ReadonlyMap<strin
     return {
       mode: 'EventTrigger',
       reason: 'Installed',
-      message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${resync} for what they cannot see (ALTER ROLE, DROP ROLE, privileges on databases)${unlistened > 0 ? `; ${unlistened} more managed database(s) get no listener (each holds a connection: at most ${maxListenedDatabases} per cluster, and half of spec.connectionBudget) and are compared at each resync only (status.pollingDatabases)` : ''}`,
+      message: `event triggers in ${byDatabase.size} managed database(s) report GRANT, REVOKE, ALTER DEFAULT PRIVILEGES, CREATE and DROP within a second; ${digest(superuser)}; ${resync} for the rest${unlistened > 0 ? `; ${unlistened} more managed database(s) get no listener (each holds a connection: at most ${maxListenedDatabases} per cluster, and half of spec.connectionBudget) and are compared at each resync only (status.pollingDatabases)` : ''}`,
     };
   }
   if (!superuser)
     return polling(
       'NotPermitted',
       `only a superuser may create event triggers, and the connecting user is not one (none in database(s) ${silent})`,
+      superuser,
     );
   return polling(
     'NotInstalled',
-    `the event triggers are missing, disabled or unreadable in database(s) ${silent} (missing ones are installed at the next resync)`,
+    `the event triggers are missing, disabled or unreadable in database(s) ${silent} (missing ones are installed at the next pass)`,
+    superuser,
   );
 }

@@ -2,8 +2,15 @@
 // transaction per database, serialized per database so concurrent GRANTs never collide.
 import type pg from 'pg';
 import { guardedClient, guardedPool, isConnectionFault } from '../connections.ts';
-import { readDriftTriggers, type DatabaseTriggers } from './drifttrigger.ts';
+import {
+  driftInstallPresent,
+  planDriftTriggers,
+  planDriftTriggersRemoval,
+  readDriftTriggers,
+  type DatabaseTriggers,
+} from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
+import { readFingerprint, readFingerprintFacts, type FingerprintFacts } from './fingerprint.ts';
 import { readServerFacts, readTemplates, type FactsScope, type ServerFacts } from './eligibility.ts';
 import { CatalogError, type FaultReasons } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
@@ -18,9 +25,12 @@ export type StatementLog = (entry: { database: string; sql: string; description:
 /** role → its password (null for none); consulted only by statements that set a password. */
 export type Passwords = ReadonlyMap<string, string | null>;
 
-/** One snapshot read or one applied batch (a transaction, or a statement run alone), with how long it took. */
+/**
+ * One snapshot read, one applied batch (a transaction, or a statement run alone) or one fingerprint read (the
+ * fast path's query of the shared catalogs), with how long it took.
+ */
 export interface CatalogEvent {
-  kind: 'snapshot' | 'batch';
+  kind: 'snapshot' | 'batch' | 'fingerprint';
   /** The batch's database; for a snapshot, the maintenance database it starts from. */
   database: string;
   seconds: number;
@@ -158,6 +168,8 @@ export class ServerCatalog {
   private readonly pools = new Map<string, pg.Pool>();
   private readonly maintenanceDatabase: string;
   private readonly inflightSnapshots = new Map<string, Promise<Snapshot>>();
+  /** Whether the connecting user may read pg_authid, and the server's version: asked once, again after a failure. */
+  private fingerprintFacts: Promise<FingerprintFacts> | undefined;
 
   constructor(
     private readonly dsn: string,
@@ -333,6 +345,24 @@ export class ServerCatalog {
       });
     this.inflightSnapshots.set(key, read);
     return read;
+  }
+
+  /**
+   * The digest of the managed roles' attributes, passwords (where the user may read them) and memberships, and
+   * of the managed databases' privileges, owner and limits (fingerprint.ts): one query in the DSN's database.
+   */
+  fingerprint(scope: SnapshotScope): Promise<string> {
+    return this.observed('fingerprint', this.maintenanceDatabase, async () => {
+      const pool = this.pool(null);
+      this.fingerprintFacts ??= readFingerprintFacts(pool);
+      const facts = this.fingerprintFacts;
+      try {
+        return await readFingerprint(pool, scope, await facts);
+      } catch (error) {
+        if (this.fingerprintFacts === facts) this.fingerprintFacts = undefined;
+        throw CatalogError.from(error, 'reading the fingerprint of the managed roles and databases');
+      }
+    });
   }
 
   /** What the eligibility rules need to know about these names (eligibility.ts). */
@@ -550,6 +580,42 @@ export class ServerCatalog {
         }),
       ),
     );
+  }
+
+  /**
+   * Installs our event triggers in `database` where they are missing (drifttrigger.ts); true when something was
+   * installed. Only a superuser may: anyone else gets a PermissionDenied CatalogError.
+   */
+  async installDriftTriggers(database: string): Promise<boolean> {
+    const present = await readDriftTriggers(this.pool(database)).catch((error: unknown) => {
+      throw CatalogError.from(error, `reading the event triggers of database ${quoteIdent(database)}`);
+    });
+    const plan = planDriftTriggers(database, present);
+    if (plan.statements.length === 0) return false;
+    await this.apply(plan);
+    return true;
+  }
+
+  /**
+   * Removes what installDriftTriggers made from a database no longer managed; true when something was removed.
+   * A database that is gone, a template or one that takes no connections is left alone.
+   */
+  async removeDriftTriggers(database: string): Promise<boolean> {
+    const { rows } = await this.pool(null)
+      .query<{ reachable: boolean }>(
+        'SELECT datallowconn AND NOT datistemplate AS reachable FROM pg_catalog.pg_database WHERE datname = $1',
+        [database],
+      )
+      .catch((error: unknown) => {
+        throw CatalogError.from(error, `looking up database ${quoteIdent(database)}`);
+      });
+    if (rows[0]?.reachable !== true) return false;
+    const present = await driftInstallPresent(this.pool(database)).catch((error: unknown) => {
+      throw CatalogError.from(error, `reading the event triggers of database ${quoteIdent(database)}`);
+    });
+    if (!present) return false;
+    await this.apply(planDriftTriggersRemoval(database));
+    return true;
   }
 
   /**

@@ -76,6 +76,29 @@ each(
 );
 
 each(
+  'a database no longer managed loses the triggers, the function and the schema; once gone, nothing is left to remove',
+  async (t, target) => {
+    const { catalog, database } = await guideWithTable(target);
+    const ours = () =>
+      sql(
+        target.dsn,
+        `SELECT evtname AS name FROM pg_event_trigger WHERE evtname LIKE 'postgres\\_apiserver%'
+         UNION ALL SELECT nspname FROM pg_namespace WHERE nspname = 'postgres_apiserver'
+         UNION ALL SELECT proname FROM pg_proc WHERE proname = 'notify_drift' ORDER BY 1`,
+        { database },
+      );
+    t.true(await catalog.installDriftTriggers(database));
+    t.false(await catalog.installDriftTriggers(database), 'installed once');
+    t.is((await ours()).length, 4);
+    t.true(await catalog.removeDriftTriggers(database));
+    t.deepEqual(await ours(), []);
+    t.false(await catalog.removeDriftTriggers(database), 'nothing left to remove');
+    t.false(await catalog.removeDriftTriggers('no_such_database'), 'a database that is gone is left alone');
+  },
+  ['superuser'],
+);
+
+each(
   'an admin that is not a superuser is refused, and nothing of the install is left behind',
   async (t, target) => {
     const { catalog, database } = await guideWithTable(target);

@@ -1,16 +1,18 @@
 // Which loops a Secret change nudges, against a real object store: the cluster of each DatabaseRole whose
 // spec.password names the Secret and of each DatabaseCluster whose spec.connection does, none for a Secret
-// nobody names; objects created or deleted later count; a gap in the Secret watch nudges every loop.
+// nobody names; objects created or deleted later count; a gap in the Secret watch nudges every loop. The same
+// feed tells which roles and databases come and go.
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { storeCore } from '../../reconcile/kinds/core.ts';
 import type { ObjectStore } from '../../storage/objects/store.ts';
-import { SecretTriggers } from '../../reconcile/secrets.ts';
+import { SecretTriggers, type ManagedChange } from '../../reconcile/secrets.ts';
 import { clusters, roles, secrets, storeSuite, until } from '../objects/support.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { SecretChanges } from '../../storage/kubernetes/types.ts';
 
 const suite = storeSuite(test);
+const databasesResource = 'postgres.databases.dinhloc.dev/databases';
 
 function cluster(name: string, secret: string): KubeObject {
   return {
@@ -43,16 +45,18 @@ function secret(name: string, namespace: string, value: string): KubeObject {
 /** Triggers on the store's own Secrets (local mode's), recording each nudge: cluster names, or 'every loop'. */
 async function triggers(t: ExecutionContext, store: ObjectStore, watchSecrets?: (changes: SecretChanges) => { stop(): void }) {
   const nudges: string[][] = [];
+  const changes: ManagedChange[] = [];
   const core = { ...storeCore(store), ...(watchSecrets ? { watchSecrets } : {}) };
   const started = new SecretTriggers(
     store,
     core,
     (clusters) => nudges.push(clusters ? [...clusters].sort() : ['every loop']),
     pino({ level: 'silent' }),
+    (change) => changes.push(change),
   );
   t.teardown(() => started.stop());
   await started.start();
-  return { started, nudges };
+  return { started, nudges, changes };
 }
 
 /**
@@ -126,4 +130,33 @@ test('a gap the Secret watch could not replay nudges every loop; stop stops the 
   t.deepEqual(nudges, [['every loop'], ['every loop']]);
   started.stop();
   t.true(stopped);
+});
+
+test('DatabaseRoles and Databases created or deleted are told with their cluster and PostgreSQL name; a Database nudges its loop too', async (t) => {
+  const { store } = await suite.open(t);
+  await arrange(store);
+  const { nudges, changes } = await triggers(t, store);
+  await store.create(roles, passwordRole('new-user', 'team-a', 'app-password', 'west'));
+  const database: KubeObject = {
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    kind: 'Database',
+    metadata: { name: 'new-db', namespace: 'team-a' },
+    spec: { name: 'new_db', databaseClusterRef: { name: 'east' } },
+  };
+  await store.create(databasesResource, database);
+  await store.delete(roles, 'team-a', 'new-user');
+  const stored = await store.get(roles, 'team-b', 'other-user');
+  await store.update(roles, { ...stored, metadata: { ...stored.metadata, labels: { changed: 'yes' } } });
+  await until('the deletion to be told', () => changes.length >= 3);
+  // The feed delivers in order: once the marker Secret nudges west, the update above has been seen.
+  await nudgesAfter(store, nudges, () => Promise.resolve());
+  t.deepEqual(changes, [
+    { type: 'ADDED', kind: 'role', cluster: 'west', name: 'new_user' },
+    { type: 'ADDED', kind: 'database', cluster: 'east', name: 'new_db' },
+    { type: 'DELETED', kind: 'role', cluster: 'west', name: 'new_user' },
+  ]);
+  t.true(
+    nudges.some((n) => n.join() === 'east'),
+    'the Database nudged its loop',
+  );
 });

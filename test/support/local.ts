@@ -82,6 +82,36 @@ spec:
 `;
 }
 
+/** The password of `<name>_member` (memberManifests). */
+export const memberPassword = (name: string) => `${name}-member-password`;
+
+/**
+ * On clusterManifests' cluster `name`: a group role `<name>_group` (NOLOGIN) and a login role `<name>_member` with
+ * a password from a Secret, member of the group, granted CONNECT on `<name>_db`: what event triggers never see.
+ */
+export function memberManifests(name: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: {name: ${name}-member-password, namespace: default}
+stringData: {password: "${memberPassword(name)}"}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: ${name}-group, namespace: default}
+spec: {roleName: ${name}_group, login: false, databaseClusterRef: {name: ${name}}}
+---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: ${name}-member, namespace: default}
+spec:
+  roleName: ${name}_member
+  password: {name: ${name}-member-password}
+  memberOf: [${name}_group]
+  databaseClusterRef: {name: ${name}}
+  permissions: [{database: ${name}_db}]
+`;
+}
+
 /** Applies clusterManifests, then makes a table `orders` as the cluster's user: its default privileges grant the role SELECT. */
 export async function manageCluster(local: LocalServer, name: string, dsn: string, resyncInterval: string): Promise<void> {
   const applied = await local.kubectl(['apply', '-f', '-'], clusterManifests(name, dsn, resyncInterval));
