@@ -180,7 +180,14 @@ export class Reconciler {
 
   /** A pass soon on these clusters (every one when none are given); one without a loop has none to run. */
   nudge(clusters: Iterable<string> = this.loops.keys()): void {
-    for (const cluster of clusters) this.loops.get(cluster)?.loop.nudge();
+    let unknown = false;
+    for (const cluster of clusters) {
+      const work = this.loops.get(cluster);
+      if (work) work.loop.nudge();
+      else unknown = true;
+    }
+    // A cluster with no loop yet (just created) gets one now rather than at the next supervision.
+    if (unknown && !this.stopped && this.leader.isLeader()) this.supervise();
   }
 
   private async stopLoop(cluster: string): Promise<void> {
@@ -204,12 +211,13 @@ export class Reconciler {
     let named: string[] | undefined;
     const tried: string[] = [];
     for (const kind of this.kinds) {
-      if (!this.leader.isLeader()) break;
+      if (!this.leader.isLeader() || this.stopped) break;
       try {
         const resource = storeResource(kind);
         const items = await this.objectsOf(resource, cluster);
         const live = kind.strategy.decorate && items.length > 0 ? await kind.strategy.decorate(items) : items;
         for (const object of live) {
+          if (this.stopped) break; // a stopping server writes nothing more
           if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, object);
           else if (differs(object)) await this.correct(kind, object);
           else continue;
@@ -312,7 +320,7 @@ export class Reconciler {
   private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<void> {
     const uid = String(object.metadata.uid);
     const wait = this.backoff.get(uid);
-    if ((wait && wait.notBefore > this.clock.now()) || !this.leader.isLeader()) return;
+    if ((wait && wait.notBefore > this.clock.now()) || !this.leader.isLeader() || this.stopped) return;
     try {
       await work();
       this.backoff.delete(uid);

@@ -140,7 +140,11 @@ export function databaseClusters(deps: Dependencies): ResourceKind {
   return servedKind(databaseCluster, {
     validateSpec: (o) => validateClusterSpec(o.spec as DatabaseClusterSpec),
     reclaim: protectDependents(deps),
-    writeWarnings: (o, context) => warnUnreachable(deps, o, context),
+    // A changed spec (driftPolicy, the DSN's Secret) is acted on at once, not at the next resync.
+    writeWarnings: async (o, context) => {
+      await warnUnreachable(deps, o, context);
+      if (!context.dryRun) deps.nudge?.(o.metadata.name);
+    },
     decorate: (objects) => Promise.all(objects.map(async (o) => persistStatus(deps, resources.clusters, o, await liveStatus(deps, o)))),
   });
 }
