@@ -195,12 +195,15 @@ export class Reconciler {
    */
   private async pass(cluster: string, listeners: DriftListeners, fingerprint: FingerprintWatch): Promise<number | undefined> {
     const startedAt = this.clock.now();
+    await fingerprint.beforePass();
     const databases: string[] = [];
     /** The managed role names, once they were read (a failed read keeps the digest's roles as they were). */
     let roles: string[] | undefined;
     /** Every database a Database names, once they were read: only then may a listened one count as released. */
     let named: string[] | undefined;
     const tried: string[] = [];
+    /** Whether a correction was written: one more pass then follows (see FingerprintWatch.afterPass). */
+    let corrected = false;
     for (const kind of this.kinds) {
       if (!this.leader.isLeader()) break;
       try {
@@ -209,7 +212,7 @@ export class Reconciler {
         const live = kind.strategy.decorate && items.length > 0 ? await kind.strategy.decorate(items) : items;
         for (const object of live) {
           if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, object);
-          else if (differs(object)) await this.correct(kind, object);
+          else if (differs(object)) corrected = (await this.correct(kind, object)) || corrected;
           else continue;
           tried.push(String(object.metadata.uid));
         }
@@ -224,7 +227,7 @@ export class Reconciler {
         this.deps.log.warn({ err: error, kind: kind.kind, cluster }, 'reconcile pass failed');
       }
     }
-    await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt });
+    await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt, corrected });
     this.options.onPass?.(cluster);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
@@ -244,12 +247,13 @@ export class Reconciler {
   private async follow(
     cluster: string,
     fast: { listeners: DriftListeners; fingerprint: FingerprintWatch },
-    managed: { databases: string[]; named: string[] | undefined; roles: string[] | undefined; readAt: number },
+    managed: { databases: string[]; named: string[] | undefined; roles: string[] | undefined; readAt: number; corrected: boolean },
   ): Promise<void> {
     try {
       const resolved = await resolveCluster(this.deps, cluster);
       const catalog = isProblem(resolved) ? undefined : resolved.catalog;
       fast.fingerprint.follow(catalog, managed.roles, managed.named && managed.databases, managed.readAt);
+      await fast.fingerprint.afterPass(managed.corrected);
       await fast.listeners.follow(catalog, managed.databases, managed.named);
     } catch (error) {
       this.deps.log.warn({ err: error, cluster }, 'following the databases to listen to failed');
@@ -272,29 +276,35 @@ export class Reconciler {
     });
   }
 
-  private correct(kind: ResourceKind, seen: KubeObject): Promise<void> {
-    return this.latest(kind, seen, (object) => this.rewrite(kind, object));
+  /** Whether the object was written again (its drift corrected). */
+  private async correct(kind: ResourceKind, seen: KubeObject): Promise<boolean> {
+    let corrected = false;
+    await this.latest(kind, seen, async (object) => void (corrected = await this.rewrite(kind, object)));
+    return corrected;
   }
 
   /** A delete that could not finish (its drop failed): tried again, with the same backoff. */
   private finishDeletion(kind: ResourceKind, seen: KubeObject): Promise<void> {
     const reclaim = kind.strategy.reclaim;
     if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
-    return this.latest(kind, seen, (object) =>
-      this.attempt(kind, object, async () => {
+    return this.latest(kind, seen, async (object) => {
+      await this.attempt(kind, object, async () => {
         const { warnings } = await deleteStored(kind, this.deps.store, object);
         if (warnings.length > 0) throw new Error(warnings.join('; '));
         this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
-      }),
-    );
+      });
+    });
   }
 
-  /** Runs the object's write again (its SQL), then stores what the write recorded and the new live status. */
-  private async rewrite(kind: ResourceKind, object: KubeObject): Promise<void> {
+  /**
+   * Runs the object's write again (its SQL), then stores what the write recorded and the new live status;
+   * whether it did so without a fault.
+   */
+  private async rewrite(kind: ResourceKind, object: KubeObject): Promise<boolean> {
     const { admit, decorate } = kind.strategy;
-    if (!admit || !decorate || object.metadata.deletionTimestamp) return;
-    if ((await this.driftPolicy(object)) !== 'Correct') return;
-    await this.attempt(kind, object, async () => {
+    if (!admit || !decorate || object.metadata.deletionTimestamp) return false;
+    if ((await this.driftPolicy(object)) !== 'Correct') return false;
+    return this.attempt(kind, object, async () => {
       const { object: stored, written, warnings } = await writeStored(kind, this.deps.store, object);
       if (!written) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
       const [after] = await decorate([stored]);
@@ -305,15 +315,16 @@ export class Reconciler {
 
   /**
    * Runs `work` unless the object is backing off or this replica no longer leads (every write of the reconciler
-   * passes here); a failure backs off exponentially, with jitter.
+   * passes here); a failure backs off exponentially, with jitter. Whether `work` ran and succeeded.
    */
-  private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<void> {
+  private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<boolean> {
     const uid = String(object.metadata.uid);
     const wait = this.backoff.get(uid);
-    if ((wait && wait.notBefore > this.clock.now()) || !this.leader.isLeader()) return;
+    if ((wait && wait.notBefore > this.clock.now()) || !this.leader.isLeader()) return false;
     try {
       await work();
       this.backoff.delete(uid);
+      return true;
     } catch (error) {
       const failures = (wait?.failures ?? 0) + 1;
       const delay = backoffDelay(failures, { firstMs: firstBackoffMs, maxMs: maxBackoffMs });
@@ -322,6 +333,7 @@ export class Reconciler {
         { kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name, failures, err: error },
         'reconciling failed; backing off',
       );
+      return false;
     }
   }
 
