@@ -36,6 +36,8 @@ export class FingerprintWatch {
   private readonly added = new Map<string, number>();
   /** The last digest read, and the scope it was read for: only digests of the same scope are compared. */
   private last: { scope: Scope; fingerprint: string } | undefined;
+  /** The digest the pass under way started from. */
+  private atPassStart: { scope: Scope; fingerprint: string } | undefined;
   private timer: unknown;
   private running: Promise<void> | undefined;
   private failures = 0;
@@ -95,23 +97,64 @@ export class FingerprintWatch {
     this.running = this.read(scope).finally(() => (this.running = undefined));
   }
 
+  /**
+   * A pass reads the digest before it reads the objects, and again once it has followed them (afterPass): a
+   * change between the two is one the pass may not have seen (or its own corrections), and asks for one more
+   * pass; so does a pass that `corrected` something, since drift made again while it ended (A, B, A) leaves the
+   * two reads equal. The second read is the one the next reads compare with: comparing with one read while the
+   * drift was there would miss the same drift made again after the pass put it back.
+   */
+  async beforePass(): Promise<void> {
+    this.atPassStart = await this.readNow();
+  }
+
+  async afterPass(corrected = false): Promise<void> {
+    const before = this.atPassStart;
+    this.atPassStart = undefined;
+    const after = await this.readNow();
+    if (after) this.last = after;
+    const changed =
+      before !== undefined && after !== undefined && sameScope(before.scope, after.scope) && before.fingerprint !== after.fingerprint;
+    if ((changed || corrected) && after && !this.stopped) this.onChange();
+  }
+
+  /** A read now, after the one under way if any (never two at once); undefined when there is none to make or it failed. */
+  private async readNow(): Promise<{ scope: Scope; fingerprint: string } | undefined> {
+    while (this.running) await this.running;
+    const scope = this.scope;
+    if (this.stopped || !scope) return undefined;
+    let result: { scope: Scope; fingerprint: string } | undefined;
+    this.running = this.fetch(scope)
+      .then((fingerprint) => void (result = fingerprint === undefined ? undefined : { scope, fingerprint }))
+      .finally(() => (this.running = undefined));
+    await this.running;
+    return result;
+  }
+
+  /** A tick's read: compared with the last one of the same scope. */
   private async read(scope: Scope): Promise<void> {
-    let fingerprint: string;
+    const fingerprint = await this.fetch(scope);
+    if (fingerprint === undefined) return;
+    const last = this.last;
+    this.last = { scope, fingerprint };
+    if (last && sameScope(last.scope, scope) && last.fingerprint !== fingerprint && !this.stopped) this.onChange();
+  }
+
+  /** The digest, or undefined when it could not be read (logged once, then at debug level until it can again). */
+  private async fetch(scope: Scope): Promise<string | undefined> {
     try {
-      fingerprint = await scope.catalog.fingerprint({ roles: scope.roles, databases: scope.databases });
+      const fingerprint = await scope.catalog.fingerprint({ roles: scope.roles, databases: scope.databases });
+      if (this.failures > 0) this.log.info('reading the fingerprint of the managed roles and databases again');
+      this.failures = 0;
+      return fingerprint;
     } catch (error) {
       this.failures += 1;
       const fields = { failures: this.failures, ...failure(error) };
       if (this.failures === 1)
         this.log.warn(fields, 'reading the fingerprint of the managed roles and databases failed; retrying at every read');
       else this.log.debug(fields, 'reading the fingerprint failed again');
-      return;
+      return undefined;
     }
-    if (this.failures > 0) this.log.info('reading the fingerprint of the managed roles and databases again');
-    this.failures = 0;
-    const last = this.last;
-    this.last = { scope, fingerprint };
-    if (last && sameScope(last.scope, scope) && last.fingerprint !== fingerprint && !this.stopped) this.onChange();
   }
 
   /** No read starts after this; the one under way, if any, finishes first. */

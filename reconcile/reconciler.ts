@@ -44,6 +44,11 @@ function differs(object: KubeObject): boolean {
   return (status?.drift?.length ?? 0) > 0 || status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') === true;
 }
 
+/** namespace/name, or the name of a cluster-scoped object, as log lines name it. */
+function objectName(object: KubeObject): string {
+  return object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name}` : object.metadata.name;
+}
+
 /** The DatabaseCluster an object belongs to: the one it refers to, or itself. */
 function clusterOf(resource: string, object: KubeObject): string | undefined {
   return resource === resources.clusters ? object.metadata.name : clusterRefOf(object);
@@ -204,12 +209,15 @@ export class Reconciler {
    */
   private async pass(cluster: string, listeners: DriftListeners, fingerprint: FingerprintWatch): Promise<number | undefined> {
     const startedAt = this.clock.now();
+    await fingerprint.beforePass();
     const databases: string[] = [];
     /** The managed role names, once they were read (a failed read keeps the digest's roles as they were). */
     let roles: string[] | undefined;
     /** Every database a Database names, once they were read: only then may a listened one count as released. */
     let named: string[] | undefined;
     const tried: string[] = [];
+    /** Whether a correction was written: one more pass then follows (see FingerprintWatch.afterPass). */
+    let corrected = false;
     for (const kind of this.kinds) {
       if (!this.leader.isLeader() || this.stopped) break;
       try {
@@ -219,7 +227,7 @@ export class Reconciler {
         for (const object of live) {
           if (this.stopped) break; // a stopping server writes nothing more
           if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, object);
-          else if (differs(object)) await this.correct(kind, object);
+          else if (differs(object)) corrected = (await this.correct(kind, object)) || corrected;
           else continue;
           tried.push(String(object.metadata.uid));
         }
@@ -234,7 +242,7 @@ export class Reconciler {
         this.deps.log.warn({ ...failure(error), kind: kind.kind, cluster }, 'reconcile pass failed');
       }
     }
-    await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt });
+    await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt, corrected });
     this.options.onPass?.(cluster);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
@@ -254,12 +262,13 @@ export class Reconciler {
   private async follow(
     cluster: string,
     fast: { listeners: DriftListeners; fingerprint: FingerprintWatch },
-    managed: { databases: string[]; named: string[] | undefined; roles: string[] | undefined; readAt: number },
+    managed: { databases: string[]; named: string[] | undefined; roles: string[] | undefined; readAt: number; corrected: boolean },
   ): Promise<void> {
     try {
       const resolved = await resolveCluster(this.deps, cluster);
       const catalog = isProblem(resolved) ? undefined : resolved.catalog;
       fast.fingerprint.follow(catalog, managed.roles, managed.named && managed.databases, managed.readAt);
+      await fast.fingerprint.afterPass(managed.corrected);
       await fast.listeners.follow(catalog, managed.databases, managed.named);
     } catch (error) {
       this.deps.log.warn({ ...failure(error), cluster }, 'following the databases to listen to failed');
@@ -282,57 +291,64 @@ export class Reconciler {
     });
   }
 
-  private correct(kind: ResourceKind, seen: KubeObject): Promise<void> {
-    return this.latest(kind, seen, (object) => this.rewrite(kind, object));
+  /** Whether the object was written again (its drift corrected). */
+  private async correct(kind: ResourceKind, seen: KubeObject): Promise<boolean> {
+    let corrected = false;
+    await this.latest(kind, seen, async (object) => void (corrected = await this.rewrite(kind, object)));
+    return corrected;
   }
 
   /** A delete that could not finish (its drop failed): tried again, with the same backoff. */
   private finishDeletion(kind: ResourceKind, seen: KubeObject): Promise<void> {
     const reclaim = kind.strategy.reclaim;
     if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
-    return this.latest(kind, seen, (object) =>
-      this.attempt(kind, object, async () => {
+    return this.latest(kind, seen, async (object) => {
+      await this.attempt(kind, object, async () => {
         const { warnings } = await deleteStored(kind, this.deps.store, object);
         if (warnings.length > 0) throw new Error(warnings.join('; '));
-        this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'deletion finished');
-      }),
-    );
+        this.deps.log.info({ kind: kind.kind, object: objectName(object) }, 'deletion finished');
+      });
+    });
   }
 
-  /** Runs the object's write again (its SQL), then stores what the write recorded and the new live status. */
-  private async rewrite(kind: ResourceKind, object: KubeObject): Promise<void> {
+  /**
+   * Runs the object's write again (its SQL), then stores what the write recorded and the new live status;
+   * whether it did so without a fault.
+   */
+  private async rewrite(kind: ResourceKind, object: KubeObject): Promise<boolean> {
     const { admit, decorate } = kind.strategy;
-    if (!admit || !decorate || object.metadata.deletionTimestamp) return;
-    if ((await this.driftPolicy(object)) !== 'Correct') return;
-    await this.attempt(kind, object, async () => {
+    if (!admit || !decorate || object.metadata.deletionTimestamp) return false;
+    if ((await this.driftPolicy(object)) !== 'Correct') return false;
+    return this.attempt(kind, object, async () => {
       const { object: stored, written, warnings } = await writeStored(kind, this.deps.store, object);
       if (!written) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
       const [after] = await decorate([stored]);
       if (warnings.length > 0 || differs(after!)) throw new Error(warnings.join('; ') || 'the catalog still differs from the spec');
-      this.deps.log.info({ kind: kind.kind, namespace: object.metadata.namespace, name: object.metadata.name }, 'drift corrected');
+      this.deps.log.info({ kind: kind.kind, object: objectName(object) }, 'drift corrected');
     });
   }
 
   /**
    * Runs `work` unless the object is backing off or this replica no longer leads (every write of the reconciler
-   * passes here); a failure backs off exponentially, with jitter.
+   * passes here); a failure backs off exponentially, with jitter. Whether `work` ran and succeeded.
    */
-  private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<void> {
+  private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<boolean> {
     const uid = String(object.metadata.uid);
     const wait = this.backoff.get(uid);
-    if ((wait && wait.notBefore > this.clock.now()) || !this.leader.isLeader() || this.stopped) return;
+    if ((wait && wait.notBefore > this.clock.now()) || !this.leader.isLeader() || this.stopped) return false;
     try {
       await work();
       this.backoff.delete(uid);
+      return true;
     } catch (error) {
       const failures = (wait?.failures ?? 0) + 1;
       const delay = backoffDelay(failures, { firstMs: firstBackoffMs, maxMs: maxBackoffMs });
       this.backoff.set(uid, { failures, notBefore: this.clock.now() + delay });
-      const where = object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name}` : object.metadata.name;
       this.deps.log.warn(
-        { kind: kind.kind, object: where, failures, ...failure(error), retryAt: rfc3339(new Date(this.clock.now() + delay)) },
+        { kind: kind.kind, object: objectName(object), failures, ...failure(error), retryAt: rfc3339(new Date(this.clock.now() + delay)) },
         'reconciling failed; retried later',
       );
+      return false;
     }
   }
 

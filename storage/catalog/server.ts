@@ -237,7 +237,8 @@ export class ServerCatalog {
     if (pool.totalCount >= (this.options.maxConnections ?? 2)) return pool.connect();
     await this.reserve(pool);
     try {
-      return await pool.connect();
+      // While this caller waited, its pool may have been closed to make room for another: a new one then.
+      return await this.poolOf(database).connect();
     } finally {
       this.opening -= 1; // the pool counts it now
     }

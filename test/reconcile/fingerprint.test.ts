@@ -141,3 +141,29 @@ test.serial('a role whose object is created between passes is digested from the 
   t.true(await until(() => reads.answered === 9));
   t.is(nudges, 3, 'a pass that could not read the roles keeps those it had');
 });
+
+test.serial(
+  'a pass compares the digest before and after it: a change meanwhile, or a correction, asks for one more pass; a quiet pass does not',
+  async (t) => {
+    const clock = fakeClock();
+    const role = await managedRole();
+    const { catalog } = countedCatalog(t);
+    let nudges = 0;
+    const watch = new FingerprintWatch(() => (nudges += 1), pino({ level: 'silent' }), clock, 3_600_000);
+    t.teardown(() => watch.stop());
+    const pass = async (during: () => Promise<unknown>, corrected = false) => {
+      await watch.beforePass();
+      await during();
+      watch.follow(catalog, [role], [], clock.now());
+      await watch.afterPass(corrected);
+    };
+    await pass(() => Promise.resolve());
+    t.is(nudges, 0, 'the first pass has nothing to compare with');
+    await pass(() => Promise.resolve());
+    t.is(nudges, 0, 'nothing changed');
+    await pass(() => sql(server.superuserDsn, `ALTER ROLE ${role} CONNECTION LIMIT 3`));
+    t.is(nudges, 1, 'changed while the pass ran');
+    await pass(() => Promise.resolve(), true);
+    t.is(nudges, 2, 'a pass that corrected something: the same drift may have been made again meanwhile');
+  },
+);
