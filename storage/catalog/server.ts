@@ -124,12 +124,13 @@ async function query(
 
 /**
  * Bounds on every catalog connection, so that a server that does not answer delays only its own cluster's
- * requests, and never past the request deadline (apiserver/deadline.ts): 5 s to connect, 10 s per statement
+ * requests, and never past the request deadline (apiserver/deadline.ts): 15 s to connect (or to get a turn at
+ * a busy pool: a loaded machine can take seconds to answer many at once), 10 s per statement
  * (PostgreSQL cancels it: 57014) and per lock wait (55P03), and, for a server that cannot even cancel (frozen),
  * the client gives up 5 s later. CREATE and DROP DATABASE, which copy or remove files, get longer (slowStatementMs).
  */
 const catalogDeadlines = {
-  connectionTimeoutMillis: 5_000,
+  connectionTimeoutMillis: 15_000,
   statement_timeout: 10_000,
   lock_timeout: 10_000,
   query_timeout: 15_000,

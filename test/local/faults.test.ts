@@ -137,9 +137,16 @@ test.serial('the target frozen: its requests answer within the deadline with rea
     await guideUntouched(t);
     const listed = await answered(roles);
     t.is(listed.res.status, 200);
-    t.regex(String(listed.res.headers.warning), /DatabaseCluster \\"target\\" did not answer within 3s/);
-    const items = (listed.res.json() as { items: { metadata: { name: string } }[] }).items.map((o) => o.metadata.name);
-    t.true(items.includes('app-user') && items.includes('steady'), items.join(', '));
+    const items = (listed.res.json() as { items: { metadata: { name: string }; status?: { conditions?: Ready[] } }[] }).items;
+    t.deepEqual(
+      items.map((o) => o.metadata.name).filter((name) => ['app-user', 'steady'].includes(name)),
+      ['app-user', 'steady'],
+    );
+    // The frozen cluster's objects come with their stored status and a Warning naming it, or, when its read has
+    // already failed by then, with reason Timeout; the other cluster's are live.
+    const steady = items.find((o) => o.metadata.name === 'steady')!;
+    const warned = /DatabaseCluster \\"target\\" did not answer within 3s/.test(String(listed.res.headers.warning));
+    t.true(warned || (steady.status?.conditions ?? []).some((c) => c.reason === 'Timeout'), listed.res.text.slice(0, 2000));
     t.log(`a list across both clusters answered in ${listed.ms} ms`);
   } finally {
     thaw();
