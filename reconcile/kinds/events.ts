@@ -243,16 +243,22 @@ const coreStrategy: Strategy = {
   validate: (o) => [...nameErrors(o.metadata.name), ...legacyEventErrors(o)],
 };
 
-/** core v1 Events (`kubectl get events`, `kubectl describe`, `kubectl events`). */
-export const events: ResourceKind = {
-  group: '',
-  version: 'v1',
+/** What both Event kinds are called and how they are written. */
+const eventNames = {
   kind: 'Event',
   plural: 'events',
   singular: 'event',
   namespaced: true,
   statusSubresource: false,
+  // kubectl and client-go's recorder (a series' count) patch a built-in kind with a strategic merge patch.
   strategicMergePatch: true,
+} as const;
+
+/** core v1 Events (`kubectl get events`, `kubectl describe`, `kubectl events`). */
+export const events: ResourceKind = {
+  ...eventNames,
+  group: '',
+  version: 'v1',
   columns: eventColumns,
   strategy: coreStrategy,
   fields: {
@@ -263,15 +269,9 @@ export const events: ResourceKind = {
 
 /** events.k8s.io/v1 Events: the same objects, converted; unknown fields are known from the schema. */
 export const eventsV1: ResourceKind = {
+  ...eventNames,
   group: eventsGroup,
   version: eventsVersion,
-  kind: 'Event',
-  plural: 'events',
-  singular: 'event',
-  namespaced: true,
-  statusSubresource: false,
-  // kubectl and client-go's recorder (a series' count) patch a built-in kind with a strategic merge patch.
-  strategicMergePatch: true,
   columns: eventColumns.map((c) => ({ ...c, cell: (o: KubeObject) => c.cell(coreEventOf(o)) })),
   strategy: {
     unknownFields: (o) => unknownFieldsIn(o, eventSchema),

@@ -62,6 +62,15 @@ export async function readDriftTriggers(db: Queryable): Promise<Map<string, bool
   return new Map(rows.map((r) => [r.name, r.enabled]));
 }
 
+/** The advisory lock that serializes installs and removals in one database, for the length of their transaction. */
+function installLock(database: string) {
+  return statement(
+    database,
+    `SELECT pg_catalog.pg_advisory_xact_lock(${installLockKey})`,
+    `waiting for other installs of the event triggers in database ${quoteIdent(database)}`,
+  );
+}
+
 /**
  * What installs the triggers in `database`, in one transaction: nothing when both exist (a disabled one stays
  * disabled: someone chose so). Safe to repeat; it only creates what is ours and replaces only our function.
@@ -71,11 +80,7 @@ export function planDriftTriggers(database: string, present: ReadonlyMap<string,
   const where = `in database ${quoteIdent(database)}`;
   return freezePlan(
     [
-      statement(
-        database,
-        `SELECT pg_catalog.pg_advisory_xact_lock(${installLockKey})`,
-        `waiting for other installs of the event triggers ${where}`,
-      ),
+      installLock(database),
       statement(database, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`, `creating schema ${quoteIdent(schema)} ${where}`),
       statement(
         database,
@@ -118,11 +123,7 @@ export function planDriftTriggersRemoval(database: string): Plan {
   const where = `in database ${quoteIdent(database)}`;
   return freezePlan(
     [
-      statement(
-        database,
-        `SELECT pg_catalog.pg_advisory_xact_lock(${installLockKey})`,
-        `waiting for other installs of the event triggers ${where}`,
-      ),
+      installLock(database),
       ...triggerNames.map((name) =>
         statement(database, `DROP EVENT TRIGGER IF EXISTS ${quoteIdent(name)}`, `dropping event trigger ${quoteIdent(name)} ${where}`),
       ),
