@@ -8,6 +8,7 @@ import type { Dedicated, ServerCatalog } from '../storage/catalog/server.ts';
 import { driftChannel, listenedDatabases, planDriftTriggers, readDriftTriggers } from '../storage/catalog/drifttrigger.ts';
 import { CatalogError } from '../storage/catalog/errors.ts';
 import { quoteIdent } from '../storage/catalog/identifiers.ts';
+import { removeFastPath } from './kinds/fastpath.ts';
 import { backoffDelay } from '../lib/backoff.ts';
 
 const firstRetryMs = 500;
@@ -175,7 +176,9 @@ export class DriftListeners {
     await Promise.all(
       gone.map(async (database) => {
         await this.stopListener(database);
-        if (catalog && named && !named.includes(database)) await this.release(catalog, database);
+        // A database no Database names any more (deleted with reclaimPolicy Retain) loses our triggers, function
+        // and schema. The Database's delete removed them already; this catches a pass that put them back meanwhile.
+        if (catalog && named && !named.includes(database)) await removeFastPath(catalog, database, this.log);
       }),
     );
     if (!catalog) return;
@@ -189,18 +192,6 @@ export class DriftListeners {
         return undefined;
       }),
     );
-  }
-
-  /**
-   * A database no Database names any more (deleted with reclaimPolicy Retain) loses our triggers, function and
-   * schema. The Database's delete removed them already; this catches a pass that put them back meanwhile.
-   */
-  private async release(catalog: ServerCatalog, database: string): Promise<void> {
-    try {
-      if (await catalog.removeDriftTriggers(database)) this.log.info({ database }, 'removed the drift event triggers');
-    } catch (error) {
-      this.log.warn({ database, ...failure(error) }, 'removing the drift event triggers failed; they are left in the database');
-    }
   }
 
   private async stopListener(database: string): Promise<void> {

@@ -5,7 +5,8 @@
 // nudged, so that its listener starts within a second rather than at the next resync. Without a superuser
 // (a managed service's admin) nothing is tried: the refusal would be an ERROR in the server's log at every
 // create. A database no longer managed (its Database deleted with reclaimPolicy Retain) loses all of it.
-import { failure } from '../../lib/log.ts';
+import { failure, type Logger } from '../../lib/log.ts';
+import type { ServerCatalog } from '../../storage/catalog/server.ts';
 import type { DatabaseSpec } from '../../openapi/database.ts';
 import { CatalogError } from '../../storage/catalog/errors.ts';
 import { isProblem, resolveCluster, type Dependencies, type ResolvedCluster } from './shared.ts';
@@ -38,12 +39,20 @@ export async function afterDatabaseCreated(
  */
 export async function releaseDatabase(deps: Dependencies, spec: DatabaseSpec): Promise<void> {
   if (spec.reclaimPolicy === 'Delete') return;
-  const fields = { cluster: spec.databaseClusterRef.name, database: spec.name };
+  const log = deps.log.child({ cluster: spec.databaseClusterRef.name });
   try {
     const resolved = await resolveCluster(deps, spec.databaseClusterRef.name);
-    if (isProblem(resolved)) return;
-    if (await resolved.catalog.removeDriftTriggers(spec.name)) deps.log.info(fields, 'removed the drift event triggers');
+    if (!isProblem(resolved)) await removeFastPath(resolved.catalog, spec.name, log);
   } catch (error) {
-    deps.log.warn({ ...fields, ...failure(error) }, 'removing the drift event triggers failed; they are left in the database');
+    log.warn({ database: spec.name, ...failure(error) }, 'removing the drift event triggers failed; they are left in the database');
+  }
+}
+
+/** Removes our triggers, function and schema from `database`, logging what it did. Never throws. */
+export async function removeFastPath(catalog: ServerCatalog, database: string, log: Logger): Promise<void> {
+  try {
+    if (await catalog.removeDriftTriggers(database)) log.info({ database }, 'removed the drift event triggers');
+  } catch (error) {
+    log.warn({ database, ...failure(error) }, 'removing the drift event triggers failed; they are left in the database');
   }
 }

@@ -181,7 +181,7 @@ export class ServerCatalog {
 
   /**
    * How many connections this catalog may hold, all databases together (DatabaseCluster spec.connectionBudget):
-   * its drift listeners (`listening`) and its pools share it.
+   * its pools and its connections of their own (dedicatedClient: the drift listeners) share it.
    */
   connectionBudget = defaultConnectionBudget;
   /** New connections being opened now, counted before they show in their pool. */
