@@ -110,8 +110,7 @@ async function writeSql(
       await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
     return recordWrite(object, undefined);
   } catch (error) {
-    const fault = await writeFailed(deps, object, error, request);
-    return request.dryRun ? object : recordWrite(object, fault);
+    return writeFailed(deps, object, error, request);
   }
 }
 

@@ -231,8 +231,7 @@ async function write(
     const applied = withPasswordVersion(object, passwordVersion);
     return plan.statements.length > 0 ? recordWrite(applied, undefined) : applied;
   } catch (error) {
-    const fault = await writeFailed(deps, object, error, request);
-    return request.dryRun ? object : recordWrite(object, fault);
+    return writeFailed(deps, object, error, request);
   }
 }
 

@@ -172,9 +172,9 @@ export function subject(object: KubeObject) {
 /**
  * A write's SQL failed. PostgreSQL refusing the object itself before any of its SQL ran (a locale, an extension
  * the server does not have) is the request's 422: a create keeps nothing. Any other fault is the environment's:
- * a Warning and an Event, and the object stays (Ready=False), retried; the fault is returned for status.
+ * a Warning and an Event, and the object stays (Ready=False), retried, with the fault recorded in its status.
  */
-export async function writeFailed(deps: Dependencies, object: KubeObject, error: unknown, request: WriteContext): Promise<WriteError> {
+export async function writeFailed<T extends KubeObject>(deps: Dependencies, object: T, error: unknown, request: WriteContext): Promise<T> {
   if (error instanceof CatalogError && error.isObjectFault && !error.planPartlyApplied) {
     throw invalid(subject(object), [
       { type: 'FieldValueInvalid', field: 'spec', message: `Invalid value: PostgreSQL refused it ${error.message}` },
@@ -182,8 +182,9 @@ export async function writeFailed(deps: Dependencies, object: KubeObject, error:
   }
   const fault = environmentFault(error);
   request.warn(`${fault.message}; it is retried`);
-  if (!request.dryRun) await deps.events.record(object, 'Warning', fault.reason, fault.message);
-  return { ...fault, time: rfc3339() };
+  if (request.dryRun) return object;
+  await deps.events.record(object, 'Warning', fault.reason, fault.message);
+  return recordWrite(object, { ...fault, time: rfc3339() });
 }
 
 /** What a write that ran SQL records in status: when, and the fault it met (none clears the last one). */
