@@ -121,11 +121,15 @@ function dryRunOf(ctx: Koa.Context): boolean {
   return values.length > 0;
 }
 
-export function writeContext(ctx: Koa.Context): WriteContext {
-  const dryRun = dryRunOf(ctx);
+/** Adds a Warning to the request's answer (sendWarnings sends them). */
+export function warnerOf(ctx: Koa.Context): (text: string) => void {
   const warnings: string[] = (ctx.state.warnings ??= []);
-  const push = (text: string) => warnings.push(text);
-  return { dryRun, warn: push, advise: push };
+  return (text) => void warnings.push(text);
+}
+
+export function writeContext(ctx: Koa.Context): WriteContext {
+  const warn = warnerOf(ctx);
+  return { dryRun: dryRunOf(ctx), warn, advise: warn };
 }
 
 /**

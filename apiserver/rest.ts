@@ -19,7 +19,7 @@ import {
 } from './apply.ts';
 import { objectKey, ObjectLocks } from '../lib/locks.ts';
 import { countParameter, watchRequested } from './parameters.ts';
-import { applyPatchType, decode, decodeObject, fieldValidationOf, readBody, writeContext, sendWarnings } from './request.ts';
+import { applyPatchType, decode, decodeObject, fieldValidationOf, readBody, warnerOf, writeContext, sendWarnings } from './request.ts';
 import {
   apiVersionOf,
   selectableFieldNames,
@@ -107,7 +107,7 @@ export class ResourceHandlers {
     try {
       return (await this.decorate([object], ctx))[0]!;
     } catch (error) {
-      writeContext(ctx).warn(`the write is done, but its live status could not be read: ${(error as Error).message}`);
+      warnerOf(ctx)(`the write is done, but its live status could not be read: ${(error as Error).message}`);
       return this.visible([object])[0]!;
     }
   }
@@ -115,7 +115,7 @@ export class ResourceHandlers {
   /** As reads answer: visible, with the live status merged in. */
   private async decorate(objects: KubeObject[], ctx?: Koa.Context): Promise<KubeObject[]> {
     const visible = this.visible(objects);
-    const warn = ctx ? (text: string) => writeContext(ctx).warn(text) : undefined;
+    const warn = ctx ? warnerOf(ctx) : undefined;
     return this.kind.strategy.decorate ? this.kind.strategy.decorate(visible, warn) : visible;
   }
 
