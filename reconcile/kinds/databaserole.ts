@@ -11,7 +11,7 @@ import {
   validateRoleSpec,
   type DesiredRole,
 } from '../../storage/catalog/roles.ts';
-import type { LiveRole, Snapshot } from '../../storage/catalog/snapshot.ts';
+import type { LiveRole, Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
 import type { Admission, WriteContext, ResourceKind } from './resource.ts';
 import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
@@ -200,10 +200,7 @@ async function write(
   const newline = endsInNewline(object, desired.password);
   if (newline) request.advise(newline);
   try {
-    const snapshot = await cluster.catalog.snapshot(
-      { roles: [object.spec.roleName], databases: desired.managedDatabases },
-      { fresh: true },
-    );
+    const snapshot = await cluster.catalog.snapshot(scopeOf([desired]), { fresh: true });
     const rolePlan = planRole(desired, snapshot);
     const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record);
     if (request.dryRun) {
@@ -335,6 +332,18 @@ function liveAttributes(role: LiveRole | undefined): Partial<DatabaseRoleStatus>
   };
 }
 
+/**
+ * What the roles' plans and statuses read: every managed database's privileges, and the contents of those their
+ * spec names or they hold something in (the others cannot hold privileges of theirs).
+ */
+function scopeOf(roles: DesiredRole[]): SnapshotScope {
+  return {
+    roles: roles.map((r) => r.spec.roleName),
+    databases: [...new Set(roles.flatMap((r) => r.managedDatabases))],
+    contents: [...new Set(roles.flatMap((r) => (r.spec.permissions ?? []).map((p) => p.database)))],
+  };
+}
+
 /** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
 function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: string) => void): Promise<KubeObject[]> {
   return decorateByCluster(deps, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], warn, async (list, cluster) => {
@@ -353,8 +362,7 @@ function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: strin
     );
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
     const desired = await Promise.all(list.map((o) => desiredOf(deps, o, owners, lookup, false)));
-    const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
-    const snapshot = await cluster.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
+    const snapshot = await cluster.catalog.snapshot(scopeOf(desired.map((d) => d.desired)));
     return new Map(
       list.map((o, i) => {
         const { password } = desired[i]!.desired;

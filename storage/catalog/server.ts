@@ -7,6 +7,7 @@ import {
   planDriftTriggers,
   planDriftTriggersRemoval,
   readDriftTriggers,
+  catalogApplicationName,
   type DatabaseTriggers,
 } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
@@ -136,7 +137,7 @@ const catalogDeadlines = {
   query_timeout: 15_000,
   idleTimeoutMillis: 10_000,
   keepAlive: true,
-  application_name: 'postgres-apiserver',
+  application_name: catalogApplicationName,
 } satisfies pg.PoolConfig;
 
 /** How long a statement PostgreSQL refuses inside a transaction (CREATE/DROP DATABASE) may take. */
@@ -329,7 +330,7 @@ export class ServerCatalog {
    * so it starts its own, which later callers share.
    */
   snapshot(scope: SnapshotScope, options: { fresh?: boolean } = {}): Promise<Snapshot> {
-    const key = JSON.stringify([[...scope.roles].sort(), [...scope.databases].sort()]);
+    const key = JSON.stringify([[...scope.roles].sort(), [...scope.databases].sort(), scope.contents ? [...scope.contents].sort() : null]);
     const shared = this.inflightSnapshots.get(key);
     if (shared && !options.fresh) return shared;
     const read: Promise<Snapshot> = this.observed('snapshot', this.maintenanceDatabase, () =>
