@@ -174,9 +174,31 @@ async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | u
   if (!facts) return { claims: [] };
   const { roleName } = object.spec;
   const record = await ownership(deps, object, resolved.object, facts, 'role', roleName, old?.spec.roleName === roleName);
+  let live = false;
   return {
     claims: [{ server: facts.systemIdentifier, kind: 'role', name: roleName }],
-    write: (stored) => write(deps, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request),
+    write: async (stored) => {
+      const written = await write(deps, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request);
+      live = written.live;
+      return written.object;
+    },
+    statusIsLive: () => live,
+  };
+}
+
+/** What a write returns: the object to store, and whether its status was read from the catalog after the SQL. */
+interface Written {
+  object: KubeObject;
+  live: boolean;
+}
+
+/** A Secret lookup that reads each Secret once: the write and its status see the same version. */
+function readOnce(deps: Dependencies): SecretLookup {
+  const read = new Map<string, ReturnType<SecretLookup>>();
+  return (namespace, name) => {
+    const key = `${namespace}/${name}`;
+    if (!read.has(key)) read.set(key, deps.secrets.read(namespace, name));
+    return read.get(key)!;
   };
 }
 
@@ -188,17 +210,13 @@ async function write(
   databases: Map<string, string>,
   owner: Recording,
   request: WriteContext,
-): Promise<KubeObject> {
-  const { desired, passwordVersion, pending } = await desiredOf(
-    deps,
-    object,
-    databases,
-    (ns, name) => deps.secrets.read(ns, name),
-    !request.dryRun,
-  );
+): Promise<Written> {
+  const secrets = readOnce(deps);
+  const { desired, passwordVersion, pending } = await desiredOf(deps, object, databases, secrets, !request.dryRun);
   for (const p of pending) request.warn(p);
   const newline = endsInNewline(object, desired.password);
   if (newline) request.advise(newline);
+  let written: { object: RoleObject; planned: Snapshot; ran: boolean };
   try {
     const snapshot = await cluster.catalog.snapshot(scopeOf([desired]), { fresh: true });
     const rolePlan = planRole(desired, snapshot);
@@ -206,7 +224,7 @@ async function write(
     if (request.dryRun) {
       await cluster.catalog.rehearse(plan, passwordsOf(desired));
       warnRehearsed(request, rolePlan);
-      return object;
+      return { object, live: false };
     }
     if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));
     if (rolePlan.statements.length > 0)
@@ -226,9 +244,33 @@ async function write(
       if (refused) request.warn(refused);
     }
     const applied = withPasswordVersion(object, passwordVersion);
-    return plan.statements.length > 0 ? recordWrite(applied, undefined) : applied;
+    const ran = plan.statements.length > 0;
+    written = { object: ran ? recordWrite(applied, undefined) : applied, planned: snapshot, ran };
   } catch (error) {
-    return writeFailed(deps, object, error, request);
+    return { object: await writeFailed(deps, object, error, request), live: false };
+  }
+  return withLiveStatus(deps, cluster, databases, secrets, desired, written);
+}
+
+/**
+ * The written object with the status the answer shows: from the read that planned when nothing was to do, else
+ * from a read of the same narrow scope after the SQL (a connection Secret just written holds the current
+ * details: no drift there). A read that fails leaves the status to the next read.
+ */
+async function withLiveStatus(
+  deps: Dependencies,
+  cluster: ResolvedCluster,
+  databases: Map<string, string>,
+  secrets: SecretLookup,
+  desired: DesiredRole,
+  written: { object: RoleObject; planned: Snapshot; ran: boolean },
+): Promise<Written> {
+  try {
+    const after = written.ran ? await cluster.catalog.snapshot(scopeOf([desired]), { fresh: true }) : written.planned;
+    const shown = await desiredOf(deps, written.object, databases, secrets, false);
+    return { object: { ...written.object, status: statusFrom(written.object, shown, after) }, live: true };
+  } catch {
+    return { object: written.object, live: false };
   }
 }
 

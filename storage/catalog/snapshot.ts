@@ -185,19 +185,20 @@ const relationAclLetter = `CASE c.relkind ${relationKinds.map((r) => `WHEN ${quo
 const defaultAclKind = `CASE d.defaclobjtype ${objectKinds.map((kind) => `WHEN ${quoteLiteral(objectKindDescriptors[kind].defaultAclType)} THEN ${quoteLiteral(kind)}`).join(' ')} END`;
 const inList = (values: readonly string[]) => values.map(quoteLiteral).join(', ');
 
+// The user schemas first: pg_get_function_identity_arguments for every function of pg_catalog would cost more
+// than the rest of the read.
 const objectsCte = `
-WITH objects AS (
-  SELECT 'pg_class'::regclass AS classid, c.oid, c.relnamespace AS nsp, ${relationKind} AS kind,
+WITH schemas AS (SELECT n.oid, n.nspname FROM pg_namespace n WHERE ${userSchemas}),
+scoped AS (
+  SELECT n.nspname AS schema, 'pg_class'::regclass AS classid, c.oid, ${relationKind} AS kind,
          c.relname::text AS key, c.relname::text AS name, NULL AS args, c.relowner AS owner,
          COALESCE(c.relacl, acldefault(${relationAclLetter}::"char", c.relowner)) AS acl
-  FROM pg_class c WHERE c.relkind IN (${inList(relationKinds.map((r) => r.relkind))})
+  FROM pg_class c JOIN schemas n ON n.oid = c.relnamespace WHERE c.relkind IN (${inList(relationKinds.map((r) => r.relkind))})
   UNION ALL
-  SELECT 'pg_proc'::regclass, p.oid, p.pronamespace, ${quoteLiteral(routineKind)}, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+  SELECT n.nspname, 'pg_proc'::regclass, p.oid, ${quoteLiteral(routineKind)}, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
          p.proname, pg_get_function_identity_arguments(p.oid), p.proowner,
          COALESCE(p.proacl, acldefault(${quoteLiteral(objectKindDescriptors[routineKind].aclLetter)}, p.proowner))
-  FROM pg_proc p
-), scoped AS (
-  SELECT n.nspname AS schema, o.* FROM objects o JOIN pg_namespace n ON n.oid = o.nsp WHERE ${userSchemas}
+  FROM pg_proc p JOIN schemas n ON n.oid = p.pronamespace
 )`;
 
 const objectsQuery = `${objectsCte}
