@@ -94,7 +94,7 @@ async function eligibility(
   const { roleName, memberOf = [], permissions = [] } = object.spec;
   const databases = permissions.map((p) => p.database);
   const [reach, facts] = await Promise.all([
-    reachOf(deps, object, cluster.object, databaseObjects),
+    reachOf(deps, object, cluster.object, memberOf, databaseObjects),
     cluster.catalog.serverFacts({ roles: [roleName, ...memberOf], databases, extensions: [] }),
   ]);
   return { facts, errors: roleRefusals({ roleName, managedAlready: old?.spec.roleName === roleName, memberOf, databases }, facts, reach) };
