@@ -8,7 +8,9 @@ import {
   passwordsOf,
   planRole,
   planRoleDeletion,
+  snapshotAfter,
   validateRoleSpec,
+  type RolePlan,
   type DesiredRole,
 } from '../../storage/catalog/roles.ts';
 import type { LiveRole, Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
@@ -216,7 +218,7 @@ async function write(
   for (const p of pending) request.warn(p);
   const newline = endsInNewline(object, desired.password);
   if (newline) request.advise(newline);
-  let written: { object: RoleObject; planned: Snapshot; ran: boolean };
+  let written: { object: RoleObject; planned: Snapshot; plan: RolePlan; ran: boolean };
   try {
     const snapshot = await cluster.catalog.snapshot(scopeOf([desired]), { fresh: true });
     const rolePlan = planRole(desired, snapshot);
@@ -245,7 +247,7 @@ async function write(
     }
     const applied = withPasswordVersion(object, passwordVersion);
     const ran = plan.statements.length > 0;
-    written = { object: ran ? recordWrite(applied, undefined) : applied, planned: snapshot, ran };
+    written = { object: ran ? recordWrite(applied, undefined) : applied, planned: snapshot, plan: rolePlan, ran };
   } catch (error) {
     return { object: await writeFailed(deps, object, error, request), live: false };
   }
@@ -254,8 +256,9 @@ async function write(
 
 /**
  * The written object with the status the answer shows: from the read that planned when nothing was to do, else
- * from a read of the same narrow scope after the SQL (a connection Secret just written holds the current
- * details: no drift there). A read that fails leaves the status to the next read.
+ * from that read and the plan, with the role and the databases' privileges read again (snapshotAfter). A
+ * connection Secret just written holds the current details: no drift there. A read that fails leaves the status
+ * to the next read.
  */
 async function withLiveStatus(
   deps: Dependencies,
@@ -263,14 +266,16 @@ async function withLiveStatus(
   databases: Map<string, string>,
   secrets: SecretLookup,
   desired: DesiredRole,
-  written: { object: RoleObject; planned: Snapshot; ran: boolean },
+  written: { object: RoleObject; planned: Snapshot; plan: RolePlan; ran: boolean },
 ): Promise<Written> {
+  const { object, planned, plan, ran } = written;
   try {
-    const after = written.ran ? await cluster.catalog.snapshot(scopeOf([desired]), { fresh: true }) : written.planned;
-    const shown = await desiredOf(deps, written.object, databases, secrets, false);
-    return { object: { ...written.object, status: statusFrom(written.object, shown, after) }, live: true };
+    const reread = async () => cluster.catalog.snapshot({ ...scopeOf([desired]), contents: 'none' }, { fresh: true });
+    const after = ran ? snapshotAfter(desired.spec.roleName, planned, plan, await reread()) : planned;
+    const shown = await desiredOf(deps, object, databases, secrets, false);
+    return { object: { ...object, status: statusFrom(object, shown, after) }, live: true };
   } catch {
-    return { object: written.object, live: false };
+    return { object, live: false };
   }
 }
 

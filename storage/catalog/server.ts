@@ -330,7 +330,11 @@ export class ServerCatalog {
    * so it starts its own, which later callers share.
    */
   snapshot(scope: SnapshotScope, options: { fresh?: boolean } = {}): Promise<Snapshot> {
-    const key = JSON.stringify([[...scope.roles].sort(), [...scope.databases].sort(), scope.contents ? [...scope.contents].sort() : null]);
+    const key = JSON.stringify([
+      [...scope.roles].sort(),
+      [...scope.databases].sort(),
+      typeof scope.contents === 'object' ? [...scope.contents].sort() : (scope.contents ?? null),
+    ]);
     const shared = this.inflightSnapshots.get(key);
     if (shared && !options.fresh) return shared;
     const read: Promise<Snapshot> = this.observed('snapshot', this.maintenanceDatabase, () =>

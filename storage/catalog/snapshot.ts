@@ -101,9 +101,10 @@ export interface SnapshotScope {
   databases: readonly string[];
   /**
    * A write's narrow read: the contents of only these databases and of those where one of the roles holds a
-   * privilege or owns something (pg_shdepend); the other databases show none. Without it, every database's.
+   * privilege or owns something (pg_shdepend); the other databases show none. Without it, every database's;
+   * with `none`, no database's (the roles and the databases' own privileges only).
    */
-  contents?: readonly string[];
+  contents?: readonly string[] | 'none';
 }
 
 /**
@@ -292,6 +293,7 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
 /** Whether a database's contents are read: every one, or for a narrow read (`scope.contents`) those it names or the roles touch. */
 function contentsToRead(scope: SnapshotScope, roles: Map<string, LiveRole>): (database: string) => boolean {
   if (!scope.contents) return () => true;
+  if (scope.contents === 'none') return () => false;
   const read = new Set([...scope.contents, ...[...roles.values()].flatMap((r) => r.touchedDatabases)]);
   return (database) => read.has(database);
 }
