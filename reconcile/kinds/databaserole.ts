@@ -228,7 +228,7 @@ async function write(
       warnRehearsed(request, rolePlan);
       return { object, live: false };
     }
-    if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));
+    if (plan.statements.length > 0) await cluster.catalog.applyCoalesced(plan, passwordsOf(desired));
     if (rolePlan.statements.length > 0)
       await deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
     const passwordSet = rolePlan.statements.some((s) => s.passwordOf);
