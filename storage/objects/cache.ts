@@ -30,6 +30,9 @@ export interface CachedListOptions {
 /** A consistent read waits this long for the feed to catch up, then reads the store (kube-apiserver waits 3 s too). */
 const catchUpMs = 3_000;
 
+/** After a fill that failed (the feed could not listen, say), reads go to the store this long before one tries again. */
+const refillAfterMs = 1_000;
+
 function keyOf(namespace: string, name: string): string {
   return `${namespace}\u0000${name}`;
 }
@@ -137,6 +140,8 @@ class ResourceCache {
 export class ObjectCache {
   private readonly ready = new Map<string, ResourceCache>();
   private readonly filling = new Map<string, Promise<void>>();
+  /** When a resource whose fill failed may be filled again. */
+  private readonly failedUntil = new Map<string, number>();
 
   constructor(private readonly source: CacheSource) {}
 
@@ -178,9 +183,11 @@ export class ObjectCache {
 
   /** Fills the resource's cache in the background (the store answers meanwhile); once at a time per resource. */
   private fill(resource: string): void {
-    if (this.filling.has(resource)) return;
+    if (this.filling.has(resource) || Date.now() < (this.failedUntil.get(resource) ?? 0)) return;
+    this.failedUntil.delete(resource);
     const filling = this.load(resource)
-      .catch(() => undefined) // the store answers, and the next read tries again
+      // The store answers meanwhile; a read after the pause tries again.
+      .catch(() => void this.failedUntil.set(resource, Date.now() + refillAfterMs))
       .finally(() => this.filling.delete(resource));
     this.filling.set(resource, filling);
   }
