@@ -2,7 +2,8 @@
 // write committed after it began (by this replica, another one, or by hand): a caller who comes then must not
 // be answered by it. So a caller shares only a read that has not begun yet: finding one running whose scope
 // covers its own, it waits for the next read of that scope, which begins when the running one ends and which
-// every caller coming meanwhile shares. At most two reads of a scope are under way: one running, one waiting.
+// every caller coming meanwhile shares. Besides writes' fresh reads, at most two reads of a scope are under way:
+// one running, one waiting.
 import type { SnapshotScope } from './snapshot.ts';
 
 interface Flight<V> {
