@@ -1,9 +1,16 @@
 // The schedule of one DatabaseCluster's passes: one every interval, one shortly after a nudge (a notification
 // that something changed in the catalog), one when a correction that failed may be tried again, and never two
 // at once. A nudge waits `settleMs` so that a burst of statements causes one pass; nudges during a pass cause
-// one more pass after it, not one each.
+// one more pass after it, not one each; nudged passes rest in between (restFactor).
 
 import { systemClock, type Clock } from '../lib/clock.ts';
+
+/**
+ * A nudged pass waits, after the last pass, this many times as long as that pass took: nudges that never stop
+ * (every write of ours changes the catalog's digest) keep passes to a quarter of the time at most, however
+ * large the cluster, while a small cluster's passes still follow a nudge within its settle time.
+ */
+const restFactor = 3;
 
 export class ClusterLoop {
   private timer: unknown;
@@ -11,6 +18,7 @@ export class ClusterLoop {
   private dueAt = Infinity;
   private running: Promise<void> | undefined;
   private nudgedWhileRunning = false;
+  private lastPass = { endedAt: -Infinity, tookMs: 0 };
   private stopped = false;
 
   constructor(
@@ -31,7 +39,12 @@ export class ClusterLoop {
 
   nudge(): void {
     if (this.running) this.nudgedWhileRunning = true;
-    else this.schedule(this.settleMs);
+    else this.schedule(this.nudgedDelayMs());
+  }
+
+  private nudgedDelayMs(): number {
+    const rested = this.lastPass.endedAt + restFactor * this.lastPass.tookMs - this.clock.now();
+    return Math.max(this.settleMs, rested);
   }
 
   /** A new interval applies at once when it brings the next pass closer, else from the next pass on. */
@@ -53,9 +66,11 @@ export class ClusterLoop {
   private run(): void {
     this.dueAt = Infinity;
     this.nudgedWhileRunning = false;
+    const startedAt = this.clock.now();
     this.running = this.pass().then((retryInMs) => {
       this.running = undefined;
-      this.schedule(this.nudgedWhileRunning ? this.settleMs : Math.min(this.intervalMs, retryInMs ?? Infinity));
+      this.lastPass = { endedAt: this.clock.now(), tookMs: this.clock.now() - startedAt };
+      this.schedule(this.nudgedWhileRunning ? this.nudgedDelayMs() : Math.min(this.intervalMs, retryInMs ?? Infinity));
     });
   }
 

@@ -9,13 +9,39 @@ import type { SnapshotScope } from './snapshot.ts';
 interface Flight<V> {
   roles: ReadonlySet<string>;
   databases: ReadonlySet<string>;
+  /** Whose contents it reads (snapshot.ts): every database's (undefined), none, or these and the roles' own. */
+  contents: ReadonlySet<string> | 'none' | undefined;
   result: Promise<V>;
   /** The read that begins when this one ends, shared by the callers who came while this one ran. */
   next?: Flight<V>;
 }
 
 function covers(flight: Flight<unknown>, scope: SnapshotScope): boolean {
-  return scope.roles.every((r) => flight.roles.has(r)) && scope.databases.every((d) => flight.databases.has(d));
+  return (
+    scope.roles.every((r) => flight.roles.has(r)) &&
+    scope.databases.every((d) => flight.databases.has(d)) &&
+    coversContents(flight.contents, scope.contents)
+  );
+}
+
+/** A read of more roles reads the contents of the databases they touch too: a wider list covers a narrower one. */
+function coversContents(read: Flight<unknown>['contents'], wanted: SnapshotScope['contents']): boolean {
+  if (read === undefined || wanted === 'none') return true;
+  if (wanted === undefined || read === 'none') return false;
+  return wanted.every((d) => read.has(d));
+}
+
+function contentsOf(scope: SnapshotScope): Flight<unknown>['contents'] {
+  return typeof scope.contents === 'object' ? new Set(scope.contents) : scope.contents;
+}
+
+function scopeOf(flight: Flight<unknown>): SnapshotScope {
+  const { contents } = flight;
+  return {
+    roles: [...flight.roles],
+    databases: [...flight.databases],
+    ...(contents === undefined ? {} : { contents: contents === 'none' ? 'none' : [...contents] }),
+  };
 }
 
 export class SharedReads<V> {
@@ -39,17 +65,22 @@ export class SharedReads<V> {
   }
 
   private begin(scope: SnapshotScope): Flight<V> {
-    const flight: Flight<V> = { roles: new Set(scope.roles), databases: new Set(scope.databases), result: this.read(scope) };
+    const flight: Flight<V> = {
+      roles: new Set(scope.roles),
+      databases: new Set(scope.databases),
+      contents: contentsOf(scope),
+      result: this.read(scope),
+    };
     this.track(flight);
     return flight;
   }
 
   /** The read that begins when `previous` ends, with its scope. */
   private after(previous: Flight<V>): Flight<V> {
-    const scope = { roles: [...previous.roles], databases: [...previous.databases] };
+    const scope = scopeOf(previous);
     let begin!: (read: Promise<V>) => void;
     const result = new Promise<V>((resolve) => (begin = resolve));
-    const flight: Flight<V> = { roles: previous.roles, databases: previous.databases, result };
+    const flight: Flight<V> = { roles: previous.roles, databases: previous.databases, contents: previous.contents, result };
     const settled = () => {
       this.running.delete(previous);
       previous.next = undefined;

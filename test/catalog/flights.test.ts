@@ -82,3 +82,24 @@ test('the waiting read begins even when the running one fails, and a failure rea
   begun[2]!.end();
   t.is(await third, 3);
 });
+
+test("a narrow read's contents cover only what it reads: every database's covers all, a list covers its part and 'none'", async (t) => {
+  const cases: [SnapshotScope, SnapshotScope, boolean][] = [
+    [scope(['a']), { ...scope(['a']), contents: ['db'] }, true],
+    [scope(['a']), { ...scope(['a']), contents: 'none' }, true],
+    [{ ...scope(['a']), contents: ['db', 'other'] }, { ...scope(['a']), contents: ['db'] }, true],
+    [{ ...scope(['a']), contents: ['db'] }, { ...scope(['a']), contents: 'none' }, true],
+    [{ ...scope(['a']), contents: ['db'] }, scope(['a']), false],
+    [{ ...scope(['a']), contents: ['db'] }, { ...scope(['a']), contents: ['other'] }, false],
+    [{ ...scope(['a']), contents: 'none' }, { ...scope(['a']), contents: ['db'] }, false],
+  ];
+  for (const [running, wanted, shared] of cases) {
+    const { reads, begun } = controlledReads();
+    void reads.get(running);
+    void reads.get(wanted);
+    t.is(begun.length, shared ? 1 : 2, `${JSON.stringify(running)} then ${JSON.stringify(wanted)}`);
+    begun[0]!.end();
+    await settle();
+    t.deepEqual(begun.at(-1)!.scope, shared ? running : wanted, 'the waiting read reads the running one’s scope');
+  }
+});
