@@ -135,6 +135,7 @@ export class ResourceHandlers {
       case 'Table':
         ctx.body = toTable(this.kind.columns, [object], {
           include: includeObjectOf(ctx.query.includeObject as string | undefined),
+          groupVersion: representation.groupVersion,
           withColumns: true,
           metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') },
         });
@@ -157,6 +158,7 @@ export class ResourceHandlers {
       case 'Table':
         ctx.body = toTable(this.kind.columns, items, {
           include: includeObjectOf(ctx.query.includeObject as string | undefined),
+          groupVersion: representation.groupVersion,
           withColumns: true,
           metadata,
         });
@@ -171,6 +173,11 @@ export class ResourceHandlers {
     }
   }
 
+  /** A Table's options are checked before anything is read: a request kube-apiserver refuses reads no catalog. */
+  private checkTableOptions(ctx: Koa.Context): void {
+    if (representationOf(ctx.get('accept')).as === 'Table') includeObjectOf(ctx.query.includeObject as string | undefined);
+  }
+
   /** Whether Accept asks for metadata only: then no live status is read (the metadata is the stored one). */
   private metadataOnly(ctx: Koa.Context): boolean {
     const { as } = representationOf(ctx.get('accept'));
@@ -178,12 +185,14 @@ export class ResourceHandlers {
   }
 
   async get(ctx: Koa.Context, scope: Scope): Promise<void> {
+    this.checkTableOptions(ctx);
     const stored = await this.load(scope);
     const [object] = this.metadataOnly(ctx) ? this.visible([stored]) : await this.decorate([stored]);
     this.send(ctx, object!);
   }
 
   async list(ctx: Koa.Context, namespace: string): Promise<void> {
+    this.checkTableOptions(ctx);
     const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
     const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(this.kind));
     const limit = countParameter(ctx.query, 'limit') || undefined;

@@ -1,7 +1,10 @@
-// `kubectl get` output: meta.k8s.io/v1 Table with the kind's columns (K8S-WIRE §3).
+// `kubectl get` output: a meta.k8s.io Table with the kind's columns (K8S-WIRE §3). A row holds its cells and,
+// as `includeObject` asks, nothing else (None), the object's metadata (Metadata, the default:
+// PartialObjectMetadata) or the whole object (Object: kubectl asks for it to sort with --sort-by), as
+// kube-apiserver's handlers/response.go asTable builds them, in the Table's own group version.
 import type { KubeObject, PrinterColumn } from '../openapi/objects.ts';
 import { StatusError } from '../openapi/status.ts';
-import { asPartialObjectMetadata, representationOf } from './representation.ts';
+import { asPartialObjectMetadata, representationOf, type MetaGroupVersion } from './representation.ts';
 
 export type IncludeObject = 'None' | 'Metadata' | 'Object';
 
@@ -10,10 +13,14 @@ export function wantsTable(accept: string | undefined): boolean {
   return representationOf(accept).as === 'Table';
 }
 
+/** The TableOptions parameter, checked as kube-apiserver checks it (meta/v1beta1/validation ValidateTableOptions). */
 export function includeObjectOf(value: string | undefined): IncludeObject {
   if (value === undefined || value === '') return 'Metadata';
   if (value === 'None' || value === 'Metadata' || value === 'Object') return value;
-  throw new StatusError('BadRequest', `includeObject: Unsupported value: "${value}": supported values: "None", "Metadata", "Object"`);
+  throw new StatusError(
+    'BadRequest',
+    `Unable to convert to Table as requested: includeObject: Invalid value: ${JSON.stringify(value)}: must be 'Metadata', 'Object', 'None', or empty`,
+  );
 }
 
 /** A duration as kubectl shows ages (k8s.io/apimachinery/pkg/util/duration.HumanDuration). */
@@ -45,12 +52,14 @@ function cellOf(column: PrinterColumn, object: KubeObject, now: number): unknown
   return value ?? '';
 }
 
-function rowObject(object: KubeObject, include: IncludeObject): unknown {
-  return include === 'Object' ? object : asPartialObjectMetadata(object);
+function rowObject(object: KubeObject, include: IncludeObject, groupVersion: MetaGroupVersion): unknown {
+  return include === 'Object' ? object : asPartialObjectMetadata(object, groupVersion);
 }
 
 export interface TableOptions {
   include: IncludeObject;
+  /** The Table's group version, which its rows' PartialObjectMetadata share; meta.k8s.io/v1 unless given. */
+  groupVersion?: MetaGroupVersion;
   /** Watch events after the first omit the column definitions. */
   withColumns: boolean;
   metadata?: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
@@ -59,14 +68,15 @@ export interface TableOptions {
 
 export function toTable(columns: readonly PrinterColumn[], objects: readonly KubeObject[], options: TableOptions) {
   const now = options.now ?? Date.now();
+  const groupVersion = options.groupVersion ?? 'meta.k8s.io/v1';
   return {
     kind: 'Table',
-    apiVersion: 'meta.k8s.io/v1',
+    apiVersion: groupVersion,
     metadata: options.metadata ?? {},
     ...(options.withColumns ? { columnDefinitions: columns.map(({ cell: _, ...definition }) => ({ format: '', ...definition })) } : {}),
     rows: objects.map((object) => ({
       cells: columns.map((c) => cellOf(c, object, now)),
-      ...(options.include === 'None' ? {} : { object: rowObject(object, options.include) }),
+      ...(options.include === 'None' ? {} : { object: rowObject(object, options.include, groupVersion) }),
     })),
   };
 }

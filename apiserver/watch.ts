@@ -73,8 +73,10 @@ export async function serveWatch(
   // has no meaning for one event: kube-apiserver then sends the objects themselves, and so does this.
   const representation = representationOf(ctx.get('accept'));
   const asTable = representation.as === 'Table';
+  const tableVersion = representation.as === 'Table' ? representation.groupVersion : undefined;
   const metadataOnly = representation.as === 'PartialObjectMetadata' ? representation.groupVersion : undefined;
-  const include = includeObjectOf(ctx.query.includeObject as string | undefined);
+  // TableOptions mean something, and are checked, only for a Table (kube-apiserver's optionsForTransform).
+  const include = asTable ? includeObjectOf(ctx.query.includeObject as string | undefined) : 'None';
   const resource = storeResource(kind);
   const requested = ctx.query.resourceVersion as string | undefined;
 
@@ -100,6 +102,7 @@ export async function serveWatch(
       type,
       toTable(kind.columns, [object], {
         include,
+        groupVersion: tableVersion,
         withColumns: !columnsSent,
         metadata: { resourceVersion: String(object.metadata.resourceVersion ?? '') },
       }),
@@ -109,7 +112,7 @@ export async function serveWatch(
   const bookmark = (annotations?: Record<string, string>) => {
     const metadata = { resourceVersion: lastResourceVersion, ...(annotations ? { annotations } : {}) };
     if (metadataOnly) return write('BOOKMARK', { kind: 'PartialObjectMetadata', apiVersion: metadataOnly, metadata });
-    write('BOOKMARK', { kind: asTable ? 'Table' : kind.kind, apiVersion: asTable ? 'meta.k8s.io/v1' : apiVersionOf(kind), metadata });
+    write('BOOKMARK', { kind: asTable ? 'Table' : kind.kind, apiVersion: tableVersion ?? apiVersionOf(kind), metadata });
   };
 
   ctx.req.socket.setTimeout(0);

@@ -11,9 +11,11 @@ import {
   inParallel,
   kubectl,
   median,
+  metricSum,
   passwordSecret,
   seconds,
   startLocal,
+  type Api,
   type LocalServer,
 } from './support.ts';
 
@@ -46,6 +48,18 @@ async function timeKubectl(local: LocalServer, args: string[], rows: number): Pr
   return elapsed;
 }
 
+/** The server's counts and seconds, from /metrics, of what a list of roles spends its time on. */
+async function listPhases(api: Api): Promise<{ lists: number; listSeconds: number; snapshots: number; snapshotSeconds: number }> {
+  const { text } = await api.call('GET', '/metrics');
+  const list = ['verb="LIST"', 'resource="databaseroles"'];
+  return {
+    lists: metricSum(text, 'apiserver_request_duration_seconds_count', list),
+    listSeconds: metricSum(text, 'apiserver_request_duration_seconds_sum', list),
+    snapshots: metricSum(text, 'catalog_operation_duration_seconds_count', ['kind="snapshot"']),
+    snapshotSeconds: metricSum(text, 'catalog_operation_duration_seconds_sum', ['kind="snapshot"']),
+  };
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const local = await startLocal();
@@ -69,11 +83,12 @@ async function main(): Promise<void> {
 
     const roleArgs = ['get', 'databaseroles', '-A'];
     const secretArgs = ['get', 'secrets', '-A'];
-    // The first of each fills kubectl's discovery cache; the first list of roles also persists every live status.
+    // The first of each fills kubectl's discovery cache and the server's memory of the objects (it is read from the
+    // store's tables meanwhile); the first list of roles also persists the statuses that changed since the creates.
     const firstRoles = await timeKubectl(local, roleArgs, count);
     const firstSecrets = await timeKubectl(local, secretArgs, count + 1);
     console.log(
-      `first runs (discovery cache cold; ${count} statuses persisted): roles ${seconds(firstRoles)}, secrets ${seconds(firstSecrets)}`,
+      `first runs (discovery cache cold, objects read from the store's tables, changed statuses persisted): roles ${seconds(firstRoles)}, secrets ${seconds(firstSecrets)}`,
     );
     t0 = performance.now();
     checkInSync(await kubectl(local, [...roleArgs, '-o', 'json']));
@@ -81,6 +96,7 @@ async function main(): Promise<void> {
 
     const roles: number[] = [];
     const secrets: number[] = [];
+    const phasesBefore = await listPhases(api);
     const timedFrom = performance.now();
     for (let run = 0; run < runs && (run < minRuns || performance.now() - timedFrom < budgetMs); run++) {
       const pair = [
@@ -90,10 +106,19 @@ async function main(): Promise<void> {
       for (const measure of run % 2 === 0 ? pair : pair.reverse()) await measure();
     }
 
+    const phases = await listPhases(api);
+    const lists = phases.lists - phasesBefore.lists;
+    const perList = (seconds: number) => `${((seconds * 1000) / lists).toFixed(0)} ms`;
     const ratio = median(roles) / median(secrets);
     console.log(`kubectl get databaseroles -A (${count} roles, live status): ${seconds(median(roles))}  [runs: ${all(roles)}]`);
     console.log(`kubectl get secrets -A (${count + 1} Secrets, no catalog):    ${seconds(median(secrets))}  [runs: ${all(secrets)}]`);
     console.log(`kubectl get databaseroles -A -o json, once: ${seconds(json)}`);
+    const snapshots = phases.snapshots - phasesBefore.snapshots;
+    const snapshotMs = ((phases.snapshotSeconds - phasesBefore.snapshotSeconds) * 1000) / Math.max(snapshots, 1);
+    console.log(
+      `in the server during the timed runs (/metrics): ${lists} LIST requests of roles (kubectl pages by 500), ` +
+        `${perList(phases.listSeconds - phasesBefore.listSeconds)} each; ${snapshots} catalog snapshot reads (any reader), ${snapshotMs.toFixed(0)} ms each`,
+    );
     console.log(`total run time: ${seconds(performance.now() - started)}`);
     console.log(`ratio: ${ratio.toFixed(2)}`);
   } finally {

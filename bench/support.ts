@@ -55,6 +55,14 @@ export function apiOf(kubeconfigPath: string, sockets: number): Api {
   return { post, call, close: () => agent.destroy() };
 }
 
+/** The sum of a /metrics series' values whose labels include all of `labels`. */
+export function metricSum(text: string, name: string, labels: string[]): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) && labels.every((label) => line.includes(label)))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
 /** Runs `work` for 0..n-1, `concurrency` at a time. */
 export async function inParallel(n: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;

@@ -234,13 +234,30 @@ function driftOf(status: unknown): DriftEntry[] {
   return (status as { drift?: DriftEntry[] } | undefined)?.drift ?? [];
 }
 
+/** Status updates under way, per store: concurrent reads that would store the same status share one update. */
+const statusUpdates = new WeakMap<ResourceStore, Map<string, Promise<KubeObject>>>();
+
 /**
  * Stores a status read from the catalog when it differs from the stored one, so watchers see MODIFIED; a
- * concurrent write wins (the next read tries again). Drift that appears or changes on what existed is recorded
- * as a Warning Event by the one write that stored it.
+ * concurrent write wins (the next read tries again). Concurrent reads that found the same status for the same
+ * version of the object share one update, rather than all but one failing on a Conflict. Drift that appears or
+ * changes on what existed is recorded as a Warning Event by the one write that stored it.
  */
-export async function persistStatus(deps: Dependencies, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
-  if (JSON.stringify(object.status ?? null) === JSON.stringify(status)) return object;
+export function persistStatus(deps: Dependencies, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
+  const serialized = JSON.stringify(status);
+  if (JSON.stringify(object.status ?? null) === serialized) return Promise.resolve(object);
+  const { namespace = '', name, resourceVersion } = object.metadata;
+  const key = JSON.stringify([resource, namespace, name, resourceVersion, serialized]);
+  const updates = statusUpdates.get(deps.store) ?? new Map<string, Promise<KubeObject>>();
+  statusUpdates.set(deps.store, updates);
+  const shared = updates.get(key);
+  if (shared) return shared;
+  const update = storeStatus(deps, resource, object, status).finally(() => updates.delete(key));
+  updates.set(key, update);
+  return update;
+}
+
+async function storeStatus(deps: Dependencies, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
   const next = { ...object, status };
   const stored = await deps.store
     .update(resource, next, { expectedResourceVersion: String(object.metadata.resourceVersion) })

@@ -17,6 +17,7 @@ import { CatalogError, type FaultReasons } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
 import type { Plan } from './plan.ts';
 import { scramVerifier } from './scram.ts';
+import { SharedReads } from './flights.ts';
 import { readSnapshot, type Queryable, type Snapshot, type SnapshotScope } from './snapshot.ts';
 import { mergeGrants, type Statement } from './statements.ts';
 
@@ -169,7 +170,7 @@ const defaultConnectionBudget = 10;
 export class ServerCatalog {
   private readonly pools = new Map<string, pg.Pool>();
   private readonly maintenanceDatabase: string;
-  private readonly inflightSnapshots = new Map<string, Promise<Snapshot>>();
+  private readonly snapshots = new SharedReads<Snapshot>((scope) => this.readSnapshot(scope));
   /** Plans waiting for the SQL under way on this server to end (applyCoalesced). */
   private readonly coalescing: { plan: Plan; passwords: Passwords; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private draining = false;
@@ -328,33 +329,24 @@ export class ServerCatalog {
   }
 
   /**
-   * A snapshot of the scope; concurrent callers asking for the same scope share one read. A write asks for a
-   * `fresh` one: a read that began before it (before another write's SQL committed, say) could be stale for it,
-   * so it starts its own, which later callers share.
+   * A snapshot of the scope, live: read at this call or later, never by a read that began before it (a write
+   * may have committed in between). Concurrent callers share one read (flights.ts): one that finds a read of
+   * its scope running waits for the next, shared with every caller coming meanwhile. A write asks for a
+   * `fresh` one, which begins at once.
    */
   snapshot(scope: SnapshotScope, options: { fresh?: boolean } = {}): Promise<Snapshot> {
-    const key = JSON.stringify([
-      [...scope.roles].sort(),
-      [...scope.databases].sort(),
-      typeof scope.contents === 'object' ? [...scope.contents].sort() : (scope.contents ?? null),
-    ]);
-    const shared = this.inflightSnapshots.get(key);
-    if (shared && !options.fresh) return shared;
-    const read: Promise<Snapshot> = this.observed('snapshot', this.maintenanceDatabase, () =>
-      readSnapshot(this.pool(null), (name) => this.pool(name), scope),
-    )
+    return this.snapshots.get(scope, options);
+  }
+
+  private readSnapshot(scope: SnapshotScope): Promise<Snapshot> {
+    return this.observed('snapshot', this.maintenanceDatabase, () => readSnapshot(this.pool(null), (name) => this.pool(name), scope))
       .then((snapshot) => {
         for (const live of snapshot.databases.values()) if (live.template) this.closePool(live.name);
         return snapshot;
       })
       .catch((error: unknown) => {
         throw CatalogError.from(error, 'reading the catalog');
-      })
-      .finally(() => {
-        if (this.inflightSnapshots.get(key) === read) this.inflightSnapshots.delete(key);
       });
-    this.inflightSnapshots.set(key, read);
-    return read;
   }
 
   /**

@@ -36,6 +36,12 @@ export interface WatchOptions {
   onError?: (error: Error) => void;
 }
 
+/** A reader waiting for the feed to have delivered every change up to `resourceVersion`. */
+interface ProgressWaiter {
+  resourceVersion: bigint;
+  done(reached: boolean): void;
+}
+
 interface Subscriber {
   listener: (change: Change) => void;
   resource: string | undefined;
@@ -48,6 +54,7 @@ interface Subscriber {
 
 export class ChangeFeed {
   private readonly subscribers = new Set<Subscriber>();
+  private readonly waiters = new Set<ProgressWaiter>();
   private client: pg.Client | undefined;
   private started: Promise<void> | undefined;
   /** The feed has read every change up to here. */
@@ -97,8 +104,33 @@ export class ChangeFeed {
     return stop;
   }
 
+  /**
+   * Whether every change up to `resourceVersion` has been delivered to the subscribers: at once when it has, else
+   * once a read of the log (started now) delivers it. False while the feed is not listening (its subscribers may
+   * miss changes until it reconnects) or when `timeoutMs` passes first.
+   */
+  delivered(resourceVersion: bigint, timeoutMs: number): Promise<boolean> {
+    if (this.cursor !== undefined && this.cursor >= resourceVersion) return Promise.resolve(true);
+    if (!this.client || this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter: ProgressWaiter = {
+        resourceVersion,
+        done: (reached) => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(false), timeoutMs);
+      timer.unref();
+      this.waiters.add(waiter);
+      this.readChanges();
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.releaseWaiters();
     for (const timer of this.timers) clearTimeout(timer);
     this.subscribers.clear();
     const client = this.client;
@@ -141,6 +173,7 @@ export class ChangeFeed {
     if (client !== this.client) return; // not (or no longer) the listening connection
     this.client = undefined;
     client.end().catch(() => undefined);
+    this.releaseWaiters();
     this.later(() => this.reconnect());
   }
 
@@ -197,7 +230,13 @@ export class ChangeFeed {
       }
       for (const change of window.changes) this.publish(change);
       this.cursor = window.resourceVersion;
+      for (const waiter of [...this.waiters]) if (waiter.resourceVersion <= window.resourceVersion) waiter.done(true);
     } while (this.readAgain && !this.closed);
+  }
+
+  /** Readers waiting for progress stop waiting: the feed cannot tell them now. */
+  private releaseWaiters(): void {
+    for (const waiter of [...this.waiters]) waiter.done(false);
   }
 
   private publish(change: Change): void {

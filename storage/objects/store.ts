@@ -12,6 +12,7 @@ import { identifierError } from '../catalog/identifiers.ts';
 import type { StoreLocation } from '../catalog/eligibility.ts';
 import { guardedPool, isConnectionFault } from '../connections.ts';
 import { AlreadyExists, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource, type ObjectKey } from './errors.ts';
+import { ObjectCache } from './cache.ts';
 import { ChangeFeed, type ChangeWindow, type WatchOptions } from './feed.ts';
 import { migrate, statements, type Statements } from './sql.ts';
 import type { Change, ChangeType, Claim, ObjectList } from './types.ts';
@@ -29,6 +30,8 @@ export interface ObjectStoreOptions {
   schema?: string;
   /** Pooled connections, besides the one that listens for changes. */
   maxConnections?: number;
+  /** Told where each list and get was answered from: memory (cache.ts) or the store's tables. */
+  onRead?: (read: { resource: string; from: 'memory' | 'store' }) => void;
 }
 
 export interface Precondition {
@@ -91,6 +94,8 @@ function storeError(error: unknown, doing: string): Error {
 export class ObjectStore {
   private readonly sql: Statements;
   private readonly feed: ChangeFeed;
+  /** Lists and gets from memory, kept current by the feed (cache.ts). */
+  private readonly cache: ObjectCache;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -99,11 +104,21 @@ export class ObjectStore {
     private readonly schema: string,
     /** The server and database the store lives in: no DatabaseCluster object may claim that database. */
     readonly location: StoreLocation | undefined,
+    private readonly onRead: ObjectStoreOptions['onRead'] = undefined,
   ) {
     this.sql = statements(schema);
     // The notification channel is named after the schema: one change log per schema.
     const listenConfig = { ...config, application_name: 'postgres-apiserver watch', keepAlive: true };
     this.feed = new ChangeFeed(listenConfig, schema, (after, resource) => this.readChanges(after, resource));
+    this.cache = new ObjectCache({
+      listAll: async (resource) => {
+        const { items, resourceVersion } = await this.listFromStore(resource, {});
+        return { items, resourceVersion: BigInt(resourceVersion) };
+      },
+      state: () => this.currentState(),
+      subscribe: (listener, after, onEnd) => this.feed.subscribe(listener, after, { onError: onEnd }),
+      delivered: (resourceVersion, timeoutMs) => this.feed.delivered(resourceVersion, timeoutMs),
+    });
   }
 
   /** Connects to the database `dsn` names and creates the schema and tables if they are missing. */
@@ -139,7 +154,7 @@ export class ObjectStore {
       await pool.end().catch(() => undefined);
       throw storeError(error, 'opening the store');
     }
-    return new ObjectStore(pool, config, schema, location);
+    return new ObjectStore(pool, config, schema, location, options.onRead);
   }
 
   /** Ends every watch and connection; calling it again waits for the first call. */
@@ -248,7 +263,12 @@ export class ObjectStore {
 
   async get<T extends KubeObject = KubeObject>(resource: string, namespace: string, name: string): Promise<T> {
     const key = { resource, namespace, name };
-    const object = await this.stored(this.pool, key).catch((error: unknown) => {
+    const read = async () => {
+      const cached = await this.cache.get(resource, namespace, name);
+      this.onRead?.({ resource, from: cached === undefined ? 'store' : 'memory' });
+      return cached === undefined ? this.stored(this.pool, key) : (cached ?? undefined);
+    };
+    const object = await read().catch((error: unknown) => {
       throw storeError(error, `reading ${describe(key)}`);
     });
     if (!object) throw new NotFound(key);
@@ -264,12 +284,26 @@ export class ObjectStore {
   }
 
   /**
-   * Objects sorted by namespace then name, with the resourceVersion they are consistent with. A continued
-   * list is read as of its first page's resourceVersion; Expired once the change log no longer covers it.
+   * Objects sorted by namespace then name, with the resourceVersion they are consistent with: the current
+   * objects (every write committed before the call is in them, whichever replica made it). A continued list is
+   * read as of its first page's resourceVersion; Expired once the change log no longer covers it. Served from
+   * memory where it can be (cache.ts); objects from there are shared: treat them as read-only.
    */
   async list<T extends KubeObject = KubeObject>(resource: string, options: ListOptions = {}): Promise<ObjectList<T>> {
     const from = options.continue ? decodeContinue(options.continue) : undefined;
     const limit = options.limit !== undefined && options.limit > 0 ? Math.floor(options.limit) : undefined;
+    const cached = await this.cache.list(resource, { namespace: options.namespace, limit, from }).catch((error: unknown) => {
+      throw storeError(error, `listing ${qualifiedResource(resource)}`);
+    });
+    if (cached && 'expiredAt' in cached) throw new Expired(continueExpired);
+    this.onRead?.({ resource, from: cached ? 'memory' : 'store' });
+    return (cached as ObjectList<T> | undefined) ?? this.listFromStore(resource, { ...options, limit });
+  }
+
+  /** The list read from the store's tables, in one snapshot. */
+  private listFromStore<T extends KubeObject = KubeObject>(resource: string, options: ListOptions): Promise<ObjectList<T>> {
+    const from = options.continue ? decodeContinue(options.continue) : undefined;
+    const limit = options.limit;
     return this.snapshot(`listing ${qualifiedResource(resource)}`, async (tx) => {
       const state = await this.state(tx);
       const at = from?.resourceVersion ?? state.resourceVersion;
@@ -314,10 +348,13 @@ export class ObjectStore {
   }
 
   async currentResourceVersion(): Promise<string> {
-    const state = await this.state(this.pool).catch((error: unknown) => {
+    return String((await this.currentState()).resourceVersion);
+  }
+
+  private currentState(): Promise<{ resourceVersion: bigint; oldest: bigint }> {
+    return this.state(this.pool).catch((error: unknown) => {
       throw storeError(error, 'reading the resourceVersion');
     });
-    return String(state.resourceVersion);
   }
 
   /**

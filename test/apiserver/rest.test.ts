@@ -462,6 +462,36 @@ test('watch with sendInitialEvents sends the current objects, then the initial-e
   t.is(refused.status, 422);
 });
 
+test('a Table row holds what includeObject asks for, in the Table’s group version; an unknown value is a 400 before any live status is read', async (t) => {
+  let decorated = 0;
+  const decorating: ResourceKind = {
+    ...widgets,
+    strategy: { ...widgets.strategy, decorate: async (objects) => ((decorated += objects.length), objects) },
+  };
+  const { call } = await serveKinds(t, server.superuserDsn, [decorating]);
+  await call('POST', collection, widget('a'));
+  const table = async (query: string, version = 'v1') =>
+    call('GET', `${collection}${query}`, undefined, { headers: { accept: `application/json;as=Table;v=${version};g=meta.k8s.io` } });
+  const rowObject = async (query: string, version?: string) => (await table(query, version)).json().rows[0].object;
+  t.like(await rowObject(''), { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name: 'a' } });
+  t.false('spec' in (await rowObject('?includeObject=Metadata')));
+  t.like(await rowObject('?includeObject=Object'), { kind: 'Widget', apiVersion: 'example.dev/v1', spec: { size: 1 } });
+  t.is(await rowObject('?includeObject=None'), undefined);
+  const beta = (await table('', 'v1beta1')).json();
+  t.is(beta.apiVersion, 'meta.k8s.io/v1beta1');
+  t.is(beta.rows[0].object.apiVersion, 'meta.k8s.io/v1beta1');
+  const decoratedBefore = decorated;
+  for (const path of ['', '/a']) {
+    const refused = await call('GET', `${collection}${path}?includeObject=All`, undefined, {
+      headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+    });
+    t.is(refused.status, 400);
+    t.regex(refused.json().message, /^Unable to convert to Table as requested: includeObject: Invalid value: "All"/);
+  }
+  t.is(decorated, decoratedBefore, 'no live status read for a refused Table');
+  t.is((await call('GET', `${collection}?includeObject=All`)).status, 200, 'without a Table, includeObject means nothing');
+});
+
 test('watch rendered as Table sends the column definitions with the first event only', async (t) => {
   const { call, app } = await serve(t);
   for (const name of ['a', 'b']) await call('POST', collection, widget(name));

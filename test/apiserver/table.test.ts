@@ -45,7 +45,10 @@ test('kubectl get asks for a Table; plain clients get objects', (t) => {
 test('includeObject takes None, Metadata (the default) and Object; anything else is a BadRequest', (t) => {
   t.is(includeObjectOf(undefined), 'Metadata');
   t.is(includeObjectOf('Object'), 'Object');
-  t.throws(() => includeObjectOf('Everything'), { instanceOf: StatusError, message: /includeObject: Unsupported value: "Everything"/ });
+  t.throws(() => includeObjectOf('Everything'), {
+    instanceOf: StatusError,
+    message: `Unable to convert to Table as requested: includeObject: Invalid value: "Everything": must be 'Metadata', 'Object', 'None', or empty`,
+  });
 });
 
 const object: KubeObject = {
@@ -73,4 +76,11 @@ test('a table has one cell per column, and the object as PartialObjectMetadata b
   });
   t.false('columnDefinitions' in toTable([nameColumn], [object], { include: 'None', withColumns: false }));
   t.false('object' in toTable([nameColumn], [object], { include: 'None', withColumns: false }).rows[0]!);
+});
+
+test('a v1beta1 Table and its rows are meta.k8s.io/v1beta1; Object rows hold the object itself', (t) => {
+  const table = toTable([nameColumn], [object], { include: 'Metadata', groupVersion: 'meta.k8s.io/v1beta1', withColumns: false });
+  t.is(table.apiVersion, 'meta.k8s.io/v1beta1');
+  t.deepEqual(table.rows[0]!.object, { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1beta1', metadata: object.metadata });
+  t.is(toTable([nameColumn], [object], { include: 'Object', withColumns: false }).rows[0]!.object, object);
 });

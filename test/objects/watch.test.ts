@@ -1,9 +1,9 @@
 // Watches against a real PostgreSQL server: replay then live changes, several replicas on one database,
 // concurrent writers, and a LISTEN connection that breaks.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
+import { sql } from '../support/postgres.ts';
 import { Expired, type Change, type ObjectStore, type WatchOptions } from '../../storage/objects/store.ts';
-import { asUser, sql, unique } from '../support/postgres.ts';
-import { clusters, increasing, role, roles, storeSuite, until } from './support.ts';
+import { clusters, increasing, replicaWithOwnUser, role, roles, storeSuite, terminateListener, until } from './support.ts';
 
 const suite = storeSuite(test);
 
@@ -13,17 +13,6 @@ async function recorder(store: ObjectStore, options: WatchOptions = {}) {
   const errors: Error[] = [];
   const stop = await store.watch((change) => changes.push(change), { ...options, onError: (error) => errors.push(error) });
   return { changes, errors, stop, summary: () => changes.map((c) => `${c.type} ${c.name}`) };
-}
-
-/** Ends the store's LISTEN connection from the server side, as a failover or an idle-connection killer would. */
-async function terminateListener(superuserDsn: string, schema: string, user?: string): Promise<void> {
-  const [row] = await sql<{ terminated: number }>(
-    superuserDsn,
-    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS terminated FROM pg_stat_activity
-      WHERE application_name = 'postgres-apiserver watch' AND query = $1 AND ($2::text IS NULL OR usename = $2)`,
-    { params: [`LISTEN "${schema}"`, user ?? null] },
-  );
-  if (!row!.terminated) throw new Error('no LISTEN connection to terminate');
 }
 
 test('a watch replays the changes after its resourceVersion, then delivers live ones, in order', async (t) => {
@@ -105,32 +94,9 @@ test('a watcher survives its LISTEN connection being terminated and catches up',
   t.deepEqual(watch.errors, []);
 });
 
-/** A replica logging in as its own user, so that its connections can be refused while another replica writes. */
-async function replicaWithOwnUser(t: ExecutionContext, schema: string) {
-  const server = await suite.server();
-  const user = unique('replica');
-  await sql(server.superuserDsn, `CREATE ROLE ${user} LOGIN SUPERUSER PASSWORD 'replica-secret'`);
-  const { store } = await suite.open(t, schema, asUser(server.superuserDsn, user, 'replica-secret'));
-  return {
-    store,
-    /** Cuts the replica's LISTEN connection and refuses new ones until `reconnect` is called. */
-    disconnect: async () => {
-      await sql(server.superuserDsn, `ALTER ROLE ${user} NOLOGIN`);
-      await terminateListener(server.superuserDsn, schema, user);
-      await until(
-        'the LISTEN connection to end',
-        async () =>
-          (await sql(server.superuserDsn, `SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'LISTEN%'`, { params: [user] }))
-            .length === 0,
-      );
-    },
-    reconnect: () => sql(server.superuserDsn, `ALTER ROLE ${user} LOGIN`),
-  };
-}
-
 test('a watcher catches up on every change made while its replica could not connect', async (t) => {
   const { store: writer, schema } = await suite.open(t);
-  const replica = await replicaWithOwnUser(t, schema);
+  const replica = await replicaWithOwnUser(t, suite, schema);
   const watch = await recorder(replica.store);
   await replica.disconnect();
   for (const name of ['a', 'b', 'c']) await writer.create(roles, role(name));
@@ -143,7 +109,7 @@ test('a watcher catches up on every change made while its replica could not conn
 
 test('a watcher whose replica missed changes that were compacted meanwhile ends with Expired', async (t) => {
   const { store: writer, schema } = await suite.open(t);
-  const replica = await replicaWithOwnUser(t, schema);
+  const replica = await replicaWithOwnUser(t, suite, schema);
   const watch = await recorder(replica.store);
   await replica.disconnect();
   for (const name of ['a', 'b', 'c']) await writer.create(roles, role(name));

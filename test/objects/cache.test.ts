@@ -1,0 +1,147 @@
+// Lists and gets from memory (cache.ts), kept current by the change feed: every read sees the writes committed
+// before it, on any replica, at once; paging and Expired as from the store's tables; the store answers while
+// the cache fills and while the feed is not listening.
+import test, { type ExecutionContext } from 'ava';
+import { Expired, NotFound, ObjectStore } from '../../storage/objects/store.ts';
+import { unique } from '../support/postgres.ts';
+import { keys, replicaWithOwnUser, role, roles, storeSuite, until } from './support.ts';
+import type { KubeObject } from '../../openapi/objects.ts';
+
+const suite = storeSuite(test);
+
+/** A replica on `schema` that counts where its reads were answered from. */
+async function replica(t: ExecutionContext, schema = unique('cache')) {
+  const reads = { memory: 0, store: 0 };
+  const store = await ObjectStore.open((await suite.server()).superuserDsn, { schema, onRead: ({ from }) => reads[from]++ });
+  t.teardown(() => store.close());
+  /** Lists until a list is answered from memory: the cache is filled and current. */
+  const cached = async () => {
+    await until('a list from memory', async () => {
+      const before = reads.memory;
+      await store.list(roles);
+      return reads.memory > before;
+    });
+  };
+  return { store, schema, reads, cached };
+}
+
+test('once filled, lists and gets come from memory, and a write of another replica is seen by the very next read', async (t) => {
+  const reader = await replica(t);
+  const writer = await replica(t, reader.schema);
+  for (const name of ['b', 'a']) await writer.store.create(roles, role(name));
+  await reader.cached();
+  const storeReads = reader.reads.store;
+
+  for (let i = 0; i < 10; i++) {
+    const created = await writer.store.create(roles, role(`new-${i}`, 'team-b'));
+    const list = await reader.store.list(roles);
+    t.true(keys(list.items).includes(`team-b/new-${i}`), `list ${i} sees the write answered before it`);
+    t.is(list.resourceVersion, created.metadata.resourceVersion!);
+    t.deepEqual(await reader.store.get(roles, 'team-b', `new-${i}`), created);
+    const updated = await writer.store.update(roles, { ...created, spec: { roleName: `changed_${i}` } });
+    t.deepEqual(await reader.store.get(roles, 'team-b', `new-${i}`), updated);
+    await writer.store.delete(roles, 'team-b', `new-${i}`);
+    await t.throwsAsync(reader.store.get(roles, 'team-b', `new-${i}`), { instanceOf: NotFound });
+  }
+  t.deepEqual(keys((await reader.store.list(roles)).items), ['team-a/a', 'team-a/b']);
+  t.deepEqual(keys((await reader.store.list(roles, { namespace: 'team-b' })).items), []);
+  t.is(reader.reads.store, storeReads, 'every read after the cache was filled came from memory');
+});
+
+test('from memory, lists are sorted by namespace then name in byte order and filtered by namespace, as from the store', async (t) => {
+  const { store, cached } = await replica(t);
+  for (const key of [
+    'team-b/a',
+    'team-a/b',
+    'team-a/B',
+    'team-a/a-b',
+    'team-a/a',
+    'team-a-b/a',
+    'team/z',
+    'team-a/é',
+    'team-a/😀',
+    'team-a/\uffee',
+  ]) {
+    const [namespace, name] = key.split('/') as [string, string];
+    await store.create(roles, role(name, namespace, unique('r')));
+  }
+  const fromStore = await store.list(roles);
+  await cached();
+  const fromMemory = await store.list(roles);
+  t.deepEqual(keys(fromMemory.items), keys(fromStore.items));
+  t.deepEqual(keys(fromMemory.items).slice(0, 4), ['team/z', 'team-a/B', 'team-a/a', 'team-a/a-b']);
+  t.deepEqual(
+    keys((await store.list(roles, { namespace: 'team-a' })).items),
+    keys(fromStore.items).filter((k) => k.startsWith('team-a/')),
+  );
+});
+
+test('paging from memory: each object once, as of the first page, even when objects change between pages', async (t) => {
+  const { store, cached, reads } = await replica(t);
+  for (const namespace of ['team-a', 'team-b'])
+    for (const name of ['r1', 'r2', 'r3', 'r4']) await store.create(roles, role(name, namespace));
+  await cached();
+  const full = await store.list(roles);
+  const pageThrough = async (change?: () => Promise<unknown>) => {
+    const pages = [await store.list(roles, { limit: 3 })];
+    await change?.();
+    while (pages.at(-1)!.continue) pages.push(await store.list(roles, { limit: 3, continue: pages.at(-1)!.continue! }));
+    return pages;
+  };
+  const memoryBefore = reads.memory;
+  const unchanged = await pageThrough();
+  t.deepEqual(
+    unchanged.map((p) => p.items.length),
+    [3, 3, 2],
+  );
+  t.deepEqual(
+    unchanged.flatMap((p) => p.items),
+    full.items,
+  );
+  t.is(reads.memory - memoryBefore, 3, 'pages of an unchanged resource come from memory');
+
+  const changedName = (o: KubeObject) => (o.spec as { roleName: string }).roleName;
+  const changedMeanwhile = await pageThrough(async () => {
+    await store.delete(roles, 'team-b', 'r1');
+    const r4 = await store.get(roles, 'team-a', 'r4');
+    await store.update(roles, { ...r4, spec: { roleName: 'changed' } });
+  });
+  t.deepEqual(
+    changedMeanwhile.flatMap((p) => p.items),
+    full.items,
+    'the continued pages show the list as it began',
+  );
+  t.false(changedMeanwhile.flatMap((p) => p.items).some((o) => changedName(o) === 'changed'));
+  t.deepEqual(new Set(changedMeanwhile.map((p) => p.resourceVersion)).size, 1);
+
+  const first = await store.list(roles, { limit: 1 });
+  await store.create(roles, role('r5'));
+  await store.compact(0);
+  await t.throwsAsync(store.list(roles, { limit: 1, continue: first.continue! }), { instanceOf: Expired });
+});
+
+test('while the feed is not listening, reads come from the store and are current; listening again, from memory', async (t) => {
+  const writer = await replica(t);
+  const reads = { memory: 0, store: 0 };
+  const reader = await replicaWithOwnUser(t, suite, writer.schema, { onRead: ({ from }) => reads[from]++ });
+  await writer.store.create(roles, role('a'));
+  await until('a list from memory', async () => {
+    await reader.store.list(roles);
+    return reads.memory > 0;
+  });
+  await reader.disconnect();
+  const created = await writer.store.create(roles, role('b'));
+  const before = { ...reads };
+  t.deepEqual(keys((await reader.store.list(roles)).items), ['team-a/a', 'team-a/b']);
+  t.deepEqual(await reader.store.get(roles, 'team-a', 'b'), created);
+  t.deepEqual(reads, { memory: before.memory, store: before.store + 2 }, 'both from the store');
+
+  await reader.reconnect();
+  await writer.store.delete(roles, 'team-a', 'a');
+  await until('a list from memory again', async () => {
+    const memory = reads.memory;
+    const list = await reader.store.list(roles);
+    t.deepEqual(keys(list.items), ['team-a/b'], 'current, wherever it was read');
+    return reads.memory > memory;
+  });
+});
