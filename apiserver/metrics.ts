@@ -55,6 +55,7 @@ export class Metrics {
   private readonly catalog: Histogram<'kind' | 'ok'>;
   private readonly passes: Counter<'cluster'>;
   private readonly poolSources: (() => (PoolStats & { cluster: string })[])[] = [];
+  private readonly loopSources: (() => number)[] = [];
 
   constructor() {
     const registers = [this.registry];
@@ -87,9 +88,18 @@ export class Metrics {
     });
     this.passes = new Counter({
       name: 'reconcile_passes_total',
-      help: 'Reconciler passes finished, by DatabaseCluster (only the leader runs them).',
+      help: 'Reconciler passes finished, by DatabaseCluster (run by the replica that owns it).',
       labelNames: ['cluster'],
       registers,
+    });
+    const loopSources = this.loopSources;
+    new Gauge({
+      name: 'reconcile_loops',
+      help: 'DatabaseClusters whose loop runs on this replica (in a cluster, those of the shards it holds).',
+      registers,
+      collect() {
+        this.set(loopSources.reduce((sum, read) => sum + read(), 0));
+      },
     });
     const poolSources = this.poolSources;
     new Gauge({
@@ -119,6 +129,11 @@ export class Metrics {
   readonly countPass = (cluster: string): void => {
     this.passes.inc({ cluster });
   };
+
+  /** The number of loops running, read at every scrape, e.g. `() => reconciler.clusters().length`. */
+  collectLoops(read: () => number): void {
+    this.loopSources.push(read);
+  }
 
   /** Pool counts to read at every scrape, e.g. `() => catalogs.poolStats()`. */
   collectPools(read: () => (PoolStats & { cluster: string })[]): void {
