@@ -54,6 +54,7 @@ export class Metrics {
   private readonly longRunning: Gauge<'verb' | 'resource' | 'subresource'>;
   private readonly catalog: Histogram<'kind' | 'ok'>;
   private readonly passes: Counter<'cluster'>;
+  private readonly lastPass: Gauge<'cluster'>;
   private readonly poolSources: (() => (PoolStats & { cluster: string })[])[] = [];
   private readonly loopSources: (() => number)[] = [];
 
@@ -92,6 +93,12 @@ export class Metrics {
       labelNames: ['cluster'],
       registers,
     });
+    this.lastPass = new Gauge({
+      name: 'reconcile_last_pass_start_timestamp_seconds',
+      help: 'When the last finished pass of each DatabaseCluster started on this replica (Unix time).',
+      labelNames: ['cluster'],
+      registers,
+    });
     const loopSources = this.loopSources;
     new Gauge({
       name: 'reconcile_loops',
@@ -126,8 +133,9 @@ export class Metrics {
   };
 
   /** For ReconcilerOptions.onPass. */
-  readonly countPass = (cluster: string): void => {
+  readonly countPass = (cluster: string, startedAt: number): void => {
     this.passes.inc({ cluster });
+    this.lastPass.set({ cluster }, startedAt / 1000);
   };
 
   /** The number of loops running, read at every scrape, e.g. `() => reconciler.clusters().length`. */

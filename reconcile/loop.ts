@@ -1,6 +1,8 @@
-// The schedule of one DatabaseCluster's passes: one every interval, one shortly after a nudge (a notification
+// The schedule of one DatabaseCluster's passes: one every interval (from the start of the last, so that a
+// cluster is compared once an interval however long its passes take), one shortly after a nudge (a notification
 // that something changed in the catalog), one when a correction that failed may be tried again, and never two
-// at once. A nudge waits `settleMs` so that a burst of statements causes one pass; nudges during a pass cause
+// at once. Each interval is cut short by up to a tenth, at random: loops started together (a replica taking a
+// shard) spread out instead of running their passes in bursts, and a pass a little late is still within its interval. A nudge waits `settleMs` so that a burst of statements causes one pass; nudges during a pass cause
 // one more pass after it, not one each.
 
 import { systemClock, type Clock } from '../lib/clock.ts';
@@ -22,6 +24,8 @@ export class ClusterLoop {
     private intervalMs: number,
     private readonly settleMs = 150,
     private readonly clock: Clock = systemClock,
+    /** The largest fraction an interval is cut short by. */
+    private readonly jitter = 0.1,
   ) {}
 
   /** The first pass comes as soon as a nudged one: a loop starts with what changed while nobody looked. */
@@ -53,9 +57,13 @@ export class ClusterLoop {
   private run(): void {
     this.dueAt = Infinity;
     this.nudgedWhileRunning = false;
+    const startedAt = this.clock.now();
     this.running = this.pass().then((retryInMs) => {
       this.running = undefined;
-      this.schedule(this.nudgedWhileRunning ? this.settleMs : Math.min(this.intervalMs, retryInMs ?? Infinity));
+      // A pass that outlasted the interval is followed by the next after the settle time, not at once.
+      const intervalMs = this.intervalMs * (1 - this.jitter * Math.random());
+      const nextIntervalIn = Math.max(this.settleMs, startedAt + intervalMs - this.clock.now());
+      this.schedule(this.nudgedWhileRunning ? this.settleMs : Math.min(nextIntervalIn, retryInMs ?? Infinity));
     });
   }
 

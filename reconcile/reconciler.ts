@@ -69,8 +69,8 @@ export function ownedByLeader(leader: Pick<LeaderElection, 'isLeader' | 'onChang
 
 export interface ReconcilerOptions {
   clock?: Clock;
-  /** Told at the end of each pass (the reconcile_passes_total metric). */
-  onPass?: (cluster: string) => void;
+  /** Told at the end of each pass, with when it started (the reconcile_passes_total metric, and the last pass's start). */
+  onPass?: (cluster: string, startedAt: number) => void;
   /** How often each cluster's fingerprint is read (reconcile/fingerprint.ts); fingerprintIntervalMs unless told. */
   fingerprintIntervalMs?: number;
 }
@@ -263,7 +263,7 @@ export class Reconciler {
       }
     }
     await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt, corrected });
-    this.options.onPass?.(cluster);
+    this.options.onPass?.(cluster, startedAt);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
   }
