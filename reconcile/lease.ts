@@ -256,11 +256,13 @@ export class LeaseHold {
 
   /**
    * Gives the Lease up (no holder, one second left), so another replica takes it at its next look; the
-   * listeners hear the loss before the write. A failed write leaves the Lease to expire.
+   * listeners hear the loss first, and the write waits for `beforeWrite` (what they stop). A failed write leaves
+   * the Lease to expire.
    */
-  async release(): Promise<void> {
+  async release(beforeWrite: () => Promise<unknown> = async () => undefined): Promise<void> {
     this.options.clock.clearTimeout(this.deadline);
     this.leadership.set(false);
+    await beforeWrite();
     const lease = this.observation?.lease;
     const { log, name, identity, clock, leases } = this.options;
     if (!lease || specOf(lease).holderIdentity !== identity) return;

@@ -58,13 +58,16 @@ function clusterOf(resource: string, object: KubeObject): string | undefined {
 /** Which DatabaseClusters this replica reconciles now. */
 export interface ClusterOwnership {
   owns(cluster: string): boolean;
-  /** `listener()` whenever what it owns changes; a loss is heard before owns() says so. */
-  onChange(listener: () => void): void;
+  /**
+   * `listener()` whenever what it owns changes; a loss is heard before owns() says so. What it returns (the loops
+   * of a lost cluster stopping) may be awaited before another replica is let in.
+   */
+  onChange(listener: () => Promise<unknown> | void): void;
 }
 
 /** One replica reconciles every cluster: the leader (local mode's lock). */
 export function ownedByLeader(leader: Pick<LeaderElection, 'isLeader' | 'onChange'>): ClusterOwnership {
-  return { owns: () => leader.isLeader(), onChange: (listener) => leader.onChange(() => listener()) };
+  return { owns: () => leader.isLeader(), onChange: (listener) => leader.onChange(() => void listener()) };
 }
 
 export interface ReconcilerOptions {
@@ -125,8 +128,8 @@ export class Reconciler {
     this.defaultIntervalMs = defaultIntervalMs;
     if (beat) this.beat = beat;
     this.ownership.onChange(() => {
-      void this.stopUnowned();
       void this.superviseNow();
+      return this.stopUnowned();
     });
     this.supervise();
   }

@@ -80,6 +80,11 @@ export class ShardElection implements ClusterOwnership {
   private timer: unknown;
   private beat: () => void = () => undefined;
   private turning: Promise<void> | undefined;
+  private readonly listeners: (() => Promise<unknown> | void)[] = [];
+  /** What the listeners do about the last change (a reconciler stopping loops). */
+  private settled: Promise<unknown> = Promise.resolve();
+  /** Surplus shards being given up, in the background: their loops stop first. */
+  private readonly releasing = new Map<LeaseHold, Promise<void>>();
   private stopped = false;
 
   constructor(private readonly options: ShardElectionOptions) {
@@ -89,6 +94,7 @@ export class ShardElection implements ClusterOwnership {
     const hold = (name: string) => new LeaseHold({ ...options, name: `${options.prefix}-${name}`, timing: this.timing, clock: this.clock });
     this.shards = Array.from({ length: this.shardCount }, (_none, index) => hold(`shard-${index}`));
     this.seats = Array.from({ length: this.shardCount }, (_none, index) => hold(`replica-${index}`));
+    for (const shard of this.shards) shard.onChange(() => (this.settled = Promise.all(this.listeners.map((listener) => listener()))));
   }
 
   owns(cluster: string): boolean {
@@ -105,9 +111,12 @@ export class ShardElection implements ClusterOwnership {
     return this.shards.map((hold) => hold.holder());
   }
 
-  /** Heard at once when a shard is taken or lost (a lost one before owns() says so). */
-  onChange(listener: () => void): void {
-    for (const hold of this.shards) hold.onChange(() => listener());
+  /**
+   * Heard at once when a shard is taken or lost (a lost one before owns() says so). A surplus shard's Lease is
+   * released once what the listener returns has settled (its loops stopped), or after the renew deadline.
+   */
+  onChange(listener: () => Promise<unknown> | void): void {
+    this.listeners.push(listener);
   }
 
   start(beat?: () => void): void {
@@ -159,17 +168,29 @@ export class ShardElection implements ClusterOwnership {
     return outcomes.every((held) => held);
   }
 
-  /** For each hold: a turn when it is wanted (whether it is held after), a release when it is held but not wanted. */
+  /**
+   * For each hold: a turn when it is wanted (whether it is held after); when it is held but not wanted, a release
+   * started in the background, so that the renewals of the others never wait for loops to stop.
+   */
   private turns(
     holds: readonly LeaseHold[],
     wanted: ReadonlySet<number>,
     read: (hold: LeaseHold) => () => Promise<KubeObject | undefined>,
   ): (() => Promise<boolean>)[] {
     return holds.flatMap((hold, index) => {
+      if (this.releasing.has(hold)) return [];
       if (wanted.has(index)) return [() => hold.turn(read(hold))];
-      if (hold.holds()) return [() => hold.release().then(() => true)];
+      if (hold.holds()) this.releaseInBackground(hold);
       return [];
     });
+  }
+
+  private releaseInBackground(hold: LeaseHold): void {
+    const stopped = () => withTimeout(this.settled, this.timing.renewDeadlineMs, this.clock).catch(() => undefined);
+    this.releasing.set(
+      hold,
+      hold.release(stopped).finally(() => this.releasing.delete(hold)),
+    );
   }
 
   /** Stops taking part; the Leases held are released, so the other replicas take the shards at their next look. */
@@ -179,6 +200,7 @@ export class ShardElection implements ClusterOwnership {
     const all = [...this.shards, ...this.seats];
     for (const hold of all) hold.close();
     await this.turning;
+    await Promise.all(this.releasing.values());
     await Promise.all(all.map((hold) => hold.release()));
   }
 }

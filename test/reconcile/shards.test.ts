@@ -188,7 +188,7 @@ test('a replica cut off from kube-apiserver stops owning its clusters at its ren
   const { clock, replicas } = await spreadReplicas(t, ['a', 'b', 'c']);
   const [dead, ...alive] = replicas as [Replica, Replica, Replica];
   const lost: number[] = [];
-  dead.election.onChange(() => lost.push(clock.now()));
+  dead.election.onChange(() => void lost.push(clock.now()));
   dead.cut.failing = true;
   const cutAt = clock.now();
   t.true(await clock.until(() => dead.election.held().length === 0, 5_000));
@@ -212,4 +212,20 @@ test('a replica that joins gets its share: the others give up their surplus', as
   const { clock, leases, replicas } = await spreadReplicas(t, ['a', 'b']);
   replicas.push(replica(leases, clock, 'c'));
   t.true(await clock.until(() => spread(replicas), 10_000), replicas.map((r) => r.election.held().join(',')).join(' / '));
+});
+
+test('a shard given up to a replica that joins is released only once its loops have stopped', async (t) => {
+  const { clock, leases, replicas } = await spreadReplicas(t, ['a', 'b']);
+  const [a] = replicas as [Replica, Replica];
+  let loopsStopped = () => undefined as void;
+  const stopping = new Promise<void>((resolve) => (loopsStopped = resolve));
+  a.election.onChange(() => stopping);
+  const before = a.election.held();
+  replicas.push(replica(leases, clock, 'c'));
+  t.true(await clock.until(() => a.election.held().length < before.length, 5_000));
+  const givenUp = before.filter((shard) => !a.election.held().includes(shard));
+  await clock.tick(2 * fast.renewEveryMs);
+  for (const shard of givenUp) t.is(leases.holderOf(`p-shard-${shard}`), 'a', `shard ${shard} waits for the loops to stop`);
+  loopsStopped();
+  t.true(await clock.until(() => spread(replicas), 5_000), replicas.map((r) => r.election.held().join(',')).join(' / '));
 });
