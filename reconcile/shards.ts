@@ -94,7 +94,11 @@ export class ShardElection implements ClusterOwnership {
     const hold = (name: string) => new LeaseHold({ ...options, name: `${options.prefix}-${name}`, timing: this.timing, clock: this.clock });
     this.shards = Array.from({ length: this.shardCount }, (_none, index) => hold(`shard-${index}`));
     this.seats = Array.from({ length: this.shardCount }, (_none, index) => hold(`replica-${index}`));
-    for (const shard of this.shards) shard.onChange(() => (this.settled = Promise.all(this.listeners.map((listener) => listener()))));
+    for (const shard of this.shards) shard.onChange(() => this.tellListeners());
+  }
+
+  private tellListeners(): void {
+    this.settled = Promise.all(this.listeners.map((listener) => listener()));
   }
 
   owns(cluster: string): boolean {
