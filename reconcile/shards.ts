@@ -142,58 +142,54 @@ export class ShardElection implements ClusterOwnership {
   /** One list of the Leases, then each wanted one taken or kept and each surplus one released; whether all it wanted are held. */
   private async turn(): Promise<boolean> {
     const { leases, namespace, log, identity } = this.options;
-    const now = this.clock.now();
     const listed = await withTimeout(leases.list(namespace), this.timing.renewDeadlineMs, this.clock).then(
       (items) => new Map(items.map((lease) => [lease.metadata.name, lease])),
       (error: unknown) => void log.debug({ err: failureOf(error) }, 'the Leases could not be listed'),
     );
+    const seenAt = this.clock.now();
     const all = [...this.shards, ...this.seats];
     for (const hold of all) {
       const lease = listed?.get(hold.name);
-      if (lease) hold.see(lease, now);
+      if (lease) hold.see(lease, seenAt);
     }
     const replicas = liveReplicas(
       all.map((hold) => hold.holder()),
       identity,
     );
-    const seat = wantedLeases(
-      this.seats.map((hold) => hold.holder()),
-      identity,
-      1,
-    );
-    const shards = wantedLeases(this.holders(), identity, fairShare(this.shardCount, replicas));
+    const seatHolders = this.seats.map((hold) => hold.holder());
     const read = (hold: LeaseHold) => async (): Promise<KubeObject | undefined> => {
       if (!listed) throw new Error('the Leases could not be listed');
       return listed.get(hold.name);
     };
-    const outcomes = await Promise.all(
-      [...this.turns(this.seats, seat, read), ...this.turns(this.shards, shards, read)].map((turn) => turn()),
-    );
+    const outcomes = await Promise.all([
+      ...this.takeOrKeep(this.seats, wantedLeases(seatHolders, identity, 1), read),
+      ...this.takeOrKeep(this.shards, wantedLeases(this.holders(), identity, fairShare(this.shardCount, replicas)), read),
+    ]);
     return outcomes.every((held) => held);
   }
 
   /**
-   * For each hold: a turn when it is wanted (whether it is held after); when it is held but not wanted, a release
-   * started in the background, so that the renewals of the others never wait for loops to stop.
+   * A turn of each wanted Lease (whether it is held after). One held but not wanted is released in the
+   * background, so that the renewals of the others never wait for its loops to stop.
    */
-  private turns(
+  private takeOrKeep(
     holds: readonly LeaseHold[],
     wanted: ReadonlySet<number>,
     read: (hold: LeaseHold) => () => Promise<KubeObject | undefined>,
-  ): (() => Promise<boolean>)[] {
+  ): Promise<boolean>[] {
     return holds.flatMap((hold, index) => {
       if (this.releasing.has(hold)) return [];
-      if (wanted.has(index)) return [() => hold.turn(read(hold))];
+      if (wanted.has(index)) return [hold.turn(read(hold))];
       if (hold.holds()) this.releaseInBackground(hold);
       return [];
     });
   }
 
   private releaseInBackground(hold: LeaseHold): void {
-    const stopped = () => withTimeout(this.settled, this.timing.renewDeadlineMs, this.clock).catch(() => undefined);
+    const loopsStopped = () => withTimeout(this.settled, this.timing.renewDeadlineMs, this.clock).catch(() => undefined);
     this.releasing.set(
       hold,
-      hold.release(stopped).finally(() => this.releasing.delete(hold)),
+      hold.release(loopsStopped).finally(() => this.releasing.delete(hold)),
     );
   }
 
