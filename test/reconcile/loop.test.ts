@@ -72,14 +72,20 @@ test('passes start an interval apart however long each takes: a cluster is compa
   t.is(counts.running, 0);
 });
 
-test('with jitter, passes start between 90 % and 100 % of the interval apart', async (t) => {
+test('with jitter, loops started together spread over half an interval at once, then their passes start between 90 % and 100 % of the interval apart', async (t) => {
   const clock = fakeClock();
-  const starts: number[] = [];
-  const loop = new ClusterLoop(async () => void starts.push(clock.now()), 1_000, 150, clock);
-  t.teardown(() => loop.stop());
-  loop.start();
+  const starts: number[][] = [[], [], [], [], []];
+  const loops = starts.map((mine) => new ClusterLoop(async () => void mine.push(clock.now()), 1_000, 150, clock));
+  t.teardown(() => Promise.all(loops.map((loop) => loop.stop())));
+  for (const loop of loops) loop.start();
   await clock.tick(20_000);
-  const gaps = starts.slice(1).map((at, i) => at - starts[i]!);
+  const toSecondPass = starts.map((mine) => mine[1]! - mine[0]!);
+  t.true(
+    toSecondPass.every((gap) => gap >= 500 && gap <= 1_000),
+    toSecondPass.join(', '),
+  );
+  t.true(new Set(toSecondPass).size > 1, 'the second passes are spread');
+  const gaps = starts.flatMap((mine) => mine.slice(2).map((at, i) => at - mine[i + 1]!));
   t.true(gaps.length >= 20);
   t.true(
     gaps.every((gap) => gap >= 900 && gap <= 1_000),
