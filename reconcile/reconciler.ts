@@ -58,6 +58,8 @@ function clusterOf(resource: string, object: KubeObject): string | undefined {
 /** Which DatabaseClusters this replica reconciles now. */
 export interface ClusterOwnership {
   owns(cluster: string): boolean;
+  /** Whether it may own any cluster now: one that owns none lists none. */
+  ownsAny(): boolean;
   /**
    * `listener()` whenever what it owns changes; a loss is heard before owns() says so. What it returns (the loops
    * of a lost cluster stopping) may be awaited before another replica is let in.
@@ -67,7 +69,11 @@ export interface ClusterOwnership {
 
 /** One replica reconciles every cluster: the leader (local mode's lock). */
 export function ownedByLeader(leader: Pick<LeaderElection, 'isLeader' | 'onChange'>): ClusterOwnership {
-  return { owns: () => leader.isLeader(), onChange: (listener) => leader.onChange(() => void listener()) };
+  return {
+    owns: () => leader.isLeader(),
+    ownsAny: () => leader.isLeader(),
+    onChange: (listener) => leader.onChange(() => void listener()),
+  };
 }
 
 export interface ReconcilerOptions {
@@ -164,7 +170,7 @@ export class Reconciler {
 
   private async superviseLoops(defaultIntervalMs: number): Promise<void> {
     try {
-      const wanted = await this.clusterIntervals(defaultIntervalMs);
+      const wanted = this.ownership.ownsAny() ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
       // Ownership may have changed while the clusters were listed: it is asked again after.
       for (const cluster of wanted.keys()) if (!this.ownership.owns(cluster)) wanted.delete(cluster);
       for (const [cluster, intervalMs] of wanted) this.loopOf(cluster, intervalMs).loop.setIntervalMs(intervalMs);

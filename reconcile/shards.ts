@@ -105,6 +105,10 @@ export class ShardElection implements ClusterOwnership {
     return this.shards[shardOf(cluster, this.shardCount)]!.holds();
   }
 
+  ownsAny(): boolean {
+    return this.shards.some((hold) => hold.holds());
+  }
+
   /** The shards held now, by index. */
   held(): number[] {
     return this.shards.flatMap((hold, index) => (hold.holds() ? [index] : []));
