@@ -98,12 +98,13 @@ export class ResourceHandlers {
   }
 
   /**
-   * What a write answers: the live object, or for a dry run the object as it would be (nothing is persisted).
+   * What a write answers: the live object (as its write stored it, when that read the catalog after its SQL), or
+   * for a dry run the object as it would be (nothing is persisted).
    * The write is done by now: a live status that cannot be read (the store went away meanwhile) makes the
    * answer the stored object with a Warning, never an error.
    */
-  private async answer(ctx: Koa.Context, object: KubeObject, dryRun: boolean): Promise<KubeObject> {
-    if (dryRun) return this.visible([object])[0]!;
+  private async answer(ctx: Koa.Context, object: KubeObject, dryRun: boolean, statusIsLive = false): Promise<KubeObject> {
+    if (dryRun || statusIsLive) return this.visible([object])[0]!;
     try {
       return (await this.decorate([object], ctx))[0]!;
     } catch (error) {
@@ -276,7 +277,7 @@ export class ResourceHandlers {
       ? await create()
       : await this.locks.run(objectKey(this.resource, fresh.metadata.namespace, fresh.metadata.name), create);
     await this.kind.strategy.writeWarnings?.(created, request);
-    this.send(ctx, await this.answer(ctx, created, false), 201);
+    this.send(ctx, await this.answer(ctx, created, false, admission.statusIsLive?.()), 201);
   }
 
   private admission(object: KubeObject, old: KubeObject | undefined, request: WriteContext): Promise<Admission> {
@@ -339,8 +340,10 @@ export class ResourceHandlers {
     };
     const object = subresource === 'status' ? { ...merged, metadata } : this.admit(ctx, { ...merged, metadata }, old);
     const request = writeContext(ctx);
-    const prepared =
-      subresource === undefined ? await this.admitAndWrite(withReclaimFinalizer(this.kind.strategy, object), old, request) : object;
+    const { object: prepared, statusIsLive } =
+      subresource === undefined
+        ? await this.admitAndWrite(withReclaimFinalizer(this.kind.strategy, object), old, request)
+        : { object, statusIsLive: false };
     const finalizers = (prepared.metadata.finalizers as string[] | undefined) ?? [];
     if (old.metadata.deletionTimestamp && finalizers.length === 0) {
       await this.remove(ctx, prepared, request.dryRun);
@@ -357,12 +360,16 @@ export class ResourceHandlers {
           throw fromStoreError(e);
         });
     if (subresource === undefined) await this.kind.strategy.writeWarnings?.(stored, request);
-    const shown = await this.answer(ctx, stored, request.dryRun);
+    const shown = await this.answer(ctx, stored, request.dryRun, statusIsLive);
     this.send(ctx, shown);
   }
 
   /** An update's admission, its claims (an object stored before its server could be read has none yet), then its write. */
-  private async admitAndWrite(object: KubeObject, old: KubeObject, request: WriteContext): Promise<KubeObject> {
+  private async admitAndWrite(
+    object: KubeObject,
+    old: KubeObject,
+    request: WriteContext,
+  ): Promise<{ object: KubeObject; statusIsLive: boolean }> {
     const admission = await this.admission(object, old, request);
     const claim = request.dryRun
       ? this.store.checkClaims(this.resource, old, admission.claims)
@@ -370,7 +377,8 @@ export class ResourceHandlers {
     await claim.catch((e: unknown) => {
       throw fromStoreError(e);
     });
-    return admission.write ? admission.write(object) : object;
+    const written = admission.write ? await admission.write(object) : object;
+    return { object: written, statusIsLive: admission.statusIsLive?.() ?? false };
   }
 
   async update(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {

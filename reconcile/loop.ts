@@ -4,9 +4,17 @@
 // at once. Each interval is cut short at random, the first by up to a half and the others by up to a tenth: loops
 // started together (a replica taking a shard) spread out at once instead of running their passes in bursts, and
 // a pass a little late is still within its interval. A nudge waits `settleMs` so that a burst of statements
-// causes one pass; nudges during a pass cause one more pass after it, not one each.
+// causes one pass; nudges during a pass cause one more pass after it, not one each; nudged passes rest in
+// between (restFactor).
 
 import { systemClock, type Clock } from '../lib/clock.ts';
+
+/**
+ * A nudged pass waits, after the last pass, this many times as long as that pass took: nudges that never stop
+ * (every write of ours changes the catalog's digest) keep passes to a quarter of the time at most, however
+ * large the cluster, while a small cluster's passes still follow a nudge within its settle time.
+ */
+const restFactor = 3;
 
 export class ClusterLoop {
   private timer: unknown;
@@ -14,6 +22,7 @@ export class ClusterLoop {
   private dueAt = Infinity;
   private running: Promise<void> | undefined;
   private nudgedWhileRunning = false;
+  private lastPass = { endedAt: -Infinity, tookMs: 0 };
   private stopped = false;
 
   constructor(
@@ -38,7 +47,12 @@ export class ClusterLoop {
 
   nudge(): void {
     if (this.running) this.nudgedWhileRunning = true;
-    else this.schedule(this.settleMs);
+    else this.schedule(this.nudgedDelayMs());
+  }
+
+  private nudgedDelayMs(): number {
+    const rested = this.lastPass.endedAt + restFactor * this.lastPass.tookMs - this.clock.now();
+    return Math.max(this.settleMs, rested);
   }
 
   /** A new interval applies at once when it brings the next pass closer, else from the next pass on. */
@@ -63,11 +77,12 @@ export class ClusterLoop {
     const startedAt = this.clock.now();
     this.running = this.pass().then((retryInMs) => {
       this.running = undefined;
+      this.lastPass = { endedAt: this.clock.now(), tookMs: this.clock.now() - startedAt };
       // A pass that outlasted the interval is followed by the next after the settle time, not at once.
       const cut = (++this.passesRun === 1 ? 5 * this.jitter : this.jitter) * Math.random();
       const intervalMs = this.intervalMs * (1 - cut);
       const nextIntervalIn = Math.max(this.settleMs, startedAt + intervalMs - this.clock.now());
-      this.schedule(this.nudgedWhileRunning ? this.settleMs : Math.min(nextIntervalIn, retryInMs ?? Infinity));
+      this.schedule(this.nudgedWhileRunning ? this.nudgedDelayMs() : Math.min(nextIntervalIn, retryInMs ?? Infinity));
     });
   }
 

@@ -349,9 +349,9 @@ export class Reconciler {
     if (!admit || !decorate || object.metadata.deletionTimestamp) return false;
     if ((await this.driftPolicy(object)) !== 'Correct') return false;
     return this.attempt(kind, cluster, object, async () => {
-      const { object: stored, written, warnings } = await writeStored(kind, this.deps.store, object);
+      const { object: stored, written, statusIsLive, warnings } = await writeStored(kind, this.deps.store, object);
       if (!written) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
-      const [after] = await decorate([stored]);
+      const [after] = statusIsLive ? [stored] : await decorate([stored]);
       if (warnings.length > 0 || differs(after!)) throw new Error(warnings.join('; ') || 'the catalog still differs from the spec');
       this.deps.log.info({ kind: kind.kind, object: objectName(object) }, 'drift corrected');
     });

@@ -10,6 +10,8 @@ export interface Outcome {
   object: KubeObject;
   /** Whether the write ran: not when the server cannot be read now (a Warning says why). */
   written: boolean;
+  /** Whether the object's status was read from the catalog after the write's SQL. */
+  statusIsLive: boolean;
   warnings: string[];
 }
 
@@ -28,16 +30,17 @@ export async function writeStored(kind: ResourceKind, store: ResourceStore, obje
   const { context, warnings } = collecting();
   const admission = kind.strategy.admit ? await kind.strategy.admit(object, object, context) : { claims: [] };
   await store.claim(storeResource(kind), object, admission.claims);
-  if (!admission.write) return { object, written: false, warnings };
+  if (!admission.write) return { object, written: false, statusIsLive: false, warnings };
   const written = await admission.write(object);
-  if (JSON.stringify(written.status) === JSON.stringify(object.status)) return { object, written: true, warnings };
+  const statusIsLive = admission.statusIsLive?.() ?? false;
+  if (JSON.stringify(written.status) === JSON.stringify(object.status)) return { object, written: true, statusIsLive, warnings };
   const stored = await store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });
-  return { object: stored, written: true, warnings };
+  return { object: stored, written: true, statusIsLive, warnings };
 }
 
 /** Deletes a stored object again (its drop failed before): finalizers, the kind's reclaim, then the store. */
 export async function deleteStored(kind: ResourceKind, store: ResourceStore, object: KubeObject): Promise<Outcome> {
   const { context, warnings } = collecting();
   const after = await deleteObject(kind, store, object, context);
-  return { object: after, written: true, warnings };
+  return { object: after, written: true, statusIsLive: false, warnings };
 }

@@ -37,7 +37,7 @@ type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus
 async function eligibility(deps: Dependencies, object: DatabaseObject, cluster: ResolvedCluster) {
   const { name, owner, template, extensions = [] } = object.spec;
   const [reach, facts] = await Promise.all([
-    reachOf(deps, object, cluster.object),
+    reachOf(deps, object, cluster.object, owner ? [owner] : []),
     cluster.catalog.serverFacts({ roles: owner ? [owner] : [], databases: [name], extensions }),
   ]);
   return { facts, errors: databaseRefusals({ name, owner, template, extensions }, facts, reach) };

@@ -8,10 +8,12 @@ import {
   passwordsOf,
   planRole,
   planRoleDeletion,
+  snapshotAfter,
   validateRoleSpec,
+  type RolePlan,
   type DesiredRole,
 } from '../../storage/catalog/roles.ts';
-import type { LiveRole, Snapshot } from '../../storage/catalog/snapshot.ts';
+import type { LiveRole, Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
 import type { Admission, WriteContext, ResourceKind } from './resource.ts';
 import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
@@ -94,7 +96,7 @@ async function eligibility(
   const { roleName, memberOf = [], permissions = [] } = object.spec;
   const databases = permissions.map((p) => p.database);
   const [reach, facts] = await Promise.all([
-    reachOf(deps, object, cluster.object, databaseObjects),
+    reachOf(deps, object, cluster.object, memberOf, databaseObjects),
     cluster.catalog.serverFacts({ roles: [roleName, ...memberOf], databases, extensions: [] }),
   ]);
   return { facts, errors: roleRefusals({ roleName, managedAlready: old?.spec.roleName === roleName, memberOf, databases }, facts, reach) };
@@ -174,9 +176,31 @@ async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | u
   if (!facts) return { claims: [] };
   const { roleName } = object.spec;
   const record = await ownership(deps, object, resolved.object, facts, 'role', roleName, old?.spec.roleName === roleName);
+  let live = false;
   return {
     claims: [{ server: facts.systemIdentifier, kind: 'role', name: roleName }],
-    write: (stored) => write(deps, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request),
+    write: async (stored) => {
+      const written = await write(deps, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request);
+      live = written.live;
+      return written.object;
+    },
+    statusIsLive: () => live,
+  };
+}
+
+/** What a write returns: the object to store, and whether its status was read from the catalog after the SQL. */
+interface Written {
+  object: KubeObject;
+  live: boolean;
+}
+
+/** A Secret lookup that reads each Secret once: the write and its status see the same version. */
+function readOnce(deps: Dependencies): SecretLookup {
+  const read = new Map<string, ReturnType<SecretLookup>>();
+  return (namespace, name) => {
+    const key = `${namespace}/${name}`;
+    if (!read.has(key)) read.set(key, deps.secrets.read(namespace, name));
+    return read.get(key)!;
   };
 }
 
@@ -188,30 +212,23 @@ async function write(
   databases: Map<string, string>,
   owner: Recording,
   request: WriteContext,
-): Promise<KubeObject> {
-  const { desired, passwordVersion, pending } = await desiredOf(
-    deps,
-    object,
-    databases,
-    (ns, name) => deps.secrets.read(ns, name),
-    !request.dryRun,
-  );
+): Promise<Written> {
+  const secrets = readOnce(deps);
+  const { desired, passwordVersion, pending } = await desiredOf(deps, object, databases, secrets, !request.dryRun);
   for (const p of pending) request.warn(p);
   const newline = endsInNewline(object, desired.password);
   if (newline) request.advise(newline);
+  let written: { object: RoleObject; planned: Snapshot; plan: RolePlan; ran: boolean };
   try {
-    const snapshot = await cluster.catalog.snapshot(
-      { roles: [object.spec.roleName], databases: desired.managedDatabases },
-      { fresh: true },
-    );
+    const snapshot = await cluster.catalog.snapshot(scopeOf([desired]), { fresh: true });
     const rolePlan = planRole(desired, snapshot);
     const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record);
     if (request.dryRun) {
       await cluster.catalog.rehearse(plan, passwordsOf(desired));
       warnRehearsed(request, rolePlan);
-      return object;
+      return { object, live: false };
     }
-    if (plan.statements.length > 0) await cluster.catalog.apply(plan, passwordsOf(desired));
+    if (plan.statements.length > 0) await cluster.catalog.applyCoalesced(plan, passwordsOf(desired));
     if (rolePlan.statements.length > 0)
       await deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
     const passwordSet = rolePlan.statements.some((s) => s.passwordOf);
@@ -229,9 +246,36 @@ async function write(
       if (refused) request.warn(refused);
     }
     const applied = withPasswordVersion(object, passwordVersion);
-    return plan.statements.length > 0 ? recordWrite(applied, undefined) : applied;
+    const ran = plan.statements.length > 0;
+    written = { object: ran ? recordWrite(applied, undefined) : applied, planned: snapshot, plan: rolePlan, ran };
   } catch (error) {
-    return writeFailed(deps, object, error, request);
+    return { object: await writeFailed(deps, object, error, request), live: false };
+  }
+  return withLiveStatus(deps, cluster, databases, secrets, desired, written);
+}
+
+/**
+ * The written object with the status the answer shows: from the read that planned when nothing was to do, else
+ * from that read and the plan, with the role and the databases' privileges read again (snapshotAfter). A
+ * connection Secret just written holds the current details: no drift there. A read that fails leaves the status
+ * to the next read.
+ */
+async function withLiveStatus(
+  deps: Dependencies,
+  cluster: ResolvedCluster,
+  databases: Map<string, string>,
+  secrets: SecretLookup,
+  desired: DesiredRole,
+  written: { object: RoleObject; planned: Snapshot; plan: RolePlan; ran: boolean },
+): Promise<Written> {
+  const { object, planned, plan, ran } = written;
+  try {
+    const reread = async () => cluster.catalog.snapshot({ ...scopeOf([desired]), contents: 'none' }, { fresh: true });
+    const after = ran ? snapshotAfter(desired.spec.roleName, planned, plan, await reread()) : planned;
+    const shown = await desiredOf(deps, object, databases, secrets, false);
+    return { object: { ...object, status: statusFrom(object, shown, after) }, live: true };
+  } catch {
+    return { object, live: false };
   }
 }
 
@@ -335,6 +379,18 @@ function liveAttributes(role: LiveRole | undefined): Partial<DatabaseRoleStatus>
   };
 }
 
+/**
+ * What the roles' plans and statuses read: every managed database's privileges, and the contents of those their
+ * spec names or they hold something in (the others cannot hold privileges of theirs).
+ */
+function scopeOf(roles: DesiredRole[]): SnapshotScope {
+  return {
+    roles: roles.map((r) => r.spec.roleName),
+    databases: [...new Set(roles.flatMap((r) => r.managedDatabases))],
+    contents: [...new Set(roles.flatMap((r) => (r.spec.permissions ?? []).map((p) => p.database)))],
+  };
+}
+
 /** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
 function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: string) => void): Promise<KubeObject[]> {
   return decorateByCluster(deps, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], warn, async (list, cluster) => {
@@ -353,8 +409,7 @@ function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: strin
     );
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
     const desired = await Promise.all(list.map((o) => desiredOf(deps, o, owners, lookup, false)));
-    const databases = new Set(desired.flatMap((d) => d.desired.managedDatabases));
-    const snapshot = await cluster.catalog.snapshot({ roles: list.map((o) => o.spec.roleName), databases: [...databases] });
+    const snapshot = await cluster.catalog.snapshot(scopeOf(desired.map((d) => d.desired)));
     return new Map(
       list.map((o, i) => {
         const { password } = desired[i]!.desired;

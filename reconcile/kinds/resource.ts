@@ -66,6 +66,11 @@ export interface Admission {
    * be written now (the server cannot be read: a Warning said so, and the reconciler tries again).
    */
   write?(stored: KubeObject): Promise<KubeObject>;
+  /**
+   * Whether the status of the object `write` returned was read from the catalog after its SQL: then the answer
+   * and the reconciler show it as it is, with no other read.
+   */
+  statusIsLive?(): boolean;
 }
 
 export interface Reclaim {

@@ -94,26 +94,34 @@ export async function claimCheck(
 }
 
 /**
- * What the object's namespace owns on the cluster and what the cluster gives it (eligibility.ts's Reach);
- * `databasesRead`: the cluster's Database objects when the caller has read them already.
+ * What the object's namespace owns on the cluster and what the cluster gives it (eligibility.ts's Reach), as far
+ * as the request needs it: of `roles` (the roles it names), those a DatabaseRole of the namespace manages; of the
+ * cluster's Database objects (`databasesRead` when the caller has read them already), the namespace's. Only the
+ * named roles are read, so that a write costs the same however many roles the cluster has.
  */
 export async function reachOf(
   deps: Dependencies,
   object: KubeObject,
   cluster: ResolvedCluster['object'],
+  roles: readonly string[],
   databasesRead?: KubeObject[],
 ): Promise<Reach> {
   const namespace = object.metadata.namespace ?? '';
-  const [roles, databases] = await Promise.all([
-    objectsOnCluster(deps, resources.roles, cluster.metadata.name),
-    databasesRead ?? objectsOnCluster(deps, resources.databases, cluster.metadata.name),
+  const clusterName = cluster.metadata.name;
+  const [roleObjects, databases] = await Promise.all([
+    roles.length > 0 ? deps.store.find(resources.roles, ['spec', 'roleName'], roles) : [],
+    databasesRead ?? objectsOnCluster(deps, resources.databases, clusterName),
   ]);
   const names = (list: KubeObject[], field: string) =>
-    new Set(list.filter((o) => o.metadata.namespace === namespace).map((o) => String((o.spec as Record<string, unknown>)[field])));
+    new Set(
+      list
+        .filter((o) => o.metadata.namespace === namespace && clusterRefOf(o) === clusterName)
+        .map((o) => String((o.spec as Record<string, unknown>)[field])),
+    );
   return {
     namespace,
-    ownRoles: names(roles!, 'roleName'),
-    ownDatabases: names(databases!, 'name'),
+    ownRoles: names(roleObjects, 'roleName'),
+    ownDatabases: names(databases, 'name'),
     grantableRoles: grantableRolesFor(cluster.spec, namespace),
     allowedExtensions: new Set(cluster.spec.allowedExtensions ?? []),
     store: deps.store.location,

@@ -36,12 +36,22 @@ const triggerEvents: Record<(typeof triggerNames)[number], string> = {
 // An advisory lock taken while installing, so that two installs in one database never collide.
 const installLockKey = 0x70675f647269667an;
 
+/**
+ * The application_name of this server's catalog sessions. What they run is the spec being applied, not drift:
+ * it notifies nothing, or every write would be followed by a pass over the whole cluster. (A session that takes
+ * this name by hand is not watched at once; the resync still compares what it did.)
+ */
+export const catalogApplicationName = 'postgres-apiserver';
+
 // Temporary objects come and go with sessions and never carry managed privileges: they notify nothing (commands
 // name their schema pg_temp). bool_and over no rows, or of NULL (a GRANT names no schema), is NULL: those notify.
 const functionBody = `
 DECLARE
   temporary boolean;
 BEGIN
+  IF pg_catalog.current_setting('application_name') = ${quoteLiteral(catalogApplicationName)} THEN
+    RETURN;
+  END IF;
   IF TG_EVENT = 'sql_drop' THEN
     temporary := (SELECT bool_and(is_temporary) FROM pg_catalog.pg_event_trigger_dropped_objects());
   ELSE
@@ -52,12 +62,18 @@ BEGIN
   END IF;
   PERFORM pg_catalog.pg_notify(${quoteLiteral(driftChannel)}, TG_TAG);
 END`;
+/** The function's source as pg_proc.prosrc keeps it. */
+const functionSource = `${functionBody}\n`;
 
-/** Our event triggers present in the database, by name: whether each is enabled. */
+/**
+ * Our event triggers present in the database, by name: whether each is enabled. Triggers calling a function of
+ * an earlier release count as missing, so that the install replaces the function.
+ */
 export async function readDriftTriggers(db: Queryable): Promise<Map<string, boolean>> {
   const { rows } = await db.query<{ name: string; enabled: boolean }>(
-    `SELECT evtname AS name, evtenabled <> 'D' AS enabled FROM pg_catalog.pg_event_trigger WHERE evtname = ANY($1)`,
-    [triggerNames],
+    `SELECT evtname AS name, evtenabled <> 'D' AS enabled FROM pg_catalog.pg_event_trigger
+     WHERE evtname = ANY($1) AND EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = pg_catalog.to_regprocedure($2) AND prosrc = $3)`,
+    [triggerNames, `${notifyFunction}()`, functionSource],
   );
   return new Map(rows.map((r) => [r.name, r.enabled]));
 }
@@ -84,7 +100,7 @@ export function planDriftTriggers(database: string, present: ReadonlyMap<string,
       statement(database, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`, `creating schema ${quoteIdent(schema)} ${where}`),
       statement(
         database,
-        `CREATE OR REPLACE FUNCTION ${notifyFunction}() RETURNS event_trigger LANGUAGE plpgsql AS $function$${functionBody}\n$function$`,
+        `CREATE OR REPLACE FUNCTION ${notifyFunction}() RETURNS event_trigger LANGUAGE plpgsql AS $function$${functionSource}$function$`,
         `creating function ${notifyFunction} ${where}`,
       ),
       ...triggerNames.map((name) =>

@@ -6,10 +6,10 @@ import { identifierError, qualified, quoteIdent, quoteLiteral } from './identifi
 import { freezePlan, type Drift, type Plan } from './plan.ts';
 import { expandPrivileges, ordered, privilegeErrors, privilegesOf, type PrivilegeTarget } from './privileges.ts';
 import { verifyScram } from './scram.ts';
-import type { LiveDatabase, LiveRole, LiveSchema, Snapshot } from './snapshot.ts';
+import type { DatabaseContents, LiveDatabase, LiveRole, LiveSchema, Snapshot } from './snapshot.ts';
 import { grantStatement, statement, type Statement } from './statements.ts';
 import type { FieldError } from '../../openapi/fields.ts';
-import { objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
+import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { heldPrivileges } from './grants.ts';
 
 const forbiddenAttributes = ['superuser', 'replication', 'bypassrls'] as const;
@@ -292,15 +292,40 @@ function planMemberships(desired: DesiredRole, live: LiveRole | undefined, major
 
 type DriftPlace = Omit<Drift, 'expected' | 'actual' | 'privilege'>;
 
+/**
+ * What the role holds in one schema once its plan has run, as the plan decided it: the schema's privileges, per
+ * kind of object the "*" privileges and each object's own beyond them, and the default privileges.
+ */
+export interface SettledSchema {
+  database: string;
+  schema: string;
+  privileges?: ReadonlySet<string>;
+  objects: Partial<Record<ObjectKind, { star: ReadonlySet<string>; named: ReadonlyMap<string, ReadonlySet<string>> }>>;
+  defaults: Partial<Record<ObjectKind, { creator: string; privileges: ReadonlySet<string> }>>;
+}
+
+/** A role's plan, with what the role holds inside the databases once it has run (contentsAfter). */
+export interface RolePlan extends Plan {
+  readonly settled: readonly SettledSchema[];
+}
+
 /** The GRANT and REVOKE of one target that make the role's privileges on it exactly `want`. */
 class GrantBuilder {
   readonly statements: Statement[] = [];
+  readonly settled: SettledSchema[] = [];
 
   constructor(
     private readonly database: string,
     private readonly role: string,
     private readonly drift: Drift[],
   ) {}
+
+  /** The record of what the role holds in `schema` once the plan has run, filled in as it is planned. */
+  settle(schema: string): SettledSchema {
+    let entry = this.settled.find((s) => s.schema === schema);
+    if (!entry) this.settled.push((entry = { database: this.database, schema, objects: {}, defaults: {} }));
+    return entry;
+  }
 
   /** Records the difference as drift; returns the privileges to grant and to revoke. */
   report(want: ReadonlySet<string>, have: ReadonlySet<string>, where: DriftPlace): { missing: string[]; extra: string[] } {
@@ -357,6 +382,9 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
   const named = entries.filter((e) => e.name !== '*');
   const objects = schema.objects[kind];
   const { notOwned, heldKeys } = heldPrivileges(schema, role, kind, major);
+  const settled = builder.settle(schema.name);
+  const namedWants = new Map<string, ReadonlySet<string>>();
+  settled.objects[kind] = { star, named: namedWants };
   for (const e of named) {
     if (![...objects.values()].some((o) => o.name === e.name))
       ctx.pending.push(`${kind} ${qualified(schema.name, e.name)} does not exist in database ${quoteIdent(ctx.database.name)}`);
@@ -381,12 +409,14 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
     );
     const have = new Set(privilegesOf(kind, major).filter((p) => !star.has(p) && heldKeys.get(p)!.has(key)));
     for (const p of star) want.delete(p);
+    namedWants.set(key, want);
     const target = `${objectKindDescriptors[kind].sql.single} ${qualified(schema.name, object.name)}${object.args === null ? '' : `(${object.args})`}`;
     builder.reconcile(target, kind, want, have, { ...where, object: key });
   }
   // Objects the database owner creates later.
   const creator = ctx.database.owner;
   if (creator === role) return;
+  settled.defaults[kind] = { creator, privileges: star };
   const haveDefaults = new Set(schema.defaults.get(creator)?.get(role)?.[kind] ?? []);
   const defaults = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(creator)} IN SCHEMA ${quoteIdent(schema.name)}`;
   const defaultTarget = objectKindDescriptors[kind].sql.defaults;
@@ -400,7 +430,7 @@ function planDatabasePrivileges(
   snapshot: Snapshot,
   drift: Drift[],
   pending: string[],
-): Statement[] {
+): GrantBuilder {
   const role = desired.spec.roleName;
   const builder = new GrantBuilder(database.name, role, drift);
   const isOwner = (owner: string) => owner === role;
@@ -414,7 +444,7 @@ function planDatabasePrivileges(
   }
   if ('error' in database.contents) {
     if (entry?.schemas?.length) pending.push(`cannot read database ${quoteIdent(database.name)}: ${database.contents.error}`);
-    return builder.statements;
+    return builder;
   }
   const schemas = database.contents.schemas;
   for (const s of entry?.schemas ?? []) {
@@ -427,6 +457,7 @@ function planDatabasePrivileges(
       const have = new Set(schema.acl[role] ?? []);
       const where = { kind: 'schema' as const, database: database.name, object: schema.name };
       if (schema.manageable) {
+        builder.settle(schema.name).privileges = want;
         builder.reconcile(`SCHEMA ${quoteIdent(schema.name)}`, 'schema', want, have, where);
       } else {
         // Privileges PUBLIC holds are satisfied; anything else is reported, never attempted.
@@ -440,14 +471,14 @@ function planDatabasePrivileges(
     const ctx: SchemaContext = { builder, role, database, schema, major: snapshot.major, pending };
     for (const kind of objectKinds) planObjects(ctx, kind, spec?.[objectKindDescriptors[kind].list] ?? []);
   }
-  return builder.statements;
+  return builder;
 }
 
 /**
  * The statements that make the role match its spec, in order: the role, its memberships, then per database
  * its privileges (the spec is authoritative on every managed database and every database it names).
  */
-export function planRole(desired: DesiredRole, snapshot: Snapshot): Plan {
+export function planRole(desired: DesiredRole, snapshot: Snapshot): RolePlan {
   throwIfInvalid(validateRoleSpec(desired.spec, snapshot.major));
   const drift: Drift[] = [];
   const pending: string[] = [];
@@ -455,6 +486,7 @@ export function planRole(desired: DesiredRole, snapshot: Snapshot): Plan {
   const statements = [...planRoleItself(desired, live, drift), ...planMemberships(desired, live, snapshot.major, drift)];
   const permissions = desired.spec.permissions ?? [];
   const databases = new Set([...desired.managedDatabases, ...permissions.map((p) => p.database)]);
+  const settled: SettledSchema[] = [];
   for (const name of [...databases].sort()) {
     const entry = permissions.find((p) => p.database === name);
     const database = snapshot.databases.get(name);
@@ -462,9 +494,69 @@ export function planRole(desired: DesiredRole, snapshot: Snapshot): Plan {
       if (entry) pending.push(`database ${quoteIdent(name)} does not exist yet`);
       continue;
     }
-    statements.push(...planDatabasePrivileges(desired, database, entry, snapshot, drift, pending));
+    const planned = planDatabasePrivileges(desired, database, entry, snapshot, drift, pending);
+    statements.push(...planned.statements);
+    settled.push(...planned.settled);
   }
-  return freezePlan(statements, drift, pending);
+  return Object.freeze({ ...freezePlan(statements, drift, pending), settled: Object.freeze(settled) });
+}
+
+/**
+ * The catalog once the role's plan has run: the role and the databases' own privileges as `reread` (a read
+ * without the databases' contents) shows them; inside the databases, the snapshot the plan was made on, with the
+ * role's privileges in each schema as the plan settled them. A write answers with it instead of reading every
+ * ACL item of the database again.
+ */
+export function snapshotAfter(role: string, before: Snapshot, plan: RolePlan, reread: Snapshot): Snapshot {
+  const contents = contentsAfter(role, before, plan);
+  const databases = new Map(
+    [...reread.databases].map(([name, database]) => [
+      name,
+      { ...database, contents: contents.get(name) ?? before.databases.get(name)?.contents ?? database.contents },
+    ]),
+  );
+  return { ...reread, databases };
+}
+
+function contentsAfter(role: string, before: Snapshot, plan: RolePlan): Map<string, DatabaseContents> {
+  const after = new Map<string, DatabaseContents>();
+  for (const settled of plan.settled) {
+    const database = before.databases.get(settled.database);
+    if (!database || 'error' in database.contents) continue;
+    let contents = after.get(settled.database);
+    if (!contents) after.set(settled.database, (contents = { ...database.contents, schemas: new Map(database.contents.schemas) }));
+    const schema = contents.schemas.get(settled.schema);
+    if (schema) contents.schemas.set(settled.schema, schemaAfter(role, schema, settled, before.major));
+  }
+  return after;
+}
+
+function schemaAfter(role: string, schema: LiveSchema, settled: SettledSchema, major: number): LiveSchema {
+  const grants = new Map(schema.grants);
+  const held = byObjectKind((): Map<string, string[] | 'all'> => new Map());
+  for (const kind of objectKinds) {
+    const objects = settled.objects[kind];
+    if (!objects) {
+      held[kind] = schema.grants.get(role)?.[kind] ?? new Map();
+      continue;
+    }
+    for (const p of privilegesOf(kind, major)) {
+      const keys = [...objects.named].filter(([, privileges]) => privileges.has(p)).map(([key]) => key);
+      if (objects.star.has(p)) held[kind].set(p, 'all');
+      else if (keys.length > 0) held[kind].set(p, keys);
+    }
+  }
+  grants.set(role, held);
+  const defaults = new Map(schema.defaults);
+  for (const kind of objectKinds) {
+    const settledDefaults = settled.defaults[kind];
+    if (!settledDefaults) continue;
+    const byGrantee = new Map(defaults.get(settledDefaults.creator));
+    const perKind = { ...(byGrantee.get(role) ?? byObjectKind((): string[] => [])), [kind]: [...settledDefaults.privileges].sort() };
+    defaults.set(settledDefaults.creator, byGrantee.set(role, perKind));
+  }
+  const acl = settled.privileges ? { ...schema.acl, [role]: [...settled.privileges].sort() } : schema.acl;
+  return { ...schema, acl, grants, defaults };
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   planDriftTriggers,
   planDriftTriggersRemoval,
   readDriftTriggers,
+  catalogApplicationName,
   type DatabaseTriggers,
 } from './drifttrigger.ts';
 import { connectionConfig, databaseOf } from './dsn.ts';
@@ -136,7 +137,7 @@ const catalogDeadlines = {
   query_timeout: 15_000,
   idleTimeoutMillis: 10_000,
   keepAlive: true,
-  application_name: 'postgres-apiserver',
+  application_name: catalogApplicationName,
 } satisfies pg.PoolConfig;
 
 /** How long a statement PostgreSQL refuses inside a transaction (CREATE/DROP DATABASE) may take. */
@@ -169,6 +170,9 @@ export class ServerCatalog {
   private readonly pools = new Map<string, pg.Pool>();
   private readonly maintenanceDatabase: string;
   private readonly inflightSnapshots = new Map<string, Promise<Snapshot>>();
+  /** Plans waiting for the SQL under way on this server to end (applyCoalesced). */
+  private readonly coalescing: { plan: Plan; passwords: Passwords; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private draining = false;
   /** Whether the connecting user may read pg_authid, and the server's version: asked once, again after a failure. */
   private fingerprintFacts: Promise<FingerprintFacts> | undefined;
 
@@ -329,7 +333,11 @@ export class ServerCatalog {
    * so it starts its own, which later callers share.
    */
   snapshot(scope: SnapshotScope, options: { fresh?: boolean } = {}): Promise<Snapshot> {
-    const key = JSON.stringify([[...scope.roles].sort(), [...scope.databases].sort()]);
+    const key = JSON.stringify([
+      [...scope.roles].sort(),
+      [...scope.databases].sort(),
+      typeof scope.contents === 'object' ? [...scope.contents].sort() : (scope.contents ?? null),
+    ]);
     const shared = this.inflightSnapshots.get(key);
     if (shared && !options.fresh) return shared;
     const read: Promise<Snapshot> = this.observed('snapshot', this.maintenanceDatabase, () =>
@@ -426,6 +434,38 @@ export class ServerCatalog {
       }
       created ||= batch.statements.some((s) => s.creates !== undefined);
     }
+  }
+
+  /**
+   * A write's plan, applied with those of the writes that arrive together (Argo CD, Flux or `kubectl apply` in
+   * parallel): a plan that comes while other plans' SQL runs on this server waits for it, then runs with every
+   * plan that came meanwhile as one merged batch (applyAll: one transaction per database, one GRANT per object
+   * naming every grantee), which costs far less than each alone. Each caller gets its own outcome once its own
+   * SQL ran. A plan that comes alone runs at once, as apply runs it.
+   */
+  applyCoalesced(plan: Plan, passwords: Passwords = new Map()): Promise<void> {
+    if (!splitForMerging(plan)) return this.apply(plan, passwords);
+    return new Promise((resolve, reject) => {
+      this.coalescing.push({ plan, passwords, resolve, reject });
+      if (this.coalescing.length === 1 && !this.draining) void this.drainCoalesced();
+    });
+  }
+
+  private async drainCoalesced(): Promise<void> {
+    this.draining = true;
+    for (let group = this.coalescing.splice(0); group.length > 0; group = this.coalescing.splice(0)) {
+      if (group.length === 1) {
+        const [alone] = group;
+        await this.apply(alone!.plan, alone!.passwords).then(alone!.resolve, alone!.reject);
+        continue;
+      }
+      const results = await this.applyAll(
+        group.map((g) => g.plan),
+        new Map(group.flatMap((g) => [...g.passwords])),
+      ).catch((error: unknown) => group.map(() => CatalogError.from(error, 'applying a plan')));
+      group.forEach((g, i) => (results[i] ? g.reject(results[i]) : g.resolve()));
+    }
+    this.draining = false;
   }
 
   /**

@@ -1,11 +1,11 @@
 // The object store's tables and statements, as text built once per schema. The schema name is the only
 // identifier in them and it is always quoted; everything else is a parameter.
 import type pg from 'pg';
-import { quoteIdent } from '../catalog/identifiers.ts';
+import { quoteIdent, quoteLiteral } from '../catalog/identifiers.ts';
 
 // Keys and names are compared in byte order ("C"), as kube-apiserver sorts lists, whatever the database's
 // collation. Objects are `json`, not `jsonb`: it keeps the client's key order (apiVersion, kind, metadata
-// first); the one query inside objects (find) reads a field as text.
+// first); the one query inside objects (find) reads a field as text, by an index for the paths it is used with.
 function tables(s: string): string {
   return `
     -- One row: the last resourceVersion given out, and the change log's horizon (the oldest resourceVersion a
@@ -53,7 +53,25 @@ function tables(s: string): string {
       object_name text COLLATE "C" NOT NULL,
       PRIMARY KEY (server, kind, name)
     );
-    CREATE INDEX IF NOT EXISTS claims_by_uid ON ${s}.claims (uid);`;
+    CREATE INDEX IF NOT EXISTS claims_by_uid ON ${s}.claims (uid);
+    ${indexedPaths.map((path) => `CREATE INDEX IF NOT EXISTS ${quoteIdent(`objects_by_${path.join('_')}`)} ON ${s}.objects (resource, (${field(path)}));`).join('\n    ')}`;
+}
+
+/**
+ * The fields objects are found by (store.find): the cluster an object is on, the role or database it names, the
+ * object an Event is about. Each has an index, so that a write's lookups cost the same however many objects
+ * there are; find by any other path reads every object of the resource.
+ */
+const indexedPaths = [
+  ['spec', 'databaseClusterRef', 'name'],
+  ['spec', 'roleName'],
+  ['spec', 'name'],
+  ['involvedObject', 'uid'],
+] as const;
+
+/** A field of the object as text, its path a literal: the form the indexes above are made on, and matched by. */
+function field(path: readonly string[]): string {
+  return `object #>> ${quoteLiteral(`{${path.map((p) => `"${p.replace(/["\\]/g, '\\$&')}"`).join(',')}}`)}`;
 }
 
 /**
@@ -86,8 +104,11 @@ export function statements(schema: string) {
     /** Takes the next resourceVersion and holds the write lock until the transaction ends. */
     nextResourceVersion: `UPDATE ${s}.state SET resource_version = resource_version + 1 RETURNING resource_version`,
     get: `SELECT object FROM ${s}.objects WHERE ${key}`,
-    /** Objects of resource $1 whose field at path $2 (text[]) is one of $3: only they leave the server. */
-    find: `SELECT object FROM ${s}.objects WHERE resource = $1 AND object #>> $2 = ANY($3) ORDER BY namespace, name`,
+    /** Objects of resource $1 whose field at `path` is one of $2: only they leave the server. */
+    find: (path: readonly string[]) =>
+      `SELECT object FROM ${s}.objects WHERE resource = $1 AND ${
+        path.length === 2 && path[0] === 'metadata' && path[1] === 'name' ? 'name' : field(path)
+      } = ANY($2) ORDER BY namespace, name`,
     insert: `INSERT INTO ${s}.objects (resource, namespace, name, uid, resource_version, object) VALUES ($1, $2, $3, $4, $5, $6::json)`,
     update: `UPDATE ${s}.objects SET resource_version = $4, object = $5::json WHERE ${key}`,
     delete: `DELETE FROM ${s}.objects WHERE ${key}`,

@@ -257,7 +257,7 @@ export class ObjectStore {
 
   /** The current objects whose field at `path` (e.g. ['spec', 'roleName']) is one of `values`, by namespace and name. */
   async find<T extends KubeObject = KubeObject>(resource: string, path: readonly string[], values: readonly string[]): Promise<T[]> {
-    const { rows } = await this.pool.query<{ object: T }>(this.sql.find, [resource, path, values]).catch((error: unknown) => {
+    const { rows } = await this.pool.query<{ object: T }>(this.sql.find(path), [resource, values]).catch((error: unknown) => {
       throw storeError(error, `finding ${qualifiedResource(resource)} by ${path.join('.')}`);
     });
     return rows.map((row) => row.object);

@@ -8,6 +8,7 @@ import { connectionConfig } from '../../storage/catalog/dsn.ts';
 import { driftChannel, driftDetection, planDriftTriggers, type DatabaseTriggers } from '../../storage/catalog/drifttrigger.ts';
 import { converge, desired, guideDatabase, guideRole, perTarget, type Target } from '../support/catalog.ts';
 import { sql } from '../support/postgres.ts';
+import { planRole } from '../../storage/catalog/roles.ts';
 
 const each = perTarget(test);
 
@@ -65,10 +66,17 @@ each(
 
     const listener = await listen(target.dsn, database);
     t.teardown(() => listener.close());
+    // The server's own statements apply the spec: no pass over the whole cluster follows each of its writes.
+    await catalog.apply(
+      planRole(
+        desired({ ...guideRole(database, role), permissions: [] }, { managedDatabases: [database] }),
+        await catalog.snapshot({ roles: [role], databases: [database] }, { fresh: true }),
+      ),
+    );
     await sql(target.dsn, 'CREATE TEMPORARY TABLE scratch (id int); DROP TABLE scratch', { database });
     await sql(target.dsn, `REVOKE SELECT ON orders FROM "${role}"`, { database });
     t.true(await within(10_000, () => listener.payloads.length > 0));
-    t.deepEqual(listener.payloads, ['REVOKE'], 'the temporary table notified nothing');
+    t.deepEqual(listener.payloads, ['REVOKE'], "neither the server's own REVOKEs nor the temporary table notified");
     await sql(target.dsn, 'DROP TABLE orders', { database });
     t.true(await within(10_000, () => listener.payloads.includes('DROP TABLE')));
   },
@@ -161,3 +169,25 @@ for (const c of cases) {
     t.like(driftDetection(c.superuser, new Map(c.databases)), c.expected);
   });
 }
+
+each(
+  "triggers calling an earlier release's function get the current one at the next install",
+  async (t, target) => {
+    const { catalog, database } = await guideWithTable(target);
+    t.true(await catalog.installDriftTriggers(database));
+    await sql(
+      target.dsn,
+      `CREATE OR REPLACE FUNCTION postgres_apiserver.notify_drift() RETURNS event_trigger LANGUAGE plpgsql
+       AS $f$ BEGIN PERFORM pg_notify('${driftChannel}', TG_TAG); END $f$`,
+      { database },
+    );
+    t.deepEqual([...((await catalog.driftTriggers([database])).get(database) as ReadonlyMap<string, boolean>)], []);
+    t.true(await catalog.installDriftTriggers(database), 'installed again');
+    t.false(await catalog.installDriftTriggers(database), 'then current');
+    const [source] = await sql<{ src: string }>(target.dsn, `SELECT prosrc AS src FROM pg_proc WHERE proname = 'notify_drift'`, {
+      database,
+    });
+    t.regex(source!.src, /application_name/);
+  },
+  ['superuser'],
+);

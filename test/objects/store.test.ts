@@ -1,6 +1,7 @@
 // The object store against a real PostgreSQL server: writes and their errors, lists and paging, the change
 // log and its compaction, restarts.
 import test from 'ava';
+import pg from 'pg';
 import { AlreadyExists, BadRequest, Conflict, Expired, NotFound, ObjectStore } from '../../storage/objects/store.ts';
 import { asUser, sql, unique } from '../support/postgres.ts';
 import { clusters, increasing, keys, role, roles, secrets, storeSuite } from './support.ts';
@@ -355,6 +356,34 @@ test('find reads only the objects whose field is one of the values, of that reso
     ['elsewhere'],
   );
   t.deepEqual(await store.find(roles, ['spec', 'roleName'], []), []);
+});
+
+/** The plan PostgreSQL chooses for `query` when a table scan is its last resort (the test's tables are small). */
+async function explained(dsn: string, query: string): Promise<string> {
+  const client = new pg.Client({ connectionString: dsn });
+  await client.connect();
+  try {
+    await client.query('SET enable_seqscan = off');
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${query}`);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  } finally {
+    await client.end();
+  }
+}
+
+test("find by a write's lookup fields reads by index, not every object of the resource", async (t) => {
+  const { store, schema } = await suite.open(t);
+  await store.create(roles, role('a', 'team-a', 'shared_name'));
+  const dsn = (await suite.server()).superuserDsn;
+  for (const [path, value] of [
+    [['spec', 'roleName'], 'shared_name'],
+    [['spec', 'databaseClusterRef', 'name'], 'main'],
+    [['involvedObject', 'uid'], 'u'],
+  ] as const) {
+    const text = `object #>> '{${path.map((p) => `"${p}"`).join(',')}}'`;
+    const plan = await explained(dsn, `SELECT object FROM "${schema}".objects WHERE resource = 'r' AND ${text} = ANY(ARRAY['${value}'])`);
+    t.true(plan.includes(`objects_by_${path.join('_')}`), `${path.join('.')}: ${plan}`);
+  }
 });
 
 test('a claim is taken with the object it belongs to, refused to any other object while held, and released with it', async (t) => {

@@ -140,3 +140,28 @@ test('stop waits for the running pass and starts no other', async (t) => {
   await clock.tick(1_000);
   t.is(counts.passes, stoppedAt);
 });
+
+test('nudges that never stop keep long passes to a quarter of the time; a short pass still follows its nudge at once', async (t) => {
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock, 400);
+  const loop = loopOn(pass, 3_600_000, 20, clock);
+  const quick = countingPass(clock, 5);
+  const quickLoop = loopOn(quick.pass, 3_600_000, 20, clock);
+  t.teardown(async () => {
+    await clock.tick(5_000); // the passes under way end
+    await Promise.all([loop.stop(), quickLoop.stop()]);
+  });
+  for (let ms = 0; ms < 20_000; ms += 50) {
+    loop.nudge();
+    await clock.tick(50);
+  }
+  // A pass and its rest take 4 × 400 ms: 12.5 of them in 20 s (without the rest, one every 420 ms: 47).
+  t.true(counts.passes >= 12 && counts.passes <= 13, `${counts.passes} passes`);
+
+  quickLoop.nudge();
+  await clock.tick(26);
+  t.is(quick.counts.passes, 1);
+  quickLoop.nudge();
+  await clock.tick(30);
+  t.is(quick.counts.passes, 2, 'a 5 ms pass rests 15 ms: the next nudge waits only its settle time');
+});
