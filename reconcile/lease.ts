@@ -167,6 +167,11 @@ export class LeaseHold {
     this.leadership.onChange(listener);
   }
 
+  /** Whether this replica holds the Lease and renewed it less than `ms` ago. */
+  renewedWithin(ms: number): boolean {
+    return this.holds() && this.options.clock.now() < this.renewedAt + ms;
+  }
+
   /** Who holds the Lease by this replica's clock: this replica, another whose hold has not expired, or nobody. */
   holder(): string | undefined {
     if (this.holds()) return this.options.identity;

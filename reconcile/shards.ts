@@ -1,7 +1,7 @@
 // The DatabaseClusters' loops shared among the replicas of a cluster (DESIGN.md, Modes). A fixed number of shard
 // Leases, not one Lease per DatabaseCluster: the writes kube-apiserver takes stay the same whatever the fleet's
 // size (12 shards renewed every 2 s are 6 writes a second; 200 per-cluster Leases would be 100), and one list
-// a turn per replica reads them all. A DatabaseCluster belongs to the shard its name hashes to; a replica
+// a second per replica reads them all. A DatabaseCluster belongs to the shard its name hashes to; a replica
 // reconciles it only while it holds that shard's Lease, by the rules of lease.ts (LeaseHold).
 //
 // How many shards a replica takes: its fair share, shards / live replicas rounded up. Live replicas are the
@@ -136,15 +136,15 @@ export class ShardElection implements ClusterOwnership {
 
   private cycle(): void {
     this.beat();
-    this.turning = this.turn().then((settled) => {
-      // A replica short of its share looks again soon: a dead replica's shards are taken within a turn or two.
-      const nextInMs = settled ? this.timing.renewEveryMs : this.timing.retryPeriodMs * (1 + Math.random() * 0.2);
-      if (!this.stopped) this.timer = this.clock.setTimeout(() => this.cycle(), nextInMs);
+    // Every replica looks every retry period (a dead replica's shards are seen free a retry period after they
+    // expire) and renews what it holds every renewEveryMs.
+    this.turning = this.turn().then(() => {
+      if (!this.stopped) this.timer = this.clock.setTimeout(() => this.cycle(), this.timing.retryPeriodMs * (1 + Math.random() * 0.2));
     });
   }
 
-  /** One list of the Leases, then each wanted one taken or kept and each surplus one released; whether all it wanted are held. */
-  private async turn(): Promise<boolean> {
+  /** One list of the Leases, then each wanted one taken or kept and each surplus one released. */
+  private async turn(): Promise<void> {
     const { leases, namespace, log, identity } = this.options;
     const listed = await withTimeout(leases.list(namespace), this.timing.renewDeadlineMs, this.clock).then(
       (items) => new Map(items.map((lease) => [lease.metadata.name, lease])),
@@ -165,15 +165,14 @@ export class ShardElection implements ClusterOwnership {
       if (!listed) throw new Error('the Leases could not be listed');
       return listed.get(hold.name);
     };
-    const outcomes = await Promise.all([
+    await Promise.all([
       ...this.takeOrKeep(this.seats, wantedLeases(seatHolders, identity, 1), read),
       ...this.takeOrKeep(this.shards, wantedLeases(this.holders(), identity, fairShare(this.shardCount, replicas)), read),
     ]);
-    return outcomes.every((held) => held);
   }
 
   /**
-   * A turn of each wanted Lease (whether it is held after). One held but not wanted is released in the
+   * A turn of each wanted Lease not renewed within renewEveryMs. One held but not wanted is released in the
    * background, so that the renewals of the others never wait for its loops to stop.
    */
   private takeOrKeep(
@@ -183,7 +182,7 @@ export class ShardElection implements ClusterOwnership {
   ): Promise<boolean>[] {
     return holds.flatMap((hold, index) => {
       if (this.releasing.has(hold)) return [];
-      if (wanted.has(index)) return [hold.turn(read(hold))];
+      if (wanted.has(index)) return hold.renewedWithin(this.timing.renewEveryMs) ? [] : [hold.turn(read(hold))];
       if (hold.holds()) this.releaseInBackground(hold);
       return [];
     });
