@@ -54,7 +54,9 @@ export class Metrics {
   private readonly longRunning: Gauge<'verb' | 'resource' | 'subresource'>;
   private readonly catalog: Histogram<'kind' | 'ok'>;
   private readonly passes: Counter<'cluster'>;
+  private readonly lastPass: Gauge<'cluster'>;
   private readonly poolSources: (() => (PoolStats & { cluster: string })[])[] = [];
+  private readonly loopSources: (() => number)[] = [];
 
   constructor() {
     const registers = [this.registry];
@@ -87,9 +89,24 @@ export class Metrics {
     });
     this.passes = new Counter({
       name: 'reconcile_passes_total',
-      help: 'Reconciler passes finished, by DatabaseCluster (only the leader runs them).',
+      help: 'Reconciler passes finished, by DatabaseCluster (run by the replica that owns it).',
       labelNames: ['cluster'],
       registers,
+    });
+    this.lastPass = new Gauge({
+      name: 'reconcile_last_pass_start_timestamp_seconds',
+      help: 'When the last finished pass of each DatabaseCluster started on this replica (Unix time).',
+      labelNames: ['cluster'],
+      registers,
+    });
+    const loopSources = this.loopSources;
+    new Gauge({
+      name: 'reconcile_loops',
+      help: 'DatabaseClusters whose loop runs on this replica (in a cluster, those of the shards it holds).',
+      registers,
+      collect() {
+        this.set(loopSources.reduce((sum, read) => sum + read(), 0));
+      },
     });
     const poolSources = this.poolSources;
     new Gauge({
@@ -116,9 +133,15 @@ export class Metrics {
   };
 
   /** For ReconcilerOptions.onPass. */
-  readonly countPass = (cluster: string): void => {
+  readonly countPass = (cluster: string, startedAt: number): void => {
     this.passes.inc({ cluster });
+    this.lastPass.set({ cluster }, startedAt / 1000);
   };
+
+  /** The number of loops running, read at every scrape, e.g. `() => reconciler.clusters().length`. */
+  collectLoops(read: () => number): void {
+    this.loopSources.push(read);
+  }
 
   /** Pool counts to read at every scrape, e.g. `() => catalogs.poolStats()`. */
   collectPools(read: () => (PoolStats & { cluster: string })[]): void {

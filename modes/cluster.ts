@@ -1,12 +1,14 @@
 // Cluster mode (DESIGN.md, Modes): behind kube-apiserver's aggregator. Who asks is decided by delegated
 // authentication (front-proxy certificates, client certificates, TokenReview) and SubjectAccessReview;
 // Namespaces, Services, Secrets and Events are the cluster's; the object store is a PostgreSQL database
-// that every replica shares, and the one holding the Lease `postgres-apiserver` reconciles.
+// that every replica shares. The DatabaseClusters' loops are shared by shard Leases (reconcile/shards.ts); the
+// replica holding the Lease `postgres-apiserver` does what one replica does for all: the store's retention.
 import { existsSync, readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { defaultRetention } from '../reconcile/retention.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
-import { LeaseElection } from '../reconcile/lease.ts';
+import { LeaseElection, replicaIdentity } from '../reconcile/lease.ts';
+import { ShardElection } from '../reconcile/shards.ts';
 import { delegatedAuthentication } from '../apiserver/authentication.ts';
 import { subjectAccessReviewAuthorization } from '../apiserver/authorization.ts';
 import { followCertificate, readCertificate } from '../apiserver/certfiles.ts';
@@ -23,7 +25,7 @@ export interface ClusterModeOptions {
   /** A kubeconfig file; default: KUBECONFIG, else the in-cluster ServiceAccount. */
   kubeconfig?: string;
   resyncIntervalMs: number;
-  /** Where the leader election's Lease lives; default: the namespace this pod runs in, else postgres-apiserver. */
+  /** Where the Leases live (the leader's, the shards'); default: the namespace this pod runs in, else postgres-apiserver. */
   leaseNamespace?: string;
   log: Logger;
 }
@@ -55,15 +57,12 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Run
     stops.add(async () => authentication.stop());
     const store = await ObjectStore.open(options.storeDsn);
     stops.add(() => store.close());
+    const leases = { leases: clusterLeases(config), namespace: leaseNamespace(options.leaseNamespace), identity: replicaIdentity(), log };
     const server = await startServer(
       {
         store,
-        election: new LeaseElection({
-          leases: clusterLeases(config),
-          namespace: leaseNamespace(options.leaseNamespace),
-          name: leaseName,
-          log,
-        }),
+        election: new LeaseElection({ ...leases, name: leaseName }),
+        shards: new ShardElection({ ...leases, prefix: leaseName }),
         core: clusterCore(config),
         events: (onError) => clusterEvents(config, onError),
         authenticate: authentication,

@@ -1,7 +1,7 @@
-// What both modes run: the catalogs, the three kinds, the reconciler while this replica leads, and the HTTPS app.
-// A mode brings the object store, the leader election (the store's lock, or a Lease in a cluster), the
-// Kubernetes side (its store's or the cluster's), who may ask (authentication, authorization) and what it
-// serves beside our group.
+// What both modes run: the catalogs, the three kinds, the reconciler for the clusters this replica owns, and the
+// HTTPS app. A mode brings the object store, the leader election (the store's lock, or a Lease in a cluster), in
+// a cluster the shards of the clusters' loops, the Kubernetes side (its store's or the cluster's), who may ask
+// (authentication, authorization) and what it serves beside our group.
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
@@ -11,7 +11,7 @@ import { CatalogRegistry } from '../storage/catalog/registry.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
 import type { LeaderElection } from '../reconcile/leader.ts';
 import { Retention, type RetentionOptions } from '../reconcile/retention.ts';
-import { Reconciler } from '../reconcile/reconciler.ts';
+import { ownedByLeader, Reconciler, type ClusterOwnership } from '../reconcile/reconciler.ts';
 import { closeServer, createApp, listen, replaceCertificate } from '../apiserver/app.ts';
 import { discoveryRouter, type DiscoveryGroup } from '../apiserver/discovery.ts';
 import { ourDiscovery } from '../apiserver/groups.ts';
@@ -30,8 +30,13 @@ import type Router from '@koa/router';
 
 export interface ServerParts {
   store: ObjectStore;
-  /** Not started yet: the server starts it, and stops it last (after the reconciler). */
+  /**
+   * Not started yet: the server starts it, and stops it last (after the reconciler). Its leader runs what one
+   * replica does for all (the store's retention), and every cluster's loop unless `shards` are given.
+   */
   election: LeaderElection;
+  /** Which clusters' loops this replica runs (cluster mode): not started yet; stopped after the reconciler. */
+  shards?: ClusterOwnership & Pick<LeaderElection, 'start' | 'stop'>;
   core: CoreObjects;
   events(onError: (error: unknown) => void): EventRecorder;
   authenticate: Koa.Middleware;
@@ -86,6 +91,11 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   const heartbeats = new Heartbeats();
   election.start(heartbeats.register('leader election', 2_000));
   stops.add(() => election.stop());
+  const { shards } = parts;
+  if (shards) {
+    shards.start(heartbeats.register('shard election', 2_000));
+    stops.add(() => shards.stop());
+  }
   const metrics = new Metrics();
   const catalogs = new CatalogRegistry({ observe: metrics.observeCatalog });
   metrics.collectPools(() => catalogs.poolStats());
@@ -97,7 +107,8 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   const nudge = (cluster: string) => reconciler.nudge([cluster]);
   const deps = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log, nudge };
   const ours = ourKinds(deps);
-  const reconciler = new Reconciler(ours, deps, locks, election, { onPass: metrics.countPass });
+  const reconciler = new Reconciler(ours, deps, locks, shards ?? ownedByLeader(election), { onPass: metrics.countPass });
+  metrics.collectLoops(() => reconciler.clusters().length);
   const retention = new Retention(store, parts.retention, () => election.isLeader(), log);
   retention.start(heartbeats.register('store retention', parts.retention.everyMs));
   stops.add(() => retention.stop());

@@ -1,7 +1,7 @@
 // The fast path for what event triggers never see (storage/catalog/fingerprint.ts): twice a second, one query
 // in the cluster's DSN database digests the managed roles' attributes, passwords and memberships and the
 // managed databases' privileges; when the digest changes, the cluster's loop is nudged, as a notification
-// nudges it. It runs with the loop (on the replica that leads), through the cluster's pool, and never twice at
+// nudges it. It runs with the loop (on the replica that owns the cluster), through the cluster's pool, and never twice at
 // once: a tick that finds the last query still running is skipped. Our own corrections change the digest too;
 // the pass that causes finds nothing to do, and the digest settles.
 import type { Clock } from '../lib/clock.ts';

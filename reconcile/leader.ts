@@ -1,6 +1,7 @@
-// Leader election: when several replicas serve one store, exactly one leads (runs the reconciler) and every one
-// serves the API. Local mode elects through the store's PostgreSQL (below); cluster mode through a Kubernetes
-// Lease (lease.ts).
+// Leader election: when several replicas serve one store, exactly one leads and every one serves the API. Local
+// mode elects through the store's PostgreSQL (below), and its leader runs every DatabaseCluster's loop; cluster
+// mode through a Kubernetes Lease (lease.ts), whose holder runs the store's retention while the loops are shared
+// by shard Leases (shards.ts).
 import type pg from 'pg';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { guardedClient } from '../storage/connections.ts';

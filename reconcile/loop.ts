@@ -1,7 +1,11 @@
-// The schedule of one DatabaseCluster's passes: one every interval, one shortly after a nudge (a notification
+// The schedule of one DatabaseCluster's passes: one every interval (from the start of the last, so that a
+// cluster is compared once an interval however long its passes take), one shortly after a nudge (a notification
 // that something changed in the catalog), one when a correction that failed may be tried again, and never two
-// at once. A nudge waits `settleMs` so that a burst of statements causes one pass; nudges during a pass cause
-// one more pass after it, not one each; nudged passes rest in between (restFactor).
+// at once. Each interval is cut short at random, the first by up to a half and the others by up to a tenth: loops
+// started together (a replica taking a shard) spread out at once instead of running their passes in bursts, and
+// a pass a little late is still within its interval. A nudge waits `settleMs` so that a burst of statements
+// causes one pass; nudges during a pass cause one more pass after it, not one each; nudged passes rest in
+// between (restFactor).
 
 import { systemClock, type Clock } from '../lib/clock.ts';
 
@@ -30,7 +34,11 @@ export class ClusterLoop {
     private intervalMs: number,
     private readonly settleMs = 150,
     private readonly clock: Clock = systemClock,
+    /** The largest fraction an interval is cut short by; the first one's is five times that. */
+    private readonly jitter = 0.1,
   ) {}
+
+  private passesRun = 0;
 
   /** The first pass comes as soon as a nudged one: a loop starts with what changed while nobody looked. */
   start(): void {
@@ -70,7 +78,11 @@ export class ClusterLoop {
     this.running = this.pass().then((retryInMs) => {
       this.running = undefined;
       this.lastPass = { endedAt: this.clock.now(), tookMs: this.clock.now() - startedAt };
-      this.schedule(this.nudgedWhileRunning ? this.nudgedDelayMs() : Math.min(this.intervalMs, retryInMs ?? Infinity));
+      // A pass that outlasted the interval is followed by the next after the settle time, not at once.
+      const cut = (++this.passesRun === 1 ? 5 * this.jitter : this.jitter) * Math.random();
+      const intervalMs = this.intervalMs * (1 - cut);
+      const nextIntervalIn = Math.max(this.settleMs, startedAt + intervalMs - this.clock.now());
+      this.schedule(this.nudgedWhileRunning ? this.nudgedDelayMs() : Math.min(nextIntervalIn, retryInMs ?? Infinity));
     });
   }
 

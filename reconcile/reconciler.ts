@@ -7,8 +7,9 @@
 // (reconcile/listener.ts): a pass then follows shortly. What they cannot see (roles' attributes, passwords and
 // memberships, privileges on databases) a digest read twice a second finds (reconcile/fingerprint.ts). Our own
 // corrections notify and change the digest too; the pass they cause finds nothing to do and runs no
-// statement, so it ends there. Only the leader reconciles: a replica that stops
-// leading stops its loops at once and writes nothing more, one that starts leading starts them at once. A
+// statement, so it ends there. A replica runs the loops of the clusters it owns (ClusterOwnership: in a cluster
+// the shards it holds, reconcile/shards.ts; in local mode all of them while it leads): one that loses a cluster
+// stops its loop at once and writes nothing more for it, one that gains a cluster starts its loop at once. A
 // change to a Secret our objects name nudges the loop of its cluster too (reconcile/secrets.ts): a rotated
 // password is applied within seconds.
 import { objectKey, type ObjectLocks } from '../lib/locks.ts';
@@ -54,10 +55,31 @@ function clusterOf(resource: string, object: KubeObject): string | undefined {
   return resource === resources.clusters ? object.metadata.name : clusterRefOf(object);
 }
 
+/** Which DatabaseClusters this replica reconciles now. */
+export interface ClusterOwnership {
+  owns(cluster: string): boolean;
+  /** Whether it may own any cluster now: one that owns none lists none. */
+  ownsAny(): boolean;
+  /**
+   * `listener()` whenever what it owns changes; a loss is heard before owns() says so. What it returns (the loops
+   * of a lost cluster stopping) may be awaited before another replica is let in.
+   */
+  onChange(listener: () => Promise<unknown> | void): void;
+}
+
+/** One replica reconciles every cluster: the leader (local mode's lock). */
+export function ownedByLeader(leader: Pick<LeaderElection, 'isLeader' | 'onChange'>): ClusterOwnership {
+  return {
+    owns: () => leader.isLeader(),
+    ownsAny: () => leader.isLeader(),
+    onChange: (listener) => leader.onChange(() => void listener()),
+  };
+}
+
 export interface ReconcilerOptions {
   clock?: Clock;
-  /** Told at the end of each pass (the reconcile_passes_total metric). */
-  onPass?: (cluster: string) => void;
+  /** Told at the end of each pass, with when it started (the reconcile_passes_total metric, and the last pass's start). */
+  onPass?: (cluster: string, startedAt: number) => void;
   /** How often each cluster's fingerprint is read (reconcile/fingerprint.ts); fingerprintIntervalMs unless told. */
   fingerprintIntervalMs?: number;
 }
@@ -86,8 +108,8 @@ export class Reconciler {
     private readonly kinds: readonly ResourceKind[],
     private readonly deps: Dependencies,
     private readonly locks: ObjectLocks,
-    /** Only the leader reconciles when several replicas share a store. */
-    private readonly leader: Pick<LeaderElection, 'isLeader' | 'onChange'>,
+    /** Which clusters this replica reconciles, when several replicas share a store. */
+    private readonly ownership: ClusterOwnership,
     private readonly options: ReconcilerOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
@@ -104,18 +126,23 @@ export class Reconciler {
   }
 
   /**
-   * Every `defaultIntervalMs`, and as soon as this replica starts leading: a loop for every DatabaseCluster that
-   * exists or is referred to (its objects then show that it is missing), at the cluster's interval; loops of
-   * clusters gone stop. A follower runs none, and does not follow Secrets either.
+   * Every `defaultIntervalMs`, and as soon as what this replica owns changes: a loop for every DatabaseCluster it
+   * owns that exists or is referred to (its objects then show that it is missing), at the cluster's interval;
+   * loops of clusters gone or no longer owned stop. A replica that owns none does not follow Secrets either.
    */
   start(defaultIntervalMs: number, beat?: () => void): void {
     this.defaultIntervalMs = defaultIntervalMs;
     if (beat) this.beat = beat;
-    this.leader.onChange((leading) => {
-      if (leading) void this.superviseNow();
-      else void this.stopLeading();
+    this.ownership.onChange(() => {
+      void this.superviseNow();
+      return this.stopUnowned();
     });
     this.supervise();
+  }
+
+  /** The clusters whose loop runs on this replica. */
+  clusters(): string[] {
+    return [...this.loops.keys()];
   }
 
   private supervise(): void {
@@ -133,20 +160,22 @@ export class Reconciler {
     if (!this.stopped && this.supervising === underWay) this.supervise();
   }
 
-  /** What only the leader runs, stopped: the loops and the Secret watch. */
-  private stopLeading(): Promise<unknown> {
-    this.secretTriggers.stop();
-    return Promise.all([...this.loops.keys()].map((cluster) => this.stopLoop(cluster)));
+  /** The loops of the clusters this replica no longer owns, stopped at once; the Secret watch too once none is left. */
+  private async stopUnowned(): Promise<void> {
+    const lost = [...this.loops.keys()].filter((cluster) => !this.ownership.owns(cluster));
+    const stopping = Promise.all(lost.map((cluster) => this.stopLoop(cluster)));
+    if (this.loops.size === 0) this.secretTriggers.stop();
+    await stopping;
   }
 
   private async superviseLoops(defaultIntervalMs: number): Promise<void> {
     try {
-      const wanted = this.leader.isLeader() ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
-      // The lead may have gone while the clusters were listed.
-      if (!this.leader.isLeader()) wanted.clear();
+      const wanted = this.ownership.ownsAny() ? await this.clusterIntervals(defaultIntervalMs) : new Map<string, number>();
+      // Ownership may have changed while the clusters were listed: it is asked again after.
+      for (const cluster of wanted.keys()) if (!this.ownership.owns(cluster)) wanted.delete(cluster);
       for (const [cluster, intervalMs] of wanted) this.loopOf(cluster, intervalMs).loop.setIntervalMs(intervalMs);
       await Promise.all([...this.loops.keys()].filter((cluster) => !wanted.has(cluster)).map((cluster) => this.stopLoop(cluster)));
-      if (this.leader.isLeader()) await this.secretTriggers.start();
+      if (this.loops.size > 0) await this.secretTriggers.start();
       else this.secretTriggers.stop();
     } catch (error) {
       this.deps.log.warn(failure(error), 'listing the clusters to reconcile failed');
@@ -185,14 +214,14 @@ export class Reconciler {
 
   /** A pass soon on these clusters (every one when none are given); one without a loop has none to run. */
   nudge(clusters: Iterable<string> = this.loops.keys()): void {
-    let unknown = false;
+    let ownedWithoutLoop = false;
     for (const cluster of clusters) {
       const work = this.loops.get(cluster);
       if (work) work.loop.nudge();
-      else unknown = true;
+      else ownedWithoutLoop ||= this.ownership.owns(cluster);
     }
     // A cluster with no loop yet (just created) gets one now rather than at the next supervision.
-    if (unknown && !this.stopped && this.leader.isLeader()) this.supervise();
+    if (ownedWithoutLoop && !this.stopped) this.supervise();
   }
 
   private async stopLoop(cluster: string): Promise<void> {
@@ -219,15 +248,15 @@ export class Reconciler {
     /** Whether a correction was written: one more pass then follows (see FingerprintWatch.afterPass). */
     let corrected = false;
     for (const kind of this.kinds) {
-      if (!this.leader.isLeader() || this.stopped) break;
+      if (!this.ownership.owns(cluster) || this.stopped) break;
       try {
         const resource = storeResource(kind);
         const items = await this.objectsOf(resource, cluster);
         const live = kind.strategy.decorate && items.length > 0 ? await kind.strategy.decorate(items) : items;
         for (const object of live) {
           if (this.stopped) break; // a stopping server writes nothing more
-          if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, object);
-          else if (differs(object)) corrected = (await this.correct(kind, object)) || corrected;
+          if (object.metadata.deletionTimestamp) await this.finishDeletion(kind, cluster, object);
+          else if (differs(object)) corrected = (await this.correct(kind, cluster, object)) || corrected;
           else continue;
           tried.push(String(object.metadata.uid));
         }
@@ -243,7 +272,7 @@ export class Reconciler {
       }
     }
     await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt, corrected });
-    this.options.onPass?.(cluster);
+    this.options.onPass?.(cluster, startedAt);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
   }
@@ -292,18 +321,18 @@ export class Reconciler {
   }
 
   /** Whether the object was written again (its drift corrected). */
-  private async correct(kind: ResourceKind, seen: KubeObject): Promise<boolean> {
+  private async correct(kind: ResourceKind, cluster: string, seen: KubeObject): Promise<boolean> {
     let corrected = false;
-    await this.latest(kind, seen, async (object) => void (corrected = await this.rewrite(kind, object)));
+    await this.latest(kind, seen, async (object) => void (corrected = await this.rewrite(kind, cluster, object)));
     return corrected;
   }
 
   /** A delete that could not finish (its drop failed): tried again, with the same backoff. */
-  private finishDeletion(kind: ResourceKind, seen: KubeObject): Promise<void> {
+  private finishDeletion(kind: ResourceKind, cluster: string, seen: KubeObject): Promise<void> {
     const reclaim = kind.strategy.reclaim;
     if (!reclaim || !((seen.metadata.finalizers as string[] | undefined) ?? []).includes(reclaim.finalizer)) return Promise.resolve();
     return this.latest(kind, seen, async (object) => {
-      await this.attempt(kind, object, async () => {
+      await this.attempt(kind, cluster, object, async () => {
         const { warnings } = await deleteStored(kind, this.deps.store, object);
         if (warnings.length > 0) throw new Error(warnings.join('; '));
         this.deps.log.info({ kind: kind.kind, object: objectName(object) }, 'deletion finished');
@@ -315,11 +344,11 @@ export class Reconciler {
    * Runs the object's write again (its SQL), then stores what the write recorded and the new live status;
    * whether it did so without a fault.
    */
-  private async rewrite(kind: ResourceKind, object: KubeObject): Promise<boolean> {
+  private async rewrite(kind: ResourceKind, cluster: string, object: KubeObject): Promise<boolean> {
     const { admit, decorate } = kind.strategy;
     if (!admit || !decorate || object.metadata.deletionTimestamp) return false;
     if ((await this.driftPolicy(object)) !== 'Correct') return false;
-    return this.attempt(kind, object, async () => {
+    return this.attempt(kind, cluster, object, async () => {
       const { object: stored, written, statusIsLive, warnings } = await writeStored(kind, this.deps.store, object);
       if (!written) throw new Error(warnings.join('; ') || 'the cluster cannot be written to now');
       const [after] = statusIsLive ? [stored] : await decorate([stored]);
@@ -329,13 +358,13 @@ export class Reconciler {
   }
 
   /**
-   * Runs `work` unless the object is backing off or this replica no longer leads (every write of the reconciler
-   * passes here); a failure backs off exponentially, with jitter. Whether `work` ran and succeeded.
+   * Runs `work` unless the object is backing off or this replica no longer owns its cluster (every write of the
+   * reconciler passes here); a failure backs off exponentially, with jitter. Whether `work` ran and succeeded.
    */
-  private async attempt(kind: ResourceKind, object: KubeObject, work: () => Promise<void>): Promise<boolean> {
+  private async attempt(kind: ResourceKind, cluster: string, object: KubeObject, work: () => Promise<void>): Promise<boolean> {
     const uid = String(object.metadata.uid);
     const wait = this.backoff.get(uid);
-    if ((wait && wait.notBefore > this.clock.now()) || !this.leader.isLeader() || this.stopped) return false;
+    if ((wait && wait.notBefore > this.clock.now()) || !this.ownership.owns(cluster) || this.stopped) return false;
     try {
       await work();
       this.backoff.delete(uid);
@@ -356,6 +385,7 @@ export class Reconciler {
     this.stopped = true;
     this.clock.clearTimeout(this.supervisor);
     await this.supervising;
-    await this.stopLeading();
+    this.secretTriggers.stop();
+    await Promise.all([...this.loops.keys()].map((cluster) => this.stopLoop(cluster)));
   }
 }

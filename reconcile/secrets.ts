@@ -1,4 +1,4 @@
-// Password rotation and DSN changes within seconds, whatever the resync interval: while this replica leads, it
+// Password rotation and DSN changes within seconds, whatever the resync interval: while this replica runs loops, it
 // follows the Kubernetes side's Secrets, and a change to one that a DatabaseRole (spec.password) or a
 // DatabaseCluster (spec.connection) names nudges that cluster's loop. The pass that follows applies the new
 // password (recording status.passwordSecretVersion) or reports the Secret or key missing. Most Secrets of a

@@ -207,3 +207,18 @@ test('two apps in one process keep their own counts', async (t) => {
   t.is(valueOf(scrape, 'apiserver_request_total', { verb: 'LIST', resource: 'secrets' }), undefined);
   t.is(valueOf(await first.metrics.registry.metrics(), 'apiserver_request_total', { verb: 'LIST', resource: 'secrets', code: '200' }), 1);
 });
+
+test("a scrape shows how many loops run on this replica and when each cluster's last pass started", async (t) => {
+  const metrics = new Metrics();
+  let loops = 3;
+  metrics.collectLoops(() => loops);
+  metrics.countPass('prod', Date.parse('2026-07-01T12:00:00.250Z'));
+  metrics.countPass('prod', Date.parse('2026-07-01T12:00:10.500Z'));
+  let text = await metrics.registry.metrics();
+  t.regex(text, /^reconcile_loops 3$/m);
+  t.regex(text, /^reconcile_passes_total\{cluster="prod"\} 2$/m);
+  t.regex(text, /^reconcile_last_pass_start_timestamp_seconds\{cluster="prod"\} 1782907210\.5$/m);
+  loops = 0;
+  text = await metrics.registry.metrics();
+  t.regex(text, /^reconcile_loops 0$/m, 'read at each scrape');
+});

@@ -147,7 +147,7 @@ test("the server's ClusterRole grants what it does, and no more", (t) => {
     ['', 'events', ['create', 'patch']],
     ['events.k8s.io', 'events', ['create', 'patch']],
     ['', 'namespaces', ['get', 'list', 'watch']],
-    ['coordination.k8s.io', 'leases', ['get', 'create', 'update']],
+    ['coordination.k8s.io', 'leases', ['get', 'list', 'create', 'update']],
   ];
   for (const [apiGroup, resource, verbs] of granted) {
     for (const verb of verbs) t.true(allows(rules, apiGroup, resource, verb), `${verb} ${apiGroup}/${resource}`);

@@ -18,8 +18,9 @@ function countingPass(clock: FakeClock, ms = 0, retries = 0) {
   return { counts, pass };
 }
 
+/** A loop without jitter: its passes come at exact times. */
 function loopOn(pass: () => Promise<number | undefined>, intervalMs: number, settleMs: number, clock: FakeClock) {
-  return new ClusterLoop(pass, intervalMs, settleMs, clock);
+  return new ClusterLoop(pass, intervalMs, settleMs, clock, 0);
 }
 
 test('a burst of nudges causes one pass, once they have settled', async (t) => {
@@ -58,6 +59,39 @@ test('a loop starts with a pass, then passes every interval', async (t) => {
   t.is(counts.passes, 1, 'the first pass comes after the settle time');
   await clock.tick(1_000);
   t.is(counts.passes, 6, 'then one every 200 ms');
+});
+
+test('passes start an interval apart however long each takes: a cluster is compared once an interval', async (t) => {
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock, 300);
+  const loop = loopOn(pass, 1_000, 150, clock);
+  t.teardown(() => loop.stop());
+  loop.start();
+  await clock.tick(150 + 3 * 1_000 + 300);
+  t.is(counts.passes, 4, 'started at 150, 1150, 2150 and 3150 ms, not 1450 and 2750');
+  t.is(counts.running, 0);
+});
+
+test('with jitter, loops started together spread over half an interval at once, then their passes start between 90 % and 100 % of the interval apart', async (t) => {
+  const clock = fakeClock();
+  const starts: number[][] = [[], [], [], [], []];
+  const loops = starts.map((mine) => new ClusterLoop(async () => void mine.push(clock.now()), 1_000, 150, clock));
+  t.teardown(() => Promise.all(loops.map((loop) => loop.stop())));
+  for (const loop of loops) loop.start();
+  await clock.tick(20_000);
+  const toSecondPass = starts.map((mine) => mine[1]! - mine[0]!);
+  t.true(
+    toSecondPass.every((gap) => gap >= 500 && gap <= 1_000),
+    toSecondPass.join(', '),
+  );
+  t.true(new Set(toSecondPass).size > 1, 'the second passes are spread');
+  const gaps = starts.flatMap((mine) => mine.slice(2).map((at, i) => at - mine[i + 1]!));
+  t.true(gaps.length >= 20);
+  t.true(
+    gaps.every((gap) => gap >= 900 && gap <= 1_000),
+    gaps.join(', '),
+  );
+  t.true(new Set(gaps).size > 1, 'not all alike');
 });
 
 test('a shorter interval applies at once; a longer one from the next pass on', async (t) => {

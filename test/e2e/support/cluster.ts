@@ -267,7 +267,7 @@ export function direct(
   server: Pick<Replica, 'port'>,
   path: string,
   options: DirectRequest = {},
-): Promise<{ status: number; json: () => { reason?: string; message?: string } }> {
+): Promise<{ status: number; text: () => string; json: () => { reason?: string; message?: string } }> {
   const ca = readFileSync(join(controlPlane().dir, 'serving-cert', 'ca.crt'), 'utf8');
   return new Promise((resolvePromise, reject) => {
     const req = httpsRequest(
@@ -284,7 +284,10 @@ export function direct(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolvePromise({ status: res.statusCode!, json: () => JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+        res.on('end', () => {
+          const text = () => Buffer.concat(chunks).toString('utf8');
+          resolvePromise({ status: res.statusCode!, text, json: () => JSON.parse(text()) });
+        });
       },
     );
     req.on('error', reject);
