@@ -77,7 +77,7 @@ async function startMain(t: ExecutionContext): Promise<{ child: ChildProcessWith
   });
   let banner = '';
   child.stdout.on('data', (chunk: Buffer) => (banner += chunk.toString('utf8')));
-  for (const deadline = Date.now() + 60_000; !banner.includes('Press Ctrl-C'); await new Promise((r) => setTimeout(r, 100))) {
+  for (const deadline = Date.now() + 90_000; !banner.includes('Press Ctrl-C'); await new Promise((r) => setTimeout(r, 100))) {
     if (Date.now() > deadline || child.exitCode !== null) t.fail(`no banner: ${banner}`);
   }
   return { child, dataDir, banner };
