@@ -325,7 +325,11 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
   const liveRoles = new Map(roleRows.rows.map((r) => [r.name, r as LiveRole]));
   if (server.canReadPasswords) {
     const { rows } = await cluster.query<{ name: string; password: string | null }>(passwordsQuery, [roles]);
-    for (const r of rows) liveRoles.get(r.name)!.password = r.password;
+    // A role created between the two queries is not in this snapshot: its password waits for the next.
+    for (const r of rows) {
+      const role = liveRoles.get(r.name);
+      if (role) role.password = r.password;
+    }
   }
   const databases = new Map<string, LiveDatabase>();
   const read = contentsToRead(scope, liveRoles);
