@@ -4,11 +4,12 @@
 // their grants exist, lists of 1,000 (Table and -o json), the server's memory in cluster and local mode; with
 // BENCH_E2E_LARGE=1, 10,000 roles over 10 DatabaseClusters (local mode). Run by `npm run bench:e2e`, which starts
 // the control plane. Last line: `ratio: <apply time of the DatabaseRoles / the CRD's>`.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { controlPlane, installServer, type InstalledServer } from '../test/e2e/support/cluster.ts';
-import { startTestServer, type TestServer } from '../test/support/postgres.ts';
+import { controlPlane, direct, installServer, type InstalledServer } from '../test/e2e/support/cluster.ts';
+import { sql, startTestServer, type TestServer } from '../test/support/postgres.ts';
 import {
   all,
   apiOf,
@@ -19,6 +20,7 @@ import {
   kubectl,
   median,
   memoryMiB,
+  metricSum,
   passwordSecret,
   processCpuMs,
   seconds,
@@ -136,24 +138,126 @@ async function expectStatus(api: Api, method: string, path: string, body: object
 
 interface Cluster {
   server: InstalledServer;
+  /** The PostgreSQL server's postmaster, and the control plane's kube-apiserver and etcd. */
+  pids: { postgres: number; kubeApiserver: number; etcd: number };
+  /** The server's /metrics, read on its own port with the admin's client certificate. */
+  metrics(): Promise<string>;
   /** kubectl as the admin, with a discovery cache of its own. */
   admin: { kubeconfig: string; dataDir: string };
   api: Api;
 }
 
+/** What the server's /metrics and /proc say of a stretch of its work, as sums since it started. */
+interface Tally {
+  /** Seconds in DatabaseRole requests, by verb (POST, GET, LIST). */
+  post: number;
+  posts: number;
+  get: number;
+  gets: number;
+  list: number;
+  lists: number;
+  snapshot: number;
+  snapshots: number;
+  batch: number;
+  batches: number;
+  /** CPU in s: the server's process, PostgreSQL (the postmaster and every backend), kube-apiserver and etcd. */
+  cpu: number;
+  postgresCpu: number;
+  kubeCpu: number;
+}
+
+/** The fields of /proc/<pid>/stat after the command's name. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  } catch {
+    return undefined; // gone meanwhile
+  }
+}
+
+/**
+ * CPU of a process and of all its children, those alive and those gone (cutime, cstime), in ms: PostgreSQL's
+ * backends are the postmaster's children.
+ */
+function treeCpuMs(pid: number): number {
+  const ticks = (fields: string[] | undefined, from: number, to: number) =>
+    fields ? fields.slice(from, to + 1).reduce((sum, f) => sum + Number(f), 0) : 0;
+  let total = ticks(statFields(pid), 11, 14); // utime, stime, cutime, cstime
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (fields && Number(fields[1]) === pid) total += ticks(fields, 11, 12);
+  }
+  return (total * 1000) / 100; // clock ticks (USER_HZ 100)
+}
+
+/** The process whose command line holds every one of `parts`. */
+function processWith(parts: string[]): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (parts.every((part) => cmdline.includes(part))) return Number(entry);
+  }
+  throw new Error(`no process runs ${parts.join(' … ')}`);
+}
+
+/** The postmaster of the server at `dsn`: the parent of its checkpointer. */
+async function postmasterOf(dsn: string): Promise<number> {
+  const [row] = await sql<{ pid: number }>(dsn, `SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'`);
+  return Number(statFields(row!.pid)![1]);
+}
+
+async function tally(c: Cluster): Promise<Tally> {
+  const text = await c.metrics();
+  const duration = (verb: string, what: 'sum' | 'count') =>
+    metricSum(text, `apiserver_request_duration_seconds_${what}`, ['resource="databaseroles"', `verb="${verb}"`, 'subresource=""']);
+  const catalog = (kind: string, what: 'sum' | 'count') =>
+    metricSum(text, `catalog_operation_duration_seconds_${what}`, [`kind="${kind}"`]);
+  return {
+    post: duration('POST', 'sum'),
+    posts: duration('POST', 'count'),
+    get: duration('GET', 'sum'),
+    gets: duration('GET', 'count'),
+    list: duration('LIST', 'sum'),
+    lists: duration('LIST', 'count'),
+    snapshot: catalog('snapshot', 'sum'),
+    snapshots: catalog('snapshot', 'count'),
+    batch: catalog('batch', 'sum'),
+    batches: catalog('batch', 'count'),
+    cpu: processCpuMs(c.server.pid) / 1000,
+    postgresCpu: treeCpuMs(c.pids.postgres) / 1000,
+    kubeCpu: (processCpuMs(c.pids.kubeApiserver) + processCpuMs(c.pids.etcd)) / 1000,
+  };
+}
+
+function minus(after: Tally, before: Tally): Tally {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof Tally]])) as unknown as Tally;
+}
+
+function plus(a: Tally, b: Tally): Tally {
+  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v + b[k as keyof Tally]])) as unknown as Tally;
+}
+
+const ms = (s: number, n: number) => `${((s * 1000) / Math.max(n, 1)).toFixed(1)} ms`;
+
 /** Part 1: `kubectl apply -f <folder>` of new roles until granted, against the same objects of the CRD. */
 async function applies(c: Cluster, work: string): Promise<number> {
   const ours: number[] = [];
   const crd: number[] = [];
-  const pid = c.server.pid;
-  let ourCpu = 0;
+  let spent: Tally | undefined;
+  let crdKubeCpu = 0;
   for (let run = 0; run < applyRuns; run++) {
     const indexes = range(run * applyCount, applyCount);
     const roleFolder = folderOf(join(work, `roles-${run}`), indexes.map(benchRole));
     const crFolder = folderOf(join(work, `crs-${run}`), indexes.map(benchCr));
     const names = indexes.map((i) => benchRole(i).spec.roleName);
     const runOurs = async () => {
-      const cpu = processCpuMs(pid);
+      const before = await tally(c);
       ours.push(
         await timed(async () => {
           await kubectl(c.admin, ['apply', '-f', roleFolder]);
@@ -161,17 +265,34 @@ async function applies(c: Cluster, work: string): Promise<number> {
           if (missing.length > 0) throw new Error(`after kubectl apply, ${missing.length} roles lack their grants, e.g. ${missing[0]}`);
         }),
       );
-      ourCpu += processCpuMs(pid) - cpu;
+      const delta = minus(await tally(c), before);
+      spent = spent ? plus(spent, delta) : delta;
     };
-    const runCrd = async () => crd.push(await timed(() => kubectl(c.admin, ['apply', '-f', crFolder])));
+    const runCrd = async () => {
+      const before = await tally(c);
+      crd.push(await timed(() => kubectl(c.admin, ['apply', '-f', crFolder])));
+      crdKubeCpu += (await tally(c)).kubeCpu - before.kubeCpu;
+    };
     for (const measure of run % 2 === 0 ? [runOurs, runCrd] : [runCrd, runOurs]) await measure();
   }
   const ratio = median(ours) / median(crd);
+  const roles = applyCount * applyRuns;
+  const wall = ours.reduce((a, b) => a + b, 0) / 1000;
   console.log(
     `kubectl apply -f <folder> of ${applyCount} DatabaseRoles until granted: ${seconds(median(ours))}  [runs: ${all(ours)}]` +
-      ` (${(median(ours) / applyCount).toFixed(1)} ms a role; the server's CPU ${((ourCpu / ours.length / median(ours)) * 100).toFixed(0)} % of it)`,
+      ` (${ms(median(ours) / 1000, applyCount)} a role)`,
   );
-  console.log(`kubectl apply -f <folder> of ${applyCount} BenchRoles (CRD, no controller): ${seconds(median(crd))}  [runs: ${all(crd)}]`);
+  console.log(
+    `  per role, from the server's /metrics and /proc: its POST ${ms(spent!.post, roles)} (${spent!.posts} POSTs), ` +
+      `catalog snapshots ${ms(spent!.snapshot, roles)} (${(spent!.snapshots / roles).toFixed(1)} a role), SQL batches ${ms(spent!.batch, roles)} ` +
+      `(${(spent!.batches / roles).toFixed(1)}), its GET ${ms(spent!.get, roles)}; the rest (kubectl, kube-apiserver, the proxy) ` +
+      `${ms(wall - spent!.post - spent!.get, roles)}; CPU: the server ${ms(spent!.cpu, roles)}, PostgreSQL ${ms(spent!.postgresCpu, roles)}, ` +
+      `kube-apiserver and etcd ${ms(spent!.kubeCpu, roles)}`,
+  );
+  console.log(
+    `kubectl apply -f <folder> of ${applyCount} BenchRoles (CRD, no controller): ${seconds(median(crd))}  [runs: ${all(crd)}]` +
+      ` (${ms(median(crd) / 1000, applyCount)} an object; CPU of kube-apiserver and etcd ${ms(crdKubeCpu, roles)})`,
+  );
   console.log(`apply ratio: ${ratio.toFixed(2)}`);
   verdict('apply ratio', ratio.toFixed(2), ratio <= targets.apply, `≤ ${targets.apply}`);
   return ratio;
@@ -225,6 +346,7 @@ async function lists(c: Cluster): Promise<void> {
   await measure(commands.crs);
   console.log(`first kubectl get databaseroles -A (statuses persisted): ${seconds(first.ms)}`);
   const times: Record<keyof typeof commands, number[]> = { roles: [], crs: [], rolesJson: [], crsJson: [] };
+  const before = await tally(c);
   const sizes: Record<string, number> = {};
   for (let run = 0; run < listRuns; run++) {
     for (const pair of [
@@ -245,6 +367,13 @@ async function lists(c: Cluster): Promise<void> {
   line('crs', `kubectl get benchroles -A (${listCount}, CRD)`);
   line('rolesJson', `kubectl get databaseroles -A -o json`);
   line('crsJson', `kubectl get benchroles -A -o json (CRD)`);
+  const spent = minus(await tally(c), before);
+  const kubectlRuns = times.roles.length + times.rolesJson.length;
+  console.log(
+    `  per kubectl get of the roles, from the server's /metrics and /proc: ${(spent.lists / kubectlRuns).toFixed(1)} LISTs taking ` +
+      `${ms(spent.list, kubectlRuns)} in the server, catalog snapshots ${ms(spent.snapshot, kubectlRuns)} (${(spent.snapshots / kubectlRuns).toFixed(1)}), ` +
+      `CPU: the server ${ms(spent.cpu, kubectlRuns)}, PostgreSQL ${ms(spent.postgresCpu, kubectlRuns)}, kube-apiserver and etcd ${ms(spent.kubeCpu, kubectlRuns)}`,
+  );
   const list = median(times.roles) / median(times.crs);
   const json = median(times.rolesJson) / median(times.crsJson);
   console.log(`list ratio: ${list.toFixed(2)}`);
@@ -278,7 +407,18 @@ async function clusterMode(): Promise<number> {
     logLevel: 'info',
     ...(cpuProfileDir ? { nodeOptions: ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] } : {}),
   });
-  const c: Cluster = { server, admin: { kubeconfig: cp.kubeconfig, dataDir: work }, api: apiOf(cp.kubeconfig, concurrency) };
+  const clientCertificate = { cert: readFileSync(join(cp.dir, 'admin.crt'), 'utf8'), key: readFileSync(join(cp.dir, 'admin.key'), 'utf8') };
+  const metrics = async () => {
+    const answer = await direct(server, '/metrics', clientCertificate);
+    if (answer.status !== 200) throw new Error(`GET /metrics on the server's port: ${answer.status} ${answer.text().slice(0, 300)}`);
+    return answer.text();
+  };
+  const pids = {
+    postgres: await postmasterOf(server.postgres.superuserDsn),
+    kubeApiserver: processWith(['kube-apiserver', `--cert-dir=${join(cp.dir, 'certs')}`]),
+    etcd: processWith(['etcd', `--data-dir=${join(cp.dir, 'etcd')}`]),
+  };
+  const c: Cluster = { server, metrics, pids, admin: { kubeconfig: cp.kubeconfig, dataDir: work }, api: apiOf(cp.kubeconfig, concurrency) };
   try {
     console.log(`cluster mode: the server's process ${server.pid} runs node --enable-source-maps dist/main.js (resync an hour apart)`);
     memoryLine('server memory at start', server.pid);
@@ -432,10 +572,15 @@ spec: {name: ${databaseName(k)}, databaseClusterRef: {name: ${clusterName(k)}}}
 
 async function main(): Promise<void> {
   const started = performance.now();
+  const load = () =>
+    loadavg()
+      .map((x) => x.toFixed(1))
+      .join(', ');
+  console.log(`load average at start: ${load()} (2 cores are a quiet machine's 2.0)`);
   const ratio = await clusterMode();
   await localMode();
   if (large) await largeRun();
-  console.log(`total run time: ${seconds(performance.now() - started)}`);
+  console.log(`total run time: ${seconds(performance.now() - started)}; load average at the end: ${load()}`);
   for (const line of verdicts) console.log(line);
   console.log(`ratio: ${ratio.toFixed(2)}`);
 }

@@ -4,7 +4,7 @@
 // PostgreSQL connections before and after. Last line: `ratio: <Secrets cycles per second / DatabaseRoles'>`.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { apiOf, guideCluster, kubectl, rssMiB, startServerProcess, type Api } from './support.ts';
+import { apiOf, guideCluster, kubectl, metricSum, rssMiB, startServerProcess, type Api } from './support.ts';
 
 const clients = Number(process.env.BENCH_LOAD_CLIENTS ?? 20);
 const durationMs = Number(process.env.BENCH_LOAD_SECONDS ?? 60) * 1000;
@@ -108,14 +108,6 @@ async function phase(api: Api, target: Target, pid: number): Promise<number> {
   }
   console.log(`  server RSS: peak ${peak.toFixed(0)} MiB, after ${rssMiB(pid).toFixed(0)} MiB`);
   return perSecond;
-}
-
-/** The sum of a /metrics series' values whose labels include all of `labels`. */
-function metricSum(text: string, name: string, labels: string[]): number {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name}{`) && labels.every((label) => line.includes(label)))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 /** What the server's /metrics say of the roles phase: time in requests against time in the catalog's SQL. */

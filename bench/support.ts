@@ -273,3 +273,11 @@ export async function ungranted(dsn: string, database: string, roles: string[]):
 export async function createTables(dsn: string, database: string, count: number): Promise<void> {
   await sql(dsn, Array.from({ length: count }, (_, i) => `CREATE TABLE t${i + 1} (id int);`).join('\n'), { database });
 }
+
+/** The sum of a /metrics series' values whose labels include all of `labels`. */
+export function metricSum(text: string, name: string, labels: string[]): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) && labels.every((label) => line.includes(label)))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}

@@ -287,7 +287,7 @@ export function direct(
   server: Pick<Replica, 'port'>,
   path: string,
   options: DirectRequest = {},
-): Promise<{ status: number; json: () => { reason?: string; message?: string } }> {
+): Promise<{ status: number; json: () => { reason?: string; message?: string }; text: () => string }> {
   const ca = readFileSync(join(controlPlane().dir, 'serving-cert', 'ca.crt'), 'utf8');
   return new Promise((resolvePromise, reject) => {
     const req = httpsRequest(
@@ -304,7 +304,10 @@ export function direct(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolvePromise({ status: res.statusCode!, json: () => JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+        res.on('end', () => {
+          const text = () => Buffer.concat(chunks).toString('utf8');
+          resolvePromise({ status: res.statusCode!, json: () => JSON.parse(text()), text });
+        });
       },
     );
     req.on('error', reject);
