@@ -6,11 +6,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { quoteIdent, quoteLiteral } from '../storage/catalog/identifiers.ts';
-import { sql } from '../test/support/postgres.ts';
 import {
   all,
   apiOf,
   benchRole,
+  createTables,
   guideCluster,
   inDatabase,
   inParallel,
@@ -21,6 +21,7 @@ import {
   seconds,
   startLocal,
   timePsql,
+  ungranted,
 } from './support.ts';
 
 const count = Number(process.env.BENCH_CREATE_COUNT ?? 200);
@@ -46,12 +47,7 @@ function referenceSql(names: string[], passwords: string[]): string {
 
 /** Both sides must end with the role able to write every table. */
 async function checkGranted(dsn: string, role: string): Promise<void> {
-  const [row] = await sql<{ ok: boolean }>(
-    dsn,
-    `SELECT bool_and(has_table_privilege($1, c.oid, 'SELECT,INSERT,UPDATE,DELETE')) AS ok FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'`,
-    { database, params: [role] },
-  );
-  if (!row?.ok) throw new Error(`${role} lacks its table privileges`);
+  if ((await ungranted(dsn, database, [role])).length > 0) throw new Error(`${role} lacks its table privileges`);
 }
 
 async function main(): Promise<void> {
@@ -62,7 +58,7 @@ async function main(): Promise<void> {
   const setup = apiOf(local.kubeconfig, 8);
   try {
     await kubectl(local, ['apply', '-f', '-'], guideCluster(local.postgresDsn));
-    await sql(local.postgresDsn, Array.from({ length: tableCount }, (_, i) => `CREATE TABLE t${i + 1} (id int);`).join('\n'), { database });
+    await createTables(local.postgresDsn, database, tableCount);
     const ours: number[] = [];
     const reference: number[] = [];
     for (let round = 0; round < rounds; round++) {

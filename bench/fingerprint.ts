@@ -2,7 +2,6 @@
 // second per DatabaseCluster: its latency and CPU per read with 1,000 managed roles and 20 managed databases, and
 // 200 clusters' worth of it (200 catalogs, each with its own pool and watch, reading at the reconciler's rate, twice a second) against one
 // server. Last line: `ratio: <one read / one snapshot of the same roles and databases (what a pass reads)>`.
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -12,7 +11,7 @@ import { connectionConfig } from '../storage/catalog/dsn.ts';
 import { fingerprintSql, readFingerprintFacts } from '../storage/catalog/fingerprint.ts';
 import { ServerCatalog } from '../storage/catalog/server.ts';
 import { sql, startTestServer } from '../test/support/postgres.ts';
-import { median } from './support.ts';
+import { median, processCpuMs } from './support.ts';
 
 const roleCount = Number(process.env.BENCH_FINGERPRINT_ROLES ?? 1_000);
 const databaseCount = Number(process.env.BENCH_FINGERPRINT_DATABASES ?? 20);
@@ -26,12 +25,6 @@ const ms = (x: number) => `${x.toFixed(2)} ms`;
 function percentile(xs: number[], p: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
-}
-
-/** CPU time a process has used so far (user + system), in ms, from /proc (Linux). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
 const ownCpuMs = () => {

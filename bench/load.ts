@@ -2,13 +2,9 @@
 // store alone), then on DatabaseRoles (the store, the catalog and their SQL), against one local-mode server run
 // as `npm start` runs it, in its own process. Prints throughput, p50/p99 per verb, the server's RSS and the
 // PostgreSQL connections before and after. Last line: `ratio: <Secrets cycles per second / DatabaseRoles'>`.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { apiOf, guideCluster, kubectl, metricSum, type Api, type LocalServer } from './support.ts';
+import { apiOf, guideCluster, kubectl, metricSum, rssMiB, startServerProcess, type Api } from './support.ts';
 
 const clients = Number(process.env.BENCH_LOAD_CLIENTS ?? 20);
 const durationMs = Number(process.env.BENCH_LOAD_SECONDS ?? 60) * 1000;
@@ -50,39 +46,6 @@ const secrets: Target = {
   collection: '/api/v1/namespaces/default/secrets',
   object: (name) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default' }, stringData: { password: name } }),
 };
-
-/** The server as `npm start` runs it, in a process of its own (its RSS is its own), on a free port. */
-async function startServer(): Promise<{ local: LocalServer; child: ChildProcess; stop(): Promise<void> }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-load-'));
-  chmodSync(dataDir, 0o755);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn'], {
-    cwd: resolve(import.meta.dirname, '..'),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((done, fail) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /serving on https:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (match) done(Number(match[1]));
-    });
-    child.once('exit', (code) => fail(new Error(`the server exited with ${code} before serving`)));
-  });
-  const stop = async () => {
-    const exited = new Promise((done) => child.once('exit', done));
-    child.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  const postgresDsn = readFileSync(join(dataDir, 'postgres.dsn'), 'utf8').trim();
-  const local = { dataDir, port, kubeconfig: join(dataDir, 'kubeconfig'), postgresDsn } as LocalServer;
-  return { local, child, stop };
-}
-
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
-  return line ? Number(line[1]) / 1024 : NaN;
-}
 
 async function connections(dsn: string): Promise<number> {
   const client = new pg.Client({ connectionString: dsn });
@@ -161,7 +124,7 @@ async function whereTimeWent(api: Api): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const server = await startServer();
+  const server = await startServerProcess();
   const pid = server.child.pid!;
   const api = apiOf(server.local.kubeconfig, clients);
   try {

@@ -1,15 +1,16 @@
 // What the API benchmarks share: local mode started in-process for them, POSTs over kept-alive connections,
 // kubectl against it, the guide's objects, and how timings are printed.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { startLocalMode, type LocalMode } from '../modes/local.ts';
 import type { DatabaseRoleSpec } from '../openapi/databaserole.ts';
 import { guideManifests } from '../test/support/guide.ts';
+import { sql } from '../test/support/postgres.ts';
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -23,21 +24,35 @@ export interface Api {
   close(): void;
 }
 
-/** Requests with the server, CA and token of the kubeconfig, over kept-alive connections (`sockets` at most). */
+/**
+ * Requests with the server, CA and credentials (a token, or a client certificate and key) of the kubeconfig's first
+ * cluster and user, over kept-alive connections (`sockets` at most).
+ */
 export function apiOf(kubeconfigPath: string, sockets: number): Api {
   const config = parseYaml(readFileSync(kubeconfigPath, 'utf8')) as {
-    clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
-    users: { user: { token: string } }[];
+    clusters: { cluster: { server: string; 'certificate-authority-data'?: string; 'certificate-authority'?: string } }[];
+    users: { user: { token?: string; 'client-certificate'?: string; 'client-key'?: string } }[];
   };
-  const { server, 'certificate-authority-data': caData } = config.clusters[0]!.cluster;
-  const ca = Buffer.from(caData, 'base64').toString('utf8');
-  const token = config.users[0]!.user.token;
-  const agent = new Agent({ keepAlive: true, maxSockets: sockets, ca });
+  const cluster = config.clusters[0]!.cluster;
+  const { server } = cluster;
+  const ca = cluster['certificate-authority-data']
+    ? Buffer.from(cluster['certificate-authority-data'], 'base64').toString('utf8')
+    : readFileSync(cluster['certificate-authority']!, 'utf8');
+  const user = config.users[0]!.user;
+  const token = user.token;
+  const clientCert = user['client-certificate']
+    ? { cert: readFileSync(user['client-certificate']), key: readFileSync(user['client-key']!) }
+    : {};
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets, ca, ...clientCert });
   const call = (method: string, path: string, body?: object) =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = request(
         `${server}${path}`,
-        { method, agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+        {
+          method,
+          agent,
+          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -101,6 +116,62 @@ export async function startLocal(): Promise<LocalServer> {
   };
 }
 
+/** A local-mode server in a process of its own: what the benchmarks need of it. */
+export interface ServerProcess {
+  local: Pick<LocalServer, 'dataDir' | 'port' | 'kubeconfig' | 'postgresDsn'>;
+  child: ChildProcess;
+  /** SIGTERM; resolves once it has exited and its folder is removed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The server as `npm start` runs it, in a process of its own (its RSS is its own), on a free port: from the sources
+ * through tsx (default), or `dist`: the compiled entry point as `npm start` and the image run it
+ * (`node --enable-source-maps dist/main.js`; `npm run build` first). `args`: more of main.ts's options.
+ */
+export async function startServerProcess(options: { entry?: 'sources' | 'dist'; args?: string[] } = {}): Promise<ServerProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-server-'));
+  chmodSync(dataDir, 0o755);
+  const entry = options.entry === 'dist' ? ['--enable-source-maps', 'dist/main.js'] : ['--import', 'tsx', 'main.ts'];
+  const args = ['--data-dir', dataDir, '--port', '0', '--log-level', 'warn', ...(options.args ?? [])];
+  const child = spawn(process.execPath, [...entry, ...args], {
+    cwd: resolve(import.meta.dirname, '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((done, fail) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /serving on https:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (match) done(Number(match[1]));
+    });
+    child.once('exit', (code) => fail(new Error(`the server exited with ${code} before serving`)));
+  });
+  const stop = async () => {
+    const exited = new Promise((done) => child.once('exit', done));
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  const postgresDsn = readFileSync(join(dataDir, 'postgres.dsn'), 'utf8').trim();
+  return { local: { dataDir, port, kubeconfig: join(dataDir, 'kubeconfig'), postgresDsn }, child, stop };
+}
+
+/** A process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB, from /proc/<pid>/status. */
+export function memoryMiB(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kB = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  return { rss: kB('VmRSS'), hwm: kB('VmHWM') };
+}
+
+export const rssMiB = (pid: number) => memoryMiB(pid).rss;
+
+/** CPU time a process has used so far (user + system), in ms, from /proc (Linux). */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
 const suffix = (i: number) => String(i + 1).padStart(4, '0');
 
 /** The password Secret of the i-th benchmark role. */
@@ -146,7 +217,7 @@ export function benchRole(i: number): {
 }
 
 /** kubectl with the server's kubeconfig and discovery cache; its output whole (`-o json` of 1,000 roles is megabytes). */
-export async function kubectl(local: LocalServer, args: string[], input?: string): Promise<string> {
+export async function kubectl(local: Pick<LocalServer, 'kubeconfig' | 'dataDir'>, args: string[], input?: string): Promise<string> {
   const child = spawn('kubectl', ['--kubeconfig', local.kubeconfig, ...args], {
     env: { ...process.env, KUBECACHEDIR: join(local.dataDir, 'kube-cache') },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -187,4 +258,26 @@ export async function timePsql(dsn: string, file: string): Promise<number> {
   const elapsed = performance.now() - started;
   if (code !== 0) throw new Error(`psql exited with code ${code}: ${stderr.slice(0, 2000)}`);
   return elapsed;
+}
+
+/**
+ * Of `roles`, those that do not exist or lack the guide's privileges in `database`: SELECT, INSERT, UPDATE and
+ * DELETE on every table of `public`, and USAGE and CREATE on the schema. One query, whatever their number.
+ */
+export async function ungranted(dsn: string, database: string, roles: string[]): Promise<string[]> {
+  const rows = await sql<{ role: string }>(
+    dsn,
+    `SELECT r AS role FROM unnest($1::text[]) AS r
+      WHERE CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN true
+            ELSE NOT has_schema_privilege(r, 'public', 'USAGE,CREATE')
+              OR EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+                           AND NOT has_table_privilege(r, c.oid, 'SELECT,INSERT,UPDATE,DELETE')) END`,
+    { database, params: [roles] },
+  );
+  return rows.map((row) => row.role);
+}
+
+/** Tables t1..t`count` in `database` (`public`), for the roles' grants on all tables to cover. */
+export async function createTables(dsn: string, database: string, count: number): Promise<void> {
+  await sql(dsn, Array.from({ length: count }, (_, i) => `CREATE TABLE t${i + 1} (id int);`).join('\n'), { database });
 }

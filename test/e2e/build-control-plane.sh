@@ -63,6 +63,6 @@ else
 fi
 
 "$BIN/kube-apiserver" --version
-"$BIN/etcd" --version | head -1
+"$BIN/etcd" --version | sed -n 1p # reads it all: head would close the pipe early, and pipefail then fails on the SIGPIPE
 
 "$ROOT/test/e2e/build-helm.sh"

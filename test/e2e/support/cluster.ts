@@ -100,6 +100,8 @@ export function renderChart(port: number, caFile: string): Promise<string> {
 /** One server process in cluster mode. */
 export interface Replica {
   port: number;
+  /** Its process id (/proc/<pid>/status). */
+  pid: number;
   /** Its log, for failure messages and to tell what this replica did. */
   logFile: string;
   /** Sends the signal (SIGTERM unless told) unless it has exited already; resolves once it has. */
@@ -139,8 +141,25 @@ current-context: e2e
   return file;
 }
 
-function startProcess(args: string[], logFile: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts', ...args], {
+/** How the server's process is run: from the sources (the suite) or as the image runs it. */
+export interface ServerOptions {
+  /**
+   * `sources` (default): `node --import tsx main.ts`; `dist`: the compiled entry point as the image's ENTRYPOINT runs
+   * it, `node --enable-source-maps dist/main.js` (`npm run build` first).
+   */
+  entry?: 'sources' | 'dist';
+  /** Node's own options before the entry point (`--cpu-prof`, say). */
+  nodeOptions?: string[];
+  /** `--resync-interval` in seconds (default 1: the suite waits for passes). */
+  resyncIntervalSeconds?: number;
+  /** `--log-level` (default debug). */
+  logLevel?: string;
+}
+
+const entryArgs = { sources: ['--import', 'tsx', 'main.ts'], dist: ['--enable-source-maps', 'dist/main.js'] };
+
+function startProcess(args: string[], logFile: string, options: ServerOptions = {}): ChildProcess {
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), ...entryArgs[options.entry ?? 'sources'], ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, KUBECONFIG: '' },
@@ -151,11 +170,12 @@ function startProcess(args: string[], logFile: string): ChildProcess {
   return child;
 }
 
-function startReplicaProcess(port: number, args: string[], logFile: string): Replica {
-  const child = startProcess(['--mode', 'cluster', '--port', String(port), ...args], logFile);
+function startReplicaProcess(port: number, args: string[], logFile: string, options: ServerOptions = {}): Replica {
+  const child = startProcess(['--mode', 'cluster', '--port', String(port), ...args], logFile, options);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     port,
+    pid: child.pid!,
     logFile,
     kill: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -165,7 +185,7 @@ function startReplicaProcess(port: number, args: string[], logFile: string): Rep
 }
 
 /** Installs and starts the server; resolves once the aggregator reports the APIService Available. */
-export async function installServer(): Promise<InstalledServer> {
+export async function installServer(options: ServerOptions = {}): Promise<InstalledServer> {
   const cp = controlPlane();
   const work = join(cp.dir, `server-${process.pid}`);
   mkdirSync(work, { recursive: true });
@@ -212,11 +232,11 @@ export async function installServer(): Promise<InstalledServer> {
     '--kubeconfig',
     await serviceAccountKubeconfig(cp, join(work, 'kubeconfig')),
     '--resync-interval',
-    '1',
+    String(options.resyncIntervalSeconds ?? 1),
     '--log-level',
-    'debug',
+    options.logLevel ?? 'debug',
   ];
-  const replicas = [startReplicaProcess(port, args, join(work, 'server.log'))];
+  const replicas = [startReplicaProcess(port, args, join(work, 'server.log'), options)];
   const first = replicas[0]!;
   const stop = async () => {
     const removed = await asAdmin(['delete', 'apiservice', apiService, '--ignore-not-found']);
@@ -225,7 +245,7 @@ export async function installServer(): Promise<InstalledServer> {
     if (removed.code !== 0) throw new Error(`the APIService could not be removed: ${removed.stderr}`);
   };
   const startReplica = async () => {
-    const replica = startReplicaProcess(await freePort(), args, join(work, `replica-${replicas.length + 1}.log`));
+    const replica = startReplicaProcess(await freePort(), args, join(work, `replica-${replicas.length + 1}.log`), options);
     replicas.push(replica);
     if (!(await eventually(async () => (await direct(replica, '/readyz').catch(() => undefined))?.status === 200, 60_000))) {
       throw new Error(`replica on port ${replica.port} not ready within 60 s:\n${readFileSync(replica.logFile, 'utf8').slice(-4000)}`);
