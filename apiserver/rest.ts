@@ -418,8 +418,26 @@ export class ResourceHandlers {
       );
     }
     const isApply = type === applyPatchType;
-    const { manager, force } = patchOptionsOf(ctx, isApply);
+    const options = patchOptionsOf(ctx, isApply);
     const body = decode(await readBody(ctx), isApply ? 'application/yaml' : 'application/json');
+    // As kube-apiserver's patcher: a patch that names no resourceVersion is applied again to the object as it now
+    // is when another write (a live status stored meanwhile) came between its read and its write.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.patchOnce(ctx, scope, subresource, { type, isApply, body, ...options });
+      } catch (error) {
+        if (!lostToConcurrentWrite(error) || namesResourceVersion(body, type) || attempt === patchAttempts) throw error;
+      }
+    }
+  }
+
+  private async patchOnce(
+    ctx: Koa.Context,
+    scope: Scope,
+    subresource: 'status' | undefined,
+    patch: { type: string; isApply: boolean; body: unknown; manager: string; force: boolean },
+  ): Promise<void> {
+    const { type, isApply, body, manager, force } = patch;
     // Only an apply to the object itself may create it.
     const old = await this.load(scope).catch((error: unknown) => {
       if (isApply && subresource === undefined && error instanceof StatusError && error.reason === 'NotFound') return undefined;
@@ -454,8 +472,8 @@ export class ResourceHandlers {
     if (next.apiVersion !== old.apiVersion || next.kind !== old.kind || next.metadata.name !== old.metadata.name) {
       throw badRequest('a patch may not change apiVersion, kind or metadata.name');
     }
-    // A patch applies to what it read: a concurrent write in between is a Conflict, as for an update (an apply
-    // that names a resourceVersion makes that the precondition).
+    // A patch applies to what it read: a concurrent write in between is a Conflict (patch() tries again, unless
+    // the patch names a resourceVersion: that is its precondition).
     await this.replace(ctx, next, old, subresource);
   }
 
@@ -571,6 +589,21 @@ function uidConflict(kind: ResourceKind, name: string, requested: unknown, store
     subjectOf(kind, name),
     `Precondition failed: UID in precondition: ${String(requested)}, UID in object meta: ${String(stored)}`,
   );
+}
+
+/** kube-apiserver's maxRetryWhenPatchConflicts. */
+const patchAttempts = 5;
+
+/** A store write that lost to another write of the object: no refusal of the request (those carry details). */
+function lostToConcurrentWrite(error: unknown): boolean {
+  return error instanceof StatusError && error.reason === 'Conflict' && error.details === undefined;
+}
+
+/** Whether the patch sets metadata.resourceVersion: then it is the patch's precondition, and a Conflict is its answer. */
+function namesResourceVersion(body: unknown, type: string): boolean {
+  if (type === 'application/json-patch+json')
+    return Array.isArray(body) && body.some((op) => isObject(op) && op.path === '/metadata/resourceVersion');
+  return isObject(body) && isObject(body.metadata) && body.metadata.resourceVersion !== undefined;
 }
 
 /** Mounts the kind's paths: namespaced kinds also list and watch across namespaces. */

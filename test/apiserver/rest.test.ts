@@ -5,6 +5,7 @@ import test from 'ava';
 import { storeResource, type ResourceKind } from '../../reconcile/kinds/resource.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import { serveKinds } from '../support/apiserver.ts';
+import type { ObjectStore } from '../../storage/objects/store.ts';
 import type { RequestOptions } from '../support/http.ts';
 import { startTestServer, type TestServer } from '../support/postgres.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
@@ -267,6 +268,45 @@ test('merge patch and JSON patch apply to the stored object', async (t) => {
     headers: { 'content-type': 'application/json-patch+json' },
   });
   t.is(failing.status, 422);
+});
+
+test('a patch overtaken by a status write between its read and its write is applied again; one naming a resourceVersion is a 409', async (t) => {
+  // Admission of the next update stores a status first, as a live read may persist one at any moment.
+  const overtaken = { next: false };
+  let storeOfTest: ObjectStore | undefined;
+  const racing: ResourceKind = {
+    ...widgets,
+    strategy: {
+      ...widgets.strategy,
+      admit: async (_object, old) => {
+        if (old && overtaken.next) {
+          overtaken.next = false;
+          await storeOfTest!.update(storeResource(widgets), { ...old, status: { seen: Date.now() } });
+        }
+        return { claims: [] };
+      },
+    },
+  };
+  const { call, store } = await serveKinds(t, server.superuserDsn, [racing]);
+  storeOfTest = store;
+  await call('POST', collection, widget('a'));
+  const merge = { headers: { 'content-type': 'application/merge-patch+json' } };
+  overtaken.next = true;
+  const patched = await call('PATCH', `${collection}/a`, { spec: { size: 5 } }, merge);
+  t.is(patched.status, 200, patched.text);
+  t.like(patched.json(), { spec: { size: 5 } });
+  t.false(overtaken.next, 'the status write came between');
+
+  const current = (await call('GET', `${collection}/a`)).json() as KubeObject;
+  overtaken.next = true;
+  const preconditioned = await call(
+    'PATCH',
+    `${collection}/a`,
+    { metadata: { resourceVersion: current.metadata.resourceVersion }, spec: { size: 6 } },
+    merge,
+  );
+  t.is(preconditioned.status, 409);
+  t.like((await call('GET', `${collection}/a`)).json(), { spec: { size: 5 } });
 });
 
 test('list filters by label and field selectors, pages with limit and continue, and renders a Table', async (t) => {
