@@ -273,7 +273,7 @@ test('merge patch and JSON patch apply to the stored object', async (t) => {
 test('a patch overtaken by a status write between its read and its write is applied again; one naming a resourceVersion is a 409', async (t) => {
   // Admission of the next update stores a status first, as a live read may persist one at any moment.
   const overtaken = { next: false };
-  let storeOfTest: ObjectStore | undefined;
+  const served: { store?: ObjectStore } = {};
   const racing: ResourceKind = {
     ...widgets,
     strategy: {
@@ -281,14 +281,14 @@ test('a patch overtaken by a status write between its read and its write is appl
       admit: async (_object, old) => {
         if (old && overtaken.next) {
           overtaken.next = false;
-          await storeOfTest!.update(storeResource(widgets), { ...old, status: { seen: Date.now() } });
+          await served.store!.update(storeResource(widgets), { ...old, status: { seen: Date.now() } });
         }
         return { claims: [] };
       },
     },
   };
   const { call, store } = await serveKinds(t, server.superuserDsn, [racing]);
-  storeOfTest = store;
+  served.store = store;
   await call('POST', collection, widget('a'));
   const merge = { headers: { 'content-type': 'application/merge-patch+json' } };
   overtaken.next = true;
