@@ -15,6 +15,8 @@ import { systemClock, type Clock } from '../lib/clock.ts';
  * large the cluster, while a small cluster's passes still follow a nudge within its settle time.
  */
 const restFactor = 3;
+/** The longest rest: a pass made slow by a server that does not answer (timeouts) must not hold back the next for long. */
+const maxRestMs = 5_000;
 
 export class ClusterLoop {
   private timer: unknown;
@@ -51,7 +53,7 @@ export class ClusterLoop {
   }
 
   private nudgedDelayMs(): number {
-    const rested = this.lastPass.endedAt + restFactor * this.lastPass.tookMs - this.clock.now();
+    const rested = this.lastPass.endedAt + Math.min(restFactor * this.lastPass.tookMs, maxRestMs) - this.clock.now();
     return Math.max(this.settleMs, rested);
   }
 
@@ -82,7 +84,9 @@ export class ClusterLoop {
       const cut = (++this.passesRun === 1 ? 5 * this.jitter : this.jitter) * Math.random();
       const intervalMs = this.intervalMs * (1 - cut);
       const nextIntervalIn = Math.max(this.settleMs, startedAt + intervalMs - this.clock.now());
-      this.schedule(this.nudgedWhileRunning ? this.nudgedDelayMs() : Math.min(nextIntervalIn, retryInMs ?? Infinity));
+      // A nudge never puts off a pass the interval or a backoff asks for.
+      const due = Math.min(nextIntervalIn, retryInMs ?? Infinity);
+      this.schedule(this.nudgedWhileRunning ? Math.min(this.nudgedDelayMs(), due) : due);
     });
   }
 

@@ -70,6 +70,8 @@ class ResourceCache {
   through: bigint;
   /** The newest change of this resource applied: a continued list as of a resourceVersion since then is current. */
   private lastChanged: bigint;
+  /** Stops the change feed's deliveries to it. */
+  unsubscribe: () => void = () => undefined;
 
   constructor(
     readonly resource: string,
@@ -175,6 +177,13 @@ export class ObjectCache {
       return undefined;
     }
     const { resourceVersion, oldest } = await this.source.state();
+    if (resourceVersion < cache.through) {
+      // The store went back (restored from an older copy, or started anew): what the cache holds is not in it.
+      if (this.ready.get(resource) === cache) this.ready.delete(resource);
+      cache.unsubscribe();
+      this.fill(resource);
+      return undefined;
+    }
     if (cache.through < resourceVersion && !(await this.source.delivered(resourceVersion, catchUpMs))) return undefined;
     // Dropped meanwhile (its feed ended), or a newer cache of the resource took its place.
     if (this.ready.get(resource) !== cache || cache.through < resourceVersion) return undefined;
@@ -197,7 +206,7 @@ export class ObjectCache {
     const cache = new ResourceCache(resource, items, resourceVersion);
     // The feed ends a subscription it cannot keep complete (changes compacted while it was away): the cache goes.
     let ended = false;
-    await this.source.subscribe(
+    cache.unsubscribe = await this.source.subscribe(
       (change) => cache.apply(change),
       resourceVersion,
       () => {

@@ -3,7 +3,7 @@
 // the cache fills and while the feed is not listening.
 import test, { type ExecutionContext } from 'ava';
 import { Expired, NotFound, ObjectStore } from '../../storage/objects/store.ts';
-import { unique } from '../support/postgres.ts';
+import { sql, unique } from '../support/postgres.ts';
 import { keys, replicaWithOwnUser, role, roles, storeSuite, until } from './support.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 
@@ -144,4 +144,26 @@ test('while the feed is not listening, reads come from the store and are current
     t.deepEqual(keys(list.items), ['team-a/b'], 'current, wherever it was read');
     return reads.memory > memory;
   });
+});
+
+test('a store that went back (restored from an older copy) is read from its tables, then cached anew from them', async (t) => {
+  const { store, schema, cached } = await replica(t);
+  const kept = await store.create(roles, role('kept'));
+  await store.create(roles, role('lost'));
+  await cached();
+  // The restore: the tables as they were once `kept` was written.
+  const dsn = (await suite.server()).superuserDsn;
+  const at = kept.metadata.resourceVersion!;
+  await sql(
+    dsn,
+    `DELETE FROM "${schema}".objects WHERE name = 'lost';
+     DELETE FROM "${schema}".changes WHERE resource_version > ${at};
+     UPDATE "${schema}".state SET resource_version = ${at};`,
+  );
+  await t.throwsAsync(store.get(roles, 'team-a', 'lost'), { instanceOf: NotFound });
+  t.deepEqual(keys((await store.list(roles)).items), ['team-a/kept']);
+  await cached();
+  t.deepEqual(keys((await store.list(roles)).items), ['team-a/kept'], 'the cache made anew holds what the store holds');
+  const again = await store.create(roles, role('lost'));
+  t.deepEqual(await store.get(roles, 'team-a', 'lost'), again, 'and follows the writes after the restore');
 });

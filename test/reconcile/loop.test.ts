@@ -165,3 +165,23 @@ test('nudges that never stop keep long passes to a quarter of the time; a short 
   await clock.tick(30);
   t.is(quick.counts.passes, 2, 'a 5 ms pass rests 15 ms: the next nudge waits only its settle time');
 });
+
+test('a long pass rests 5 s at most, and a nudge during a pass never puts off the retry it asked for', async (t) => {
+  const clock = fakeClock();
+  const { counts, pass } = countingPass(clock, 20_000, 1); // the first pass asks for the next in 100 ms
+  const loop = loopOn(pass, 3_600_000, 20, clock);
+  t.teardown(async () => {
+    await clock.tick(60_000);
+    await loop.stop();
+  });
+  loop.nudge();
+  await clock.tick(10_000); // the first pass is running
+  loop.nudge();
+  await clock.tick(10_000 + 20 + 100); // it ended: the retry comes 100 ms later, not after a rest of 60 s
+  t.is(counts.running, 1, 'the retry runs');
+  await clock.tick(20_000); // it ended, with no retry asked
+  t.is(counts.passes, 2);
+  loop.nudge();
+  await clock.tick(5_000);
+  t.is(counts.running, 1, 'a nudge after a 20 s pass waits its rest of 5 s, not 60 s');
+});
