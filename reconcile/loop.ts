@@ -10,9 +10,10 @@
 import { systemClock, type Clock } from '../lib/clock.ts';
 
 /**
- * A nudged pass waits, after the last pass, this many times as long as that pass took: nudges that never stop
- * (every write of ours changes the catalog's digest) keep passes to a quarter of the time at most, however
- * large the cluster, while a small cluster's passes still follow a nudge within its settle time.
+ * A nudged pass waits, after the last pass, this many times as long as that pass took when that one was nudged
+ * too: nudges that never stop (every write of ours changes the catalog's digest) keep passes to a quarter of the
+ * time at most, however large the cluster, while a nudge after a quiet spell (the first one, or the one that
+ * follows a pass's own corrections) and a small cluster's passes still come within the settle time.
  */
 const restFactor = 3;
 /** The longest rest: a pass made slow by a server that does not answer (timeouts) must not hold back the next for long. */
@@ -24,7 +25,9 @@ export class ClusterLoop {
   private dueAt = Infinity;
   private running: Promise<void> | undefined;
   private nudgedWhileRunning = false;
-  private lastPass = { endedAt: -Infinity, tookMs: 0 };
+  /** Whether the pass scheduled now was asked for by a nudge. */
+  private nudgedPass = false;
+  private lastPass = { endedAt: -Infinity, tookMs: 0, nudged: false };
   private stopped = false;
 
   constructor(
@@ -44,15 +47,16 @@ export class ClusterLoop {
 
   /** The first pass comes as soon as a nudged one: a loop starts with what changed while nobody looked. */
   start(): void {
-    this.nudge();
+    this.schedule(this.settleMs);
   }
 
   nudge(): void {
     if (this.running) this.nudgedWhileRunning = true;
-    else this.schedule(this.nudgedDelayMs());
+    else if (this.schedule(this.nudgedDelayMs())) this.nudgedPass = true;
   }
 
   private nudgedDelayMs(): number {
+    if (!this.lastPass.nudged) return this.settleMs;
     const rested = this.lastPass.endedAt + Math.min(restFactor * this.lastPass.tookMs, maxRestMs) - this.clock.now();
     return Math.max(this.settleMs, rested);
   }
@@ -64,29 +68,33 @@ export class ClusterLoop {
     if (!this.running) this.schedule(intervalMs);
   }
 
-  /** The sooner of the pass already scheduled and one in `delayMs`. */
-  private schedule(delayMs: number): void {
+  /** The sooner of the pass already scheduled and one in `delayMs`; whether this one is it. */
+  private schedule(delayMs: number): boolean {
     const due = this.clock.now() + delayMs;
-    if (this.stopped || due >= this.dueAt) return;
+    if (this.stopped || due >= this.dueAt) return false;
     this.clock.clearTimeout(this.timer);
     this.dueAt = due;
+    this.nudgedPass = false;
     this.timer = this.clock.setTimeout(() => this.run(), delayMs);
+    return true;
   }
 
   private run(): void {
     this.dueAt = Infinity;
     this.nudgedWhileRunning = false;
+    const nudged = this.nudgedPass;
     const startedAt = this.clock.now();
     this.running = this.pass().then((retryInMs) => {
       this.running = undefined;
-      this.lastPass = { endedAt: this.clock.now(), tookMs: this.clock.now() - startedAt };
+      this.lastPass = { endedAt: this.clock.now(), tookMs: this.clock.now() - startedAt, nudged };
       // A pass that outlasted the interval is followed by the next after the settle time, not at once.
       const cut = (++this.passesRun === 1 ? 5 * this.jitter : this.jitter) * Math.random();
       const intervalMs = this.intervalMs * (1 - cut);
       const nextIntervalIn = Math.max(this.settleMs, startedAt + intervalMs - this.clock.now());
       // A nudge never puts off a pass the interval or a backoff asks for.
       const due = Math.min(nextIntervalIn, retryInMs ?? Infinity);
-      this.schedule(this.nudgedWhileRunning ? Math.min(this.nudgedDelayMs(), due) : due);
+      const nudgedIn = this.nudgedWhileRunning ? this.nudgedDelayMs() : Infinity;
+      if (this.schedule(Math.min(nudgedIn, due))) this.nudgedPass = nudgedIn < due;
     });
   }
 

@@ -183,5 +183,5 @@ test('a long pass rests 5 s at most, and a nudge during a pass never puts off th
   t.is(counts.passes, 2);
   loop.nudge();
   await clock.tick(5_000);
-  t.is(counts.running, 1, 'a nudge after a 20 s pass waits its rest of 5 s, not 60 s');
+  t.is(counts.running, 1, 'a nudge after a 20 s pass comes within 5 s, not 60 s');
 });
