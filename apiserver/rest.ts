@@ -330,7 +330,13 @@ export class ResourceHandlers {
   }
 
   /** Stores `next` in place of `old`: immutable metadata kept, generation bumped when the spec changed. */
-  private async replace(ctx: Koa.Context, next: KubeObject, old: KubeObject, subresource: 'status' | undefined): Promise<void> {
+  private async replace(
+    ctx: Koa.Context,
+    next: KubeObject,
+    old: KubeObject,
+    subresource: 'status' | undefined,
+    preconditioned = true,
+  ): Promise<void> {
     if (next.metadata.uid && next.metadata.uid !== old.metadata.uid)
       throw uidConflict(this.kind, old.metadata.name, next.metadata.uid, old.metadata.uid);
     const keepStatus = this.kind.statusSubresource && subresource === undefined;
@@ -362,12 +368,22 @@ export class ResourceHandlers {
     let stored: KubeObject;
     if (isDeepStrictEqual(writtenContent(prepared), writtenContent(old))) stored = old;
     else if (request.dryRun) stored = prepared;
-    else
-      stored = await this.store
-        .update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) })
-        .catch((e: unknown) => {
-          throw fromStoreError(e);
-        });
+    else {
+      const storedOver = (current: KubeObject) =>
+        this.store.update(
+          this.resource,
+          { ...prepared, metadata: { ...prepared.metadata, resourceVersion: current.metadata.resourceVersion } },
+          { expectedResourceVersion: String(current.metadata.resourceVersion) },
+        );
+      // Its SQL has run: a status stored meanwhile by a read (same spec) must not undo the write, unless the
+      // request named the resourceVersion it was made against.
+      const written = preconditioned
+        ? this.store.update(this.resource, prepared, { expectedResourceVersion: String(metadata.resourceVersion) })
+        : despitePersistedStatus(this.store, this.resource, old, storedOver);
+      stored = await written.catch((e: unknown) => {
+        throw fromStoreError(e);
+      });
+    }
     if (subresource === undefined) await this.kind.strategy.writeWarnings?.(stored, request);
     const shown = await this.answer(ctx, stored, request.dryRun, statusIsLive);
     this.send(ctx, shown);
@@ -420,18 +436,10 @@ export class ResourceHandlers {
     const isApply = type === applyPatchType;
     const options = patchOptionsOf(ctx, isApply);
     const body = decode(await readBody(ctx), isApply ? 'application/yaml' : 'application/json');
-    // As kube-apiserver's patcher: a patch that names no resourceVersion is applied again to the object as it now
-    // is when another write (a live status stored meanwhile) came between its read and its write.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.patchOnce(ctx, scope, subresource, { type, isApply, body, ...options });
-      } catch (error) {
-        if (!lostToConcurrentWrite(error) || namesResourceVersion(body, type) || attempt === patchAttempts) throw error;
-      }
-    }
+    return this.patchStored(ctx, scope, subresource, { type, isApply, body, ...options });
   }
 
-  private async patchOnce(
+  private async patchStored(
     ctx: Koa.Context,
     scope: Scope,
     subresource: 'status' | undefined,
@@ -472,9 +480,9 @@ export class ResourceHandlers {
     if (next.apiVersion !== old.apiVersion || next.kind !== old.kind || next.metadata.name !== old.metadata.name) {
       throw badRequest('a patch may not change apiVersion, kind or metadata.name');
     }
-    // A patch applies to what it read: a concurrent write in between is a Conflict (patch() tries again, unless
-    // the patch names a resourceVersion: that is its precondition).
-    await this.replace(ctx, next, old, subresource);
+    // A patch applies to what it read. A status a read stored in between is written over (the spec is the same);
+    // any other write in between is a Conflict, and so is any write at all when the patch names a resourceVersion.
+    await this.replace(ctx, next, old, subresource, namesResourceVersion(body, type));
   }
 
   private async remove(ctx: Koa.Context, object: KubeObject, dryRun: boolean): Promise<void> {
@@ -589,14 +597,6 @@ function uidConflict(kind: ResourceKind, name: string, requested: unknown, store
     subjectOf(kind, name),
     `Precondition failed: UID in precondition: ${String(requested)}, UID in object meta: ${String(stored)}`,
   );
-}
-
-/** kube-apiserver's maxRetryWhenPatchConflicts. */
-const patchAttempts = 5;
-
-/** A store write that lost to another write of the object: no refusal of the request (those carry details). */
-function lostToConcurrentWrite(error: unknown): boolean {
-  return error instanceof StatusError && error.reason === 'Conflict' && error.details === undefined;
 }
 
 /** Whether the patch sets metadata.resourceVersion: then it is the patch's precondition, and a Conflict is its answer. */

@@ -270,7 +270,7 @@ test('merge patch and JSON patch apply to the stored object', async (t) => {
   t.is(failing.status, 422);
 });
 
-test('a patch overtaken by a status write between its read and its write is applied again; one naming a resourceVersion is a 409', async (t) => {
+test('a patch overtaken by a status write between its read and its write is stored over it; one naming a resourceVersion is a 409', async (t) => {
   // Admission of the next update stores a status first, as a live read may persist one at any moment.
   const overtaken = { next: false };
   const served: { store?: ObjectStore } = {};
