@@ -434,18 +434,8 @@ export class ResourceHandlers {
       );
     }
     const isApply = type === applyPatchType;
-    const options = patchOptionsOf(ctx, isApply);
+    const { manager, force } = patchOptionsOf(ctx, isApply);
     const body = decode(await readBody(ctx), isApply ? 'application/yaml' : 'application/json');
-    return this.patchStored(ctx, scope, subresource, { type, isApply, body, ...options });
-  }
-
-  private async patchStored(
-    ctx: Koa.Context,
-    scope: Scope,
-    subresource: 'status' | undefined,
-    patch: { type: string; isApply: boolean; body: unknown; manager: string; force: boolean },
-  ): Promise<void> {
-    const { type, isApply, body, manager, force } = patch;
     // Only an apply to the object itself may create it.
     const old = await this.load(scope).catch((error: unknown) => {
       if (isApply && subresource === undefined && error instanceof StatusError && error.reason === 'NotFound') return undefined;

@@ -269,14 +269,14 @@ async function withLiveStatus(
   written: { object: RoleObject; planned: Snapshot; plan: RolePlan; ran: boolean },
 ): Promise<Written> {
   const { object, planned, plan, ran } = written;
-  try {
-    const reread = async () => cluster.catalog.snapshot({ ...scopeOf([desired]), contents: 'none' }, { fresh: true });
-    const after = ran ? snapshotAfter(desired.spec.roleName, planned, plan, await reread()) : planned;
-    const shown = await desiredOf(deps, object, databases, secrets, false);
-    return { object: { ...object, status: statusFrom(object, shown, after) }, live: true };
-  } catch {
-    return { object, live: false };
+  let after = planned;
+  if (ran) {
+    const reread = await cluster.catalog.snapshot({ ...scopeOf([desired]), contents: 'none' }, { fresh: true }).catch(() => undefined);
+    if (!reread) return { object, live: false };
+    after = snapshotAfter(desired.spec.roleName, planned, plan, reread);
   }
+  const shown = await desiredOf(deps, object, databases, secrets, false);
+  return { object: { ...object, status: statusFrom(object, shown, after) }, live: true };
 }
 
 /**

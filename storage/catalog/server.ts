@@ -439,7 +439,7 @@ export class ServerCatalog {
     if (!splitForMerging(plan)) return this.apply(plan, passwords);
     return new Promise((resolve, reject) => {
       this.coalescing.push({ plan, passwords, resolve, reject });
-      if (this.coalescing.length === 1 && !this.draining) void this.drainCoalesced();
+      if (!this.draining) void this.drainCoalesced();
     });
   }
 
