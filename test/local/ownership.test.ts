@@ -153,21 +153,13 @@ for (const connecting of connectingKinds) {
       const roleName = unique('kept');
       const name = `kept-${connecting}`;
       t.is((await post(role(connecting, name, { roleName }))).status, 201);
-      // The store loses the object (a restore from an old backup, a store started empty): its tables go back to
-      // before the object was made, resourceVersion included.
+      // The store loses the object (a restore from an old backup, a store started empty). Its tables are changed
+      // behind the server's back: its memory of them is not what is tested here (a restored store is followed by
+      // a restart, as kube-apiserver's after an etcd restore), the ownership record is.
       const store = new URL(local.storeDsn).toString();
-      const [before] = await sql<{ at: string }>(
-        store,
-        'SELECT resource_version - 1 AS at FROM apiserver.changes WHERE name = $1 ORDER BY resource_version LIMIT 1',
-        { params: [name] },
-      );
       await sql(store, 'DELETE FROM apiserver.objects WHERE name = $1', { params: [name] });
       await sql(store, 'DELETE FROM apiserver.claims WHERE name = $1', { params: [roleName] });
-      await sql(
-        store,
-        `DELETE FROM apiserver.changes WHERE resource_version > ${before!.at}; UPDATE apiserver.state SET resource_version = ${before!.at}`,
-      );
-      t.is((await request(`${group}/namespaces/default/databaseroles/${name}`)).status, 404);
+      t.deepEqual(await sql(store, 'SELECT 1 FROM apiserver.objects WHERE name = $1', { params: [name] }), []);
       const other = await post(role(connecting, name, { roleName }, 'team-b'));
       t.is(other.status, 409, other.text);
       t.regex(other.json().message, new RegExp(`role "${roleName}" belongs to default/${name}`));
