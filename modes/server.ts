@@ -20,7 +20,7 @@ import { failure, type Logger } from '../lib/log.ts';
 import { Metrics } from '../apiserver/metrics.ts';
 import { openapiRouter } from '../apiserver/openapi.ts';
 import type { ResourceKind } from '../reconcile/kinds/resource.ts';
-import type { EventRecorder } from '../storage/kubernetes/events.ts';
+import { queuedEvents, type EventRecorder } from '../storage/kubernetes/events.ts';
 import { ourKinds } from '../reconcile/kinds/index.ts';
 import { secretReader } from '../storage/kubernetes/secrets.ts';
 import { resourceRouter } from '../apiserver/rest.ts';
@@ -69,6 +69,9 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** How long a stopping server keeps sending the Events still queued (the whole stop has 5 s). */
+const eventDrainMs = 1_000;
+
 /** Things to stop, last started first; a failing stop is logged and the others still run. */
 export class Stops {
   private readonly list: (() => Promise<unknown>)[] = [];
@@ -101,7 +104,12 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   metrics.collectPools(() => catalogs.poolStats());
   stops.add(() => catalogs.close());
   const locks = new ObjectLocks();
-  const events = parts.events((error) => log.warn(failure(error), 'recording an Event failed'));
+  const events = queuedEvents(
+    parts.events((error) => log.warn(failure(error), 'recording an Event failed')),
+    (count) => log.warn({ count }, 'Events dropped: too many were waiting to be sent, or the server was stopping'),
+  );
+  // Stopped after the reconciler and the requests, which record them; local mode's go to the store, closed after.
+  stops.add(() => events.drain(eventDrainMs));
   // A write that created a database asks its cluster's loop for a pass (its listener starts): called only once
   // requests are served, after the reconciler below exists.
   const nudge = (cluster: string) => reconciler.nudge([cluster]);

@@ -107,7 +107,7 @@ async function writeSql(
     if (databasePlan.statements.some((s) => s.creates === 'database'))
       await afterDatabaseCreated(deps, cluster, object.spec.name, snapshot.superuser);
     if (databasePlan.statements.length > 0)
-      await deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
+      deps.events.record(object, 'Normal', 'Applied', appliedMessage(databasePlan.statements.map((st) => st.description)));
     return recordWrite(object, undefined);
   } catch (error) {
     return writeFailed(deps, object, error, request);
@@ -126,7 +126,7 @@ async function writeService(
   const problem = await ensureService(deps, object, cluster.host);
   if (problem) {
     request.warn(problem.message);
-    await deps.events.record(object, 'Warning', problem.reason, problem.message);
+    deps.events.record(object, 'Warning', problem.reason, problem.message);
   }
   if (old?.spec.databaseServiceName !== object.spec.databaseServiceName) await removeService(deps, object, old?.spec.databaseServiceName);
   return object;

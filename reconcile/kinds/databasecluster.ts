@@ -133,7 +133,7 @@ async function warnUnreachable(deps: Dependencies, cluster: KubeObject, context:
       );
   if (!fault) return;
   context.warn(`DatabaseCluster "${cluster.metadata.name}" cannot reach its server yet (${fault.reason}): ${fault.message}`);
-  if (!context.dryRun) await deps.events.record(cluster, 'Warning', fault.reason, fault.message);
+  if (!context.dryRun) deps.events.record(cluster, 'Warning', fault.reason, fault.message);
 }
 
 export function databaseClusters(deps: Dependencies): ResourceKind {

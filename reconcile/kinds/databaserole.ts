@@ -230,11 +230,11 @@ async function write(
     }
     if (plan.statements.length > 0) await cluster.catalog.applyCoalesced(plan, passwordsOf(desired));
     if (rolePlan.statements.length > 0)
-      await deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
+      deps.events.record(object, 'Normal', 'Applied', appliedMessage(rolePlan.statements.map((s) => s.description)));
     const passwordSet = rolePlan.statements.some((s) => s.passwordOf);
-    if (passwordSet && newline) await deps.events.record(object, 'Warning', 'PasswordEndsInNewline', newline);
+    if (passwordSet && newline) deps.events.record(object, 'Warning', 'PasswordEndsInNewline', newline);
     if (passwordSet && rotationUnderWay(object, desired.password, passwordVersion)) {
-      await deps.events.record(
+      deps.events.record(
         object,
         'Normal',
         'PasswordRotated',

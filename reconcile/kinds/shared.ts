@@ -12,7 +12,7 @@ import type { Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts'
 import { hasLabels } from '../../lib/labels.ts';
 import type { CoreObjects, SecretReader } from '../../storage/kubernetes/types.ts';
 import { failure, type Logger } from '../../lib/log.ts';
-import type { EventRecorder } from '../../storage/kubernetes/events.ts';
+import type { EventSink } from '../../storage/kubernetes/events.ts';
 import { invalid, StatusError } from '../../openapi/status.ts';
 import { storeResource, type Reclaim, type WriteContext } from './resource.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
@@ -26,7 +26,7 @@ export interface Dependencies {
   secrets: SecretReader;
   core: CoreObjects;
   catalogs: CatalogRegistry;
-  events: EventRecorder;
+  events: EventSink;
   log: Logger;
   /** Asks the cluster's loop for a pass soon, where this replica runs it (wired to the reconciler by modes/). */
   nudge?: (cluster: string) => void;
@@ -183,7 +183,7 @@ export async function writeFailed<T extends KubeObject>(deps: Dependencies, obje
   const fault = environmentFault(error);
   request.warn(`${fault.message}; it is retried`);
   if (request.dryRun) return object;
-  await deps.events.record(object, 'Warning', fault.reason, fault.message);
+  deps.events.record(object, 'Warning', fault.reason, fault.message);
   return recordWrite(object, { ...fault, time: rfc3339() });
 }
 
@@ -270,7 +270,7 @@ async function storeStatus(deps: Dependencies, resource: string, object: KubeObj
   // Drift happens to what existed: a new object read before its first write ran has nothing to drift from yet.
   const existed = (object.status as { exists?: boolean } | undefined)?.exists === true;
   if (existed && drift.length > 0 && JSON.stringify(drift) !== JSON.stringify(driftOf(object.status))) {
-    await deps.events.record(stored, 'Warning', 'DriftDetected', driftMessage(drift));
+    deps.events.record(stored, 'Warning', 'DriftDetected', driftMessage(drift));
   }
   return stored;
 }

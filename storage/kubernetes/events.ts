@@ -8,9 +8,23 @@ import { rfc3339 } from '../../lib/time.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
+/** Sends one Event; sending never fails the work it reports on. */
 export interface EventRecorder {
   record(object: KubeObject, type: EventType, reason: string, message: string): Promise<void>;
 }
+
+/**
+ * What the kinds record through: `record` returns at once and the Events are sent in order in the background, as
+ * client-go's recorder sends them, so that no write waits for its Event to be stored.
+ */
+export interface EventSink {
+  record(object: KubeObject, type: EventType, reason: string, message: string): void;
+  /** Sends what is queued, for at most `ms`; what is left then is dropped, and later Events too. */
+  drain(ms: number): Promise<void>;
+}
+
+/** client-go's maxQueuedEvents: beyond this many unsent Events, new ones are dropped. */
+export const eventQueueCapacity = 1000;
 
 const maxMessage = 1024;
 
@@ -88,6 +102,40 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
         count: 1,
       };
       await store.create(eventsResource, event).catch(onError);
+    },
+  };
+}
+
+/** Events queued and sent one at a time by `recorder`; `onDropped` hears of each spell of Events dropped. */
+export function queuedEvents(recorder: EventRecorder, onDropped: (count: number) => void): EventSink {
+  const queue: Parameters<EventRecorder['record']>[] = [];
+  let sending: Promise<void> | undefined;
+  let closed = false;
+  let dropped = 0;
+  const send = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) await recorder.record(...next).catch(() => undefined);
+    if (dropped > 0) onDropped(dropped);
+    dropped = 0;
+    sending = undefined;
+  };
+  return {
+    record(...event) {
+      if (closed || queue.length >= eventQueueCapacity) {
+        dropped++;
+        return;
+      }
+      queue.push(event);
+      sending ??= send();
+    },
+    async drain(ms) {
+      closed = true;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((done) => (timer = setTimeout(done, ms)));
+      await Promise.race([sending, late]);
+      clearTimeout(timer);
+      dropped += queue.splice(0).length;
+      if (dropped > 0) onDropped(dropped);
+      dropped = 0;
     },
   };
 }

@@ -18,7 +18,7 @@ test('20 reads persisting the same status for one object make one update, and ev
   const store = await ObjectStore.open(server.superuserDsn, { schema: unique('persist') });
   t.teardown(() => store.close());
   const events: string[] = [];
-  const deps = { store, events: { record: async (_o: KubeObject, _type: string, reason: string) => void events.push(reason) } };
+  const deps = { store, events: { record: (_o: KubeObject, _type: string, reason: string) => void events.push(reason) } };
   const created = await store.create(resource, {
     apiVersion: 'example.dev/v1',
     kind: 'Widget',
@@ -42,7 +42,7 @@ test('20 reads persisting the same status for one object make one update, and ev
 test('a status persisted again after the first update settled is a new update (nothing is kept once done)', async (t) => {
   const store = await ObjectStore.open(server.superuserDsn, { schema: unique('persist') });
   t.teardown(() => store.close());
-  const deps = { store, events: { record: async () => undefined } } as unknown as Dependencies;
+  const deps = { store, events: { record: () => undefined } } as unknown as Dependencies;
   const created = await store.create(resource, {
     apiVersion: 'example.dev/v1',
     kind: 'Widget',
