@@ -13,7 +13,7 @@ import { delegatedAuthentication } from '../apiserver/authentication.ts';
 import { subjectAccessReviewAuthorization } from '../apiserver/authorization.ts';
 import { followCertificate, readCertificate } from '../apiserver/certfiles.ts';
 import { clusterCore, clusterEvents, clusterLeases } from '../storage/kubernetes/cluster.ts';
-import type { Logger } from '../lib/log.ts';
+import { failure, type Logger } from '../lib/log.ts';
 import { startServer, Stops, type RunningServer } from './server.ts';
 
 export interface ClusterModeOptions {
@@ -57,13 +57,17 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Run
     stops.add(async () => authentication.stop());
     const store = await ObjectStore.open(options.storeDsn);
     stops.add(() => store.close());
+    const core = clusterCore(config, (error, failures) => {
+      if (failures === 1) log.warn(failure(error), 'watching Namespaces failed; retrying with backoff');
+    });
+    stops.add(async () => core.stop());
     const leases = { leases: clusterLeases(config), namespace: leaseNamespace(options.leaseNamespace), identity: replicaIdentity(), log };
     const server = await startServer(
       {
         store,
         election: new LeaseElection({ ...leases, name: leaseName }),
         shards: new ShardElection({ ...leases, prefix: leaseName }),
-        core: clusterCore(config),
+        core,
         events: (onError) => clusterEvents(config, onError),
         authenticate: authentication,
         authorize: subjectAccessReviewAuthorization(config, log),

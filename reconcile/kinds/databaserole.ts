@@ -133,6 +133,18 @@ async function passwordOf(
   return { password, version: secret.resourceVersion };
 }
 
+/** The spec's permissions on this namespace's databases; the others wait (pending) for their Database. */
+function ownPermissions(object: RoleObject, databases: Map<string, string>): { spec: DatabaseRoleSpec; pending: string[] } {
+  const namespace = object.metadata.namespace ?? '';
+  const pending: string[] = [];
+  const permissions = (object.spec.permissions ?? []).filter((p) => {
+    const ours = databases.get(p.database) === namespace;
+    if (!ours) pending.push(`database "${p.database}" is not managed by a Database in namespace "${namespace}" yet`);
+    return ours;
+  });
+  return { spec: { ...object.spec, permissions }, pending };
+}
+
 /** The role as the catalog should hold it: this namespace's databases only, the password from its Secret. */
 async function desiredOf(
   deps: Dependencies,
@@ -141,17 +153,11 @@ async function desiredOf(
   lookup: SecretLookup,
   create: boolean,
 ): Promise<Desired> {
-  const namespace = object.metadata.namespace ?? '';
-  const pending: string[] = [];
-  const permissions = (object.spec.permissions ?? []).filter((p) => {
-    const ours = databases.get(p.database) === namespace;
-    if (!ours) pending.push(`database "${p.database}" is not managed by a Database in namespace "${namespace}" yet`);
-    return ours;
-  });
+  const { spec, pending } = ownPermissions(object, databases);
   const password = await passwordOf(deps, object, lookup, create);
   if (password.problem) pending.push(password.problem.message);
   const desired: DesiredRole = {
-    spec: { ...object.spec, permissions },
+    spec,
     password: password.password,
     passwordApplied: password.version !== undefined && object.status?.passwordSecretVersion === password.version,
     managedDatabases: [...databases.keys()],
@@ -172,6 +178,8 @@ async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | u
     return { claims: [] };
   }
   const resolved = cluster.resolved;
+  // The write's reads go on while eligibility is judged: they wait for nothing it decides.
+  const reads = startReads(deps, object, resolved, databases);
   const facts = await eligible(object, request, () => eligibility(deps, object, old, resolved, databaseObjects));
   if (!facts) return { claims: [] };
   const { roleName } = object.spec;
@@ -180,7 +188,8 @@ async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | u
   return {
     claims: [{ server: facts.systemIdentifier, kind: 'role', name: roleName }],
     write: async (stored) => {
-      const written = await write(deps, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request);
+      const owner = { schema: facts.ownershipSchema, record };
+      const written = await write(deps, stored as RoleObject, resolved, databases, owner, request, reads);
       live = written.live;
       return written.object;
     },
@@ -204,6 +213,26 @@ function readOnce(deps: Dependencies): SecretLookup {
   };
 }
 
+/**
+ * What a write reads before its SQL, started early: the password Secret and the catalog as it is. The object's
+ * lock (or, for a create, its unclaimed name) keeps any other write of this role from running meanwhile. A read
+ * that fails fails the write that awaits it, not before.
+ */
+interface Reads {
+  secrets: SecretLookup;
+  snapshot: Promise<Snapshot>;
+}
+
+function startReads(deps: Dependencies, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>): Reads {
+  const secrets = readOnce(deps);
+  const password = object.spec.password;
+  if (password) secrets(object.metadata.namespace ?? '', password.name).catch(() => undefined);
+  const scope = scopeOf([{ spec: ownPermissions(object, databases).spec, managedDatabases: [...databases.keys()] }]);
+  const snapshot = cluster.catalog.snapshot(scope, { fresh: true });
+  snapshot.catch(() => undefined);
+  return { secrets, snapshot };
+}
+
 /** The role's SQL and its connection Secret; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */
 async function write(
   deps: Dependencies,
@@ -212,15 +241,16 @@ async function write(
   databases: Map<string, string>,
   owner: Recording,
   request: WriteContext,
+  reads: Reads,
 ): Promise<Written> {
-  const secrets = readOnce(deps);
+  const { secrets } = reads;
   const { desired, passwordVersion, pending } = await desiredOf(deps, object, databases, secrets, !request.dryRun);
   for (const p of pending) request.warn(p);
   const newline = endsInNewline(object, desired.password);
   if (newline) request.advise(newline);
   let written: { object: RoleObject; planned: Snapshot; plan: RolePlan; ran: boolean };
   try {
-    const snapshot = await cluster.catalog.snapshot(scopeOf([desired]), { fresh: true });
+    const snapshot = await reads.snapshot;
     const rolePlan = planRole(desired, snapshot);
     const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record);
     if (request.dryRun) {
@@ -383,7 +413,7 @@ function liveAttributes(role: LiveRole | undefined): Partial<DatabaseRoleStatus>
  * What the roles' plans and statuses read: every managed database's privileges, and the contents of those their
  * spec names or they hold something in (the others cannot hold privileges of theirs).
  */
-function scopeOf(roles: DesiredRole[]): SnapshotScope {
+function scopeOf(roles: readonly Pick<DesiredRole, 'spec' | 'managedDatabases'>[]): SnapshotScope {
   return {
     roles: roles.map((r) => r.spec.roleName),
     databases: [...new Set(roles.flatMap((r) => r.managedDatabases))],

@@ -15,6 +15,7 @@ import {
 import { failureOf } from './delegation.ts';
 import { eventMessage, eventName, objectReference, type EventRecorder } from './events.ts';
 import { keepWatching } from '../../lib/rewatch.ts';
+import { watchedNamespaces } from './namespaces.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { CoreObjects, ObjectAccess, SecretChanges } from './types.ts';
 import { microTime } from '../../lib/time.ts';
@@ -111,13 +112,20 @@ function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop
   );
 }
 
-export function clusterCore(config: KubeConfig): CoreObjects {
+/** `watchFailed` hears of a failure of the Namespace watch (namespaces.ts), which recovers by itself. */
+export function clusterCore(config: KubeConfig, watchFailed: (error: unknown, failures: number) => void): CoreObjects & { stop(): void } {
   const api = KubernetesObjectApi.makeApiClient(config);
-  return {
-    namespace: async (name) => {
+  const namespaces = watchedNamespaces(
+    config,
+    async (name) => {
       const object = await absentWhenNotFound(api.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
       return object && (object as unknown as KubeObject);
     },
+    watchFailed,
+  );
+  return {
+    namespace: (name) => namespaces.get(name),
+    stop: () => namespaces.stop(),
     services: clusterAccess(api, 'Service'),
     secrets: clusterAccess(api, 'Secret'),
     endpointSlices: clusterAccess(api, 'EndpointSlice', 'discovery.k8s.io/v1'),

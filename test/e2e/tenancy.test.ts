@@ -4,6 +4,7 @@
 import test from 'ava';
 import { sql } from '../support/postgres.ts';
 import { asAdmin, installServer, mustKubectl, type InstalledServer } from './support/cluster.ts';
+import { eventually } from '../support/local.ts';
 
 let server: InstalledServer;
 test.before(async () => {
@@ -74,4 +75,48 @@ spec: {name: team_c_db, schema: public, databaseClusterRef: {name: shared}}
   const roleRefused = await asAdmin(['apply', '-f', '-'], role('team-c', 'team_c_reader', 'team_a_orders'));
   t.not(roleRefused.code, 0);
   t.false(await roleExists('team_c_reader'));
+});
+
+/** A DatabaseRole with no privileges: only the cluster's allowedNamespaces can refuse it. */
+function plainRole(namespace: string, name: string, roleName: string): string {
+  return `apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: ${name}, namespace: ${namespace}}
+spec: {roleName: ${roleName}, databaseClusterRef: {name: shared}}
+`;
+}
+
+test.serial('a namespace created a moment ago can use the cluster at once (the write reads the cluster, not only memory)', async (t) => {
+  await mustKubectl(['create', 'namespace', 'team-d']);
+  await mustKubectl(['label', 'namespace', 'team-d', 'tenancy=allowed']);
+  const accepted = await asAdmin(['apply', '-f', '-'], plainRole('team-d', 'fresh', 'team_d_fresh'));
+  t.is(accepted.code, 0, accepted.stderr);
+  t.true(await roleExists('team_d_fresh'));
+});
+
+test.serial('a namespace whose allowedNamespaces label is taken away loses the cluster: its next objects are refused', async (t) => {
+  await mustKubectl(['label', 'namespace', 'team-d', 'tenancy-']);
+  let attempt = 0;
+  let last = '';
+  const refused = await eventually(async () => {
+    const answer = await asAdmin(['apply', '-f', '-'], plainRole('team-d', `late-${++attempt}`, `team_d_late_${attempt}`));
+    last = answer.stderr;
+    return answer.code !== 0;
+  }, 30_000);
+  t.true(refused, `still accepted after the label was removed: ${last}`);
+  t.regex(last, /namespace "team-d" may not use DatabaseCluster "shared" \(spec\.allowedNamespaces\)/);
+  t.false(await roleExists(`team_d_late_${attempt}`));
+});
+
+test.serial('a namespace labelled into allowedNamespaces may use the cluster once the label is there', async (t) => {
+  await mustKubectl(['label', 'namespace', 'team-c', 'tenancy=allowed']);
+  let last = '';
+  const accepted = await eventually(async () => {
+    const answer = await asAdmin(['apply', '-f', '-'], plainRole('team-c', 'joined', 'team_c_joined'));
+    last = answer.stderr;
+    return answer.code === 0;
+  }, 30_000);
+  t.true(accepted, last);
+  t.true(await roleExists('team_c_joined'));
+  await mustKubectl(['label', 'namespace', 'team-c', 'tenancy-']);
 });
