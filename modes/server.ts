@@ -21,6 +21,7 @@ import { Metrics } from '../apiserver/metrics.ts';
 import { openapiRouter } from '../apiserver/openapi.ts';
 import type { ResourceKind } from '../reconcile/kinds/resource.ts';
 import { queuedEvents, type EventRecorder } from '../storage/kubernetes/events.ts';
+import { cachedSecrets } from '../storage/kubernetes/secretcache.ts';
 import { ourKinds } from '../reconcile/kinds/index.ts';
 import { secretReader } from '../storage/kubernetes/secrets.ts';
 import { resourceRouter } from '../apiserver/rest.ts';
@@ -113,7 +114,11 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   // A write that created a database asks its cluster's loop for a pass (its listener starts): called only once
   // requests are served, after the reconciler below exists.
   const nudge = (cluster: string) => reconciler.nudge([cluster]);
-  const deps = { store, secrets: secretReader(parts.core.secrets), core: parts.core, catalogs, events, log, nudge };
+  // One Secret watch for the cache and the reconciler's follower.
+  const secrets = cachedSecrets(secretReader(parts.core.secrets), parts.core.watchSecrets);
+  stops.add(async () => secrets.stop());
+  const core = { ...parts.core, watchSecrets: secrets.watch };
+  const deps = { store, secrets: secrets.reader, core, catalogs, events, log, nudge };
   const ours = ourKinds(deps);
   const reconciler = new Reconciler(ours, deps, locks, shards ?? ownedByLeader(election), { onPass: metrics.countPass });
   metrics.collectLoops(() => reconciler.clusters().length);

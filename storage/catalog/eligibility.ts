@@ -50,24 +50,27 @@ export interface ServerFacts {
   trustedExtensions: Set<string>;
 }
 
-const serverQuery = `
+// One round trip for the server and the names asked about. SET exists as a pg_has_role mode from PostgreSQL 16;
+// before, MEMBER is what lets a role SET ROLE. Extensions are looked up only when asked about: the view reads
+// every extension's control files.
+const factsQuery = `
 SELECT (SELECT system_identifier::text FROM pg_control_system()) AS "systemIdentifier",
        current_database() AS "maintenanceDatabase",
        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
-       ${ownershipSchemaSql} AS "ownershipSchema", ${ownershipPresentSql} AS "recordsKept"`;
-
-// SET exists as a pg_has_role mode from PostgreSQL 16; before, MEMBER is what lets a role SET ROLE.
-const rolesQuery = `
-SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
-       r.rolname = current_user AS connecting,
-       pg_has_role(current_user, r.oid, 'USAGE')
-         OR pg_has_role(current_user, r.oid, CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END)
-         AS "heldByConnecting"
-FROM pg_roles r WHERE r.rolname = ANY($1)`;
+       ${ownershipSchemaSql} AS "ownershipSchema", ${ownershipPresentSql} AS "recordsKept",
+       (SELECT coalesce(json_agg(json_build_object(
+          'name', r.rolname, 'superuser', r.rolsuper, 'replication', r.rolreplication, 'bypassrls', r.rolbypassrls,
+          'connecting', r.rolname = current_user,
+          'heldByConnecting', pg_has_role(current_user, r.oid, 'USAGE')
+            OR pg_has_role(current_user, r.oid, CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END))), '[]')
+        FROM pg_roles r WHERE r.rolname = ANY($1)) AS roles,
+       (SELECT coalesce(json_agg(json_build_object('name', datname, 'template', datistemplate)), '[]')
+        FROM pg_database WHERE datname = ANY($2)) AS databases,
+       CASE WHEN cardinality($3::text[]) = 0 THEN '[]'::json ELSE
+         (SELECT coalesce(json_agg(DISTINCT name), '[]') FROM pg_available_extension_versions WHERE trusted AND name = ANY($3)) END
+         AS "trustedExtensions"`;
 
 const databasesQuery = `SELECT datname AS name, datistemplate AS template FROM pg_database WHERE datname = ANY($1)`;
-
-const trustedQuery = `SELECT DISTINCT name FROM pg_available_extension_versions WHERE trusted AND name = ANY($1)`;
 
 /** Of `databases`, those that are templates: the server keeps no connection to one, nor installs triggers in one. */
 export async function readTemplates(server: Queryable, databases: readonly string[]): Promise<Set<string>> {
@@ -81,35 +84,43 @@ export interface FactsScope {
   extensions: readonly string[];
 }
 
-/** The facts the rules below need, for these names only. */
-export async function readServerFacts(server: Queryable, scope: FactsScope): Promise<ServerFacts> {
-  const [serverRows, roleRows, databaseRows, trustedRows] = await Promise.all([
-    server.query<{
-      systemIdentifier: string;
-      maintenanceDatabase: string;
-      superuser: boolean;
-      ownershipSchema: string;
-      recordsKept: boolean;
-    }>(serverQuery),
-    server.query<RoleFacts & { name: string }>(rolesQuery, [[...scope.roles]]),
-    server.query<{ name: string; template: boolean }>(databasesQuery, [[...scope.databases]]),
-    server.query<{ name: string }>(trustedQuery, [[...scope.extensions]]),
-  ]);
-  const { recordsKept, ...about } = serverRows.rows[0]!;
-  const records = recordsKept
-    ? (
-        await server.query<OwnerRecord & { kind: OwnedKind; name: string }>(ownersQuery(about.ownershipSchema), [
-          [...scope.roles],
-          [...scope.databases],
-        ])
-      ).rows
-    : [];
+interface FactsRow {
+  systemIdentifier: string;
+  maintenanceDatabase: string;
+  superuser: boolean;
+  ownershipSchema: string;
+  recordsKept: boolean;
+  roles: (RoleFacts & { name: string })[];
+  databases: { name: string; template: boolean }[];
+  trustedExtensions: string[];
+}
+
+type OwnerRow = OwnerRecord & { kind: OwnedKind; name: string };
+
+function readOwners(server: Queryable, schema: string, scope: FactsScope): Promise<OwnerRow[]> {
+  return server.query<OwnerRow>(ownersQuery(schema), [[...scope.roles], [...scope.databases]]).then((r) => r.rows);
+}
+
+/**
+ * The facts the rules below need, for these names only. `recordsIn`: the schema of ownership records seen
+ * before, read beside the facts (a table since dropped is read no more).
+ */
+export async function readServerFacts(
+  server: Queryable,
+  scope: FactsScope,
+  recordsIn?: string,
+): Promise<ServerFacts & { recordsKept: boolean }> {
+  const early = recordsIn === undefined ? undefined : readOwners(server, recordsIn, scope).catch(() => undefined);
+  const { rows } = await server.query<FactsRow>(factsQuery, [[...scope.roles], [...scope.databases], [...scope.extensions]]);
+  const { roles, databases, trustedExtensions, ...about } = rows[0]!;
+  const fromEarly = about.recordsKept && recordsIn === about.ownershipSchema ? await early : undefined;
+  const records = about.recordsKept ? (fromEarly ?? (await readOwners(server, about.ownershipSchema, scope))) : [];
   return {
     ...about,
-    roles: new Map(roleRows.rows.map(({ name, ...facts }) => [name, facts])),
-    databases: new Set(databaseRows.rows.map((r) => r.name)),
-    templates: new Set(databaseRows.rows.filter((r) => r.template).map((r) => r.name)),
-    trustedExtensions: new Set(trustedRows.rows.map((r) => r.name)),
+    roles: new Map(roles.map(({ name, ...facts }) => [name, facts])),
+    databases: new Set(databases.map((r) => r.name)),
+    templates: new Set(databases.filter((r) => r.template).map((r) => r.name)),
+    trustedExtensions: new Set(trustedExtensions),
     owners: new Map(records.map(({ kind, name, ...record }) => [recordKey(kind, name), record])),
   };
 }

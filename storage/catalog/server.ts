@@ -174,6 +174,8 @@ export class ServerCatalog {
   /** Plans waiting for the SQL under way on this server to end (applyCoalesced). */
   private readonly coalescing: { plan: Plan; passwords: Passwords; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private draining = false;
+  /** The schema of ownership records the last facts found: read beside the next facts. */
+  private recordsIn: string | undefined;
   /** Whether the connecting user may read pg_authid, and the server's version: asked once, again after a failure. */
   private fingerprintFacts: Promise<FingerprintFacts> | undefined;
 
@@ -368,10 +370,14 @@ export class ServerCatalog {
   }
 
   /** What the eligibility rules need to know about these names (eligibility.ts). */
-  serverFacts(scope: FactsScope): Promise<ServerFacts> {
-    return readServerFacts(this.pool(null), scope).catch((error: unknown) => {
+  async serverFacts(scope: FactsScope): Promise<ServerFacts> {
+    try {
+      const { recordsKept, ...facts } = await readServerFacts(this.pool(null), scope, this.recordsIn);
+      this.recordsIn = recordsKept ? facts.ownershipSchema : undefined;
+      return facts;
+    } catch (error) {
       throw CatalogError.from(error, 'reading what the server holds');
-    });
+    }
   }
 
   /** Of `databases`, the templates (eligibility.ts). */

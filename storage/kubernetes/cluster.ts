@@ -88,6 +88,7 @@ function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop
     if (type === 'ERROR') {
       resourceVersion = undefined;
       gap = true;
+      changes.following?.(false);
       return;
     }
     resourceVersion = object.metadata.resourceVersion;
@@ -105,8 +106,15 @@ function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop
       }
       // Renewed every 5 to 10 minutes, as client-go's reflectors do.
       const query = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) };
-      const controller = await watch.watch('/api/v1/secrets', query, onEvent, (error: unknown) => ended(error ?? undefined));
-      return () => controller.abort();
+      const controller = await watch.watch('/api/v1/secrets', query, onEvent, (error: unknown) => {
+        changes.following?.(false);
+        ended(error ?? undefined);
+      });
+      changes.following?.(true);
+      return () => {
+        changes.following?.(false);
+        controller.abort();
+      };
     },
     (error, failures) => changes.failed(new Error(failureOf(error)), failures),
   );

@@ -43,6 +43,8 @@ export interface SecretChanges {
   missed(): void;
   /** A failure the watch recovers from by itself, with backoff; `failures` in a row. */
   failed(error: unknown, failures: number): void;
+  /** Whether a watch is open now: only then is every change told as it happens (a watch that says nothing never is). */
+  following?(open: boolean): void;
 }
 
 /** The Kubernetes objects the kinds read and write beside their own (DESIGN.md, Where state lives). */

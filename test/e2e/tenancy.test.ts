@@ -120,3 +120,42 @@ test.serial('a namespace labelled into allowedNamespaces may use the cluster onc
   t.true(await roleExists('team_c_joined'));
   await mustKubectl(['label', 'namespace', 'team-c', 'tenancy-']);
 });
+
+test.serial(
+  "a cluster's DSN Secret changed with kubectl is what the next writes use (a kept DSN is forgotten on the change)",
+  async (t) => {
+    const dsnSecret = (dsn: string) =>
+      mustKubectl([
+        'create',
+        'secret',
+        'generic',
+        'tenancy-connection',
+        '-n',
+        'default',
+        `--from-literal=connection=${dsn}`,
+        '--dry-run=client',
+        '-o',
+        'yaml',
+      ]).then((yaml) => mustKubectl(['apply', '-f', '-'], yaml));
+    const first = await asAdmin(['apply', '-f', '-'], plainRole('team-a', 'before-move', 'team_a_before_move'));
+    t.is(first.code, 0, first.stderr);
+    t.true(await roleExists('team_a_before_move'));
+    await dsnSecret('not a dsn');
+    let attempt = 0;
+    let last = '';
+    const seen = await eventually(async () => {
+      const answer = await asAdmin(['apply', '-f', '-'], plainRole('team-a', `moving-${++attempt}`, `team_a_moving_${attempt}`));
+      last = answer.stderr;
+      return /is not a postgres:\/\/ URL/.test(answer.stderr);
+    }, 30_000);
+    t.true(seen, `the old DSN is still used: ${last}`);
+    t.false(await roleExists(`team_a_moving_${attempt}`));
+    await dsnSecret(server.postgres.superuserDsn);
+    const back = await eventually(async () => {
+      const answer = await asAdmin(['apply', '-f', '-'], plainRole('team-a', 'after-move', 'team_a_after_move'));
+      last = answer.stderr;
+      return answer.code === 0 && !/Warning/.test(answer.stderr) && (await roleExists('team_a_after_move'));
+    }, 30_000);
+    t.true(back, last);
+  },
+);
