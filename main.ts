@@ -4,8 +4,6 @@
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startClusterMode } from './modes/cluster.ts';
-import { startLocalMode } from './modes/local.ts';
 import { createLogger } from './lib/log.ts';
 
 const usage = `Usage: npm start -- [options]
@@ -83,6 +81,8 @@ async function runCluster() {
     .filter(([, v]) => !v)
     .map(([k]) => `--${k}`);
   if (missing.length > 0) fail(`cluster mode needs ${missing.join(', ')}`);
+  // Each mode is loaded only when run: cluster mode's client-node alone is some 70 MiB that local mode never needs.
+  const { startClusterMode } = await import('./modes/cluster.ts');
   const server = await startClusterMode({
     port,
     bindAddress: values['bind-address'],
@@ -112,6 +112,7 @@ async function runLocal() {
   // Before anything is written: a second server on the same port would only fail later, with a stack trace.
   if (!(await portFree(port, '127.0.0.1')))
     refuse(`port ${port} on 127.0.0.1 is in use (another postgres-apiserver?): stop it, or pass --port`);
+  const { startLocalMode } = await import('./modes/local.ts');
   const local = await startLocalMode({
     dataDir,
     port,

@@ -4,9 +4,8 @@
 import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import { AuthenticationV1Api, type KubeConfig, type V1UserInfo } from '@kubernetes/client-node';
 import type Koa from 'koa';
-import { followAuthenticationConfig, type AuthenticationConfig, type FollowOptions, type RequestHeaderConfig } from './authconfig.ts';
+import type { AuthenticationConfig, RequestHeaderConfig } from './authconfig.ts';
 import { cachedFor, failureOf, reviewTtlMs } from '../storage/kubernetes/delegation.ts';
 import type { Logger } from '../lib/log.ts';
 import { StatusError } from '../openapi/status.ts';
@@ -221,39 +220,10 @@ export function authentication(options: AuthenticationOptions): Koa.Middleware {
   };
 }
 
-function userOf(info: V1UserInfo): User {
-  const extra = info.extra && Object.keys(info.extra).length > 0 ? { extra: info.extra } : {};
-  return { name: info.username ?? '', ...(info.uid ? { uid: info.uid } : {}), groups: info.groups ?? [], ...extra };
-}
-
 /** `review` with its answers kept 10 s, remembered under a hash of the token, never the token itself. */
 export function cachedTokenReview(
   review: (token: string) => Promise<User | undefined>,
   now?: () => number,
 ): (token: string) => Promise<User | undefined> {
   return cachedFor(review, { ttlMs: reviewTtlMs, key: (token) => createHash('sha256').update(token).digest('hex'), now });
-}
-
-/** Asks kube-apiserver who holds a token (TokenReview v1), answers kept 10 s. */
-export function tokenReviewer(kc: KubeConfig): (token: string) => Promise<User | undefined> {
-  const api = kc.makeApiClient(AuthenticationV1Api);
-  return cachedTokenReview(async (token) => {
-    const { status } = await api.createTokenReview({
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
-    });
-    return status?.authenticated && status.user?.username ? userOf(status.user) : undefined;
-  });
-}
-
-/**
- * Cluster-mode authentication: trust from ConfigMap kube-system/extension-apiserver-authentication (read now,
- * failing when it cannot be; followed after), tokens by TokenReview. `stop` ends the following.
- */
-export async function delegatedAuthentication(
-  kc: KubeConfig,
-  log: Logger,
-  options?: FollowOptions,
-): Promise<Koa.Middleware & { stop(): void }> {
-  const source = await followAuthenticationConfig(kc, log, options);
-  return Object.assign(authentication({ config: source.current, reviewToken: tokenReviewer(kc), log }), { stop: source.stop });
 }

@@ -1,12 +1,7 @@
 // What a user may do, decided by kube-apiserver (K8S-WIRE §7): the attributes of each request, found as
 // kube-apiserver's RequestInfoFactory finds them, go to a SubjectAccessReview (answers kept 10 s); members of
 // system:masters are not asked about. A refusal is the 403 kube-apiserver would give.
-import {
-  AuthorizationV1Api,
-  type KubeConfig,
-  type V1SubjectAccessReviewSpec,
-  type V1SubjectAccessReviewStatus,
-} from '@kubernetes/client-node';
+import type { V1SubjectAccessReviewSpec, V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
 import type Koa from 'koa';
 import type { User } from './authentication.ts';
 import { cachedFor, failureOf, reviewTtlMs } from '../storage/kubernetes/delegation.ts';
@@ -208,20 +203,4 @@ export function authorization(options: AuthorizationOptions): Koa.Middleware {
 /** `review` with its answers, allowed or denied, kept 10 s per user and attributes; failures are not kept. */
 export function cachedAccessReview(review: AccessReview, now?: () => number): AccessReview {
   return cachedFor(review, { ttlMs: reviewTtlMs, key: (spec) => JSON.stringify(spec), now });
-}
-
-/** Asks kube-apiserver (SubjectAccessReview v1), answers kept 10 s. */
-export function subjectAccessReviewer(kc: KubeConfig): AccessReview {
-  const api = kc.makeApiClient(AuthorizationV1Api);
-  return cachedAccessReview(async (spec) => {
-    const review = await api.createSubjectAccessReview({
-      body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
-    });
-    return review.status ?? { allowed: false };
-  });
-}
-
-/** Cluster-mode authorization: every request by SubjectAccessReview, except for members of system:masters. */
-export function subjectAccessReviewAuthorization(kc: KubeConfig, log: Logger): Koa.Middleware {
-  return authorization({ review: subjectAccessReviewer(kc), log });
 }

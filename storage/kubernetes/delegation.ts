@@ -1,7 +1,6 @@
 // What delegated authentication and authorization share about their calls to kube-apiserver: answers kept for a
 // few seconds (one TokenReview or SubjectAccessReview per distinct question, not one per request), and failures
 // told without what was sent.
-import { ApiException } from '@kubernetes/client-node';
 
 /** How long kube-apiserver's delegated authentication and authorization keep an answer, allowed or not. */
 export const reviewTtlMs = 10_000;
@@ -57,11 +56,19 @@ export function cachedFor<A, V>(load: (arg: A) => Promise<V>, options: CacheOpti
  * error. Never the request (it may carry a token) nor the whole response.
  */
 export function failureOf(error: unknown): string {
-  if (error instanceof ApiException) {
+  if (isApiException(error)) {
     const message = statusMessage(error.body);
     return `HTTP ${error.code}${message ? `: ${message}` : ''}`;
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * client-node's ApiException, known by its shape: a value import of that library here would load all of it in
+ * local mode too, which never talks to a cluster.
+ */
+function isApiException(error: unknown): error is Error & { code: number; body: unknown } {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'number' && 'body' in error;
 }
 
 /** The message of the Status an error response carries (client-node keeps it as text). */
