@@ -1,9 +1,10 @@
 // End to end through kube-apiserver: the server installed as the e2e suite installs it (cluster mode, run as the
-// image runs it: `node --enable-source-maps dist/main.js`), against a CustomResourceDefinition of the same shape
+// image runs it: the Dockerfile's ENTRYPOINT), against a CustomResourceDefinition of the same shape
 // with no controller, served by the same kube-apiserver. `kubectl apply -f <folder>` of new DatabaseRoles until
 // their grants exist, lists of 1,000 (Table and -o json), the server's memory in cluster and local mode; with
 // BENCH_E2E_LARGE=1, 10,000 roles over 10 DatabaseClusters (local mode). Run by `npm run bench:e2e`, which starts
 // the control plane. Last line: `ratio: <apply time of the DatabaseRoles / the CRD's>`.
+import { imageEntrypoint } from '../test/support/entrypoint.ts';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -424,7 +425,7 @@ async function clusterMode(): Promise<number> {
   };
   const c: Cluster = { server, metrics, pids, admin: { kubeconfig: cp.kubeconfig, dataDir: work }, api: apiOf(cp.kubeconfig, concurrency) };
   try {
-    console.log(`cluster mode: the server's process ${server.pid} runs node --enable-source-maps dist/main.js (resync an hour apart)`);
+    console.log(`cluster mode: the server's process ${server.pid} runs node ${imageEntrypoint().join(' ')} (resync an hour apart)`);
     memoryLine('server memory at start', server.pid);
     await kubectl(c.admin, ['apply', '-f', '-'], JSON.stringify(benchRoleCrd()));
     await kubectl(c.admin, ['wait', '--for=condition=Established', `crd/benchroles.${crdGroup}`, '--timeout=60s']);
@@ -449,7 +450,7 @@ async function clusterMode(): Promise<number> {
   }
 }
 
-/** Part 3, local mode: `node --enable-source-maps dist/main.js` as `npm start` runs it, at listCount roles. */
+/** Part 3, local mode: the compiled entry point as `npm start` runs it, at listCount roles. */
 async function localMode(): Promise<void> {
   const server = await startServerProcess({ entry: 'dist' });
   const pid = server.child.pid!;
@@ -465,7 +466,7 @@ async function localMode(): Promise<void> {
         await api.post(rolesPath, benchRole(i));
       }),
     );
-    console.log(`local mode (node --enable-source-maps dist/main.js, default resync): ${listCount} DatabaseRoles POSTed in ${seconds(ms)}`);
+    console.log(`local mode (node ${imageEntrypoint().join(' ')}, default resync): ${listCount} DatabaseRoles POSTed in ${seconds(ms)}`);
     const created = memoryLine(`local-mode server memory with ${listCount} DatabaseRoles`, pid);
     const ok = await kubectl(server.local, ['get', 'databaseroles', '-A', '-o', 'json']);
     checkInSync(ok, listCount);

@@ -1,5 +1,6 @@
 // What the API benchmarks share: local mode started in-process for them, POSTs over kept-alive connections,
 // kubectl against it, the guide's objects, and how timings are printed.
+import { imageEntrypoint } from '../test/support/entrypoint.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
@@ -127,12 +128,12 @@ export interface ServerProcess {
 /**
  * The server as `npm start` runs it, in a process of its own (its RSS is its own), on a free port: from the sources
  * through tsx (default), or `dist`: the compiled entry point as `npm start` and the image run it
- * (`node --enable-source-maps dist/main.js`; `npm run build` first). `args`: more of main.ts's options.
+ * (the Dockerfile's ENTRYPOINT; `npm run build` first). `args`: more of main.ts's options.
  */
 export async function startServerProcess(options: { entry?: 'sources' | 'dist'; args?: string[] } = {}): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-server-'));
   chmodSync(dataDir, 0o755);
-  const entry = options.entry === 'dist' ? ['--enable-source-maps', 'dist/main.js'] : ['--import', 'tsx', 'main.ts'];
+  const entry = options.entry === 'dist' ? imageEntrypoint() : ['--import', 'tsx', 'main.ts'];
   const args = ['--data-dir', dataDir, '--port', '0', '--log-level', 'warn', ...(options.args ?? [])];
   const child = spawn(process.execPath, [...entry, ...args], {
     cwd: resolve(import.meta.dirname, '..'),

@@ -1,5 +1,6 @@
 // The plain manifests of apiservice/manifests/: one object per file, each of the kind its file says, wired
 // together (names, ports, Secrets), the Deployment hardened, and RBAC granting what the server and users need.
+import { imageEntrypoint } from '../support/entrypoint.ts';
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { byIdentity, manifestFiles, type Manifest } from '../support/manifests.ts';
@@ -179,7 +180,10 @@ test("the image runs as a numeric non-root user (runAsNonRoot can check it) and 
   t.truthy(user, 'USER is numeric');
   t.not(Number(user?.[1]), 0);
   t.regex(dockerfile, /^WORKDIR \/app$/m);
-  t.regex(dockerfile, /^ENTRYPOINT \["node", "--enable-source-maps", "dist\/main.js"\]$/m);
+  t.is(imageEntrypoint().at(-1), 'dist/main.js', 'the compiled entry point');
+  const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> })
+    .scripts;
+  t.is(scripts.start, ['node', ...imageEntrypoint()].join(' '), 'npm start runs what the image runs');
   t.regex(dockerfile, /^RUN npx tsc -p tsconfig.build.json$/m, 'a build stage compiles the TypeScript');
   t.regex(dockerfile, /^RUN npm ci --omit=dev/m);
 });

@@ -6,6 +6,7 @@
 // object store and is the managed target. More replicas may join on other ports (the APIService keeps reaching
 // the first), sharing store and token. A file removes the APIService when it ends: an APIService whose server is
 // gone leaves discovery partial, and then the namespace controller deletes no namespace's content.
+import { imageEntrypoint } from '../../support/entrypoint.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -145,7 +146,7 @@ current-context: e2e
 export interface ServerOptions {
   /**
    * `sources` (default): `node --import tsx main.ts`; `dist`: the compiled entry point as the image's ENTRYPOINT runs
-   * it, `node --enable-source-maps dist/main.js` (`npm run build` first).
+   * it (the Dockerfile's ENTRYPOINT; `npm run build` first).
    */
   entry?: 'sources' | 'dist';
   /** Node's own options before the entry point (`--cpu-prof`, say). */
@@ -156,7 +157,7 @@ export interface ServerOptions {
   logLevel?: string;
 }
 
-const entryArgs = { sources: ['--import', 'tsx', 'main.ts'], dist: ['--enable-source-maps', 'dist/main.js'] };
+const entryArgs = { sources: ['--import', 'tsx', 'main.ts'], dist: imageEntrypoint() };
 
 function startProcess(args: string[], logFile: string, options: ServerOptions = {}): ChildProcess {
   const child = spawn(process.execPath, [...(options.nodeOptions ?? []), ...entryArgs[options.entry ?? 'sources'], ...args], {
