@@ -57,6 +57,7 @@ export class Metrics {
   private readonly lastPass: Gauge<'cluster'>;
   private readonly poolSources: (() => (PoolStats & { cluster: string })[])[] = [];
   private readonly loopSources: (() => number)[] = [];
+  private readonly backingOffSources: (() => number)[] = [];
 
   constructor() {
     const registers = [this.registry];
@@ -99,15 +100,26 @@ export class Metrics {
       labelNames: ['cluster'],
       registers,
     });
-    const loopSources = this.loopSources;
-    new Gauge({
-      name: 'reconcile_loops',
-      help: 'DatabaseClusters whose loop runs on this replica (in a cluster, those of the shards it holds).',
-      registers,
-      collect() {
-        this.set(loopSources.reduce((sum, read) => sum + read(), 0));
-      },
-    });
+    // Gauges read at every scrape: the sum of what their sources say.
+    const summed = (name: string, help: string, sources: (() => number)[]) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(sources.reduce((sum, read) => sum + read(), 0));
+        },
+      });
+    summed(
+      'reconcile_loops',
+      'DatabaseClusters whose loop runs on this replica (in a cluster, those of the shards it holds).',
+      this.loopSources,
+    );
+    summed(
+      'reconcile_objects_backing_off',
+      'Objects whose correction failed on this replica and waits for its retry (forgotten once the object is gone).',
+      this.backingOffSources,
+    );
     const poolSources = this.poolSources;
     new Gauge({
       name: 'catalog_pool_connections',
@@ -141,6 +153,11 @@ export class Metrics {
   /** The number of loops running, read at every scrape, e.g. `() => reconciler.clusters().length`. */
   collectLoops(read: () => number): void {
     this.loopSources.push(read);
+  }
+
+  /** The number of objects backing off, read at every scrape, e.g. `() => reconciler.backingOff()`. */
+  collectBackingOff(read: () => number): void {
+    this.backingOffSources.push(read);
   }
 
   /** Pool counts to read at every scrape, e.g. `() => catalogs.poolStats()`. */

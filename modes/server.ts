@@ -122,6 +122,7 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   const ours = ourKinds(deps);
   const reconciler = new Reconciler(ours, deps, locks, shards ?? ownedByLeader(election), { onPass: metrics.countPass });
   metrics.collectLoops(() => reconciler.clusters().length);
+  metrics.collectBackingOff(() => reconciler.backingOff());
   const retention = new Retention(store, parts.retention, () => election.isLeader(), log);
   retention.start(heartbeats.register('store retention', parts.retention.everyMs));
   stops.add(() => retention.stop());

@@ -98,8 +98,8 @@ export class Reconciler {
   private supervising: Promise<void> | undefined;
   private defaultIntervalMs = 0;
   private stopped = false;
-  /** uid → when the next correction may be tried, and how many failed in a row. */
-  private readonly backoff = new Map<string, { failures: number; notBefore: number }>();
+  /** uid → when the next correction may be tried, how many failed in a row, and on which cluster. */
+  private readonly backoff = new Map<string, { failures: number; notBefore: number; cluster: string }>();
   private readonly secretTriggers: SecretTriggers;
   private readonly clock: Clock;
 
@@ -227,6 +227,7 @@ export class Reconciler {
   private async stopLoop(cluster: string): Promise<void> {
     const work = this.loops.get(cluster);
     this.loops.delete(cluster);
+    this.forgetBackoff(cluster, new Set());
     await work?.loop.stop();
     await work?.fingerprint.stop();
     await work?.listeners.stop();
@@ -247,11 +248,17 @@ export class Reconciler {
     const tried: string[] = [];
     /** Whether a correction was written: one more pass then follows (see FingerprintWatch.afterPass). */
     let corrected = false;
+    /** The uids of every object of the cluster, once all kinds were read: the backoff of the others is forgotten. */
+    let present: Set<string> | undefined = new Set<string>();
     for (const kind of this.kinds) {
-      if (!this.ownership.owns(cluster) || this.stopped) break;
+      if (!this.ownership.owns(cluster) || this.stopped) {
+        present = undefined;
+        break;
+      }
       try {
         const resource = storeResource(kind);
         const items = await this.objectsOf(resource, cluster);
+        for (const item of items) present?.add(String(item.metadata.uid));
         const live = kind.strategy.decorate && items.length > 0 ? await kind.strategy.decorate(items) : items;
         for (const object of live) {
           if (this.stopped) break; // a stopping server writes nothing more
@@ -268,13 +275,25 @@ export class Reconciler {
         if (resource === resources.roles)
           roles = items.filter((o) => !o.metadata.deletionTimestamp).map((o) => (o.spec as DatabaseRoleSpec).roleName);
       } catch (error) {
+        present = undefined;
         this.deps.log.warn({ ...failure(error), kind: kind.kind, cluster }, 'reconcile pass failed');
       }
     }
+    if (present) this.forgetBackoff(cluster, present);
     await this.follow(cluster, { listeners, fingerprint }, { databases, named, roles, readAt: startedAt, corrected });
     this.options.onPass?.(cluster, startedAt);
     const retryAt = Math.min(...tried.map((uid) => this.backoff.get(uid)?.notBefore ?? Infinity));
     return Number.isFinite(retryAt) ? Math.max(0, retryAt - this.clock.now()) : undefined;
+  }
+
+  /** Forgets the backoff of the cluster's objects that are not `present` (deleted, or moved to another cluster). */
+  private forgetBackoff(cluster: string, present: ReadonlySet<string>): void {
+    for (const [uid, entry] of this.backoff) if (entry.cluster === cluster && !present.has(uid)) this.backoff.delete(uid);
+  }
+
+  /** How many objects wait for a retry of their correction. */
+  backingOff(): number {
+    return this.backoff.size;
   }
 
   /** The cluster itself, or the objects of a kind that refer to it: only those are read. */
@@ -372,7 +391,7 @@ export class Reconciler {
     } catch (error) {
       const failures = (wait?.failures ?? 0) + 1;
       const delay = backoffDelay(failures, { firstMs: firstBackoffMs, maxMs: maxBackoffMs });
-      this.backoff.set(uid, { failures, notBefore: this.clock.now() + delay });
+      this.backoff.set(uid, { failures, notBefore: this.clock.now() + delay, cluster });
       this.deps.log.warn(
         { kind: kind.kind, object: objectName(object), failures, ...failure(error), retryAt: rfc3339(new Date(this.clock.now() + delay)) },
         'reconciling failed; retried later',

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import test from 'ava';
 import { createLogger, failure } from '../../lib/log.ts';
 import { freePort } from '../../storage/embedded-postgres.ts';
-import { eventually, extraCluster, startLocal, type LocalServer } from '../support/local.ts';
+import { eventually, extraCluster, metricValue, startLocal, type LocalServer } from '../support/local.ts';
 
 const lines: string[] = [];
 let local: LocalServer;
@@ -21,7 +21,7 @@ test.before(async () => {
 });
 test.after.always(async () => local?.stop());
 
-test('an object that keeps failing: one line per failure with the object, the reason and the next retry, no stack', async (t) => {
+test.serial('an object that keeps failing: one line per failure with the object, the reason and the next retry, no stack', async (t) => {
   const refusing = new URL(local.postgresDsn);
   refusing.port = String(await freePort());
   const applied = await local.kubectl(
@@ -48,6 +48,28 @@ spec: {roleName: unreachable, databaseClusterRef: {name: refusing}}
     const keys = [...line.matchAll(/[{,]"([^"]+)":/g)].map((m) => m[1]);
     t.is(new Set(keys).size, keys.length, `a key twice in ${line}`);
   }
+  t.is((await local.kubectl(['delete', 'databaserole', 'unreachable'])).code, 0);
+});
+
+test.serial('an object deleted while it backs off leaves nothing behind: the backoff gauge goes back to 0', async (t) => {
+  const refusing = new URL(local.postgresDsn);
+  refusing.port = String(await freePort());
+  const applied = await local.kubectl(
+    ['apply', '-f', '-'],
+    `${extraCluster('refusing-too', refusing.toString())}---
+apiVersion: postgres.databases.dinhloc.dev/v1alpha1
+kind: DatabaseRole
+metadata: {name: given-up, namespace: default}
+spec: {roleName: given_up, databaseClusterRef: {name: refusing-too}}
+`,
+  );
+  t.is(applied.code, 0, applied.stderr);
+  const backingOff = () => metricValue(local, 'reconcile_objects_backing_off');
+  const failed = () => lines.some((line) => line.includes('default/given-up') && line.includes('reconciling failed'));
+  t.true(await eventually(failed, 30_000), 'the role failed and backs off');
+  t.true((await backingOff()) >= 1);
+  t.is((await local.kubectl(['delete', 'databaserole', 'given-up'])).code, 0);
+  t.true(await eventually(async () => (await backingOff()) === 0, 30_000), `still backing off: ${await backingOff()}`);
 });
 
 test('a bug is logged with its stack; anything else by its message', (t) => {
