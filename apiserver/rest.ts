@@ -30,6 +30,7 @@ import {
   type Admission,
   type WriteContext,
   type ResourceKind,
+  type Written,
 } from '../reconcile/kinds/resource.ts';
 import { fieldSelector, labelSelector } from './selectors.ts';
 import { badRequest, conflict, invalid, notFound, StatusError, type Subject } from '../openapi/status.ts';
@@ -269,7 +270,7 @@ export class ResourceHandlers {
       await this.store.checkClaims(this.resource, fresh, admission.claims).catch((e: unknown) => {
         throw fromStoreError(e);
       });
-      const rehearsed = admission.write ? await admission.write(fresh) : fresh;
+      const rehearsed = admission.write ? (await admission.write(fresh)).object : fresh;
       await this.kind.strategy.writeWarnings?.(rehearsed, request);
       this.send(ctx, await this.answer(ctx, rehearsed, true), 201);
       return;
@@ -285,8 +286,8 @@ export class ResourceHandlers {
     const created = applied
       ? await create()
       : await this.locks.run(objectKey(this.resource, fresh.metadata.namespace, fresh.metadata.name), create);
-    await this.kind.strategy.writeWarnings?.(created, request);
-    this.send(ctx, await this.answer(ctx, created, false, admission.statusIsLive?.()), 201);
+    await this.kind.strategy.writeWarnings?.(created.object, request);
+    this.send(ctx, await this.answer(ctx, created.object, false, created.statusIsLive), 201);
   }
 
   private admission(object: KubeObject, old: KubeObject | undefined, request: WriteContext): Promise<Admission> {
@@ -298,9 +299,10 @@ export class ResourceHandlers {
    * create, claims included; any other failure leaves the object stored, answered with a Warning: the
    * reconciler writes it again.
    */
-  private async written(stored: KubeObject, admission: Admission, request: WriteContext): Promise<KubeObject> {
-    if (!admission.write) return stored;
-    let written: KubeObject;
+  private async written(stored: KubeObject, admission: Admission, request: WriteContext): Promise<Written> {
+    const notWritten = { object: stored, statusIsLive: false };
+    if (!admission.write) return notWritten;
+    let written: Written;
     try {
       written = await admission.write(stored);
     } catch (error) {
@@ -310,23 +312,26 @@ export class ResourceHandlers {
         throw error;
       }
       request.warn(`the object is stored, but writing it failed (${(error as Error).message}); it is retried`);
-      return stored;
+      return notWritten;
     }
     // What the write recorded in status (passwordSecretVersion), kept over a live status a read persisted meanwhile.
     const before = (stored.status ?? {}) as Record<string, unknown>;
     const recorded = Object.fromEntries(
-      Object.entries((written.status ?? {}) as Record<string, unknown>).filter(([key, value]) => !isDeepStrictEqual(before[key], value)),
+      Object.entries((written.object.status ?? {}) as Record<string, unknown>).filter(
+        ([key, value]) => !isDeepStrictEqual(before[key], value),
+      ),
     );
-    if (Object.keys(recorded).length === 0) return stored;
+    if (Object.keys(recorded).length === 0) return { object: stored, statusIsLive: written.statusIsLive };
     const record = (current: KubeObject) =>
       this.store.update(
         this.resource,
         { ...current, status: { ...(current.status as object | undefined), ...recorded } },
         { expectedResourceVersion: String(current.metadata.resourceVersion) },
       );
-    return despitePersistedStatus(this.store, this.resource, stored, record).catch((e: unknown) => {
+    const object = await despitePersistedStatus(this.store, this.resource, stored, record).catch((e: unknown) => {
       throw fromStoreError(e);
     });
+    return { object, statusIsLive: written.statusIsLive };
   }
 
   /** Stores `next` in place of `old`: immutable metadata kept, generation bumped when the spec changed. */
@@ -402,8 +407,7 @@ export class ResourceHandlers {
     await claim.catch((e: unknown) => {
       throw fromStoreError(e);
     });
-    const written = admission.write ? await admission.write(object) : object;
-    return { object: written, statusIsLive: admission.statusIsLive?.() ?? false };
+    return admission.write ? admission.write(object) : { object, statusIsLive: false };
   }
 
   async update(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {

@@ -31,8 +31,7 @@ export async function writeStored(kind: ResourceKind, store: ResourceStore, obje
   const admission = kind.strategy.admit ? await kind.strategy.admit(object, object, context) : { claims: [] };
   await store.claim(storeResource(kind), object, admission.claims);
   if (!admission.write) return { object, written: false, statusIsLive: false, warnings };
-  const written = await admission.write(object);
-  const statusIsLive = admission.statusIsLive?.() ?? false;
+  const { object: written, statusIsLive } = await admission.write(object);
   if (JSON.stringify(written.status) === JSON.stringify(object.status)) return { object, written: true, statusIsLive, warnings };
   const stored = await store.update(storeResource(kind), written, { expectedResourceVersion: String(object.metadata.resourceVersion) });
   return { object: stored, written: true, statusIsLive, warnings };

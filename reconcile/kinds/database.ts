@@ -5,7 +5,7 @@ import { database } from '../../openapi/database.ts';
 import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
 import { databaseRefusals } from '../../storage/catalog/eligibility.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
-import type { Admission, WriteContext, ResourceKind } from './resource.ts';
+import type { Admission, WriteContext, ResourceKind, Written } from './resource.ts';
 import { admitToCluster, claimCheck, eligible, ownership, reachOf } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
@@ -32,6 +32,9 @@ import {
 import type { KubeObject } from '../../openapi/objects.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
+
+/** A Database's status is read, never written live: the answer reads it. */
+const notLive = (object: KubeObject): Written => ({ object, statusIsLive: false });
 
 /** What no rule of the cluster can allow: the server's own databases and roles, untrusted extensions (eligibility.ts). */
 async function eligibility(deps: Dependencies, object: DatabaseObject, cluster: ResolvedCluster) {
@@ -67,7 +70,8 @@ async function admit(
   const resolved = cluster.resolved;
   const facts = await eligible(object, request, () => eligibility(deps, object, resolved));
   // A server that cannot be read gets no SQL; the Service only needs its address.
-  if (!facts) return { claims: [], write: (stored) => writeService(deps, stored as DatabaseObject, old, resolved, request) };
+  if (!facts)
+    return { claims: [], write: async (stored) => notLive(await writeService(deps, stored as DatabaseObject, old, resolved, request)) };
   const { name } = object.spec;
   if (old && facts.databases.has(name)) refuseFixedChanges(object, old);
   const record = await ownership(deps, object, resolved.object, facts, 'database', name, old?.spec.name === name);
@@ -75,7 +79,7 @@ async function admit(
     claims: [{ server: facts.systemIdentifier, kind: 'database', name }],
     write: async (stored) => {
       const written = await writeSql(deps, stored as DatabaseObject, resolved, { schema: facts.ownershipSchema, record }, request);
-      return writeService(deps, written, old, resolved, request);
+      return notLive(await writeService(deps, written, old, resolved, request));
     },
   };
 }

@@ -14,7 +14,7 @@ import {
   type DesiredRole,
 } from '../../storage/catalog/roles.ts';
 import type { LiveRole, Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
-import type { Admission, WriteContext, ResourceKind } from './resource.ts';
+import type { Admission, WriteContext, ResourceKind, Written } from './resource.ts';
 import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
@@ -184,23 +184,10 @@ async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | u
   if (!facts) return { claims: [] };
   const { roleName } = object.spec;
   const record = await ownership(deps, object, resolved.object, facts, 'role', roleName, old?.spec.roleName === roleName);
-  let live = false;
   return {
     claims: [{ server: facts.systemIdentifier, kind: 'role', name: roleName }],
-    write: async (stored) => {
-      const owner = { schema: facts.ownershipSchema, record };
-      const written = await write(deps, stored as RoleObject, resolved, databases, owner, request, reads);
-      live = written.live;
-      return written.object;
-    },
-    statusIsLive: () => live,
+    write: (stored) => write(deps, stored as RoleObject, resolved, databases, { schema: facts.ownershipSchema, record }, request, reads),
   };
-}
-
-/** What a write returns: the object to store, and whether its status was read from the catalog after the SQL. */
-interface Written {
-  object: KubeObject;
-  live: boolean;
 }
 
 /** A Secret lookup that reads each Secret once: the write and its status see the same version. */
@@ -256,7 +243,7 @@ async function write(
     if (request.dryRun) {
       await cluster.catalog.rehearse(plan, passwordsOf(desired));
       warnRehearsed(request, rolePlan);
-      return { object, live: false };
+      return { object, statusIsLive: false };
     }
     if (plan.statements.length > 0) await cluster.catalog.applyCoalesced(plan, passwordsOf(desired));
     if (rolePlan.statements.length > 0)
@@ -279,7 +266,7 @@ async function write(
     const ran = plan.statements.length > 0;
     written = { object: ran ? recordWrite(applied, undefined) : applied, planned: snapshot, plan: rolePlan, ran };
   } catch (error) {
-    return { object: await writeFailed(deps, object, error, request), live: false };
+    return { object: await writeFailed(deps, object, error, request), statusIsLive: false };
   }
   return withLiveStatus(deps, cluster, databases, secrets, desired, written);
 }
@@ -302,11 +289,11 @@ async function withLiveStatus(
   let after = planned;
   if (ran) {
     const reread = await cluster.catalog.snapshot({ ...scopeOf([desired]), contents: 'none' }, { fresh: true }).catch(() => undefined);
-    if (!reread) return { object, live: false };
+    if (!reread) return { object, statusIsLive: false };
     after = snapshotAfter(desired.spec.roleName, planned, plan, reread);
   }
   const shown = await desiredOf(deps, object, databases, secrets, false);
-  return { object: { ...object, status: statusFrom(object, shown, after) }, live: true };
+  return { object: { ...object, status: statusFrom(object, shown, after) }, statusIsLive: true };
 }
 
 /**

@@ -65,12 +65,14 @@ export interface Admission {
    * are stored; returns the object to store (with what the write recorded in status). Absent when nothing can
    * be written now (the server cannot be read: a Warning said so, and the reconciler tries again).
    */
-  write?(stored: KubeObject): Promise<KubeObject>;
-  /**
-   * Whether the status of the object `write` returned was read from the catalog after its SQL: then the answer
-   * and the reconciler show it as it is, with no other read.
-   */
-  statusIsLive?(): boolean;
+  write?(stored: KubeObject): Promise<Written>;
+}
+
+/** What a write returns: the object to store, and whether its status was read from the catalog after the SQL. */
+export interface Written {
+  object: KubeObject;
+  /** Then the answer and the reconciler show the status as it is, with no other read. */
+  statusIsLive: boolean;
 }
 
 export interface Reclaim {
