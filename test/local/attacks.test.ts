@@ -3,7 +3,7 @@
 // DatabaseCluster says. Run against a cluster connecting as the superuser and one connecting as an RDS-like
 // admin (CREATEDB, CREATEROLE, no superuser).
 import test from 'ava';
-import { extraCluster, startSharedLocal, type LocalServer } from '../support/local.ts';
+import { extraCluster, patchClusterSpec, startSharedLocal, type LocalServer } from '../support/local.ts';
 import { createAdmin, sql, unique } from '../support/postgres.ts';
 import { rawClient, type RawRequest } from '../support/rawclient.ts';
 
@@ -107,16 +107,7 @@ for (const connecting of connectingKinds) {
     `${connecting}: memberOf pg_execute_server_program is refused even where the DatabaseCluster lists it as grantable`,
     async (t) => {
       const cluster = clusterOf(connecting);
-      const patched = await local.kubectl([
-        'patch',
-        'pgcluster',
-        cluster,
-        '--type',
-        'merge',
-        '-p',
-        '{"spec":{"grantableRoles":[{"name":"pg_execute_server_program"},{"name":"pg_read_server_files"}]}}',
-      ]);
-      t.is(patched.code, 0, patched.stderr);
+      await patchClusterSpec(local, cluster, { grantableRoles: [{ name: 'pg_execute_server_program' }, { name: 'pg_read_server_files' }] });
       t.teardown(() =>
         local.kubectl(['patch', 'pgcluster', cluster, '--type', 'json', '-p', '[{"op":"remove","path":"/spec/grantableRoles"}]']),
       );

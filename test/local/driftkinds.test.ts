@@ -1,7 +1,7 @@
 // Every kind of drift the reconciler issue names, made by hand in psql: under driftPolicy Report it shows in
 // the object's status and PostgreSQL is left as it is; switched to Correct, the catalog is put back.
 import test from 'ava';
-import { eventually, passOver, startLocalWithGuide, type LocalServer } from '../support/local.ts';
+import { eventually, passOver, patchClusterSpec, startLocalWithGuide, type LocalServer } from '../support/local.ts';
 import { asUser, sql } from '../support/postgres.ts';
 
 let local: LocalServer;
@@ -36,18 +36,7 @@ const inSync = async (resource: string, name: string) => {
   return (status.drift ?? []).length === 0 && !(status.conditions ?? []).some((c) => c.status === 'False');
 };
 
-const setPolicy = async (policy: 'Report' | 'Correct') => {
-  const result = await local.kubectl([
-    'patch',
-    'pgcluster',
-    'main-cluster',
-    '--type',
-    'merge',
-    '-p',
-    JSON.stringify({ spec: { driftPolicy: policy } }),
-  ]);
-  if (result.code !== 0) throw new Error(result.stderr);
-};
+const setPolicy = (policy: 'Report' | 'Correct') => patchClusterSpec(local, 'main-cluster', { driftPolicy: policy });
 
 interface DriftCase {
   name: string;

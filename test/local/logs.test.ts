@@ -21,19 +21,24 @@ test.before(async () => {
 });
 test.after.always(async () => local?.stop());
 
-test.serial('an object that keeps failing: one line per failure with the object, the reason and the next retry, no stack', async (t) => {
+/** A DatabaseCluster whose port nothing listens on, and a DatabaseRole on it: its every write fails. */
+async function applyUnreachable(cluster: string, name: string, roleName: string): Promise<void> {
   const refusing = new URL(local.postgresDsn);
   refusing.port = String(await freePort());
   const applied = await local.kubectl(
     ['apply', '-f', '-'],
-    `${extraCluster('refusing', refusing.toString())}---
+    `${extraCluster(cluster, refusing.toString())}---
 apiVersion: postgres.databases.dinhloc.dev/v1alpha1
 kind: DatabaseRole
-metadata: {name: unreachable, namespace: default}
-spec: {roleName: unreachable, databaseClusterRef: {name: refusing}}
+metadata: {name: ${name}, namespace: default}
+spec: {roleName: ${roleName}, databaseClusterRef: {name: ${cluster}}}
 `,
   );
-  t.is(applied.code, 0, applied.stderr);
+  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+}
+
+test.serial('an object that keeps failing: one line per failure with the object, the reason and the next retry, no stack', async (t) => {
+  await applyUnreachable('refusing', 'unreachable', 'unreachable');
   const failures = () =>
     lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === 'reconciling failed; retried later');
   t.true(await eventually(() => failures().length >= 2, 30_000), lines.slice(-5).join('\n'));
@@ -52,18 +57,7 @@ spec: {roleName: unreachable, databaseClusterRef: {name: refusing}}
 });
 
 test.serial('an object deleted while it backs off leaves nothing behind: the backoff gauge goes back to 0', async (t) => {
-  const refusing = new URL(local.postgresDsn);
-  refusing.port = String(await freePort());
-  const applied = await local.kubectl(
-    ['apply', '-f', '-'],
-    `${extraCluster('refusing-too', refusing.toString())}---
-apiVersion: postgres.databases.dinhloc.dev/v1alpha1
-kind: DatabaseRole
-metadata: {name: given-up, namespace: default}
-spec: {roleName: given_up, databaseClusterRef: {name: refusing-too}}
-`,
-  );
-  t.is(applied.code, 0, applied.stderr);
+  await applyUnreachable('refusing-too', 'given-up', 'given_up');
   const backingOff = () => metricValue(local, 'reconcile_objects_backing_off');
   const failed = () => lines.some((line) => line.includes('default/given-up') && line.includes('reconciling failed'));
   t.true(await eventually(failed, 30_000), 'the role failed and backs off');

@@ -3,7 +3,7 @@
 // lives on the PostgreSQL server, out of every tenant's reach, and outlives a lost object store. Against a
 // cluster connecting as the superuser and one connecting as an RDS-like admin.
 import test from 'ava';
-import { extraCluster, startSharedLocal, type LocalServer } from '../support/local.ts';
+import { extraCluster, patchClusterSpec, startSharedLocal, type LocalServer } from '../support/local.ts';
 import { asUser, createAdmin, sql, unique } from '../support/postgres.ts';
 import { rawClient, type RawRequest } from '../support/rawclient.ts';
 
@@ -48,16 +48,7 @@ const post = (object: { kind: string; metadata: { namespace: string } }) =>
   request(`${group}/namespaces/${object.metadata.namespace}/${object.kind === 'Database' ? 'databases' : 'databaseroles'}`, 'POST', object);
 
 async function adoption(connecting: Connecting, rules: unknown[] | null): Promise<void> {
-  const patched = await local.kubectl([
-    'patch',
-    'pgcluster',
-    clusterOf(connecting),
-    '--type',
-    'merge',
-    '-p',
-    JSON.stringify({ spec: { adoption: rules } }),
-  ]);
-  if (patched.code !== 0) throw new Error(patched.stderr);
+  await patchClusterSpec(local, clusterOf(connecting), { adoption: rules });
 }
 
 /** Whether `password` logs in as `user`. */

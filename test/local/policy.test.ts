@@ -1,7 +1,7 @@
 // A DatabaseCluster's spec change is acted on at once: switching driftPolicy from Report to Correct corrects the
 // drift it reported without waiting for the resync, an hour away here.
 import test from 'ava';
-import { eventually, guideManifests, startLocal, type LocalServer } from '../support/local.ts';
+import { eventually, guideManifests, patchClusterSpec, startLocal, type LocalServer } from '../support/local.ts';
 import { sql } from '../support/postgres.ts';
 
 let local: LocalServer;
@@ -31,15 +31,6 @@ test('driftPolicy switched from Report to Correct: the reported drift is correct
     JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout).status?.drift?.length ?? 0;
   t.true(await eventually(async () => (await drift()) > 0, 30_000), 'the REVOKE was never reported');
   t.false(await canCreateTables(), 'Report left it alone');
-  const patched = await local.kubectl([
-    'patch',
-    'pgcluster',
-    'main-cluster',
-    '--type',
-    'merge',
-    '-p',
-    '{"spec":{"driftPolicy":"Correct"}}',
-  ]);
-  t.is(patched.code, 0, patched.stderr);
+  await patchClusterSpec(local, 'main-cluster', { driftPolicy: 'Correct' });
   t.true(await eventually(canCreateTables, 30_000), 'not corrected within 30 s of the switch');
 });

@@ -119,6 +119,12 @@ export async function manageCluster(local: LocalServer, name: string, dsn: strin
   await sql(dsn, 'CREATE TABLE orders (id int)', { database: `${name}_db` });
 }
 
+/** Merges `spec` into a DatabaseCluster's spec with kubectl patch, as a platform team would; throws when kubectl fails. */
+export async function patchClusterSpec(local: LocalServer, cluster: string, spec: Record<string, unknown>): Promise<void> {
+  const result = await local.kubectl(['patch', 'pgcluster', cluster, '--type', 'merge', '-p', JSON.stringify({ spec })]);
+  if (result.code !== 0) throw new Error(`kubectl patch of DatabaseCluster ${cluster} failed: ${result.stderr}`);
+}
+
 /** Polls until `check` holds (the reconciler runs every 500 ms here); false when `ms` pass first. */
 export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
