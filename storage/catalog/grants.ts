@@ -5,7 +5,7 @@
 import type { DatabasePermission, ObjectPermission, SchemaPermission } from '../../openapi/databaserole.ts';
 import { objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { ordered, privilegesOf } from './privileges.ts';
-import type { LiveDatabase, LiveSchema, Snapshot } from './snapshot.ts';
+import type { LiveDatabase, LiveObject, LiveSchema, Snapshot } from './snapshot.ts';
 
 /** Named objects shown per schema and kind at most; the others are counted. */
 export const namedObjectsShown = 20;
@@ -20,22 +20,38 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return a.size === b.size && [...a].every((x) => b.has(x));
 }
 
+const noKeys: ReadonlySet<string> = new Set();
+
+/** The keys of a schema's objects of one kind, as a list and a set: shared by every role that owns none of them. */
+const keysOfObjects = new WeakMap<Map<string, LiveObject>, { list: readonly string[]; set: ReadonlySet<string> }>();
+
+function keysOf(objects: Map<string, LiveObject>): { list: readonly string[]; set: ReadonlySet<string> } {
+  let keys = keysOfObjects.get(objects);
+  if (!keys) keysOfObjects.set(objects, (keys = { list: [...objects.keys()], set: new Set(objects.keys()) }));
+  return keys;
+}
+
 /**
  * Which objects of a kind in a schema hold each privilege for the role: the keys of the objects it does not own
  * (those it owns hold everything), and per privilege the keys granting it. The planner compares the spec with it.
+ * A read plans every role against one snapshot: what all roles share is built once.
  */
 export function heldPrivileges(
   schema: LiveSchema,
   role: string,
   kind: ObjectKind,
   major: number,
-): { notOwned: string[]; heldKeys: Map<string, Set<string>> } {
-  const held = schema.grants.get(role)?.[kind] ?? new Map<string, string[] | 'all'>();
-  const notOwned = [...schema.objects[kind]].filter(([, o]) => o.owner !== role).map(([key]) => key);
+): { notOwned: readonly string[]; heldKeys: Map<string, ReadonlySet<string>> } {
+  const held = schema.grants.get(role)?.[kind];
+  const objects = schema.objects[kind];
+  const all = keysOf(objects);
+  const ownsSome = all.list.some((key) => objects.get(key)!.owner === role);
+  const notOwned = ownsSome ? all.list.filter((key) => objects.get(key)!.owner !== role) : all.list;
+  const notOwnedSet = ownsSome ? new Set(notOwned) : all.set;
   const heldKeys = new Map(
     privilegesOf(kind, major).map((p) => {
-      const h = held.get(p);
-      return [p, new Set(h === 'all' ? notOwned : (h ?? []))];
+      const h = held?.get(p);
+      return [p, h === 'all' ? notOwnedSet : h ? new Set(h) : noKeys];
     }),
   );
   return { notOwned, heldKeys };

@@ -16,9 +16,14 @@ function sinceOf(target: PrivilegeTarget, privilege: string): number {
   return target === 'database' || target === 'schema' ? 0 : (objectKindDescriptors[target].since?.[privilege] ?? 0);
 }
 
-/** The privileges a kind of object has on a server of this major version. */
+const byVersion = new Map<string, readonly string[]>();
+
+/** The privileges a kind of object has on a server of this major version (asked per object of every role a read plans). */
 export function privilegesOf(target: PrivilegeTarget, major: number): readonly string[] {
-  return allowed[target].filter((privilege) => sinceOf(target, privilege) <= major);
+  const key = `${target}/${major}`;
+  let privileges = byVersion.get(key);
+  if (!privileges) byVersion.set(key, (privileges = Object.freeze(allowed[target].filter((p) => sinceOf(target, p) <= major))));
+  return privileges;
 }
 
 /** Checks a spec's list; reports every unknown or unsupported entry with its field path. */

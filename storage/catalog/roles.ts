@@ -367,6 +367,9 @@ interface SchemaContext {
   pending: string[];
 }
 
+/** What an object no entry names wants beyond "*". */
+const nothing: ReadonlySet<string> = new Set();
+
 /** Objects lacking privileges "*" gives, named one by one in drift; the others are counted in one entry. */
 const driftObjectsNamed = 20;
 
@@ -399,9 +402,15 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
     builder.report(new Set(missingOnAll), new Set(), { ...where, object: `* (${lacking.length - driftObjectsNamed} more)` });
   }
   builder.change(`${objectKindDescriptors[kind].sql.all} IN SCHEMA ${quoteIdent(schema.name)}`, kind, missingOnAll, []);
-  // Everything not covered by "*": exactly the named objects' privileges.
+  // Everything not covered by "*": exactly the named objects' privileges. An object no entry names that holds
+  // nothing beyond "*" has nothing to do (the common case: skipped without building anything).
+  const beyondStar = privilegesOf(kind, major).filter((p) => !star.has(p));
   for (const key of notOwned) {
     const object = objects.get(key)!;
+    if (!named.some((e) => e.name === object.name) && !beyondStar.some((p) => heldKeys.get(p)!.has(key))) {
+      namedWants.set(key, nothing);
+      continue;
+    }
     const want = expandPrivileges(
       named.filter((e) => e.name === object.name).flatMap((e) => e.privileges),
       kind,
