@@ -16,10 +16,6 @@ export interface LivePermissions {
   omitted: number;
 }
 
-function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  return a.size === b.size && [...a].every((x) => b.has(x));
-}
-
 const noKeys: ReadonlySet<string> = new Set();
 
 /** The keys of a schema's objects of one kind, as a list and a set: shared by every role that owns none of them. */
@@ -48,10 +44,11 @@ export function heldPrivileges(
   const ownsSome = all.list.some((key) => objects.get(key)!.owner === role);
   const notOwned = ownsSome ? all.list.filter((key) => objects.get(key)!.owner !== role) : all.list;
   const notOwnedSet = ownsSome ? new Set(notOwned) : all.set;
+  // Only objects it does not own count (an object created between the reads of objects and of grants does not).
   const heldKeys = new Map(
     privilegesOf(kind, major).map((p) => {
       const h = held?.get(p);
-      return [p, h === 'all' ? notOwnedSet : h ? new Set(h) : noKeys];
+      return [p, h === 'all' ? notOwnedSet : h ? new Set(h.filter((key) => notOwnedSet.has(key))) : noKeys];
     }),
   );
   return { notOwned, heldKeys };
@@ -66,17 +63,26 @@ function objectGrants(
   major: number,
 ): { entries: ObjectPermission[]; omitted: number } {
   const { notOwned, heldKeys } = heldPrivileges(schema, role, kind, major);
-  const perObject = notOwned.map((key) => ({
-    key,
-    privileges: new Set([...heldKeys].filter(([, keys]) => keys.has(key)).map(([p]) => p)),
-  }));
+  const privileges = privilegesOf(kind, major);
   const defaults = creator === role ? [] : (schema.defaults.get(creator)?.get(role)?.[kind] ?? []);
-  const common = perObject.length === 0 ? [] : privilegesOf(kind, major).filter((p) => perObject.every((o) => o.privileges.has(p)));
+  // A privilege every object holds (each held key is an object it does not own, so counting is enough).
+  const common = notOwned.length === 0 ? [] : privileges.filter((p) => heldKeys.get(p)!.size === notOwned.length);
   const star = new Set([...common, ...defaults]);
-  const differing = perObject.filter((o) => !sameSet(o.privileges, star)).sort((a, b) => (a.key < b.key ? -1 : 1));
+  // An object differs from "*" when it lacks one of its privileges or holds one beyond them; only the privileges
+  // some objects hold and others lack can make one differ (or a default this server's objects cannot hold).
+  const beyond = [...star].some((p) => !privileges.includes(p));
+  const uneven = privileges.filter((p) => heldKeys.get(p)!.size !== (star.has(p) ? notOwned.length : 0));
+  const differs = (key: string) => beyond || uneven.some((p) => star.has(p) !== heldKeys.get(p)!.has(key));
+  const differing = uneven.length === 0 && !beyond ? [] : notOwned.filter(differs).sort();
   const entries: ObjectPermission[] = [
     ...(star.size > 0 ? [{ name: '*', privileges: ordered(star, kind) }] : []),
-    ...differing.slice(0, namedObjectsShown).map((o) => ({ name: o.key, privileges: ordered(o.privileges, kind) })),
+    ...differing.slice(0, namedObjectsShown).map((key) => ({
+      name: key,
+      privileges: ordered(
+        privileges.filter((p) => heldKeys.get(p)!.has(key)),
+        kind,
+      ),
+    })),
   ];
   return { entries, omitted: Math.max(0, differing.length - namedObjectsShown) };
 }

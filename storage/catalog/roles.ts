@@ -337,26 +337,32 @@ class GrantBuilder {
   }
 
   reconcile(
-    target: string,
+    target: Lazy,
     kind: PrivilegeTarget,
     want: ReadonlySet<string>,
     have: ReadonlySet<string>,
     where: DriftPlace,
-    defaults?: string,
+    defaults?: Lazy,
   ): void {
     const { missing, extra } = this.report(want, have, where);
     this.change(target, kind, missing, extra, defaults);
   }
 
   /** The statements that grant `missing` and revoke `extra` on the target (their drift is reported apart). */
-  change(target: string, kind: PrivilegeTarget, missing: readonly string[], extra: readonly string[], defaults?: string): void {
-    const shape = { target, grantees: [this.role], ...(defaults ? { defaults } : {}) };
+  change(target: Lazy, kind: PrivilegeTarget, missing: readonly string[], extra: readonly string[], defaults?: Lazy): void {
+    if (missing.length === 0 && extra.length === 0) return;
+    const shape = { target: text(target), grantees: [this.role], ...(defaults ? { defaults: text(defaults) } : {}) };
     if (extra.length > 0)
       this.statements.push(grantStatement(this.database, { action: 'REVOKE', privileges: ordered(extra, kind), ...shape }));
     if (missing.length > 0)
       this.statements.push(grantStatement(this.database, { action: 'GRANT', privileges: ordered(missing, kind), ...shape }));
   }
 }
+
+/** A statement's text, or what builds it only when a statement is made (most plans of a read make none). */
+type Lazy = string | (() => string);
+
+const text = (lazy: Lazy) => (typeof lazy === 'string' ? lazy : lazy());
 
 interface SchemaContext {
   builder: GrantBuilder;
@@ -366,9 +372,6 @@ interface SchemaContext {
   major: number;
   pending: string[];
 }
-
-/** What an object no entry names wants beyond "*". */
-const nothing: ReadonlySet<string> = new Set();
 
 /** Objects lacking privileges "*" gives, named one by one in drift; the others are counted in one entry. */
 const driftObjectsNamed = 20;
@@ -401,16 +404,13 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
   if (lacking.length > driftObjectsNamed) {
     builder.report(new Set(missingOnAll), new Set(), { ...where, object: `* (${lacking.length - driftObjectsNamed} more)` });
   }
-  builder.change(`${objectKindDescriptors[kind].sql.all} IN SCHEMA ${quoteIdent(schema.name)}`, kind, missingOnAll, []);
+  builder.change(() => `${objectKindDescriptors[kind].sql.all} IN SCHEMA ${quoteIdent(schema.name)}`, kind, missingOnAll, []);
   // Everything not covered by "*": exactly the named objects' privileges. An object no entry names that holds
   // nothing beyond "*" has nothing to do (the common case: skipped without building anything).
   const beyondStar = privilegesOf(kind, major).filter((p) => !star.has(p));
   for (const key of notOwned) {
     const object = objects.get(key)!;
-    if (!named.some((e) => e.name === object.name) && !beyondStar.some((p) => heldKeys.get(p)!.has(key))) {
-      namedWants.set(key, nothing);
-      continue;
-    }
+    if (!named.some((e) => e.name === object.name) && !beyondStar.some((p) => heldKeys.get(p)!.has(key))) continue;
     const want = expandPrivileges(
       named.filter((e) => e.name === object.name).flatMap((e) => e.privileges),
       kind,
@@ -419,7 +419,8 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
     const have = new Set(privilegesOf(kind, major).filter((p) => !star.has(p) && heldKeys.get(p)!.has(key)));
     for (const p of star) want.delete(p);
     namedWants.set(key, want);
-    const target = `${objectKindDescriptors[kind].sql.single} ${qualified(schema.name, object.name)}${object.args === null ? '' : `(${object.args})`}`;
+    const target = () =>
+      `${objectKindDescriptors[kind].sql.single} ${qualified(schema.name, object.name)}${object.args === null ? '' : `(${object.args})`}`;
     builder.reconcile(target, kind, want, have, { ...where, object: key });
   }
   // Objects the database owner creates later.
@@ -427,7 +428,7 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
   if (creator === role) return;
   settled.defaults[kind] = { creator, privileges: star };
   const haveDefaults = new Set(schema.defaults.get(creator)?.get(role)?.[kind] ?? []);
-  const defaults = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(creator)} IN SCHEMA ${quoteIdent(schema.name)}`;
+  const defaults = () => `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(creator)} IN SCHEMA ${quoteIdent(schema.name)}`;
   const defaultTarget = objectKindDescriptors[kind].sql.defaults;
   builder.reconcile(defaultTarget, kind, star, haveDefaults, { ...where, kind: 'default', object: defaultTarget }, defaults);
 }
