@@ -23,12 +23,18 @@ import {
   timePsql,
   ungranted,
 } from './support.ts';
+import { sql } from '../test/support/postgres.ts';
 
 const count = Number(process.env.BENCH_CREATE_COUNT ?? 200);
 const tableCount = 20;
 /** Round after round the tables are granted to more roles: the last of 5 rounds of 200 covers the 801st to 1,000th role of each side. */
 const rounds = Number(process.env.BENCH_CREATE_ROUNDS ?? 5);
 const database = 'my_app_db_production';
+/**
+ * psql's roles are granted the same 20 tables in a database of their own: each side's ACLs then hold only its own
+ * roles, and in every round both face as many grantees, whichever goes first.
+ */
+const referenceDatabase = 'reference_db';
 
 /** Per role, what the guide's DatabaseRole means in SQL, sent in autocommit as a person would. */
 function referenceSql(names: string[], passwords: string[]): string {
@@ -46,8 +52,8 @@ function referenceSql(names: string[], passwords: string[]): string {
 }
 
 /** Both sides must end with the role able to write every table. */
-async function checkGranted(dsn: string, role: string): Promise<void> {
-  if ((await ungranted(dsn, database, [role])).length > 0) throw new Error(`${role} lacks its table privileges`);
+async function checkGranted(dsn: string, role: string, where = database): Promise<void> {
+  if ((await ungranted(dsn, where, [role])).length > 0) throw new Error(`${role} lacks its table privileges in ${where}`);
 }
 
 async function main(): Promise<void> {
@@ -59,6 +65,8 @@ async function main(): Promise<void> {
   try {
     await kubectl(local, ['apply', '-f', '-'], guideCluster(local.postgresDsn));
     await createTables(local.postgresDsn, database, tableCount);
+    await sql(local.postgresDsn, `CREATE DATABASE ${referenceDatabase}`);
+    await createTables(local.postgresDsn, referenceDatabase, tableCount);
     const ours: number[] = [];
     const reference: number[] = [];
     for (let round = 0; round < rounds; round++) {
@@ -76,10 +84,10 @@ async function main(): Promise<void> {
           await oneAtATime.post('/apis/postgres.databases.dinhloc.dev/v1alpha1/namespaces/default/databaseroles', benchRole(i));
         ours.push(performance.now() - t0);
       };
-      const runReference = async () => reference.push(await timePsql(inDatabase(local.postgresDsn, database), file));
+      const runReference = async () => reference.push(await timePsql(inDatabase(local.postgresDsn, referenceDatabase), file));
       for (const run of round % 2 === 0 ? [runOurs, runReference] : [runReference, runOurs]) await run();
       await checkGranted(local.postgresDsn, benchRole(indexes.at(-1)!).spec.roleName);
-      await checkGranted(local.postgresDsn, referenceNames.at(-1)!);
+      await checkGranted(local.postgresDsn, referenceNames.at(-1)!, referenceDatabase);
     }
     const ratio = median(ours) / median(reference);
     const perRound = ours.map((o, i) => o / reference[i]!);
