@@ -14,7 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import { failureOf } from './delegation.ts';
 import { eventMessage, eventName, objectReference, type EventRecorder } from './events.ts';
-import { keepWatching } from '../../lib/rewatch.ts';
+import { reflect } from './reflector.ts';
 import { watchedNamespaces } from './namespaces.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { CoreObjects, ObjectAccess, SecretChanges } from './types.ts';
@@ -75,49 +75,22 @@ function metadataOnly(config: KubeConfig): KubeConfig {
 }
 
 /**
- * The cluster's Secret changes, from the resourceVersion of a list that matches nothing on. A watch that ends
- * resumes from the last resourceVersion it saw (bookmarks keep it recent); after an ERROR event (410 Gone: too
- * old) the next one starts from a new list and reports the gap. Events hold metadata only (metadataOnly).
+ * The cluster's Secret changes, from the resourceVersion of a list that matches nothing on (reflector.ts); after
+ * a gap the watch could not replay, missed() says so. Events hold metadata only (metadataOnly).
  */
 function watchClusterSecrets(config: KubeConfig, changes: SecretChanges): { stop(): void } {
   const core = config.makeApiClient(CoreV1Api);
-  const watch = new Watch(metadataOnly(config));
-  let resourceVersion: string | undefined;
-  let gap = false;
-  const onEvent = (type: string, object: KubeObject) => {
-    if (type === 'ERROR') {
-      resourceVersion = undefined;
-      gap = true;
-      changes.following?.(false);
-      return;
-    }
-    resourceVersion = object.metadata.resourceVersion;
-    if (type !== 'BOOKMARK') changes.changed(object.metadata.namespace ?? '', object.metadata.name);
-  };
-  return keepWatching(
-    async (ended) => {
-      if (resourceVersion === undefined) {
-        // A list that matches nothing ('-' is no object's name) gives the resourceVersion and no Secret's data.
-        resourceVersion = (await core.listSecretForAllNamespaces({ fieldSelector: 'metadata.name=-', limit: 1 })).metadata?.resourceVersion;
-        if (gap) {
-          gap = false;
-          changes.missed();
-        }
-      }
-      // Renewed every 5 to 10 minutes, as client-go's reflectors do.
-      const query = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) };
-      const controller = await watch.watch('/api/v1/secrets', query, onEvent, (error: unknown) => {
-        changes.following?.(false);
-        ended(error ?? undefined);
-      });
-      changes.following?.(true);
-      return () => {
-        changes.following?.(false);
-        controller.abort();
-      };
+  return reflect(new Watch(metadataOnly(config)), '/api/v1/secrets', {
+    list: async (again) => {
+      // A list that matches nothing ('-' is no object's name) gives the resourceVersion and no Secret's data.
+      const list = await core.listSecretForAllNamespaces({ fieldSelector: 'metadata.name=-', limit: 1 });
+      if (again) changes.missed();
+      return list.metadata?.resourceVersion;
     },
-    (error, failures) => changes.failed(new Error(failureOf(error)), failures),
-  );
+    changed: (_type, object) => changes.changed(object.metadata.namespace ?? '', object.metadata.name),
+    open: (now) => changes.following?.(now),
+    failed: (error, failures) => changes.failed(new Error(failureOf(error)), failures),
+  });
 }
 
 /** `watchFailed` hears of a failure of the Namespace watch (namespaces.ts), which recovers by itself. */
