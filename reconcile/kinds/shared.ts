@@ -19,6 +19,7 @@ import type { KubeObject } from '../../openapi/objects.ts';
 import type { ResourceStore } from '../../storage/objects/types.ts';
 import { rfc3339 } from '../../lib/time.ts';
 import { Conflict, NotFound } from '../../storage/objects/errors.ts';
+import { getOrAdd } from '../../lib/maps.ts';
 
 /** What the kinds' rules reach beyond the object: built once by the composition root (modes/server.ts). */
 export interface Dependencies {
@@ -248,8 +249,7 @@ export function persistStatus(deps: Dependencies, resource: string, object: Kube
   if (JSON.stringify(object.status ?? null) === serialized) return Promise.resolve(object);
   const { namespace = '', name, resourceVersion } = object.metadata;
   const key = JSON.stringify([resource, namespace, name, resourceVersion, serialized]);
-  const updates = statusUpdates.get(deps.store) ?? new Map<string, Promise<KubeObject>>();
-  statusUpdates.set(deps.store, updates);
+  const updates = getOrAdd(statusUpdates, deps.store, () => new Map<string, Promise<KubeObject>>());
   const shared = updates.get(key);
   if (shared) return shared;
   const update = storeStatus(deps, resource, object, status).finally(() => updates.delete(key));

@@ -6,6 +6,7 @@ import type { DatabasePermission, ObjectPermission, SchemaPermission } from '../
 import { objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { ordered, privilegesOf } from './privileges.ts';
 import type { LiveDatabase, LiveObject, LiveSchema, Snapshot } from './snapshot.ts';
+import { getOrAdd } from '../../lib/maps.ts';
 
 /** Named objects shown per schema and kind at most; the others are counted. */
 export const namedObjectsShown = 20;
@@ -22,9 +23,7 @@ const noKeys: ReadonlySet<string> = new Set();
 const keysOfObjects = new WeakMap<Map<string, LiveObject>, { list: readonly string[]; set: ReadonlySet<string> }>();
 
 function keysOf(objects: Map<string, LiveObject>): { list: readonly string[]; set: ReadonlySet<string> } {
-  let keys = keysOfObjects.get(objects);
-  if (!keys) keysOfObjects.set(objects, (keys = { list: [...objects.keys()], set: new Set(objects.keys()) }));
-  return keys;
+  return getOrAdd(keysOfObjects, objects, () => ({ list: [...objects.keys()], set: new Set(objects.keys()) }));
 }
 
 /**

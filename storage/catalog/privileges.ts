@@ -2,6 +2,7 @@
 // live ACLs compare as sets and never show a perpetual difference.
 import type { FieldError } from '../../openapi/fields.ts';
 import { byObjectKind, objectKindDescriptors, type ObjectKind } from './objectkinds.ts';
+import { getOrAdd } from '../../lib/maps.ts';
 
 export type PrivilegeTarget = 'database' | 'schema' | ObjectKind;
 
@@ -20,10 +21,7 @@ const byVersion = new Map<string, readonly string[]>();
 
 /** The privileges a kind of object has on a server of this major version (asked per object of every role a read plans). */
 export function privilegesOf(target: PrivilegeTarget, major: number): readonly string[] {
-  const key = `${target}/${major}`;
-  let privileges = byVersion.get(key);
-  if (!privileges) byVersion.set(key, (privileges = Object.freeze(allowed[target].filter((p) => sinceOf(target, p) <= major))));
-  return privileges;
+  return getOrAdd(byVersion, `${target}/${major}`, () => Object.freeze(allowed[target].filter((p) => sinceOf(target, p) <= major)));
 }
 
 /** Checks a spec's list; reports every unknown or unsupported entry with its field path. */

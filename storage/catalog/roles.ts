@@ -11,6 +11,7 @@ import { grantStatement, statement, type Statement } from './statements.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { heldPrivileges } from './grants.ts';
+import { getOrAdd } from '../../lib/maps.ts';
 
 const forbiddenAttributes = ['superuser', 'replication', 'bypassrls'] as const;
 
@@ -531,10 +532,9 @@ export function snapshotAfter(role: string, before: Snapshot, plan: RolePlan, re
 function contentsAfter(role: string, before: Snapshot, plan: RolePlan): Map<string, DatabaseContents> {
   const after = new Map<string, DatabaseContents>();
   for (const settled of plan.settled) {
-    const database = before.databases.get(settled.database);
-    if (!database || 'error' in database.contents) continue;
-    let contents = after.get(settled.database);
-    if (!contents) after.set(settled.database, (contents = { ...database.contents, schemas: new Map(database.contents.schemas) }));
+    const read = before.databases.get(settled.database)?.contents;
+    if (!read || 'error' in read) continue;
+    const contents = getOrAdd(after, settled.database, () => ({ ...read, schemas: new Map(read.schemas) }));
     const schema = contents.schemas.get(settled.schema);
     if (schema) contents.schemas.set(settled.schema, schemaAfter(role, schema, settled, before.major));
   }

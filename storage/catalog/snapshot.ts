@@ -3,6 +3,7 @@
 import { ownershipPresentSql, ownershipSchemaSql } from './ownership.ts';
 import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { quoteLiteral } from './identifiers.ts';
+import { getOrAdd } from '../../lib/maps.ts';
 
 /** The small part of pg that reading needs. */
 export interface Queryable {
@@ -266,12 +267,6 @@ const textsByCount = { few: queryTexts(true), many: queryTexts(false) };
 const textsFor = (roles: readonly string[]) => (roles.length <= fewRoles ? textsByCount.few : textsByCount.many);
 
 const databaseReadConcurrency = 4;
-
-function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
-  let value = map.get(key);
-  if (value === undefined) map.set(key, (value = make()));
-  return value;
-}
 
 type Row<T> = T & Record<string, unknown>;
 
