@@ -27,6 +27,7 @@ import {
   servedStore,
   storeResource,
   withReclaimFinalizer,
+  notLive,
   type Admission,
   type WriteContext,
   type ResourceKind,
@@ -300,8 +301,7 @@ export class ResourceHandlers {
    * reconciler writes it again.
    */
   private async written(stored: KubeObject, admission: Admission, request: WriteContext): Promise<Written> {
-    const notWritten = { object: stored, statusIsLive: false };
-    if (!admission.write) return notWritten;
+    if (!admission.write) return notLive(stored);
     let written: Written;
     try {
       written = await admission.write(stored);
@@ -312,7 +312,7 @@ export class ResourceHandlers {
         throw error;
       }
       request.warn(`the object is stored, but writing it failed (${(error as Error).message}); it is retried`);
-      return notWritten;
+      return notLive(stored);
     }
     // What the write recorded in status (passwordSecretVersion), kept over a live status a read persisted meanwhile.
     const before = (stored.status ?? {}) as Record<string, unknown>;
@@ -363,7 +363,7 @@ export class ResourceHandlers {
     const { object: prepared, statusIsLive } =
       subresource === undefined
         ? await this.admitAndWrite(withReclaimFinalizer(this.kind.strategy, object), old, request)
-        : { object, statusIsLive: false };
+        : notLive(object);
     const finalizers = (prepared.metadata.finalizers as string[] | undefined) ?? [];
     if (old.metadata.deletionTimestamp && finalizers.length === 0) {
       await this.remove(ctx, prepared, request.dryRun);
@@ -395,11 +395,7 @@ export class ResourceHandlers {
   }
 
   /** An update's admission, its claims (an object stored before its server could be read has none yet), then its write. */
-  private async admitAndWrite(
-    object: KubeObject,
-    old: KubeObject,
-    request: WriteContext,
-  ): Promise<{ object: KubeObject; statusIsLive: boolean }> {
+  private async admitAndWrite(object: KubeObject, old: KubeObject, request: WriteContext): Promise<Written> {
     const admission = await this.admission(object, old, request);
     const claim = request.dryRun
       ? this.store.checkClaims(this.resource, old, admission.claims)
@@ -407,7 +403,7 @@ export class ResourceHandlers {
     await claim.catch((e: unknown) => {
       throw fromStoreError(e);
     });
-    return admission.write ? admission.write(object) : { object, statusIsLive: false };
+    return admission.write ? admission.write(object) : notLive(object);
   }
 
   async update(ctx: Koa.Context, scope: Scope, subresource?: 'status'): Promise<void> {

@@ -5,7 +5,7 @@ import { database } from '../../openapi/database.ts';
 import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpec } from '../../storage/catalog/databases.ts';
 import { databaseRefusals } from '../../storage/catalog/eligibility.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
-import type { Admission, WriteContext, ResourceKind, Written } from './resource.ts';
+import { notLive, type Admission, type WriteContext, type ResourceKind } from './resource.ts';
 import { admitToCluster, claimCheck, eligible, ownership, reachOf } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
@@ -32,9 +32,6 @@ import {
 import type { KubeObject } from '../../openapi/objects.ts';
 
 type DatabaseObject = KubeObject & { spec: DatabaseSpec; status?: DatabaseStatus };
-
-/** A Database's status is read, never written live: the answer reads it. */
-const notLive = (object: KubeObject): Written => ({ object, statusIsLive: false });
 
 /** What no rule of the cluster can allow: the server's own databases and roles, untrusted extensions (eligibility.ts). */
 async function eligibility(deps: Dependencies, object: DatabaseObject, cluster: ResolvedCluster) {

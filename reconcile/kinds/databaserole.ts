@@ -14,7 +14,7 @@ import {
   type DesiredRole,
 } from '../../storage/catalog/roles.ts';
 import type { LiveRole, Snapshot, SnapshotScope } from '../../storage/catalog/snapshot.ts';
-import type { Admission, WriteContext, ResourceKind, Written } from './resource.ts';
+import { notLive, type Admission, type WriteContext, type ResourceKind, type Written } from './resource.ts';
 import { roleRefusals } from '../../storage/catalog/eligibility.ts';
 import { connectionSecretDrift, writeConnectionSecret } from './connectionsecret.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
@@ -243,7 +243,7 @@ async function write(
     if (request.dryRun) {
       await cluster.catalog.rehearse(plan, passwordsOf(desired));
       warnRehearsed(request, rolePlan);
-      return { object, statusIsLive: false };
+      return notLive(object);
     }
     if (plan.statements.length > 0) await cluster.catalog.applyCoalesced(plan, passwordsOf(desired));
     if (rolePlan.statements.length > 0)
@@ -266,7 +266,7 @@ async function write(
     const ran = plan.statements.length > 0;
     written = { object: ran ? recordWrite(applied, undefined) : applied, planned: snapshot, plan: rolePlan, ran };
   } catch (error) {
-    return { object: await writeFailed(deps, object, error, request), statusIsLive: false };
+    return notLive(await writeFailed(deps, object, error, request));
   }
   return withLiveStatus(deps, cluster, databases, secrets, desired, written);
 }
@@ -289,7 +289,7 @@ async function withLiveStatus(
   let after = planned;
   if (ran) {
     const reread = await cluster.catalog.snapshot({ ...scopeOf([desired]), contents: 'none' }, { fresh: true }).catch(() => undefined);
-    if (!reread) return { object, statusIsLive: false };
+    if (!reread) return notLive(object);
     after = snapshotAfter(desired.spec.roleName, planned, plan, reread);
   }
   const shown = await desiredOf(deps, object, databases, secrets, false);

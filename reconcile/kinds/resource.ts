@@ -75,6 +75,11 @@ export interface Written {
   statusIsLive: boolean;
 }
 
+/** The object as written, its status to be read by whoever shows it. */
+export function notLive(object: KubeObject): Written {
+  return { object, statusIsLive: false };
+}
+
 export interface Reclaim {
   finalizer: string;
   /** Whether this object needs the finalizer (its reclaimPolicy is Delete). */

@@ -411,13 +411,15 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
   const beyondStar = privilegesOf(kind, major).filter((p) => !star.has(p));
   for (const key of notOwned) {
     const object = objects.get(key)!;
-    if (!named.some((e) => e.name === object.name) && !beyondStar.some((p) => heldKeys.get(p)!.has(key))) continue;
+    const entries = named.filter((e) => e.name === object.name);
+    const held = beyondStar.filter((p) => heldKeys.get(p)!.has(key));
+    if (entries.length === 0 && held.length === 0) continue;
     const want = expandPrivileges(
-      named.filter((e) => e.name === object.name).flatMap((e) => e.privileges),
+      entries.flatMap((e) => e.privileges),
       kind,
       major,
     );
-    const have = new Set(privilegesOf(kind, major).filter((p) => !star.has(p) && heldKeys.get(p)!.has(key)));
+    const have = new Set(held);
     for (const p of star) want.delete(p);
     namedWants.set(key, want);
     const target = () =>
