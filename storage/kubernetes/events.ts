@@ -112,10 +112,13 @@ export function queuedEvents(recorder: EventRecorder, onDropped: (count: number)
   let sending: Promise<void> | undefined;
   let closed = false;
   let dropped = 0;
-  const send = async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) await recorder.record(...next).catch(() => undefined);
+  const reportDropped = () => {
     if (dropped > 0) onDropped(dropped);
     dropped = 0;
+  };
+  const send = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) await recorder.record(...next).catch(() => undefined);
+    reportDropped();
     sending = undefined;
   };
   return {
@@ -134,8 +137,7 @@ export function queuedEvents(recorder: EventRecorder, onDropped: (count: number)
       await Promise.race([sending, late]);
       clearTimeout(timer);
       dropped += queue.splice(0).length;
-      if (dropped > 0) onDropped(dropped);
-      dropped = 0;
+      reportDropped();
     },
   };
 }
