@@ -67,8 +67,11 @@ test.serial('kubectl get shows the live status, the Service is in the cluster, a
     metadata: { labels: { 'app.kubernetes.io/managed-by': 'postgres-apiserver' } },
     spec: { ports: [{ port: Number(new URL(server.postgres.superuserDsn).port) }] },
   });
+  const applied = /Normal\s+Applied\s+.*applied \d+ statements?: /;
+  // Events are sent in the background: the write may have answered before its Event was stored.
+  t.true(await eventually(async () => applied.test(await mustKubectl(['describe', 'pgrole', 'app-user']))));
   const described = await mustKubectl(['describe', 'pgrole', 'app-user']);
-  t.regex(described, /Normal\s+Applied\s+.*applied \d+ statements?: /);
+  t.regex(described, applied);
   t.notRegex(described, /strong-password-here/);
 });
 

@@ -72,16 +72,21 @@ test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubect
   t.regex(stdout, /app-user\s+my_app_user\s+main-cluster\s+True\s+False\s+1/);
   t.true(await passOver(local, 'main-cluster'), 'a whole pass of the reconciler ran since');
   t.like(condition(await json(['get', 'databaserole', 'app-user']), 'InSync'), { status: 'False' }, 'Report leaves the drift alone');
-  const events = await local.kubectl([
-    'get',
-    'events',
-    '--field-selector',
-    'involvedObject.name=app-user,reason=DriftDetected',
-    '-o',
-    'jsonpath={.items[*].message}',
-  ]);
+  const messages = async () =>
+    (
+      await local.kubectl([
+        'get',
+        'events',
+        '--field-selector',
+        'involvedObject.name=app-user,reason=DriftDetected',
+        '-o',
+        'jsonpath={.items[*].message}',
+      ])
+    ).stdout;
+  // Events are sent in the background: the pass may be over before its Event is stored.
+  t.true(await eventually(async () => (await messages()) !== ''));
   t.is(
-    events.stdout,
+    await messages(),
     '1 difference between the spec and the catalog: table my_app_db_production.public.orders: DELETE expected granted, found revoked',
     'one Warning for the drift, however often it was read',
   );

@@ -53,16 +53,20 @@ for (const c of cases) {
     t.is(applied.code, 0, applied.stderr);
     t.regex(applied.stderr, new RegExp(`Warning: DatabaseCluster "${c.cluster}" cannot reach its server yet \\(${c.reason}\\)`));
     t.notRegex(applied.stderr, /not-the-password/, 'never the password');
-    const events = await local.kubectl([
-      'get',
-      'events',
-      '-A',
-      '--field-selector',
-      `involvedObject.name=${c.cluster},reason=${c.reason}`,
-      '-o',
-      'jsonpath={.items[*].message}',
-    ]);
-    t.regex(events.stdout, c.message, events.stderr);
+    // Events are sent in the background: the apply may answer before its Event is stored.
+    const messages = async () =>
+      (
+        await local.kubectl([
+          'get',
+          'events',
+          '-A',
+          '--field-selector',
+          `involvedObject.name=${c.cluster},reason=${c.reason}`,
+          '-o',
+          'jsonpath={.items[*].message}',
+        ])
+      ).stdout;
+    t.true(await eventually(async () => c.message.test(await messages())), await messages());
     const ready = async () =>
       JSON.parse(
         (await local.kubectl(['get', 'pgcluster', c.cluster, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")]}'])).stdout || '{}',
@@ -80,8 +84,15 @@ test('a missing Secret: the Warning names it, and a dry run warns without an Eve
     rehearsed.stderr,
     /Warning: DatabaseCluster "secretless" cannot reach its server yet \(SecretNotFound\): Secret default\/nowhere does not exist/,
   );
-  const events = await local.kubectl(['get', 'events', '-A', '--field-selector', 'involvedObject.name=secretless', '-o', 'name']);
-  t.is(events.stdout.trim(), '', 'a dry run records no Event');
+  // Events are sent in order: once the real apply's Event is stored, a dry run's would have been stored before it.
+  t.is((await local.kubectl(['apply', '-f', '-'], cluster)).code, 0);
+  const events = async () =>
+    (await local.kubectl(['get', 'events', '-A', '--field-selector', 'involvedObject.name=secretless,reason=SecretNotFound', '-o', 'json']))
+      .stdout;
+  t.true(await eventually(async () => JSON.parse(await events()).items.length > 0), await events());
+  const [event, ...more] = JSON.parse(await events()).items;
+  t.deepEqual(more, [], 'a dry run records no Event');
+  t.like(event, { type: 'Warning', involvedObject: { kind: 'DatabaseCluster', name: 'secretless' } });
 });
 
 test('the same Warning again is counted on one Event, as client-go aggregates repeats; LAST SEEN is an age', async (t) => {
@@ -90,12 +101,15 @@ test('the same Warning again is counted on one Event, as client-go aggregates re
   // Two more writes of the cluster (an unchanged apply sends none): each warns again.
   for (const value of ['1', '2'])
     t.is((await local.kubectl(['annotate', '--overwrite', 'pgcluster', 'repeated', `touched=${value}`])).code, 0);
-  const events = JSON.parse(
-    (await local.kubectl(['get', 'events', '-A', '--field-selector', 'involvedObject.name=repeated,reason=HostNotFound', '-o', 'json']))
-      .stdout,
-  );
-  t.is(events.items.length, 1, JSON.stringify(events.items.map((e: { count: number }) => e.count)));
-  t.is(events.items[0].count, 3);
+  const listed = async () =>
+    JSON.parse(
+      (await local.kubectl(['get', 'events', '-A', '--field-selector', 'involvedObject.name=repeated,reason=HostNotFound', '-o', 'json']))
+        .stdout,
+    );
+  const counts = async () => JSON.stringify((await listed()).items.map((e: { count: number }) => e.count));
+  // Events are sent in the background: wait for the third to be counted, and see that it was counted on one.
+  t.true(await eventually(async () => (await counts()) === '[3]'), await counts());
+  const events = await listed();
   // The Event names the resourceVersion the cluster had when it was first recorded: a real one, never "undefined".
   const recordedAt = events.items[0].involvedObject.resourceVersion as string;
   t.regex(recordedAt, /^\d+$/);

@@ -95,12 +95,16 @@ test.serial('kubectl wait --for=condition=Ready and --for=delete', async (t) => 
 });
 
 test.serial('kubectl describe shows the spec, the conditions and the events', async (t) => {
-  const { stdout, code, stderr } = await local.kubectl(['describe', 'pgrole', 'app-user']);
+  const applied = /Events:[\s\S]*Normal\s+Applied\s+\S+\s+postgres-apiserver\s+applied \d+ statements: creating role "my_app_user"/;
+  const describe = () => local.kubectl(['describe', 'pgrole', 'app-user']);
+  // Events are sent in the background: the write may have answered before its Event was stored.
+  t.true(await eventually(async () => applied.test((await describe()).stdout)));
+  const { stdout, code, stderr } = await describe();
   t.is(code, 0, stderr);
   t.regex(stdout, /Name:\s+app-user/);
   t.regex(stdout, /Role Name:\s+my_app_user/);
   t.regex(stdout, /Type:\s+Ready/);
-  t.regex(stdout, /Events:[\s\S]*Normal\s+Applied\s+\S+\s+postgres-apiserver\s+applied \d+ statements: creating role "my_app_user"/);
+  t.regex(stdout, applied);
   t.false(stdout.includes('strong-password-here'), 'no password in status or Events');
   t.false(stdout.includes('SCRAM-SHA-256'));
 });
