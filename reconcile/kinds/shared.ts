@@ -125,8 +125,9 @@ function selectorMatches(selector: LabelSelector | undefined, labels: Record<str
 export async function namespaceAllowed(deps: Dependencies, cluster: ResolvedCluster['object'], namespace: string): Promise<boolean> {
   const allowed = cluster.spec.allowedNamespaces;
   if (!allowed || (allowed.from ?? 'All') === 'All') return true;
-  const ns = await deps.core.namespace(namespace);
-  return selectorMatches(allowed.selector, (ns?.metadata.labels ?? {}) as Record<string, string>);
+  const selected = (ns: KubeObject | undefined) => selectorMatches(allowed.selector, (ns?.metadata.labels ?? {}) as Record<string, string>);
+  // What is kept in memory may miss a label set a moment ago: a refusal is decided on the Namespace as it is now.
+  return selected(await deps.core.namespace(namespace)) || selected(await deps.core.namespace(namespace, true));
 }
 
 /** Every object of a kind that refers to the cluster, in every namespace. */

@@ -105,7 +105,7 @@ export function clusterCore(config: KubeConfig, watchFailed: (error: unknown, fa
     watchFailed,
   );
   return {
-    namespace: (name) => namespaces.get(name),
+    namespace: (name, fresh) => namespaces.get(name, fresh),
     stop: () => namespaces.stop(),
     services: clusterAccess(api, 'Service'),
     secrets: clusterAccess(api, 'Secret'),

@@ -1,13 +1,13 @@
 // The cluster's Namespaces as every write checks them (the namespace exists; its labels for allowedNamespaces),
 // listed once and kept current by a watch, as kube-apiserver's NamespaceLifecycle admission reads them from an
 // informer. A name not in memory is read from the cluster: it may have been created a moment ago. While the watch
-// is down, every read goes to the cluster.
+// is down, every read goes to the cluster, and so does a read that asks for what is there now.
 import { CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { reflect } from './reflector.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 
 export interface WatchedNamespaces {
-  get(name: string): Promise<KubeObject | undefined>;
+  get(name: string, fresh?: boolean): Promise<KubeObject | undefined>;
   stop(): void;
 }
 
@@ -35,8 +35,8 @@ export function watchedNamespaces(
     failed,
   });
   return {
-    async get(name) {
-      return (current && known.get(name)) || read(name);
+    async get(name, fresh = false) {
+      return (!fresh && current && known.get(name)) || read(name);
     },
     stop() {
       current = false;

@@ -49,7 +49,8 @@ export interface SecretChanges {
 
 /** The Kubernetes objects the kinds read and write beside their own (DESIGN.md, Where state lives). */
 export interface CoreObjects {
-  namespace(name: string): Promise<KubeObject | undefined>;
+  /** A Namespace; `fresh` reads what the cluster holds now, never what memory kept (a label set a moment ago). */
+  namespace(name: string, fresh?: boolean): Promise<KubeObject | undefined>;
   services: ObjectAccess;
   secrets: ObjectAccess;
   /** discovery.k8s.io/v1 EndpointSlices, for the Services of IP hosts; local mode has none. */
