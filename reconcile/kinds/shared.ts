@@ -239,6 +239,9 @@ function driftOf(status: unknown): DriftEntry[] {
 /** Status updates under way, per store: concurrent reads that would store the same status share one update. */
 const statusUpdates = new WeakMap<ResourceStore, Map<string, Promise<KubeObject>>>();
 
+/** A stored object's status as JSON: stored objects are shared and never changed, so each is serialized once. */
+const storedStatuses = new WeakMap<KubeObject, string>();
+
 /**
  * Stores a status read from the catalog when it differs from the stored one, so watchers see MODIFIED; a
  * concurrent write wins (the next read tries again). Concurrent reads that found the same status for the same
@@ -247,7 +250,7 @@ const statusUpdates = new WeakMap<ResourceStore, Map<string, Promise<KubeObject>
  */
 export function persistStatus(deps: Dependencies, resource: string, object: KubeObject, status: object): Promise<KubeObject> {
   const serialized = JSON.stringify(status);
-  if (JSON.stringify(object.status ?? null) === serialized) return Promise.resolve(object);
+  if (getOrAdd(storedStatuses, object, () => JSON.stringify(object.status ?? null)) === serialized) return Promise.resolve(object);
   const { namespace = '', name, resourceVersion } = object.metadata;
   const key = JSON.stringify([resource, namespace, name, resourceVersion, serialized]);
   const updates = getOrAdd(statusUpdates, deps.store, () => new Map<string, Promise<KubeObject>>());
@@ -322,7 +325,7 @@ export async function decorateByCluster<T extends ClusterObject>(
 ): Promise<KubeObject[]> {
   // Grouped by hand: Map.groupBy needs Node 21.
   const byCluster = new Map<string, T[]>();
-  for (const o of objects) byCluster.set(o.spec.databaseClusterRef.name, [...(byCluster.get(o.spec.databaseClusterRef.name) ?? []), o]);
+  for (const o of objects) getOrAdd(byCluster, o.spec.databaseClusterRef.name, (): T[] => []).push(o);
   const persist = (statuses: Map<T, object>) => Promise.all([...statuses].map(([o, status]) => persistStatus(deps, resource, o, status)));
   const read = (name: string, list: T[]) => liveStatuses(deps, name, list, conditionTypes, live);
   const waitFor = byCluster.size > 1 && warn ? clusterReadMs : undefined;

@@ -377,6 +377,25 @@ interface SchemaContext {
 /** Objects lacking privileges "*" gives, named one by one in drift; the others are counted in one entry. */
 const driftObjectsNamed = 20;
 
+/** "*" privileges some objects lack: one statement for the whole schema; drift names the objects. */
+function planMissingOnAll(
+  { builder, schema, database }: SchemaContext,
+  kind: ObjectKind,
+  missingOnAll: readonly string[],
+  notOwned: readonly string[],
+  heldKeys: Map<string, ReadonlySet<string>>,
+): void {
+  const where = { kind, database: database.name, schema: schema.name };
+  const lacking = notOwned.filter((key) => missingOnAll.some((p) => !heldKeys.get(p)!.has(key))).sort();
+  for (const key of lacking.slice(0, driftObjectsNamed)) {
+    builder.report(new Set(missingOnAll), new Set(missingOnAll.filter((p) => heldKeys.get(p)!.has(key))), { ...where, object: key });
+  }
+  if (lacking.length > driftObjectsNamed) {
+    builder.report(new Set(missingOnAll), new Set(), { ...where, object: `* (${lacking.length - driftObjectsNamed} more)` });
+  }
+  builder.change(() => `${objectKindDescriptors[kind].sql.all} IN SCHEMA ${quoteIdent(schema.name)}`, kind, missingOnAll, []);
+}
+
 /** Objects of one kind in one schema: "*" privileges, the rest per object, and default privileges. */
 function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly ObjectPermission[]): void {
   const { builder, role, schema, major } = ctx;
@@ -397,19 +416,14 @@ function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly Obj
       ctx.pending.push(`${kind} ${qualified(schema.name, e.name)} does not exist in database ${quoteIdent(ctx.database.name)}`);
   }
   // "*": every current object, by one statement for the whole schema; drift names the objects that lack some.
-  const missingOnAll = [...star].filter((p) => notOwned.some((key) => !heldKeys.get(p)!.has(key)));
-  const lacking = notOwned.filter((key) => missingOnAll.some((p) => !heldKeys.get(p)!.has(key))).sort();
-  for (const key of lacking.slice(0, driftObjectsNamed)) {
-    builder.report(new Set(missingOnAll), new Set(missingOnAll.filter((p) => heldKeys.get(p)!.has(key))), { ...where, object: key });
-  }
-  if (lacking.length > driftObjectsNamed) {
-    builder.report(new Set(missingOnAll), new Set(), { ...where, object: `* (${lacking.length - driftObjectsNamed} more)` });
-  }
-  builder.change(() => `${objectKindDescriptors[kind].sql.all} IN SCHEMA ${quoteIdent(schema.name)}`, kind, missingOnAll, []);
+  // The held keys are objects the role does not own, so a privilege every one of them holds has them all.
+  const missingOnAll = [...star].filter((p) => heldKeys.get(p)!.size !== notOwned.length);
+  if (missingOnAll.length > 0) planMissingOnAll(ctx, kind, missingOnAll, notOwned, heldKeys);
   // Everything not covered by "*": exactly the named objects' privileges. An object no entry names that holds
-  // nothing beyond "*" has nothing to do (the common case: skipped without building anything).
-  const beyondStar = privilegesOf(kind, major).filter((p) => !star.has(p));
-  for (const key of notOwned) {
+  // nothing beyond "*" has nothing to do (the common case: no object is looked at).
+  const beyondStar = privilegesOf(kind, major).filter((p) => !star.has(p) && heldKeys.get(p)!.size > 0);
+  const looked = named.length > 0 || beyondStar.length > 0 ? notOwned : [];
+  for (const key of looked) {
     const object = objects.get(key)!;
     const entries = named.filter((e) => e.name === object.name);
     const held = beyondStar.filter((p) => heldKeys.get(p)!.has(key));

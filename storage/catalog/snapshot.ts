@@ -3,6 +3,7 @@
 import { ownershipPresentSql, ownershipSchemaSql } from './ownership.ts';
 import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { quoteLiteral } from './identifiers.ts';
+import pLimit from 'p-limit';
 import { getOrAdd } from '../../lib/maps.ts';
 
 /** The small part of pg that reading needs. */
@@ -299,17 +300,34 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
   return { schemas, extensions: new Map(extensionRows.rows.map((r) => [r.name, r.schema])) };
 }
 
-/** Whether a database's contents are read: every one, or for a narrow read (`scope.contents`) those it names or the roles touch. */
-function contentsToRead(scope: SnapshotScope, roles: Map<string, LiveRole>): (database: string) => boolean {
+/** The databases whose contents a read needs before its roles are known: every one, or those a narrow read names. */
+function namedContents(scope: SnapshotScope): (database: string) => boolean {
   if (!scope.contents) return () => true;
   if (scope.contents === 'none') return () => false;
-  const read = new Set([...scope.contents, ...[...roles.values()].flatMap((r) => r.touchedDatabases)]);
-  return (database) => read.has(database);
+  const named = new Set(scope.contents);
+  return (database) => named.has(database);
 }
 
 /** What a database holds for roles that hold nothing in it: no privileges, and none of its schemas or extensions matter. */
 function noContents(): DatabaseContents {
   return { schemas: new Map(), extensions: new Map() };
+}
+
+type DatabaseRow = Row<Omit<LiveDatabase, 'contents'>>;
+
+/** A database's contents, or why they cannot be read: recorded on the database, never thrown. */
+async function contentsOf(
+  database: (name: string) => Queryable,
+  d: DatabaseRow,
+  roles: readonly string[],
+): Promise<LiveDatabase['contents']> {
+  if (d.template) return { error: 'the database is a template: no connection is kept to it, so that copies of it can be made' };
+  if (!d.allowConnections) return { error: 'the database does not allow connections' };
+  try {
+    return await readDatabaseContents(database(d.name), roles);
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
 }
 
 /**
@@ -318,45 +336,44 @@ function noContents(): DatabaseContents {
  */
 export async function readSnapshot(cluster: Queryable, database: (name: string) => Queryable, scope: SnapshotScope): Promise<Snapshot> {
   const roles = [...scope.roles];
-  const [serverRows, roleRows, databaseRows] = await Promise.all([
-    cluster.query<{
+  const serverRead = cluster
+    .query<{
       version: number;
       currentUser: string;
       maintenanceDatabase: string;
       superuser: boolean;
       canReadPasswords: boolean;
       ownershipSchema: string | null;
-    }>(serverQuery),
-    cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]),
-    cluster.query<Row<Omit<LiveDatabase, 'contents'>>>(textsFor(roles).databases, [roles, [...scope.databases]]),
-  ]);
-  const server = serverRows.rows[0]!;
+    }>(serverQuery)
+    .then(({ rows }) => rows[0]!);
+  const roleRead = cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]);
+  const databaseRead = cluster.query<DatabaseRow>(textsFor(roles).databases, [roles, [...scope.databases]]);
+  // A role created between the reads of roles and passwords is not in this snapshot: its password waits for the next.
+  const passwordRead = serverRead.then((server) =>
+    server.canReadPasswords ? cluster.query<{ name: string; password: string | null }>(passwordsQuery, [roles]) : undefined,
+  );
+  // Contents a read names are read at once, beside the roles; those only the roles touch, once the roles are known.
+  // A few databases at a time: each read holds connections to its database.
+  const contents = new Map<string, Promise<LiveDatabase['contents']>>();
+  const limit = pLimit(databaseReadConcurrency);
+  const readContents = (d: DatabaseRow) => getOrAdd(contents, d.name, () => limit(() => contentsOf(database, d, roles)));
+  const named = namedContents(scope);
+  const databasesRead = databaseRead.then(({ rows }) => {
+    for (const d of rows) if (named(d.name)) void readContents(d);
+    return rows;
+  });
+  const [server, roleRows, databaseRows, passwordRows] = await Promise.all([serverRead, roleRead, databasesRead, passwordRead]);
   const liveRoles = new Map(roleRows.rows.map((r) => [r.name, r as LiveRole]));
-  if (server.canReadPasswords) {
-    const { rows } = await cluster.query<{ name: string; password: string | null }>(passwordsQuery, [roles]);
-    // A role created between the two queries is not in this snapshot: its password waits for the next.
-    for (const r of rows) {
-      const role = liveRoles.get(r.name);
-      if (role) role.password = r.password;
-    }
+  for (const r of passwordRows?.rows ?? []) {
+    const role = liveRoles.get(r.name);
+    if (role) role.password = r.password;
+  }
+  if (Array.isArray(scope.contents)) {
+    const touched = new Set([...liveRoles.values()].flatMap((r) => r.touchedDatabases));
+    for (const d of databaseRows) if (touched.has(d.name)) void readContents(d);
   }
   const databases = new Map<string, LiveDatabase>();
-  const read = contentsToRead(scope, liveRoles);
-  const queue = [...databaseRows.rows];
-  const readNext = async (): Promise<void> => {
-    for (let d = queue.shift(); d; d = queue.shift()) {
-      const contents = !read(d.name)
-        ? noContents()
-        : d.template
-          ? { error: 'the database is a template: no connection is kept to it, so that copies of it can be made' }
-          : d.allowConnections
-            ? await readDatabaseContents(database(d.name), roles).catch((error: Error) => ({ error: error.message }))
-            : { error: 'the database does not allow connections' };
-      databases.set(d.name, { ...d, contents });
-    }
-  };
-  // A few databases at a time: each read holds connections to its database.
-  await Promise.all(Array.from({ length: databaseReadConcurrency }, readNext));
+  for (const d of databaseRows) databases.set(d.name, { ...d, contents: (await contents.get(d.name)) ?? noContents() });
   return {
     version: server.version,
     major: Math.floor(server.version / 10000),
