@@ -1,9 +1,11 @@
 // A snapshot: everything the kinds need to know about one server, read in a fixed number of queries per
-// database whatever the number of roles and objects, with ACLs aggregated in SQL.
+// database whatever the number of roles and objects. ACLs come as text, one per distinct ACL, and only the items
+// of the roles read are kept (aclitems.ts).
 import { ownershipPresentSql, ownershipSchemaSql } from './ownership.ts';
 import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { quoteLiteral } from './identifiers.ts';
 import pLimit from 'p-limit';
+import { aclOf, eachGrant, publicPrivilegesOf } from './aclitems.ts';
 import { getOrAdd } from '../../lib/maps.ts';
 
 /** The small part of pg that reading needs. */
@@ -110,9 +112,8 @@ export interface SnapshotScope {
 }
 
 /**
- * A read for this many roles at most looks only at the ACL items that name them: an item is turned into text and
- * searched for the name before it is exploded. Without that, a table granted to 1,000 roles explodes 1,000
- * items for each read of one role (about 50 ms for 20 such tables, more than the GRANT itself).
+ * A read for this many roles at most groups only the objects granted to them (pg_shdepend): a database of
+ * 1,000 tables with an ACL each then writes out the few that matter to a write, not 1,000.
  */
 const fewRoles = 4;
 
@@ -129,7 +130,7 @@ const rolesQuery = `
 WITH touched AS MATERIALIZED (
   SELECT t.role, array_agg(d.datname::text ORDER BY d.datname::text) AS databases
   FROM (SELECT DISTINCT s.refobjid AS role, s.dbid FROM pg_shdepend s
-        WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))) t
+        WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = ANY(ARRAY(SELECT oid FROM pg_roles WHERE rolname = ANY($1)))) t
   JOIN pg_database d ON d.oid = t.dbid GROUP BY t.role)
 SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolinherit AS inherit, r.rolcreatedb AS createdb,
        r.rolsuper AS superuser, r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
@@ -147,39 +148,21 @@ FROM pg_roles r LEFT JOIN touched t ON t.role = r.oid WHERE r.rolname = ANY($1)`
 
 const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`;
 
-// An ACL with many grantees is stored compressed, and aclexplode() decompresses it again for every row it
-// returns: exploding item by item keeps reading a table granted to 500 roles linear, not quadratic.
-// acl(x, owner) → {role: [privileges]} for the managed roles ($1), owner left out.
-const aclJson = (acl: string, owner: string, few: boolean) => `
-  COALESCE((SELECT json_object_agg(grantee, privileges) FROM (
-    SELECT pg_get_userbyid(a.grantee) AS grantee, array_agg(a.privilege_type ORDER BY a.privilege_type) AS privileges
-    FROM unnest(${acl}) item CROSS JOIN LATERAL aclexplode(ARRAY[item]) a
-    WHERE ${namesItem(few)} a.grantee <> ${owner} AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))
-    GROUP BY a.grantee) x), '{}')`;
-
-/**
- * For a few roles ($1): the ACL item's text holds one of their names, as aclitem's text writes it (a quote
- * doubled): a cheap superset of the items granted to them.
- */
-const namesItem = (few: boolean) =>
-  few ? `EXISTS (SELECT 1 FROM unnest($1::text[]) n WHERE strpos(item::text, replace(n, '"', '""')) > 0) AND` : '';
-
-const databasesQuery = (few: boolean) => `
+// ACLs are read as text (aclitems.ts) and kept for the roles a read covers.
+const databasesQuery = `
 SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
        d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS "connectionLimit",
        d.datallowconn AS "allowConnections", d.datistemplate AS template,
        CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END::float8 AS "sizeBytes",
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int AS connections,
-       ${aclJson(`COALESCE(d.datacl, acldefault('d', d.datdba))`, 'd.datdba', few)} AS acl
-FROM pg_database d WHERE d.datname = ANY($2)`;
+       COALESCE(d.datacl, acldefault('d', d.datdba))::text[] AS "aclItems"
+FROM pg_database d WHERE d.datname = ANY($1)`;
 
 const userSchemas = `n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'`;
 
-const schemasQuery = (few: boolean) => `
+const schemasQuery = `
 SELECT n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner,
-       ${aclJson(`COALESCE(n.nspacl, acldefault('n', n.nspowner))`, 'n.nspowner', few)} AS acl,
-       ARRAY(SELECT a.privilege_type FROM unnest(COALESCE(n.nspacl, acldefault('n', n.nspowner))) item
-             CROSS JOIN LATERAL aclexplode(ARRAY[item]) a WHERE a.grantee = 0 ORDER BY 1) AS "publicPrivileges",
+       COALESCE(n.nspacl, acldefault('n', n.nspowner))::text[] AS "aclItems",
        pg_has_role(n.nspowner, 'USAGE') AS manageable
 FROM pg_namespace n WHERE ${userSchemas}`;
 
@@ -213,89 +196,131 @@ scoped AS (
 const objectsQuery = `${objectsCte}
 SELECT schema, kind, key, name, args, pg_get_userbyid(owner) AS owner FROM scoped`;
 
-// Per role, schema, kind and privilege: the objects granting it, or NULL when every object the role does
-// not own grants it (the common case with "*", which keeps the answer small). Objects are grouped by their ACL
-// and each distinct ACL is exploded once: tables granted alike (ON ALL TABLES, default privileges) share one,
-// and 20 tables granted to 1,000 roles cost one explosion of 1,000 items, not 20. `keys` holds one array of
-// names per group. For a few roles, only the objects whose ACL names one of them (pg_shdepend, by its index)
-// are looked at.
+// Objects grouped by their ACL and owner, each distinct ACL written out once as text (aclitems.ts reads who holds
+// what): tables granted alike (ON ALL TABLES, default privileges) share one, so 20 tables granted to 1,000 roles
+// cost one ACL of 1,000 items, not 20. With each group, the count of objects of its schema and kind, and how many
+// each owner owns: a privilege is held on "all" when the groups granting it hold every object the role does not
+// own. For a few roles ($1), only the objects whose ACL names one of them (pg_shdepend, by its index) are grouped.
 const grantsQuery = (few: boolean) => `${objectsCte},
-managed AS (SELECT oid, rolname FROM pg_roles WHERE rolname = ANY($1)),
-totals AS (SELECT schema, kind, count(*) AS total FROM scoped GROUP BY 1, 2),
-owned AS (SELECT schema, kind, owner, count(*) AS owned FROM scoped GROUP BY 1, 2, 3),
 granted AS (${
   few
     ? `SELECT * FROM scoped WHERE (classid, oid) IN (SELECT classid, objid FROM pg_shdepend
          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND deptype = 'a'
-           AND refclassid = 'pg_authid'::regclass AND refobjid IN (SELECT oid FROM managed))`
+           AND refclassid = 'pg_authid'::regclass AND refobjid IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1)))`
     : 'SELECT * FROM scoped'
 }),
+totals AS (SELECT schema, kind, count(*)::int AS total FROM scoped GROUP BY 1, 2),
+owned AS (
+  SELECT schema, kind, json_object_agg(owner, objects) AS owned
+  FROM (SELECT schema, kind, pg_get_userbyid(owner) AS owner, count(*) AS objects FROM scoped GROUP BY 1, 2, 3) o GROUP BY 1, 2),
 acls AS MATERIALIZED (SELECT row_number() OVER () AS id, acl, owner FROM (SELECT DISTINCT acl, owner FROM granted) d),
-groups AS MATERIALIZED (
-  SELECT g.schema, g.kind, x.id, count(*) AS objects, array_agg(g.key) AS keys
-  FROM granted g JOIN acls x ON x.acl = g.acl AND x.owner = g.owner GROUP BY 1, 2, 3),
-exploded AS MATERIALIZED (
-  SELECT x.id, m.oid AS role, m.rolname, a.privilege_type AS privilege
-  FROM acls x CROSS JOIN LATERAL unnest(x.acl) item CROSS JOIN LATERAL aclexplode(ARRAY[item]) a
-  JOIN managed m ON m.oid = a.grantee
-  WHERE ${namesItem(few)} a.grantee <> x.owner)
-SELECT g.schema, g.kind, e.rolname AS role, e.privilege,
-       CASE WHEN sum(g.objects) = t.total - COALESCE(o.owned, 0) THEN NULL ELSE json_agg(g.keys) END AS keys
-FROM groups g JOIN exploded e ON e.id = g.id
+groups AS (
+  SELECT g.schema, g.kind, x.id, array_agg(g.key) AS keys
+  FROM granted g JOIN acls x ON x.acl = g.acl AND x.owner = g.owner GROUP BY 1, 2, 3)
+SELECT g.schema, g.kind, g.keys, pg_get_userbyid(x.owner) AS owner, x.acl::text[] AS items, t.total, o.owned
+FROM groups g JOIN acls x ON x.id = g.id
 JOIN totals t ON t.schema = g.schema AND t.kind = g.kind
-LEFT JOIN owned o ON o.schema = g.schema AND o.kind = g.kind AND o.owner = e.role
-GROUP BY g.schema, g.kind, e.rolname, e.privilege, t.total, o.owned`;
+JOIN owned o ON o.schema = g.schema AND o.kind = g.kind`;
 
-const defaultsQuery = (few: boolean) => `
-SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema,
-       ${defaultAclKind} AS kind,
-       pg_get_userbyid(a.grantee) AS role, array_agg(a.privilege_type ORDER BY a.privilege_type) AS privileges
+const grantsQueries = { few: grantsQuery(true), many: grantsQuery(false) };
+
+const defaultsQuery = `
+SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema, ${defaultAclKind} AS kind, d.defaclacl::text[] AS items
 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
-CROSS JOIN LATERAL unnest(d.defaclacl) item CROSS JOIN LATERAL aclexplode(ARRAY[item]) a
-WHERE ${namesItem(few)} d.defaclobjtype IN (${inList(objectKinds.map((kind) => objectKindDescriptors[kind].defaultAclType))}) AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1))
-GROUP BY 1, 2, 3, 4`;
+WHERE d.defaclobjtype IN (${inList(objectKinds.map((kind) => objectKindDescriptors[kind].defaultAclType))})`;
 
 const extensionsQuery = `SELECT e.extname AS name, n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace`;
-
-/** The queries whose text depends on how many roles are read, built once for each case. */
-const queryTexts = (few: boolean) => ({
-  databases: databasesQuery(few),
-  schemas: schemasQuery(few),
-  grants: grantsQuery(few),
-  defaults: defaultsQuery(few),
-});
-const textsByCount = { few: queryTexts(true), many: queryTexts(false) };
-const textsFor = (roles: readonly string[]) => (roles.length <= fewRoles ? textsByCount.few : textsByCount.many);
 
 const databaseReadConcurrency = 4;
 
 type Row<T> = T & Record<string, unknown>;
 
-/** Reads one database's schemas, object grants and default privileges (4 queries, run together). */
+interface GroupRow {
+  schema: string;
+  kind: ObjectKind;
+  keys: string[];
+  owner: string;
+  items: string[];
+  total: number;
+  owned: Record<string, number>;
+}
+
+/** A privilege some groups of objects of a schema and kind grant a role (grantsQuery). */
+interface Holding {
+  schema: LiveSchema;
+  kind: ObjectKind;
+  role: string;
+  privilege: string;
+  keys: string[][];
+  objects: number;
+  notOwned: number;
+}
+
+/** Fills each schema's grants: per role, kind and privilege, the keys of the objects granting it, or "all". */
+function readGrants(rows: readonly GroupRow[], roles: ReadonlySet<string>, schemas: Map<string, LiveSchema>): void {
+  const holdings = new Map<string, Holding>();
+  for (const row of rows) {
+    const schema = schemas.get(row.schema);
+    if (!schema) continue;
+    const granted = (role: string, privileges: string[]) => {
+      for (const privilege of privileges) {
+        const holding = getOrAdd(holdings, [row.schema, row.kind, role, privilege].join('\0'), () => ({
+          schema,
+          kind: row.kind,
+          role,
+          privilege,
+          keys: [],
+          objects: 0,
+          notOwned: row.total - (row.owned[role] ?? 0),
+        }));
+        holding.keys.push(row.keys);
+        holding.objects += row.keys.length;
+      }
+    };
+    eachGrant(row.items, (grantee) => grantee !== row.owner && roles.has(grantee), granted);
+  }
+  for (const h of holdings.values()) {
+    const held = getOrAdd(h.schema.grants, h.role, () => byObjectKind(() => new Map<string, string[] | 'all'>()));
+    held[h.kind].set(h.privilege, h.objects === h.notOwned ? 'all' : h.keys.flat());
+  }
+}
+
+/** Reads one database's schemas, object grants and default privileges (5 queries, run together). */
 export async function readDatabaseContents(db: Queryable, roles: readonly string[]): Promise<DatabaseContents> {
-  const params = [roles];
-  const texts = textsFor(roles);
+  const few = roles.length <= fewRoles;
   const [schemaRows, objectRows, grantRows, defaultRows, extensionRows] = await Promise.all([
-    db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'acl' | 'publicPrivileges' | 'manageable'>>>(texts.schemas, params),
+    db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable'> & { aclItems: string[] }>>(schemasQuery),
     db.query<Row<{ schema: string; kind: ObjectKind; key: string } & LiveObject>>(objectsQuery),
-    db.query<Row<{ schema: string; kind: ObjectKind; role: string; privilege: string; keys: string[][] | null }>>(texts.grants, params),
-    db.query<Row<{ creator: string; schema: string; kind: ObjectKind; role: string; privileges: string[] }>>(texts.defaults, params),
+    db.query<Row<GroupRow>>(few ? grantsQueries.few : grantsQueries.many, few ? [roles] : []),
+    db.query<Row<{ creator: string; schema: string; kind: ObjectKind; items: string[] }>>(defaultsQuery),
     db.query<Row<{ name: string; schema: string }>>(extensionsQuery),
   ]);
+  const covered = new Set(roles);
   const schemas = new Map<string, LiveSchema>();
-  for (const r of schemaRows.rows) {
-    schemas.set(r.name, { ...r, objects: byObjectKind(() => new Map()), grants: new Map(), defaults: new Map() });
+  for (const { aclItems, ...r } of schemaRows.rows) {
+    schemas.set(r.name, {
+      ...r,
+      acl: aclOf(aclItems, covered, r.owner),
+      publicPrivileges: publicPrivilegesOf(aclItems),
+      objects: byObjectKind(() => new Map()),
+      grants: new Map(),
+      defaults: new Map(),
+    });
   }
   for (const r of objectRows.rows) schemas.get(r.schema)?.objects[r.kind].set(r.key, { name: r.name, args: r.args, owner: r.owner });
-  for (const r of grantRows.rows) {
-    const schema = schemas.get(r.schema);
-    if (schema) getOrAdd(schema.grants, r.role, () => byObjectKind(() => new Map()))[r.kind].set(r.privilege, r.keys?.flat() ?? 'all');
-  }
+  readGrants(grantRows.rows, covered, schemas);
   for (const r of defaultRows.rows) {
     const schema = schemas.get(r.schema);
     if (!schema) continue;
     const grantees = getOrAdd(schema.defaults, r.creator, () => new Map<string, Record<ObjectKind, string[]>>());
-    getOrAdd(grantees, r.role, () => byObjectKind((): string[] => []))[r.kind] = r.privileges;
+    eachGrant(
+      r.items,
+      (grantee) => covered.has(grantee),
+      (grantee, privileges) => {
+        const byKind = getOrAdd(grantees, grantee, () => byObjectKind((): string[] => []));
+        byKind[r.kind] = [...new Set([...byKind[r.kind], ...privileges])].sort();
+      },
+    );
   }
   return { schemas, extensions: new Map(extensionRows.rows.map((r) => [r.name, r.schema])) };
 }
@@ -313,7 +338,7 @@ function noContents(): DatabaseContents {
   return { schemas: new Map(), extensions: new Map() };
 }
 
-type DatabaseRow = Row<Omit<LiveDatabase, 'contents'>>;
+type DatabaseRow = Row<Omit<LiveDatabase, 'contents' | 'acl'> & { aclItems: string[] }>;
 
 /** A database's contents, or why they cannot be read: recorded on the database, never thrown. */
 async function contentsOf(
@@ -347,7 +372,7 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     }>(serverQuery)
     .then(({ rows }) => rows[0]!);
   const roleRead = cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]);
-  const databaseRead = cluster.query<DatabaseRow>(textsFor(roles).databases, [roles, [...scope.databases]]);
+  const databaseRead = cluster.query<DatabaseRow>(databasesQuery, [[...scope.databases]]);
   // A role created between the reads of roles and passwords is not in this snapshot: its password waits for the next.
   const passwordRead = serverRead.then((server) =>
     server.canReadPasswords ? cluster.query<{ name: string; password: string | null }>(passwordsQuery, [roles]) : undefined,
@@ -372,8 +397,11 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     const touched = new Set([...liveRoles.values()].flatMap((r) => r.touchedDatabases));
     for (const d of databaseRows) if (touched.has(d.name)) void readContents(d);
   }
+  const covered = new Set(roles);
   const databases = new Map<string, LiveDatabase>();
-  for (const d of databaseRows) databases.set(d.name, { ...d, contents: (await contents.get(d.name)) ?? noContents() });
+  for (const { aclItems, ...d } of databaseRows) {
+    databases.set(d.name, { ...d, acl: aclOf(aclItems, covered, d.owner), contents: (await contents.get(d.name)) ?? noContents() });
+  }
   return {
     version: server.version,
     major: Math.floor(server.version / 10000),

@@ -32,3 +32,65 @@ each('a fresh snapshot is read at once, beside a running read, and sees a change
   t.false((await fresh).roles.has(roleName));
   await before;
 });
+
+/** What aclexplode() says each of `roles` holds in an ACL (`from` and `acl` are SQL), the owner left out. */
+async function explodedAcl(dsn: string, database: string, from: string, acl: string, owner: string, roles: string[]) {
+  const rows = await sql<{ role: string; privileges: string[] }>(
+    dsn,
+    `SELECT r.rolname AS role, array_agg(DISTINCT a.privilege_type ORDER BY a.privilege_type) AS privileges
+     FROM ${from} CROSS JOIN LATERAL aclexplode(${acl}) a JOIN pg_roles r ON r.oid = a.grantee
+     WHERE r.rolname = ANY($1) AND a.grantee <> ${owner} GROUP BY 1`,
+    { database, params: [roles] },
+  );
+  return Object.fromEntries(rows.map((r) => [r.role, r.privileges]));
+}
+
+each(
+  'ACLs are read for roles of any name, from two grantors and with grant options, as aclexplode() reads them; PUBLIC apart',
+  async (t, target) => {
+    const suffix = unique('');
+    const roles = [`q"uo""te`, 'eq=ual/slash', 'sp ace,comma', '{br,ace}', 'back\\slash', 'Ümlaut', 'UPPER', 'plain'].map(
+      (n) => `${n}${suffix}`,
+    );
+    const [first, second] = roles as [string, string];
+    const all = roles.map((r) => `"${r.replaceAll('"', '""')}"`).join(', ');
+    const database = unique('acl_db');
+    const dsn = target.server.superuserDsn;
+    await sql(dsn, `CREATE DATABASE ${database}`);
+    await sql(dsn, roles.map((r) => `CREATE ROLE "${r.replaceAll('"', '""')}";`).join(' '));
+    await sql(dsn, `CREATE ROLE grantor_${suffix}; GRANT CONNECT, TEMPORARY ON DATABASE ${database} TO ${all}`);
+    await sql(
+      dsn,
+      `CREATE SCHEMA s; CREATE TABLE s.t1 (id int); CREATE TABLE s.t2 (id int);
+       GRANT USAGE ON SCHEMA s TO ${all}; GRANT USAGE ON SCHEMA s TO PUBLIC; GRANT SELECT ON ALL TABLES IN SCHEMA s TO ${all};
+       GRANT INSERT ON s.t1 TO ${all.split(', ').slice(0, 3).join(', ')} WITH GRANT OPTION;
+       GRANT UPDATE ON s.t2 TO grantor_${suffix} WITH GRANT OPTION;
+       ALTER DEFAULT PRIVILEGES IN SCHEMA s GRANT SELECT, DELETE ON TABLES TO ${all}`,
+      { database },
+    );
+    // The same grantee in a second item, granted by another role.
+    await sql(dsn, `SET ROLE grantor_${suffix}; GRANT UPDATE ON s.t2 TO "${first.replaceAll('"', '""')}"`, { database });
+
+    const catalog = target.catalog();
+    for (const read of [roles, [first], [second]]) {
+      const snapshot = await catalog.snapshot({ roles: read, databases: [database] }, { fresh: true });
+      const live = snapshot.databases.get(database)!;
+      t.deepEqual(live.acl, await explodedAcl(dsn, database, 'pg_database d', 'd.datacl', 'd.datdba', read), 'the database');
+      if ('error' in live.contents) return t.fail(live.contents.error);
+      const schema = live.contents.schemas.get('s')!;
+      t.deepEqual(schema.acl, await explodedAcl(dsn, database, 'pg_namespace n', 'n.nspacl', 'n.nspowner', read), 'the schema');
+      t.deepEqual(schema.publicPrivileges, ['USAGE']);
+      for (const role of read) {
+        const tables = schema.grants.get(role)!.table;
+        const inserted = roles.indexOf(role) < 3;
+        t.deepEqual(
+          Object.fromEntries([...tables].map(([privilege, keys]) => [privilege, keys === 'all' ? keys : [...keys].sort()])),
+          { SELECT: 'all', ...(inserted ? { INSERT: ['t1'] } : {}), ...(role === first ? { UPDATE: ['t2'] } : {}) },
+          role,
+        );
+        t.deepEqual(schema.defaults.get(decodeURIComponent(new URL(dsn).username))?.get(role)?.table, ['DELETE', 'SELECT']);
+      }
+      t.false(schema.grants.has(`grantor_${suffix}`), 'a role the read does not cover');
+    }
+  },
+);
