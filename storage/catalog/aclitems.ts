@@ -41,26 +41,34 @@ function granteeOf(item: string): { grantee: string; next: number } {
   }
 }
 
-/** The privileges of an item from `start`, sorted by name; grant options are not told apart. */
-function privilegesFrom(item: string, start: number): string[] {
-  const privileges: string[] = [];
-  for (let i = start; i < item.length && item[i] !== '/'; i++) {
-    const privilege = privilegeOfLetter[item[i]!];
-    if (privilege) privileges.push(privilege);
-  }
-  return privileges.sort();
+/** Privileges by the letters that write them: an ACL of 1,000 grantees repeats a few (`arwd`) 1,000 times. */
+const privilegesOfLetters = new Map<string, readonly string[]>();
+const lettersKept = 1000;
+
+/** The privileges `letters` write, sorted by name; grant options are not told apart. Shared: never changed. */
+function privilegesOf(letters: string): readonly string[] {
+  let privileges = privilegesOfLetters.get(letters);
+  if (privileges) return privileges;
+  privileges = Object.freeze([...letters].flatMap((letter) => privilegeOfLetter[letter] ?? []).sort());
+  if (privilegesOfLetters.size < lettersKept) privilegesOfLetters.set(letters, privileges);
+  return privileges;
 }
 
 /** Calls `found` with the grantee and sorted privileges of each item whose grantee `wanted` accepts. */
 export function eachGrant(
   items: readonly string[],
   wanted: (grantee: string) => boolean,
-  found: (grantee: string, privileges: string[]) => void,
+  found: (grantee: string, privileges: readonly string[]) => void,
 ): void {
   for (const item of items) {
     const { grantee, next } = granteeOf(item);
-    if (wanted(grantee)) found(grantee, privilegesFrom(item, next));
+    if (wanted(grantee)) found(grantee, privilegesOf(item.slice(next, item.indexOf('/', next))));
   }
+}
+
+/** `privileges` joined with those of another item of the same grantee (one per grantor), sorted. */
+function merged(before: readonly string[] | undefined, privileges: readonly string[]): readonly string[] {
+  return before === undefined ? privileges : Object.freeze([...new Set([...before, ...privileges])].sort());
 }
 
 /** The privileges of the roles in `roles`, the owner left out (it holds everything anyway). */
@@ -69,18 +77,18 @@ export function aclOf(items: readonly string[], roles: ReadonlySet<string>, owne
   eachGrant(
     items,
     (grantee) => grantee !== owner && roles.has(grantee),
-    (grantee, privileges) => (acl[grantee] = [...new Set([...(acl[grantee] ?? []), ...privileges])].sort()),
+    (grantee, privileges) => (acl[grantee] = merged(acl[grantee], privileges)),
   );
   return acl;
 }
 
 /** What PUBLIC holds. */
-export function publicPrivilegesOf(items: readonly string[]): string[] {
-  let held: string[] = [];
+export function publicPrivilegesOf(items: readonly string[]): readonly string[] {
+  let held: readonly string[] | undefined;
   eachGrant(
     items,
     (grantee) => grantee === '',
-    (_grantee, privileges) => (held = [...new Set([...held, ...privileges])].sort()),
+    (_grantee, privileges) => (held = merged(held, privileges)),
   );
-  return held;
+  return held ?? [];
 }

@@ -53,6 +53,15 @@ export function heldPrivileges(
   return { notOwned, heldKeys };
 }
 
+/**
+ * Whether the role holds no privilege on a schema's objects of one kind and gets none by default from `creator`:
+ * then there is nothing to show, and with nothing asked for, nothing to plan.
+ */
+export function holdsNothing(schema: LiveSchema, role: string, kind: ObjectKind, creator: string): boolean {
+  const held = schema.grants.get(role)?.[kind].size ?? 0;
+  return held === 0 && (creator === role || (schema.defaults.get(creator)?.get(role)?.[kind].length ?? 0) === 0);
+}
+
 /** One kind of object in one schema: "*" and the objects that differ from it. */
 function objectGrants(
   role: string,
@@ -61,6 +70,7 @@ function objectGrants(
   kind: ObjectKind,
   major: number,
 ): { entries: ObjectPermission[]; omitted: number } {
+  if (holdsNothing(schema, role, kind, creator)) return { entries: [], omitted: 0 };
   const { notOwned, heldKeys } = heldPrivileges(schema, role, kind, major);
   const privileges = privilegesOf(kind, major);
   const defaults = creator === role ? [] : (schema.defaults.get(creator)?.get(role)?.[kind] ?? []);

@@ -10,7 +10,7 @@ import type { DatabaseContents, LiveDatabase, LiveRole, LiveSchema, Snapshot } f
 import { grantStatement, statement, type Statement } from './statements.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
-import { heldPrivileges } from './grants.ts';
+import { heldPrivileges, holdsNothing } from './grants.ts';
 import { getOrAdd } from '../../lib/maps.ts';
 
 const forbiddenAttributes = ['superuser', 'replication', 'bypassrls'] as const;
@@ -399,6 +399,7 @@ function planMissingOnAll(
 /** Objects of one kind in one schema: "*" privileges, the rest per object, and default privileges. */
 function planObjects(ctx: SchemaContext, kind: ObjectKind, entries: readonly ObjectPermission[]): void {
   const { builder, role, schema, major } = ctx;
+  if (entries.length === 0 && holdsNothing(schema, role, kind, ctx.database.owner)) return;
   const where = { kind, database: ctx.database.name, schema: schema.name };
   const star = expandPrivileges(
     entries.filter((e) => e.name === '*').flatMap((e) => e.privileges),

@@ -34,7 +34,7 @@ export interface LiveRole {
 }
 
 /** Privileges per role name, from an ACL, leaving out the owner (who holds everything anyway). */
-export type Acl = Record<string, string[]>;
+export type Acl = Record<string, readonly string[]>;
 
 export interface LiveObject {
   name: string;
@@ -48,7 +48,7 @@ export interface LiveSchema {
   owner: string;
   acl: Acl;
   /** What PUBLIC holds: every role has it. */
-  publicPrivileges: string[];
+  publicPrivileges: readonly string[];
   /**
    * Whether the connecting user can change the schema's ACL (it has the owner's privileges). Before
    * PostgreSQL 15 a new database's public schema belongs to the bootstrap superuser, out of an admin's reach.
@@ -59,7 +59,7 @@ export interface LiveSchema {
   /** role → kind → privilege → keys of the objects granting it, or "all" for every object the role does not own. */
   grants: Map<string, Record<ObjectKind, Map<string, string[] | 'all'>>>;
   /** creator role → grantee role → kind → privileges on objects the creator makes later in this schema. */
-  defaults: Map<string, Map<string, Record<ObjectKind, string[]>>>;
+  defaults: Map<string, Map<string, Record<ObjectKind, readonly string[]>>>;
 }
 
 export interface DatabaseContents {
@@ -245,43 +245,37 @@ interface GroupRow {
   owned: Record<string, number>;
 }
 
-/** A privilege some groups of objects of a schema and kind grant a role (grantsQuery). */
-interface Holding {
-  schema: LiveSchema;
-  kind: ObjectKind;
-  role: string;
-  privilege: string;
-  keys: string[][];
-  objects: number;
-  notOwned: number;
-}
-
-/** Fills each schema's grants: per role, kind and privilege, the keys of the objects granting it, or "all". */
+/**
+ * Fills each schema's grants: per role, kind and privilege, the keys of the objects granting it, or "all" when the
+ * groups granting it hold every object of the kind the role does not own.
+ */
 function readGrants(rows: readonly GroupRow[], roles: ReadonlySet<string>, schemas: Map<string, LiveSchema>): void {
-  const holdings = new Map<string, Holding>();
-  for (const row of rows) {
-    const schema = schemas.get(row.schema);
+  const bySchemaAndKind = new Map<string, GroupRow[]>();
+  for (const row of rows) getOrAdd(bySchemaAndKind, `${row.kind}:${row.schema}`, (): GroupRow[] => []).push(row);
+  for (const groups of bySchemaAndKind.values()) {
+    const { schema: name, kind, total, owned } = groups[0]!;
+    const schema = schemas.get(name);
     if (!schema) continue;
-    const granted = (role: string, privileges: string[]) => {
-      for (const privilege of privileges) {
-        const holding = getOrAdd(holdings, [row.schema, row.kind, role, privilege].join('\0'), () => ({
-          schema,
-          kind: row.kind,
-          role,
-          privilege,
-          keys: [],
-          objects: 0,
-          notOwned: row.total - (row.owned[role] ?? 0),
-        }));
-        holding.keys.push(row.keys);
-        holding.objects += row.keys.length;
+    // role → privilege → the keys of each group granting it
+    const held = new Map<string, Map<string, string[][]>>();
+    for (const { items, owner, keys } of groups) {
+      eachGrant(
+        items,
+        (grantee) => grantee !== owner && roles.has(grantee),
+        (role, privileges) => {
+          const byPrivilege = getOrAdd(held, role, () => new Map<string, string[][]>());
+          for (const privilege of privileges) getOrAdd(byPrivilege, privilege, (): string[][] => []).push(keys);
+        },
+      );
+    }
+    for (const [role, byPrivilege] of held) {
+      const notOwned = total - (owned[role] ?? 0);
+      const grants = getOrAdd(schema.grants, role, () => byObjectKind(() => new Map<string, string[] | 'all'>()))[kind];
+      for (const [privilege, keys] of byPrivilege) {
+        const objects = keys.reduce((count, group) => count + group.length, 0);
+        grants.set(privilege, objects === notOwned ? 'all' : keys.flat());
       }
-    };
-    eachGrant(row.items, (grantee) => grantee !== row.owner && roles.has(grantee), granted);
-  }
-  for (const h of holdings.values()) {
-    const held = getOrAdd(h.schema.grants, h.role, () => byObjectKind(() => new Map<string, string[] | 'all'>()));
-    held[h.kind].set(h.privilege, h.objects === h.notOwned ? 'all' : h.keys.flat());
+    }
   }
 }
 
@@ -312,13 +306,13 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
   for (const r of defaultRows.rows) {
     const schema = schemas.get(r.schema);
     if (!schema) continue;
-    const grantees = getOrAdd(schema.defaults, r.creator, () => new Map<string, Record<ObjectKind, string[]>>());
+    const grantees = getOrAdd(schema.defaults, r.creator, () => new Map<string, Record<ObjectKind, readonly string[]>>());
     eachGrant(
       r.items,
       (grantee) => covered.has(grantee),
       (grantee, privileges) => {
-        const byKind = getOrAdd(grantees, grantee, () => byObjectKind((): string[] => []));
-        byKind[r.kind] = [...new Set([...byKind[r.kind], ...privileges])].sort();
+        const byKind = getOrAdd(grantees, grantee, () => byObjectKind((): readonly string[] => []));
+        byKind[r.kind] = byKind[r.kind].length === 0 ? privileges : [...new Set([...byKind[r.kind], ...privileges])].sort();
       },
     );
   }
