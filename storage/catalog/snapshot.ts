@@ -112,8 +112,8 @@ export interface SnapshotScope {
 }
 
 /**
- * A read for this many roles at most groups only the objects granted to them (pg_shdepend): a database of
- * 1,000 tables with an ACL each then writes out the few that matter to a write, not 1,000.
+ * A read for this many roles at most (a write's) groups only the objects granted to them (pg_shdepend), and
+ * writes out only the ACL items that may be theirs (aclText): an ACL of 1,000 grantees is not sent whole.
  */
 const fewRoles = 4;
 
@@ -148,21 +148,33 @@ FROM pg_roles r LEFT JOIN touched t ON t.role = r.oid WHERE r.rolname = ANY($1)`
 
 const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`;
 
-// ACLs are read as text (aclitems.ts) and kept for the roles a read covers.
-const databasesQuery = `
+/**
+ * An ACL as text (aclitems.ts). For a few roles (`roles`: the parameter that holds them), only the items whose
+ * text holds one of their names (a quote doubled, as aclitem writes it) and PUBLIC's: a superset of theirs, a
+ * few items where an ACL of 1,000 grantees would be written out whole for each write.
+ */
+const aclText = (acl: string, roles?: string) =>
+  roles === undefined
+    ? `${acl}::text[]`
+    : `ARRAY(SELECT i::text FROM unnest(${acl}) i WHERE i::text LIKE '=%'
+         OR EXISTS (SELECT 1 FROM unnest(${roles}::text[]) n WHERE strpos(i::text, replace(n, '"', '""')) > 0))`;
+
+// $1: the databases; $2, for a few roles: the roles.
+const databasesQuery = (few: boolean) => `
 SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
        d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS "connectionLimit",
        d.datallowconn AS "allowConnections", d.datistemplate AS template,
        CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END::float8 AS "sizeBytes",
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int AS connections,
-       COALESCE(d.datacl, acldefault('d', d.datdba))::text[] AS "aclItems"
+       ${aclText(`COALESCE(d.datacl, acldefault('d', d.datdba))`, few ? '$2' : undefined)} AS "aclItems"
 FROM pg_database d WHERE d.datname = ANY($1)`;
 
 const userSchemas = `n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'`;
 
-const schemasQuery = `
+// $1, for a few roles: the roles (as in every query of a database's contents).
+const schemasQuery = (few: boolean) => `
 SELECT n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner,
-       COALESCE(n.nspacl, acldefault('n', n.nspowner))::text[] AS "aclItems",
+       ${aclText(`COALESCE(n.nspacl, acldefault('n', n.nspowner))`, few ? '$1' : undefined)} AS "aclItems",
        pg_has_role(n.nspowner, 'USAGE') AS manageable
 FROM pg_namespace n WHERE ${userSchemas}`;
 
@@ -217,19 +229,28 @@ acls AS MATERIALIZED (SELECT row_number() OVER () AS id, acl, owner FROM (SELECT
 groups AS (
   SELECT g.schema, g.kind, x.id, array_agg(g.key) AS keys
   FROM granted g JOIN acls x ON x.acl = g.acl AND x.owner = g.owner GROUP BY 1, 2, 3)
-SELECT g.schema, g.kind, g.keys, pg_get_userbyid(x.owner) AS owner, x.acl::text[] AS items, t.total, o.owned
+SELECT g.schema, g.kind, g.keys, pg_get_userbyid(x.owner) AS owner, ${aclText('x.acl', few ? '$1' : undefined)} AS items, t.total, o.owned
 FROM groups g JOIN acls x ON x.id = g.id
 JOIN totals t ON t.schema = g.schema AND t.kind = g.kind
 JOIN owned o ON o.schema = g.schema AND o.kind = g.kind`;
 
-const grantsQueries = { few: grantsQuery(true), many: grantsQuery(false) };
-
-const defaultsQuery = `
-SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema, ${defaultAclKind} AS kind, d.defaclacl::text[] AS items
+const defaultsQuery = (few: boolean) => `
+SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema, ${defaultAclKind} AS kind,
+       ${aclText('d.defaclacl', few ? '$1' : undefined)} AS items
 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
 WHERE d.defaclobjtype IN (${inList(objectKinds.map((kind) => objectKindDescriptors[kind].defaultAclType))})`;
 
 const extensionsQuery = `SELECT e.extname AS name, n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace`;
+
+/** The queries whose text depends on how many roles are read, built once for each case. */
+const queryTexts = (few: boolean) => ({
+  databases: databasesQuery(few),
+  schemas: schemasQuery(few),
+  grants: grantsQuery(few),
+  defaults: defaultsQuery(few),
+});
+const textsByCount = { few: queryTexts(true), many: queryTexts(false) };
+const isFew = (roles: readonly string[]) => roles.length <= fewRoles;
 
 const databaseReadConcurrency = 4;
 
@@ -281,12 +302,14 @@ function readGrants(rows: readonly GroupRow[], roles: ReadonlySet<string>, schem
 
 /** Reads one database's schemas, object grants and default privileges (5 queries, run together). */
 export async function readDatabaseContents(db: Queryable, roles: readonly string[]): Promise<DatabaseContents> {
-  const few = roles.length <= fewRoles;
+  const few = isFew(roles);
+  const texts = few ? textsByCount.few : textsByCount.many;
+  const params = few ? [roles] : [];
   const [schemaRows, objectRows, grantRows, defaultRows, extensionRows] = await Promise.all([
-    db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable'> & { aclItems: string[] }>>(schemasQuery),
+    db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable'> & { aclItems: string[] }>>(texts.schemas, params),
     db.query<Row<{ schema: string; kind: ObjectKind; key: string } & LiveObject>>(objectsQuery),
-    db.query<Row<GroupRow>>(few ? grantsQueries.few : grantsQueries.many, few ? [roles] : []),
-    db.query<Row<{ creator: string; schema: string; kind: ObjectKind; items: string[] }>>(defaultsQuery),
+    db.query<Row<GroupRow>>(texts.grants, params),
+    db.query<Row<{ creator: string; schema: string; kind: ObjectKind; items: string[] }>>(texts.defaults, params),
     db.query<Row<{ name: string; schema: string }>>(extensionsQuery),
   ]);
   const covered = new Set(roles);
@@ -366,7 +389,11 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     }>(serverQuery)
     .then(({ rows }) => rows[0]!);
   const roleRead = cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]);
-  const databaseRead = cluster.query<DatabaseRow>(databasesQuery, [[...scope.databases]]);
+  const few = isFew(roles);
+  const databaseRead = cluster.query<DatabaseRow>(
+    (few ? textsByCount.few : textsByCount.many).databases,
+    few ? [[...scope.databases], roles] : [[...scope.databases]],
+  );
   // A role created between the reads of roles and passwords is not in this snapshot: its password waits for the next.
   const passwordRead = serverRead.then((server) =>
     server.canReadPasswords ? cluster.query<{ name: string; password: string | null }>(passwordsQuery, [roles]) : undefined,
