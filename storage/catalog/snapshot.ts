@@ -1,6 +1,7 @@
 // A snapshot: everything the kinds need to know about one server, read in a fixed number of queries per
 // database whatever the number of roles and objects. ACLs come as text, one per distinct ACL, and only the items
-// of the roles read are kept (aclitems.ts).
+// of the roles read are kept (aclitems.ts). Arrays come as JSON: JSON.parse reads them natively, where pg's
+// parser of text arrays goes character by character.
 import { ownershipPresentSql, ownershipSchemaSql } from './ownership.ts';
 import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { quoteLiteral } from './identifiers.ts';
@@ -137,27 +138,27 @@ SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolinherit AS inherit, r.rol
        r.rolconnlimit AS "connectionLimit",
        CASE WHEN r.rolvaliduntil IS NULL OR r.rolvaliduntil = 'infinity' THEN NULL
             ELSE extract(epoch FROM r.rolvaliduntil)::float8 END AS "validUntil",
-       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-             WHERE m.member = r.oid ORDER BY 1) AS "memberOf",
+       to_json(ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+             WHERE m.member = r.oid ORDER BY 1)) AS "memberOf",
        -- inherit_option exists from PostgreSQL 16; through to_jsonb the query runs on every version.
-       ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid
+       to_json(ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid
              GROUP BY g.rolname HAVING NOT bool_or(COALESCE((to_jsonb(m) ->> 'inherit_option')::bool, true))
-             ORDER BY 1) AS "notInheritedFrom",
-       COALESCE(t.databases, '{}') AS "touchedDatabases"
+             ORDER BY 1)) AS "notInheritedFrom",
+       to_json(COALESCE(t.databases, '{}')) AS "touchedDatabases"
 FROM pg_roles r LEFT JOIN touched t ON t.role = r.oid WHERE r.rolname = ANY($1)`;
 
 const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`;
 
 /**
- * An ACL as text (aclitems.ts). For a few roles (`roles`: the parameter that holds them), only the items whose
+ * An ACL as text (aclitems.ts), in a JSON array. For a few roles (`roles`: the parameter that holds them), only the items whose
  * text holds one of their names (a quote doubled, as aclitem writes it) and PUBLIC's: a superset of theirs, a
  * few items where an ACL of 1,000 grantees would be written out whole for each write.
  */
 const aclText = (acl: string, roles?: string) =>
   roles === undefined
-    ? `${acl}::text[]`
-    : `ARRAY(SELECT i::text FROM unnest(${acl}) i WHERE i::text LIKE '=%'
-         OR EXISTS (SELECT 1 FROM unnest(${roles}::text[]) n WHERE strpos(i::text, replace(n, '"', '""')) > 0))`;
+    ? `to_json(${acl}::text[])`
+    : `to_json(ARRAY(SELECT i::text FROM unnest(${acl}) i WHERE i::text LIKE '=%'
+         OR EXISTS (SELECT 1 FROM unnest(${roles}::text[]) n WHERE strpos(i::text, replace(n, '"', '""')) > 0)))`;
 
 // $1: the databases; $2, for a few roles: the roles.
 const databasesQuery = (few: boolean) => `
@@ -229,7 +230,7 @@ acls AS MATERIALIZED (SELECT row_number() OVER () AS id, acl, owner FROM (SELECT
 groups AS (
   SELECT g.schema, g.kind, x.id, array_agg(g.key) AS keys
   FROM granted g JOIN acls x ON x.acl = g.acl AND x.owner = g.owner GROUP BY 1, 2, 3)
-SELECT g.schema, g.kind, g.keys, pg_get_userbyid(x.owner) AS owner, ${aclText('x.acl', few ? '$1' : undefined)} AS items, t.total, o.owned
+SELECT g.schema, g.kind, to_json(g.keys) AS keys, pg_get_userbyid(x.owner) AS owner, ${aclText('x.acl', few ? '$1' : undefined)} AS items, t.total, o.owned
 FROM groups g JOIN acls x ON x.id = g.id
 JOIN totals t ON t.schema = g.schema AND t.kind = g.kind
 JOIN owned o ON o.schema = g.schema AND o.kind = g.kind`;
