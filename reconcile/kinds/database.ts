@@ -18,6 +18,7 @@ import {
   becauseOf,
   condition,
   decorateByCluster,
+  liveStatusMap,
   keptRecord,
   recordWrite,
   isProblem,
@@ -175,11 +176,8 @@ function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: strin
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
     const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
     const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await deps.core.services.list(ns)] as const)));
-    return new Map(
-      list.map((o) => [
-        o,
-        statusFrom(o, snapshot, serviceStatusOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? [], cluster.host)),
-      ]),
+    return liveStatusMap(list, (o) =>
+      statusFrom(o, snapshot, serviceStatusOf(o, servicesByNamespace.get(o.metadata.namespace ?? '') ?? [], cluster.host)),
     );
   });
 }

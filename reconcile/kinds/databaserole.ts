@@ -23,6 +23,7 @@ import {
   becauseOf,
   condition,
   decorateByCluster,
+  liveStatusMap,
   isProblem,
   keptRecord,
   objectsOnCluster,
@@ -427,16 +428,14 @@ function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: strin
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
     const desired = await Promise.all(list.map((o) => desiredOf(deps, o, owners, lookup, false)));
     const snapshot = await cluster.catalog.snapshot(scopeOf(desired.map((d) => d.desired)));
-    return new Map(
-      list.map((o, i) => {
-        const { password } = desired[i]!.desired;
-        const connection =
-          o.spec.connectionSecret && typeof password === 'string'
-            ? connectionSecretDrift(o, cluster, password, secrets.get(o.metadata.namespace ?? '')?.get(o.spec.connectionSecret.name))
-            : undefined;
-        return [o, statusFrom(o, desired[i]!, snapshot, connection)];
-      }),
-    );
+    return liveStatusMap(list, (o, i) => {
+      const { password } = desired[i]!.desired;
+      const connection =
+        o.spec.connectionSecret && typeof password === 'string'
+          ? connectionSecretDrift(o, cluster, password, secrets.get(o.metadata.namespace ?? '')?.get(o.spec.connectionSecret.name))
+          : undefined;
+      return statusFrom(o, desired[i]!, snapshot, connection);
+    });
   });
 }
 
