@@ -41,6 +41,7 @@ import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { rfc3339 } from '../../lib/time.ts';
 import { livePermissions } from '../../storage/catalog/grants.ts';
+import { checkVerifiers } from '../../storage/catalog/scram.ts';
 
 type RoleObject = KubeObject & { spec: DatabaseRoleSpec; status?: DatabaseRoleStatus };
 
@@ -409,7 +410,16 @@ function scopeOf(roles: readonly Pick<DesiredRole, 'spec' | 'managedDatabases'>[
   };
 }
 
-/** Reads share one snapshot per cluster for all the DatabaseRoles on it. */
+/** Each role's password from its Secret and the verifier the catalog holds, where there are both. */
+function passwordsToCheck(list: readonly RoleObject[], desired: readonly Desired[], snapshot: Snapshot): [string, string][] {
+  return list.flatMap((o, i) => {
+    const password = desired[i]!.desired.password;
+    const verifier = snapshot.roles.get(o.spec.roleName)?.password;
+    return typeof password === 'string' && typeof verifier === 'string' ? [[password, verifier] as [string, string]] : [];
+  });
+}
+
+/** Reads share one snapshot per cluster for all the DatabaseRoles on it; passwords are checked off the main thread. */
 function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: string) => void): Promise<KubeObject[]> {
   return decorateByCluster(deps, resources.roles, objects as RoleObject[], ['Ready', 'InSync'], warn, async (list, cluster) => {
     // One read of the cluster's Databases and, per namespace, of the Secrets the roles name.
@@ -428,6 +438,7 @@ function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: strin
     const lookup: SecretLookup = async (ns, secret) => secrets.get(ns)?.get(secret);
     const desired = await Promise.all(list.map((o) => desiredOf(deps, o, owners, lookup, false)));
     const snapshot = await cluster.catalog.snapshot(scopeOf(desired.map((d) => d.desired)));
+    await checkVerifiers(passwordsToCheck(list, desired, snapshot));
     return liveStatusMap(list, (o, i) => {
       const { password } = desired[i]!.desired;
       const connection =

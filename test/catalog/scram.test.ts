@@ -1,6 +1,6 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import test from 'ava';
-import { scramVerifier, verifyScram } from '../../storage/catalog/scram.ts';
+import { checkVerifiers, scramVerifier, verifyScram } from '../../storage/catalog/scram.ts';
 
 // RFC 7677 section 3: user "user", password "pencil".
 const RFC_SALT = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
@@ -57,6 +57,35 @@ test('different salts give different verifiers for the same password', async (t)
   t.not(parts(a).storedKey.toString('base64'), parts(b).storedKey.toString('base64'));
   t.true(verifyScram('pencil', a));
   t.true(verifyScram('pencil', b));
+});
+
+/** A verifier made here, unknown to scram.ts, with `iterations` rounds (a slow one to hash). */
+function verifierOf(password: string, iterations: number): string {
+  const salt = randomBytes(16);
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+test('checkVerifiers hashes off the main thread: the event loop turns meanwhile, and the right password is then known', async (t) => {
+  const verifier = verifierOf('a slow one', 500_000);
+  let turns = 0;
+  let checking = true;
+  const spinning = (async () => {
+    for (; checking; turns++) await new Promise((resolve) => setImmediate(resolve));
+  })();
+  await checkVerifiers([
+    ['a slow one', verifier],
+    ['a wrong one', verifier],
+    ['any', 'md5 or anything else'],
+  ]);
+  checking = false;
+  await spinning;
+  t.true(turns > 10, `the event loop turned ${turns} times while two passwords were hashed`);
+  t.true(verifyScram('a slow one', verifier));
+  t.false(verifyScram('a wrong one', verifier), 'a wrong password is never remembered as right');
 });
 
 test('honours an explicit iteration count', async (t) => {
