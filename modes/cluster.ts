@@ -4,7 +4,8 @@
 // that every replica shares. The DatabaseClusters' loops are shared by shard Leases (reconcile/shards.ts); the
 // replica holding the Lease `postgres-apiserver` does what one replica does for all: the store's retention.
 import { existsSync, readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KeptAliveKubeConfig } from '../storage/kubernetes/keptalive.ts';
 import { defaultRetention } from '../reconcile/retention.ts';
 import { ObjectStore } from '../storage/objects/store.ts';
 import { LeaseElection, replicaIdentity } from '../reconcile/lease.ts';
@@ -38,7 +39,7 @@ function leaseNamespace(given: string | undefined): string {
 }
 
 function kubeConfig(file: string | undefined): KubeConfig {
-  const config = new KubeConfig();
+  const config = new KeptAliveKubeConfig();
   if (file) config.loadFromFile(file);
   else config.loadFromDefault();
   return config;
