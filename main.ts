@@ -94,8 +94,8 @@ async function runCluster() {
     resyncIntervalMs,
     log,
   });
-  log.info({ port: server.port }, 'postgres-apiserver is serving (cluster mode)');
-  return server;
+  const banner = () => log.info({ port: server.port }, 'postgres-apiserver is serving (cluster mode)');
+  return Object.assign(server, { banner });
 }
 
 /** Whether `port` can be listened on at `host` now (0 always can). */
@@ -121,7 +121,8 @@ async function runLocal() {
     ...(values['store-dsn'] ? { storeDsn: values['store-dsn'] } : {}),
     ...(values['postgres-port'] ? { postgresPort: Number(values['postgres-port']) } : {}),
   });
-  console.log(`postgres-apiserver is serving on https://127.0.0.1:${local.port}
+  const banner = () =>
+    console.log(`postgres-apiserver is serving on https://127.0.0.1:${local.port}
 
 Try it:
   export KUBECONFIG=${local.kubeconfig}
@@ -132,7 +133,7 @@ The embedded PostgreSQL server to manage: its superuser DSN is in ${dataDir}/pos
 The usage guide's Secret (its Step 1), pointing at that server:
   kubectl create secret generic postgres-connection --namespace default --from-file=connection=${dataDir}/postgres.dsn
 Press Ctrl-C to stop.`);
-  return local;
+  return Object.assign(local, { banner });
 }
 
 if (values.mode !== 'local' && values.mode !== 'cluster') fail(`--mode must be local or cluster, not ${JSON.stringify(values.mode)}`);
@@ -160,3 +161,5 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     void running.stop().then(() => process.exit(0));
   });
 }
+// Only once the signals are handled: a SIGTERM or Ctrl-C right after the banner must stop the server cleanly.
+running.banner();
