@@ -66,9 +66,9 @@ export function eachGrant(
   }
 }
 
-/** `privileges` joined with those of another item of the same grantee (one per grantor), sorted. */
-function merged(before: readonly string[] | undefined, privileges: readonly string[]): readonly string[] {
-  return before === undefined ? privileges : Object.freeze([...new Set([...before, ...privileges])].sort());
+/** `privileges` joined with those an earlier item of the same grantee gave (one item per grantor), sorted. */
+export function mergedPrivileges(before: readonly string[] | undefined, privileges: readonly string[]): readonly string[] {
+  return before === undefined || before.length === 0 ? privileges : Object.freeze([...new Set([...before, ...privileges])].sort());
 }
 
 /** The privileges of the roles in `roles`, the owner left out (it holds everything anyway). */
@@ -77,7 +77,7 @@ export function aclOf(items: readonly string[], roles: ReadonlySet<string>, owne
   eachGrant(
     items,
     (grantee) => grantee !== owner && roles.has(grantee),
-    (grantee, privileges) => (acl[grantee] = merged(acl[grantee], privileges)),
+    (grantee, privileges) => (acl[grantee] = mergedPrivileges(acl[grantee], privileges)),
   );
   return acl;
 }
@@ -88,7 +88,7 @@ export function publicPrivilegesOf(items: readonly string[]): readonly string[] 
   eachGrant(
     items,
     (grantee) => grantee === '',
-    (_grantee, privileges) => (held = merged(held, privileges)),
+    (_grantee, privileges) => (held = mergedPrivileges(held, privileges)),
   );
   return held ?? [];
 }

@@ -6,7 +6,7 @@ import { ownershipPresentSql, ownershipSchemaSql } from './ownership.ts';
 import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { quoteLiteral } from './identifiers.ts';
 import pLimit from 'p-limit';
-import { aclOf, eachGrant, publicPrivilegesOf } from './aclitems.ts';
+import { aclOf, eachGrant, mergedPrivileges, publicPrivilegesOf } from './aclitems.ts';
 import { getOrAdd } from '../../lib/maps.ts';
 
 /** The small part of pg that reading needs. */
@@ -150,9 +150,9 @@ FROM pg_roles r LEFT JOIN touched t ON t.role = r.oid WHERE r.rolname = ANY($1)`
 const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`;
 
 /**
- * An ACL as text (aclitems.ts), in a JSON array. For a few roles (`roles`: the parameter that holds them), only the items whose
- * text holds one of their names (a quote doubled, as aclitem writes it) and PUBLIC's: a superset of theirs, a
- * few items where an ACL of 1,000 grantees would be written out whole for each write.
+ * An ACL as text (aclitems.ts), in a JSON array. For a few roles (`roles`: the parameter that holds them), only
+ * the items whose text holds one of their names (a quote doubled, as aclitem writes it) and PUBLIC's: a superset
+ * of theirs, a few items where an ACL of 1,000 grantees would be written out whole for each write.
  */
 const aclText = (acl: string, roles?: string) =>
   roles === undefined
@@ -252,6 +252,7 @@ const queryTexts = (few: boolean) => ({
 });
 const textsByCount = { few: queryTexts(true), many: queryTexts(false) };
 const isFew = (roles: readonly string[]) => roles.length <= fewRoles;
+const textsFor = (roles: readonly string[]) => (isFew(roles) ? textsByCount.few : textsByCount.many);
 
 const databaseReadConcurrency = 4;
 
@@ -303,9 +304,8 @@ function readGrants(rows: readonly GroupRow[], roles: ReadonlySet<string>, schem
 
 /** Reads one database's schemas, object grants and default privileges (5 queries, run together). */
 export async function readDatabaseContents(db: Queryable, roles: readonly string[]): Promise<DatabaseContents> {
-  const few = isFew(roles);
-  const texts = few ? textsByCount.few : textsByCount.many;
-  const params = few ? [roles] : [];
+  const texts = textsFor(roles);
+  const params = isFew(roles) ? [roles] : [];
   const [schemaRows, objectRows, grantRows, defaultRows, extensionRows] = await Promise.all([
     db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable'> & { aclItems: string[] }>>(texts.schemas, params),
     db.query<Row<{ schema: string; kind: ObjectKind; key: string } & LiveObject>>(objectsQuery),
@@ -336,7 +336,7 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
       (grantee) => covered.has(grantee),
       (grantee, privileges) => {
         const byKind = getOrAdd(grantees, grantee, () => byObjectKind((): readonly string[] => []));
-        byKind[r.kind] = byKind[r.kind].length === 0 ? privileges : [...new Set([...byKind[r.kind], ...privileges])].sort();
+        byKind[r.kind] = mergedPrivileges(byKind[r.kind], privileges);
       },
     );
   }
@@ -390,10 +390,9 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     }>(serverQuery)
     .then(({ rows }) => rows[0]!);
   const roleRead = cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]);
-  const few = isFew(roles);
   const databaseRead = cluster.query<DatabaseRow>(
-    (few ? textsByCount.few : textsByCount.many).databases,
-    few ? [[...scope.databases], roles] : [[...scope.databases]],
+    textsFor(roles).databases,
+    isFew(roles) ? [[...scope.databases], roles] : [[...scope.databases]],
   );
   // A role created between the reads of roles and passwords is not in this snapshot: its password waits for the next.
   const passwordRead = serverRead.then((server) =>
