@@ -43,14 +43,20 @@ export async function scramVerifier(password: string, options: ScramOptions = {}
   if (salt.length === 0) throw new RangeError('SCRAM salt must not be empty');
   const { storedKey, serverKey } = keysOf(await pbkdf2Async(saslprep(password), salt, iterations, KEY_BYTES, 'sha256'));
   const verifier = `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
-  remember(verifier, password);
+  remember(verifier, password, true);
   return verifier;
 }
 
-// Verifiers known to match a password (made or checked here): a resync checks every role's password, and
-// each check costs a full PBKDF2. Bounded; the oldest entry goes first.
-const verified = new Map<string, string>();
-const maxVerified = 10_000;
+// What a verifier was found to say of a password (made or checked here), whether it matches or not: a resync
+// and a list check every role's password, and each check costs a full PBKDF2. Bounded; the oldest entry goes first.
+const checked = new Map<string, { password: string; matches: boolean }>();
+const maxChecked = 10_000;
+
+/** Whether the password matches the verifier, when that was found before. */
+function known(password: string, verifier: string): boolean | undefined {
+  const found = checked.get(verifier);
+  return found?.password === password ? found.matches : undefined;
+}
 
 interface ParsedVerifier {
   iterations: number;
@@ -73,18 +79,22 @@ function parseVerifier(verifier: string): ParsedVerifier | undefined {
   return valid ? parsed : undefined;
 }
 
-/** Whether the salted password gives the verifier's keys (both compared, without short-circuiting, in constant time); remembered when it does. */
+/**
+ * Whether the salted password gives the verifier's keys (both compared, without short-circuiting, in constant
+ * time); remembered either way.
+ */
 function matches(password: string, verifier: string, expected: ParsedVerifier, saltedPassword: Buffer): boolean {
   const actual = keysOf(saltedPassword);
   const storedOk = timingSafeEqual(actual.storedKey, expected.storedKey);
   const serverOk = timingSafeEqual(actual.serverKey, expected.serverKey);
-  if (storedOk && serverOk) remember(verifier, password);
+  remember(verifier, password, storedOk && serverOk);
   return storedOk && serverOk;
 }
 
 /** True when the password matches a SCRAM-SHA-256 verifier; false for anything else. */
 export function verifyScram(password: string, verifier: string): boolean {
-  if (verified.get(verifier) === password) return true;
+  const found = known(password, verifier);
+  if (found !== undefined) return found;
   const parsed = parseVerifier(verifier);
   if (!parsed) return false;
   return matches(password, verifier, parsed, pbkdf2Sync(saslprep(password), parsed.salt, parsed.iterations, KEY_BYTES, 'sha256'));
@@ -92,12 +102,12 @@ export function verifyScram(password: string, verifier: string): boolean {
 
 /**
  * Checks the pairs not known yet off the main thread (libuv's pool), so that verifyScram answers them from
- * memory: the first list of 1,000 roles after a start would otherwise run 1,000 PBKDF2s of 4,096 rounds on the
+ * memory, matching or not: the first list of 1,000 roles after a start would otherwise run 1,000 PBKDF2s of 4,096 rounds on the
  * event loop, some 0.7 s in which the server answers nothing.
  */
 export async function checkVerifiers(pairs: Iterable<readonly [password: string, verifier: string]>): Promise<void> {
   const checks = [...pairs].map(async ([password, verifier]) => {
-    if (verified.get(verifier) === password) return;
+    if (known(password, verifier) !== undefined) return;
     const parsed = parseVerifier(verifier);
     if (!parsed) return;
     // One that cannot be hashed here is left to verifyScram.
@@ -107,9 +117,9 @@ export async function checkVerifiers(pairs: Iterable<readonly [password: string,
   await Promise.all(checks);
 }
 
-function remember(verifier: string, password: string): void {
-  if (verified.size >= maxVerified) verified.delete(verified.keys().next().value!);
-  verified.set(verifier, password);
+function remember(verifier: string, password: string, matches: boolean): void {
+  if (checked.size >= maxChecked) checked.delete(checked.keys().next().value!);
+  checked.set(verifier, { password, matches });
 }
 
 function keysOf(saltedPassword: Buffer): { storedKey: Buffer; serverKey: Buffer } {
