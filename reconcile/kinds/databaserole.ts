@@ -205,7 +205,8 @@ function readOnce(deps: Dependencies): SecretLookup {
 /**
  * What a write reads before its SQL, started early: the password Secret and the catalog as it is. The object's
  * lock (or, for a create, its unclaimed name) keeps any other write of this role from running meanwhile. A read
- * that fails fails the write that awaits it, not before.
+ * that fails fails the write that awaits it, not before. A password not applied yet (a create, a rotation) is
+ * hashed meanwhile too, off the main thread: the write's transaction then does not wait for it.
  */
 interface Reads {
   secrets: SecretLookup;
@@ -215,7 +216,15 @@ interface Reads {
 function startReads(deps: Dependencies, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>): Reads {
   const secrets = readOnce(deps);
   const password = object.spec.password;
-  if (password) secrets(object.metadata.namespace ?? '', password.name).catch(() => undefined);
+  if (password) {
+    secrets(object.metadata.namespace ?? '', password.name)
+      .then((secret) => {
+        const value = secret?.data[password.key ?? 'password'];
+        if (value !== undefined && secret!.resourceVersion !== object.status?.passwordSecretVersion)
+          return cluster.catalog.verifiers.verifierOf(object.spec.roleName, value);
+      })
+      .catch(() => undefined);
+  }
   const scope = scopeOf([{ spec: ownPermissions(object, databases).spec, managedDatabases: [...databases.keys()] }]);
   const snapshot = cluster.catalog.snapshot(scope, { fresh: true });
   snapshot.catch(() => undefined);
@@ -274,10 +283,8 @@ async function write(
 }
 
 /**
- * The written object with the status the answer shows: from the read that planned when nothing was to do, else
- * from that read and the plan, with the role and the databases' privileges read again (snapshotAfter). A
- * connection Secret just written holds the current details: no drift there. A read that fails leaves the status
- * to the next read.
+ * The written object with the status the answer shows: from the read that planned, as the plan left the catalog
+ * (snapshotAfter) when it ran. A connection Secret just written holds the current details: no drift there.
  */
 async function withLiveStatus(
   deps: Dependencies,
@@ -288,12 +295,11 @@ async function withLiveStatus(
   written: { object: RoleObject; planned: Snapshot; plan: RolePlan; ran: boolean },
 ): Promise<Written> {
   const { object, planned, plan, ran } = written;
-  let after = planned;
-  if (ran) {
-    const reread = await cluster.catalog.snapshot({ ...scopeOf([desired]), contents: 'none' }, { fresh: true }).catch(() => undefined);
-    if (!reread) return notLive(object);
-    after = snapshotAfter(desired.spec.roleName, planned, plan, reread);
-  }
+  const { password } = desired;
+  const passwordSet = plan.statements.some((s) => s.passwordOf);
+  const verifier =
+    passwordSet && typeof password === 'string' ? await cluster.catalog.verifiers.verifierOf(desired.spec.roleName, password) : undefined;
+  const after = ran ? snapshotAfter(desired, planned, plan, verifier) : planned;
   const shown = await desiredOf(deps, object, databases, secrets, false);
   return { object: { ...object, status: statusFrom(object, shown, after) }, statusIsLive: true };
 }

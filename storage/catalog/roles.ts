@@ -305,15 +305,19 @@ export interface SettledSchema {
   defaults: Partial<Record<ObjectKind, { creator: string; privileges: ReadonlySet<string> }>>;
 }
 
-/** A role's plan, with what the role holds inside the databases once it has run (contentsAfter). */
+/** A role's plan, with what the role holds on the databases and inside them once it has run (snapshotAfter). */
 export interface RolePlan extends Plan {
   readonly settled: readonly SettledSchema[];
+  /** The databases' own privileges of the role, where it does not own the database. */
+  readonly settledDatabases: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /** The GRANT and REVOKE of one target that make the role's privileges on it exactly `want`. */
 class GrantBuilder {
   readonly statements: Statement[] = [];
   readonly settled: SettledSchema[] = [];
+  /** The database's own privileges once the plan has run; undefined for its owner. */
+  databasePrivileges: ReadonlySet<string> | undefined;
 
   constructor(
     private readonly database: string,
@@ -464,6 +468,7 @@ function planDatabasePrivileges(
   const isOwner = (owner: string) => owner === role;
   if (!isOwner(database.owner)) {
     const want = expandPrivileges(entry ? (entry.privileges ?? ['CONNECT']) : [], 'database', snapshot.major);
+    builder.databasePrivileges = want;
     builder.reconcile(`DATABASE ${quoteIdent(database.name)}`, 'database', want, new Set(database.acl[role] ?? []), {
       kind: 'database',
       database: database.name,
@@ -515,6 +520,7 @@ export function planRole(desired: DesiredRole, snapshot: Snapshot): RolePlan {
   const permissions = desired.spec.permissions ?? [];
   const databases = new Set([...desired.managedDatabases, ...permissions.map((p) => p.database)]);
   const settled: SettledSchema[] = [];
+  const settledDatabases = new Map<string, ReadonlySet<string>>();
   for (const name of [...databases].sort()) {
     const entry = permissions.find((p) => p.database === name);
     const database = snapshot.databases.get(name);
@@ -525,25 +531,66 @@ export function planRole(desired: DesiredRole, snapshot: Snapshot): RolePlan {
     const planned = planDatabasePrivileges(desired, database, entry, snapshot, drift, pending);
     statements.push(...planned.statements);
     settled.push(...planned.settled);
+    if (planned.databasePrivileges) settledDatabases.set(name, planned.databasePrivileges);
   }
-  return Object.freeze({ ...freezePlan(statements, drift, pending), settled: Object.freeze(settled) });
+  return Object.freeze({ ...freezePlan(statements, drift, pending), settled: Object.freeze(settled), settledDatabases });
 }
 
 /**
- * The catalog once the role's plan has run: the role and the databases' own privileges as `reread` (a read
- * without the databases' contents) shows them; inside the databases, the snapshot the plan was made on, with the
- * role's privileges in each schema as the plan settled them. A write answers with it instead of reading every
- * ACL item of the database again.
+ * The catalog once the role's plan has run, from the snapshot the plan was made on and the plan alone: a write
+ * answers with it instead of reading the catalog again. The role has its spec's attributes and memberships, the
+ * password the plan set (`verifier`: the one it was set with), and on each database and inside it the privileges
+ * the plan settled. A change made by hand between the read and the SQL shows at the next read.
  */
-export function snapshotAfter(role: string, before: Snapshot, plan: RolePlan, reread: Snapshot): Snapshot {
+export function snapshotAfter(desired: DesiredRole, before: Snapshot, plan: RolePlan, verifier: string | undefined): Snapshot {
+  const role = desired.spec.roleName;
   const contents = contentsAfter(role, before, plan);
   const databases = new Map(
-    [...reread.databases].map(([name, database]) => [
-      name,
-      { ...database, contents: contents.get(name) ?? before.databases.get(name)?.contents ?? database.contents },
-    ]),
+    [...before.databases].map(([name, database]) => {
+      const privileges = plan.settledDatabases.get(name);
+      const acl = privileges ? { ...database.acl, [role]: [...privileges].sort() } : database.acl;
+      return [name, { ...database, acl, contents: contents.get(name) ?? database.contents }];
+    }),
   );
-  return { ...reread, databases };
+  const roles = new Map(before.roles).set(role, roleAfter(desired, before, plan, verifier));
+  return { ...before, roles, databases };
+}
+
+/** The role as its plan leaves it: every attribute and membership as specified (planRoleItself, planMemberships). */
+function roleAfter(desired: DesiredRole, before: Snapshot, plan: RolePlan, verifier: string | undefined): LiveRole {
+  const name = desired.spec.roleName;
+  const live = before.roles.get(name);
+  const memberOf = [...(desired.spec.memberOf ?? [])].sort();
+  const attributes = desiredAttributes(desired.spec);
+  // Memberships follow the role's inherit from PostgreSQL 16 (each is granted again where it differs).
+  const notInheritedFrom = before.major >= 16 && !attributes.inherit ? memberOf : [];
+  const granted = plan.statements.flatMap((s) => (s.database === null ? [] : [s.database]));
+  const touchedDatabases = [...new Set([...(live?.touchedDatabases ?? []), ...granted])].sort();
+  return {
+    name,
+    ...attributes,
+    superuser: false,
+    replication: false,
+    bypassrls: false,
+    memberOf,
+    notInheritedFrom,
+    touchedDatabases,
+    ...passwordAfter(desired, live, plan, verifier, before.canReadPasswords),
+  };
+}
+
+/** The stored verifier as the plan leaves it, as a read would show it (nothing where pg_authid cannot be read). */
+function passwordAfter(
+  desired: DesiredRole,
+  live: LiveRole | undefined,
+  plan: RolePlan,
+  verifier: string | undefined,
+  readable: boolean,
+): Pick<LiveRole, 'password'> {
+  if (!readable) return {};
+  const set = plan.statements.some((s) => s.passwordOf === desired.spec.roleName);
+  const password = set ? (desired.password === null ? null : verifier) : live ? live.password : null;
+  return password === undefined ? {} : { password };
 }
 
 function contentsAfter(role: string, before: Snapshot, plan: RolePlan): Map<string, DatabaseContents> {

@@ -47,6 +47,29 @@ export async function scramVerifier(password: string, options: ScramOptions = {}
   return verifier;
 }
 
+/**
+ * The verifier made for each role's password, on one server: a write has it made before its transaction starts
+ * (off the main thread), its SQL sets that one, and its answer knows what the catalog then holds without reading
+ * it again. Bounded; the oldest role goes first.
+ */
+export class RoleVerifiers {
+  private readonly made = new Map<string, { password: string; verifier: Promise<string> }>();
+
+  constructor(private readonly max = 10_000) {}
+
+  verifierOf(role: string, password: string): Promise<string> {
+    const found = this.made.get(role);
+    if (found?.password === password) return found.verifier;
+    const verifier = scramVerifier(password);
+    if (this.made.size >= this.max) this.made.delete(this.made.keys().next().value!);
+    this.made.set(role, { password, verifier });
+    verifier.catch(() => {
+      if (this.made.get(role)?.verifier === verifier) this.made.delete(role);
+    });
+    return verifier;
+  }
+}
+
 // What a verifier was found to say of a password (made or checked here), whether it matches or not: a resync
 // and a list check every role's password, and each check costs a full PBKDF2. Bounded; the oldest entry goes first.
 const checked = new Map<string, { password: string; matches: boolean }>();

@@ -16,7 +16,7 @@ import { readServerFacts, readTemplates, type FactsScope, type ServerFacts } fro
 import { CatalogError, type FaultReasons } from './errors.ts';
 import { quoteIdent, quoteLiteral } from './identifiers.ts';
 import type { Plan } from './plan.ts';
-import { scramVerifier } from './scram.ts';
+import { RoleVerifiers } from './scram.ts';
 import { SharedReads } from './flights.ts';
 import { readSnapshot, type Queryable, type Snapshot, type SnapshotScope } from './snapshot.ts';
 import { mergeGrants, type Statement } from './statements.ts';
@@ -178,6 +178,8 @@ export class ServerCatalog {
   private recordsIn: string | undefined;
   /** Whether the connecting user may read pg_authid, and the server's version: asked once, again after a failure. */
   private fingerprintFacts: Promise<FingerprintFacts> | undefined;
+  /** The verifier each role's password is set with: made once, before the write's transaction if it asks early. */
+  readonly verifiers = new RoleVerifiers();
 
   constructor(
     private readonly dsn: string,
@@ -598,7 +600,7 @@ export class ServerCatalog {
     const password = passwords.get(s.passwordOf);
     if (password === undefined) throw new CatalogError(s.description, undefined, 'no password was given for the role');
     if (password === null) return { sql: `${s.sql} PASSWORD NULL`, secrets: [] };
-    const verifier = await scramVerifier(password);
+    const verifier = await this.verifiers.verifierOf(s.passwordOf, password);
     return { sql: `${s.sql} PASSWORD ${quoteLiteral(verifier)}`, secrets: [password, verifier] };
   }
 

@@ -94,6 +94,8 @@ export interface Snapshot {
   /** The database the cluster's DSN connects to; role-level statements run there. */
   maintenanceDatabase: string;
   superuser: boolean;
+  /** Whether the connecting user may read pg_authid: LiveRole.password is undefined where it may not. */
+  canReadPasswords: boolean;
   /** The connecting user's schema of ownership records in the DSN's database (ownership.ts); undefined while it keeps none. */
   ownershipSchema: string | undefined;
   roles: Map<string, LiveRole>;
@@ -429,6 +431,7 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     currentUser: server.currentUser,
     maintenanceDatabase: server.maintenanceDatabase,
     superuser: server.superuser,
+    canReadPasswords: server.canReadPasswords,
     ownershipSchema: server.ownershipSchema ?? undefined,
     roles: liveRoles,
     databases,

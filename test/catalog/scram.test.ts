@@ -1,6 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import test from 'ava';
-import { checkVerifiers, scramVerifier, verifyScram } from '../../storage/catalog/scram.ts';
+import { checkVerifiers, RoleVerifiers, scramVerifier, verifyScram } from '../../storage/catalog/scram.ts';
 
 // RFC 7677 section 3: user "user", password "pencil".
 const RFC_SALT = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
@@ -86,6 +86,21 @@ test('checkVerifiers hashes off the main thread: the event loop turns meanwhile,
   t.true(turns > 10, `the event loop turned ${turns} times while two passwords were hashed`);
   t.true(verifyScram('a slow one', verifier));
   t.false(verifyScram('a wrong one', verifier), 'a wrong password is never remembered as right');
+});
+
+test('RoleVerifiers makes one verifier per role and password: a write sets the one it made early, another role or password gets its own salt', async (t) => {
+  const verifiers = new RoleVerifiers(2);
+  const first = await verifiers.verifierOf('app', 'secret');
+  t.true(verifyScram('secret', first));
+  t.is(await verifiers.verifierOf('app', 'secret'), first);
+  const other = await verifiers.verifierOf('other', 'secret');
+  t.not(parts(other).salt.toString('base64'), parts(first).salt.toString('base64'));
+  const rotated = await verifiers.verifierOf('app', 'rotated');
+  t.true(verifyScram('rotated', rotated));
+  t.false(verifyScram('secret', rotated));
+  // Bounded: a third role pushes out the oldest one, whose next verifier is new.
+  await verifiers.verifierOf('third', 'secret');
+  t.not(await verifiers.verifierOf('other', 'secret'), other);
 });
 
 test('honours an explicit iteration count', async (t) => {

@@ -81,6 +81,7 @@ export function snapshotOf(parts: { roles?: LiveRole[]; databases?: LiveDatabase
     currentUser: 'admin',
     maintenanceDatabase: 'postgres',
     superuser: true,
+    canReadPasswords: true,
     ownershipSchema: undefined,
     roles: new Map((parts.roles ?? []).map((r) => [r.name, r])),
     databases: new Map((parts.databases ?? []).map((d) => [d.name, d])),
