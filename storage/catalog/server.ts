@@ -59,6 +59,7 @@ export interface ClusterCatalogOptions {
 // Held for the length of a transaction that changes ACLs in a database, by every replica of this server:
 // PostgreSQL fails concurrent updates of one ACL with "tuple concurrently updated".
 const aclLockKey = 0x70675f61636cn;
+const lockAcls = `SELECT pg_advisory_xact_lock(${aclLockKey})`;
 
 interface Batch {
   database: string | null;
@@ -148,6 +149,11 @@ const slowStatementMs = 5 * 60_000;
  * Whether a connection that met `error` may not be used again: no SQLSTATE came back (it broke, or the client
  * stopped waiting: query_timeout), or the server ended the session.
  */
+/** A statement or lock wait PostgreSQL cancelled on its deadline (catalogDeadlines). */
+function timedOut(error: unknown): boolean {
+  return error instanceof CatalogError && (error.sqlstate === '57014' || error.sqlstate === '55P03');
+}
+
 function unusable(error: unknown): boolean {
   if (!(error instanceof CatalogError)) return isConnectionFault(error);
   return error.sqlstate === undefined || error.sqlstate.startsWith('08') || error.sqlstate === '57P01';
@@ -398,7 +404,7 @@ export class ServerCatalog {
     let skipped: CatalogError | undefined;
     for (const batch of batches(plan.statements)) {
       try {
-        await this.run(batch, passwords);
+        await this.runOnce(batch, passwords);
         applied = true;
       } catch (error) {
         const fault = CatalogError.from(error, 'applying a plan');
@@ -527,6 +533,20 @@ export class ServerCatalog {
     return failed;
   }
 
+  /**
+   * A transaction in one round trip (and its COMMIT); where it fails, once more statement by statement, so that
+   * the error names the statement (a fault that may not pass twice within a deadline is not tried again).
+   */
+  private async runOnce(batch: Batch, passwords: Passwords): Promise<void> {
+    if (!batch.transactional) return this.run(batch, passwords);
+    try {
+      await this.run(batch, passwords, true);
+    } catch (error) {
+      if (batch.statements.length === 1 || unusable(error) || timedOut(error)) throw error;
+      await this.run(batch, passwords);
+    }
+  }
+
   /** Times `work` for the observer, when there is one. */
   private async observed<T>(kind: CatalogEvent['kind'], database: string, work: () => Promise<T>): Promise<T> {
     const observe = this.options.observe;
@@ -558,21 +578,22 @@ export class ServerCatalog {
         throw CatalogError.from(error, `connecting to database ${database}`);
       });
     let broken: Error | undefined;
+    const begin = batch.transactional ? ['BEGIN', ...(batch.statements.some((s) => s.grant) ? [lockAcls] : [])] : [];
     try {
-      if (batch.transactional) {
-        await client.query('BEGIN');
-        if (batch.statements.some((s) => s.grant)) await client.query('SELECT pg_advisory_xact_lock($1)', [aclLockKey.toString()]);
-      }
-      // Passwords are hashed in parallel, off the main thread.
+      // Passwords are hashed in parallel, off the main thread (a write has them made before it gets here).
       const prepared = await Promise.all(batch.statements.map((s) => this.prepare(database, s, passwords)));
       if (asOneQuery) {
+        // BEGIN and the statements in one round trip; COMMIT apart, once no statement was refused (a notice).
+        const [only] = batch.statements.length === 1 ? batch.statements : [];
         await query(
           client,
-          prepared.map((p) => p.sql).join(';\n'),
-          `applying ${prepared.length} statements in database ${database}`,
+          [...begin, ...prepared.map((p) => p.sql)].join(';\n'),
+          only?.description ?? `applying ${prepared.length} statements in database ${database}`,
           prepared.flatMap((p) => p.secrets),
+          only?.faults,
         );
       } else {
+        for (const sql of begin) await client.query(sql);
         // Outside a transaction, a statement copies or removes a database's files: it gets longer than the default.
         if (!batch.transactional) await client.query(`SET statement_timeout = ${slowStatementMs}`);
         for (const [i, p] of prepared.entries()) {
