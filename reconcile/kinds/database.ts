@@ -6,7 +6,7 @@ import { desiredSchemas, planDatabase, planDatabaseDeletion, validateDatabaseSpe
 import { databaseRefusals } from '../../storage/catalog/eligibility.ts';
 import type { Snapshot } from '../../storage/catalog/snapshot.ts';
 import { notLive, type Admission, type WriteContext, type ResourceKind } from './resource.ts';
-import { admitToCluster, claimCheck, eligible, ownership, reachOf } from './tenancy.ts';
+import { admitToCluster, eligible, ownership, reachOf } from './tenancy.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import { ensureService, removeService, serviceStatusOf, type ServiceStatus } from './dbservice.ts';
 import { appliedMessage } from '../../storage/kubernetes/events.ts';
@@ -59,8 +59,11 @@ async function admit(
   old: DatabaseObject | undefined,
   request: WriteContext,
 ): Promise<Admission> {
-  const cluster = await admitToCluster(deps, object, old === undefined);
-  await claimCheck(deps, resources.databases, object, cluster.name, ['spec', 'name'], 'database name');
+  const cluster = await admitToCluster(deps, object, old === undefined, {
+    resource: resources.databases,
+    keyPath: ['spec', 'name'],
+    what: 'database name',
+  });
   if (isProblem(cluster.resolved)) {
     request.warn(`${cluster.resolved.message}: the database is created once the cluster can be reached`);
     return { claims: [] };

@@ -35,7 +35,8 @@ import {
   type ResolvedCluster,
   type Dependencies,
 } from './shared.ts';
-import { admitToCluster, claimCheck, eligible, ownership, reachOf, refuse } from './tenancy.ts';
+import { admitToCluster, eligible, ownership, reachOf, refuse } from './tenancy.ts';
+import { startedEarly } from '../../lib/promises.ts';
 import { withoutRecord, withRecord, type Recording } from '../../storage/catalog/ownership.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
@@ -169,10 +170,14 @@ async function desiredOf(
 
 /** Tenancy and eligibility; the role name is claimed on its server, and the write runs once the object is stored. */
 async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | undefined, request: WriteContext): Promise<Admission> {
-  const cluster = await admitToCluster(deps, object, old === undefined);
-  await claimCheck(deps, resources.roles, object, cluster.name, ['spec', 'roleName'], 'role name');
-  // The cluster's Databases, read once: for tenancy, eligibility and the write.
-  const databaseObjects = await objectsOnCluster(deps, resources.databases, cluster.name);
+  // The cluster's Databases, read once, beside the cluster's checks: for tenancy, eligibility and the write.
+  const databasesRead = startedEarly(objectsOnCluster(deps, resources.databases, object.spec.databaseClusterRef.name));
+  const cluster = await admitToCluster(deps, object, old === undefined, {
+    resource: resources.roles,
+    keyPath: ['spec', 'roleName'],
+    what: 'role name',
+  });
+  const databaseObjects = await databasesRead;
   const databases = databaseOwners(databaseObjects);
   refuse(object, tenancyErrors(object, databases));
   if (isProblem(cluster.resolved)) {
@@ -226,9 +231,7 @@ function startReads(deps: Dependencies, object: RoleObject, cluster: ResolvedClu
       .catch(() => undefined);
   }
   const scope = scopeOf([{ spec: ownPermissions(object, databases).spec, managedDatabases: [...databases.keys()] }]);
-  const snapshot = cluster.catalog.snapshot(scope, { fresh: true });
-  snapshot.catch(() => undefined);
-  return { secrets, snapshot };
+  return { secrets, snapshot: startedEarly(cluster.catalog.snapshot(scope, { fresh: true })) };
 }
 
 /** The role's SQL and its connection Secret; a fault of the environment is a warning (Ready=False, retried), one of the object a 422 (writeFailed). */

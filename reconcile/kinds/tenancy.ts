@@ -20,6 +20,7 @@ import {
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 import { fromStoreError } from '../../storage/objects/errors.ts';
+import { startedEarly } from '../../lib/promises.ts';
 
 export interface Admitted {
   name: string;
@@ -36,11 +37,24 @@ async function requireNamespace(deps: Dependencies, object: KubeObject): Promise
   if (!(await deps.core.namespace(name))) throw new StatusError('NotFound', `namespaces "${name}" not found`, { name, kind: 'namespaces' });
 }
 
-/** The namespace must exist; the referenced DatabaseCluster must exist (422), admit the namespace (403) and, for a new object, not be being deleted (403). */
-export async function admitToCluster(deps: Dependencies, object: KubeObject, creating: boolean): Promise<Admitted> {
-  await requireNamespace(deps, object);
+/** The role or database name an object claims on its server (claimCheck). */
+export interface NameClaim {
+  resource: string;
+  keyPath: readonly ['spec', string];
+  what: string;
+}
+
+/**
+ * The namespace must exist; the referenced DatabaseCluster must exist (422), admit the namespace (403) and, for
+ * a new object, not be being deleted (403); then no other object may hold the name it claims (409). The reads
+ * run at once; their verdicts come in that order.
+ */
+export async function admitToCluster(deps: Dependencies, object: KubeObject, creating: boolean, claim: NameClaim): Promise<Admitted> {
   const name = (object.spec as { databaseClusterRef: { name: string } }).databaseClusterRef.name;
-  const resolved = await resolveCluster(deps, name);
+  const resolving = startedEarly(resolveCluster(deps, name));
+  const claimed = startedEarly(claimCheck(deps, claim.resource, object, name, claim.keyPath, claim.what));
+  await requireNamespace(deps, object);
+  const resolved = await resolving;
   if (isProblem(resolved) && resolved.reason === 'ClusterNotFound') {
     throw invalid(subject(object), [
       {
@@ -61,6 +75,7 @@ export async function admitToCluster(deps: Dependencies, object: KubeObject, cre
       `namespace "${object.metadata.namespace}" may not use DatabaseCluster "${name}" (spec.allowedNamespaces)`,
     );
   }
+  await claimed;
   return { name, resolved };
 }
 
@@ -73,7 +88,7 @@ export function clusterRefOf(object: KubeObject): string | undefined {
  * A database or role name (the spec field at `keyPath`) belongs to the first object that claims it on a
  * cluster (409 for the others). Only the objects with that name are read.
  */
-export async function claimCheck(
+async function claimCheck(
   deps: Dependencies,
   resource: string,
   object: KubeObject,

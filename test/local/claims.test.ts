@@ -92,6 +92,25 @@ test('a second DatabaseCluster reaching the same server is no way around a claim
   t.is((await request(`${group}/namespaces/team-b/databaseroles/second-door`)).status, 404);
 });
 
+test('a namespace that does not exist, or that a DatabaseCluster does not admit, learns nothing of who holds a role name: 404 and 403, never the 409 naming the holder', async (t) => {
+  const roleName = unique('held');
+  t.is((await request(`${group}/namespaces/default/databaseroles`, 'POST', role('default', 'holder', roleName))).status, 201);
+  const applied = await local.kubectl(
+    ['apply', '-f', '-'],
+    extraCluster('selective-door', local.postgresDsn, ', allowedNamespaces: {from: Selector, selector: {matchLabels: {team: a}}}'),
+  );
+  t.is(applied.code, 0, applied.stderr);
+  const missing = await request(`${group}/namespaces/no-such-team/databaseroles`, 'POST', role('no-such-team', 'probe', roleName));
+  t.is(missing.status, 404, missing.text);
+  const notAdmitted = await request(
+    `${group}/namespaces/team-b/databaseroles`,
+    'POST',
+    role('team-b', 'probe', roleName, 'selective-door'),
+  );
+  t.is(notAdmitted.status, 403, notAdmitted.text);
+  for (const answer of [missing, notAdmitted]) t.notRegex(answer.text, /holder|belongs to/);
+});
+
 test('a dry run checks the claim and takes none: the name stays free for a real create', async (t) => {
   const roleName = unique('rehearsed');
   const dry = await request(`${group}/namespaces/default/databaseroles?dryRun=All`, 'POST', role('default', 'rehearsed', roleName));
