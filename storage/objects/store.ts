@@ -373,27 +373,25 @@ export class ObjectStore {
   }
 
   /** One write: the next resourceVersion (which serializes writers), the object row, the change, the notification. */
-  private write<T extends KubeObject>(
+  private async write<T extends KubeObject>(
     key: ObjectKey,
     doing: string,
     body: (tx: pg.PoolClient, resourceVersion: string) => Promise<Written<T>>,
   ): Promise<T> {
-    return this.transaction(doing, 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
+    let change: Change | undefined;
+    const written = await this.transaction(doing, 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
       const { rows } = await tx.query<{ resource_version: string }>(this.sql.nextResourceVersion);
       const resourceVersion = rows[0]!.resource_version;
       const { type, object, previous } = await body(tx, resourceVersion);
-      const logged = [
-        resourceVersion,
-        key.resource,
-        key.namespace,
-        key.name,
-        type,
-        JSON.stringify(object),
-        previous ? JSON.stringify(previous) : null,
-      ];
+      const json = JSON.stringify(object);
+      const logged = [resourceVersion, key.resource, key.namespace, key.name, type, json, previous ? JSON.stringify(previous) : null];
       await tx.query(this.sql.logChange, [...logged, this.schema]);
+      // As the log holds it: a copy no caller shares.
+      change = { type, ...key, resourceVersion, object: JSON.parse(json) as KubeObject };
       return object;
     });
+    this.feed.committed(change!);
+    return written;
   }
 
   /** The stored object, checked against the precondition. */

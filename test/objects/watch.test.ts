@@ -53,6 +53,20 @@ test('a write on one replica reaches a watcher on another, in order', async (t) 
   t.true(increasing(watch.changes.map((c) => c.resourceVersion)));
 });
 
+test("a replica's own write reaches its watchers before the write returns, as the log holds it; another replica's comes through the log", async (t) => {
+  const { store: one, schema } = await suite.open(t);
+  const { store: other } = await suite.open(t, schema);
+  const start = await one.currentResourceVersion();
+  const watch = await recorder(one);
+  const object = role('own', 'team-a');
+  await one.create(roles, object);
+  t.deepEqual(watch.summary(), ['ADDED own'], 'delivered with no notification awaited');
+  (object.spec as { roleName: string }).roleName = 'changed_by_its_caller';
+  await other.create(roles, role('theirs', 'team-a'));
+  await until("the other replica's change", () => watch.changes.length === 2);
+  t.deepEqual(watch.changes, await one.changesSince(start), 'the caller changing its object afterwards changes nothing delivered');
+});
+
 test('concurrent writers on two replicas: every watcher sees every change once, in resourceVersion order', async (t) => {
   const { store: one, schema } = await suite.open(t);
   const { store: other } = await suite.open(t, schema);
