@@ -9,6 +9,9 @@ import { Expired } from './errors.ts';
 import type { Change } from './types.ts';
 import { Backoff } from '../../lib/backoff.ts';
 
+/** Changes committed here and held for an earlier one, at most (committed). */
+const maxOwnChanges = 1_000;
+
 /** Changes read in one snapshot of the log. */
 export interface ChangeWindow {
   /** Changes after the requested resourceVersion, in order; empty when `expired`. */
@@ -65,6 +68,8 @@ export class ChangeFeed {
   private readonly retry = new Backoff({ firstMs: 200, maxMs: 2_000 });
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** Changes committed here, waiting for an earlier one to be delivered (committed). */
+  private readonly ownChanges = new Map<bigint, Change>();
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -124,19 +129,36 @@ export class ChangeFeed {
       const timer = setTimeout(() => waiter.done(false), timeoutMs);
       timer.unref();
       this.waiters.add(waiter);
-      this.readChanges();
+      // A change committed here may be on its way (committed): the log is read only if it is not.
+      setImmediate(() => {
+        if (this.waiters.has(waiter)) this.readChanges();
+      });
     });
   }
 
   /**
-   * A change this process has just committed: delivered at once when it is the next one after the cursor
-   * (resourceVersions have no gaps), without waiting for its notification and a read of the log. A read of this
-   * process's own write then waits for nothing; any other change comes from the log, in order, as before.
+   * A change this process has just committed: delivered at once when every one before it has been
+   * (resourceVersions have no gaps), without waiting for its notification and a read of the log; one that
+   * commits before an earlier one's writer hears of it waits for that one. A read of this process's own write
+   * then waits for nothing; the changes of other replicas come from the log, in order, as before.
    */
   committed(change: Change): void {
-    if (this.closed || this.cursor === undefined || BigInt(change.resourceVersion) !== this.cursor + 1n) return;
-    this.publish(change);
-    this.advance(this.cursor + 1n);
+    const resourceVersion = BigInt(change.resourceVersion);
+    if (this.closed || this.cursor === undefined || resourceVersion <= this.cursor) return;
+    // Bounded: what is dropped here, the log delivers.
+    if (this.ownChanges.size >= maxOwnChanges) this.ownChanges.clear();
+    this.ownChanges.set(resourceVersion, change);
+    this.deliverOwn();
+  }
+
+  /** The changes committed here that are next after the cursor, in order. */
+  private deliverOwn(): void {
+    for (const resourceVersion of this.ownChanges.keys()) if (resourceVersion <= this.cursor!) this.ownChanges.delete(resourceVersion);
+    for (let next = this.ownChanges.get(this.cursor! + 1n); next; next = this.ownChanges.get(this.cursor! + 1n)) {
+      this.ownChanges.delete(this.cursor! + 1n);
+      this.publish(next);
+      this.advance(this.cursor! + 1n);
+    }
   }
 
   async close(): Promise<void> {
@@ -162,7 +184,7 @@ export class ChangeFeed {
   private async connect(): Promise<void> {
     const client = guardedClient(this.config, () => this.broken(client));
     client.on('end', () => this.broken(client));
-    client.on('notification', () => this.readChanges());
+    client.on('notification', (message) => this.notified(message.payload));
     try {
       await client.connect();
       await client.query(`LISTEN ${quoteIdent(this.channel)}`);
@@ -201,6 +223,18 @@ export class ChangeFeed {
     }, this.retry.next());
     timer.unref();
     this.timers.add(timer);
+  }
+
+  /**
+   * A change was committed (its resourceVersion in the payload): the log is read unless it was delivered
+   * already. The check waits for the I/O at hand: this process's own COMMIT answer often comes with it.
+   */
+  private notified(payload: string | undefined): void {
+    const resourceVersion = /^[0-9]+$/.test(payload ?? '') ? BigInt(payload!) : undefined;
+    setImmediate(() => {
+      if (resourceVersion !== undefined && this.cursor !== undefined && resourceVersion <= this.cursor) return;
+      this.readChanges();
+    });
   }
 
   /** Reads and delivers everything after the cursor; wake-ups that come in meanwhile are coalesced into one more read. */
@@ -242,6 +276,7 @@ export class ChangeFeed {
       for (const change of window.changes) this.publish(change);
       // A change committed here may have been delivered past the read's snapshot meanwhile (committed).
       this.advance(window.resourceVersion > this.cursor! ? window.resourceVersion : this.cursor!);
+      this.deliverOwn();
     } while (this.readAgain && !this.closed);
   }
 

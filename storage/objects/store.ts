@@ -84,6 +84,9 @@ function describe(key: ObjectKey): string {
  * Store errors pass through; a server that cannot be reached is Unavailable (503: clients retry); anything
  * else says what was being done.
  */
+/** SQLSTATE of a duplicate key: the objects' key is its only unique constraint an insert can break. */
+const uniqueViolation = '23505';
+
 function storeError(error: unknown, doing: string): Error {
   if (error instanceof StoreError) return error;
   if (isConnectionFault(error)) return new Unavailable(doing);
@@ -97,6 +100,7 @@ export class ObjectStore {
   /** Lists and gets from memory, kept current by the feed (cache.ts). */
   private readonly cache: ObjectCache;
   private closing: Promise<void> | undefined;
+  private feedReads = 0;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -109,7 +113,10 @@ export class ObjectStore {
     this.sql = statements(schema);
     // The notification channel is named after the schema: one change log per schema.
     const listenConfig = { ...config, application_name: 'postgres-apiserver watch', keepAlive: true };
-    this.feed = new ChangeFeed(listenConfig, schema, (after, resource) => this.readChanges(after, resource));
+    this.feed = new ChangeFeed(listenConfig, schema, (after, resource) => {
+      this.feedReads++;
+      return this.readChanges(after, resource);
+    });
     this.cache = new ObjectCache({
       listAll: async (resource) => {
         const { items, resourceVersion } = await this.listFromStore(resource, {});
@@ -119,6 +126,11 @@ export class ObjectStore {
       subscribe: (listener, after, onEnd) => this.feed.subscribe(listener, after, { onError: onEnd }),
       delivered: (resourceVersion, timeoutMs) => this.feed.delivered(resourceVersion, timeoutMs),
     });
+  }
+
+  /** How many times the change feed has read the log: for the changes of other replicas (this one's come at once). */
+  get changeLogReads(): number {
+    return this.feedReads;
   }
 
   /** Connects to the database `dsn` names and creates the schema and tables if they are missing. */
@@ -170,7 +182,6 @@ export class ObjectStore {
   async create<T extends KubeObject>(resource: string, object: T, claims: readonly Claim[] = []): Promise<T> {
     const key = keyOf(resource, object);
     return this.write(key, `creating ${describe(key)}`, async (tx, resourceVersion) => {
-      if (await this.stored(tx, key)) throw new AlreadyExists(key);
       // A uid given by the caller is kept: the API server names it before admission, as kube-apiserver does.
       const metadata = {
         ...object.metadata,
@@ -180,8 +191,13 @@ export class ObjectStore {
         generation: object.metadata.generation ?? 1,
       };
       const created: T = { ...object, metadata };
+      // The row first: a key taken is AlreadyExists, whatever the claims would say.
+      await tx
+        .query(this.sql.insert, [key.resource, key.namespace, key.name, metadata.uid, resourceVersion, JSON.stringify(created)])
+        .catch((error: unknown) => {
+          throw (error as { code?: string }).code === uniqueViolation ? new AlreadyExists(key) : error;
+        });
       await this.takeClaims(tx, key, metadata.uid, claims);
-      await tx.query(this.sql.insert, [key.resource, key.namespace, key.name, metadata.uid, resourceVersion, JSON.stringify(created)]);
       return { type: 'ADDED', object: created, previous: undefined };
     });
   }
@@ -244,8 +260,17 @@ export class ObjectStore {
 
   private async takeClaims(tx: pg.PoolClient, key: ObjectKey, uid: string, claims: readonly Claim[]): Promise<void> {
     for (const claim of claims) {
-      await tx.query(this.sql.claim, [claim.server, claim.kind, claim.name, uid, key.resource, key.namespace, key.name]);
-      await this.heldElsewhere(tx, key, uid, claim);
+      const { rowCount } = await tx.query(this.sql.claim, [
+        claim.server,
+        claim.kind,
+        claim.name,
+        uid,
+        key.resource,
+        key.namespace,
+        key.name,
+      ]);
+      // Taken now, or held already: by this object, or by another (a Conflict naming it).
+      if (!rowCount) await this.heldElsewhere(tx, key, uid, claim);
     }
   }
 

@@ -67,6 +67,22 @@ test("a replica's own write reaches its watchers before the write returns, as th
   t.deepEqual(watch.changes, await one.changesSince(start), 'the caller changing its object afterwards changes nothing delivered');
 });
 
+test("a replica's own writes are not read back from the log; another replica's are", async (t) => {
+  const { store: one, schema } = await suite.open(t);
+  const { store: other } = await suite.open(t, schema);
+  const [oneWatch, otherWatch] = [await recorder(one), await recorder(other)];
+  const [oneBefore, otherBefore] = [one.changeLogReads, other.changeLogReads];
+  for (let i = 0; i < 20; i++) await one.create(roles, role(`own-${i}`, 'team-a'));
+  await until('the other replica has every change', () => otherWatch.changes.length === 20);
+  t.true(other.changeLogReads > otherBefore, 'the other replica read them from the log');
+  // A change of the other replica, notified after the 20: once this replica has it, it has heard them all.
+  await other.create(roles, role('theirs', 'team-a'));
+  await until('the change of the other replica', () => oneWatch.changes.length === 21);
+  // Its notification can overtake a COMMIT's answer now and then: then the log is read.
+  const reads = one.changeLogReads - oneBefore;
+  t.true(reads >= 1 && reads < 10, `${reads} reads of the log for 20 own writes and 1 of the other replica`);
+});
+
 test('concurrent writers on two replicas: every watcher sees every change once, in resourceVersion order', async (t) => {
   const { store: one, schema } = await suite.open(t);
   const { store: other } = await suite.open(t, schema);
