@@ -81,14 +81,3 @@ export function aclOf(items: readonly string[], roles: ReadonlySet<string>, owne
   );
   return acl;
 }
-
-/** What PUBLIC holds. */
-export function publicPrivilegesOf(items: readonly string[]): readonly string[] {
-  let held: readonly string[] | undefined;
-  eachGrant(
-    items,
-    (grantee) => grantee === '',
-    (_grantee, privileges) => (held = mergedPrivileges(held, privileges)),
-  );
-  return held ?? [];
-}

@@ -6,7 +6,7 @@ import { ownershipPresentSql, ownershipSchemaSql } from './ownership.ts';
 import { byObjectKind, objectKindDescriptors, objectKinds, type ObjectKind } from './objectkinds.ts';
 import { quoteLiteral } from './identifiers.ts';
 import pLimit from 'p-limit';
-import { aclOf, eachGrant, mergedPrivileges, publicPrivilegesOf } from './aclitems.ts';
+import { aclOf, eachGrant, mergedPrivileges } from './aclitems.ts';
 import { getOrAdd } from '../../lib/maps.ts';
 
 /** The small part of pg that reading needs. */
@@ -115,8 +115,8 @@ export interface SnapshotScope {
 }
 
 /**
- * A read for this many roles at most (a write's) groups only the objects granted to them (pg_shdepend), and
- * writes out only the ACL items that may be theirs (aclText): an ACL of 1,000 grantees is not sent whole.
+ * A read for this many roles at most (a write's) looks only at the ACLs that name them (pg_shdepend), and writes
+ * out only the items that may be theirs (aclText): the grantees of other roles cost it nothing.
  */
 const fewRoles = 4;
 
@@ -151,16 +151,26 @@ FROM pg_roles r LEFT JOIN touched t ON t.role = r.oid WHERE r.rolname = ANY($1)`
 
 const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`;
 
+/** The object's ACL names one of the roles (`roles`: the parameter that holds them), by pg_shdepend's index. */
+const aclNames = (roles: string, object: { classid: string; objid: string; dbid: string }) => `EXISTS (
+  SELECT 1 FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass
+     AND s.refobjid = ANY(ARRAY(SELECT oid FROM pg_roles WHERE rolname = ANY(${roles})))
+     AND s.deptype = 'a' AND s.classid = ${object.classid} AND s.objid = ${object.objid} AND s.dbid = ${object.dbid})`;
+
+const currentDatabase = '(SELECT oid FROM pg_database WHERE datname = current_database())';
+
+/** The items of an ACL whose text holds one of the roles' names (a quote doubled, as aclitem writes it): a superset of theirs. */
+const itemsNaming = (acl: string, roles: string) => `to_json(ARRAY(SELECT i::text FROM unnest(${acl}) i
+  WHERE EXISTS (SELECT 1 FROM unnest(${roles}::text[]) n WHERE strpos(i::text, replace(n, '"', '""')) > 0)))`;
+
 /**
- * An ACL as text (aclitems.ts), in a JSON array. For a few roles (`roles`: the parameter that holds them), only
- * the items whose text holds one of their names (a quote doubled, as aclitem writes it) and PUBLIC's: a superset
- * of theirs, a few items where an ACL of 1,000 grantees would be written out whole for each write.
+ * An ACL as text (aclitems.ts), in a JSON array. For a few roles, only the items that may be theirs; of an ACL
+ * that does not name them (`object`, pg_shdepend), none, without writing out its items.
  */
-const aclText = (acl: string, roles?: string) =>
-  roles === undefined
+const aclText = (acl: string, few?: { roles: string; object: Parameters<typeof aclNames>[1] }) =>
+  few === undefined
     ? `to_json(${acl}::text[])`
-    : `to_json(ARRAY(SELECT i::text FROM unnest(${acl}) i WHERE i::text LIKE '=%'
-         OR EXISTS (SELECT 1 FROM unnest(${roles}::text[]) n WHERE strpos(i::text, replace(n, '"', '""')) > 0)))`;
+    : `CASE WHEN ${aclNames(few.roles, few.object)} THEN ${itemsNaming(acl, few.roles)} ELSE '[]'::json END`;
 
 // $1: the databases; $2, for a few roles: the roles.
 const databasesQuery = (few: boolean) => `
@@ -169,15 +179,23 @@ SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_cha
        d.datallowconn AS "allowConnections", d.datistemplate AS template,
        CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END::float8 AS "sizeBytes",
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int AS connections,
-       ${aclText(`COALESCE(d.datacl, acldefault('d', d.datdba))`, few ? '$2' : undefined)} AS "aclItems"
+       ${aclText(
+         `COALESCE(d.datacl, acldefault('d', d.datdba))`,
+         few ? { roles: '$2', object: { classid: `'pg_database'::regclass`, objid: 'd.oid', dbid: '0' } } : undefined,
+       )} AS "aclItems"
 FROM pg_database d WHERE d.datname = ANY($1)`;
 
 const userSchemas = `n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'`;
 
-// $1, for a few roles: the roles (as in every query of a database's contents).
+// $1, for a few roles: the roles (as in every query of a database's contents). What PUBLIC holds is asked of
+// PostgreSQL, which finds it without writing out the ACL.
 const schemasQuery = (few: boolean) => `
 SELECT n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner,
-       ${aclText(`COALESCE(n.nspacl, acldefault('n', n.nspowner))`, few ? '$1' : undefined)} AS "aclItems",
+       ${aclText(
+         `COALESCE(n.nspacl, acldefault('n', n.nspowner))`,
+         few ? { roles: '$1', object: { classid: `'pg_namespace'::regclass`, objid: 'n.oid', dbid: currentDatabase } } : undefined,
+       )} AS "aclItems",
+       to_json(ARRAY(SELECT p FROM unnest(ARRAY['CREATE', 'USAGE']) p WHERE has_schema_privilege('public', n.oid, p))) AS "publicPrivileges",
        pg_has_role(n.nspowner, 'USAGE') AS manageable
 FROM pg_namespace n WHERE ${userSchemas}`;
 
@@ -220,7 +238,7 @@ const grantsQuery = (few: boolean) => `${objectsCte},
 granted AS (${
   few
     ? `SELECT * FROM scoped WHERE (classid, oid) IN (SELECT classid, objid FROM pg_shdepend
-         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND deptype = 'a'
+         WHERE dbid = ${currentDatabase} AND deptype = 'a'
            AND refclassid = 'pg_authid'::regclass AND refobjid IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1)))`
     : 'SELECT * FROM scoped'
 }),
@@ -232,14 +250,17 @@ acls AS MATERIALIZED (SELECT row_number() OVER () AS id, acl, owner FROM (SELECT
 groups AS (
   SELECT g.schema, g.kind, x.id, array_agg(g.key) AS keys
   FROM granted g JOIN acls x ON x.acl = g.acl AND x.owner = g.owner GROUP BY 1, 2, 3)
-SELECT g.schema, g.kind, to_json(g.keys) AS keys, pg_get_userbyid(x.owner) AS owner, ${aclText('x.acl', few ? '$1' : undefined)} AS items, t.total, o.owned
+SELECT g.schema, g.kind, to_json(g.keys) AS keys, pg_get_userbyid(x.owner) AS owner, ${few ? itemsNaming('x.acl', '$1') : aclText('x.acl')} AS items, t.total, o.owned
 FROM groups g JOIN acls x ON x.id = g.id
 JOIN totals t ON t.schema = g.schema AND t.kind = g.kind
 JOIN owned o ON o.schema = g.schema AND o.kind = g.kind`;
 
 const defaultsQuery = (few: boolean) => `
 SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema, ${defaultAclKind} AS kind,
-       ${aclText('d.defaclacl', few ? '$1' : undefined)} AS items
+       ${aclText(
+         'd.defaclacl',
+         few ? { roles: '$1', object: { classid: `'pg_default_acl'::regclass`, objid: 'd.oid', dbid: currentDatabase } } : undefined,
+       )} AS items
 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
 WHERE d.defaclobjtype IN (${inList(objectKinds.map((kind) => objectKindDescriptors[kind].defaultAclType))})`;
 
@@ -309,7 +330,7 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
   const texts = textsFor(roles);
   const params = isFew(roles) ? [roles] : [];
   const [schemaRows, objectRows, grantRows, defaultRows, extensionRows] = await Promise.all([
-    db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable'> & { aclItems: string[] }>>(texts.schemas, params),
+    db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable' | 'publicPrivileges'> & { aclItems: string[] }>>(texts.schemas, params),
     db.query<Row<{ schema: string; kind: ObjectKind; key: string } & LiveObject>>(objectsQuery),
     db.query<Row<GroupRow>>(texts.grants, params),
     db.query<Row<{ creator: string; schema: string; kind: ObjectKind; items: string[] }>>(texts.defaults, params),
@@ -321,7 +342,6 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
     schemas.set(r.name, {
       ...r,
       acl: aclOf(aclItems, covered, r.owner),
-      publicPrivileges: publicPrivilegesOf(aclItems),
       objects: byObjectKind(() => new Map()),
       grants: new Map(),
       defaults: new Map(),
