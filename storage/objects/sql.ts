@@ -94,6 +94,16 @@ export async function migrate(client: pg.ClientBase, schema: string): Promise<vo
 
 export type Statements = ReturnType<typeof statements>;
 
+/** `row` (a data-modifying statement) and its log entry, then the notification: see `logged` below. */
+function logged(s: string, row: string): string {
+  return `
+      WITH changed AS (${row}),
+      entry AS (
+        INSERT INTO ${s}.changes (resource_version, resource, namespace, name, type, object, previous)
+        VALUES ($1, $2, $3, $4, $5, $6::json, $7::json) RETURNING resource_version)
+      SELECT pg_notify($8, resource_version::text) FROM entry`;
+}
+
 export function statements(schema: string) {
   const s = quoteIdent(schema);
   const key = 'resource = $1 AND namespace = $2 AND name = $3';
@@ -109,15 +119,22 @@ export function statements(schema: string) {
       `SELECT object FROM ${s}.objects WHERE resource = $1 AND ${
         path.length === 2 && path[0] === 'metadata' && path[1] === 'name' ? 'name' : field(path)
       } = ANY($2) ORDER BY namespace, name`,
-    insert: `INSERT INTO ${s}.objects (resource, namespace, name, uid, resource_version, object) VALUES ($1, $2, $3, $4, $5, $6::json)`,
-    update: `UPDATE ${s}.objects SET resource_version = $4, object = $5::json WHERE ${key}`,
-    delete: `DELETE FROM ${s}.objects WHERE ${key}`,
-    /** Logs a change and wakes every replica's watch; the notification is sent when the transaction commits. */
-    logChange: `
-      WITH logged AS (
-        INSERT INTO ${s}.changes (resource_version, resource, namespace, name, type, object, previous)
-        VALUES ($1, $2, $3, $4, $5, $6::json, $7::json) RETURNING resource_version)
-      SELECT pg_notify($8, resource_version::text) FROM logged`,
+    /**
+     * A write's row change with its entry in the change log, in one statement; the notification wakes every
+     * replica's watch when the transaction commits. $1 the resourceVersion, $2–$4 the key, $5 the type, $6 the
+     * object as logged, $7 the object before, $8 the channel; for an insert, $9 the uid.
+     */
+    logged: {
+      ADDED: logged(
+        s,
+        `INSERT INTO ${s}.objects (resource, namespace, name, uid, resource_version, object) VALUES ($2, $3, $4, $9, $1, $6::json)`,
+      ),
+      MODIFIED: logged(
+        s,
+        `UPDATE ${s}.objects SET resource_version = $1, object = $6::json WHERE resource = $2 AND namespace = $3 AND name = $4`,
+      ),
+      DELETED: logged(s, `DELETE FROM ${s}.objects WHERE resource = $2 AND namespace = $3 AND name = $4`),
+    },
     /**
      * One page of a list as of resourceVersion $2 ($6 rows at most, null for all): objects not changed since,
      * and for keys changed since, the object just before their first later change (none if that was ADDED).

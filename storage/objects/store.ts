@@ -55,10 +55,9 @@ const continueExpired =
   'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.';
 
 interface Written<T extends KubeObject> {
-  type: ChangeType;
   object: T;
-  /** The object before the write, for lists read as of an older resourceVersion. */
-  previous: KubeObject | undefined;
+  /** As the change log holds it (logChange). */
+  change: Change;
 }
 
 interface ChangeRow {
@@ -181,7 +180,7 @@ export class ObjectStore {
    */
   async create<T extends KubeObject>(resource: string, object: T, claims: readonly Claim[] = []): Promise<T> {
     const key = keyOf(resource, object);
-    return this.write(key, `creating ${describe(key)}`, async (tx, resourceVersion) => {
+    return this.write(`creating ${describe(key)}`, async (tx, resourceVersion) => {
       // A uid given by the caller is kept: the API server names it before admission, as kube-apiserver does.
       const metadata = {
         ...object.metadata,
@@ -192,13 +191,11 @@ export class ObjectStore {
       };
       const created: T = { ...object, metadata };
       // The row first: a key taken is AlreadyExists, whatever the claims would say.
-      await tx
-        .query(this.sql.insert, [key.resource, key.namespace, key.name, metadata.uid, resourceVersion, JSON.stringify(created)])
-        .catch((error: unknown) => {
-          throw (error as { code?: string }).code === uniqueViolation ? new AlreadyExists(key) : error;
-        });
+      const change = await this.logChange(tx, key, resourceVersion, 'ADDED', created, undefined).catch((error: unknown) => {
+        throw (error as { code?: string }).code === uniqueViolation ? new AlreadyExists(key) : error;
+      });
       await this.takeClaims(tx, key, metadata.uid, claims);
-      return { type: 'ADDED', object: created, previous: undefined };
+      return { object: created, change };
     });
   }
 
@@ -208,15 +205,14 @@ export class ObjectStore {
    */
   async update<T extends KubeObject>(resource: string, object: T, precondition: Precondition = {}): Promise<T> {
     const key = keyOf(resource, object);
-    return this.write(key, `updating ${describe(key)}`, async (tx, resourceVersion) => {
+    return this.write(`updating ${describe(key)}`, async (tx, resourceVersion) => {
       const previous = await this.expect(tx, key, precondition);
       const { uid, creationTimestamp } = previous.metadata;
       if (object.metadata.uid !== undefined && object.metadata.uid !== uid) {
         throw new Conflict(key, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${object.metadata.uid}`);
       }
       const updated: T = { ...object, metadata: { ...object.metadata, uid, creationTimestamp, resourceVersion } };
-      await tx.query(this.sql.update, [key.resource, key.namespace, key.name, resourceVersion, JSON.stringify(updated)]);
-      return { type: 'MODIFIED', object: updated, previous };
+      return { object: updated, change: await this.logChange(tx, key, resourceVersion, 'MODIFIED', updated, previous) };
     });
   }
 
@@ -228,12 +224,12 @@ export class ObjectStore {
     precondition: Precondition = {},
   ): Promise<T> {
     const key = { resource, namespace, name };
-    return this.write(key, `deleting ${describe(key)}`, async (tx, resourceVersion) => {
+    return this.write(`deleting ${describe(key)}`, async (tx, resourceVersion) => {
       const previous = await this.expect(tx, key, precondition);
-      await tx.query(this.sql.delete, [key.resource, key.namespace, key.name]);
-      await tx.query(this.sql.releaseClaims, [previous.metadata.uid]);
       const deleted = { ...previous, metadata: { ...previous.metadata, resourceVersion } } as T;
-      return { type: 'DELETED', object: deleted, previous };
+      const change = await this.logChange(tx, key, resourceVersion, 'DELETED', deleted, previous);
+      await tx.query(this.sql.releaseClaims, [previous.metadata.uid]);
+      return { object: deleted, change };
     });
   }
 
@@ -397,26 +393,46 @@ export class ObjectStore {
     });
   }
 
-  /** One write: the next resourceVersion (which serializes writers), the object row, the change, the notification. */
+  /**
+   * One write: the next resourceVersion (which serializes writers, taken with BEGIN in one round trip), then the
+   * body, which changes the row through logChange.
+   */
   private async write<T extends KubeObject>(
-    key: ObjectKey,
     doing: string,
     body: (tx: pg.PoolClient, resourceVersion: string) => Promise<Written<T>>,
   ): Promise<T> {
-    let change: Change | undefined;
-    const written = await this.transaction(doing, 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
-      const { rows } = await tx.query<{ resource_version: string }>(this.sql.nextResourceVersion);
-      const resourceVersion = rows[0]!.resource_version;
-      const { type, object, previous } = await body(tx, resourceVersion);
-      const json = JSON.stringify(object);
-      const logged = [resourceVersion, key.resource, key.namespace, key.name, type, json, previous ? JSON.stringify(previous) : null];
-      await tx.query(this.sql.logChange, [...logged, this.schema]);
-      // As the log holds it: a copy no caller shares.
-      change = { type, ...key, resourceVersion, object: JSON.parse(json) as KubeObject };
-      return object;
-    });
-    this.feed.committed(change!);
-    return written;
+    const { object, change } = await this.transaction(
+      doing,
+      `BEGIN ISOLATION LEVEL READ COMMITTED; ${this.sql.nextResourceVersion}`,
+      (tx, opened) => body(tx, String((opened as pg.QueryResult[])[1]!.rows[0]!.resource_version)),
+    );
+    this.feed.committed(change);
+    return object;
+  }
+
+  /** The row's change, its log entry and the notification (one statement); the change as the log holds it. */
+  private async logChange(
+    tx: pg.PoolClient,
+    key: ObjectKey,
+    resourceVersion: string,
+    type: ChangeType,
+    object: KubeObject,
+    previous: KubeObject | undefined,
+  ): Promise<Change> {
+    const json = JSON.stringify(object);
+    const logged = [
+      resourceVersion,
+      key.resource,
+      key.namespace,
+      key.name,
+      type,
+      json,
+      previous ? JSON.stringify(previous) : null,
+      this.schema,
+    ];
+    await tx.query(this.sql.logged[type], type === 'ADDED' ? [...logged, object.metadata.uid] : logged);
+    // As the log holds it: a copy no caller shares.
+    return { type, ...key, resourceVersion, object: JSON.parse(json) as KubeObject };
   }
 
   /** The stored object, checked against the precondition. */
@@ -462,14 +478,19 @@ export class ObjectStore {
     return this.transaction(doing, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', body);
   }
 
-  private async transaction<T>(doing: string, begin: string, body: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** `body` gets the answer of `begin` too: a write takes its resourceVersion with it. */
+  private async transaction<T>(
+    doing: string,
+    begin: string,
+    body: (tx: pg.PoolClient, opened: pg.QueryResult | pg.QueryResult[]) => Promise<T>,
+  ): Promise<T> {
     const client = await this.pool.connect().catch((error: unknown) => {
       throw storeError(error, doing);
     });
     let failed = false;
     try {
-      await client.query(begin);
-      const result = await body(client);
+      const opened = await client.query(begin);
+      const result = await body(client, opened as pg.QueryResult | pg.QueryResult[]);
       await client.query('COMMIT');
       return result;
     } catch (error) {
