@@ -117,10 +117,12 @@ export function createApp(options: AppOptions): Koa {
  * Serves the app over TLS; resolves once it listens. Client certificates are asked for but not checked here:
  * the trusted CAs change at run time, so authentication verifies them per request.
  */
-/** What the TLS context is made of: the certificate, and no session tickets. */
+/** What the TLS context is made of: the certificate, no session tickets and no renegotiation. */
 function secureContextOf(tls: Pick<ServingCertificate, 'cert' | 'key'>) {
-  // A session resumed from a ticket keeps the client's certificate but not the intermediates it sent.
-  return { cert: tls.cert, key: tls.key, secureOptions: constants.SSL_OP_NO_TICKET };
+  // A session resumed from a ticket keeps the client's certificate but not the intermediates it sent. The
+  // client's certificates are read once per connection (authentication.ts): renegotiating cannot change them,
+  // as a Go server (kube-apiserver) never renegotiates either.
+  return { cert: tls.cert, key: tls.key, secureOptions: constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_RENEGOTIATION };
 }
 
 export async function listen(app: Koa, tls: Pick<ServingCertificate, 'cert' | 'key'>, port: number, host = '127.0.0.1'): Promise<Server> {

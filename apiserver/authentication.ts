@@ -43,8 +43,20 @@ export function bearerTokenAuthentication(token: string, user: User): Koa.Middle
   };
 }
 
-/** The certificates the client sent over TLS, its own first, then the intermediates; empty when it sent none. */
+/** Per TLS connection, the certificates its client sent: they are the same for every request it carries. */
+const presentedOn = new WeakMap<Socket, X509Certificate[]>();
+
+/**
+ * The certificates the client sent over TLS, its own first, then the intermediates; empty when it sent none.
+ * Parsed once per connection (kube-apiserver's proxy keeps its connections alive); each request still verifies them.
+ */
 function peerCertificates(socket: Socket): X509Certificate[] {
+  let chain = presentedOn.get(socket);
+  if (!chain) presentedOn.set(socket, (chain = readPeerCertificates(socket)));
+  return chain;
+}
+
+function readPeerCertificates(socket: Socket): X509Certificate[] {
   if (!('getPeerCertificate' in socket)) return [];
   const chain: X509Certificate[] = [];
   // Node links each certificate to its issuer among those sent; the chain ends on a self-signed one (linked to

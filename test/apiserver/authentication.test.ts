@@ -4,6 +4,8 @@
 // the TokenReview cache) case by case.
 import { X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
+import { once } from 'node:events';
+import { connect } from 'node:tls';
 import Router from '@koa/router';
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
@@ -231,6 +233,23 @@ test('a client certificate from the client CA is its CN with its O values as gro
   });
   t.is(res.status, 200);
   t.like(res.body, { name: 'jane', groups: ['dev', 'ops', 'system:authenticated'] });
+});
+
+test('a client that renegotiates its TLS connection (to present another certificate on it) is refused: a connection keeps the identity of its handshake', async (t) => {
+  const { jane } = await pki;
+  const { tls: served, base } = await clusterServer(t);
+  const { hostname, port } = new URL(base);
+  const socket = connect({ host: hostname, port: Number(port), ca: served.ca, cert: jane.cert, key: jane.key, maxVersion: 'TLSv1.2' });
+  t.teardown(() => socket.destroy());
+  await once(socket, 'secureConnect');
+  const refused = new Promise<Error | null>((resolve) => {
+    socket.once('error', resolve);
+    if (!socket.renegotiate({ rejectUnauthorized: true }, resolve)) resolve(new Error('not started'));
+  });
+  // The handshake goes on as data flows: a request on the connection carries it.
+  socket.write('GET /whoami HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  socket.resume();
+  t.truthy(await refused, 'the server refused to renegotiate');
 });
 
 test('no credentials, or a client certificate from an unknown CA, is 401; health paths need none', async (t) => {
