@@ -113,10 +113,6 @@ export function createApp(options: AppOptions): Koa {
   return app;
 }
 
-/**
- * Serves the app over TLS; resolves once it listens. Client certificates are asked for but not checked here:
- * the trusted CAs change at run time, so authentication verifies them per request.
- */
 /** What the TLS context is made of: the certificate, no session tickets and no renegotiation. */
 function secureContextOf(tls: Pick<ServingCertificate, 'cert' | 'key'>) {
   // A session resumed from a ticket keeps the client's certificate but not the intermediates it sent. The
@@ -125,6 +121,10 @@ function secureContextOf(tls: Pick<ServingCertificate, 'cert' | 'key'>) {
   return { cert: tls.cert, key: tls.key, secureOptions: constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_RENEGOTIATION };
 }
 
+/**
+ * Serves the app over TLS; resolves once it listens. Client certificates are asked for but not checked here:
+ * the trusted CAs change at run time, so authentication verifies them per request.
+ */
 export async function listen(app: Koa, tls: Pick<ServingCertificate, 'cert' | 'key'>, port: number, host = '127.0.0.1'): Promise<Server> {
   const handle = app.callback(); // answers every error itself
   const server = createServer(

@@ -149,14 +149,14 @@ const slowStatementMs = 5 * 60_000;
  * Whether a connection that met `error` may not be used again: no SQLSTATE came back (it broke, or the client
  * stopped waiting: query_timeout), or the server ended the session.
  */
-/** A statement or lock wait PostgreSQL cancelled on its deadline (catalogDeadlines). */
-function timedOut(error: unknown): boolean {
-  return error instanceof CatalogError && (error.sqlstate === '57014' || error.sqlstate === '55P03');
-}
-
 function unusable(error: unknown): boolean {
   if (!(error instanceof CatalogError)) return isConnectionFault(error);
   return error.sqlstate === undefined || error.sqlstate.startsWith('08') || error.sqlstate === '57P01';
+}
+
+/** A statement or lock wait PostgreSQL cancelled on its deadline (catalogDeadlines). */
+function timedOut(error: unknown): boolean {
+  return error instanceof CatalogError && (error.sqlstate === '57014' || error.sqlstate === '55P03');
 }
 
 /** A connection of its own and how to end it (ServerCatalog.dedicatedClient). */

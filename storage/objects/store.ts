@@ -79,13 +79,13 @@ function describe(key: ObjectKey): string {
   return `${qualifiedResource(key.resource)} "${key.namespace ? `${key.namespace}/` : ''}${key.name}"`;
 }
 
+/** SQLSTATE of a duplicate key: the objects' key is its only unique constraint an insert can break. */
+const uniqueViolation = '23505';
+
 /**
  * Store errors pass through; a server that cannot be reached is Unavailable (503: clients retry); anything
  * else says what was being done.
  */
-/** SQLSTATE of a duplicate key: the objects' key is its only unique constraint an insert can break. */
-const uniqueViolation = '23505';
-
 function storeError(error: unknown, doing: string): Error {
   if (error instanceof StoreError) return error;
   if (isConnectionFault(error)) return new Unavailable(doing);
