@@ -8,6 +8,7 @@ import {
   passwordsOf,
   planRole,
   planRoleDeletion,
+  setsPassword,
   snapshotAfter,
   validateRoleSpec,
   type RolePlan,
@@ -220,16 +221,12 @@ interface Reads {
 
 function startReads(deps: Dependencies, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>): Reads {
   const secrets = readOnce(deps);
-  const password = object.spec.password;
-  if (password) {
-    secrets(object.metadata.namespace ?? '', password.name)
-      .then((secret) => {
-        const value = secret?.data[password.key ?? 'password'];
-        if (value !== undefined && secret!.resourceVersion !== object.status?.passwordSecretVersion)
-          return cluster.catalog.verifiers.verifierOf(object.spec.roleName, value);
-      })
-      .catch(() => undefined);
-  }
+  passwordOf(deps, object, secrets, false)
+    .then(({ password, version }) => {
+      if (typeof password === 'string' && version !== object.status?.passwordSecretVersion)
+        return cluster.catalog.verifiers.verifierOf(object.spec.roleName, password);
+    })
+    .catch(() => undefined);
   const scope = scopeOf([{ spec: ownPermissions(object, databases).spec, managedDatabases: [...databases.keys()] }]);
   return { secrets, snapshot: startedEarly(cluster.catalog.snapshot(scope, { fresh: true })) };
 }
@@ -298,10 +295,11 @@ async function withLiveStatus(
   written: { object: RoleObject; planned: Snapshot; plan: RolePlan; ran: boolean },
 ): Promise<Written> {
   const { object, planned, plan, ran } = written;
-  const { password } = desired;
-  const passwordSet = plan.statements.some((s) => s.passwordOf);
+  const { password, spec } = desired;
   const verifier =
-    passwordSet && typeof password === 'string' ? await cluster.catalog.verifiers.verifierOf(desired.spec.roleName, password) : undefined;
+    setsPassword(plan, spec.roleName) && typeof password === 'string'
+      ? await cluster.catalog.verifiers.verifierOf(spec.roleName, password)
+      : undefined;
   const after = ran ? snapshotAfter(desired, planned, plan, verifier) : planned;
   const shown = await desiredOf(deps, object, databases, secrets, false);
   return { object: { ...object, status: statusFrom(object, shown, after) }, statusIsLive: true };

@@ -579,6 +579,11 @@ function roleAfter(desired: DesiredRole, before: Snapshot, plan: RolePlan, verif
   };
 }
 
+/** Whether the plan sets the role's password (to a verifier or to none). */
+export function setsPassword(plan: Plan, role: string): boolean {
+  return plan.statements.some((s) => s.passwordOf === role);
+}
+
 /** The stored verifier as the plan leaves it, as a read would show it (nothing where pg_authid cannot be read). */
 function passwordAfter(
   desired: DesiredRole,
@@ -588,7 +593,7 @@ function passwordAfter(
   readable: boolean,
 ): Pick<LiveRole, 'password'> {
   if (!readable) return {};
-  const set = plan.statements.some((s) => s.passwordOf === desired.spec.roleName);
+  const set = setsPassword(plan, desired.spec.roleName);
   const password = set ? (desired.password === null ? null : verifier) : live ? live.password : null;
   return password === undefined ? {} : { password };
 }
