@@ -129,11 +129,14 @@ SELECT current_setting('server_version_num')::int AS version, current_user AS "c
 
 // The databases each role holds something in, from pg_shdepend, for all the roles at once: one such entry per
 // object granted to it, so per-role subqueries re-sorted the same database names 20 times per role.
+/** The oids of the roles named in the parameter `roles`: an array, by which pg_shdepend's index on roles is used. */
+const roleOids = (roles: string) => `ARRAY(SELECT oid FROM pg_roles WHERE rolname = ANY(${roles}))`;
+
 const rolesQuery = `
 WITH touched AS MATERIALIZED (
   SELECT t.role, array_agg(d.datname::text ORDER BY d.datname::text) AS databases
   FROM (SELECT DISTINCT s.refobjid AS role, s.dbid FROM pg_shdepend s
-        WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = ANY(ARRAY(SELECT oid FROM pg_roles WHERE rolname = ANY($1)))) t
+        WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = ANY(${roleOids('$1')})) t
   JOIN pg_database d ON d.oid = t.dbid GROUP BY t.role)
 SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolinherit AS inherit, r.rolcreatedb AS createdb,
        r.rolsuper AS superuser, r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
@@ -154,7 +157,7 @@ const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_
 /** The object's ACL names one of the roles (`roles`: the parameter that holds them), by pg_shdepend's index. */
 const aclNames = (roles: string, object: { classid: string; objid: string; dbid: string }) => `EXISTS (
   SELECT 1 FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass
-     AND s.refobjid = ANY(ARRAY(SELECT oid FROM pg_roles WHERE rolname = ANY(${roles})))
+     AND s.refobjid = ANY(${roleOids(roles)})
      AND s.deptype = 'a' AND s.classid = ${object.classid} AND s.objid = ${object.objid} AND s.dbid = ${object.dbid})`;
 
 const currentDatabase = '(SELECT oid FROM pg_database WHERE datname = current_database())';
@@ -239,7 +242,7 @@ granted AS (${
   few
     ? `SELECT * FROM scoped WHERE (classid, oid) IN (SELECT classid, objid FROM pg_shdepend
          WHERE dbid = ${currentDatabase} AND deptype = 'a'
-           AND refclassid = 'pg_authid'::regclass AND refobjid IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1)))`
+           AND refclassid = 'pg_authid'::regclass AND refobjid = ANY(${roleOids('$1')}))`
     : 'SELECT * FROM scoped'
 }),
 totals AS (SELECT schema, kind, count(*)::int AS total FROM scoped GROUP BY 1, 2),
