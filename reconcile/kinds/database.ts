@@ -161,7 +161,11 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot, service: Service
     conditions: [condition('Ready', ready, reason, message, generation, previous)],
     exists: live !== undefined,
     ...(live
-      ? { owner: live.owner, ...(live.sizeBytes !== null ? { sizeBytes: live.sizeBytes } : {}), connections: live.connections }
+      ? {
+          owner: live.owner,
+          ...(live.sizeBytes !== null ? { sizeBytes: live.sizeBytes } : {}),
+          ...(live.connections !== null ? { connections: live.connections } : {}),
+        }
       : {}),
     ...(contents
       ? { schemas: desiredSchemas(object.spec).filter((s) => contents.schemas.has(s)), extensions: [...contents.extensions.keys()].sort() }
@@ -176,7 +180,7 @@ function statusFrom(object: DatabaseObject, snapshot: Snapshot, service: Service
 /** Reads share one snapshot per cluster for all the Databases on it, and one read of each namespace's Dependencies. */
 function decorate(deps: Dependencies, objects: KubeObject[], warn?: (text: string) => void): Promise<KubeObject[]> {
   return decorateByCluster(deps, resources.databases, objects as DatabaseObject[], ['Ready'], warn, async (list, cluster) => {
-    const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name) });
+    const snapshot = await cluster.catalog.snapshot({ roles: [], databases: list.map((o) => o.spec.name), usage: true });
     const namespaces = [...new Set(list.filter((o) => o.spec.databaseServiceName).map((o) => o.metadata.namespace ?? ''))];
     const servicesByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await deps.core.services.list(ns)] as const)));
     return liveStatusMap(list, (o) =>

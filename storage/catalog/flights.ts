@@ -11,6 +11,8 @@ interface Flight<V> {
   databases: ReadonlySet<string>;
   /** Whose contents it reads (snapshot.ts): every database's (undefined), none, or these and the roles' own. */
   contents: ReadonlySet<string> | 'none' | undefined;
+  /** Whether it measures the databases' usage (snapshot.ts). */
+  usage: boolean;
   result: Promise<V>;
   /** The read that begins when this one ends, shared by the callers who came while this one ran. */
   next?: Flight<V>;
@@ -20,7 +22,8 @@ function covers(flight: Flight<unknown>, scope: SnapshotScope): boolean {
   return (
     scope.roles.every((r) => flight.roles.has(r)) &&
     scope.databases.every((d) => flight.databases.has(d)) &&
-    coversContents(flight.contents, scope.contents)
+    coversContents(flight.contents, scope.contents) &&
+    (flight.usage || !scope.usage)
   );
 }
 
@@ -41,6 +44,7 @@ function scopeOf(flight: Flight<unknown>): SnapshotScope {
     roles: [...flight.roles],
     databases: [...flight.databases],
     ...(contents === undefined ? {} : { contents: contents === 'none' ? 'none' : [...contents] }),
+    ...(flight.usage ? { usage: true } : {}),
   };
 }
 
@@ -69,6 +73,7 @@ export class SharedReads<V> {
       roles: new Set(scope.roles),
       databases: new Set(scope.databases),
       contents: contentsOf(scope),
+      usage: scope.usage === true,
       result: this.read(scope),
     };
     this.track(flight);
@@ -80,7 +85,8 @@ export class SharedReads<V> {
     const scope = scopeOf(previous);
     let begin!: (read: Promise<V>) => void;
     const result = new Promise<V>((resolve) => (begin = resolve));
-    const flight: Flight<V> = { roles: previous.roles, databases: previous.databases, contents: previous.contents, result };
+    const { roles, databases, contents, usage } = previous;
+    const flight: Flight<V> = { roles, databases, contents, usage, result };
     const settled = () => {
       this.running.delete(previous);
       previous.next = undefined;

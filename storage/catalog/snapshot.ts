@@ -79,8 +79,10 @@ export interface LiveDatabase {
   allowConnections: boolean;
   /** datistemplate: its contents are not read, so that no connection of ours blocks a copy of it. */
   template: boolean;
+  /** Null where it was not measured (a read without `usage`) or cannot be (no CONNECT privilege). */
   sizeBytes: number | null;
-  connections: number;
+  /** Null where they were not counted (a read without `usage`). */
+  connections: number | null;
   acl: Acl;
   /** What is inside, or why it could not be read (no CONNECT privilege, connections not allowed, …). */
   contents: DatabaseContents | { error: string };
@@ -112,6 +114,11 @@ export interface SnapshotScope {
    * with `none`, no database's (the roles and the databases' own privileges only).
    */
   contents?: readonly string[] | 'none';
+  /**
+   * Each database's size on disk and count of connections, as a Database's status shows them. Measuring a size
+   * reads the directory entry of every file of the database, so reads for roles leave both out.
+   */
+  usage?: boolean;
 }
 
 /**
@@ -176,12 +183,16 @@ const aclText = (acl: string, few?: { roles: string; object: Parameters<typeof a
     : `CASE WHEN ${aclNames(few.roles, few.object)} THEN ${itemsNaming(acl, few.roles)} ELSE '[]'::json END`;
 
 // $1: the databases; $2, for a few roles: the roles.
-const databasesQuery = (few: boolean) => `
+const databasesQuery = (few: boolean, usage: boolean) => `
 SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
        d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS "connectionLimit",
        d.datallowconn AS "allowConnections", d.datistemplate AS template,
-       CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END::float8 AS "sizeBytes",
-       (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int AS connections,
+       ${
+         usage
+           ? `CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END::float8 AS "sizeBytes",
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int AS connections,`
+           : 'NULL::float8 AS "sizeBytes", NULL::int AS connections,'
+       }
        ${aclText(
          `COALESCE(d.datacl, acldefault('d', d.datdba))`,
          few ? { roles: '$2', object: { classid: `'pg_database'::regclass`, objid: 'd.oid', dbid: '0' } } : undefined,
@@ -271,7 +282,7 @@ const extensionsQuery = `SELECT e.extname AS name, n.nspname AS schema FROM pg_e
 
 /** The queries whose text depends on how many roles are read, built once for each case. */
 const queryTexts = (few: boolean) => ({
-  databases: databasesQuery(few),
+  databases: { measured: databasesQuery(few, true), unmeasured: databasesQuery(few, false) },
   schemas: schemasQuery(few),
   grants: grantsQuery(few),
   defaults: defaultsQuery(few),
@@ -416,7 +427,7 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     .then(({ rows }) => rows[0]!);
   const roleRead = cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]);
   const databaseRead = cluster.query<DatabaseRow>(
-    textsFor(roles).databases,
+    textsFor(roles).databases[scope.usage ? 'measured' : 'unmeasured'],
     isFew(roles) ? [[...scope.databases], roles] : [[...scope.databases]],
   );
   // A role created between the reads of roles and passwords is not in this snapshot: its password waits for the next.

@@ -1,6 +1,6 @@
 // Shared snapshot reads (flights.ts): a caller is answered only by a read that began at its call or later, and
 // callers who come while a read runs share the next one. Pure: the reads are promises the test settles.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { SharedReads } from '../../storage/catalog/flights.ts';
 import type { SnapshotScope } from '../../storage/catalog/snapshot.ts';
 
@@ -83,16 +83,8 @@ test('the waiting read begins even when the running one fails, and a failure rea
   t.is(await third, 3);
 });
 
-test("a narrow read's contents cover only what it reads: every database's covers all, a list covers its part and 'none'", async (t) => {
-  const cases: [SnapshotScope, SnapshotScope, boolean][] = [
-    [scope(['a']), { ...scope(['a']), contents: ['db'] }, true],
-    [scope(['a']), { ...scope(['a']), contents: 'none' }, true],
-    [{ ...scope(['a']), contents: ['db', 'other'] }, { ...scope(['a']), contents: ['db'] }, true],
-    [{ ...scope(['a']), contents: ['db'] }, { ...scope(['a']), contents: 'none' }, true],
-    [{ ...scope(['a']), contents: ['db'] }, scope(['a']), false],
-    [{ ...scope(['a']), contents: ['db'] }, { ...scope(['a']), contents: ['other'] }, false],
-    [{ ...scope(['a']), contents: 'none' }, { ...scope(['a']), contents: ['db'] }, false],
-  ];
+/** For each case, a read of the second scope while one of the first runs: shared (it waits for the next read of the first's scope) or not. */
+async function expectCovering(t: ExecutionContext, cases: [running: SnapshotScope, wanted: SnapshotScope, shared: boolean][]) {
   for (const [running, wanted, shared] of cases) {
     const { reads, begun } = controlledReads();
     void reads.get(running);
@@ -102,4 +94,25 @@ test("a narrow read's contents cover only what it reads: every database's covers
     await settle();
     t.deepEqual(begun.at(-1)!.scope, shared ? running : wanted, 'the waiting read reads the running one’s scope');
   }
+}
+
+test("a read that measures the databases' usage covers one that does not, and not the other way", async (t) => {
+  const cases: Parameters<typeof expectCovering>[1] = [
+    [{ ...scope(['a'], ['db']), usage: true }, scope(['a'], ['db']), true],
+    [scope(['a'], ['db']), { ...scope(['a'], ['db']), usage: true }, false],
+  ];
+  await expectCovering(t, cases);
+});
+
+test("a narrow read's contents cover only what it reads: every database's covers all, a list covers its part and 'none'", async (t) => {
+  const cases: Parameters<typeof expectCovering>[1] = [
+    [scope(['a']), { ...scope(['a']), contents: ['db'] }, true],
+    [scope(['a']), { ...scope(['a']), contents: 'none' }, true],
+    [{ ...scope(['a']), contents: ['db', 'other'] }, { ...scope(['a']), contents: ['db'] }, true],
+    [{ ...scope(['a']), contents: ['db'] }, { ...scope(['a']), contents: 'none' }, true],
+    [{ ...scope(['a']), contents: ['db'] }, scope(['a']), false],
+    [{ ...scope(['a']), contents: ['db'] }, { ...scope(['a']), contents: ['other'] }, false],
+    [{ ...scope(['a']), contents: 'none' }, { ...scope(['a']), contents: ['db'] }, false],
+  ];
+  await expectCovering(t, cases);
 });

@@ -2,6 +2,7 @@
 // before it (before another write's DROP committed, say); readers who come while a read runs share the next
 // (flights.test.ts).
 import test from 'ava';
+import pg from 'pg';
 import { perTarget } from '../support/catalog.ts';
 import { sql, unique } from '../support/postgres.ts';
 
@@ -31,6 +32,25 @@ each('a fresh snapshot is read at once, beside a running read, and sees a change
   t.not(fresh, before);
   t.false((await fresh).roles.has(roleName));
   await before;
+});
+
+each("a read for roles measures no database's size nor counts its connections; a read with usage does both", async (t, target) => {
+  const catalog = target.catalog();
+  const database = unique('usage_db');
+  await sql(target.server.superuserDsn, `CREATE DATABASE ${database}`);
+  // A connection held open to the database, for the count to see.
+  const held = new pg.Client({ connectionString: target.server.superuserDsn, database });
+  await held.connect();
+  try {
+    const scope = { roles: [], databases: [database] };
+    const forRoles = (await catalog.snapshot(scope, { fresh: true })).databases.get(database)!;
+    t.like(forRoles, { name: database, sizeBytes: null, connections: null });
+    const measured = (await catalog.snapshot({ ...scope, usage: true }, { fresh: true })).databases.get(database)!;
+    t.true(measured.sizeBytes! > 1_000_000, `a new database is a few MB on disk, not ${measured.sizeBytes}`);
+    t.true(measured.connections! >= 1, `the held connection is counted, not ${measured.connections}`);
+  } finally {
+    await held.end();
+  }
 });
 
 /** What aclexplode() says each of `roles` holds in an ACL (`from` and `acl` are SQL), the owner left out. */

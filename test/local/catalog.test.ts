@@ -49,6 +49,12 @@ test.serial('kubectl get databasecluster main-cluster -o yaml shows it connected
   t.false(JSON.stringify(cluster).includes(new URL(local.postgresDsn).password), 'no password in the object');
 });
 
+test.serial('kubectl get database shows its size on disk and how many connections it has', async (t) => {
+  const database = await json(['get', 'database', 'my-app-db']);
+  t.true(database.status.sizeBytes > 1_000_000, `a database is a few MB on disk, not ${database.status.sizeBytes}`);
+  t.true(Number.isInteger(database.status.connections), `connections is counted, not ${database.status.connections}`);
+});
+
 test.serial('under driftPolicy Report, a REVOKE by hand shows as drift in kubectl get, naming the privilege', async (t) => {
   t.is((await local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"driftPolicy":"Report"}}'])).code, 0);
   t.teardown(() => local.kubectl(['patch', 'pgcluster', 'main-cluster', '--type', 'merge', '-p', '{"spec":{"driftPolicy":"Correct"}}']));
