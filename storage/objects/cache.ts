@@ -169,6 +169,14 @@ export class ObjectCache {
     return current.cache.get(namespace, name) ?? null;
   }
 
+  /**
+   * The object as memory holds it, without asking the store whether memory is current: for a write that checks
+   * the row is still this one. Undefined when memory does not hold it.
+   */
+  peek(resource: string, namespace: string, name: string): KubeObject | undefined {
+    return this.ready.get(resource)?.get(namespace, name);
+  }
+
   /** The resource's cache once it holds every change up to the store's current resourceVersion. */
   private async current(resource: string): Promise<{ cache: ResourceCache; oldest: bigint } | undefined> {
     const cache = this.ready.get(resource);

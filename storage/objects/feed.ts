@@ -70,6 +70,8 @@ export class ChangeFeed {
   private closed = false;
   /** Changes committed here, waiting for an earlier one to be delivered (committed). */
   private readonly ownChanges = new Map<bigint, Change>();
+  /** This process's writes under way (writing): a notification that comes meanwhile is most likely one of theirs. */
+  private readonly writes = new Set<Promise<unknown>>();
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -151,6 +153,19 @@ export class ChangeFeed {
     this.deliverOwn();
   }
 
+  /**
+   * A write of this process, which calls `committed` before it settles. A notification that comes while it is
+   * under way waits for it (and the others then under way) before the log is read: the write's answer and its
+   * notification come on two connections, and either may come first.
+   */
+  writing<T>(write: () => Promise<T>): Promise<T> {
+    const underWay = write();
+    this.writes.add(underWay);
+    const settled = () => void this.writes.delete(underWay);
+    underWay.then(settled, settled);
+    return underWay;
+  }
+
   /** The changes committed here that are next after the cursor, in order. */
   private deliverOwn(): void {
     for (const resourceVersion of this.ownChanges.keys()) if (resourceVersion <= this.cursor!) this.ownChanges.delete(resourceVersion);
@@ -227,13 +242,18 @@ export class ChangeFeed {
 
   /**
    * A change was committed (its resourceVersion in the payload): the log is read unless it was delivered
-   * already. The check waits for the I/O at hand: this process's own COMMIT answer often comes with it.
+   * already. The check waits for the I/O at hand, and for the writes of this process then under way: this
+   * process's own write's answer often comes with it, or just after.
    */
   private notified(payload: string | undefined): void {
     const resourceVersion = /^[0-9]+$/.test(payload ?? '') ? BigInt(payload!) : undefined;
-    setImmediate(() => {
+    const check = () => {
       if (resourceVersion !== undefined && this.cursor !== undefined && resourceVersion <= this.cursor) return;
       this.readChanges();
+    };
+    setImmediate(() => {
+      if (this.writes.size === 0) check();
+      else void Promise.allSettled([...this.writes]).then(check);
     });
   }
 

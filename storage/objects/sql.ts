@@ -1,6 +1,7 @@
 // The object store's tables and statements, as text built once per schema. The schema name is the only
 // identifier in them and it is always quoted; everything else is a parameter.
 import type pg from 'pg';
+import type { ChangeType } from './types.ts';
 import { quoteIdent, quoteLiteral } from '../catalog/identifiers.ts';
 
 // Keys and names are compared in byte order ("C"), as kube-apiserver sorts lists, whatever the database's
@@ -94,15 +95,30 @@ export async function migrate(client: pg.ClientBase, schema: string): Promise<vo
 
 export type Statements = ReturnType<typeof statements>;
 
-/** `row` (a data-modifying statement) and its log entry, then the notification: see `logged` below. */
-function logged(s: string, row: string): string {
+/**
+ * The next resourceVersion (`condition`: only if the row is still the one expected) and the object as logged: its
+ * JSON text around that number, $5 and $6.
+ */
+function nextVersion(s: string, condition = ''): string {
   return `
-      WITH changed AS (${row}),
+      next AS (UPDATE ${s}.state SET resource_version = resource_version + 1 ${condition} RETURNING resource_version),
+      logged AS (SELECT resource_version, ($5 || resource_version || $6)::json AS object FROM next)`;
+}
+
+/** The change's entry in the log (with the object before it, if any), then the notification on channel $7. */
+function entry(s: string, type: ChangeType): string {
+  const previous = type === 'ADDED' ? 'NULL' : 'p.object';
+  return `
       entry AS (
         INSERT INTO ${s}.changes (resource_version, resource, namespace, name, type, object, previous)
-        VALUES ($1, $2, $3, $4, $5, $6::json, $7::json) RETURNING resource_version)
-      SELECT pg_notify($8, resource_version::text) FROM entry`;
+        SELECT l.resource_version, $1, $2, $3, '${type}', l.object, ${previous} FROM logged l${type === 'ADDED' ? '' : ', previous p'}
+        RETURNING resource_version)
+      SELECT resource_version, pg_notify($7, resource_version::text) FROM entry`;
 }
+
+/** The row as it is at resourceVersion $4, locked: an update or delete changes nothing if it has moved on. */
+const previousRow = (s: string) => `
+      previous AS (SELECT object, uid FROM ${s}.objects WHERE resource = $1 AND namespace = $2 AND name = $3 AND resource_version = $4 FOR UPDATE)`;
 
 export function statements(schema: string) {
   const s = quoteIdent(schema);
@@ -111,8 +127,6 @@ export function statements(schema: string) {
   const listFilter = 'resource = $1 AND ($3::text IS NULL OR namespace = $3) AND ($4::text IS NULL OR (namespace, name) > ($4, $5::text))';
   return Object.freeze({
     state: `SELECT resource_version, compacted_through FROM ${s}.state`,
-    /** Takes the next resourceVersion and holds the write lock until the transaction ends. */
-    nextResourceVersion: `UPDATE ${s}.state SET resource_version = resource_version + 1 RETURNING resource_version`,
     get: `SELECT object FROM ${s}.objects WHERE ${key}`,
     /** Objects of resource $1 whose field at `path` is one of $2: only they leave the server. */
     find: (path: readonly string[]) =>
@@ -120,20 +134,36 @@ export function statements(schema: string) {
         path.length === 2 && path[0] === 'metadata' && path[1] === 'name' ? 'name' : field(path)
       } = ANY($2) ORDER BY namespace, name`,
     /**
-     * A write's row change with its entry in the change log, in one statement; the notification wakes every
-     * replica's watch when the transaction commits. $1 the resourceVersion, $2–$4 the key, $5 the type, $6 the
-     * object as logged, $7 the object before, $8 the channel; for an insert, $9 the uid.
+     * A write as one statement, a transaction of its own: the next resourceVersion (whose row lock makes writes
+     * commit one at a time, in resourceVersion order), the row, its entry in the change log and the notification
+     * that wakes every replica's watch. $1–$3 the key; $4 the uid of a new object, or the resourceVersion the row
+     * must still have; $5 and $6 the object's JSON text before and after its resourceVersion; $7 the channel; for a
+     * new object, $8–$10 the servers, kinds and names it claims (a claim held already breaks the claims' key). No
+     * row comes back when the row has moved on from $4.
      */
-    logged: {
-      ADDED: logged(
-        s,
-        `INSERT INTO ${s}.objects (resource, namespace, name, uid, resource_version, object) VALUES ($2, $3, $4, $9, $1, $6::json)`,
-      ),
-      MODIFIED: logged(
-        s,
-        `UPDATE ${s}.objects SET resource_version = $1, object = $6::json WHERE resource = $2 AND namespace = $3 AND name = $4`,
-      ),
-      DELETED: logged(s, `DELETE FROM ${s}.objects WHERE resource = $2 AND namespace = $3 AND name = $4`),
+    written: {
+      ADDED: `
+      WITH ${nextVersion(s)},
+      inserted AS (
+        INSERT INTO ${s}.objects (resource, namespace, name, uid, resource_version, object)
+        SELECT $1, $2, $3, $4::uuid, resource_version, object FROM logged),
+      claimed AS (
+        INSERT INTO ${s}.claims (server, kind, name, uid, resource, namespace, object_name)
+        SELECT c.server, c.kind, c.name, $4::uuid, $1, $2, $3 FROM unnest($8::text[], $9::text[], $10::text[]) AS c(server, kind, name)),
+      ${entry(s, 'ADDED')}`,
+      MODIFIED: `
+      WITH ${previousRow(s)},
+      ${nextVersion(s, 'WHERE EXISTS (SELECT FROM previous)')},
+      updated AS (
+        UPDATE ${s}.objects o SET resource_version = l.resource_version, object = l.object FROM logged l
+        WHERE o.resource = $1 AND o.namespace = $2 AND o.name = $3),
+      ${entry(s, 'MODIFIED')}`,
+      DELETED: `
+      WITH ${previousRow(s)},
+      ${nextVersion(s, 'WHERE EXISTS (SELECT FROM previous)')},
+      deleted AS (DELETE FROM ${s}.objects o USING logged WHERE o.resource = $1 AND o.namespace = $2 AND o.name = $3),
+      released AS (DELETE FROM ${s}.claims c USING previous p, logged WHERE c.uid = p.uid),
+      ${entry(s, 'DELETED')}`,
     },
     /**
      * One page of a list as of resourceVersion $2 ($6 rows at most, null for all): objects not changed since,
@@ -164,6 +194,5 @@ export function statements(schema: string) {
     /** Takes a claim unless another holds it; a concurrent taker waits for this transaction to end. */
     claim: `INSERT INTO ${s}.claims (server, kind, name, uid, resource, namespace, object_name) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
     claimHolder: `SELECT uid::text, resource, namespace, object_name FROM ${s}.claims WHERE server = $1 AND kind = $2 AND name = $3`,
-    releaseClaims: `DELETE FROM ${s}.claims WHERE uid = $1`,
   });
 }

@@ -3,9 +3,11 @@
 // PostgreSQL (the local mode's embedded server, or --store-dsn), so replicas sharing the database see one
 // state, fan changes out to each other with LISTEN/NOTIFY, and nothing is lost across a restart.
 //
-// Every write is one transaction that takes the next resourceVersion by locking the counter row: writes
-// commit one at a time in resourceVersion order, which is the order watchers must see.
-import { randomUUID } from 'node:crypto';
+// Every write is one statement, a transaction of its own, that takes the next resourceVersion by locking the
+// counter row: writes commit one at a time in resourceVersion order, which is the order watchers must see, and
+// none holds the lock while a round trip goes by. An update or delete is written only if the row is still the
+// one it was made from (compare and set).
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { connectionConfig } from '../catalog/dsn.ts';
 import { identifierError } from '../catalog/identifiers.ts';
@@ -54,12 +56,6 @@ const locationQuery = `SELECT (SELECT system_identifier::text FROM pg_control_sy
 const continueExpired =
   'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.';
 
-interface Written<T extends KubeObject> {
-  object: T;
-  /** As the change log holds it (logChange). */
-  change: Change;
-}
-
 interface ChangeRow {
   resource_version: string;
   resource: string;
@@ -79,8 +75,27 @@ function describe(key: ObjectKey): string {
   return `${qualifiedResource(key.resource)} "${key.namespace ? `${key.namespace}/` : ''}${key.name}"`;
 }
 
-/** SQLSTATE of a duplicate key: the objects' key is its only unique constraint an insert can break. */
+/** SQLSTATE of a duplicate key: of the objects' key, or of a claim's (server, kind, name). */
 const uniqueViolation = '23505';
+
+/**
+ * Tries of a write whose row moved on meanwhile, or whose claim was released meanwhile: each try lost to a write
+ * that landed, so they end; the bound only keeps a fault from looping.
+ */
+const writeAttempts = 50;
+
+/**
+ * The object's JSON text before and after its resourceVersion, which the write's statement puts between them: the
+ * text is written out once, with a marker no object can hold (random, and checked to occur once) in its place.
+ */
+function aroundResourceVersion(object: KubeObject): [string, string] {
+  for (;;) {
+    const marker = randomBytes(12).toString('base64url');
+    const json = JSON.stringify({ ...object, metadata: { ...object.metadata, resourceVersion: marker } });
+    const at = json.indexOf(marker);
+    if (json.indexOf(marker, at + 1) === -1) return [json.slice(0, at), json.slice(at + marker.length)];
+  }
+}
 
 /**
  * Store errors pass through; a server that cannot be reached is Unavailable (503: clients retry); anything
@@ -176,27 +191,32 @@ export class ObjectStore {
 
   /**
    * Stores a new object with a new uid (unless given), resourceVersion and creationTimestamp, and generation 1 unless it
-   * has one. AlreadyExists when the key is taken.
+   * has one. AlreadyExists when the key is taken; a Conflict naming the holder when another object holds a claim.
    */
   async create<T extends KubeObject>(resource: string, object: T, claims: readonly Claim[] = []): Promise<T> {
     const key = keyOf(resource, object);
-    return this.write(`creating ${describe(key)}`, async (tx, resourceVersion) => {
-      // A uid given by the caller is kept: the API server names it before admission, as kube-apiserver does.
-      const metadata = {
-        ...object.metadata,
-        uid: object.metadata.uid ?? randomUUID(),
-        resourceVersion,
-        creationTimestamp: rfc3339(),
-        generation: object.metadata.generation ?? 1,
-      };
-      const created: T = { ...object, metadata };
-      // The row first: a key taken is AlreadyExists, whatever the claims would say.
-      const change = await this.logChange(tx, key, resourceVersion, 'ADDED', created, undefined).catch((error: unknown) => {
-        throw (error as { code?: string }).code === uniqueViolation ? new AlreadyExists(key) : error;
-      });
-      await this.takeClaims(tx, key, metadata.uid, claims);
-      return { object: created, change };
-    });
+    const doing = `creating ${describe(key)}`;
+    // A uid given by the caller is kept: the API server names it before admission, as kube-apiserver does.
+    const uid = object.metadata.uid ?? randomUUID();
+    const metadata = { ...object.metadata, uid, creationTimestamp: rfc3339(), generation: object.metadata.generation ?? 1 };
+    const created: T = { ...object, metadata };
+    const claimed = [...new Map(claims.map((c) => [`${c.server}\0${c.kind}\0${c.name}`, c])).values()];
+    const columns = [claimed.map((c) => c.server), claimed.map((c) => c.kind), claimed.map((c) => c.name)];
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const written = await this.write(key, 'ADDED', created, uid, columns).catch(async (error: unknown) => {
+          if ((error as { code?: string }).code !== uniqueViolation) throw error;
+          // The key taken is AlreadyExists, whatever the claims would say; else the claim's holder is named.
+          if ((error as { table?: string }).table !== 'claims' || (await this.stored(this.pool, key))) throw new AlreadyExists(key);
+          for (const claim of claimed) await this.heldElsewhere(this.pool, key, uid, claim);
+          return undefined; // held by none now: released since the insert met it, so the create is tried again
+        });
+        if (written) return written;
+        if (attempt === writeAttempts) throw new Conflict(key, 'a name it claims was taken and released while it was created');
+      }
+    } catch (error) {
+      throw storeError(error, doing);
+    }
   }
 
   /**
@@ -205,18 +225,19 @@ export class ObjectStore {
    */
   async update<T extends KubeObject>(resource: string, object: T, precondition: Precondition = {}): Promise<T> {
     const key = keyOf(resource, object);
-    return this.write(`updating ${describe(key)}`, async (tx, resourceVersion) => {
-      const previous = await this.expect(tx, key, precondition);
-      const { uid, creationTimestamp } = previous.metadata;
+    return this.replace(`updating ${describe(key)}`, key, 'MODIFIED', precondition, (current) => {
+      const { uid, creationTimestamp } = current.metadata;
       if (object.metadata.uid !== undefined && object.metadata.uid !== uid) {
         throw new Conflict(key, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${object.metadata.uid}`);
       }
-      const updated: T = { ...object, metadata: { ...object.metadata, uid, creationTimestamp, resourceVersion } };
-      return { object: updated, change: await this.logChange(tx, key, resourceVersion, 'MODIFIED', updated, previous) };
+      return { ...object, metadata: { ...object.metadata, uid, creationTimestamp } };
     });
   }
 
-  /** Removes an object and returns its last state, with the deletion's resourceVersion. NotFound, Conflict as update. */
+  /**
+   * Removes an object and its claims and returns its last state, with the deletion's resourceVersion. NotFound,
+   * Conflict as update.
+   */
   async delete<T extends KubeObject = KubeObject>(
     resource: string,
     namespace: string,
@@ -224,13 +245,7 @@ export class ObjectStore {
     precondition: Precondition = {},
   ): Promise<T> {
     const key = { resource, namespace, name };
-    return this.write(`deleting ${describe(key)}`, async (tx, resourceVersion) => {
-      const previous = await this.expect(tx, key, precondition);
-      const deleted = { ...previous, metadata: { ...previous.metadata, resourceVersion } } as T;
-      const change = await this.logChange(tx, key, resourceVersion, 'DELETED', deleted, previous);
-      await tx.query(this.sql.releaseClaims, [previous.metadata.uid]);
-      return { object: deleted, change };
-    });
+    return this.replace(`deleting ${describe(key)}`, key, 'DELETED', precondition, (current) => current as T);
   }
 
   /**
@@ -270,7 +285,7 @@ export class ObjectStore {
     }
   }
 
-  private async heldElsewhere(tx: pg.PoolClient, key: ObjectKey, uid: string, claim: Claim): Promise<void> {
+  private async heldElsewhere(tx: pg.Pool | pg.PoolClient, key: ObjectKey, uid: string, claim: Claim): Promise<void> {
     const { rows } = await tx.query<{ uid: string; resource: string; namespace: string; object_name: string }>(this.sql.claimHolder, [
       claim.server,
       claim.kind,
@@ -394,54 +409,58 @@ export class ObjectStore {
   }
 
   /**
-   * One write: the next resourceVersion (which serializes writers, taken with BEGIN in one round trip), then the
-   * body, which changes the row through logChange.
+   * An update or delete of the object as it is now: `next` makes the new object from the current one, which is
+   * taken from memory where it is there (no read), and is written only if the row is still that one. A row that
+   * has moved on (or a stale copy in memory) is read again from the store, and the change made anew from it.
+   */
+  private async replace<T extends KubeObject>(
+    doing: string,
+    key: ObjectKey,
+    type: 'MODIFIED' | 'DELETED',
+    precondition: Precondition,
+    next: (current: KubeObject) => T,
+  ): Promise<T> {
+    let current = this.cache.peek(key.resource, key.namespace, key.name);
+    for (let attempt = 1; ; attempt++) {
+      const fresh = current === undefined;
+      try {
+        current ??= await this.stored(this.pool, key);
+        if (!current) throw new NotFound(key);
+        const expected = precondition.expectedResourceVersion;
+        if (expected !== undefined && expected !== current.metadata.resourceVersion) throw new Conflict(key);
+        const written = await this.write(key, type, next(current), current.metadata.resourceVersion);
+        if (written) return written;
+      } catch (error) {
+        // What a copy from memory says is read again from the store before it is believed.
+        if (fresh || !(error instanceof NotFound || error instanceof Conflict)) throw storeError(error, doing);
+      }
+      if (fresh && attempt >= writeAttempts) throw new Conflict(key, 'it was changed by other writes every time it was written');
+      current = undefined;
+    }
+  }
+
+  /**
+   * One write in one statement (sql.ts, `written`): the object's row with the next resourceVersion, its entry in
+   * the change log and the notification. Undefined when the row is no longer at the resourceVersion expected.
    */
   private async write<T extends KubeObject>(
-    doing: string,
-    body: (tx: pg.PoolClient, resourceVersion: string) => Promise<Written<T>>,
-  ): Promise<T> {
-    const { object, change } = await this.transaction(
-      doing,
-      `BEGIN ISOLATION LEVEL READ COMMITTED; ${this.sql.nextResourceVersion}`,
-      (tx, opened) => body(tx, String((opened as pg.QueryResult[])[1]!.rows[0]!.resource_version)),
-    );
-    this.feed.committed(change);
-    return object;
-  }
-
-  /** The row's change, its log entry and the notification (one statement); the change as the log holds it. */
-  private async logChange(
-    tx: pg.PoolClient,
     key: ObjectKey,
-    resourceVersion: string,
     type: ChangeType,
-    object: KubeObject,
-    previous: KubeObject | undefined,
-  ): Promise<Change> {
-    const json = JSON.stringify(object);
-    const logged = [
-      resourceVersion,
-      key.resource,
-      key.namespace,
-      key.name,
-      type,
-      json,
-      previous ? JSON.stringify(previous) : null,
-      this.schema,
-    ];
-    await tx.query(this.sql.logged[type], type === 'ADDED' ? [...logged, object.metadata.uid] : logged);
-    // As the log holds it: a copy no caller shares.
-    return { type, ...key, resourceVersion, object: JSON.parse(json) as KubeObject };
-  }
-
-  /** The stored object, checked against the precondition. */
-  private async expect(tx: pg.PoolClient, key: ObjectKey, precondition: Precondition): Promise<KubeObject> {
-    const stored = await this.stored(tx, key);
-    if (!stored) throw new NotFound(key);
-    const expected = precondition.expectedResourceVersion;
-    if (expected !== undefined && expected !== stored.metadata.resourceVersion) throw new Conflict(key);
-    return stored;
+    object: T,
+    uidOrExpected: string | undefined,
+    claims: string[][] = [],
+  ): Promise<T | undefined> {
+    const [before, after] = aroundResourceVersion(object);
+    const parameters = [key.resource, key.namespace, key.name, uidOrExpected, before, after, this.schema, ...claims];
+    return this.feed.writing(async () => {
+      const { rows } = await this.pool.query<{ resource_version: string }>(this.sql.written[type], parameters);
+      const resourceVersion = rows[0]?.resource_version;
+      if (resourceVersion === undefined) return undefined;
+      // As the log holds it: a copy no caller shares.
+      const logged = JSON.parse(before + resourceVersion + after) as KubeObject;
+      this.feed.committed({ type, ...key, resourceVersion, object: logged });
+      return { ...object, metadata: { ...object.metadata, resourceVersion } };
+    });
   }
 
   private async stored(query: pg.Pool | pg.PoolClient, key: ObjectKey): Promise<KubeObject | undefined> {

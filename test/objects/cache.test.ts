@@ -2,7 +2,7 @@
 // before it, on any replica, at once; paging and Expired as from the store's tables; the store answers while
 // the cache fills and while the feed is not listening.
 import test, { type ExecutionContext } from 'ava';
-import { Expired, NotFound, ObjectStore } from '../../storage/objects/store.ts';
+import { Conflict, Expired, NotFound, ObjectStore } from '../../storage/objects/store.ts';
 import { sql, unique } from '../support/postgres.ts';
 import { keys, replicaWithOwnUser, role, roles, storeSuite, until } from './support.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
@@ -166,4 +166,24 @@ test('a store that went back (restored from an older copy) is read from its tabl
   t.deepEqual(keys((await store.list(roles)).items), ['team-a/kept'], 'the cache made anew holds what the store holds');
   const again = await store.create(roles, role('lost'));
   t.deepEqual(await store.get(roles, 'team-a', 'lost'), again, 'and follows the writes after the restore');
+});
+
+test("a write is never decided by memory that has not heard of another replica's change yet: the row is read again first", async (t) => {
+  const writer = await replica(t);
+  const other = await replica(t, writer.schema);
+  const created = await writer.store.create(roles, role('app'));
+  await writer.cached();
+  for (let i = 0; i < 20; i++) {
+    // The other replica's change, then at once a write on this one, whose memory may still hold the object before it.
+    const current = await writer.store.get(roles, 'team-a', 'app');
+    const changed = await other.store.update(roles, { ...current, spec: { roleName: `other_${i}` } });
+    const expected = { expectedResourceVersion: changed.metadata.resourceVersion! };
+    const updated = await writer.store.update(roles, { ...changed, spec: { roleName: `writer_${i}` } }, expected);
+    t.like(updated.metadata, { uid: created.metadata.uid, creationTimestamp: created.metadata.creationTimestamp });
+    const stale = { expectedResourceVersion: changed.metadata.resourceVersion! };
+    await t.throwsAsync(writer.store.update(roles, { ...changed, spec: { roleName: 'stale' } }, stale), { instanceOf: Conflict });
+  }
+  const last = await other.store.update(roles, { ...created, spec: { roleName: 'last' } });
+  const deleted = await writer.store.delete(roles, 'team-a', 'app', { expectedResourceVersion: last.metadata.resourceVersion! });
+  t.deepEqual(deleted.spec, { roleName: 'last' }, 'the delete returns the state the other replica left');
 });

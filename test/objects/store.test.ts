@@ -410,3 +410,37 @@ test('a claim is taken with the object it belongs to, refused to any other objec
   const second = await store.create(roles, role('second', 'team-b'), [claim, { ...claim, kind: 'database' }]);
   t.is(second.metadata.name, 'second', 'both names were released with the object that held them');
 });
+
+test('concurrent writes of one object from two replicas: with the same resourceVersion expected one wins; without, none is lost', async (t) => {
+  const { store, schema } = await suite.open(t);
+  const { store: other } = await suite.open(t, schema);
+  const created = await store.create(roles, role('app'));
+  const expected = { expectedResourceVersion: created.metadata.resourceVersion! };
+  const racing = await Promise.allSettled(
+    Array.from({ length: 6 }, (_, i) => (i % 2 ? other : store).update(roles, { ...created, spec: { roleName: `r${i}` } }, expected)),
+  );
+  t.is(racing.filter((r) => r.status === 'fulfilled').length, 1, 'one write wins');
+  t.true(
+    racing.every((r) => r.status === 'fulfilled' || r.reason instanceof Conflict),
+    'the others are Conflicts',
+  );
+
+  const start = await store.currentResourceVersion();
+  const written = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => (i % 2 ? other : store).update(roles, { ...created, spec: { roleName: `u${i}` } })),
+  );
+  const changes = await store.changesSince(start);
+  t.deepEqual(
+    changes.map((c) => c.object.spec).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    written.map((o) => o.spec).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    'each update is one change',
+  );
+  // Each change's object before it is the one the change before left: no write was made on top of a stale row.
+  const log = await sql<{ object: KubeObject; previous: KubeObject }>(
+    (await suite.server()).superuserDsn,
+    `SELECT object, previous FROM "${schema}".changes WHERE resource_version > $1 ORDER BY resource_version`,
+    { params: [start] },
+  );
+  for (let i = 1; i < log.length; i++) t.deepEqual(log[i]!.previous, log[i - 1]!.object);
+  t.deepEqual(await store.get(roles, 'team-a', 'app'), changes.at(-1)!.object);
+});

@@ -78,7 +78,7 @@ test("a replica's own writes are not read back from the log; another replica's a
   // A change of the other replica, notified after the 20: once this replica has it, it has heard them all.
   await other.create(roles, role('theirs', 'team-a'));
   await until('the change of the other replica', () => oneWatch.changes.length === 21);
-  // Its notification can overtake a COMMIT's answer now and then: then the log is read.
+  // Its notification waits for the writes then under way; one that comes between two writes is read from the log.
   const reads = one.changeLogReads - oneBefore;
   t.true(reads >= 1 && reads < 10, `${reads} reads of the log for 20 own writes and 1 of the other replica`);
 });
