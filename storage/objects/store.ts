@@ -115,6 +115,8 @@ export class ObjectStore {
   private readonly cache: ObjectCache;
   private closing: Promise<void> | undefined;
   private feedReads = 0;
+  /** The read of the store's resourceVersion the callers of this turn share (currentState). */
+  private stateRead: Promise<{ resourceVersion: bigint; oldest: bigint }> | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -387,10 +389,19 @@ export class ObjectStore {
     return String((await this.currentState()).resourceVersion);
   }
 
+  /**
+   * The store's resourceVersion now. Reads from memory ask it first, often several at once (a write's admission
+   * reads a few objects together): the callers of one turn of the event loop share one read, which begins after
+   * the last of them asked, so that it still sees every write committed before each call.
+   */
   private currentState(): Promise<{ resourceVersion: bigint; oldest: bigint }> {
-    return this.state(this.pool).catch((error: unknown) => {
-      throw storeError(error, 'reading the resourceVersion');
+    this.stateRead ??= new Promise<void>((begin) => setImmediate(begin)).then(() => {
+      this.stateRead = undefined;
+      return this.state(this.pool).catch((error: unknown) => {
+        throw storeError(error, 'reading the resourceVersion');
+      });
     });
+    return this.stateRead;
   }
 
   /**
