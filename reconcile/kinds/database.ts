@@ -99,7 +99,7 @@ async function writeSql(
   try {
     const snapshot = await cluster.catalog.snapshot({ roles: [], databases: [object.spec.name] }, { fresh: true });
     const databasePlan = planDatabase(object.spec, snapshot);
-    const plan = withRecord(databasePlan, owner.schema, 'database', object.spec.name, owner.record);
+    const plan = withRecord(databasePlan, owner.schema, 'database', object.spec.name, owner.record, snapshot.ownershipSchema);
     // What cannot be planned now (the database's contents unreadable) is said, not silently left out.
     for (const why of databasePlan.pending) request.warn(`${why}; it is retried`);
     if (request.dryRun) {

@@ -250,7 +250,7 @@ async function write(
   try {
     const snapshot = await reads.snapshot;
     const rolePlan = planRole(desired, snapshot);
-    const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record);
+    const plan = withRecord(rolePlan, owner.schema, 'role', object.spec.roleName, owner.record, snapshot.ownershipSchema);
     if (request.dryRun) {
       await cluster.catalog.rehearse(plan, passwordsOf(desired));
       warnRehearsed(request, rolePlan);

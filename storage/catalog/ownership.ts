@@ -60,11 +60,11 @@ const ensureTable = (schema: string) => `DO $ensure$ BEGIN
   END IF;
 END $ensure$`;
 
-function recordStatements(schema: string, kind: OwnedKind, name: string, owner: OwnerRecord): Statement[] {
+function recordStatements(schema: string, kind: OwnedKind, name: string, owner: OwnerRecord, tableFound: boolean): Statement[] {
   const values = [kind, name, owner.namespace, owner.object, owner.uid].map(quoteLiteral).join(', ');
   const keeping = `keeping the ownership records (schema ${quoteIdent(schema)} of the DSN's database; the connecting user needs CREATE on that database)`;
   return [
-    statement(null, ensureTable(schema), keeping),
+    ...(tableFound ? [] : [statement(null, ensureTable(schema), keeping)]),
     statement(
       null,
       `INSERT INTO ${table(schema)} AS owners (kind, name, namespace, object, uid, adopted) VALUES (${values}, ${owner.adopted})
@@ -80,13 +80,24 @@ export interface Recording {
   record: OwnerRecord | undefined;
 }
 
-/** A plan with the record's statements among its statements in the DSN's database: one transaction with them. */
-export function withRecord(plan: Plan, schema: string, kind: OwnedKind, name: string, owner: OwnerRecord | undefined): Plan {
+/**
+ * A plan with the record's statements among its statements in the DSN's database: one transaction with them.
+ * `foundIn`: the schema whose records' table the read that planned found (Snapshot.ownershipSchema); the table
+ * is made first where it was not found there.
+ */
+export function withRecord(
+  plan: Plan,
+  schema: string,
+  kind: OwnedKind,
+  name: string,
+  owner: OwnerRecord | undefined,
+  foundIn: string | undefined,
+): Plan {
   if (!owner) return plan;
   const firstElsewhere = plan.statements.findIndex((s) => s.database !== null);
   const at = firstElsewhere < 0 ? plan.statements.length : firstElsewhere;
   return freezePlan(
-    [...plan.statements.slice(0, at), ...recordStatements(schema, kind, name, owner), ...plan.statements.slice(at)],
+    [...plan.statements.slice(0, at), ...recordStatements(schema, kind, name, owner, foundIn === schema), ...plan.statements.slice(at)],
     [...plan.drift],
     [...plan.pending],
   );

@@ -101,6 +101,13 @@ function splitForMerging(plan: Plan): { head: Statement[]; byDatabase: Map<strin
 }
 
 /** Runs SQL; GRANT and REVOKE without the right to do it only warn, and a plan that did nothing must not pass for done. */
+/** SQLSTATEs of the notices by which PostgreSQL refuses part of a GRANT or REVOKE. */
+const refusalNotices = new Set(['01007', '01006']);
+
+function refusedByNotice(error: CatalogError): boolean {
+  return refusalNotices.has(error.sqlstate ?? '');
+}
+
 async function query(
   client: pg.PoolClient,
   sql: string,
@@ -111,7 +118,7 @@ async function query(
 ): Promise<void> {
   const refusals: { code?: string; message?: string }[] = [];
   const onNotice = (notice: { code?: string; message?: string }) => {
-    if (notice.code === '01007' || notice.code === '01006') refusals.push(notice);
+    if (refusalNotices.has(notice.code ?? '')) refusals.push(notice);
   };
   client.on('notice', onNotice);
   try {
@@ -182,6 +189,8 @@ export class ServerCatalog {
   private draining = false;
   /** The schema of ownership records the last facts found: read beside the next facts. */
   private recordsIn: string | undefined;
+  /** Whether the last snapshot found the connecting user a superuser, whose GRANTs PostgreSQL never refuses in part. */
+  private superuser = false;
   /** Whether the connecting user may read pg_authid, and the server's version: asked once, again after a failure. */
   private fingerprintFacts: Promise<FingerprintFacts> | undefined;
   /** The verifier each role's password is set with: made once, before the write's transaction if it asks early. */
@@ -352,6 +361,7 @@ export class ServerCatalog {
     return this.observed('snapshot', this.maintenanceDatabase, () => readSnapshot(this.pool(null), (name) => this.pool(name), scope))
       .then((snapshot) => {
         for (const live of snapshot.databases.values()) if (live.template) this.closePool(live.name);
+        this.superuser = snapshot.superuser;
         return snapshot;
       })
       .catch((error: unknown) => {
@@ -542,7 +552,7 @@ export class ServerCatalog {
     try {
       await this.run(batch, passwords, true);
     } catch (error) {
-      if (batch.statements.length === 1 || unusable(error) || timedOut(error)) throw error;
+      if (batch.statements.length === 1 || unusable(error) || timedOut(error) || (error as CatalogError).planPartlyApplied) throw error;
       await this.run(batch, passwords);
     }
   }
@@ -579,19 +589,26 @@ export class ServerCatalog {
       });
     let broken: Error | undefined;
     const begin = batch.transactional ? ['BEGIN', ...(batch.statements.some((s) => s.grant) ? [lockAcls] : [])] : [];
+    // A GRANT PostgreSQL refuses in part is a notice (01007), not an error: its COMMIT waits for the answer, unless
+    // none of the statements can be refused so (none grants, or a superuser grants, for whom none ever is).
+    const commitWith = asOneQuery && !rollback && batch.transactional && (this.superuser || !batch.statements.some((s) => s.grant));
     try {
       // Passwords are hashed in parallel, off the main thread (a write has them made before it gets here).
       const prepared = await Promise.all(batch.statements.map((s) => this.prepare(database, s, passwords)));
       if (asOneQuery) {
-        // BEGIN and the statements in one round trip; COMMIT apart, once no statement was refused (a notice).
+        // BEGIN and the statements in one round trip, and COMMIT too where no statement can be refused by a notice.
         const [only] = batch.statements.length === 1 ? batch.statements : [];
         await query(
           client,
-          [...begin, ...prepared.map((p) => p.sql)].join(';\n'),
+          [...begin, ...prepared.map((p) => p.sql), ...(commitWith ? ['COMMIT'] : [])].join(';\n'),
           only?.description ?? `applying ${prepared.length} statements in database ${database}`,
           prepared.flatMap((p) => p.secrets),
           only?.faults,
-        );
+        ).catch((error: unknown) => {
+          // Refused by a notice after all (the user is no superuser any more): committed, and not to be run again.
+          if (commitWith && error instanceof CatalogError && refusedByNotice(error)) error.planPartlyApplied = true;
+          throw error;
+        });
       } else {
         for (const sql of begin) await client.query(sql);
         // Outside a transaction, a statement copies or removes a database's files: it gets longer than the default.
@@ -602,7 +619,7 @@ export class ServerCatalog {
         }
         if (!batch.transactional) await client.query('RESET statement_timeout');
       }
-      if (batch.transactional) await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
+      if (batch.transactional && !commitWith) await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
     } catch (error) {
       // A connection that timed out on our side or broke is in no known state: it is closed, not rolled back.
       if (unusable(error)) broken = error as Error;

@@ -159,6 +159,25 @@ for (const connecting of connectingKinds) {
     },
   );
 
+  test.serial(`${connecting}: the records' table dropped by hand is made again by the next write that records`, async (t) => {
+    const schema = (
+      await sql<{ s: string }>(
+        dsnOf(connecting),
+        `SELECT 'postgres_apiserver_' || (SELECT oid FROM pg_roles WHERE rolname = current_user) AS s`,
+      )
+    )[0]!.s;
+    const first = unique('recorded');
+    t.is((await post(role(connecting, `recorded-${connecting}`, { roleName: first }))).status, 201);
+    await sql(dsnOf(connecting), `DROP TABLE "${schema}".owners`);
+    const second = unique('recorded');
+    const created = await post(role(connecting, `recorded-again-${connecting}`, { roleName: second }));
+    t.is(created.status, 201, created.text);
+    t.deepEqual(
+      await sql(dsnOf(connecting), `SELECT object FROM "${schema}".owners WHERE kind = 'role' AND name = $1`, { params: [second] }),
+      [{ object: `recorded-again-${connecting}` }],
+    );
+  });
+
   test.serial(`${connecting}: no role this server makes can read or change the ownership records`, async (t) => {
     const roleName = unique('curious');
     t.is((await post(role(connecting, `curious-${connecting}`, { roleName, password: { name: 'app-user-password' } }))).status, 201);
