@@ -37,6 +37,20 @@ function keyOf(namespace: string, name: string): string {
   return `${namespace}\u0000${name}`;
 }
 
+/**
+ * The field at `path` as the store's find reads it (`object #>> path`): a string as it is, any other value as its
+ * JSON text, nothing where the path leads to no value or to null.
+ */
+function fieldText(object: KubeObject, path: readonly string[]): string | undefined {
+  let value: unknown = object;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 /** Namespace, then name, in byte order, as the store sorts (ORDER BY namespace, name in the C collation). */
 function compareKeys(a: ContinueToken | KubeObject, b: KubeObject): number {
   const [an, aname] = 'metadata' in a ? [a.metadata.namespace ?? '', a.metadata.name] : [a.namespace, a.name];
@@ -61,6 +75,28 @@ function isSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdfff;
 }
 
+/** The keys of a resource's objects by the text of one field (fieldText). */
+interface FieldIndex {
+  path: readonly string[];
+  byValue: Map<string, Set<string>>;
+}
+
+function indexObject(index: FieldIndex, key: string, object: KubeObject): void {
+  const value = fieldText(object, index.path);
+  if (value === undefined) return;
+  let keys = index.byValue.get(value);
+  if (!keys) index.byValue.set(value, (keys = new Set()));
+  keys.add(key);
+}
+
+/** Forgets the object's entry, and the value once no object has it: values of objects gone leave nothing behind. */
+function unindexObject(index: FieldIndex, key: string, object: KubeObject): void {
+  const value = fieldText(object, index.path);
+  const keys = value === undefined ? undefined : index.byValue.get(value);
+  keys?.delete(key);
+  if (keys?.size === 0) index.byValue.delete(value!);
+}
+
 /** One resource's objects, current up to `through`. */
 class ResourceCache {
   private readonly objects = new Map<string, KubeObject>();
@@ -72,6 +108,8 @@ class ResourceCache {
   private lastChanged: bigint;
   /** Stops the change feed's deliveries to it. */
   unsubscribe: () => void = () => undefined;
+  /** Per path found by (the path's keys joined by NUL), the keys of the objects by the field's text: made at the first find. */
+  private readonly indexes = new Map<string, FieldIndex>();
 
   constructor(
     readonly resource: string,
@@ -92,8 +130,26 @@ class ResourceCache {
     this.lastChanged = resourceVersion;
     this.sorted = undefined;
     const key = keyOf(change.namespace, change.name);
+    const before = this.objects.get(key);
     if (change.type === 'DELETED') this.objects.delete(key);
     else this.objects.set(key, change.object);
+    for (const index of this.indexes.values()) {
+      if (before) unindexObject(index, key, before);
+      if (change.type !== 'DELETED') indexObject(index, key, change.object);
+    }
+  }
+
+  /** The objects whose field at `path` is one of `values`, by namespace and name. */
+  find(path: readonly string[], values: readonly string[]): KubeObject[] {
+    const name = path.join('\u0000');
+    let index = this.indexes.get(name);
+    if (!index) {
+      index = { path, byValue: new Map() };
+      for (const [key, object] of this.objects) indexObject(index, key, object);
+      this.indexes.set(name, index);
+    }
+    const keys = new Set(values.flatMap((value) => [...(index.byValue.get(value) ?? [])]));
+    return [...keys].map((key) => this.objects.get(key)!).sort(compareKeys);
   }
 
   get(namespace: string, name: string): KubeObject | undefined {
@@ -160,6 +216,11 @@ export class ObjectCache {
     if (from.resourceVersion < oldest) return { expiredAt: from.resourceVersion };
     // A continued list is read as of its first page: the cache is that only while nothing of it changed since.
     return cache.unchangedSince(from.resourceVersion) ? cache.list(options, from.resourceVersion) : undefined;
+  }
+
+  /** The objects whose field at `path` is one of `values`, as the store's find answers, or undefined when the store must answer. */
+  async find(resource: string, path: readonly string[], values: readonly string[]): Promise<KubeObject[] | undefined> {
+    return (await this.current(resource))?.cache.find(path, values);
   }
 
   /** The object as the store holds it now (null: there is none), or undefined when the store must answer. */

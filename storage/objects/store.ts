@@ -315,10 +315,17 @@ export class ObjectStore {
 
   /** The current objects whose field at `path` (e.g. ['spec', 'roleName']) is one of `values`, by namespace and name. */
   async find<T extends KubeObject = KubeObject>(resource: string, path: readonly string[], values: readonly string[]): Promise<T[]> {
-    const { rows } = await this.pool.query<{ object: T }>(this.sql.find(path), [resource, values]).catch((error: unknown) => {
+    const read = async () => {
+      const cached = await this.cache.find(resource, path, values);
+      this.onRead?.({ resource, from: cached ? 'memory' : 'store' });
+      return (
+        (cached as T[] | undefined) ??
+        (await this.pool.query<{ object: T }>(this.sql.find(path), [resource, values])).rows.map((row) => row.object)
+      );
+    };
+    return read().catch((error: unknown) => {
       throw storeError(error, `finding ${qualifiedResource(resource)} by ${path.join('.')}`);
     });
-    return rows.map((row) => row.object);
   }
 
   /**

@@ -144,13 +144,15 @@ for (const connecting of connectingKinds) {
       const roleName = unique('kept');
       const name = `kept-${connecting}`;
       t.is((await post(role(connecting, name, { roleName }))).status, 201);
-      // The store loses the object (a restore from an old backup, a store started empty). Its tables are changed
-      // behind the server's back: its memory of them is not what is tested here (a restored store is followed by
-      // a restart, as kube-apiserver's after an etcd restore), the ownership record is.
+      // The store loses the object (a restore from an old backup, a store started empty): its tables are changed
+      // behind the server's back, and the server restarts, as kube-apiserver does after an etcd restore (its
+      // memory of the store is not what is tested here; the ownership record is).
       const store = new URL(local.storeDsn).toString();
       await sql(store, 'DELETE FROM apiserver.objects WHERE name = $1', { params: [name] });
       await sql(store, 'DELETE FROM apiserver.claims WHERE name = $1', { params: [roleName] });
       t.deepEqual(await sql(store, 'SELECT 1 FROM apiserver.objects WHERE name = $1', { params: [name] }), []);
+      local = await local.restart();
+      request = rawClient(local.kubeconfig);
       const other = await post(role(connecting, name, { roleName }, 'team-b'));
       t.is(other.status, 409, other.text);
       t.regex(other.json().message, new RegExp(`role "${roleName}" belongs to default/${name}`));

@@ -187,3 +187,53 @@ test("a write is never decided by memory that has not heard of another replica's
   const deleted = await writer.store.delete(roles, 'team-a', 'app', { expectedResourceVersion: last.metadata.resourceVersion! });
   t.deepEqual(deleted.spec, { roleName: 'last' }, 'the delete returns the state the other replica left');
 });
+
+test('finds from memory answer as the store does, by any field, and see the write of another replica at once', async (t) => {
+  const reader = await replica(t);
+  const writer = await replica(t, reader.schema);
+  const fromStore = await ObjectStore.open((await suite.server()).superuserDsn, { schema: reader.schema });
+  t.teardown(() => fromStore.close());
+  const withSpec = (name: string, namespace: string, spec: Record<string, unknown>) => ({ ...role(name, namespace), spec });
+  await writer.store.create(
+    roles,
+    withSpec('b', 'team-b', { roleName: 'shared', connectionLimit: 5, databaseClusterRef: { name: 'one' } }),
+  );
+  await writer.store.create(roles, withSpec('a', 'team-b', { roleName: 'shared', connectionLimit: 5 }));
+  await writer.store.create(roles, withSpec('z', 'team-a', { roleName: 'other', connectionLimit: null, flag: true }));
+  await writer.store.create(roles, withSpec('c', 'team-a', { roleName: 'shared', memberOf: ['x', 'y'] }));
+  await reader.cached();
+  const finds: [string[], string[]][] = [
+    [['spec', 'roleName'], ['shared']],
+    [
+      ['spec', 'roleName'],
+      ['other', 'shared', 'none'],
+    ],
+    [['spec', 'connectionLimit'], ['5']],
+    [
+      ['spec', 'connectionLimit'],
+      ['null', ''],
+    ],
+    [['spec', 'flag'], ['true']],
+    [['spec', 'memberOf'], ['["x","y"]']],
+    [['spec', 'databaseClusterRef', 'name'], ['one']],
+    [['spec', 'missing', 'name'], ['one']],
+    [
+      ['metadata', 'name'],
+      ['a', 'z'],
+    ],
+  ];
+  const compare = async (when: string) => {
+    for (const [path, values] of finds) {
+      const before = reader.reads.memory;
+      const found = await reader.store.find(roles, path, values);
+      t.true(reader.reads.memory > before, `${when}: ${path.join('.')} from memory`);
+      t.deepEqual(keys(found), keys(await fromStore.find(roles, path, values)), `${when}: ${path.join('.')} = ${values.join(', ')}`);
+    }
+  };
+  await compare('created');
+  const b = await writer.store.get(roles, 'team-b', 'b');
+  await writer.store.update(roles, { ...b, spec: { roleName: 'other', flag: true } });
+  await writer.store.delete(roles, 'team-a', 'c');
+  await compare('changed by the other replica just before');
+  t.deepEqual(keys(await reader.store.find(roles, ['spec', 'roleName'], ['shared'])), ['team-b/a']);
+});
