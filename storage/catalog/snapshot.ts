@@ -240,15 +240,13 @@ scoped AS (
   FROM pg_proc p JOIN schemas n ON n.oid = p.pronamespace
 )`;
 
-const objectsQuery = `${objectsCte}
-SELECT schema, kind, key, name, args, pg_get_userbyid(owner) AS owner FROM scoped`;
-
-// Objects grouped by their ACL and owner, each distinct ACL written out once as text (aclitems.ts reads who holds
-// what): tables granted alike (ON ALL TABLES, default privileges) share one, so 20 tables granted to 1,000 roles
-// cost one ACL of 1,000 items, not 20. With each group, the count of objects of its schema and kind, and how many
-// each owner owns: a privilege is held on "all" when the groups granting it hold every object the role does not
-// own. For a few roles ($1), only the objects whose ACL names one of them (pg_shdepend, by its index) are grouped.
-const grantsQuery = (few: boolean) => `${objectsCte},
+// The objects, and the objects grouped by their ACL and owner, in one query: the objects are gathered once for
+// both. Each distinct ACL is written out once as text (aclitems.ts reads who holds what): tables granted alike (ON
+// ALL TABLES, default privileges) share one, so 20 tables granted to 1,000 roles cost one ACL of 1,000 items, not
+// 20. With each group, the count of objects of its schema and kind, and how many each owner owns: a privilege is
+// held on "all" when the groups granting it hold every object the role does not own. For a few roles ($1), only the
+// objects whose ACL names one of them (pg_shdepend, by its index) are grouped.
+const objectsQuery = (few: boolean) => `${objectsCte},
 granted AS (${
   few
     ? `SELECT * FROM scoped WHERE (classid, oid) IN (SELECT classid, objid FROM pg_shdepend
@@ -264,10 +262,13 @@ acls AS MATERIALIZED (SELECT row_number() OVER () AS id, acl, owner FROM (SELECT
 groups AS (
   SELECT g.schema, g.kind, x.id, array_agg(g.key) AS keys
   FROM granted g JOIN acls x ON x.acl = g.acl AND x.owner = g.owner GROUP BY 1, 2, 3)
-SELECT g.schema, g.kind, to_json(g.keys) AS keys, pg_get_userbyid(x.owner) AS owner, ${few ? itemsNaming('x.acl', '$1') : aclText('x.acl')} AS items, t.total, o.owned
-FROM groups g JOIN acls x ON x.id = g.id
-JOIN totals t ON t.schema = g.schema AND t.kind = g.kind
-JOIN owned o ON o.schema = g.schema AND o.kind = g.kind`;
+SELECT
+  (SELECT COALESCE(json_agg(o), '[]') FROM (SELECT schema, kind, key, name, args, pg_get_userbyid(owner) AS owner FROM scoped) o) AS objects,
+  (SELECT COALESCE(json_agg(r), '[]') FROM (
+     SELECT g.schema, g.kind, to_json(g.keys) AS keys, pg_get_userbyid(x.owner) AS owner, ${few ? itemsNaming('x.acl', '$1') : aclText('x.acl')} AS items, t.total, o.owned
+     FROM groups g JOIN acls x ON x.id = g.id
+     JOIN totals t ON t.schema = g.schema AND t.kind = g.kind
+     JOIN owned o ON o.schema = g.schema AND o.kind = g.kind) r) AS groups`;
 
 const defaultsQuery = (few: boolean) => `
 SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema, ${defaultAclKind} AS kind,
@@ -284,7 +285,7 @@ const extensionsQuery = `SELECT e.extname AS name, n.nspname AS schema FROM pg_e
 const queryTexts = (few: boolean) => ({
   databases: { measured: databasesQuery(few, true), unmeasured: databasesQuery(few, false) },
   schemas: schemasQuery(few),
-  grants: grantsQuery(few),
+  objects: objectsQuery(few),
   defaults: defaultsQuery(few),
 });
 const textsByCount = { few: queryTexts(true), many: queryTexts(false) };
@@ -339,14 +340,13 @@ function readGrants(rows: readonly GroupRow[], roles: ReadonlySet<string>, schem
   }
 }
 
-/** Reads one database's schemas, object grants and default privileges (5 queries, run together). */
+/** Reads one database's schemas, objects and their grants, default privileges and extensions (4 queries, run together). */
 export async function readDatabaseContents(db: Queryable, roles: readonly string[]): Promise<DatabaseContents> {
   const texts = textsFor(roles);
   const params = isFew(roles) ? [roles] : [];
-  const [schemaRows, objectRows, grantRows, defaultRows, extensionRows] = await Promise.all([
+  const [schemaRows, objectsAndGroups, defaultRows, extensionRows] = await Promise.all([
     db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable' | 'publicPrivileges'> & { aclItems: string[] }>>(texts.schemas, params),
-    db.query<Row<{ schema: string; kind: ObjectKind; key: string } & LiveObject>>(objectsQuery),
-    db.query<Row<GroupRow>>(texts.grants, params),
+    db.query<{ objects: ({ schema: string; kind: ObjectKind; key: string } & LiveObject)[]; groups: GroupRow[] }>(texts.objects, params),
     db.query<Row<{ creator: string; schema: string; kind: ObjectKind; items: string[] }>>(texts.defaults, params),
     db.query<Row<{ name: string; schema: string }>>(extensionsQuery),
   ]);
@@ -361,8 +361,9 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
       defaults: new Map(),
     });
   }
-  for (const r of objectRows.rows) schemas.get(r.schema)?.objects[r.kind].set(r.key, { name: r.name, args: r.args, owner: r.owner });
-  readGrants(grantRows.rows, covered, schemas);
+  const { objects, groups } = objectsAndGroups.rows[0]!;
+  for (const r of objects) schemas.get(r.schema)?.objects[r.kind].set(r.key, { name: r.name, args: r.args, owner: r.owner });
+  readGrants(groups, covered, schemas);
   for (const r of defaultRows.rows) {
     const schema = schemas.get(r.schema);
     if (!schema) continue;
