@@ -159,6 +159,11 @@ SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolinherit AS inherit, r.rol
        to_json(COALESCE(t.databases, '{}')) AS "touchedDatabases"
 FROM pg_roles r LEFT JOIN touched t ON t.role = r.oid WHERE r.rolname = ANY($1)`;
 
+/** The server's facts and the roles, in one query: a statement less on the maintenance database's few connections. */
+const serverAndRolesQuery = `
+SELECT (SELECT row_to_json(s) FROM (${serverQuery}) s) AS server,
+       (SELECT COALESCE(json_agg(r), '[]') FROM (${rolesQuery}) r) AS roles`;
+
 const passwordsQuery = `SELECT rolname AS name, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)`;
 
 /** The object's ACL names one of the roles (`roles`: the parameter that holds them), by pg_shdepend's index. */
@@ -416,23 +421,25 @@ async function contentsOf(
  */
 export async function readSnapshot(cluster: Queryable, database: (name: string) => Queryable, scope: SnapshotScope): Promise<Snapshot> {
   const roles = [...scope.roles];
-  const serverRead = cluster
+  const serverAndRoles = cluster
     .query<{
-      version: number;
-      currentUser: string;
-      maintenanceDatabase: string;
-      superuser: boolean;
-      canReadPasswords: boolean;
-      ownershipSchema: string | null;
-    }>(serverQuery)
+      server: {
+        version: number;
+        currentUser: string;
+        maintenanceDatabase: string;
+        superuser: boolean;
+        canReadPasswords: boolean;
+        ownershipSchema: string | null;
+      };
+      roles: Omit<LiveRole, 'password'>[];
+    }>(serverAndRolesQuery, [roles])
     .then(({ rows }) => rows[0]!);
-  const roleRead = cluster.query<Row<Omit<LiveRole, 'password'>>>(rolesQuery, [roles]);
   const databaseRead = cluster.query<DatabaseRow>(
     textsFor(roles).databases[scope.usage ? 'measured' : 'unmeasured'],
     isFew(roles) ? [[...scope.databases], roles] : [[...scope.databases]],
   );
   // A role created between the reads of roles and passwords is not in this snapshot: its password waits for the next.
-  const passwordRead = serverRead.then((server) =>
+  const passwordRead = serverAndRoles.then(({ server }) =>
     server.canReadPasswords ? cluster.query<{ name: string; password: string | null }>(passwordsQuery, [roles]) : undefined,
   );
   // Contents a read names are read at once, beside the roles; those only the roles touch, once the roles are known.
@@ -445,8 +452,8 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     for (const d of rows) if (named(d.name)) void readContents(d);
     return rows;
   });
-  const [server, roleRows, databaseRows, passwordRows] = await Promise.all([serverRead, roleRead, databasesRead, passwordRead]);
-  const liveRoles = new Map(roleRows.rows.map((r) => [r.name, r as LiveRole]));
+  const [{ server, roles: roleRows }, databaseRows, passwordRows] = await Promise.all([serverAndRoles, databasesRead, passwordRead]);
+  const liveRoles = new Map(roleRows.map((r) => [r.name, r as LiveRole]));
   for (const r of passwordRows?.rows ?? []) {
     const role = liveRoles.get(r.name);
     if (role) role.password = r.password;
