@@ -70,6 +70,13 @@ SELECT (SELECT system_identifier::text FROM pg_control_system()) AS "systemIdent
          (SELECT coalesce(json_agg(DISTINCT name), '[]') FROM pg_available_extension_versions WHERE trusted AND name = ANY($3)) END
          AS "trustedExtensions"`;
 
+/** The facts with the records of the names asked about, from the table of `schema`: one query. */
+const factsAndRecordsQuery = (schema: string) => `${factsQuery},
+       (SELECT coalesce(json_agg(o), '[]') FROM (${ownersQuery(schema)}) o) AS records`;
+
+/** SQLSTATEs of a table of records that is gone, or that the connecting user may no longer read. */
+const recordsUnreadable = new Set(['42P01', '3F000', '42501']);
+
 const databasesQuery = `SELECT datname AS name, datistemplate AS template FROM pg_database WHERE datname = ANY($1)`;
 
 /** Of `databases`, those that are templates: the server keeps no connection to one, nor installs triggers in one. */
@@ -103,18 +110,25 @@ function readOwners(server: Queryable, schema: string, scope: FactsScope): Promi
 
 /**
  * The facts the rules below need, for these names only. `recordsIn`: the schema of ownership records seen
- * before, read beside the facts (a table since dropped is read no more).
+ * before, whose records come in the same query (a table since dropped, or no longer readable, fails it: the
+ * facts are then read alone).
  */
 export async function readServerFacts(
   server: Queryable,
   scope: FactsScope,
   recordsIn?: string,
 ): Promise<ServerFacts & { recordsKept: boolean }> {
-  const early = recordsIn === undefined ? undefined : readOwners(server, recordsIn, scope).catch(() => undefined);
-  const { rows } = await server.query<FactsRow>(factsQuery, [[...scope.roles], [...scope.databases], [...scope.extensions]]);
-  const { roles, databases, trustedExtensions, ...about } = rows[0]!;
-  const fromEarly = about.recordsKept && recordsIn === about.ownershipSchema ? await early : undefined;
-  const records = about.recordsKept ? (fromEarly ?? (await readOwners(server, about.ownershipSchema, scope))) : [];
+  const parameters = [[...scope.roles], [...scope.databases], [...scope.extensions]];
+  const factsAlone = () => server.query<FactsRow & { records?: OwnerRow[] }>(factsQuery, parameters);
+  const { rows } = await (recordsIn === undefined
+    ? factsAlone()
+    : server.query<FactsRow & { records?: OwnerRow[] }>(factsAndRecordsQuery(recordsIn), parameters).catch((error: unknown) => {
+        if (!recordsUnreadable.has((error as { code?: string }).code ?? '')) throw error;
+        return factsAlone();
+      }));
+  const { roles, databases, trustedExtensions, records: read, ...about } = rows[0]!;
+  const readHere = about.recordsKept && recordsIn === about.ownershipSchema ? read : undefined;
+  const records = about.recordsKept ? (readHere ?? (await readOwners(server, about.ownershipSchema, scope))) : [];
   return {
     ...about,
     roles: new Map(roles.map(({ name, ...facts }) => [name, facts])),
