@@ -218,8 +218,13 @@ export class ObjectCache {
     return cache.unchangedSince(from.resourceVersion) ? cache.list(options, from.resourceVersion) : undefined;
   }
 
-  /** The objects whose field at `path` is one of `values`, as the store's find answers, or undefined when the store must answer. */
+  /**
+   * The objects whose field at `path` is one of `values`, as the store's find answers, or undefined when the store
+   * must answer. Only a resource held already is found in memory: a find never fills one (Events, found by the
+   * object they are about and never listed, would all be held).
+   */
   async find(resource: string, path: readonly string[], values: readonly string[]): Promise<KubeObject[] | undefined> {
+    if (!this.ready.has(resource)) return undefined;
     return (await this.current(resource))?.cache.find(path, values);
   }
 
@@ -245,8 +250,12 @@ export class ObjectCache {
       this.fill(resource);
       return undefined;
     }
+    // What the cache held before the store is asked: a store that answers less went back. The cache may move on
+    // past the answer meanwhile (a write of this process delivered while the read was on its way): it then holds
+    // more than the read, not less.
+    const known = cache.through;
     const { resourceVersion, oldest } = await this.source.state();
-    if (resourceVersion < cache.through) {
+    if (resourceVersion < known) {
       // The store went back (restored from an older copy, or started anew): what the cache holds is not in it.
       if (this.ready.get(resource) === cache) this.ready.delete(resource);
       cache.unsubscribe();

@@ -287,8 +287,8 @@ export class ObjectStore {
     }
   }
 
-  private async heldElsewhere(tx: pg.Pool | pg.PoolClient, key: ObjectKey, uid: string, claim: Claim): Promise<void> {
-    const { rows } = await tx.query<{ uid: string; resource: string; namespace: string; object_name: string }>(this.sql.claimHolder, [
+  private async heldElsewhere(reader: pg.Pool | pg.PoolClient, key: ObjectKey, uid: string, claim: Claim): Promise<void> {
+    const { rows } = await reader.query<{ uid: string; resource: string; namespace: string; object_name: string }>(this.sql.claimHolder, [
       claim.server,
       claim.kind,
       claim.name,

@@ -6,6 +6,8 @@ import { Conflict, Expired, NotFound, ObjectStore } from '../../storage/objects/
 import { sql, unique } from '../support/postgres.ts';
 import { keys, replicaWithOwnUser, role, roles, storeSuite, until } from './support.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
+import { ObjectCache } from '../../storage/objects/cache.ts';
+import type { Change } from '../../storage/objects/types.ts';
 
 const suite = storeSuite(test);
 
@@ -236,4 +238,41 @@ test('finds from memory answer as the store does, by any field, and see the writ
   await writer.store.delete(roles, 'team-a', 'c');
   await compare('changed by the other replica just before');
   t.deepEqual(keys(await reader.store.find(roles, ['spec', 'roleName'], ['shared'])), ['team-b/a']);
+});
+
+test("a read of the store's resourceVersion overtaken by a change delivered meanwhile keeps the cache: only a store that answers less than the cache held before went back", async (t) => {
+  // A source in memory, its answers in the test's hands: the cache's contract with the store, not the store.
+  let listed = 0;
+  const states: ((state: { resourceVersion: bigint; oldest: bigint }) => void)[] = [];
+  let listener: ((change: Change) => void) | undefined;
+  const cache = new ObjectCache({
+    listAll: async () => {
+      listed++;
+      return { items: [role('a')], resourceVersion: 10n };
+    },
+    state: () => new Promise((resolve) => states.push(resolve)),
+    subscribe: async (onChange) => {
+      listener = onChange;
+      return () => undefined;
+    },
+    delivered: async () => true,
+  });
+  t.is(await cache.get(roles, 'team-a', 'a'), undefined, 'the first read fills the cache; the store answers it');
+  await until('the cache is filled', () => listed === 1 && listener !== undefined);
+  const read = cache.get(roles, 'team-a', 'b');
+  await until('the read asks the store', () => states.length === 1);
+  // This process's write, committed after the read's answer was made, is delivered before that answer arrives.
+  const b = { ...role('b'), metadata: { ...role('b').metadata, resourceVersion: '11' } };
+  listener!({ type: 'ADDED', resource: roles, namespace: 'team-a', name: 'b', resourceVersion: '11', object: b });
+  states.shift()!({ resourceVersion: 10n, oldest: 0n });
+  t.deepEqual(await read, b, 'answered from memory, which holds more than the read');
+  const after = cache.get(roles, 'team-a', 'b');
+  await until('the next read asks the store', () => states.length === 1);
+  states.shift()!({ resourceVersion: 11n, oldest: 0n });
+  t.deepEqual(await after, b);
+  t.is(listed, 1, 'never filled again');
+  const wentBack = cache.get(roles, 'team-a', 'b');
+  await until('a read asks the store', () => states.length === 1);
+  states.shift()!({ resourceVersion: 5n, oldest: 0n });
+  t.is(await wentBack, undefined, 'a store that answers less than the cache held before went back: the store answers');
 });
