@@ -55,6 +55,7 @@ export class Metrics {
   private readonly catalog: Histogram<'kind' | 'ok'>;
   private readonly passes: Counter<'cluster'>;
   private readonly lastPass: Gauge<'cluster'>;
+  private readonly droppedEvents: Counter;
   private readonly poolSources: (() => (PoolStats & { cluster: string })[])[] = [];
   private readonly loopSources: (() => number)[] = [];
   private readonly backingOffSources: (() => number)[] = [];
@@ -98,6 +99,11 @@ export class Metrics {
       name: 'reconcile_last_pass_start_timestamp_seconds',
       help: 'When the last finished pass of each DatabaseCluster started on this replica (Unix time).',
       labelNames: ['cluster'],
+      registers,
+    });
+    this.droppedEvents = new Counter({
+      name: 'events_dropped_total',
+      help: 'Events never sent: too many were waiting to be sent, or the server was stopping.',
       registers,
     });
     // Gauges read at every scrape: the sum of what their sources say.
@@ -148,6 +154,11 @@ export class Metrics {
   readonly countPass = (cluster: string, startedAt: number): void => {
     this.passes.inc({ cluster });
     this.lastPass.set({ cluster }, startedAt / 1000);
+  };
+
+  /** For queuedEvents' onDropped. */
+  readonly countDroppedEvents = (count: number): void => {
+    this.droppedEvents.inc(count);
   };
 
   /** The number of loops running, read at every scrape, e.g. `() => reconciler.clusters().length`. */

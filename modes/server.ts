@@ -107,7 +107,10 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
   const locks = new ObjectLocks();
   const events = queuedEvents(
     parts.events((error) => log.warn(failure(error), 'recording an Event failed')),
-    (count) => log.warn({ count }, 'Events dropped: too many were waiting to be sent, or the server was stopping'),
+    (count) => {
+      metrics.countDroppedEvents(count);
+      log.warn({ count }, 'Events dropped: too many were waiting to be sent, or the server was stopping');
+    },
   );
   // Stopped after the reconciler and the requests, which record them; local mode's go to the store, closed after.
   stops.add(() => events.drain(eventDrainMs));

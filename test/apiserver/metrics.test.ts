@@ -222,3 +222,11 @@ test("a scrape shows how many loops run on this replica and when each cluster's 
   text = await metrics.registry.metrics();
   t.regex(text, /^reconcile_loops 0$/m, 'read at each scrape');
 });
+
+test('Events dropped are counted: each report of the queue adds its count', async (t) => {
+  const metrics = new Metrics();
+  t.regex(await metrics.registry.metrics(), /^events_dropped_total 0$/m);
+  metrics.countDroppedEvents(49);
+  metrics.countDroppedEvents(3);
+  t.regex(await metrics.registry.metrics(), /^events_dropped_total 52$/m);
+});

@@ -195,10 +195,14 @@ test.serial('delete removes the objects, and get then says NotFound', async (t) 
   t.regex(get.stderr, /Error from server \(NotFound\): databaseroles.postgres.databases.dinhloc.dev "app-user" not found/);
 });
 
-test.serial('kubectl get --raw /metrics shows request counts by verb, resource and code, and the catalog pools', async (t) => {
-  const { stdout, code, stderr } = await local.kubectl(['get', '--raw', '/metrics']);
-  t.is(code, 0, stderr);
-  t.regex(stdout, /apiserver_request_total\{verb="LIST",resource="databaseroles",subresource="",code="200"\} \d+/);
-  t.regex(stdout, /catalog_operation_duration_seconds_count\{kind="snapshot",ok="true"\} \d+/);
-  t.regex(stdout, /catalog_pool_connections\{cluster="main-cluster",database="[^"]+",state="total"\} \d+/);
-});
+test.serial(
+  'kubectl get --raw /metrics shows request counts by verb, resource and code, the catalog pools and Events dropped',
+  async (t) => {
+    const { stdout, code, stderr } = await local.kubectl(['get', '--raw', '/metrics']);
+    t.is(code, 0, stderr);
+    t.regex(stdout, /^events_dropped_total 0$/m, 'none dropped here');
+    t.regex(stdout, /apiserver_request_total\{verb="LIST",resource="databaseroles",subresource="",code="200"\} \d+/);
+    t.regex(stdout, /catalog_operation_duration_seconds_count\{kind="snapshot",ok="true"\} \d+/);
+    t.regex(stdout, /catalog_pool_connections\{cluster="main-cluster",database="[^"]+",state="total"\} \d+/);
+  },
+);
