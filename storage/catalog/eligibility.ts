@@ -100,6 +100,8 @@ interface FactsRow {
   roles: (RoleFacts & { name: string })[];
   databases: { name: string; template: boolean }[];
   trustedExtensions: string[];
+  /** The records of the names asked about, where the query read them too (factsAndRecordsQuery). */
+  records?: OwnerRow[];
 }
 
 type OwnerRow = OwnerRecord & { kind: OwnedKind; name: string };
@@ -119,10 +121,10 @@ export async function readServerFacts(
   recordsIn?: string,
 ): Promise<ServerFacts & { recordsKept: boolean }> {
   const parameters = [[...scope.roles], [...scope.databases], [...scope.extensions]];
-  const factsAlone = () => server.query<FactsRow & { records?: OwnerRow[] }>(factsQuery, parameters);
+  const factsAlone = () => server.query<FactsRow>(factsQuery, parameters);
   const { rows } = await (recordsIn === undefined
     ? factsAlone()
-    : server.query<FactsRow & { records?: OwnerRow[] }>(factsAndRecordsQuery(recordsIn), parameters).catch((error: unknown) => {
+    : server.query<FactsRow>(factsAndRecordsQuery(recordsIn), parameters).catch((error: unknown) => {
         if (!recordsUnreadable.has((error as { code?: string }).code ?? '')) throw error;
         return factsAlone();
       }));

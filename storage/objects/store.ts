@@ -515,19 +515,14 @@ export class ObjectStore {
     return this.transaction(doing, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', body);
   }
 
-  /** `body` gets the answer of `begin` too: a write takes its resourceVersion with it. */
-  private async transaction<T>(
-    doing: string,
-    begin: string,
-    body: (tx: pg.PoolClient, opened: pg.QueryResult | pg.QueryResult[]) => Promise<T>,
-  ): Promise<T> {
+  private async transaction<T>(doing: string, begin: string, body: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch((error: unknown) => {
       throw storeError(error, doing);
     });
     let failed = false;
     try {
-      const opened = await client.query(begin);
-      const result = await body(client, opened as pg.QueryResult | pg.QueryResult[]);
+      await client.query(begin);
+      const result = await body(client);
       await client.query('COMMIT');
       return result;
     } catch (error) {
