@@ -2,7 +2,9 @@
 // away, and an 'error' with no listener is thrown by Node: a pool listens on its idle clients only, not on
 // those checked out, so every client gets a listener of its own. The query under way is rejected all the
 // same, and the pool replaces the broken client.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { getOrAdd } from '../lib/maps.ts';
 
 const ignore = () => undefined;
 
@@ -40,4 +42,40 @@ export function isConnectionFault(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   if (typeof code === 'string' && (unreachableErrnos.has(code) || unavailableSqlstates.has(code) || code.startsWith('08'))) return true;
   return typeof message === 'string' && lostConnection.test(message);
+}
+
+/** A prepared statement's name: a digest of its text, the same on every connection (the texts are the code's own). */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  return getOrAdd(statementNames, text, () => `pgapi_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`);
+}
+
+/** A prepared statement unknown to the server connection (26000), or its name taken there (42P05): a pooler moved the session. */
+function preparedStatementLost(error: unknown): boolean {
+  const { code } = (error ?? {}) as { code?: unknown };
+  return code === '26000' || code === '42P05';
+}
+
+type Sender = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+/**
+ * Queries sent as statements prepared once per connection (named by their text): PostgreSQL then parses them
+ * once, and plans them once when it finds a generic plan as good (plan_cache_mode auto), which for small catalog
+ * and store statements is most of their cost. A pooler in transaction mode (PgBouncer before 1.21) hands a
+ * session's statements to other server connections, where a name is unknown (26000) or already taken (42P05):
+ * from then on these queries go unnamed, the failed one again at once.
+ */
+export class PreparedStatements {
+  private preparing = true;
+
+  async query<R extends pg.QueryResultRow>(sender: Sender, text: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    if (!this.preparing) return sender.query<R>(text, params);
+    try {
+      return await sender.query<R>({ name: statementName(text), text, values: params });
+    } catch (error) {
+      if (!preparedStatementLost(error)) throw error;
+      this.preparing = false;
+      return sender.query<R>(text, params);
+    }
+  }
 }

@@ -1,7 +1,7 @@
 // One PostgreSQL server (a DatabaseCluster): a pool per database, coalesced snapshots, and plans applied one
 // transaction per database, serialized per database so concurrent GRANTs never collide.
 import type pg from 'pg';
-import { guardedClient, guardedPool, isConnectionFault } from '../connections.ts';
+import { guardedClient, guardedPool, isConnectionFault, PreparedStatements } from '../connections.ts';
 import {
   driftInstallPresent,
   planDriftTriggers,
@@ -189,6 +189,7 @@ export class ServerCatalog {
   private draining = false;
   /** The schema of ownership records the last facts found: read beside the next facts. */
   private recordsIn: string | undefined;
+  private readonly prepared = new PreparedStatements();
   /** Whether the last snapshot found the connecting user a superuser, whose GRANTs PostgreSQL never refuses in part. */
   private superuser = false;
   /** Whether the connecting user may read pg_authid, and the server's version: asked once, again after a failure. */
@@ -226,7 +227,10 @@ export class ServerCatalog {
       query: async <R extends object>(text: string, params?: unknown[]) => {
         const client = await this.checkout(database);
         try {
-          const result = await client.query<R & pg.QueryResultRow>(text, params);
+          // A query with parameters has a text of the code's own: prepared (connections.ts).
+          const result = params?.length
+            ? await this.prepared.query<R & pg.QueryResultRow>(client, text, params)
+            : await client.query<R & pg.QueryResultRow>(text, params);
           client.release();
           return result;
         } catch (error) {

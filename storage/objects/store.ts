@@ -12,7 +12,7 @@ import pg from 'pg';
 import { connectionConfig } from '../catalog/dsn.ts';
 import { identifierError } from '../catalog/identifiers.ts';
 import type { StoreLocation } from '../catalog/eligibility.ts';
-import { guardedPool, isConnectionFault } from '../connections.ts';
+import { guardedPool, isConnectionFault, PreparedStatements } from '../connections.ts';
 import { AlreadyExists, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource, type ObjectKey } from './errors.ts';
 import { ObjectCache } from './cache.ts';
 import { ChangeFeed, type ChangeWindow, type WatchOptions } from './feed.ts';
@@ -110,6 +110,8 @@ function storeError(error: unknown, doing: string): Error {
 
 export class ObjectStore {
   private readonly sql: Statements;
+  /** The statements every write and read sends, prepared once per connection. */
+  private readonly prepared = new PreparedStatements();
   private readonly feed: ChangeFeed;
   /** Lists and gets from memory, kept current by the feed (cache.ts). */
   private readonly cache: ObjectCache;
@@ -471,7 +473,7 @@ export class ObjectStore {
     const [before, after] = aroundResourceVersion(object);
     const parameters = [key.resource, key.namespace, key.name, uidOrExpected, before, after, this.schema, ...claims];
     return this.feed.writing(async () => {
-      const { rows } = await this.pool.query<{ resource_version: string }>(this.sql.written[type], parameters);
+      const { rows } = await this.prepared.query<{ resource_version: string }>(this.pool, this.sql.written[type], parameters);
       const resourceVersion = rows[0]?.resource_version;
       if (resourceVersion === undefined) return undefined;
       // As the log holds it: a copy no caller shares.
@@ -482,12 +484,12 @@ export class ObjectStore {
   }
 
   private async stored(query: pg.Pool | pg.PoolClient, key: ObjectKey): Promise<KubeObject | undefined> {
-    const { rows } = await query.query<{ object: KubeObject }>(this.sql.get, [key.resource, key.namespace, key.name]);
+    const { rows } = await this.prepared.query<{ object: KubeObject }>(query, this.sql.get, [key.resource, key.namespace, key.name]);
     return rows[0]?.object;
   }
 
   private async state(query: pg.Pool | pg.PoolClient): Promise<{ resourceVersion: bigint; oldest: bigint }> {
-    const { rows } = await query.query<{ resource_version: string; compacted_through: string }>(this.sql.state);
+    const { rows } = await this.prepared.query<{ resource_version: string; compacted_through: string }>(query, this.sql.state, []);
     return { resourceVersion: BigInt(rows[0]!.resource_version), oldest: BigInt(rows[0]!.compacted_through) };
   }
 

@@ -1,0 +1,97 @@
+// The catalog's queries go as prepared statements (connections.ts). Through a pooler in transaction mode, which
+// hands each transaction of a client to whichever server connection is free, a statement prepared on one server
+// connection is unknown on the next: the catalog must notice and go on unnamed. PgBouncer 1.18 (Debian's) keeps
+// no prepared statements across server connections, so it is the pooler that breaks them.
+import test from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort } from '../../storage/embedded-postgres.ts';
+import { ServerCatalog } from '../../storage/catalog/server.ts';
+import { sql, startTestServer, testServerNames, unique } from '../support/postgres.ts';
+
+function pgbouncerPath(): string {
+  const candidates = [process.env.PGBOUNCER, '/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'];
+  const found = candidates.find((p) => p !== undefined && existsSync(p)) ?? spawnSync('which', ['pgbouncer']).stdout?.toString().trim();
+  if (!found) throw new Error('pgbouncer is needed by this test: install the Debian package pgbouncer (.ci/run does) or set PGBOUNCER');
+  return found;
+}
+
+/** PgBouncer in transaction mode, two server connections, in front of the server `dsn` names. */
+async function startPgBouncer(dsn: string): Promise<{ dsn: string; stop(): Promise<void> }> {
+  const target = new URL(dsn);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'pgbouncer-'));
+  chmodSync(dir, 0o755);
+  const ini = join(dir, 'pgbouncer.ini');
+  writeFileSync(
+    ini,
+    `[databases]
+* = host=${target.hostname} port=${target.port} user=${decodeURIComponent(target.username)} password=${decodeURIComponent(target.password)}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${port}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 50
+ignore_startup_parameters = statement_timeout,lock_timeout
+`,
+  );
+  chmodSync(ini, 0o644);
+  // PgBouncer refuses to run as root: it drops to nobody then.
+  const asRoot = process.getuid?.() === 0;
+  const child: ChildProcess = spawn(pgbouncerPath(), [...(asRoot ? ['-u', 'nobody'] : []), ini], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = new URL(dsn);
+  url.port = String(port);
+  const stop = async () => {
+    child.kill('SIGINT');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let attempt = 0; ; attempt++) {
+    const client = new pg.Client({ connectionString: url.toString() });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      await client.end();
+      return { dsn: url.toString(), stop };
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      if (attempt === 100 || child.exitCode !== null) {
+        await stop();
+        throw new Error(`PgBouncer did not start: ${(error as Error).message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+test('catalog reads through PgBouncer in transaction mode, which moves a session between server connections, all succeed', async (t) => {
+  const server = await startTestServer(testServerNames().at(-1)!);
+  t.teardown(() => server.stop());
+  const role = unique('pooled_role');
+  await sql(server.superuserDsn, `CREATE ROLE ${role} LOGIN`);
+  const bouncer = await startPgBouncer(server.superuserDsn);
+  t.teardown(() => bouncer.stop());
+  const catalog = new ServerCatalog(bouncer.dsn);
+  t.teardown(() => catalog.close());
+  // Reads at once on the catalog's two connections per database, round after round: PgBouncer gives each
+  // transaction the server connection that is free, so a connection's statements land on both.
+  for (let round = 0; round < 10; round++) {
+    const [snapshot, facts, wide] = await Promise.all([
+      catalog.snapshot({ roles: [role], databases: ['postgres'], contents: ['postgres'] }, { fresh: true }),
+      catalog.serverFacts({ roles: [role], databases: ['postgres'], extensions: [] }),
+      catalog.snapshot({ roles: [role, 'postgres'], databases: ['postgres'] }, { fresh: true }),
+    ]);
+    t.true(snapshot.roles.get(role)?.login, `round ${round}: the role as the catalog holds it`);
+    const contents = snapshot.databases.get('postgres')?.contents;
+    t.true(contents !== undefined && 'schemas' in contents && contents.schemas.has('public'), `round ${round}: the database's contents`);
+    t.true(facts.roles.has(role), `round ${round}: the server's facts`);
+    t.true(wide.roles.has(role), `round ${round}: a read of more roles`);
+  }
+});
