@@ -166,7 +166,11 @@ function storeAccess(store: ResourceStore, resource: string): ObjectAccess {
   };
 }
 
-/** The store's Secret changes from now on; after a gap the change feed cannot replay (Expired), from then on. */
+/**
+ * The store's Secret changes from now on; after a gap the change feed cannot replay (Expired), from then on. While
+ * the watch is open it says so (following): this process's own writes reach it before they return, so the Secrets
+ * read at every write (a cluster's DSN, a role's password) may be kept in memory (secretcache.ts).
+ */
 function watchStoreSecrets(store: ResourceStore, changes: SecretChanges): { stop(): void } {
   let gap = false;
   return keepWatching(async (ended) => {
@@ -174,6 +178,7 @@ function watchStoreSecrets(store: ResourceStore, changes: SecretChanges): { stop
       resource: storeResource(secrets),
       onError: () => {
         gap = true;
+        changes.following?.(false);
         ended();
       },
     });
@@ -181,7 +186,11 @@ function watchStoreSecrets(store: ResourceStore, changes: SecretChanges): { stop
       gap = false;
       changes.missed();
     }
-    return stop;
+    changes.following?.(true);
+    return () => {
+      changes.following?.(false);
+      stop();
+    };
   }, changes.failed);
 }
 

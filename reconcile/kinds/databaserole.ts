@@ -171,8 +171,11 @@ async function desiredOf(
 
 /** Tenancy and eligibility; the role name is claimed on its server, and the write runs once the object is stored. */
 async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | undefined, request: WriteContext): Promise<Admission> {
-  // The cluster's Databases, read once, beside the cluster's checks: for tenancy, eligibility and the write.
+  // The cluster's Databases, read once, beside the cluster's checks: for tenancy, eligibility and the write. The
+  // password Secret too, for the write: reads from memory begun in one turn share one read of the store's resourceVersion.
   const databasesRead = startedEarly(objectsOnCluster(deps, resources.databases, object.spec.databaseClusterRef.name));
+  const secrets = readOnce(deps);
+  const passwordRead = startedEarly(passwordOf(deps, object, secrets, false));
   const cluster = await admitToCluster(deps, object, old === undefined, {
     resource: resources.roles,
     keyPath: ['spec', 'roleName'],
@@ -187,7 +190,7 @@ async function admit(deps: Dependencies, object: RoleObject, old: RoleObject | u
   }
   const resolved = cluster.resolved;
   // The write's reads go on while eligibility is judged: they wait for nothing it decides.
-  const reads = startReads(deps, object, resolved, databases);
+  const reads = startReads(object, resolved, databases, secrets, passwordRead);
   const facts = await eligible(object, request, () => eligibility(deps, object, old, resolved, databaseObjects));
   if (!facts) return { claims: [] };
   const { roleName } = object.spec;
@@ -219,9 +222,14 @@ interface Reads {
   snapshot: Promise<Snapshot>;
 }
 
-function startReads(deps: Dependencies, object: RoleObject, cluster: ResolvedCluster, databases: Map<string, string>): Reads {
-  const secrets = readOnce(deps);
-  passwordOf(deps, object, secrets, false)
+function startReads(
+  object: RoleObject,
+  cluster: ResolvedCluster,
+  databases: Map<string, string>,
+  secrets: SecretLookup,
+  passwordRead: ReturnType<typeof passwordOf>,
+): Reads {
+  passwordRead
     .then(({ password, version }) => {
       if (typeof password === 'string' && version !== object.status?.passwordSecretVersion)
         return cluster.catalog.verifiers.verifierOf(object.spec.roleName, password);

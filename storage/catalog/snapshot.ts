@@ -249,31 +249,64 @@ scoped AS (
 // both. Each distinct ACL is written out once as text (aclitems.ts reads who holds what): tables granted alike (ON
 // ALL TABLES, default privileges) share one, so 20 tables granted to 1,000 roles cost one ACL of 1,000 items, not
 // 20. With each group, the count of objects of its schema and kind, and how many each owner owns: a privilege is
-// held on "all" when the groups granting it hold every object the role does not own. For a few roles ($1), only the
-// objects whose ACL names one of them (pg_shdepend, by its index) are grouped.
-const objectsQuery = (few: boolean) => `${objectsCte},
-granted AS (${
-  few
-    ? `SELECT * FROM scoped WHERE (classid, oid) IN (SELECT classid, objid FROM pg_shdepend
-         WHERE dbid = ${currentDatabase} AND deptype = 'a'
-           AND refclassid = 'pg_authid'::regclass AND refobjid = ANY(${roleOids('$1')}))`
-    : 'SELECT * FROM scoped'
-}),
+// held on "all" when the groups granting it hold every object the role does not own.
+const groupedObjectsQuery = `${objectsCte},
 totals AS (SELECT schema, kind, count(*)::int AS total FROM scoped GROUP BY 1, 2),
 owned AS (
   SELECT schema, kind, json_object_agg(owner, objects) AS owned
   FROM (SELECT schema, kind, pg_get_userbyid(owner) AS owner, count(*) AS objects FROM scoped GROUP BY 1, 2, 3) o GROUP BY 1, 2),
-acls AS MATERIALIZED (SELECT row_number() OVER () AS id, acl, owner FROM (SELECT DISTINCT acl, owner FROM granted) d),
+acls AS MATERIALIZED (SELECT row_number() OVER () AS id, acl, owner FROM (SELECT DISTINCT acl, owner FROM scoped) d),
 groups AS (
   SELECT g.schema, g.kind, x.id, array_agg(g.key) AS keys
-  FROM granted g JOIN acls x ON x.acl = g.acl AND x.owner = g.owner GROUP BY 1, 2, 3)
+  FROM scoped g JOIN acls x ON x.acl = g.acl AND x.owner = g.owner GROUP BY 1, 2, 3)
 SELECT
   (SELECT COALESCE(json_agg(o), '[]') FROM (SELECT schema, kind, key, name, args, pg_get_userbyid(owner) AS owner FROM scoped) o) AS objects,
   (SELECT COALESCE(json_agg(r), '[]') FROM (
-     SELECT g.schema, g.kind, to_json(g.keys) AS keys, pg_get_userbyid(x.owner) AS owner, ${few ? itemsNaming('x.acl', '$1') : aclText('x.acl')} AS items, t.total, o.owned
+     SELECT g.schema, g.kind, to_json(g.keys) AS keys, pg_get_userbyid(x.owner) AS owner, ${aclText('x.acl')} AS items, t.total, o.owned
      FROM groups g JOIN acls x ON x.id = g.id
      JOIN totals t ON t.schema = g.schema AND t.kind = g.kind
      JOIN owned o ON o.schema = g.schema AND o.kind = g.kind) r) AS groups`;
+
+// For a few roles ($1, a write's read): each object, with the items of its ACL that may be theirs where pg_shdepend
+// says the ACL names one of them (by its index), grouped here (groupedObjects). A write's GRANT on a schema makes
+// PostgreSQL plan every statement of the database again, so this read is planned at each write: it stays simple.
+const fewObjectsQuery = `${objectsCte},
+granted AS MATERIALIZED (SELECT classid, objid FROM pg_shdepend WHERE dbid = ${currentDatabase} AND deptype = 'a'
+   AND refclassid = 'pg_authid'::regclass AND refobjid = ANY(${roleOids('$1')}))
+SELECT schema, kind, key, name, args, pg_get_userbyid(owner) AS owner,
+       CASE WHEN (classid, oid) IN (SELECT classid, objid FROM granted) THEN ${itemsNaming('acl', '$1')} END AS items
+FROM scoped`;
+
+type ObjectRow = { schema: string; kind: ObjectKind; key: string } & LiveObject;
+
+/** The few roles' objects grouped as groupedObjectsQuery groups them: by schema, kind, owner and the items read. */
+function groupedObjects(rows: readonly (ObjectRow & { items: string[] | null })[]): GroupRow[] {
+  const totals = new Map<string, number>();
+  const owned = new Map<string, Record<string, number>>();
+  const groups = new Map<string, GroupRow>();
+  for (const { schema, kind, key, owner, items } of rows) {
+    const at = `${kind}:${schema}`;
+    totals.set(at, (totals.get(at) ?? 0) + 1);
+    const owners = getOrAdd(owned, at, (): Record<string, number> => ({}));
+    owners[owner] = (owners[owner] ?? 0) + 1;
+    if (items === null) continue;
+    const group = getOrAdd(groups, JSON.stringify([schema, kind, owner, items]), () => ({
+      schema,
+      kind,
+      owner,
+      items,
+      keys: [],
+      total: 0,
+      owned: {},
+    }));
+    group.keys.push(key);
+  }
+  return [...groups.values()].map((g) => ({
+    ...g,
+    total: totals.get(`${g.kind}:${g.schema}`)!,
+    owned: owned.get(`${g.kind}:${g.schema}`)!,
+  }));
+}
 
 const defaultsQuery = (few: boolean) => `
 SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema, ${defaultAclKind} AS kind,
@@ -290,7 +323,7 @@ const extensionsQuery = `SELECT e.extname AS name, n.nspname AS schema FROM pg_e
 const queryTexts = (few: boolean) => ({
   databases: { measured: databasesQuery(few, true), unmeasured: databasesQuery(few, false) },
   schemas: schemasQuery(few),
-  objects: objectsQuery(few),
+  objects: few ? fewObjectsQuery : groupedObjectsQuery,
   defaults: defaultsQuery(few),
 });
 const textsByCount = { few: queryTexts(true), many: queryTexts(false) };
@@ -345,13 +378,22 @@ function readGrants(rows: readonly GroupRow[], roles: ReadonlySet<string>, schem
   }
 }
 
+/** A database's objects and their groups (`params`: the few roles of fewObjectsQuery, or none). */
+async function objectsAndGroups(db: Queryable, text: string, params: unknown[]): Promise<{ objects: ObjectRow[]; groups: GroupRow[] }> {
+  if (params.length > 0) {
+    const { rows } = await db.query<ObjectRow & { items: string[] | null }>(text, params);
+    return { objects: rows, groups: groupedObjects(rows) };
+  }
+  return (await db.query<{ objects: ObjectRow[]; groups: GroupRow[] }>(text)).rows[0]!;
+}
+
 /** Reads one database's schemas, objects and their grants, default privileges and extensions (4 queries, run together). */
 export async function readDatabaseContents(db: Queryable, roles: readonly string[]): Promise<DatabaseContents> {
   const texts = textsFor(roles);
   const params = isFew(roles) ? [roles] : [];
-  const [schemaRows, objectsAndGroups, defaultRows, extensionRows] = await Promise.all([
+  const [schemaRows, objectsRead, defaultRows, extensionRows] = await Promise.all([
     db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable' | 'publicPrivileges'> & { aclItems: string[] }>>(texts.schemas, params),
-    db.query<{ objects: ({ schema: string; kind: ObjectKind; key: string } & LiveObject)[]; groups: GroupRow[] }>(texts.objects, params),
+    objectsAndGroups(db, texts.objects, params),
     db.query<Row<{ creator: string; schema: string; kind: ObjectKind; items: string[] }>>(texts.defaults, params),
     db.query<Row<{ name: string; schema: string }>>(extensionsQuery),
   ]);
@@ -366,7 +408,7 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
       defaults: new Map(),
     });
   }
-  const { objects, groups } = objectsAndGroups.rows[0]!;
+  const { objects, groups } = objectsRead;
   for (const r of objects) schemas.get(r.schema)?.objects[r.kind].set(r.key, { name: r.name, args: r.args, owner: r.owner });
   readGrants(groups, covered, schemas);
   for (const r of defaultRows.rows) {
@@ -438,9 +480,12 @@ export async function readSnapshot(cluster: Queryable, database: (name: string) 
     textsFor(roles).databases[scope.usage ? 'measured' : 'unmeasured'],
     isFew(roles) ? [[...scope.databases], roles] : [[...scope.databases]],
   );
-  // A role created between the reads of roles and passwords is not in this snapshot: its password waits for the next.
-  const passwordRead = serverAndRoles.then(({ server }) =>
-    server.canReadPasswords ? cluster.query<{ name: string; password: string | null }>(passwordsQuery, [roles]) : undefined,
+  // A role created between the reads of roles and passwords is not in this snapshot: its password waits for the
+  // next. Of roles that do not exist (a create's), there is no password to read.
+  const passwordRead = serverAndRoles.then(({ server, roles: found }) =>
+    server.canReadPasswords && found.length > 0
+      ? cluster.query<{ name: string; password: string | null }>(passwordsQuery, [found.map((r) => r.name)])
+      : undefined,
   );
   // Contents a read names are read at once, beside the roles; those only the roles touch, once the roles are known.
   // A few databases at a time: each read holds connections to its database.

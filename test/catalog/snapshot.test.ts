@@ -53,6 +53,20 @@ each("a read for roles measures no database's size nor counts its connections; a
   }
 });
 
+each(
+  "a read of a role that exists and one that does not: the first's stored password where it can be read, no entry for the second",
+  async (t, target) => {
+    const catalog = target.catalog();
+    const [present, missing] = [unique('present'), unique('missing')];
+    await sql(target.server.superuserDsn, `CREATE ROLE ${present} LOGIN PASSWORD 'a password'`);
+    const snapshot = await catalog.snapshot({ roles: [present, missing], databases: [] }, { fresh: true });
+    t.false(snapshot.roles.has(missing));
+    const { password } = snapshot.roles.get(present)!;
+    if (target.kind === 'superuser') t.regex(String(password), /^SCRAM-SHA-256\$/, 'the verifier as pg_authid holds it');
+    else t.is(password, undefined, 'an admin that cannot read pg_authid does not know it');
+  },
+);
+
 /** What aclexplode() says each of `roles` holds in an ACL (`from` and `acl` are SQL), the owner left out. */
 async function explodedAcl(dsn: string, database: string, from: string, acl: string, owner: string, roles: string[]) {
   const rows = await sql<{ role: string; privileges: string[] }>(

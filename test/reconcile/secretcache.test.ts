@@ -116,3 +116,29 @@ test('the follower subscribed to the shared watch hears every change, and nothin
   watch.changed('team-a', 'other');
   t.deepEqual(heard, ['team-a/dsn', 'missed', 'failed']);
 });
+
+test("local mode's Secret watch (the store's change feed) keeps the cache open: a Secret read again comes from memory, a change made through the store is read at once", async (t) => {
+  const store = await ObjectStore.open(server.superuserDsn, { schema: unique('secrets') });
+  t.teardown(() => store.close());
+  const core = storeCore(store);
+  const inner = secretReader(core.secrets);
+  let reached = 0;
+  const cache = cachedSecrets({ ...inner, read: (namespace, name) => (reached++, inner.read(namespace, name)) }, core.watchSecrets);
+  t.teardown(() => cache.stop());
+  await inner.write('team-a', 'dsn', { connection: 'postgres://one' }, {});
+  // The watch opens in the background: until it does, every read reaches the store. Once it is open, of two reads
+  // in a row only the first does.
+  const readTwice = async () => {
+    const before = reached;
+    await cache.reader.read('team-a', 'dsn');
+    await cache.reader.read('team-a', 'dsn');
+    return reached - before;
+  };
+  const deadline = Date.now() + 30_000;
+  while ((await readTwice()) !== 1) {
+    if (Date.now() > deadline) throw new Error('the cache never answered from memory: the watch never said it was open');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await inner.write('team-a', 'dsn', { connection: 'postgres://two' }, {});
+  t.is((await cache.reader.read('team-a', 'dsn'))?.data.connection, 'postgres://two', 'the write reached the watch before it returned');
+});
