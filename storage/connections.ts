@@ -59,11 +59,24 @@ function preparedStatementLost(error: unknown): boolean {
 type Sender = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
 /**
- * Queries sent as statements prepared once per connection (named by their text): PostgreSQL then parses them
- * once, and plans them once when it finds a generic plan as good (plan_cache_mode auto), which for small catalog
- * and store statements is most of their cost. A pooler in transaction mode (PgBouncer before 1.21) hands a
- * session's statements to other server connections, where a name is unknown (26000) or already taken (42P05):
- * from then on these queries go unnamed, the failed one again at once.
+ * How many values the longest array parameter holds, in steps of 8 times: 1, up to 8, up to 64, … A statement is
+ * prepared apart for each step. PostgreSQL keeps a generic plan once it finds one as good as the plans made for
+ * the values it was given: judged on a write's one role, it can be far worse for a list's 500 (three times the
+ * catalog time of a list, measured).
+ */
+function sizeClass(params: readonly unknown[]): number {
+  const longest = Math.max(1, ...params.map((p) => (Array.isArray(p) ? p.length : 1)));
+  let step = 0;
+  for (let bound = 1; bound < longest; bound *= 8) step++;
+  return step;
+}
+
+/**
+ * Queries sent as statements prepared once per connection (named by their text and the size of their arrays):
+ * PostgreSQL then parses them once, and plans them once when it finds a generic plan as good (plan_cache_mode
+ * auto), which for small catalog and store statements is most of their cost. A pooler in transaction mode
+ * (PgBouncer before 1.21) hands a session's statements to other server connections, where a name is unknown
+ * (26000) or already taken (42P05): from then on these queries go unnamed, the failed one again at once.
  */
 export class PreparedStatements {
   private preparing = true;
@@ -71,7 +84,7 @@ export class PreparedStatements {
   async query<R extends pg.QueryResultRow>(sender: Sender, text: string, params: unknown[]): Promise<pg.QueryResult<R>> {
     if (!this.preparing) return sender.query<R>(text, params);
     try {
-      return await sender.query<R>({ name: statementName(text), text, values: params });
+      return await sender.query<R>({ name: `${statementName(text)}_${sizeClass(params)}`, text, values: params });
     } catch (error) {
       if (!preparedStatementLost(error)) throw error;
       this.preparing = false;

@@ -1,7 +1,9 @@
-// The catalog's queries go as prepared statements (connections.ts). Through a pooler in transaction mode, which
-// hands each transaction of a client to whichever server connection is free, a statement prepared on one server
-// connection is unknown on the next: the catalog must notice and go on unnamed. PgBouncer 1.18 (Debian's) keeps
-// no prepared statements across server connections, so it is the pooler that breaks them.
+// The catalog's and the store's queries go as prepared statements (connections.ts). One text is prepared apart for
+// arrays of very different sizes: a generic plan PostgreSQL judged on a write's one role is not used for a list's
+// 500. Through a pooler in transaction mode, which hands each transaction of a client to whichever server
+// connection is free, a statement prepared on one server connection is unknown on the next: the catalog must
+// notice and go on unnamed. PgBouncer 1.18 (Debian's) keeps no prepared statements across server connections, so
+// it is the pooler that breaks them.
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from '../../storage/embedded-postgres.ts';
 import { ServerCatalog } from '../../storage/catalog/server.ts';
+import { PreparedStatements } from '../../storage/connections.ts';
 import { sql, startTestServer, testServerNames, unique } from '../support/postgres.ts';
 
 function pgbouncerPath(): string {
@@ -94,4 +97,19 @@ test('catalog reads through PgBouncer in transaction mode, which moves a session
     t.true(facts.roles.has(role), `round ${round}: the server's facts`);
     t.true(wide.roles.has(role), `round ${round}: a read of more roles`);
   }
+});
+
+test("a statement run with one role and then with 500 is prepared apart for each: the plan kept for one is not the other's", async (t) => {
+  const server = await startTestServer(testServerNames().at(-1)!);
+  t.teardown(() => server.stop());
+  const client = new pg.Client({ connectionString: server.superuserDsn });
+  await client.connect();
+  t.teardown(() => client.end());
+  const prepared = new PreparedStatements();
+  const text = 'SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ANY($1)';
+  const many = Array.from({ length: 500 }, (_, i) => `role_${i}`);
+  for (const roles of [['postgres'], ['postgres'], many, many, ['pg_monitor', 'postgres']])
+    t.is((await prepared.query<{ n: number }>(client, text, [roles])).rows[0]!.n, roles.includes('postgres') ? roles.length : 0);
+  const { rows } = await client.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name');
+  t.is(rows.length, 3, `one statement for 1 value, one for 2 to 8, one for 500: ${rows.map((r) => r.name).join(', ')}`);
 });
