@@ -41,7 +41,7 @@ auth_type = any
 pool_mode = transaction
 default_pool_size = 2
 max_client_conn = 50
-ignore_startup_parameters = statement_timeout,lock_timeout
+ignore_startup_parameters = statement_timeout,lock_timeout,options
 `,
   );
   chmodSync(ini, 0o644);
