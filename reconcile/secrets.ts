@@ -126,8 +126,10 @@ export class SecretTriggers {
   ) {}
 
   /**
-   * Follows the Secrets unless it already does, then nudges every loop for what changed while nobody followed.
-   * A failure is logged; the next call tries again.
+   * Follows the Secrets unless it already does. Every loop is nudged once the watch first opens, for what changed
+   * while nobody followed: a change before that is seen by the pass, one after by the watch (a watch renewed
+   * later resumes where it was, and one that could not says missed). A failure is logged; the next call tries
+   * again.
    */
   async start(): Promise<void> {
     if (this.following) return;
@@ -149,9 +151,15 @@ export class SecretTriggers {
       );
       return;
     }
+    let opened = false;
     const watch = this.core.watchSecrets({
       changed: (namespace, name) => this.nudge(uses.clustersUsing(namespace, name)),
       missed: () => this.nudge(),
+      following: (open) => {
+        if (!open || opened) return;
+        opened = true;
+        this.nudge();
+      },
       failed: (error, failures) => {
         const fields = { ...failure(error), failures };
         if (failures === 1) this.log.warn(fields, 'watching Secrets failed; retrying with backoff');
@@ -159,7 +167,6 @@ export class SecretTriggers {
       },
     });
     this.following = { uses, watch };
-    this.nudge();
   }
 
   /** The index is incomplete: following stops, and starts again at the next call of start(). */

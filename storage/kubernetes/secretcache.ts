@@ -98,6 +98,8 @@ export function cachedSecrets(reader: SecretReader, watchSecrets: (changes: Secr
     },
     watch(changes) {
       subscribers.add(changes);
+      // One who subscribes to a watch open already hears so, as those before it did.
+      if (open) changes.following?.(true);
       return { stop: () => subscribers.delete(changes) };
     },
     stop() {

@@ -101,6 +101,30 @@ test("the server's own write of a Secret is never hidden by what was kept before
   t.is((await cache.reader.read('team-a', 'dsn'))?.data.connection, 'postgres://written');
 });
 
+test('a follower subscribing to a watch open already hears that it is open, as those before it did', async (t) => {
+  const { cache, watch } = await setUp(t);
+  const heard: boolean[] = [];
+  const early = cache.watch({
+    changed: () => undefined,
+    missed: () => undefined,
+    failed: () => undefined,
+    following: (open) => heard.push(open),
+  });
+  watch.following!(true);
+  const late: boolean[] = [];
+  const subscription = cache.watch({
+    changed: () => undefined,
+    missed: () => undefined,
+    failed: () => undefined,
+    following: (open) => late.push(open),
+  });
+  watch.following!(false);
+  early.stop();
+  subscription.stop();
+  t.deepEqual(heard, [true, false]);
+  t.deepEqual(late, [true, false]);
+});
+
 test('the follower subscribed to the shared watch hears every change, and nothing once it stops', async (t) => {
   const { cache, watch } = await setUp(t);
   const heard: string[] = [];

@@ -69,7 +69,7 @@ async function touch(store: ObjectStore, name: string): Promise<void> {
 
 /**
  * Once start() has resolved, the Secret watch may still be opening (it starts from the moment it opens, and
- * start() has nudged every loop for what came before): the probe Secret, which only the cluster `probe` names,
+ * nudges every loop then, for what came before): the probe Secret, which only the cluster `probe` names,
  * is changed until its nudge comes. Those nudges are told apart from the others by that cluster.
  */
 async function whenFollowing(store: ObjectStore, nudges: string[][]): Promise<void> {
@@ -103,11 +103,28 @@ async function arrange(store: ObjectStore): Promise<void> {
   await store.create(roles, passwordRole('other-user', 'team-b', 'app-password', 'west'));
 }
 
-test('starting nudges every loop once, for what changed while nobody followed', async (t) => {
+test('starting nudges every loop once the Secret watch is open, for what changed while nobody followed', async (t) => {
   const { store } = await suite.open(t);
   await arrange(store);
   const { nudges } = await triggers(t, store);
+  await until('the first nudge', () => nudges.length > 0);
   t.deepEqual(nudges, [['every loop']]);
+});
+
+test('a Secret changed after start() but before the watch opened is not missed: the nudge waits for the watch to open', async (t) => {
+  const { store } = await suite.open(t);
+  await arrange(store);
+  let changes: SecretChanges | undefined;
+  const { nudges } = await triggers(t, store, (given) => {
+    changes = given;
+    return { stop: () => undefined };
+  });
+  t.deepEqual(nudges, [], 'no pass before the watch can tell what comes after it');
+  changes!.following!(true);
+  t.deepEqual(nudges, [['every loop']], 'the pass that sees what changed meanwhile');
+  changes!.following!(false);
+  changes!.following!(true);
+  t.deepEqual(nudges, [['every loop']], 'a renewed watch resumes where it was: no pass');
 });
 
 test('a password Secret nudges the cluster of the roles of its namespace that name it; a Secret nobody names nudges none', async (t) => {
@@ -147,6 +164,7 @@ test('a gap the Secret watch could not replay nudges every loop; stop stops the 
     changes = given;
     return { stop: () => void (stopped = true) };
   });
+  changes!.following!(true);
   changes!.missed();
   t.deepEqual(nudges, [['every loop'], ['every loop']]);
   started.stop();
