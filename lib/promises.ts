@@ -6,3 +6,13 @@ export function startedEarly<T>(read: Promise<T>): Promise<T> {
   read.catch(() => undefined);
   return read;
 }
+
+/** What `work` answers, or undefined once `ms` pass first (at once with no work); the timer ends with the race. */
+export async function within<T>(work: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

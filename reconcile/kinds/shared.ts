@@ -18,6 +18,7 @@ import { storeResource, type Reclaim, type WriteContext } from './resource.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { ResourceStore } from '../../storage/objects/types.ts';
 import { rfc3339 } from '../../lib/time.ts';
+import { within } from '../../lib/promises.ts';
 import { Conflict, NotFound } from '../../storage/objects/errors.ts';
 import { getOrAdd } from '../../lib/maps.ts';
 
@@ -352,7 +353,7 @@ export async function decorateByCluster<T extends ClusterObject>(
     [...byCluster].map(async ([name, list]) => {
       const statuses = read(name, list);
       if (waitFor === undefined) return persist(await statuses);
-      const answered = await Promise.race([statuses, timeout(waitFor)]);
+      const answered = await within(statuses, waitFor);
       if (answered) return persist(answered);
       warn!(`DatabaseCluster "${name}" did not answer within ${waitFor / 1000}s: its ${list.length} object(s) show the status last read`);
       void statuses
@@ -363,10 +364,6 @@ export async function decorateByCluster<T extends ClusterObject>(
   );
   const byUid = new Map(shown.flat().map((o) => [o.metadata.uid, o]));
   return objects.map((o) => byUid.get(o.metadata.uid) ?? o);
-}
-
-function timeout(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
 }
 
 /** One cluster's live statuses for `list`, or its fault in the given conditions of each. */

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { ResourceStore } from '../objects/types.ts';
 import { rfc3339 } from '../../lib/time.ts';
+import { within } from '../../lib/promises.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -132,10 +133,7 @@ export function queuedEvents(recorder: EventRecorder, onDropped: (count: number)
     },
     async drain(ms) {
       closed = true;
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((done) => (timer = setTimeout(done, ms)));
-      await Promise.race([sending, late]);
-      clearTimeout(timer);
+      await within(sending, ms);
       dropped += queue.splice(0).length;
       reportDropped();
     },
