@@ -101,28 +101,23 @@ test("the server's own write of a Secret is never hidden by what was kept before
   t.is((await cache.reader.read('team-a', 'dsn'))?.data.connection, 'postgres://written');
 });
 
+/** A follower that records only what it hears of the watch being open. */
+function openness(): { heard: boolean[]; changes: SecretChanges } {
+  const heard: boolean[] = [];
+  const ignore = () => undefined;
+  return { heard, changes: { changed: ignore, missed: ignore, failed: ignore, following: (open) => heard.push(open) } };
+}
+
 test('a follower subscribing to a watch open already hears that it is open, as those before it did', async (t) => {
   const { cache, watch } = await setUp(t);
-  const heard: boolean[] = [];
-  const early = cache.watch({
-    changed: () => undefined,
-    missed: () => undefined,
-    failed: () => undefined,
-    following: (open) => heard.push(open),
-  });
+  const [early, late] = [openness(), openness()];
+  const subscriptions = [cache.watch(early.changes)];
   watch.following!(true);
-  const late: boolean[] = [];
-  const subscription = cache.watch({
-    changed: () => undefined,
-    missed: () => undefined,
-    failed: () => undefined,
-    following: (open) => late.push(open),
-  });
+  subscriptions.push(cache.watch(late.changes));
   watch.following!(false);
-  early.stop();
-  subscription.stop();
-  t.deepEqual(heard, [true, false]);
-  t.deepEqual(late, [true, false]);
+  for (const s of subscriptions) s.stop();
+  t.deepEqual(early.heard, [true, false]);
+  t.deepEqual(late.heard, [true, false]);
 });
 
 test('the follower subscribed to the shared watch hears every change, and nothing once it stops', async (t) => {
