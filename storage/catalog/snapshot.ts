@@ -283,23 +283,14 @@ type ObjectRow = { schema: string; kind: ObjectKind; key: string } & LiveObject;
 function groupedObjects(rows: readonly (ObjectRow & { items: string[] | null })[]): GroupRow[] {
   const totals = new Map<string, number>();
   const owned = new Map<string, Record<string, number>>();
-  const groups = new Map<string, GroupRow>();
+  const groups = new Map<string, Omit<GroupRow, 'total' | 'owned'>>();
   for (const { schema, kind, key, owner, items } of rows) {
     const at = `${kind}:${schema}`;
     totals.set(at, (totals.get(at) ?? 0) + 1);
     const owners = getOrAdd(owned, at, (): Record<string, number> => ({}));
     owners[owner] = (owners[owner] ?? 0) + 1;
     if (items === null) continue;
-    const group = getOrAdd(groups, JSON.stringify([schema, kind, owner, items]), () => ({
-      schema,
-      kind,
-      owner,
-      items,
-      keys: [],
-      total: 0,
-      owned: {},
-    }));
-    group.keys.push(key);
+    getOrAdd(groups, JSON.stringify([schema, kind, owner, items]), () => ({ schema, kind, owner, items, keys: [] })).keys.push(key);
   }
   return [...groups.values()].map((g) => ({
     ...g,
@@ -323,7 +314,6 @@ const extensionsQuery = `SELECT e.extname AS name, n.nspname AS schema FROM pg_e
 const queryTexts = (few: boolean) => ({
   databases: { measured: databasesQuery(few, true), unmeasured: databasesQuery(few, false) },
   schemas: schemasQuery(few),
-  objects: few ? fewObjectsQuery : groupedObjectsQuery,
   defaults: defaultsQuery(few),
 });
 const textsByCount = { few: queryTexts(true), many: queryTexts(false) };
@@ -378,13 +368,13 @@ function readGrants(rows: readonly GroupRow[], roles: ReadonlySet<string>, schem
   }
 }
 
-/** A database's objects and their groups (`params`: the few roles of fewObjectsQuery, or none). */
-async function objectsAndGroups(db: Queryable, text: string, params: unknown[]): Promise<{ objects: ObjectRow[]; groups: GroupRow[] }> {
-  if (params.length > 0) {
-    const { rows } = await db.query<ObjectRow & { items: string[] | null }>(text, params);
+/** A database's objects and their groups: for a few roles, grouped here (fewObjectsQuery); else by the query. */
+async function objectsAndGroups(db: Queryable, roles: readonly string[]): Promise<{ objects: ObjectRow[]; groups: GroupRow[] }> {
+  if (isFew(roles)) {
+    const { rows } = await db.query<ObjectRow & { items: string[] | null }>(fewObjectsQuery, [roles]);
     return { objects: rows, groups: groupedObjects(rows) };
   }
-  return (await db.query<{ objects: ObjectRow[]; groups: GroupRow[] }>(text)).rows[0]!;
+  return (await db.query<{ objects: ObjectRow[]; groups: GroupRow[] }>(groupedObjectsQuery)).rows[0]!;
 }
 
 /** Reads one database's schemas, objects and their grants, default privileges and extensions (4 queries, run together). */
@@ -393,7 +383,7 @@ export async function readDatabaseContents(db: Queryable, roles: readonly string
   const params = isFew(roles) ? [roles] : [];
   const [schemaRows, objectsRead, defaultRows, extensionRows] = await Promise.all([
     db.query<Row<Pick<LiveSchema, 'name' | 'owner' | 'manageable' | 'publicPrivileges'> & { aclItems: string[] }>>(texts.schemas, params),
-    objectsAndGroups(db, texts.objects, params),
+    objectsAndGroups(db, roles),
     db.query<Row<{ creator: string; schema: string; kind: ObjectKind; items: string[] }>>(texts.defaults, params),
     db.query<Row<{ name: string; schema: string }>>(extensionsQuery),
   ]);
