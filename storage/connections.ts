@@ -60,9 +60,10 @@ type Sender = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
 /**
  * How many values the longest array parameter holds, in steps of 8 times: 1, up to 8, up to 64, … A statement is
- * prepared apart for each step. PostgreSQL keeps a generic plan once it finds one as good as the plans made for
- * the values it was given: judged on a write's one role, it can be far worse for a list's 500 (three times the
- * catalog time of a list, measured).
+ * prepared apart for each step. Where PostgreSQL may keep a generic plan (the store's connections, or a catalog
+ * connection whose plan_cache_mode a pooler dropped), it keeps one found as good as the plans made for the values
+ * it was given: judged on a write's one role, it can be far worse for a list's 500 (three times the catalog time
+ * of a list, measured).
  */
 function sizeClass(params: readonly unknown[]): number {
   const longest = Math.max(1, ...params.map((p) => (Array.isArray(p) ? p.length : 1)));
@@ -76,7 +77,8 @@ function sizeClass(params: readonly unknown[]): number {
  * PostgreSQL then parses them once, and plans them once when it finds a generic plan as good (plan_cache_mode
  * auto), which for small catalog and store statements is most of their cost. A pooler in transaction mode
  * (PgBouncer before 1.21) hands a session's statements to other server connections, where a name is unknown
- * (26000) or already taken (42P05): from then on these queries go unnamed, the failed one again at once.
+ * (26000) or already taken (42P05): from then on these queries go unnamed, the failed one again at once. Only for
+ * statements sent alone: inside a transaction that refusal would abort it, past what the retry can mend.
  */
 export class PreparedStatements {
   private preparing = true;

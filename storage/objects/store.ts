@@ -211,7 +211,7 @@ export class ObjectStore {
         const written = await this.write(key, 'ADDED', created, uid, columns).catch(async (error: unknown) => {
           if ((error as { code?: string }).code !== uniqueViolation) throw error;
           // The key taken is AlreadyExists, whatever the claims would say; else the claim's holder is named.
-          if ((error as { table?: string }).table !== 'claims' || (await this.stored(this.pool, key))) throw new AlreadyExists(key);
+          if ((error as { table?: string }).table !== 'claims' || (await this.stored(key))) throw new AlreadyExists(key);
           for (const claim of claimed) await this.heldElsewhere(this.pool, key, uid, claim);
           return undefined; // held by none now: released since the insert met it, so the create is tried again
         });
@@ -306,7 +306,7 @@ export class ObjectStore {
     const read = async () => {
       const cached = await this.cache.get(resource, namespace, name);
       this.onRead?.({ resource, from: cached === undefined ? 'store' : 'memory' });
-      return cached === undefined ? this.stored(this.pool, key) : (cached ?? undefined);
+      return cached === undefined ? this.stored(key) : (cached ?? undefined);
     };
     const object = await read().catch((error: unknown) => {
       throw storeError(error, `reading ${describe(key)}`);
@@ -444,7 +444,7 @@ export class ObjectStore {
     for (let attempt = 1; ; attempt++) {
       const fresh = current === undefined;
       try {
-        current ??= await this.stored(this.pool, key);
+        current ??= await this.stored(key);
         if (!current) throw new NotFound(key);
         const expected = precondition.expectedResourceVersion;
         if (expected !== undefined && expected !== current.metadata.resourceVersion) throw new Conflict(key);
@@ -483,13 +483,16 @@ export class ObjectStore {
     });
   }
 
-  private async stored(query: pg.Pool | pg.PoolClient, key: ObjectKey): Promise<KubeObject | undefined> {
-    const { rows } = await this.prepared.query<{ object: KubeObject }>(query, this.sql.get, [key.resource, key.namespace, key.name]);
+  private async stored(key: ObjectKey): Promise<KubeObject | undefined> {
+    const { rows } = await this.prepared.query<{ object: KubeObject }>(this.pool, this.sql.get, [key.resource, key.namespace, key.name]);
     return rows[0]?.object;
   }
 
+  /** Alone it goes prepared; inside a transaction unprepared, as PreparedStatements asks. */
   private async state(query: pg.Pool | pg.PoolClient): Promise<{ resourceVersion: bigint; oldest: bigint }> {
-    const { rows } = await this.prepared.query<{ resource_version: string; compacted_through: string }>(query, this.sql.state, []);
+    type State = { resource_version: string; compacted_through: string };
+    const { rows } =
+      query === this.pool ? await this.prepared.query<State>(this.pool, this.sql.state, []) : await query.query<State>(this.sql.state);
     return { resourceVersion: BigInt(rows[0]!.resource_version), oldest: BigInt(rows[0]!.compacted_through) };
   }
 
