@@ -13,8 +13,11 @@ import { freezePlan, type Plan } from './plan.ts';
 import { statement, type Statement } from './statements.ts';
 import type { FieldError } from '../../openapi/fields.ts';
 
-/** The connecting user's records schema, as SQL: its name, and whether its table exists. */
-export const ownershipSchemaSql = `'postgres_apiserver_' || (SELECT oid FROM pg_roles WHERE rolname = current_user)`;
+/**
+ * The connecting user's records schema, as SQL: its name, and whether its table exists. Its oid by name
+ * (to_regrole), not from pg_roles: a view PostgreSQL would plan again at each of the reads that say it.
+ */
+export const ownershipSchemaSql = `'postgres_apiserver_' || to_regrole(quote_ident(current_user))::oid`;
 export const ownershipPresentSql = `to_regclass(format('%I.owners', ${ownershipSchemaSql})) IS NOT NULL`;
 
 const table = (schema: string) => `${quoteIdent(schema)}.owners`;
