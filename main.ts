@@ -27,8 +27,8 @@ Cluster mode:
   --tls-cert-file FILE  the serving certificate (PEM), with the SAN <service>.<namespace>.svc [env TLS_CERT_FILE]
   --tls-private-key-file FILE  its key (PEM)                                                 [env TLS_PRIVATE_KEY_FILE]
   --kubeconfig FILE     how to reach kube-apiserver (default: KUBECONFIG, else in-cluster)
-  --lease-namespace NS  the namespace of the Lease that elects the replica which reconciles (default: the
-                        pod's namespace, else postgres-apiserver)                            [env LEASE_NAMESPACE]`;
+  --lease-namespace NS  the namespace of the Leases that share the loops among replicas (default: the pod's
+                        namespace, else postgres-apiserver; the chart grants them there alone) [env LEASE_NAMESPACE]`;
 
 const { values } = parseArgs({
   options: {

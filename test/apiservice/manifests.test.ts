@@ -17,6 +17,8 @@ const expectedKinds: Record<string, string> = {
   '21-clusterrolebinding.yaml': 'ClusterRoleBinding',
   '22-clusterrolebinding-auth-delegator.yaml': 'ClusterRoleBinding',
   '23-rolebinding-auth-reader.yaml': 'RoleBinding',
+  '24-role-leases.yaml': 'Role',
+  '25-rolebinding-leases.yaml': 'RoleBinding',
   '30-clusterrole-admin.yaml': 'ClusterRole',
   '30-clusterrole-edit.yaml': 'ClusterRole',
   '30-clusterrole-view.yaml': 'ClusterRole',
@@ -53,8 +55,8 @@ test('each file holds one object of the expected kind, in the server namespace w
     t.is(inFile[0]!.metadata.labels?.['app.kubernetes.io/name'], name, file);
   }
   const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'APIService'];
-  for (const o of objects.filter((o) => !clusterScoped.includes(o.kind) && o.kind !== 'RoleBinding'))
-    t.is(o.metadata.namespace, namespace, o.kind);
+  const authReader = find('RoleBinding', 'postgres-apiserver:extension-apiserver-authentication-reader', 'kube-system');
+  for (const o of objects.filter((o) => !clusterScoped.includes(o.kind) && o !== authReader)) t.is(o.metadata.namespace, namespace, o.kind);
 });
 
 test('the Deployment runs two replicas as the ServiceAccount, in cluster mode with the serving certificate and the store DSN', (t) => {
@@ -148,7 +150,6 @@ test("the server's ClusterRole grants what it does, and no more", (t) => {
     ['', 'events', ['create', 'patch']],
     ['events.k8s.io', 'events', ['create', 'patch']],
     ['', 'namespaces', ['get', 'list', 'watch']],
-    ['coordination.k8s.io', 'leases', ['get', 'list', 'create', 'update']],
   ];
   for (const [apiGroup, resource, verbs] of granted) {
     for (const verb of verbs) t.true(allows(rules, apiGroup, resource, verb), `${verb} ${apiGroup}/${resource}`);
@@ -159,6 +160,18 @@ test("the server's ClusterRole grants what it does, and no more", (t) => {
     rules.some((r: Manifest) => [r.apiGroups, r.resources, r.verbs].some((l: string[]) => l.includes('*'))),
     'no wildcard',
   );
+});
+
+test("the server cannot take another component's leader Lease: its Leases are granted in its own namespace only", (t) => {
+  for (const verb of ['get', 'list', 'create', 'update', 'patch', 'delete'])
+    t.false(allows(find('ClusterRole', name).rules, 'coordination.k8s.io', 'leases', verb), `no ${verb} of Leases cluster-wide`);
+  const role = find('Role', `${name}:leases`, namespace);
+  for (const verb of ['get', 'list', 'create', 'update']) t.true(allows(role.rules, 'coordination.k8s.io', 'leases', verb), verb);
+  t.false(allows(role.rules, 'coordination.k8s.io', 'leases', 'delete'), 'a Lease is released, never deleted');
+  t.like(find('RoleBinding', `${name}:leases`, namespace), {
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${name}:leases` },
+    subjects: [{ kind: 'ServiceAccount', name, namespace }],
+  });
 });
 
 test('users get our kinds through the aggregated admin, edit and view roles', (t) => {

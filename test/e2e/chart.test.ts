@@ -103,7 +103,14 @@ test('another namespace, an image tag and no Namespace object (helm install --cr
       .filter((o) => o.metadata.namespace)
       .map((o) => `${o.kind} ${o.metadata.namespace}`)
       .sort(),
-    ['Deployment databases', 'RoleBinding kube-system', 'Service databases', 'ServiceAccount databases'],
+    [
+      'Deployment databases',
+      'Role databases',
+      'RoleBinding databases',
+      'RoleBinding kube-system',
+      'Service databases',
+      'ServiceAccount databases',
+    ],
   );
   for (const o of rendered.values()) for (const subject of o.subjects ?? []) t.is(subject.namespace, 'databases', o.metadata.name);
   t.is(rendered.get(apiServiceKey)?.spec.service.namespace, 'databases');

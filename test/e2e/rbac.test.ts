@@ -123,6 +123,26 @@ test('straight to the server: no credentials, an unknown token, or a front-proxy
   t.is(forged.status, 401);
 });
 
+test("the server's ServiceAccount cannot take another component's leader Lease (kube-system's), only write its own namespace's", async (t) => {
+  const can = async (verb: string, inNamespace: string) =>
+    (
+      await asAdmin([
+        'auth',
+        'can-i',
+        verb,
+        'leases.coordination.k8s.io',
+        '-n',
+        inNamespace,
+        `--as=system:serviceaccount:${namespace}:postgres-apiserver`,
+      ])
+    ).stdout.trim();
+  for (const verb of ['get', 'create', 'update']) {
+    t.is(await can(verb, 'kube-system'), 'no', `${verb} in kube-system`);
+    t.is(await can(verb, 'default'), 'no', `${verb} in default`);
+    t.is(await can(verb, namespace), 'yes', `${verb} in ${namespace}`);
+  }
+});
+
 test('straight to the server: a ServiceAccount token is checked by TokenReview, then by RBAC', async (t) => {
   await mustKubectl(['create', 'serviceaccount', 'nobody-special', '-n', namespace]);
   const token = (await mustKubectl(['create', 'token', 'nobody-special', '-n', namespace])).trim();
