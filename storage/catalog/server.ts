@@ -147,11 +147,20 @@ const catalogDeadlines = {
   idleTimeoutMillis: 10_000,
   keepAlive: true,
   application_name: catalogApplicationName,
-  // Prepared statements (connections.ts) are planned for the values they are given each time: the generic plans
-  // PostgreSQL keeps otherwise read these catalogs more slowly as they grow (a write's reads among 800 roles: 0.7 ms
-  // more than planned anew).
-  options: '-c plan_cache_mode=force_custom_plan',
 } satisfies pg.PoolConfig;
+
+/**
+ * How PostgreSQL plans the prepared statements (connections.ts) of a pool. The DSN's database asks about roles and
+ * databases (the server's facts, the roles, the databases' privileges, the digest), by index whatever the names
+ * given, and nothing a write does makes PostgreSQL drop its plans: planned once per connection (generic), where
+ * planning each time cost a write 0.8 ms of PostgreSQL's time, more than running them. A database's contents are
+ * planned for the values given each time: a write's GRANT on a schema drops every plan of its database anyway, and
+ * a generic plan of the reads that look up a role's ACL entries scanned every database's (0.7 ms more a write among
+ * 800 roles).
+ */
+function planCacheMode(maintenance: boolean): pg.PoolConfig {
+  return { options: `-c plan_cache_mode=${maintenance ? 'force_generic_plan' : 'force_custom_plan'}` };
+}
 
 /** How long a statement PostgreSQL refuses inside a transaction (CREATE/DROP DATABASE) may take. */
 const slowStatementMs = 5 * 60_000;
@@ -249,7 +258,12 @@ export class ServerCatalog {
     const name = database ?? this.maintenanceDatabase;
     let pool = this.pools.get(name);
     if (!pool) {
-      pool = guardedPool({ ...connectionConfig(this.dsn, name), ...catalogDeadlines, max: this.options.maxConnections ?? 2 });
+      pool = guardedPool({
+        ...connectionConfig(this.dsn, name),
+        ...catalogDeadlines,
+        ...planCacheMode(name === this.maintenanceDatabase),
+        max: this.options.maxConnections ?? 2,
+      });
       pool.on('release', () => this.wake());
       pool.on('remove', (client) => this.closingUntilEnded(client));
       this.pools.set(name, pool);

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { freePort } from '../../storage/embedded-postgres.ts';
 import { ServerCatalog } from '../../storage/catalog/server.ts';
 import { PreparedStatements } from '../../storage/connections.ts';
+import type { Queryable } from '../../storage/catalog/snapshot.ts';
 import { sql, startTestServer, testServerNames, unique } from '../support/postgres.ts';
 
 function pgbouncerPath(): string {
@@ -112,4 +113,37 @@ test("a statement run with one role and then with 500 is prepared apart for each
     t.is((await prepared.query<{ n: number }>(client, text, [roles])).rows[0]!.n, roles.includes('postgres') ? roles.length : 0);
   const { rows } = await client.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name');
   t.is(rows.length, 3, `one statement for 1 value, one for 2 to 8, one for 500: ${rows.map((r) => r.name).join(', ')}`);
+});
+
+test("the DSN's database plans its reads once per connection; a database's contents are planned for their values each time", async (t) => {
+  const server = await startTestServer(testServerNames().at(-1)!);
+  t.teardown(() => server.stop());
+  const role = unique('planned_role');
+  const database = unique('planned_db');
+  await sql(server.superuserDsn, `CREATE ROLE ${role} LOGIN`);
+  await sql(server.superuserDsn, `CREATE DATABASE ${database}`);
+  // One connection per database: the plans counted below are those of the reads made here.
+  const catalog = new ServerCatalog(server.superuserDsn, { maxConnections: 1 });
+  t.teardown(() => catalog.close());
+  for (let round = 0; round < 3; round++) {
+    await catalog.serverFacts({ roles: [role], databases: [database], extensions: [] });
+    await catalog.snapshot({ roles: [role], databases: [database], contents: [database] }, { fresh: true });
+  }
+  // pg_prepared_statements counts, per statement of the session, the plans made for the values given (custom) and
+  // the runs of the plan kept (generic), from PostgreSQL 14.
+  const { pool } = catalog as unknown as { pool(database: string | null): Queryable };
+  const plans = async (on: string | null) =>
+    (
+      await pool
+        .call(catalog, on)
+        .query<{ generic: number; custom: number }>(
+          'SELECT sum(generic_plans)::int AS generic, sum(custom_plans)::int AS custom FROM pg_prepared_statements',
+        )
+    ).rows[0]!;
+  const maintenance = await plans(null);
+  t.true(maintenance.generic >= 9, `the facts, roles and databases read 3 times each from the plans kept: ${JSON.stringify(maintenance)}`);
+  t.is(maintenance.custom, 0, 'none planned for the values given');
+  const contents = await plans(database);
+  t.is(contents.generic, 0, "no plan kept for a database's contents");
+  t.true(contents.custom >= 9, `its schemas, objects and defaults read 3 times each, planned each time: ${JSON.stringify(contents)}`);
 });
