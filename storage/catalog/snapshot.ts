@@ -136,8 +136,11 @@ SELECT current_setting('server_version_num')::int AS version, current_user AS "c
 
 // The databases each role holds something in, from pg_shdepend, for all the roles at once: one such entry per
 // object granted to it, so per-role subqueries re-sorted the same database names 20 times per role.
-/** The oids of the roles named in the parameter `roles`: an array, by which pg_shdepend's index on roles is used. */
-const roleOids = (roles: string) => `ARRAY(SELECT oid FROM pg_roles WHERE rolname = ANY(${roles}))`;
+/**
+ * The oids of the roles named in the parameter `roles` (null for a name no role has): an array, by which
+ * pg_shdepend's index on roles is used. By to_regrole, not from the view pg_roles, which costs more to plan.
+ */
+const roleOids = (roles: string) => `ARRAY(SELECT to_regrole(quote_ident(n))::oid FROM unnest(${roles}::text[]) n)`;
 
 const rolesQuery = `
 WITH touched AS MATERIALIZED (
