@@ -9,6 +9,7 @@ import type { AuthenticationConfig, RequestHeaderConfig } from './authconfig.ts'
 import { cachedFor, failureOf, reviewTtlMs } from '../storage/kubernetes/delegation.ts';
 import type { Logger } from '../lib/log.ts';
 import { StatusError } from '../openapi/status.ts';
+import { getOrAdd } from '../lib/maps.ts';
 
 export interface User {
   name: string;
@@ -48,7 +49,8 @@ const presentedOn = new WeakMap<Socket, X509Certificate[]>();
 
 /**
  * The certificates the client sent over TLS, its own first, then the intermediates; empty when it sent none.
- * Parsed once per connection (kube-apiserver's proxy keeps its connections alive); each request still verifies them.
+ * Parsed once per connection (kube-apiserver's proxy keeps its connections alive), and judged once per set of
+ * roots while every certificate is valid (verifiedOnce).
  */
 function peerCertificates(socket: Socket): X509Certificate[] {
   let chain = presentedOn.get(socket);
@@ -119,8 +121,39 @@ export function verifyClientCertificate(
   return reachesRoot(leaf, intermediates);
 }
 
+/** What verifyClientCertificate said of a chain against some roots, and the times between which it holds. */
+interface Verdict {
+  trusted: boolean;
+  from: number;
+  until: number;
+}
+
+/** Per chain a connection presented (peerCertificates), per set of roots (a config's), its verdict. */
+const verdicts = new WeakMap<readonly X509Certificate[], Map<readonly X509Certificate[], Verdict>>();
+
+/**
+ * verifyClientCertificate, judged once per connection and roots rather than at every request it carries: the
+ * verdict depends on the time only through each certificate's validity, so it holds while every certificate
+ * presented and every root is within its own. At a time outside that window the chain is judged anew.
+ */
+export function verifiedOnce(presented: readonly X509Certificate[], roots: readonly X509Certificate[], now = Date.now()): boolean {
+  const known = verdicts.get(presented)?.get(roots);
+  if (known && known.from <= now && now <= known.until) return known.trusted;
+  const trusted = verifyClientCertificate(presented, roots, new Date(now));
+  const judged = [...presented, ...roots];
+  const from = Math.max(...judged.map((cert) => Date.parse(cert.validFrom)));
+  const until = Math.min(...judged.map((cert) => Date.parse(cert.validTo)));
+  if (from <= now && now <= until)
+    getOrAdd(verdicts, presented, () => new Map<readonly X509Certificate[], Verdict>()).set(roots, { trusted, from, until });
+  return trusted;
+}
+
+/** A certificate's subject, read once: toLegacyObject parses the whole certificate. */
+const subjects = new WeakMap<X509Certificate, Record<string, string | string[] | undefined>>();
+
 function subjectValues(cert: X509Certificate, attribute: 'CN' | 'O'): string[] {
-  const value = (cert.toLegacyObject().subject as unknown as Record<string, string | string[] | undefined>)[attribute];
+  const subject = getOrAdd(subjects, cert, () => cert.toLegacyObject().subject as unknown as Record<string, string | string[] | undefined>);
+  const value = subject[attribute];
   return value === undefined ? [] : [value].flat();
 }
 
@@ -180,7 +213,7 @@ export function requestHeaderUser(headers: HeaderLines, config: RequestHeaderCon
 }
 
 function trustedFrontProxy(presented: X509Certificate[], config: RequestHeaderConfig): boolean {
-  if (!verifyClientCertificate(presented, config.ca)) return false;
+  if (!verifiedOnce(presented, config.ca)) return false;
   return config.allowedNames.length === 0 || config.allowedNames.includes(commonName(presented[0]!) ?? '');
 }
 
@@ -207,7 +240,7 @@ async function authenticate(ctx: Koa.Context, options: AuthenticationOptions): P
     const user = requestHeaderUser(ctx.req.headersDistinct, config.requestHeader);
     if (user) return user;
   }
-  if (verifyClientCertificate(presented, config.clientCA)) {
+  if (verifiedOnce(presented, config.clientCA)) {
     const user = certificateUser(presented[0]!);
     if (user) return user;
   }

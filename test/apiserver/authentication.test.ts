@@ -17,6 +17,7 @@ import {
   cachedTokenReview,
   certificateUser,
   requestHeaderUser,
+  verifiedOnce,
   verifyClientCertificate,
   withAuthenticatedGroup,
   type User,
@@ -367,6 +368,23 @@ test('chain verification: validity of every link, intermediates must be CAs, the
   t.false(verifyClientCertificate([future.x509], [root.x509]));
   t.true(verifyClientCertificate([future.x509], [root.x509], new Date(Date.now() + 2 * hour)));
   t.true(verifyClientCertificate([root.x509], [root.x509]));
+});
+
+test("a connection's chain is judged once per set of roots, and again once a certificate's validity ends: an expired one is refused on a connection still open", async (t) => {
+  const root = await certificateAuthority('root');
+  const other = await certificateAuthority('other');
+  const now = Date.now();
+  const leaf = await clientCertificate('CN=leaf', root, { notAfter: new Date(now + hour) });
+  const chain = [leaf.x509];
+  const roots = [root.x509];
+  t.true(verifiedOnce(chain, roots, now));
+  t.true(verifiedOnce(chain, roots, now + hour / 2), 'within every validity: the verdict kept');
+  t.false(verifiedOnce(chain, roots, now + 2 * hour), 'past the leaf: judged anew, refused');
+  t.false(verifiedOnce(chain, [other.x509], now), 'other roots (a new config): judged against them');
+  t.true(verifiedOnce(chain, roots, now), 'the first verdict still holds for its roots');
+  const refused = [(await clientCertificate('CN=stranger', other)).x509];
+  t.false(verifiedOnce(refused, roots, now));
+  t.false(verifiedOnce(refused, roots, now), 'a refusal is kept too');
 });
 
 test('chain verification gives up on a crowd of look-alike intermediates instead of trying every path', async (t) => {
