@@ -322,7 +322,7 @@ export class ObjectStore {
       this.onRead?.({ resource, from: cached ? 'memory' : 'store' });
       return (
         (cached as T[] | undefined) ??
-        (await this.pool.query<{ object: T }>(this.sql.find(path), [resource, values])).rows.map((row) => row.object)
+        (await this.prepared.query<{ object: T }>(this.pool, this.sql.find(path), [resource, values])).rows.map((row) => row.object)
       );
     };
     return read().catch((error: unknown) => {
