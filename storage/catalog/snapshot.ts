@@ -410,8 +410,8 @@ async function besideObjects(db: Queryable, roles: readonly string[]): Promise<B
 }
 
 /**
- * Reads one database's schemas, objects and their grants, default privileges and extensions: the objects beside
- * the rest, each in one statement for a few roles, in three for more.
+ * Reads one database's schemas, objects and their grants, default privileges and extensions: the objects in one
+ * statement, beside the rest in one more for a few roles, in three for more.
  */
 export async function readDatabaseContents(db: Queryable, roles: readonly string[]): Promise<DatabaseContents> {
   const [{ objects, groups }, read] = await Promise.all([objectsAndGroups(db, roles), besideObjects(db, roles)]);
