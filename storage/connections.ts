@@ -75,7 +75,8 @@ function sizeClass(params: readonly unknown[]): number {
 /**
  * Queries sent as statements prepared once per connection (named by their text and the size of their arrays):
  * PostgreSQL then parses them once, and plans them once when it finds a generic plan as good (plan_cache_mode
- * auto), which for small catalog and store statements is most of their cost. A pooler in transaction mode
+ * auto, the store's) or is told to (the catalog's pools say which: server.ts, planCacheMode), which for small
+ * catalog and store statements is most of their cost. A pooler in transaction mode
  * (PgBouncer before 1.21) hands a session's statements to other server connections, where a name is unknown
  * (26000) or already taken (42P05): from then on these queries go unnamed, the failed one again at once. Only for
  * statements sent alone: inside a transaction that refusal would abort it, past what the retry can mend.

@@ -15,7 +15,7 @@ import type { FieldError } from '../../openapi/fields.ts';
 
 /**
  * The connecting user's records schema, as SQL: its name, and whether its table exists. Its oid by name
- * (to_regrole), not from pg_roles: a view PostgreSQL would plan again at each of the reads that say it.
+ * (to_regrole), not from the view pg_roles, which costs the reads that say it more to plan.
  */
 export const ownershipSchemaSql = `'postgres_apiserver_' || to_regrole(quote_ident(current_user))::oid`;
 export const ownershipPresentSql = `to_regclass(format('%I.owners', ${ownershipSchemaSql})) IS NOT NULL`;
