@@ -17,7 +17,7 @@ import {
   recordUpdate,
   withBody,
 } from './apply.ts';
-import { objectKey, ObjectLocks } from '../lib/locks.ts';
+import { keysIn, objectKey, ObjectLocks } from '../lib/locks.ts';
 import { countParameter, watchRequested } from './parameters.ts';
 import { applyPatchType, decode, decodeObject, fieldValidationOf, readBody, warnerOf, writeContext, sendWarnings } from './request.ts';
 import {
@@ -123,6 +123,7 @@ export class ResourceHandlers {
   }
 
   private async load(scope: Scope): Promise<KubeObject> {
+    await this.locks.settled(objectKey(this.resource, scope.namespace, scope.name));
     return this.store.get(this.resource, scope.namespace, scope.name).catch((error: unknown) => {
       throw fromStoreError(error);
     });
@@ -198,6 +199,7 @@ export class ResourceHandlers {
     const matchesLabels = labelSelector(ctx.query.labelSelector as string | undefined);
     const matchesFields = fieldSelector(ctx.query.fieldSelector as string | undefined, selectableFieldNames(this.kind));
     const limit = countParameter(ctx.query, 'limit') || undefined;
+    await this.locks.settled(keysIn(this.resource, namespace));
     const page = await this.store
       .list(this.resource, {
         namespace,
@@ -282,7 +284,7 @@ export class ResourceHandlers {
       const stored = await this.store.create(this.resource, fresh, admission.claims).catch((e: unknown) => {
         throw fromStoreError(e);
       });
-      return this.written(stored, admission, request);
+      return this.written(stored, admission, request, ctx);
     };
     const created = applied
       ? await create()
@@ -300,7 +302,7 @@ export class ResourceHandlers {
    * create, claims included; any other failure leaves the object stored, answered with a Warning: the
    * reconciler writes it again.
    */
-  private async written(stored: KubeObject, admission: Admission, request: WriteContext): Promise<Written> {
+  private async written(stored: KubeObject, admission: Admission, request: WriteContext, ctx: Koa.Context): Promise<Written> {
     if (!admission.write) return notLive(stored);
     let written: Written;
     try {
@@ -322,16 +324,24 @@ export class ResourceHandlers {
       ),
     );
     if (Object.keys(recorded).length === 0) return { object: stored, statusIsLive: written.statusIsLive };
+    const withRecorded = (current: KubeObject) => ({ ...current, status: { ...(current.status as object | undefined), ...recorded } });
     const record = (current: KubeObject) =>
-      this.store.update(
-        this.resource,
-        { ...current, status: { ...(current.status as object | undefined), ...recorded } },
-        { expectedResourceVersion: String(current.metadata.resourceVersion) },
+      this.store.update(this.resource, withRecorded(current), { expectedResourceVersion: String(current.metadata.resourceVersion) });
+    // Stored after the answer, as a controller stores a status after a create: the object's lock is held until
+    // it is, and reads of the object wait for it (load, list). The answer shows it at the create's resourceVersion.
+    const { namespace, name } = stored.metadata;
+    const recording = despitePersistedStatus(this.store, this.resource, stored, record);
+    this.locks.hold(objectKey(this.resource, namespace, name), recording);
+    recording.catch((error: unknown) => {
+      const why = error instanceof Error ? error.message : String(error);
+      ctx.app.emit(
+        'error',
+        new Error(
+          `${this.kind.kind} ${namespace ?? ''}/${name}: storing the status its create recorded: ${why}; the next read or pass stores it`,
+        ),
       );
-    const object = await despitePersistedStatus(this.store, this.resource, stored, record).catch((e: unknown) => {
-      throw fromStoreError(e);
     });
-    return { object, statusIsLive: written.statusIsLive };
+    return { object: withRecorded(stored), statusIsLive: written.statusIsLive };
   }
 
   /** Stores `next` in place of `old`: immutable metadata kept, generation bumped when the spec changed. */

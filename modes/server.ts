@@ -17,6 +17,7 @@ import { discoveryRouter, type DiscoveryGroup } from '../apiserver/discovery.ts'
 import { ourDiscovery } from '../apiserver/groups.ts';
 import { ObjectLocks } from '../lib/locks.ts';
 import { failure, type Logger } from '../lib/log.ts';
+import { within } from '../lib/promises.ts';
 import { Metrics } from '../apiserver/metrics.ts';
 import { openapiRouter } from '../apiserver/openapi.ts';
 import type { ResourceKind } from '../reconcile/kinds/resource.ts';
@@ -72,6 +73,9 @@ export interface RunningServer {
 
 /** How long a stopping server keeps sending the Events still queued (the whole stop has 5 s). */
 const eventDrainMs = 1_000;
+
+/** How long a stopping server waits, once requests are answered, for what their writes went on with (a status stored). */
+const heldWorkMs = 1_000;
 
 /** Things to stop, last started first; a failing stop is logged and the others still run. */
 export class Stops {
@@ -150,6 +154,7 @@ export async function startServer(parts: ServerParts, stops: Stops): Promise<Run
     },
   });
   const server: Server = await listen(app, parts.tls, parts.port, parts.host);
+  stops.add(() => within(locks.settled(''), heldWorkMs));
   stops.add(() => closeServer(server, app));
   return {
     port: (server.address() as AddressInfo).port,

@@ -6,6 +6,7 @@ import { storeResource, type ResourceKind } from '../../reconcile/kinds/resource
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
 import { serveKinds } from '../support/apiserver.ts';
 import type { ObjectStore } from '../../storage/objects/store.ts';
+import type { ResourceStore } from '../../storage/objects/types.ts';
 import type { RequestOptions } from '../support/http.ts';
 import { startTestServer, type TestServer } from '../support/postgres.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
@@ -211,6 +212,68 @@ test('a write whose live status cannot be read afterwards answers the stored obj
   t.is(res.status, 201, res.text);
   t.like(res.json(), { metadata: { name: 'stored' }, spec: { size: 1 } });
   t.is(res.headers.warning, '299 - "the write is done, but its live status could not be read: the store went away"');
+});
+
+test('a create answers before the status its write recorded is stored; reads and writes of the object wait for it', async (t) => {
+  const recording: ResourceKind = {
+    ...widgets,
+    strategy: {
+      ...widgets.strategy,
+      admit: async () => ({
+        claims: [],
+        write: async (stored) => ({ object: { ...stored, status: { recorded: 'yes' } }, statusIsLive: true }),
+      }),
+    },
+  };
+  // The store's updates wait until the test lets them through: the status is stored only then.
+  let release: () => void = () => undefined;
+  const updatesLetThrough = new Promise<void>((resolve) => (release = resolve));
+  const held = (store: ObjectStore): ResourceStore =>
+    new Proxy(store, {
+      get(target, property) {
+        if (property === 'update')
+          return async (...args: Parameters<ObjectStore['update']>) => {
+            await updatesLetThrough;
+            return target.update(...args);
+          };
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  const { call, store, app } = await serveKinds(t, server.superuserDsn, [recording], held);
+  const { resourceVersion } = (await call('GET', collection)).json().metadata;
+  const { opened, events } = openWatch(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${resourceVersion}`, 3);
+  await Promise.race([opened, events]);
+  const created = await call('POST', collection, widget('a'));
+  t.is(created.status, 201, created.text);
+  t.like(created.json(), { metadata: { name: 'a' }, status: { recorded: 'yes' } });
+  const answered: string[] = [];
+  const read = call('GET', `${collection}/a`).then((r) => (answered.push('get'), r));
+  const listed = call('GET', collection).then((r) => (answered.push('list'), r));
+  const patched = call(
+    'PATCH',
+    `${collection}/a`,
+    { spec: { size: 2 } },
+    { headers: { 'content-type': 'application/merge-patch+json' } },
+  ).then((r) => (answered.push('patch'), r));
+  // Another object is read at once meanwhile.
+  t.is((await call('GET', `${collection}/b`)).status, 404);
+  t.deepEqual(answered, []);
+  t.is((await store.get(storeResource(recording), 'default', 'a')).status, undefined);
+  release();
+  t.like((await read).json(), { status: { recorded: 'yes' } });
+  t.like((await listed).json().items[0], { metadata: { name: 'a' }, status: { recorded: 'yes' } });
+  t.is((await patched).status, 200, (await patched).text);
+  t.like((await store.get(storeResource(recording), 'default', 'a')).status, { recorded: 'yes' });
+  // Watchers saw the object stored, then its status, then the patch.
+  t.deepEqual(
+    (await events).map((e) => [e.type, e.object.spec.size, e.object.status?.recorded]),
+    [
+      ['ADDED', 1, undefined],
+      ['MODIFIED', 1, 'yes'],
+      ['MODIFIED', 2, 'yes'],
+    ],
+  );
 });
 
 test('dryRun=All validates and answers, and stores nothing', async (t) => {
