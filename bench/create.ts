@@ -36,13 +36,18 @@ const database = 'my_app_db_production';
  */
 const referenceDatabase = 'reference_db';
 
-/** Per role, what the guide's DatabaseRole means in SQL, sent in autocommit as a person would. */
+/**
+ * Per role, what the guide's DatabaseRole means in SQL, sent in autocommit as a person would: the same target SQL
+ * the server plans, CONNECT included (a permission's database privileges default to CONNECT, granted to the role
+ * itself so that it keeps it where PUBLIC's is revoked).
+ */
 function referenceSql(names: string[], passwords: string[]): string {
   return names
     .flatMap((name, i) => {
       const role = quoteIdent(name);
       return [
         `CREATE ROLE ${role} LOGIN PASSWORD ${quoteLiteral(passwords[i]!)};`,
+        `GRANT CONNECT ON DATABASE ${quoteIdent(referenceDatabase)} TO ${role};`,
         `GRANT USAGE, CREATE ON SCHEMA public TO ${role};`,
         `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};`,
         `ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${role};`,
@@ -53,7 +58,7 @@ function referenceSql(names: string[], passwords: string[]): string {
 
 /** Both sides must end with the role able to write every table. */
 async function checkGranted(dsn: string, role: string, where = database): Promise<void> {
-  if ((await ungranted(dsn, where, [role])).length > 0) throw new Error(`${role} lacks its table privileges in ${where}`);
+  if ((await ungranted(dsn, where, [role])).length > 0) throw new Error(`${role} lacks its privileges in ${where}`);
 }
 
 async function main(): Promise<void> {

@@ -262,15 +262,18 @@ export async function timePsql(dsn: string, file: string): Promise<number> {
 }
 
 /**
- * Of `roles`, those that do not exist or lack the guide's privileges in `database`: SELECT, INSERT, UPDATE and
- * DELETE on every table of `public`, and USAGE and CREATE on the schema. One query, whatever their number.
+ * Of `roles`, those that do not exist or lack the guide's privileges in `database`: CONNECT on it, granted to the
+ * role itself (not only through PUBLIC), SELECT, INSERT, UPDATE and DELETE on every table of `public`, and USAGE and
+ * CREATE on the schema. One query, whatever their number.
  */
 export async function ungranted(dsn: string, database: string, roles: string[]): Promise<string[]> {
   const rows = await sql<{ role: string }>(
     dsn,
     `SELECT r AS role FROM unnest($1::text[]) AS r
       WHERE CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN true
-            ELSE NOT has_schema_privilege(r, 'public', 'USAGE,CREATE')
+            ELSE NOT EXISTS (SELECT FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = current_database()
+                               AND a.grantee = to_regrole(quote_ident(r)) AND a.privilege_type = 'CONNECT')
+              OR NOT has_schema_privilege(r, 'public', 'USAGE,CREATE')
               OR EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
                            AND NOT has_table_privilege(r, c.oid, 'SELECT,INSERT,UPDATE,DELETE')) END`,
     { database, params: [roles] },
