@@ -181,14 +181,25 @@ const currentDatabase = '(SELECT oid FROM pg_database WHERE datname = current_da
 const itemsNaming = (acl: string, roles: string) => `to_json(ARRAY(SELECT i::text FROM unnest(${acl}) i
   WHERE EXISTS (SELECT 1 FROM unnest(${roles}::text[]) n WHERE strpos(i::text, replace(n, '"', '""')) > 0)))`;
 
+/** An ACL as text (aclitems.ts), in a JSON array. */
+const aclText = (acl: string) => `to_json(${acl}::text[])`;
+
 /**
- * An ACL as text (aclitems.ts), in a JSON array. For a few roles, only the items that may be theirs; of an ACL
- * that does not name them (`object`, pg_shdepend), none, without writing out its items.
+ * For a few roles (the parameter `roles`), the items of an ACL that may be theirs; of an ACL that does not name
+ * them (`names`: pg_shdepend says so), none, without writing out its items.
  */
-const aclText = (acl: string, few?: { roles: string; object: Parameters<typeof aclNames>[1] }) =>
-  few === undefined
-    ? `to_json(${acl}::text[])`
-    : `CASE WHEN ${aclNames(few.roles, few.object)} THEN ${itemsNaming(acl, few.roles)} ELSE '[]'::json END`;
+const fewItems = (acl: string, roles: string, names: string) => `CASE WHEN ${names} THEN ${itemsNaming(acl, roles)} ELSE '[]'::json END`;
+
+/**
+ * The objects of this database whose ACLs name one of the roles ($1), by pg_shdepend's index: read once by a
+ * statement about a database's contents, whose parts then ask `inGranted` (cheaper to plan than a lookup each).
+ */
+const grantedCte = `granted AS MATERIALIZED (SELECT classid, objid FROM pg_shdepend WHERE dbid = ${currentDatabase} AND deptype = 'a'
+   AND refclassid = 'pg_authid'::regclass AND refobjid = ANY(${roleOids('$1')}))`;
+
+const inGranted = (classid: string, objid: string) => `(${classid}, ${objid}) IN (SELECT classid, objid FROM granted)`;
+
+const datacl = `COALESCE(d.datacl, acldefault('d', d.datdba))`;
 
 // $1: the databases; $2, for a few roles: the roles.
 const databasesQuery = (few: boolean, usage: boolean) => `
@@ -201,23 +212,25 @@ SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_cha
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int AS connections,`
            : 'NULL::float8 AS "sizeBytes", NULL::int AS connections,'
        }
-       ${aclText(
-         `COALESCE(d.datacl, acldefault('d', d.datdba))`,
-         few ? { roles: '$2', object: { classid: `'pg_database'::regclass`, objid: 'd.oid', dbid: '0' } } : undefined,
-       )} AS "aclItems"
+       ${
+         few ? fewItems(datacl, '$2', aclNames('$2', { classid: `'pg_database'::regclass`, objid: 'd.oid', dbid: '0' })) : aclText(datacl)
+       } AS "aclItems"
 FROM pg_database d WHERE d.datname = ANY($1)`;
 
 const userSchemas = `n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'`;
 
-// $1, for a few roles: the roles (as in every query of a database's contents). What PUBLIC holds is asked of
-// PostgreSQL, which finds it without writing out the ACL.
+const nspacl = `COALESCE(n.nspacl, acldefault('n', n.nspowner))`;
+
+/** What PUBLIC holds on the schema, asked of PostgreSQL, which finds it without writing out the ACL. */
+const publicPrivileges = `to_json(array_remove(ARRAY[${['CREATE', 'USAGE']
+  .map((p) => `CASE WHEN has_schema_privilege('public', n.oid, '${p}') THEN '${p}' END`)
+  .join(', ')}], NULL))`;
+
+// $1, for a few roles: the roles (as in every query of a database's contents), with the granted CTE beside.
 const schemasQuery = (few: boolean) => `
 SELECT n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner,
-       ${aclText(
-         `COALESCE(n.nspacl, acldefault('n', n.nspowner))`,
-         few ? { roles: '$1', object: { classid: `'pg_namespace'::regclass`, objid: 'n.oid', dbid: currentDatabase } } : undefined,
-       )} AS "aclItems",
-       to_json(ARRAY(SELECT p FROM unnest(ARRAY['CREATE', 'USAGE']) p WHERE has_schema_privilege('public', n.oid, p))) AS "publicPrivileges",
+       ${few ? fewItems(nspacl, '$1', inGranted(`'pg_namespace'::regclass`, 'n.oid')) : aclText(nspacl)} AS "aclItems",
+       ${publicPrivileges} AS "publicPrivileges",
        pg_has_role(n.nspowner, 'USAGE') AS manageable
 FROM pg_namespace n WHERE ${userSchemas}`;
 
@@ -274,10 +287,9 @@ SELECT
 // says the ACL names one of them (by its index), grouped here (groupedObjects). A write's GRANT on a schema makes
 // PostgreSQL plan every statement of the database again, so this read is planned at each write: it stays simple.
 const fewObjectsQuery = `${objectsCte},
-granted AS MATERIALIZED (SELECT classid, objid FROM pg_shdepend WHERE dbid = ${currentDatabase} AND deptype = 'a'
-   AND refclassid = 'pg_authid'::regclass AND refobjid = ANY(${roleOids('$1')}))
+${grantedCte}
 SELECT schema, kind, key, name, args, pg_get_userbyid(owner) AS owner,
-       CASE WHEN (classid, oid) IN (SELECT classid, objid FROM granted) THEN ${itemsNaming('acl', '$1')} END AS items
+       CASE WHEN ${inGranted('classid', 'oid')} THEN ${itemsNaming('acl', '$1')} END AS items
 FROM scoped`;
 
 type ObjectRow = { schema: string; kind: ObjectKind; key: string } & LiveObject;
@@ -304,10 +316,7 @@ function groupedObjects(rows: readonly (ObjectRow & { items: string[] | null })[
 
 const defaultsQuery = (few: boolean) => `
 SELECT pg_get_userbyid(d.defaclrole) AS creator, n.nspname AS schema, ${defaultAclKind} AS kind,
-       ${aclText(
-         'd.defaclacl',
-         few ? { roles: '$1', object: { classid: `'pg_default_acl'::regclass`, objid: 'd.oid', dbid: currentDatabase } } : undefined,
-       )} AS items
+       ${few ? fewItems('d.defaclacl', '$1', inGranted(`'pg_default_acl'::regclass`, 'd.oid')) : aclText('d.defaclacl')} AS items
 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
 WHERE d.defaclobjtype IN (${inList(objectKinds.map((kind) => objectKindDescriptors[kind].defaultAclType))})`;
 
@@ -394,6 +403,7 @@ interface BesideObjects {
 // the objects' (the longest): on the database's two connections the four statements ran two by two anyway, and
 // each statement less is a round trip less in the write.
 const fewBesideObjectsQuery = `
+WITH ${grantedCte}
 SELECT (SELECT COALESCE(json_agg(s), '[]') FROM (${textsByCount.few.schemas}) s) AS schemas,
        (SELECT COALESCE(json_agg(d), '[]') FROM (${textsByCount.few.defaults}) d) AS defaults,
        (SELECT COALESCE(json_agg(e), '[]') FROM (${extensionsQuery}) e) AS extensions`;
