@@ -245,6 +245,14 @@ const relationAclLetter = `CASE c.relkind ${relationKinds.map((r) => `WHEN ${quo
 const defaultAclKind = `CASE d.defaclobjtype ${objectKinds.map((kind) => `WHEN ${quoteLiteral(objectKindDescriptors[kind].defaultAclType)} THEN ${quoteLiteral(kind)}`).join(' ')} END`;
 const inList = (values: readonly string[]) => values.map(quoteLiteral).join(', ');
 
+/**
+ * FirstNormalObjectId: every object made after initdb has an oid at least this (oids wrap around to it, never
+ * below), and initdb makes nothing in the user schemas. Asking for it lets PostgreSQL find the user schemas'
+ * relations and functions by the oid index instead of reading all of pg_class and pg_proc (3,000 functions of
+ * pg_catalog) at every write.
+ */
+const firstNormalObjectId = 16384;
+
 // The user schemas first: pg_get_function_identity_arguments for every function of pg_catalog would cost more
 // than the rest of the read.
 const objectsCte = `
@@ -253,12 +261,13 @@ scoped AS (
   SELECT n.nspname AS schema, 'pg_class'::regclass AS classid, c.oid, ${relationKind} AS kind,
          c.relname::text AS key, c.relname::text AS name, NULL AS args, c.relowner AS owner,
          COALESCE(c.relacl, acldefault(${relationAclLetter}::"char", c.relowner)) AS acl
-  FROM pg_class c JOIN schemas n ON n.oid = c.relnamespace WHERE c.relkind IN (${inList(relationKinds.map((r) => r.relkind))})
+  FROM pg_class c JOIN schemas n ON n.oid = c.relnamespace
+  WHERE c.oid >= ${firstNormalObjectId} AND c.relkind IN (${inList(relationKinds.map((r) => r.relkind))})
   UNION ALL
   SELECT n.nspname, 'pg_proc'::regclass, p.oid, ${quoteLiteral(routineKind)}, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
          p.proname, pg_get_function_identity_arguments(p.oid), p.proowner,
          COALESCE(p.proacl, acldefault(${quoteLiteral(objectKindDescriptors[routineKind].aclLetter)}, p.proowner))
-  FROM pg_proc p JOIN schemas n ON n.oid = p.pronamespace
+  FROM pg_proc p JOIN schemas n ON n.oid = p.pronamespace WHERE p.oid >= ${firstNormalObjectId}
 )`;
 
 // The objects, and the objects grouped by their ACL and owner, in one query: the objects are gathered once for
