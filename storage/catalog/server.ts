@@ -153,13 +153,15 @@ const catalogDeadlines = {
  * How PostgreSQL plans the prepared statements (connections.ts) of a pool. The DSN's database asks about roles and
  * databases (the server's facts, the roles, the databases' privileges, the digest), by index whatever the names
  * given, and nothing a write does makes PostgreSQL drop its plans: planned once per connection (generic), where
- * planning each time cost a write 0.8 ms of PostgreSQL's time, more than running them. A database's contents are
- * planned for the values given each time: a write's GRANT on a schema drops every plan of its database anyway, and
- * a generic plan of the reads that look up a role's ACL entries scanned every database's (0.7 ms more a write among
- * 800 roles).
+ * planning each time cost a write 0.8 ms of PostgreSQL's time, more than running them. Without sequential scans:
+ * a plan made while the catalogs were small (a new server, or the connection's first reads) read all of
+ * pg_shdepend and pg_authid for the rest of the connection's life, 1.6 ms more a write once 800 roles had come,
+ * where an index finds the same at any size. A database's contents are planned for the values given each time: a
+ * write's GRANT on a schema drops every plan of its database anyway, and a generic plan of the reads that look up
+ * a role's ACL entries scanned every database's (0.7 ms more a write among 800 roles).
  */
 function planCacheMode(maintenance: boolean): pg.PoolConfig {
-  return { options: `-c plan_cache_mode=${maintenance ? 'force_generic_plan' : 'force_custom_plan'}` };
+  return { options: maintenance ? '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off' : '-c plan_cache_mode=force_custom_plan' };
 }
 
 /** How long a statement PostgreSQL refuses inside a transaction (CREATE/DROP DATABASE) may take. */

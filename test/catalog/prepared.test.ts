@@ -147,3 +147,49 @@ test("the DSN's database plans its reads once per connection; a database's conte
   t.is(contents.generic, 0, "no plan kept for a database's contents");
   t.true(contents.custom >= 6, `its objects and the rest read 3 times each, planned each time: ${JSON.stringify(contents)}`);
 });
+
+test("the DSN's database's plans, made while its catalogs are small, find roles and databases by index once they have grown", async (t) => {
+  const server = await startTestServer(testServerNames().at(-1)!);
+  t.teardown(() => server.stop());
+  const database = unique('grown_db');
+  await sql(server.superuserDsn, `CREATE DATABASE ${database}`);
+  const catalog = new ServerCatalog(server.superuserDsn, { maxConnections: 1 });
+  t.teardown(() => catalog.close());
+  const read = async (role: string) => {
+    await catalog.serverFacts({ roles: [role], databases: [database], extensions: [] });
+    await catalog.snapshot({ roles: [role], databases: [database], contents: [database] }, { fresh: true });
+  };
+  await read('postgres'); // the plans are made now, on a server with a handful of roles
+  const grown = unique('grown');
+  await sql(
+    server.superuserDsn,
+    `DO $$ BEGIN FOR i IN 1..300 LOOP
+       EXECUTE format('CREATE ROLE %I', '${grown}_' || i);
+       EXECUTE format('GRANT CONNECT ON DATABASE ${database} TO %I', '${grown}_' || i);
+     END LOOP; END $$`,
+  );
+  await read(`${grown}_1`);
+  // The plans the connection keeps, as it runs them now (EXPLAIN EXECUTE plans nothing anew).
+  const { pool } = catalog as unknown as { pool(database: string | null): Queryable };
+  const maintenance = pool.call(catalog, null);
+  const statements = (
+    await maintenance.query<{ name: string; parameters: number }>(
+      'SELECT name, cardinality(parameter_types)::int AS parameters FROM pg_prepared_statements WHERE generic_plans > 0',
+    )
+  ).rows;
+  t.true(statements.length >= 3, `the facts, roles and databases kept: ${statements.map((s) => s.name).join(', ')}`);
+  const scanned: string[] = [];
+  for (const { name, parameters } of statements) {
+    const nulls = Array.from({ length: parameters }, () => 'NULL').join(', ');
+    const [{ 'QUERY PLAN': plan }] = (
+      await maintenance.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) EXECUTE ${name}${parameters > 0 ? `(${nulls})` : ''}`)
+    ).rows as [{ 'QUERY PLAN': unknown }];
+    const walk = (node: Record<string, unknown>): void => {
+      if (node['Node Type'] === 'Seq Scan' && ['pg_authid', 'pg_shdepend', 'pg_database'].includes(String(node['Relation Name'])))
+        scanned.push(`${name}: ${String(node['Relation Name'])}`);
+      for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+    };
+    for (const entry of plan as { Plan: Record<string, unknown> }[]) walk(entry.Plan);
+  }
+  t.deepEqual(scanned, [], 'no kept plan reads a whole catalog of roles or dependencies');
+});
