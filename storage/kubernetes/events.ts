@@ -1,7 +1,7 @@
 // Events (core v1) about our objects: changes applied (statements summarised by their descriptions, which
 // never hold a secret), drift found, and failures. `kubectl describe` lists them. Local mode keeps them in
 // its store; in a cluster they go to the cluster.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { ResourceStore } from '../objects/types.ts';
 import { rfc3339 } from '../../lib/time.ts';
@@ -58,36 +58,52 @@ export function eventMessage(message: string): string {
   return message.length > maxMessage ? `${message.slice(0, maxMessage - 1)}…` : message;
 }
 
-/**
- * The same Event again (same object, type, reason and message), counted on the one already there, as client-go's
- * recorder aggregates repeats: `count` and `lastTimestamp` move. Undefined when there is none to count on.
- */
-async function repeated(
-  store: ResourceStore,
-  object: KubeObject,
-  type: EventType,
-  reason: string,
-  message: string,
-  time: string,
-): Promise<KubeObject | undefined> {
-  const same = (await store.find(eventsResource, ['involvedObject', 'uid'], [String(object.metadata.uid)])).find(
-    (e) => e.type === type && e.reason === reason && e.message === message,
-  );
-  if (!same) return undefined;
-  const counted = { ...same, count: Number(same.count ?? 1) + 1, lastTimestamp: time };
-  // A concurrent count of the same Event wins; this one is then recorded as a new Event.
-  return store.update(eventsResource, counted, { expectedResourceVersion: String(same.metadata.resourceVersion) }).catch(() => undefined);
+/** client-go's maxLruCacheEntries: how many Events recorded here are remembered, to count repeats on. */
+export const rememberedEvents = 4096;
+
+/** What makes an Event the same as another: its object, type, reason and message (a digest: messages are long). */
+function sameness(object: KubeObject, type: EventType, reason: string, message: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([object.metadata.uid, type, reason, message]))
+    .digest('base64');
 }
 
-/** Events written to the store; recording never fails the work it reports on. */
-export function storeEvents(store: ResourceStore, onError: (error: unknown) => void): EventRecorder {
+/**
+ * The same Event again (same object, type, reason and message), counted on the one recorded before, as client-go's
+ * recorder aggregates repeats: `count` and `lastTimestamp` move. As there, the Events recorded are remembered by
+ * this process (the newest `rememberedEvents`), so that a first Event, most of them, reads nothing. False when
+ * there is none to count on: never recorded, forgotten, gone (retention), or counted meanwhile by another write.
+ */
+async function counted(store: ResourceStore, recorded: { namespace: string; name: string }, time: string): Promise<boolean> {
+  const same = await store.get(eventsResource, recorded.namespace, recorded.name).catch(() => undefined);
+  if (!same) return false;
+  const again = { ...same, count: Number(same.count ?? 1) + 1, lastTimestamp: time };
+  return store.update(eventsResource, again, { expectedResourceVersion: String(same.metadata.resourceVersion) }).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Events written to the store; recording never fails the work it reports on. `capacity`: rememberedEvents. */
+export function storeEvents(store: ResourceStore, onError: (error: unknown) => void, capacity = rememberedEvents): EventRecorder {
+  // Oldest first (a Map keeps insertion order): a repeat moves its Event to the end.
+  const remembered = new Map<string, { namespace: string; name: string }>();
+  const remember = (key: string, recorded: { namespace: string; name: string }) => {
+    remembered.delete(key);
+    if (remembered.size >= capacity) remembered.delete(remembered.keys().next().value!);
+    remembered.set(key, recorded);
+  };
   return {
     async record(object, type, reason, text) {
       const namespace = object.metadata.namespace || 'default';
       const time = rfc3339();
       const message = eventMessage(text);
-      const counted = object.metadata.uid ? await repeated(store, object, type, reason, message, time).catch(() => undefined) : undefined;
-      if (counted) return;
+      const key = object.metadata.uid ? sameness(object, type, reason, message) : undefined;
+      const before = key === undefined ? undefined : remembered.get(key);
+      if (before && (await counted(store, before, time))) {
+        remember(key!, before);
+        return;
+      }
       const event: KubeObject = {
         apiVersion: 'v1',
         kind: 'Event',
@@ -102,7 +118,8 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
         lastTimestamp: time,
         count: 1,
       };
-      await store.create(eventsResource, event).catch(onError);
+      const stored = await store.create(eventsResource, event).catch(onError);
+      if (stored && key !== undefined) remember(key, { namespace, name: event.metadata.name });
     },
   };
 }

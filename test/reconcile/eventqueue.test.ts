@@ -4,6 +4,7 @@
 import test from 'ava';
 import { eventQueueCapacity, eventsResource, queuedEvents, storeEvents, type EventRecorder } from '../../storage/kubernetes/events.ts';
 import { ObjectStore } from '../../storage/objects/store.ts';
+import type { ResourceStore } from '../../storage/objects/types.ts';
 import { startTestServer, unique, type TestServer } from '../support/postgres.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 
@@ -91,4 +92,61 @@ test('a stopping server waits for queued Events only its drain time, then drops 
   recorder.open();
   await new Promise((done) => setImmediate(done));
   t.deepEqual(recorder.sent, ['event 0'], 'only the Event already in flight was sent');
+});
+
+/** The store, counting its reads: a first Event must cost none. */
+function countingReads(store: ObjectStore): { store: ResourceStore; reads: () => number } {
+  let reads = 0;
+  const counted = new Proxy(store, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (property === 'get' || property === 'find' || property === 'list') reads++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store: counted, reads: () => reads };
+}
+
+test('the same Event again is counted on the one recorded before, and a first Event reads nothing from the store', async (t) => {
+  const opened = await ObjectStore.open(server.superuserDsn, { schema: unique('events') });
+  t.teardown(() => opened.close());
+  const { store, reads } = countingReads(opened);
+  const recorder = storeEvents(store, (error) => t.fail(String(error)));
+  await recorder.record(role, 'Warning', 'DriftDetected', 'a REVOKE by hand');
+  await recorder.record(role, 'Normal', 'Applied', 'applied 1 statement');
+  t.is(reads(), 0, 'two first Events: nothing read');
+  await recorder.record(role, 'Warning', 'DriftDetected', 'a REVOKE by hand');
+  await recorder.record(role, 'Warning', 'DriftDetected', 'a REVOKE by hand');
+  const stored = await opened.find(eventsResource, ['involvedObject', 'uid'], ['u-app']);
+  t.deepEqual(stored.map((e) => [e.reason, e.count]).sort(), [
+    ['Applied', 1],
+    ['DriftDetected', 3],
+  ]);
+});
+
+test('an Event gone from the store, or forgotten past the newest ones remembered, is recorded anew', async (t) => {
+  const store = await ObjectStore.open(server.superuserDsn, { schema: unique('events') });
+  t.teardown(() => store.close());
+  const recorder = storeEvents(store, (error) => t.fail(String(error)), 2);
+  const counts = async (message: string) =>
+    (await store.find(eventsResource, ['involvedObject', 'uid'], ['u-app']))
+      .filter((e) => e.message === message)
+      .map((e) => e.count)
+      .sort();
+  await recorder.record(role, 'Normal', 'Applied', 'one');
+  const [first] = await store.find(eventsResource, ['involvedObject', 'uid'], ['u-app']);
+  await store.delete(eventsResource, first!.metadata.namespace!, first!.metadata.name); // as retention removes old Events
+  await recorder.record(role, 'Normal', 'Applied', 'one');
+  t.deepEqual(await counts('one'), [1]);
+  // Two others come after it: "one" is forgotten, and its repeat is a new Event.
+  await recorder.record(role, 'Normal', 'Applied', 'two');
+  await recorder.record(role, 'Normal', 'Applied', 'three');
+  await recorder.record(role, 'Normal', 'Applied', 'one');
+  t.deepEqual(await counts('one'), [1, 1]);
+  // The newest ones are still counted on.
+  await recorder.record(role, 'Normal', 'Applied', 'three');
+  t.deepEqual(await counts('three'), [2]);
 });
