@@ -116,7 +116,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   try {
     writeFileSync(join(options.dataDir, 'postgres.dsn'), `${postgres.dsn}\n`, { mode: 0o600 });
     const storeDsn = options.storeDsn ?? (await ensureDatabase(postgres.dsn, 'apiserver'));
-    const store = await ObjectStore.open(storeDsn);
+    // Its own embedded server's store has no other writer (a second server cannot start on the same folder).
+    const store = await ObjectStore.open(storeDsn, { soleWriter: options.storeDsn === undefined });
     stops.add(() => store.close());
     await seedNamespaces(store);
     const tls = await servingCertificateIn(join(options.dataDir, 'tls'), ['localhost', '127.0.0.1']);

@@ -34,6 +34,11 @@ export interface ObjectStoreOptions {
   maxConnections?: number;
   /** Told where each list and get was answered from: memory (cache.ts) or the store's tables. */
   onRead?: (read: { resource: string; from: 'memory' | 'store' }) => void;
+  /**
+   * This process is the store's only writer (local mode's own embedded server): every change is one it made, so
+   * that a read from memory knows the store's resourceVersion without asking it (after the first time).
+   */
+  soleWriter?: boolean;
 }
 
 export interface Precondition {
@@ -117,8 +122,13 @@ export class ObjectStore {
   private readonly cache: ObjectCache;
   private closing: Promise<void> | undefined;
   private feedReads = 0;
+  private stateReads = 0;
   /** The read of the store's resourceVersion the callers of this turn share (currentState). */
   private stateRead: Promise<{ resourceVersion: bigint; oldest: bigint }> | undefined;
+  /** As the only writer: the store's resourceVersion and oldest change kept, as this process last read or made them. */
+  private known: { resourceVersion: bigint; oldest: bigint } | undefined;
+  /** The newest resourceVersion this process wrote. */
+  private newestWritten = 0n;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -127,6 +137,7 @@ export class ObjectStore {
     /** The server and database the store lives in: no DatabaseCluster object may claim that database. */
     readonly location: StoreLocation | undefined,
     private readonly onRead: ObjectStoreOptions['onRead'] = undefined,
+    private readonly soleWriter = false,
   ) {
     this.sql = statements(schema);
     // The notification channel is named after the schema: one change log per schema.
@@ -149,6 +160,11 @@ export class ObjectStore {
   /** How many times the change feed has read the log: for the changes of other replicas (this one's come at once). */
   get changeLogReads(): number {
     return this.feedReads;
+  }
+
+  /** How many times reads from memory have asked the store for its resourceVersion (an only writer asks once). */
+  get resourceVersionReads(): number {
+    return this.stateReads;
   }
 
   /** Connects to the database `dsn` names and creates the schema and tables if they are missing. */
@@ -184,7 +200,7 @@ export class ObjectStore {
       await pool.end().catch(() => undefined);
       throw storeError(error, 'opening the store');
     }
-    return new ObjectStore(pool, config, schema, location, options.onRead);
+    return new ObjectStore(pool, config, schema, location, options.onRead, options.soleWriter);
   }
 
   /** Ends every watch and connection; calling it again waits for the first call. */
@@ -394,8 +410,17 @@ export class ObjectStore {
     });
   }
 
+  /** The store's resourceVersion, read from it (readiness asks this: the store must answer). */
   async currentResourceVersion(): Promise<string> {
-    return String((await this.currentState()).resourceVersion);
+    return String((await this.storeState()).resourceVersion);
+  }
+
+  /**
+   * What reads from memory ask first: the store's resourceVersion now, or, as its only writer, what this process
+   * knows of it (the store holds nothing this process has not written).
+   */
+  private currentState(): Promise<{ resourceVersion: bigint; oldest: bigint }> {
+    return this.known ? Promise.resolve({ ...this.known }) : this.storeState();
   }
 
   /**
@@ -403,14 +428,25 @@ export class ObjectStore {
    * reads a few objects together): the callers of one turn of the event loop share one read, which begins after
    * the last of them asked, so that it still sees every write committed before each call.
    */
-  private currentState(): Promise<{ resourceVersion: bigint; oldest: bigint }> {
+  private storeState(): Promise<{ resourceVersion: bigint; oldest: bigint }> {
     this.stateRead ??= new Promise<void>((begin) => setImmediate(begin)).then(() => {
       this.stateRead = undefined;
+      this.stateReads++;
       return this.state(this.pool).catch((error: unknown) => {
         throw storeError(error, 'reading the resourceVersion');
       });
     });
     return this.stateRead;
+  }
+
+  /** As the only writer, what a read of the store's state says, and what this process wrote since it began, is known. */
+  private observe(state: { resourceVersion: bigint; oldest: bigint }): void {
+    if (!this.soleWriter) return;
+    const newest = (...values: bigint[]) => values.reduce((a, b) => (a > b ? a : b));
+    this.known = {
+      resourceVersion: newest(state.resourceVersion, this.newestWritten, this.known?.resourceVersion ?? 0n),
+      oldest: newest(state.oldest, this.known?.oldest ?? 0n),
+    };
   }
 
   /**
@@ -419,13 +455,16 @@ export class ObjectStore {
    */
   async compact(keep: number): Promise<number> {
     if (!Number.isSafeInteger(keep) || keep < 0) throw new RangeError(`object store: cannot keep ${keep} changes`);
-    return this.transaction('compacting the change log', 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
+    let horizon: string | undefined;
+    const removed = await this.transaction('compacting the change log', 'BEGIN ISOLATION LEVEL READ COMMITTED', async (tx) => {
       const { rows } = await tx.query<{ resource_version: string }>(this.sql.compactionHorizon, [keep]);
-      const horizon = rows[0]?.resource_version;
+      horizon = rows[0]?.resource_version;
       if (horizon === undefined) return 0;
       await tx.query(this.sql.compact, [horizon]);
       return (await tx.query(this.sql.dropChanges, [horizon])).rowCount ?? 0;
     });
+    if (this.known && horizon !== undefined && BigInt(horizon) > this.known.oldest) this.known.oldest = BigInt(horizon);
+    return removed;
   }
 
   /**
@@ -479,6 +518,7 @@ export class ObjectStore {
       // As the log holds it: a copy no caller shares.
       const logged = JSON.parse(before + resourceVersion + after) as KubeObject;
       this.feed.committed({ type, ...key, resourceVersion, object: logged });
+      this.wrote(BigInt(resourceVersion));
       return { ...object, metadata: { ...object.metadata, resourceVersion } };
     });
   }
@@ -493,7 +533,14 @@ export class ObjectStore {
     type State = { resource_version: string; compacted_through: string };
     const { rows } =
       query === this.pool ? await this.prepared.query<State>(this.pool, this.sql.state, []) : await query.query<State>(this.sql.state);
-    return { resourceVersion: BigInt(rows[0]!.resource_version), oldest: BigInt(rows[0]!.compacted_through) };
+    const state = { resourceVersion: BigInt(rows[0]!.resource_version), oldest: BigInt(rows[0]!.compacted_through) };
+    this.observe(state);
+    return state;
+  }
+
+  private wrote(resourceVersion: bigint): void {
+    if (resourceVersion > this.newestWritten) this.newestWritten = resourceVersion;
+    if (this.known && resourceVersion > this.known.resourceVersion) this.known.resourceVersion = resourceVersion;
   }
 
   /** The changes after `after` and the resourceVersion they are complete up to, read in one snapshot. */

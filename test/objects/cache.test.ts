@@ -276,3 +276,48 @@ test("a read of the store's resourceVersion overtaken by a change delivered mean
   states.shift()!({ resourceVersion: 5n, oldest: 0n });
   t.is(await wentBack, undefined, 'a store that answers less than the cache held before went back: the store answers');
 });
+
+test("a store's only writer reads from memory without asking the store for its resourceVersion, and sees every write of its own at once", async (t) => {
+  const reads = { memory: 0, store: 0 };
+  const store = await ObjectStore.open((await suite.server()).superuserDsn, {
+    schema: unique('alone'),
+    soleWriter: true,
+    onRead: ({ from }) => reads[from]++,
+  });
+  t.teardown(() => store.close());
+  await store.create(roles, role('a'));
+  await until('a list from memory', async () => {
+    const before = reads.memory;
+    await store.list(roles);
+    return reads.memory > before;
+  });
+  const asked = store.resourceVersionReads;
+  const fromStore = reads.store;
+  for (let i = 0; i < 5; i++) {
+    const created = await store.create(roles, role(`new-${i}`));
+    t.deepEqual(await store.get(roles, 'team-a', `new-${i}`), created, `get ${i} sees the create answered before it`);
+    const updated = await store.update(roles, { ...created, spec: { roleName: `changed_${i}` } }, {});
+    const list = await store.list(roles);
+    t.deepEqual(
+      list.items.find((o) => o.metadata.name === `new-${i}`),
+      updated,
+      `list ${i} sees the update answered before it`,
+    );
+    t.is(list.resourceVersion, updated.metadata.resourceVersion!, 'the list is as of the last write');
+    await store.delete(roles, 'team-a', `new-${i}`, {});
+    await t.throwsAsync(store.get(roles, 'team-a', `new-${i}`), { instanceOf: NotFound });
+  }
+  t.is(store.resourceVersionReads, asked, 'no read asked the store for its resourceVersion');
+  t.is(reads.store, fromStore, 'every get and list came from memory');
+  // Its readiness still asks the store itself.
+  t.is(await store.currentResourceVersion(), (await store.list(roles)).resourceVersion);
+  t.is(store.resourceVersionReads, asked + 1);
+  // Compaction moves the oldest change it knows of: a watch from before it is told Expired.
+  const { resourceVersion: before } = await store.list(roles);
+  await store.create(roles, role('after'));
+  await store.compact(0);
+  await t.throwsAsync(
+    store.watch(() => undefined, { resourceVersion: String(BigInt(before) - 1n) }),
+    { instanceOf: Expired },
+  );
+});
