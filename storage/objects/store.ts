@@ -162,7 +162,7 @@ export class ObjectStore {
     return this.feedReads;
   }
 
-  /** How many times reads from memory have asked the store for its resourceVersion (an only writer asks once). */
+  /** How many times the store was asked for its resourceVersion, by reads from memory (an only writer's once) and readiness. */
   get resourceVersionReads(): number {
     return this.stateReads;
   }
