@@ -41,6 +41,12 @@ export interface ObjectStoreOptions {
   soleWriter?: boolean;
 }
 
+/** The store's resourceVersion, and the oldest one its change log still holds changes after (compacted_through). */
+type StoreState = { resourceVersion: bigint; oldest: bigint };
+
+/** The largest of some resourceVersions. */
+const newest = (...values: bigint[]) => values.reduce((a, b) => (a > b ? a : b));
+
 export interface Precondition {
   /** Refuse with Conflict unless the stored object still has this resourceVersion. */
   expectedResourceVersion?: string;
@@ -124,9 +130,9 @@ export class ObjectStore {
   private feedReads = 0;
   private stateReads = 0;
   /** The read of the store's resourceVersion the callers of this turn share (currentState). */
-  private stateRead: Promise<{ resourceVersion: bigint; oldest: bigint }> | undefined;
+  private stateRead: Promise<StoreState> | undefined;
   /** As the only writer: the store's resourceVersion and oldest change kept, as this process last read or made them. */
-  private known: { resourceVersion: bigint; oldest: bigint } | undefined;
+  private known: StoreState | undefined;
   /** The newest resourceVersion this process wrote. */
   private newestWritten = 0n;
 
@@ -419,7 +425,7 @@ export class ObjectStore {
    * What reads from memory ask first: the store's resourceVersion now, or, as its only writer, what this process
    * knows of it (the store holds nothing this process has not written).
    */
-  private currentState(): Promise<{ resourceVersion: bigint; oldest: bigint }> {
+  private currentState(): Promise<StoreState> {
     return this.known ? Promise.resolve({ ...this.known }) : this.storeState();
   }
 
@@ -428,7 +434,7 @@ export class ObjectStore {
    * reads a few objects together): the callers of one turn of the event loop share one read, which begins after
    * the last of them asked, so that it still sees every write committed before each call.
    */
-  private storeState(): Promise<{ resourceVersion: bigint; oldest: bigint }> {
+  private storeState(): Promise<StoreState> {
     this.stateRead ??= new Promise<void>((begin) => setImmediate(begin)).then(() => {
       this.stateRead = undefined;
       this.stateReads++;
@@ -440,9 +446,8 @@ export class ObjectStore {
   }
 
   /** As the only writer, what a read of the store's state says, and what this process wrote since it began, is known. */
-  private observe(state: { resourceVersion: bigint; oldest: bigint }): void {
+  private observe(state: StoreState): void {
     if (!this.soleWriter) return;
-    const newest = (...values: bigint[]) => values.reduce((a, b) => (a > b ? a : b));
     this.known = {
       resourceVersion: newest(state.resourceVersion, this.newestWritten, this.known?.resourceVersion ?? 0n),
       oldest: newest(state.oldest, this.known?.oldest ?? 0n),
@@ -463,7 +468,7 @@ export class ObjectStore {
       await tx.query(this.sql.compact, [horizon]);
       return (await tx.query(this.sql.dropChanges, [horizon])).rowCount ?? 0;
     });
-    if (this.known && horizon !== undefined && BigInt(horizon) > this.known.oldest) this.known.oldest = BigInt(horizon);
+    if (this.known && horizon !== undefined) this.known.oldest = newest(this.known.oldest, BigInt(horizon));
     return removed;
   }
 
@@ -529,7 +534,7 @@ export class ObjectStore {
   }
 
   /** Alone it goes prepared; inside a transaction unprepared, as PreparedStatements asks. */
-  private async state(query: pg.Pool | pg.PoolClient): Promise<{ resourceVersion: bigint; oldest: bigint }> {
+  private async state(query: pg.Pool | pg.PoolClient): Promise<StoreState> {
     type State = { resource_version: string; compacted_through: string };
     const { rows } =
       query === this.pool ? await this.prepared.query<State>(this.pool, this.sql.state, []) : await query.query<State>(this.sql.state);
@@ -539,8 +544,8 @@ export class ObjectStore {
   }
 
   private wrote(resourceVersion: bigint): void {
-    if (resourceVersion > this.newestWritten) this.newestWritten = resourceVersion;
-    if (this.known && resourceVersion > this.known.resourceVersion) this.known.resourceVersion = resourceVersion;
+    this.newestWritten = newest(this.newestWritten, resourceVersion);
+    if (this.known) this.known.resourceVersion = newest(this.known.resourceVersion, resourceVersion);
   }
 
   /** The changes after `after` and the resourceVersion they are complete up to, read in one snapshot. */
