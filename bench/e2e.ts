@@ -257,7 +257,10 @@ async function applies(c: Cluster, work: string): Promise<number> {
   let crdKubeCpu = 0;
   for (let run = 0; run < applyRuns; run++) {
     const indexes = range(run * applyCount, applyCount);
-    const roleFolder = folderOf(join(work, `roles-${run}`), indexes.map(benchRole));
+    const roleFolder = folderOf(
+      join(work, `roles-${run}`),
+      indexes.map((i) => benchRole(i)),
+    );
     const crFolder = folderOf(join(work, `crs-${run}`), indexes.map(benchCr));
     const names = indexes.map((i) => benchRole(i).spec.roleName);
     const runOurs = async () => {

@@ -175,19 +175,31 @@ export function processCpuMs(pid: number): number {
 
 const suffix = (i: number) => String(i + 1).padStart(4, '0');
 
+/** Where a benchmark role lives: its namespace, and the database its permissions name. */
+export interface RolePlace {
+  namespace: string;
+  database: string;
+}
+
+/** The guide's: namespace default, its Database's my_app_db_production. */
+export const guidePlace: RolePlace = { namespace: 'default', database: 'my_app_db_production' };
+
 /** The password Secret of the i-th benchmark role. */
-export function passwordSecret(i: number, password: string): object {
+export function passwordSecret(i: number, password: string, namespace = guidePlace.namespace): object {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: `bench-role-${suffix(i)}-password`, namespace: 'default' },
+    metadata: { name: `bench-role-${suffix(i)}-password`, namespace },
     type: 'Opaque',
     stringData: { password },
   };
 }
 
 /** The i-th benchmark DatabaseRole: the guide's, with its own role name and password Secret. */
-export function benchRole(i: number): {
+export function benchRole(
+  i: number,
+  place = guidePlace,
+): {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace: string };
@@ -196,14 +208,14 @@ export function benchRole(i: number): {
   return {
     apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
     kind: 'DatabaseRole',
-    metadata: { name: `bench-role-${suffix(i)}`, namespace: 'default' },
+    metadata: { name: `bench-role-${suffix(i)}`, namespace: place.namespace },
     spec: {
       roleName: `bench_role_${suffix(i)}`,
       password: { name: `bench-role-${suffix(i)}-password`, key: 'password' },
       databaseClusterRef: { name: 'main-cluster' },
       permissions: [
         {
-          database: 'my_app_db_production',
+          database: place.database,
           schemas: [
             {
               name: 'public',
