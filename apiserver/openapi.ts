@@ -1,5 +1,6 @@
 // /openapi/v2 and /openapi/v3 (K8S-WIRE §2), built once by openapi/ and served with ETags, 304s, and the
-// v3 hash semantics of kube-openapi's handler3 (a stale hash is redirected, the current one is immutable).
+// v3 hash semantics of kube-openapi's handler3 (a stale hash is redirected, the current one is immutable). v2 is
+// JSON, or protobuf to a client that asks for it (openapiproto.ts).
 import Router from '@koa/router';
 import type Koa from 'koa';
 import {
@@ -11,17 +12,29 @@ import {
   serve,
   type ServedDocument,
 } from '../openapi/document.ts';
+import { acceptsOpenAPIV2Protobuf, openAPIV2ProtobufType, protobufOf } from './openapiproto.ts';
 
 function send(ctx: Koa.Context, document: ServedDocument, cacheControl = 'no-cache, private'): void {
-  ctx.set('ETag', document.etag);
+  respond(ctx, { etag: document.etag, type: 'application/json', body: document.json }, cacheControl);
+}
+
+function respond(ctx: Koa.Context, answer: { etag: string; type: string; body: string | Buffer }, cacheControl: string): void {
+  ctx.set('ETag', answer.etag);
   ctx.set('Vary', 'Accept');
   ctx.set('Cache-Control', cacheControl);
-  if (ctx.get('if-none-match') === document.etag) {
+  if (ctx.get('if-none-match') === answer.etag) {
     ctx.status = 304;
     return;
   }
-  ctx.type = 'application/json';
-  ctx.body = document.json;
+  ctx.type = answer.type;
+  ctx.body = answer.body;
+}
+
+/** /openapi/v2 in JSON (what the aggregator asks), or as protobuf to a client that asks for it (kubectl), as kube-openapi's handler serves it. */
+function sendV2(ctx: Koa.Context, document: ServedDocument): void {
+  if (!acceptsOpenAPIV2Protobuf(ctx.get('accept'))) return send(ctx, document);
+  const { bytes, etag } = protobufOf(document);
+  respond(ctx, { etag, type: openAPIV2ProtobufType, body: bytes }, 'no-cache, private');
 }
 
 /**
@@ -33,7 +46,7 @@ export function openapiRouter(extra: Record<string, ServedDocument> = {}, v2: Se
   const ours = openAPIV3GroupVersion(groupVersionPath)!;
   const discovery =
     Object.keys(extra).length === 0 ? openAPIV3Discovery() : serve(buildOpenAPIV3Discovery({ [groupVersionPath]: ours, ...extra }));
-  router.get('/openapi/v2', (ctx) => send(ctx, v2));
+  router.get('/openapi/v2', (ctx) => sendV2(ctx, v2));
   router.get('/openapi/v3', (ctx) => send(ctx, discovery));
   router.get('/openapi/v3/*path', (ctx, next) => {
     const path = ctx.params.path!;

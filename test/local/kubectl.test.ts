@@ -149,6 +149,47 @@ for (const [title, args, input, message] of badInputs) {
   });
 }
 
+test.serial('a List as `kubectl get -o yaml` writes it applies again: kubectl checks its items by /openapi/v2 in protobuf', async (t) => {
+  const exported = await local.kubectl(['get', 'databaseroles,databases', '-o', 'yaml']);
+  t.is(exported.code, 0, exported.stderr);
+  t.regex(exported.stdout, /^kind: List$/m);
+  const applied = await local.kubectl(['apply', '-f', '-'], exported.stdout);
+  t.is(applied.code, 0, applied.stderr);
+  t.regex(applied.stdout, /databaserole\.postgres\.databases\.dinhloc\.dev\/app-user (configured|unchanged)/);
+  t.regex(applied.stdout, /database\.postgres\.databases\.dinhloc\.dev\/my-app-db (configured|unchanged)/);
+});
+
+test.serial("a List's item with a field the schema lacks is refused by kubectl itself, naming the field", async (t) => {
+  const item = {
+    apiVersion: 'postgres.databases.dinhloc.dev/v1alpha1',
+    kind: 'DatabaseRole',
+    metadata: { name: 'listed', namespace: 'default' },
+    spec: { roleName: 'listed', databaseClusterRef: { name: 'main-cluster' }, superpowers: true },
+  };
+  const refused = await local.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [item] }));
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, /unknown field "superpowers" in dev\.dinhloc\.databases\.postgres\.v1alpha1\.DatabaseRole\.spec/);
+  t.regex((await local.kubectl(['get', 'pgrole', 'listed'])).stderr, /NotFound/);
+});
+
+test.serial('/openapi/v2 answers JSON to the aggregator and protobuf to kubectl, each with its own ETag', async (t) => {
+  const request = rawClient(local.kubeconfig);
+  const get = (accept: string, etag?: string) =>
+    request('/openapi/v2', 'GET', undefined, undefined, { Accept: accept, ...(etag ? { 'If-None-Match': etag } : {}) });
+  const json = await get('application/json');
+  t.is(json.status, 200);
+  t.regex(String(json.headers['content-type']), /^application\/json/);
+  t.is(json.json().swagger, '2.0');
+  // client-go asks with "@v1.0", which Go's mime parser refuses in a Content-Type: kube-openapi answers ".v1.0".
+  const protobuf = await get('application/com.github.proto-openapi.spec.v2@v1.0+protobuf');
+  t.is(protobuf.status, 200);
+  t.is(protobuf.headers['content-type'], 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf');
+  t.true(protobuf.text.startsWith('\n\u00032.0'), 'field 1, swagger: "2.0"');
+  t.not(protobuf.headers.etag, json.headers.etag);
+  t.is((await get('application/com.github.proto-openapi.spec.v2@v1.0+protobuf', String(protobuf.headers.etag))).status, 304);
+  t.is((await get('application/json', String(protobuf.headers.etag))).status, 200);
+});
+
 test.serial('kubectl version, auth can-i and auth whoami get answers from local mode itself', async (t) => {
   const version = await local.kubectl(['version', '-o', 'json']);
   t.is(version.code, 0, version.stderr);
