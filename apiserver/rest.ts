@@ -43,6 +43,7 @@ import { deleteObject, despitePersistedStatus } from '../reconcile/kinds/delete.
 import type { ResourceStore } from '../storage/objects/types.ts';
 import { fromStoreError } from '../storage/objects/errors.ts';
 import { isObject } from '../lib/guards.ts';
+import { afterThisTurn } from '../lib/promises.ts';
 
 const patchTypes: readonly string[] = ['application/json-patch+json', 'application/merge-patch+json', applyPatchType];
 const strategicMergePatchType = 'application/strategic-merge-patch+json';
@@ -328,9 +329,10 @@ export class ResourceHandlers {
     const record = (current: KubeObject) =>
       this.store.update(this.resource, withRecorded(current), { expectedResourceVersion: String(current.metadata.resourceVersion) });
     // Stored after the answer, as a controller stores a status after a create: the object's lock is held until
-    // it is, and reads of the object wait for it (load, list). The answer shows it at the create's resourceVersion.
+    // it is, and reads of the object wait for it (load, list). The answer shows it at the create's resourceVersion,
+    // and is written first: the store's write begins once this turn, which sends it, is done.
     const { namespace, name } = stored.metadata;
-    const recording = despitePersistedStatus(this.store, this.resource, stored, record);
+    const recording = afterThisTurn().then(() => despitePersistedStatus(this.store, this.resource, stored, record));
     this.locks.hold(objectKey(this.resource, namespace, name), recording);
     recording.catch((error: unknown) => {
       const why = error instanceof Error ? error.message : String(error);

@@ -16,3 +16,11 @@ export async function within<T>(work: Promise<T> | undefined, ms: number): Promi
     clearTimeout(timer);
   }
 }
+
+/**
+ * Resolves once this turn of the event loop is done (setImmediate): what this turn set going, an answer being
+ * written or the calls one turn gathers, goes first.
+ */
+export function afterThisTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { KubeObject } from '../../openapi/objects.ts';
 import type { ResourceStore } from '../objects/types.ts';
 import { rfc3339 } from '../../lib/time.ts';
-import { within } from '../../lib/promises.ts';
+import { afterThisTurn, within } from '../../lib/promises.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -124,7 +124,10 @@ export function storeEvents(store: ResourceStore, onError: (error: unknown) => v
   };
 }
 
-/** Events queued and sent one at a time by `recorder`; `onDropped` hears of each spell of Events dropped. */
+/**
+ * Events queued and sent one at a time by `recorder`, beginning once the turn that recorded the first is done (an
+ * answer on its way goes first); `onDropped` hears of each spell of Events dropped.
+ */
 export function queuedEvents(recorder: EventRecorder, onDropped: (count: number) => void): EventSink {
   const queue: Parameters<EventRecorder['record']>[] = [];
   let sending: Promise<void> | undefined;
@@ -146,7 +149,7 @@ export function queuedEvents(recorder: EventRecorder, onDropped: (count: number)
         return;
       }
       queue.push(event);
-      sending ??= send();
+      sending ??= afterThisTurn().then(send);
     },
     async drain(ms) {
       closed = true;

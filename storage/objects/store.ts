@@ -21,6 +21,7 @@ import type { Change, ChangeType, Claim, ObjectList } from './types.ts';
 import { decodeContinue, encodeContinue, parseResourceVersion } from './versions.ts';
 import type { KubeObject } from '../../openapi/objects.ts';
 import { rfc3339 } from '../../lib/time.ts';
+import { afterThisTurn } from '../../lib/promises.ts';
 
 export { AlreadyExists, BadRequest, Conflict, Expired, NotFound, StoreError, Unavailable, qualifiedResource } from './errors.ts';
 export type { ObjectKey, StoreErrorReason } from './errors.ts';
@@ -435,7 +436,7 @@ export class ObjectStore {
    * the last of them asked, so that it still sees every write committed before each call.
    */
   private storeState(): Promise<StoreState> {
-    this.stateRead ??= new Promise<void>((begin) => setImmediate(begin)).then(() => {
+    this.stateRead ??= afterThisTurn().then(() => {
       this.stateRead = undefined;
       this.stateReads++;
       return this.state(this.pool).catch((error: unknown) => {

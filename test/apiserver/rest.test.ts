@@ -1,6 +1,7 @@
 // The REST verbs over the real object store (PostgreSQL), for a small kind made for the test: every verb,
 // every reject path with its code, and watch.
 import { request } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import test from 'ava';
 import { storeResource, type ResourceKind } from '../../reconcile/kinds/resource.ts';
 import { ageColumn, nameColumn } from '../../openapi/kind.ts';
@@ -225,14 +226,18 @@ test('a create answers before the status its write recorded is stored; reads and
       }),
     },
   };
-  // The store's updates wait until the test lets them through: the status is stored only then.
+  // The store's updates wait until the test lets them through: the status is stored only then. Each notes
+  // whether the create's answer had been written when it began.
   let release: () => void = () => undefined;
   const updatesLetThrough = new Promise<void>((resolve) => (release = resolve));
+  let createAnswer: ServerResponse | undefined;
+  const answeredBeforeUpdate: boolean[] = [];
   const held = (store: ObjectStore): ResourceStore =>
     new Proxy(store, {
       get(target, property) {
         if (property === 'update')
           return async (...args: Parameters<ObjectStore['update']>) => {
+            answeredBeforeUpdate.push(createAnswer?.writableEnded === true);
             await updatesLetThrough;
             return target.update(...args);
           };
@@ -241,6 +246,9 @@ test('a create answers before the status its write recorded is stored; reads and
       },
     });
   const { call, store, app } = await serveKinds(t, server.superuserDsn, [recording], held);
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (request.method === 'POST') createAnswer = response;
+  });
   const { resourceVersion } = (await call('GET', collection)).json().metadata;
   const { opened, events } = openWatch(app.base, app.tls.ca, `${collection}?watch=1&resourceVersion=${resourceVersion}`, 3);
   await Promise.race([opened, events]);
@@ -260,6 +268,7 @@ test('a create answers before the status its write recorded is stored; reads and
   t.is((await call('GET', `${collection}/b`)).status, 404);
   t.deepEqual(answered, []);
   t.is((await store.get(storeResource(recording), 'default', 'a')).status, undefined);
+  t.deepEqual(answeredBeforeUpdate, [true], 'the answer was written before the status began to be stored');
   release();
   t.like((await read).json(), { status: { recorded: 'yes' } });
   t.like((await listed).json().items[0], { metadata: { name: 'a' }, status: { recorded: 'yes' } });

@@ -62,6 +62,23 @@ test('record returns before the Event is sent: a write never waits on the Events
   t.deepEqual(recorder.sent, [], 'the recorder is still waiting, and record has returned');
 });
 
+test('sending begins once the turn that recorded is done: an answer that turn writes goes first', async (t) => {
+  const sent: string[] = [];
+  const events = queuedEvents(
+    {
+      async record(_object, _type, _reason, message) {
+        sent.push(message);
+      },
+    },
+    () => t.fail('nothing is dropped'),
+  );
+  events.record(role, 'Normal', 'Applied', 'one');
+  await Promise.resolve();
+  t.deepEqual(sent, [], 'nothing within the turn, its promises included');
+  await new Promise((done) => setImmediate(done));
+  t.deepEqual(sent, ['one']);
+});
+
 test('a flood of Events beyond the queue is dropped, not kept: the first ones are sent and the drop is reported once', async (t) => {
   const recorder = gatedRecorder();
   const drops: number[] = [];
@@ -70,8 +87,8 @@ test('a flood of Events beyond the queue is dropped, not kept: the first ones ar
   for (let i = 0; i < total; i++) events.record(role, 'Warning', 'DriftDetected', `drift ${i}`);
   recorder.open();
   await events.drain(30_000);
-  // One is in flight when the rest queue up behind it.
-  const sent = eventQueueCapacity + 1;
+  // Recorded in one turn, before the first is sent: the queue holds them all up to its capacity.
+  const sent = eventQueueCapacity;
   t.deepEqual(
     recorder.sent,
     Array.from({ length: sent }, (_, i) => `drift ${i}`),

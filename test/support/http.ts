@@ -1,5 +1,5 @@
 // A small HTTPS client for tests: trusts the given CA only, returns status, headers and the parsed body.
-import { request } from 'node:https';
+import { request, type Server } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -11,11 +11,11 @@ export const certificateNames = ['localhost', '127.0.0.1', 'postgres-apiserver.p
 /** The app on a free loopback port over TLS, with a fresh CA; `close` stops it. */
 export async function serveApp(
   options: Omit<AppOptions, 'log'>,
-): Promise<{ tls: ServingCertificate; base: string; close: () => Promise<unknown> }> {
+): Promise<{ tls: ServingCertificate; base: string; server: Server; close: () => Promise<unknown> }> {
   const tls = await createServingCertificate(certificateNames);
   const server = await listen(createApp({ log: pino({ level: 'silent' }), ...options }), tls, 0);
   const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { tls, base, close: () => new Promise((resolve) => server.close(resolve)) };
+  return { tls, base, server, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
 export interface Response {
