@@ -63,6 +63,15 @@ function specOf(object: KubeObject): string {
   return JSON.stringify(rest);
 }
 
+/**
+ * The generation moves when the spec, as defaults and pruning leave it, is not the one stored: a Secret sent again
+ * with its stringData, or an object sent without the fields its defaults fill, changes nothing.
+ */
+function withGeneration(admitted: KubeObject, old: KubeObject): KubeObject {
+  if (specOf(admitted) === specOf(old)) return admitted;
+  return { ...admitted, metadata: { ...admitted.metadata, generation: Number(old.metadata.generation ?? 1) + 1 } };
+}
+
 function clone<T>(value: T): T {
   return structuredClone(value);
 }
@@ -367,10 +376,10 @@ export class ResourceHandlers {
       uid: old.metadata.uid,
       creationTimestamp: old.metadata.creationTimestamp,
       resourceVersion: next.metadata.resourceVersion ?? old.metadata.resourceVersion,
-      generation: Number(old.metadata.generation ?? 1) + (specOf(merged) === specOf(old) ? 0 : 1),
+      generation: old.metadata.generation ?? 1,
       ...(old.metadata.deletionTimestamp ? { deletionTimestamp: old.metadata.deletionTimestamp } : {}),
     };
-    const object = subresource === 'status' ? { ...merged, metadata } : this.admit(ctx, { ...merged, metadata }, old);
+    const object = subresource === 'status' ? { ...merged, metadata } : withGeneration(this.admit(ctx, { ...merged, metadata }, old), old);
     const request = writeContext(ctx);
     const { object: prepared, statusIsLive } =
       subresource === undefined

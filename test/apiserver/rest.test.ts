@@ -313,11 +313,13 @@ test('update needs the current resourceVersion; generation moves with the spec o
   t.deepEqual(relabelled.status, { phase: 'Ready' }, 'an update of the main resource keeps the status');
   const resized = (await call('PUT', `${collection}/a`, { ...relabelled, spec: { ...relabelled.spec, size: 5 } })).json();
   t.is(resized.metadata.generation, 2);
+  const withoutDefaults = (await call('PUT', `${collection}/a`, { ...resized, spec: { size: 5 } })).json();
+  t.is(withoutDefaults.metadata.generation, 2, 'a spec its defaults complete into the stored one is no change');
 
   const stale = await call('PUT', `${collection}/a`, { ...relabelled, spec: { ...relabelled.spec, size: 6 } });
   t.is(stale.status, 409);
   t.regex(stale.json().message, /Operation cannot be fulfilled on widgets.example.dev "a": the object has been modified/);
-  const immutable = await call('PUT', `${collection}/a`, { ...resized, spec: { ...resized.spec, color: 'blue' } });
+  const immutable = await call('PUT', `${collection}/a`, { ...withoutDefaults, spec: { ...withoutDefaults.spec, color: 'blue' } });
   t.is(immutable.status, 422);
 });
 

@@ -22,6 +22,12 @@ test.serial('the guide applies, and applying it again leaves our objects unchang
   }
 });
 
+test.serial('kubectl diff of the guide just applied finds nothing to change, its Secrets sent with stringData included', async (t) => {
+  const diff = await local.kubectl(['diff', '-f', '-'], guideManifests(local.postgresDsn));
+  t.is(diff.code, 0, `${diff.stdout}${diff.stderr}`);
+  t.is(diff.stdout, '');
+});
+
 test.serial('kubectl get pgapi -A lists the three kinds with their columns', async (t) => {
   const { stdout, code, stderr } = await local.kubectl(['get', 'pgapi', '-A']);
   t.is(code, 0, stderr);
