@@ -104,6 +104,8 @@ const decoders: Record<string, (f: Fields) => Record<string, unknown>> = {
       }),
     };
   },
+  // SelfSubjectRulesSpec: namespace (1).
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': (f) => ({ spec: defined({ namespace: text(messages(f, 2)[0] ?? new Map(), 1) }) }),
   'authentication.k8s.io/v1/SelfSubjectReview': () => ({}),
 };
 

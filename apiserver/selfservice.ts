@@ -1,6 +1,7 @@
 // What kubectl asks of a whole cluster beside our group, answered by local mode itself (in a cluster,
-// kube-apiserver answers it): /version (kubectl version), SelfSubjectAccessReview (kubectl auth can-i) and
-// SelfSubjectReview (kubectl auth whoami). Local mode has one user, who may do everything.
+// kube-apiserver answers it): /version (kubectl version), SelfSubjectAccessReview (kubectl auth can-i),
+// SelfSubjectRulesReview (kubectl auth can-i --list) and SelfSubjectReview (kubectl auth whoami). Local mode has
+// one user, who may do everything.
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { isObject } from '../lib/guards.ts';
@@ -23,7 +24,15 @@ export const versionInfo = {
 };
 
 const accessReview = { group: 'authorization.k8s.io', resource: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview' };
+const rulesReview = { group: 'authorization.k8s.io', resource: 'selfsubjectrulesreviews', kind: 'SelfSubjectRulesReview' };
 const subjectReview = { group: 'authentication.k8s.io', resource: 'selfsubjectreviews', kind: 'SelfSubjectReview' };
+
+/** Everything, as kube-apiserver lists cluster-admin's rules. */
+const everything = {
+  resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }],
+  nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
+  incomplete: false,
+};
 
 async function review(ctx: Koa.Context, subject: typeof accessReview): Promise<Record<string, unknown>> {
   const body = decode(await readBody(ctx), ctx.get('content-type'));
@@ -56,6 +65,9 @@ export function selfServiceRouter(): Router {
       ]);
     }
     answer(ctx, body, { allowed: true, reason: 'local mode: its one user may do everything' });
+  });
+  router.post(`/apis/${rulesReview.group}/v1/${rulesReview.resource}`, async (ctx) => {
+    answer(ctx, await review(ctx, rulesReview), everything);
   });
   router.post(`/apis/${subjectReview.group}/v1/${subjectReview.resource}`, async (ctx) => {
     const body = await review(ctx, subjectReview);

@@ -196,7 +196,7 @@ test.serial('/openapi/v2 answers JSON to the aggregator and protobuf to kubectl,
   t.is((await get('application/json', String(protobuf.headers.etag))).status, 200);
 });
 
-test.serial('kubectl version, auth can-i and auth whoami get answers from local mode itself', async (t) => {
+test.serial('kubectl version, auth can-i (--list too) and auth whoami get answers from local mode itself', async (t) => {
   const version = await local.kubectl(['version', '-o', 'json']);
   t.is(version.code, 0, version.stderr);
   t.like(JSON.parse(version.stdout).serverVersion, { major: '1', minor: '34', gitVersion: 'v1.34.0+postgres-apiserver' });
@@ -204,6 +204,10 @@ test.serial('kubectl version, auth can-i and auth whoami get answers from local 
   t.is(canList.stdout.trim(), 'yes', canList.stderr);
   const canDelete = await local.kubectl(['auth', 'can-i', 'delete', 'pgdb', '--all-namespaces']);
   t.is(canDelete.stdout.trim(), 'yes', canDelete.stderr);
+  const rules = await local.kubectl(['auth', 'can-i', '--list']);
+  t.is(rules.code, 0, rules.stderr);
+  t.regex(rules.stdout, /^\*\.\*\s+\[\]\s+\[\]\s+\[\*\]$/m, 'every verb on every resource');
+  t.regex(rules.stdout, /^\s+\[\*\]\s+\[\]\s+\[\*\]$/m, 'and on every other path');
   const whoami = await local.kubectl(['auth', 'whoami', '-o', 'json']);
   t.is(whoami.code, 0, whoami.stderr);
   t.like(JSON.parse(whoami.stdout), {
