@@ -25,6 +25,13 @@ export const ourDiscovery: DiscoveryGroup = {
   })),
 };
 
+/** The short names and categories kube-apiserver gives these core resources (Services are in `kubectl get all`). */
+const coreNames: Readonly<Record<string, { shortNames: string[]; categories?: string[] }>> = {
+  namespaces: { shortNames: ['ns'] },
+  services: { shortNames: ['svc'], categories: ['all'] },
+  events: { shortNames: ['ev'] },
+};
+
 export const coreDiscovery: DiscoveryGroup = {
   group: '',
   version: 'v1',
@@ -34,13 +41,7 @@ export const coreDiscovery: DiscoveryGroup = {
     kind: k.kind,
     namespaced: k.namespaced,
     verbs,
-    ...(k.plural === 'namespaces'
-      ? { shortNames: ['ns'] }
-      : k.plural === 'services'
-        ? { shortNames: ['svc'] }
-        : k.plural === 'events'
-          ? { shortNames: ['ev'] }
-          : {}),
+    ...coreNames[k.plural],
   })),
 };
 

@@ -36,6 +36,12 @@ test.serial('kubectl get pgapi -A lists the three kinds with their columns', asy
   t.regex(stdout, /default\s+databaserole\.postgres\.databases\.dinhloc\.dev\/app-user\s+my_app_user\s+main-cluster/);
 });
 
+test.serial('kubectl get all lists the Services, as in a cluster (their category all)', async (t) => {
+  const { stdout, code, stderr } = await local.kubectl(['get', 'all']);
+  t.is(code, 0, stderr);
+  t.regex(stdout, /^(service\/)?my-app-db-svc\s+ClusterIP\s/m);
+});
+
 test.serial('get -o json, -o yaml, -o jsonpath and -o wide', async (t) => {
   const json = JSON.parse((await local.kubectl(['get', 'pgrole', 'app-user', '-o', 'json'])).stdout);
   t.like(json, {
