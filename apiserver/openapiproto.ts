@@ -4,6 +4,7 @@
 // serves both forms, and in a cluster it serves this one for us. Only what a Swagger 2.0 document holds is
 // encoded; an extension's value (x-…) goes as its YAML text, which JSON is.
 import { createHash } from 'node:crypto';
+import { isObject } from '../lib/guards.ts';
 
 /**
  * The protobuf form's media type as kube-openapi's handler sends it: client-go's discovery client asks for it with
@@ -90,7 +91,6 @@ class Message {
   }
 }
 
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const objectsIn = (value: unknown): Json[] => (Array.isArray(value) ? value.filter(isObject) : isObject(value) ? [value] : []);
 
 /** Any: a value as YAML (field 2). */
@@ -209,7 +209,7 @@ function pathItem(item: Json): Message {
 }
 
 /** A Swagger 2.0 document as openapi_v2.Document. */
-export function encodeOpenAPIV2(document: Json): Buffer {
+function encodeOpenAPIV2(document: Json): Buffer {
   const info = isObject(document.info) ? document.info : {};
   const paths = isObject(document.paths) ? document.paths : {};
   const m = new Message().string(1, document.swagger);
@@ -223,7 +223,7 @@ export function encodeOpenAPIV2(document: Json): Buffer {
 }
 
 /** The protobuf form of a served document, with its own ETag: made once per document. */
-export interface ServedProtobuf {
+interface ServedProtobuf {
   bytes: Buffer;
   etag: string;
 }
