@@ -14,7 +14,10 @@ import {
 } from '../openapi/document.ts';
 import { acceptsOpenAPIV2Protobuf, openAPIV2ProtobufType, protobufOf } from './openapiproto.ts';
 
-function send(ctx: Koa.Context, document: ServedDocument, cacheControl = 'no-cache, private'): void {
+/** What kube-openapi's handlers answer with, but for a v3 document asked for by its current hash. */
+const revalidated = 'no-cache, private';
+
+function send(ctx: Koa.Context, document: ServedDocument, cacheControl = revalidated): void {
   respond(ctx, { etag: document.etag, type: 'application/json', body: document.json }, cacheControl);
 }
 
@@ -34,7 +37,7 @@ function respond(ctx: Koa.Context, answer: { etag: string; type: string; body: s
 function sendV2(ctx: Koa.Context, document: ServedDocument): void {
   if (!acceptsOpenAPIV2Protobuf(ctx.get('accept'))) return send(ctx, document);
   const { bytes, etag } = protobufOf(document);
-  respond(ctx, { etag, type: openAPIV2ProtobufType, body: bytes }, 'no-cache, private');
+  respond(ctx, { etag, type: openAPIV2ProtobufType, body: bytes }, revalidated);
 }
 
 /**

@@ -151,22 +151,24 @@ async function setUp(local: LocalServer): Promise<RolePlace[]> {
 
 const fixedReference = (round: number) => `reference_fixed_${round + 1}`;
 
+/** The passes main-cluster's loop has ended, from the server's /metrics. */
+async function passesOf(api: Api): Promise<number> {
+  const { status, text } = await api.call('GET', '/metrics');
+  if (status !== 200) throw new Error(`GET /metrics: ${status} ${text.slice(0, 300)}`);
+  return metricSum(text, 'reconcile_passes_total', ['cluster="main-cluster"']);
+}
+
 /**
  * Until the cluster's loop is quiet: each Database created asks its loop for a pass (and its tables' DDL, through
  * the event triggers, for more); a pass reads every role with its live status, and would compete with what is
  * timed. Quiet: a pass has ended since `before` and none for a second.
  */
 async function quiet(api: Api, before: number): Promise<void> {
-  const passes = async () => {
-    const { status, text } = await api.call('GET', '/metrics');
-    if (status !== 200) throw new Error(`GET /metrics: ${status} ${text.slice(0, 300)}`);
-    return metricSum(text, 'reconcile_passes_total', ['cluster="main-cluster"']);
-  };
   const deadline = performance.now() + 120_000;
-  let last = await passes();
+  let last = await passesOf(api);
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const now = await passes();
+    const now = await passesOf(api);
     if (now === last && now > before) return;
     if (performance.now() > deadline) throw new Error('the loop of main-cluster was not quiet within 2 minutes of the set-up');
     last = now;
@@ -209,9 +211,7 @@ async function main(): Promise<void> {
   const local = await startLocal();
   const bench: Bench = { local, oneAtATime: apiOf(local.kubeconfig, 1), setup: apiOf(local.kubeconfig, 8) };
   try {
-    const before = await bench.setup
-      .call('GET', '/metrics')
-      .then(({ text }) => metricSum(text, 'reconcile_passes_total', ['cluster="main-cluster"']));
+    const before = await passesOf(bench.setup);
     const places = await setUp(local);
     await quiet(bench.setup, before);
     const one = report(
